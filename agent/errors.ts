@@ -1,0 +1,75 @@
+// Typed errors, as in Flux and isomorphic-git: a stable `code`, a message for a person, and
+// structured `data` for logs. The class decides what the agent does next:
+//   terminal   – bad manifest, missing variable, undecryptable secret: wait for a new commit,
+//                change nothing;
+//   transient  – git or Docker unreachable: retry with backoff, containers untouched;
+//   not-ready  – a health check is pending: check again later.
+// No message or data field may ever contain a secret value.
+
+export type ErrorClass = 'terminal' | 'transient' | 'not-ready';
+
+export class CapstanError extends Error {
+  readonly code: string;
+  readonly errorClass: ErrorClass;
+  readonly data: Record<string, unknown>;
+
+  constructor(
+    code: string,
+    errorClass: ErrorClass,
+    message: string,
+    data: Record<string, unknown> = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'CapstanError';
+    this.code = code;
+    this.errorClass = errorClass;
+    this.data = data;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { code: this.code, class: this.errorClass, message: this.message, data: this.data };
+  }
+}
+
+/** One problem in the manifests, located as precisely as the loader can. */
+export interface ManifestProblem {
+  /** Stable code: `YAML_SYNTAX`, `SCHEMA`, `UNKNOWN_KEY`, `UNDEFINED_VARIABLE`, `DUPLICATE_APP`, … */
+  code: string;
+  /** Path relative to the checkout root. */
+  file: string;
+  /** 1-based line and column; 0 when unknown. */
+  line: number;
+  column: number;
+  /** Key path in the document, e.g. `services.web.ports[0]`; empty for the whole file. */
+  key: string;
+  /** What is wrong and, where it helps, what to do. Never contains a secret value. */
+  message: string;
+}
+
+export function formatProblem(problem: ManifestProblem): string {
+  const where = problem.line > 0 ? `${problem.file}:${problem.line}:${problem.column}` : problem.file;
+  const key = problem.key ? ` ${problem.key}:` : '';
+  return `${where}:${key} ${problem.message} [${problem.code}]`;
+}
+
+/** A commit whose manifests do not load. Terminal: nothing of the commit is applied. */
+export class ManifestError extends CapstanError {
+  readonly problems: ManifestProblem[];
+
+  constructor(problems: ManifestProblem[]) {
+    const head = problems.length === 1 ? '1 problem' : `${problems.length} problems`;
+    super(
+      'MANIFEST_INVALID',
+      'terminal',
+      `manifests do not load (${head}):\n` + problems.map((p) => '  ' + formatProblem(p)).join('\n'),
+      { problems },
+    );
+    this.name = 'ManifestError';
+    this.problems = problems;
+  }
+}
+
+export function isTransient(error: unknown): boolean {
+  return error instanceof CapstanError && error.errorClass === 'transient';
+}

@@ -1,0 +1,46 @@
+import type { Operation, Plan } from './types.js';
+
+/**
+ * The one printer for plans: `capstan plan` shows it and golden tests compare it. It names
+ * objects and causes only; no environment value or secret is in a plan, so none can leak here.
+ */
+export function printPlan(plan: Plan): string {
+  const lines = [`plan for commit ${plan.commit.slice(0, 12)} on node ${plan.node}: ${summary(plan)}`];
+  for (const problem of plan.problems) lines.push(`  ! ${problem.code}: ${problem.message}`);
+  for (const operation of plan.operations) {
+    const after = operation.after.length > 0 ? `  (after ${operation.after.join(', ')})` : '';
+    lines.push(`  ${String(operation.id).padStart(3)}. ${describe(operation).padEnd(51)} ${operation.cause}${after}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+function summary(plan: Plan): string {
+  if (plan.problems.length > 0) return `blocked by ${plan.problems.length} problem(s), nothing will change`;
+  if (plan.operations.length === 0) return 'in sync, nothing to do';
+  return `${plan.operations.length} operation(s)`;
+}
+
+export function describe(operation: Operation): string {
+  switch (operation.kind) {
+    case 'pull-image':
+      return `pull image ${operation.image}`;
+    case 'create-network':
+      return `create network ${operation.network}`;
+    case 'create-volume':
+      return `create volume ${operation.dockerName}`;
+    case 'remove-network':
+      return `remove network ${operation.network}`;
+    case 'rename-container':
+      return `rename container ${operation.container.name} → ${operation.to}`;
+    case 'create-container':
+    case 'start-container':
+    case 'stop-container':
+    case 'remove-container':
+      return `${operation.kind.split('-')[0]} container ${operation.container.name}`;
+  }
+}
+
+/** One line per operation for `history`: what changed, without ids. */
+export function changeSummary(plan: Plan): string[] {
+  return plan.operations.map((operation) => `${describe(operation)}: ${operation.cause}`);
+}

@@ -1,0 +1,48 @@
+// A plan is data: each operation is one Docker call, with the object it touches, the cause
+// that made the planner choose it, and the operations it must wait for. `capstan plan` prints
+// it; the executor carries it out without deciding anything.
+
+interface OperationBase {
+  /** 1-based position in the plan; `after` refers to these. */
+  id: number;
+  after: number[];
+  /** Why: "container missing", "config-hash changed (1a2b3c4d → 5e6f7a8b)", "removed from repo". */
+  cause: string;
+}
+
+/** A container in an operation: by id when it exists before the plan, by name when the plan creates it. */
+export interface ContainerRef {
+  ref: string;
+  name: string;
+  app: string;
+  service: string;
+  replica: number;
+}
+
+export type Operation = OperationBase &
+  (
+    | { kind: 'pull-image'; image: string }
+    | { kind: 'create-network'; app: string; network: string }
+    | { kind: 'create-volume'; app: string; volume: string; dockerName: string }
+    | { kind: 'create-container'; container: ContainerRef }
+    | { kind: 'start-container'; container: ContainerRef }
+    | { kind: 'stop-container'; container: ContainerRef }
+    | { kind: 'remove-container'; container: ContainerRef }
+    | { kind: 'rename-container'; container: ContainerRef; to: string }
+    | { kind: 'remove-network'; app: string; network: string; networkId: string }
+  );
+
+export type OperationKind = Operation['kind'];
+
+/** Something that stops the whole plan from being carried out (nothing is applied). */
+export interface PlanProblem {
+  code: string;
+  message: string;
+}
+
+export interface Plan {
+  commit: string;
+  node: string;
+  operations: Operation[];
+  problems: PlanProblem[];
+}

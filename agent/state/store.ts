@@ -1,0 +1,231 @@
+import type { Db } from './db.js';
+
+export type CycleResult = 'running' | 'applied' | 'in-sync' | 'failed' | 'interrupted';
+
+export interface CycleRecord {
+  id: number;
+  startedAt: string;
+  finishedAt: string | null;
+  trigger: string;
+  node: string;
+  commit: string | null;
+  commitAuthor: string | null;
+  commitMessage: string | null;
+  result: CycleResult;
+  reason: string | null;
+  message: string | null;
+  changes: string[];
+  durationMs: number | null;
+}
+
+export interface DeploymentRecord {
+  app: string;
+  service: string;
+  configHash: string;
+  image: string;
+  replicas: number;
+  commit: string;
+  updatedAt: string;
+}
+
+export interface LastError {
+  code: string;
+  message: string;
+  commit: string | null;
+  at: string;
+}
+
+/**
+ * Everything Capstan remembers between cycles. Docker labels stay the truth about what runs;
+ * this is the record of what was attempted and applied, for `status`, `history` and the
+ * cheap no-change check. Messages stored here come from CapstanError messages, which never
+ * carry secret values.
+ */
+export class StateStore {
+  constructor(
+    private readonly db: Db,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  close(): void {
+    this.db.close();
+  }
+
+  getMeta(key: string): string | null {
+    const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
+    return row?.value ?? null;
+  }
+
+  setMeta(key: string, value: string | null): void {
+    if (value === null) this.db.prepare('DELETE FROM meta WHERE key = ?').run(key);
+    else this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+  get lastAppliedCommit(): string | null {
+    return this.getMeta('last_applied_commit');
+  }
+
+  get lastAttemptedCommit(): string | null {
+    return this.getMeta('last_attempted_commit');
+  }
+
+  get lastError(): LastError | null {
+    const raw = this.getMeta('last_error');
+    return raw ? (JSON.parse(raw) as LastError) : null;
+  }
+
+  /** Marks what a previous process left half-done (after `kill -9`). Docker is re-observed anyway. */
+  markInterrupted(): number {
+    const at = this.now().toISOString();
+    return this.db.transaction(() => {
+      this.db.prepare("UPDATE journal SET state = 'interrupted', finished_at = ? WHERE state = 'started'").run(at);
+      return this.db
+        .prepare("UPDATE cycles SET result = 'interrupted', finished_at = ?, reason = 'ProcessKilled' WHERE result = 'running'")
+        .run(at).changes;
+    })();
+  }
+
+  startCycle(trigger: string, node: string): number {
+    const info = this.db
+      .prepare('INSERT INTO cycles (started_at, trigger, node) VALUES (?, ?, ?)')
+      .run(this.now().toISOString(), trigger, node);
+    return Number(info.lastInsertRowid);
+  }
+
+  setCycleCommit(cycleId: number, commit: { id: string; author: string; message: string }): void {
+    this.db
+      .prepare('UPDATE cycles SET commit_id = ?, commit_author = ?, commit_message = ? WHERE id = ?')
+      .run(commit.id, commit.author, commit.message, cycleId);
+    this.setMeta('last_attempted_commit', commit.id);
+  }
+
+  finishCycle(
+    cycleId: number,
+    outcome: { result: Exclude<CycleResult, 'running'>; reason?: string; message?: string; changes?: string[]; durationMs: number },
+  ): void {
+    const at = this.now().toISOString();
+    this.db.transaction(() => {
+      this.db
+        .prepare('UPDATE cycles SET finished_at = ?, result = ?, reason = ?, message = ?, changes = ?, duration_ms = ? WHERE id = ?')
+        .run(at, outcome.result, outcome.reason ?? null, outcome.message ?? null, JSON.stringify(outcome.changes ?? []), outcome.durationMs, cycleId);
+      const commit = (this.db.prepare('SELECT commit_id FROM cycles WHERE id = ?').get(cycleId) as { commit_id: string | null }).commit_id;
+      if (outcome.result === 'failed') {
+        const lastError: LastError = { code: outcome.reason ?? 'UNKNOWN', message: outcome.message ?? '', commit, at };
+        this.setMeta('last_error', JSON.stringify(lastError));
+      } else {
+        this.setMeta('last_error', null);
+        if (commit) this.setMeta('last_applied_commit', commit);
+      }
+    })();
+  }
+
+  cycles(limit = 50): CycleRecord[] {
+    const rows = this.db.prepare('SELECT * FROM cycles ORDER BY id DESC LIMIT ?').all(limit) as CycleRow[];
+    return rows.map(toCycleRecord);
+  }
+
+  cyclesForCommit(commitPrefix: string): CycleRecord[] {
+    const rows = this.db
+      .prepare("SELECT * FROM cycles WHERE commit_id LIKE ? || '%' ORDER BY id DESC")
+      .all(commitPrefix) as CycleRow[];
+    return rows.map(toCycleRecord);
+  }
+
+  /** Replaces the record of what is deployed on this node with the state just applied. */
+  recordDeployments(node: string, deployments: Omit<DeploymentRecord, 'updatedAt'>[]): void {
+    const at = this.now().toISOString();
+    this.db.transaction(() => {
+      const existing = new Map(
+        (this.db.prepare('SELECT app, service, config_hash, updated_at FROM deployments WHERE node = ?').all(node) as {
+          app: string;
+          service: string;
+          config_hash: string;
+          updated_at: string;
+        }[]).map((row) => [`${row.app}/${row.service}`, row]),
+      );
+      this.db.prepare('DELETE FROM deployments WHERE node = ?').run(node);
+      const insert = this.db.prepare(
+        'INSERT INTO deployments (node, app, service, config_hash, image, replicas, commit_id, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      );
+      for (const deployment of deployments) {
+        const before = existing.get(`${deployment.app}/${deployment.service}`);
+        // Keep the time of the last real change, so `status` shows when a service last changed.
+        const updatedAt = before && before.config_hash === deployment.configHash ? before.updated_at : at;
+        insert.run(node, deployment.app, deployment.service, deployment.configHash, deployment.image, deployment.replicas, deployment.commit, updatedAt);
+      }
+    })();
+  }
+
+  deployments(node: string): DeploymentRecord[] {
+    const rows = this.db
+      .prepare('SELECT * FROM deployments WHERE node = ? ORDER BY app, service')
+      .all(node) as { app: string; service: string; config_hash: string; image: string; replicas: number; commit_id: string; updated_at: string }[];
+    return rows.map((row) => ({
+      app: row.app,
+      service: row.service,
+      configHash: row.config_hash,
+      image: row.image,
+      replicas: row.replicas,
+      commit: row.commit_id,
+      updatedAt: row.updated_at,
+    }));
+  }
+
+  /** Written before each Docker call that changes something, so a crash leaves a trace. */
+  journalStart(cycleId: number, opKind: string, target: string, cause: string): number {
+    const info = this.db
+      .prepare("INSERT INTO journal (cycle_id, op_kind, target, cause, state, started_at) VALUES (?, ?, ?, ?, 'started', ?)")
+      .run(cycleId, opKind, target, cause, this.now().toISOString());
+    return Number(info.lastInsertRowid);
+  }
+
+  journalFinish(entryId: number, state: 'done' | 'failed', error?: string): void {
+    this.db
+      .prepare('UPDATE journal SET state = ?, error = ?, finished_at = ? WHERE id = ?')
+      .run(state, error ?? null, this.now().toISOString(), entryId);
+  }
+
+  journal(cycleId: number): { opKind: string; target: string; cause: string; state: string; error: string | null }[] {
+    return (this.db.prepare('SELECT op_kind, target, cause, state, error FROM journal WHERE cycle_id = ? ORDER BY id').all(cycleId) as {
+      op_kind: string;
+      target: string;
+      cause: string;
+      state: string;
+      error: string | null;
+    }[]).map((row) => ({ opKind: row.op_kind, target: row.target, cause: row.cause, state: row.state, error: row.error }));
+  }
+}
+
+interface CycleRow {
+  id: number;
+  started_at: string;
+  finished_at: string | null;
+  trigger: string;
+  node: string;
+  commit_id: string | null;
+  commit_author: string | null;
+  commit_message: string | null;
+  result: CycleResult;
+  reason: string | null;
+  message: string | null;
+  changes: string;
+  duration_ms: number | null;
+}
+
+function toCycleRecord(row: CycleRow): CycleRecord {
+  return {
+    id: row.id,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    trigger: row.trigger,
+    node: row.node,
+    commit: row.commit_id,
+    commitAuthor: row.commit_author,
+    commitMessage: row.commit_message,
+    result: row.result,
+    reason: row.reason,
+    message: row.message,
+    changes: JSON.parse(row.changes) as string[],
+    durationMs: row.duration_ms,
+  };
+}

@@ -1,0 +1,279 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { App, DesiredState, Service } from '../../agent/model.js';
+import type { ObservedContainer, ObservedState } from '../../agent/observe/observe.js';
+import { plan } from '../../agent/plan/plan.js';
+import { printPlan } from '../../agent/plan/print.js';
+
+// Golden plans, as in docker/compose's reconcile_test.go: build the observed state by hand,
+// compare the printed plan. The printer is the one `capstan plan` uses.
+
+const COMMIT = 'c0ffee0000000000000000000000000000000000';
+const HASH_A = 'aaaaaaaa11111111';
+const HASH_B = 'bbbbbbbb22222222';
+
+function service(name: string, overrides: Partial<Service> = {}): Service {
+  return {
+    app: 'shop',
+    name,
+    image: 'local/busybox:1',
+    command: ['httpd', '-f'],
+    environment: {},
+    ports: [],
+    mounts: [],
+    restart: 'unless-stopped',
+    labels: {},
+    replicas: 1,
+    configHash: HASH_B,
+    source: { file: 'shop.yaml', line: 3 },
+    ...overrides,
+  };
+}
+
+function desired(...apps: App[]): DesiredState {
+  return { commit: COMMIT, apps };
+}
+
+function app(name: string, services: Service[], volumes: App['volumes'] = []): App {
+  return { name, source: { file: `${name}.yaml`, line: 1 }, services: services.map((entry) => ({ ...entry, app: name })), volumes };
+}
+
+let nextId = 1;
+function container(app: string, serviceName: string, replica: number, overrides: Partial<ObservedContainer> = {}): ObservedContainer {
+  return {
+    id: `id${nextId++}`,
+    name: `${app}-${serviceName}-${replica}`,
+    app,
+    service: serviceName,
+    replica,
+    configHash: HASH_B,
+    commit: 'old',
+    image: 'local/busybox:1',
+    state: 'running',
+    exitCode: null,
+    health: null,
+    ...overrides,
+  };
+}
+
+function observed(containers: ObservedContainer[], extra: Partial<ObservedState> = {}): ObservedState {
+  const apps = [...new Set(containers.map((entry) => entry.app))];
+  return {
+    node: 'n1',
+    containers,
+    networks: apps.map((name) => ({ id: `net-${name}`, name: `${name}_default`, app: name })),
+    volumes: [],
+    images: ['local/busybox:1'],
+    foreign: { containers: [], networks: [], volumes: [] },
+    ...extra,
+  };
+}
+
+function golden(actual: string, expected: string): void {
+  assert.equal(actual, expected.replace(/^\n/, ''));
+}
+
+describe('plan', () => {
+  it('creates network, volume and containers on an empty host', () => {
+    const state = desired(
+      app('shop', [service('db', { mounts: [{ type: 'volume', volume: 'data', target: '/data', readOnly: false }] }), service('web', { replicas: 2 })], [
+        { name: 'data', dockerName: 'shop_data', labels: {} },
+      ]),
+    );
+    golden(
+      printPlan(plan(state, observed([], { networks: [] }))),
+      `
+plan for commit c0ffee000000 on node n1: 8 operation(s)
+    1. create network shop_default                         network missing
+    2. create volume shop_data                             volume missing
+    3. create container shop-db-1                          container missing  (after 1, 2)
+    4. start container shop-db-1                           new container  (after 3)
+    5. create container shop-web-1                         container missing  (after 1)
+    6. start container shop-web-1                          new container  (after 5)
+    7. create container shop-web-2                         container missing  (after 1)
+    8. start container shop-web-2                          new container  (after 7)
+`,
+    );
+  });
+
+  it('is empty when everything matches', () => {
+    const result = plan(desired(app('shop', [service('web', { replicas: 2 })])), observed([container('shop', 'web', 1), container('shop', 'web', 2)]));
+    assert.deepEqual(result.operations, []);
+    assert.deepEqual(result.problems, []);
+    golden(printPlan(result), '\nplan for commit c0ffee000000 on node n1: in sync, nothing to do\n');
+  });
+
+  it('replaces changed replicas one after another: create next, stop and remove old, rename, start', () => {
+    const result = plan(
+      desired(app('shop', [service('web', { replicas: 2 })])),
+      observed([container('shop', 'web', 1, { id: 'old1', configHash: HASH_A }), container('shop', 'web', 2, { id: 'old2', configHash: HASH_A })]),
+    );
+    golden(
+      printPlan(result),
+      `
+plan for commit c0ffee000000 on node n1: 10 operation(s)
+    1. create container shop-web-1--next                   config-hash changed (aaaaaaaa → bbbbbbbb)
+    2. stop container shop-web-1                           config-hash changed (aaaaaaaa → bbbbbbbb)  (after 1)
+    3. remove container shop-web-1                         config-hash changed (aaaaaaaa → bbbbbbbb)  (after 2)
+    4. rename container shop-web-1--next → shop-web-1      replacement takes the replica name  (after 1, 3)
+    5. start container shop-web-1                          replacement  (after 4)
+    6. create container shop-web-2--next                   config-hash changed (aaaaaaaa → bbbbbbbb)  (after 5)
+    7. stop container shop-web-2                           config-hash changed (aaaaaaaa → bbbbbbbb)  (after 6)
+    8. remove container shop-web-2                         config-hash changed (aaaaaaaa → bbbbbbbb)  (after 7)
+    9. rename container shop-web-2--next → shop-web-2      replacement takes the replica name  (after 6, 8)
+   10. start container shop-web-2                          replacement  (after 9)
+`,
+    );
+    // Existing containers are addressed by id, new ones by name.
+    assert.equal(result.operations[1].kind === 'stop-container' && result.operations[1].container.ref, 'old1');
+    assert.equal(result.operations[0].kind === 'create-container' && result.operations[0].container.ref, 'shop-web-1--next');
+  });
+
+  it('touches only the changed service', () => {
+    const result = plan(
+      desired(app('shop', [service('api'), service('web', { configHash: HASH_B })])),
+      observed([container('shop', 'api', 1), container('shop', 'web', 1, { configHash: HASH_A })]),
+    );
+    assert.ok(result.operations.length > 0);
+    assert.ok(result.operations.every((operation) => !('container' in operation) || operation.container.service === 'web'));
+  });
+
+  it('restores drift: starts a stopped container and recreates a removed one', () => {
+    golden(
+      printPlan(
+        plan(desired(app('shop', [service('web', { replicas: 2 })])), observed([container('shop', 'web', 1, { state: 'exited', exitCode: 137 })])),
+      ),
+      `
+plan for commit c0ffee000000 on node n1: 3 operation(s)
+    1. start container shop-web-1                          container exited (drift)
+    2. create container shop-web-2                         container missing
+    3. start container shop-web-2                          new container  (after 2)
+`,
+    );
+  });
+
+  it('leaves a one-shot that exited 0 alone, but restarts one that failed', () => {
+    const oneShot = service('migrate', { restart: 'no' });
+    assert.deepEqual(plan(desired(app('shop', [oneShot])), observed([container('shop', 'migrate', 1, { state: 'exited', exitCode: 0 })])).operations, []);
+    assert.equal(plan(desired(app('shop', [oneShot])), observed([container('shop', 'migrate', 1, { state: 'exited', exitCode: 1 })])).operations.length, 1);
+    // A long-running service that exited 0 is still drift.
+    assert.equal(plan(desired(app('shop', [service('web')])), observed([container('shop', 'web', 1, { state: 'exited', exitCode: 0 })])).operations.length, 1);
+  });
+
+  it('prunes removed services, scaled-down replicas and removed apps, never volumes', () => {
+    const state = desired(app('shop', [service('web', { replicas: 1 })]));
+    const current = observed(
+      [
+        container('shop', 'web', 1),
+        container('shop', 'web', 2),
+        container('shop', 'worker', 1, { state: 'exited', exitCode: 1 }),
+        container('blog', 'web', 1),
+      ],
+      { volumes: [{ name: 'blog_data', app: 'blog' }] },
+    );
+    golden(
+      printPlan(plan(state, current)),
+      `
+plan for commit c0ffee000000 on node n1: 6 operation(s)
+    1. stop container shop-web-2                           scaled down to 1
+    2. remove container shop-web-2                         scaled down to 1  (after 1)
+    3. remove container shop-worker-1                      service removed from repo
+    4. stop container blog-web-1                           app removed from repo
+    5. remove container blog-web-1                         app removed from repo  (after 4)
+    6. remove network blog_default                         app removed from repo  (after 5)
+`,
+    );
+  });
+
+  it('finishes a replacement interrupted after the old container was stopped', () => {
+    const result = plan(
+      desired(app('shop', [service('web')])),
+      observed([
+        container('shop', 'web', 1, { id: 'old', configHash: HASH_A, state: 'exited', exitCode: 0 }),
+        container('shop', 'web', 1, { id: 'new', name: 'shop-web-1--next', configHash: HASH_B, state: 'created' }),
+      ]),
+    );
+    golden(
+      printPlan(result),
+      `
+plan for commit c0ffee000000 on node n1: 3 operation(s)
+    1. remove container shop-web-1                         config-hash changed (aaaaaaaa → bbbbbbbb)
+    2. rename container shop-web-1--next → shop-web-1      finish interrupted replacement  (after 1)
+    3. start container shop-web-1                          container created but not started  (after 1, 2)
+`,
+    );
+  });
+
+  it('removes a leftover next container with an old hash before creating over its name', () => {
+    const result = plan(
+      desired(app('shop', [service('web')])),
+      observed([
+        container('shop', 'web', 1, { id: 'old', configHash: HASH_A }),
+        container('shop', 'web', 1, { id: 'stale', name: 'shop-web-1--next', configHash: 'cccccccc', state: 'created' }),
+      ]),
+    );
+    assert.deepEqual(
+      result.operations.map((operation) => [operation.kind, 'container' in operation ? operation.container.ref : '', operation.after]),
+      [
+        ['remove-container', 'stale', []],
+        ['create-container', 'shop-web-1--next', [1]],
+        ['stop-container', 'old', [2]],
+        ['remove-container', 'old', [3]],
+        ['rename-container', 'shop-web-1--next', [2, 4]],
+        ['start-container', 'shop-web-1', [5]],
+      ],
+    );
+  });
+
+  it('pulls a missing image before creating, and stops nothing before the pull', () => {
+    const result = plan(
+      desired(app('shop', [service('web', { image: 'registry.local/web:2' })])),
+      observed([container('shop', 'web', 1, { configHash: HASH_A })]),
+    );
+    assert.equal(result.operations[0].kind, 'pull-image');
+    const create = result.operations.find((operation) => operation.kind === 'create-container')!;
+    const stop = result.operations.find((operation) => operation.kind === 'stop-container')!;
+    assert.deepEqual(create.after, [1]);
+    assert.deepEqual(stop.after, [create.id]);
+  });
+
+  it('treats `image` and `image:latest` as the same image', () => {
+    const result = plan(desired(app('shop', [service('web', { image: 'busybox' })])), observed([container('shop', 'web', 1)], { images: ['busybox:latest'] }));
+    assert.deepEqual(result.operations, []);
+  });
+
+  it('refuses to prune everything when a commit renders no services', () => {
+    const current = observed([container('shop', 'web', 1)]);
+    const refused = plan(desired(), current);
+    assert.equal(refused.operations.length, 0);
+    assert.equal(refused.problems[0].code, 'EMPTY_DESIRED_STATE');
+    assert.match(printPlan(refused), /blocked by 1 problem/);
+    const allowed = plan(desired(), current, { allowEmpty: true });
+    assert.deepEqual(allowed.problems, []);
+    assert.deepEqual(
+      allowed.operations.map((operation) => operation.kind),
+      ['stop-container', 'remove-container', 'remove-network'],
+    );
+  });
+
+  it('refuses to create over names held by objects Capstan does not own', () => {
+    const result = plan(
+      desired(app('shop', [service('web')], [{ name: 'data', dockerName: 'shop_data', labels: {} }])),
+      observed([], { networks: [], foreign: { containers: ['shop-web-1'], networks: ['shop_default'], volumes: ['shop_data'] } }),
+    );
+    assert.deepEqual(result.operations, []);
+    assert.deepEqual(
+      result.problems.map((problem) => problem.code),
+      ['NAME_CONFLICT', 'NAME_CONFLICT', 'NAME_CONFLICT'],
+    );
+    assert.match(result.problems[2].message, /container 'shop-web-1'/);
+  });
+
+  it('removes containers with a garbled replica label', () => {
+    const result = plan(desired(app('shop', [service('web')])), observed([container('shop', 'web', 1), container('shop', 'web', Number.NaN, { name: 'x' })]));
+    assert.deepEqual(
+      result.operations.map((operation) => `${operation.kind} ${operation.cause}`),
+      ['stop-container replica label missing', 'remove-container replica label missing'],
+    );
+  });
+});
