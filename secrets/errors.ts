@@ -1,0 +1,39 @@
+import { CapstanError } from '../agent/errors.js';
+
+// Every failure of an encrypted env file is terminal for the agent: the same commit will fail
+// the same way, so it waits for a new one and changes nothing. Messages and data name the
+// file, line and variable; they never carry a value, a prefix of one, or key material.
+export type SecretsErrorCode =
+  | 'SECRETS_FILE_MISSING'
+  | 'SECRETS_NOT_ENCRYPTED'
+  | 'SECRETS_ALREADY_ENCRYPTED'
+  | 'SECRETS_UNSUPPORTED_VERSION'
+  | 'SECRETS_MALFORMED'
+  | 'SECRETS_TAMPERED'
+  | 'SECRETS_PATH_MISMATCH'
+  | 'SECRETS_UNKNOWN_KEY_ID'
+  | 'SECRETS_NO_KEY_FILE'
+  | 'SECRETS_KEY_FILE_MISSING'
+  | 'SECRETS_KEY_FILE_INVALID'
+  | 'SECRETS_KEY_FILE_EXISTS'
+  | 'SECRETS_INVALID_NAME'
+  | 'SECRETS_UNREPRESENTABLE'
+  | 'SECRETS_EDITOR_FAILED'
+  | 'SECRETS_USAGE';
+
+export interface SecretsErrorData {
+  file?: string;
+  line?: number;
+  variable?: string;
+  [detail: string]: unknown;
+}
+
+export function secretsError(code: SecretsErrorCode, message: string, data: SecretsErrorData = {}): CapstanError {
+  return new CapstanError(code, 'terminal', message, data);
+}
+
+/** `file:line: variable:` prefix, as far as it is known. */
+export function where(file: string, line?: number, variable?: string): string {
+  const place = line === undefined ? file : `${file}:${line}`;
+  return variable === undefined ? place : `${place}: ${variable}`;
+}
