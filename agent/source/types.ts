@@ -1,0 +1,54 @@
+import type { HttpClient } from 'isomorphic-git';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+import type { BackoffPolicy } from './retry.js';
+
+export type { HttpClient };
+
+export interface SourceConfig {
+  /** HTTPS/HTTP URL, or a local path / `file://` URL of a repository (bare or not). */
+  repo: string;
+  branch: string;
+  /** Holds `git/` (the fetch cache) and `checkouts/`. */
+  stateDir: string;
+  /** Sent only as HTTP basic auth through `onAuth`; never logged, never written to disk. */
+  token?: string;
+  /** Basic-auth user name sent with the token; GitHub and Gitea accept `x-access-token`. */
+  username?: string;
+}
+
+export interface Checkout {
+  commit: string;
+  /** Absolute path of the materialized tree. */
+  dir: string;
+  /** `Name <email>` of the commit's author. */
+  author: string;
+  /** First line of the commit message. */
+  message: string;
+  /** Committer time, ISO 8601 UTC. */
+  committedAt: string;
+}
+
+export interface GitSource {
+  /** Fetch the branch and return its head commit (cheap when nothing changed). */
+  fetch(): Promise<string>;
+  /**
+   * Materialize a fetched commit into `<stateDir>/checkouts/<commit>/` (idempotent; written to a
+   * temp dir then renamed, so a crash never leaves a half-written checkout that looks complete).
+   */
+  checkout(commit: string): Promise<Checkout>;
+  /** Remove checkouts except the listed commits (the applied one and the rollback one). */
+  prune(keep: string[]): Promise<void>;
+}
+
+export interface SourceDeps {
+  fs: typeof import('node:fs');
+  http: HttpClient;
+  logger: Logger;
+  clock: Clock;
+  /** Uniform in [0, 1); the jitter of the backoff. Defaults to Math.random. */
+  random?: () => number;
+  backoff?: BackoffPolicy;
+  /** A request whose socket stays silent this long fails (and is retried). */
+  requestTimeoutMs?: number;
+}
