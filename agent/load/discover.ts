@@ -1,0 +1,79 @@
+// Finds the manifests under the configured folder: every `*.yaml`/`*.yml`, recursively, sorted by
+// path so problems and plans come out in the same order on every host. Dot-files and dot-folders
+// (`.git`, `.github`, CI configs) are not manifests. Symbolic links to folders are not followed.
+import type { Dirent } from 'node:fs';
+import { readdir, realpath, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ManifestProblem } from '../errors.js';
+import { isInside, toRepoPath, type Checkout } from './repo-files.js';
+
+const MANIFEST_FILE = /\.ya?ml$/;
+const COMPOSE_FILES = new Set(['compose.yaml', 'compose.yml', 'docker-compose.yaml', 'docker-compose.yml']);
+
+export interface Skipped {
+  /** Path relative to the checkout root. */
+  path: string;
+  reason: string;
+}
+
+export interface Discovery {
+  /** Absolute paths, sorted by their path in the checkout. */
+  files: string[];
+  skipped: Skipped[];
+  problems: ManifestProblem[];
+}
+
+export async function discoverManifests(checkout: Checkout, folder: string): Promise<Discovery> {
+  const discovery: Discovery = { files: [], skipped: [], problems: [] };
+  await visitFolder(checkout, folder, discovery, 0);
+  discovery.files.sort((left, right) => compare(toRepoPath(checkout.root, left), toRepoPath(checkout.root, right)));
+  return discovery;
+}
+
+function compare(left: string, right: string): number {
+  return left < right ? -1 : left > right ? 1 : 0;
+}
+
+async function visitFolder(checkout: Checkout, folder: string, discovery: Discovery, depth: number): Promise<void> {
+  const repoPath = toRepoPath(checkout.root, folder);
+  // Deeper than any sensible manifests layout; stops a pathological tree from recursing forever.
+  if (depth > 32) {
+    discovery.skipped.push({ path: repoPath, reason: 'nested more than 32 folders deep' });
+    return;
+  }
+  const entries: Dirent[] = await readdir(folder, { withFileTypes: true });
+  if (entries.some((entry) => COMPOSE_FILES.has(entry.name))) {
+    // TODO(compose): `loadComposeApp` (a Compose project folder → one App) is out of scope for
+    // now; the whole folder is skipped, and reported, rather than half-read as Capstan manifests.
+    discovery.skipped.push({ path: repoPath, reason: 'holds a Compose file; Compose projects are not loaded yet' });
+    return;
+  }
+  for (const entry of entries) {
+    if (entry.name.startsWith('.')) continue;
+    const absolute = join(folder, entry.name);
+    if (entry.isDirectory()) {
+      await visitFolder(checkout, absolute, discovery, depth + 1);
+    } else if (entry.isSymbolicLink()) {
+      await visitLink(checkout, absolute, discovery);
+    } else if (entry.isFile() && MANIFEST_FILE.test(entry.name)) {
+      discovery.files.push(absolute);
+    }
+  }
+}
+
+async function visitLink(checkout: Checkout, absolute: string, discovery: Discovery): Promise<void> {
+  const repoPath = toRepoPath(checkout.root, absolute);
+  const target = await stat(absolute).catch(() => undefined);
+  if (target?.isDirectory()) {
+    discovery.skipped.push({ path: repoPath, reason: 'symbolic link to a folder; not followed' });
+    return;
+  }
+  if (!MANIFEST_FILE.test(absolute)) return;
+  const real = target ? await realpath(absolute) : undefined;
+  if (!real || !isInside(checkout.realRoot, real)) {
+    const message = 'this manifest is a symbolic link to nothing or to a file outside the checkout; commit the file itself';
+    discovery.problems.push({ code: 'MANIFEST_OUTSIDE_CHECKOUT', file: repoPath, line: 0, column: 0, key: '', message });
+    return;
+  }
+  discovery.files.push(absolute);
+}

@@ -1,0 +1,40 @@
+// The config hash decides drift: a container whose `capstan.config-hash` label differs from the
+// desired service's hash is replaced (compose's hash.go). It covers the normalized service except
+// `replicas` (scaling must not recreate containers), `source` (moving a manifest changes nothing
+// that runs) and the absolute path of repository bind mounts, which differs per checkout; their
+// repository path and content digest stand in for it.
+// HMAC rather than a plain digest: the label is readable by anyone who can list containers, and
+// the hashed environment holds secrets, so without the key a guessed value cannot be confirmed.
+import { createHmac } from 'node:crypto';
+import type { MountSpec } from '../model.js';
+import type { ServiceDraft } from './normalize.js';
+
+/** JSON with object keys sorted at every level and `undefined` members left out. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map((item) => (item === undefined ? 'null' : canonicalJson(item))).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const members = Object.keys(value)
+      .sort()
+      .filter((key) => (value as Record<string, unknown>)[key] !== undefined)
+      .map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`);
+    return `{${members.join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+function hashedMount(mount: MountSpec): unknown {
+  if (mount.type !== 'bind' || !mount.repo) return mount;
+  const { source: _absolutePath, ...rest } = mount;
+  return rest;
+}
+
+/** What the hash covers; accepts a finished Service too, whose own `configHash` is left out. */
+export function hashInput(service: ServiceDraft & { configHash?: string }): unknown {
+  const { replicas: _replicas, source: _source, configHash: _configHash, ...hashed } = service;
+  return { ...hashed, mounts: service.mounts.map(hashedMount) };
+}
+
+/** Hex HMAC-SHA256 of the canonical hash input. */
+export function configHash(service: ServiceDraft, hashKey: Uint8Array): string {
+  return createHmac('sha256', hashKey).update(canonicalJson(hashInput(service))).digest('hex');
+}

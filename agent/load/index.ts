@@ -1,0 +1,86 @@
+// The load stage: a checkout folder of manifests → DesiredState, or every problem at once. A
+// commit applies whole or not at all, so one bad file fails the load but all files are checked.
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { ManifestError, type ManifestProblem } from '../errors.js';
+import type { App, DesiredState } from '../model.js';
+import { duplicateApps, portProblems, type AppSite, type PortBinding } from './checks.js';
+import { discoverManifests, type Skipped } from './discover.js';
+import { configHash } from './hash.js';
+import type { Lookup } from './interpolate.js';
+import { loadManifestFile } from './load-file.js';
+import type { AppDraft } from './normalize.js';
+import { isInside, openCheckout } from './repo-files.js';
+
+export type { Lookup } from './interpolate.js';
+export type { Skipped } from './discover.js';
+
+export interface LoadInput {
+  /** Absolute path of the checkout. */
+  root: string;
+  /** Manifests folder inside the checkout; default `.`. */
+  path?: string;
+  /** Commit the checkout holds, recorded in the state. */
+  commit: string;
+  /** Key of the config-hash HMAC; see hash.ts. */
+  hashKey: Uint8Array;
+  /** Resolves `${VAR}`; without it every variable is undefined. */
+  lookup?: Lookup;
+}
+
+/** For `capstan validate`: commit and key only matter for the returned state, so may be left out. */
+export type ValidateInput = Omit<LoadInput, 'commit' | 'hashKey'> & Partial<Pick<LoadInput, 'commit' | 'hashKey'>>;
+
+export interface Validation {
+  problems: ManifestProblem[];
+  /** Present when there are no problems. */
+  state?: DesiredState;
+  /** Folders and links that were not read, and why (Compose projects, linked folders). */
+  skipped: Skipped[];
+}
+
+const noVariables: Lookup = () => undefined;
+
+export async function loadDesiredState(input: LoadInput): Promise<DesiredState> {
+  const validation = await validateDir(input);
+  if (!validation.state) throw new ManifestError(validation.problems);
+  return validation.state;
+}
+
+export async function validateDir(input: ValidateInput): Promise<Validation> {
+  const root = resolve(input.root);
+  const path = input.path ?? '.';
+  const folder = resolve(root, path);
+  const folderInfo = isInside(root, folder) ? await stat(folder).catch(() => undefined) : undefined;
+  if (!folderInfo?.isDirectory()) {
+    const message = `manifests folder '${path}' does not exist in the checkout; check --path (CAPSTAN_PATH), relative to the repository root`;
+    return { problems: [{ code: 'PATH_NOT_FOUND', file: path, line: 0, column: 0, key: '', message }], skipped: [] };
+  }
+
+  const checkout = await openCheckout(root);
+  const discovery = await discoverManifests(checkout, folder);
+  const problems = [...discovery.problems];
+  const appSites: AppSite[] = [];
+  const bindings: PortBinding[] = [];
+  const drafts: AppDraft[] = [];
+  for (const file of discovery.files) {
+    const result = await loadManifestFile(file, checkout, input.lookup ?? noVariables);
+    problems.push(...result.problems);
+    if (result.appSite) appSites.push(result.appSite);
+    bindings.push(...result.bindings);
+    if (result.app) drafts.push(result.app);
+  }
+  problems.push(...duplicateApps(appSites), ...portProblems(bindings));
+  if (problems.length > 0) return { problems: problems.sort(byPosition), skipped: discovery.skipped };
+
+  const hashKey = input.hashKey ?? new Uint8Array();
+  const apps: App[] = drafts
+    .map((draft) => ({ ...draft, services: draft.services.map((service) => ({ ...service, configHash: configHash(service, hashKey) })) }))
+    .sort((left, right) => (left.name < right.name ? -1 : left.name > right.name ? 1 : 0));
+  return { problems: [], state: { commit: input.commit ?? '', apps }, skipped: discovery.skipped };
+}
+
+function byPosition(left: ManifestProblem, right: ManifestProblem): number {
+  if (left.file !== right.file) return left.file < right.file ? -1 : 1;
+  return left.line - right.line || left.column - right.column;
+}

@@ -1,0 +1,163 @@
+// The manifest format, defined once. The JSON Schema in `manifests-schema/` is generated from
+// this file (`npm run schema`), ajv validates against that same JSON, and the README's field
+// reference reads the `description`s, so every field carries one.
+import { Type, type Static } from '@sinclair/typebox';
+
+/** App, service and volume names: they end up in container and volume names, so stay DNS-safe. */
+export const NAME_PATTERN = '^[a-z0-9][a-z0-9_-]{0,62}$';
+/** What Docker accepts as a volume name. */
+export const DOCKER_VOLUME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]*$';
+export const ABSOLUTE_PATH_PATTERN = '^/';
+/** Environment variable names: anything but `=`, which would end the name. */
+export const VARIABLE_NAME_PATTERN = '^[^=]+$';
+export const LABEL_KEY_PATTERN = '^.+$';
+
+/** `x-…` keys are ignored, as in Compose: the place to define YAML anchors for `<<: *base`. */
+const EXTENSIONS = { '^x-': {} };
+const EXTENSIONS_NOTE = ' Keys starting with `x-` are ignored (a place for YAML anchors).';
+
+export const RESTART_POLICIES = ['no', 'always', 'on-failure', 'unless-stopped'] as const;
+
+/** A string limited to fixed values, as a plain `enum` so editors and error messages list them. */
+function StringEnum<const Values extends readonly string[]>(values: Values, options: { description: string; default?: string }) {
+  return Type.Unsafe<Values[number]>({ type: 'string', enum: [...values], ...options });
+}
+
+const Name = (description: string) => Type.String({ pattern: NAME_PATTERN, description });
+
+const ScalarValue = Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Null()], {
+  description: 'A string; numbers and booleans are converted to strings, and an empty value (null) to the empty string.',
+});
+
+const StringOrList = (description: string) =>
+  Type.Union([Type.String(), Type.Array(Type.String())], { description });
+
+export const Labels = Type.Union(
+  [
+    Type.Record(Type.String({ pattern: LABEL_KEY_PATTERN }), ScalarValue, { additionalProperties: false }),
+    Type.Array(Type.String(), { description: '`KEY=VALUE` items; `KEY` alone means an empty value.' }),
+  ],
+  {
+    description:
+      'Docker labels, as a map or a list of `KEY=VALUE`. Keys starting with `capstan.` are reserved for the agent.',
+  },
+);
+
+export const Environment = Type.Union(
+  [
+    Type.Record(Type.String({ pattern: VARIABLE_NAME_PATTERN }), ScalarValue, { additionalProperties: false }),
+    Type.Array(Type.String(), { description: '`KEY=VALUE` items; `KEY` alone means an empty value.' }),
+  ],
+  {
+    description:
+      'Environment variables of the containers, as a map or a list of `KEY=VALUE`. Values may use `${VAR}` placeholders, resolved from the encrypted env files.',
+  },
+);
+
+const PortNumber = (description: string) => Type.Integer({ minimum: 1, maximum: 65535, description });
+
+export const PortLong = Type.Object(
+  {
+    target: PortNumber('Port inside the container.'),
+    published: Type.Optional(PortNumber('Port on the host; left out, Docker picks a free one.')),
+    host_ip: Type.Optional(Type.String({ minLength: 1, description: 'Host address to bind, e.g. `127.0.0.1`; left out, all interfaces.' })),
+    protocol: Type.Optional(StringEnum(['tcp', 'udp'], { description: 'Transport protocol.', default: 'tcp' })),
+  },
+  { additionalProperties: false, description: 'A published port in long form.' },
+);
+
+export const Port = Type.Union(
+  [
+    Type.String({
+      description: 'Compose short syntax: `TARGET`, `PUBLISHED:TARGET` or `HOST_IP:PUBLISHED:TARGET`, each optionally followed by `/tcp` or `/udp`. Port ranges are not supported.',
+    }),
+    Type.Integer({ description: 'A container port, published on a port Docker picks.' }),
+    PortLong,
+  ],
+  { description: 'A port to publish on the host.' },
+);
+
+export const MountLong = Type.Object(
+  {
+    type: StringEnum(['volume', 'bind'], { description: '`volume` for a named volume declared under the top-level `volumes`, `bind` for a path.' }),
+    source: Type.String({
+      minLength: 1,
+      description:
+        'Volume name, or bind path: absolute on the host, or relative to this manifest\'s folder (a file or folder of the repository, which must stay inside the checkout).',
+    }),
+    target: Type.String({ pattern: ABSOLUTE_PATH_PATTERN, description: 'Absolute path inside the container.' }),
+    read_only: Type.Optional(Type.Boolean({ description: 'Mount read-only.', default: false })),
+  },
+  { additionalProperties: false, description: 'A mount in long form.' },
+);
+
+export const Mount = Type.Union(
+  [
+    Type.String({
+      description:
+        'Compose short syntax `SOURCE:TARGET[:ro|rw]`. A SOURCE starting with `/` is a host path, one starting with `.` or containing `/` is a path relative to this manifest\'s folder, anything else is a named volume.',
+    }),
+    MountLong,
+  ],
+  { description: 'A named volume or bind mount.' },
+);
+
+export const Service = Type.Object(
+  {
+    image: Type.String({ minLength: 1, description: 'Image to run, e.g. `registry.example.com/web:1.4.2`.' }),
+    command: Type.Optional(StringOrList('Overrides the image\'s command: a list, or a string split like a shell does (quotes and backslashes, no expansion or operators).')),
+    entrypoint: Type.Optional(StringOrList('Overrides the image\'s entrypoint: a list, or a string split like `command`.')),
+    environment: Type.Optional(Environment),
+    ports: Type.Optional(Type.Array(Port, { description: 'Ports to publish on the host. A host port may be published once per host, across all apps.' })),
+    volumes: Type.Optional(Type.Array(Mount, { description: 'Named volumes and bind mounts.' })),
+    restart: Type.Optional(
+      StringEnum(RESTART_POLICIES, {
+        default: 'unless-stopped',
+        description:
+          'Docker restart policy. Defaults to `unless-stopped` (unlike Compose\'s `no`): a deploy agent wants services back after a reboot or crash.',
+      }),
+    ),
+    labels: Type.Optional(Labels),
+    replicas: Type.Optional(
+      Type.Integer({ minimum: 0, default: 1, description: 'Number of containers to run; 0 keeps the service defined but stopped. A service with more than one replica cannot publish a fixed host port.' }),
+    ),
+  },
+  { additionalProperties: false, patternProperties: EXTENSIONS, description: 'One service: a set of identical containers.' + EXTENSIONS_NOTE },
+);
+
+export const Volume = Type.Union(
+  [
+    Type.Object(
+      {
+        name: Type.Optional(Type.String({ pattern: DOCKER_VOLUME_PATTERN, description: 'Docker volume name; defaults to `<app>_<volume>`.' })),
+        labels: Type.Optional(Labels),
+      },
+      { additionalProperties: false },
+    ),
+    Type.Null(),
+  ],
+  { description: 'A named volume. An empty entry (`data:` or `data: {}`) takes the defaults.' },
+);
+
+export const Manifest = Type.Object(
+  {
+    app: Name('Name of the app, unique across all manifests: lowercase letters, digits, `-` and `_`, at most 63 characters.'),
+    volumes: Type.Optional(
+      Type.Record(Type.String({ pattern: NAME_PATTERN }), Volume, {
+        additionalProperties: false,
+        description: 'Named volumes of the app. A service may mount only volumes declared here, as in Compose.',
+      }),
+    ),
+    services: Type.Record(Type.String({ pattern: NAME_PATTERN }), Service, {
+      additionalProperties: false,
+      minProperties: 1,
+      description: 'Services of the app, by name (same rules as the app name). At least one.',
+    }),
+  },
+  { additionalProperties: false, patternProperties: EXTENSIONS, description: 'One Capstan app: its services and volumes. One app per file.' + EXTENSIONS_NOTE },
+);
+export type Manifest = Static<typeof Manifest>;
+export type ServiceManifest = Static<typeof Service>;
+export type PortManifest = Static<typeof Port>;
+export type MountManifest = Static<typeof Mount>;
+export type VolumeManifest = Static<typeof Volume>;
