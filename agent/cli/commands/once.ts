@@ -1,0 +1,27 @@
+import { Command } from 'commander';
+import { createLogger } from '../../log.js';
+import { resolveConfig } from '../config.js';
+import { configFlags, withConfigOptions } from '../options.js';
+import { createReconciler, openStore } from '../wiring.js';
+
+export function onceCommand(): Command {
+  return withConfigOptions(new Command('once'))
+    .description('run one cycle now; exit 0 when converged, 1 with the reason otherwise')
+    .action(async (options: Record<string, unknown>) => {
+      const config = resolveConfig(configFlags(options));
+      const logger = createLogger({ destination: 2 });
+      const store = openStore(config);
+      try {
+        store.markInterrupted();
+        const outcome = await createReconciler(config, store, logger).cycle('once');
+        if (outcome.result === 'failed') {
+          process.stderr.write(`capstan: cycle failed: ${outcome.reason}: ${outcome.message}\n`);
+          process.exitCode = 1;
+        } else {
+          process.stdout.write(`${outcome.result} at ${outcome.commit?.slice(0, 12)} (${outcome.changes.length} change(s))\n`);
+        }
+      } finally {
+        store.close();
+      }
+    });
+}

@@ -1,0 +1,89 @@
+import { Command } from 'commander';
+import { observe } from '../../observe/observe.js';
+import { resolveConfig } from '../config.js';
+import { configFlags, withConfigOptions } from '../options.js';
+import { renderTable } from '../table.js';
+import { connectDocker, openStore } from '../wiring.js';
+
+export interface ServiceStatus {
+  app: string;
+  service: string;
+  desiredReplicas: number;
+  runningReplicas: number;
+  upToDateReplicas: number;
+  image: string;
+  configHash: string;
+  commit: string;
+  lastChange: string;
+}
+
+export function statusCommand(): Command {
+  return withConfigOptions(new Command('status'))
+    .description('commit applied, each service\'s state and the last error, from SQLite and Docker')
+    .option('--json', 'print JSON')
+    .action(async (options: Record<string, unknown>) => {
+      const config = resolveConfig(configFlags(options), process.env, process.cwd(), { requireRepo: false });
+      const store = openStore(config);
+      try {
+        const observed = await observe(connectDocker(), config.node);
+        const services: ServiceStatus[] = store.deployments(config.node).map((deployment) => {
+          const containers = observed.containers.filter((container) => container.app === deployment.app && container.service === deployment.service);
+          return {
+            app: deployment.app,
+            service: deployment.service,
+            desiredReplicas: deployment.replicas,
+            runningReplicas: containers.filter((container) => container.state === 'running').length,
+            upToDateReplicas: containers.filter((container) => container.state === 'running' && container.configHash === deployment.configHash).length,
+            image: deployment.image,
+            configHash: deployment.configHash.slice(0, 12),
+            commit: deployment.commit,
+            lastChange: deployment.updatedAt,
+          };
+        });
+        const status = {
+          node: config.node,
+          appliedCommit: store.lastAppliedCommit,
+          attemptedCommit: store.lastAttemptedCommit,
+          lastError: store.lastError,
+          lastCycle: store.cycles(1)[0] ?? null,
+          nextCycleAt: store.getMeta('next_cycle_at'),
+          services,
+        };
+        if (options.json) {
+          process.stdout.write(JSON.stringify(status, null, 2) + '\n');
+          return;
+        }
+        const lines = [
+          `node:      ${status.node}`,
+          `applied:   ${status.appliedCommit?.slice(0, 12) ?? '(none yet)'}`,
+          `attempted: ${status.attemptedCommit?.slice(0, 12) ?? '(none yet)'}`,
+        ];
+        if (status.lastCycle) lines.push(`last cycle: ${status.lastCycle.result} at ${status.lastCycle.finishedAt ?? status.lastCycle.startedAt}`);
+        if (status.nextCycleAt) lines.push(`next cycle: ${status.nextCycleAt}`);
+        if (status.lastError) lines.push(`last error: [${status.lastError.code}] at ${status.lastError.commit?.slice(0, 12) ?? '-'}:`, indent(status.lastError.message));
+        process.stdout.write(lines.join('\n') + '\n\n');
+        process.stdout.write(
+          renderTable(
+            ['APP', 'SERVICE', 'READY', 'IMAGE', 'CONFIG', 'LAST CHANGE'],
+            services.map((service) => [
+              service.app,
+              service.service,
+              `${service.upToDateReplicas}/${service.desiredReplicas}`,
+              service.image,
+              service.configHash,
+              service.lastChange,
+            ]),
+          ),
+        );
+      } finally {
+        store.close();
+      }
+    });
+}
+
+function indent(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => '  ' + line)
+    .join('\n');
+}

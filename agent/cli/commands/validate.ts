@@ -1,0 +1,29 @@
+import { Command } from 'commander';
+import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+import { formatProblem } from '../../errors.js';
+import { validateDir } from '../../load/index.js';
+
+export function validateCommand(): Command {
+  return new Command('validate')
+    .description('check a manifests checkout offline (for the manifests repository\'s own CI); exit 1 on any problem')
+    .argument('[dir]', 'checkout root', '.')
+    .option('--path <dir>', 'folder inside DIR holding the manifests', '.')
+    .option('--json', 'print the problems as JSON')
+    .action(async (dir: string, options: { path: string; json?: boolean }) => {
+      const { problems, state } = await validateDir({
+        root: resolve(dir),
+        path: options.path,
+        commit: 'working-tree',
+        // Hashes are not shown by validate; any key will do.
+        hashKey: randomBytes(32),
+      });
+      if (options.json) process.stdout.write(JSON.stringify({ valid: problems.length === 0, problems }, null, 2) + '\n');
+      else if (problems.length > 0) process.stderr.write(problems.map(formatProblem).join('\n') + '\n');
+      else {
+        const services = state?.apps.reduce((count, app) => count + app.services.length, 0) ?? 0;
+        process.stdout.write(`valid: ${state?.apps.length ?? 0} app(s), ${services} service(s)\n`);
+      }
+      if (problems.length > 0) process.exitCode = 1;
+    });
+}

@@ -1,0 +1,85 @@
+import { parse as parseDotenv } from 'dotenv';
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir, hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import { validate as validateCron } from 'node-cron';
+import { CapstanError } from '../errors.js';
+
+export interface AgentConfig {
+  repo: string;
+  branch: string;
+  path: string;
+  schedule: string;
+  stateDir: string;
+  keyFile?: string;
+  node: string;
+  /** HTTPS token; only ever handed to the git client's auth callback. */
+  gitToken?: string;
+  gitUsername?: string;
+  allowEmpty: boolean;
+}
+
+/** Flag name (commander's camelCase) → environment variable, for the documented settings. */
+const SETTINGS = {
+  repo: 'CAPSTAN_REPO',
+  branch: 'CAPSTAN_BRANCH',
+  path: 'CAPSTAN_PATH',
+  schedule: 'CAPSTAN_SCHEDULE',
+  stateDir: 'CAPSTAN_STATE_DIR',
+  keyFile: 'CAPSTAN_KEY_FILE',
+  node: 'CAPSTAN_NODE',
+  gitToken: 'CAPSTAN_GIT_TOKEN',
+  gitUsername: 'CAPSTAN_GIT_USERNAME',
+  allowEmpty: 'CAPSTAN_ALLOW_EMPTY',
+} as const;
+
+export type ConfigFlags = Partial<Record<keyof typeof SETTINGS, string | boolean>>;
+
+export function defaultStateDir(): string {
+  return process.getuid?.() === 0 ? '/var/lib/capstan' : join(homedir(), '.local', 'state', 'capstan');
+}
+
+/**
+ * Configuration comes from flags, then environment variables, then a `.env` file in the
+ * working directory (read with dotenv, without touching process.env), then defaults.
+ */
+export function resolveConfig(
+  flags: ConfigFlags,
+  env: NodeJS.ProcessEnv = process.env,
+  cwd: string = process.cwd(),
+  options: { requireRepo?: boolean } = {},
+): AgentConfig {
+  const dotenvFile = join(cwd, '.env');
+  const fileEnv = existsSync(dotenvFile) ? parseDotenv(readFileSync(dotenvFile)) : {};
+  const pick = (key: keyof typeof SETTINGS): string | undefined => {
+    const flag = flags[key];
+    if (flag !== undefined) return String(flag);
+    return env[SETTINGS[key]] ?? fileEnv[SETTINGS[key]] ?? undefined;
+  };
+
+  const repo = pick('repo') ?? '';
+  if (options.requireRepo !== false && !repo) {
+    throw new CapstanError('CONFIG_INVALID', 'terminal', 'no repository configured: pass --repo or set CAPSTAN_REPO (an HTTPS URL or a local path)');
+  }
+  const schedule = pick('schedule') ?? '* * * * *';
+  if (!validateCron(schedule)) {
+    throw new CapstanError('CONFIG_INVALID', 'terminal', `invalid --schedule / CAPSTAN_SCHEDULE cron expression '${schedule}'`);
+  }
+  const keyFile = pick('keyFile');
+  return {
+    repo: isUrl(repo) || !repo ? repo : resolve(cwd, repo),
+    branch: pick('branch') ?? 'main',
+    path: pick('path') ?? '.',
+    schedule,
+    stateDir: resolve(cwd, pick('stateDir') ?? defaultStateDir()),
+    keyFile: keyFile ? resolve(cwd, keyFile) : undefined,
+    node: pick('node') ?? hostname(),
+    gitToken: pick('gitToken') || undefined,
+    gitUsername: pick('gitUsername') || undefined,
+    allowEmpty: ['1', 'true', 'yes'].includes((pick('allowEmpty') ?? '').toLowerCase()),
+  };
+}
+
+function isUrl(value: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(value);
+}

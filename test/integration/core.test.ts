@@ -1,0 +1,263 @@
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { runCapstan, spawnCapstan, stopProcess, waitForLine } from '../helpers/cli.js';
+import { cleanupNode, docker, exec, listManaged, removeContainer, runUnmanagedContainer, testNodeName, uniqueName, waitFor } from '../helpers/docker.js';
+import { startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';
+import { tempDir, type TempDir } from '../helpers/paths.js';
+
+// The whole cycle of shared/DESIGN.md end to end: a real git smart-HTTP server on 127.0.0.1,
+// the real `git` CLI pushing, the built `capstan` CLI, and a real Docker engine. The steps
+// build on each other, so they run in order in one suite.
+
+const TOKEN = 'test-token-5f1d';
+
+function manifest(app: string, services: string): string {
+  return `app: ${app}\nservices:\n${services}`;
+}
+
+function webService(extra = ''): string {
+  return `  web:\n    image: local/busybox:1\n    command: ["httpd", "-f", "-p", "8080"]\n    replicas: 2\n${extra}`;
+}
+
+function workerService(message: string): string {
+  return `  worker:\n    image: local/busybox:1\n    command: ["sh", "-c", "echo ${message}; trap 'exit 0' TERM; sleep 3600 & wait"]\n    environment:\n      MODE: batch\n`;
+}
+
+describe('core: pull a git repository and converge the Docker host', () => {
+  const node = testNodeName();
+  const shop = uniqueName('shop');
+  const blog = uniqueName('blog');
+  let server: GitServer;
+  let repo: RemoteRepo;
+  let state: TempDir;
+  let bystander: { id: string; name: string };
+  const capstan = (...args: string[]) =>
+    runCapstan(args, {
+      timeoutMs: 120_000,
+      env: { CAPSTAN_REPO: repo.url, CAPSTAN_GIT_TOKEN: TOKEN, CAPSTAN_STATE_DIR: state.path, CAPSTAN_NODE: node, CAPSTAN_LOG_LEVEL: 'debug' },
+    });
+  const ids = async () => Object.fromEntries((await listManaged(node)).map((container) => [container.name, container.id]));
+
+  before(async () => {
+    server = await startGitServer({ token: TOKEN });
+    repo = await server.createRepo('manifests');
+    state = await tempDir('capstan-core-state');
+    // A container someone runs by hand beside Capstan, even labelled with an app name.
+    bystander = await runUnmanagedContainer(uniqueName('bystander'), { labels: { 'capstan.app': shop } });
+  });
+
+  after(async () => {
+    await cleanupNode(node);
+    await removeContainer(bystander.id);
+    await server?.close();
+    await state?.cleanup();
+  });
+
+  it('deploys an app pushed to the branch', async () => {
+    await repo.write({ [`apps/${shop}.yaml`]: manifest(shop, webService() + workerService('v1')), 'README.md': 'manifests\n' });
+    await repo.commit('add shop');
+    await repo.push();
+
+    const result = await capstan('once');
+    assert.equal(result.code, 0, result.stderr);
+    const containers = await listManaged(node);
+    assert.deepEqual(
+      containers.map((container) => [container.name, container.state]),
+      [
+        [`${shop}-web-1`, 'running'],
+        [`${shop}-web-2`, 'running'],
+        [`${shop}-worker-1`, 'running'],
+      ],
+    );
+    const labels = containers[0].labels;
+    assert.equal(labels['capstan.managed'], 'true');
+    assert.equal(labels['capstan.app'], shop);
+    assert.equal(labels['capstan.service'], 'web');
+    assert.equal(labels['capstan.replica'], '1');
+    assert.equal(labels['capstan.node'], node);
+    assert.match(labels['capstan.config-hash'], /^[0-9a-f]{16,}$/);
+    assert.equal(labels['capstan.commit'], (await repo.git('rev-parse', 'HEAD')).trim());
+
+    // Services reach each other by name on the app's network.
+    const reply = await exec(containers[2].id, ['wget', '-q', '-O', '-', '-T', '5', `http://web:8080/`]);
+    assert.notEqual(reply.stderr.includes('bad address'), true, reply.stderr);
+  });
+
+  it('changes nothing when nothing changed', async () => {
+    const before = await ids();
+    const plan = await capstan('plan');
+    assert.equal(plan.code, 0, plan.stdout + plan.stderr);
+    assert.match(plan.stdout, /in sync, nothing to do/);
+    const result = await capstan('once');
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /in-sync/);
+    assert.deepEqual(await ids(), before);
+    const history = JSON.parse((await capstan('history', '--json')).stdout) as { result: string; changes: string[] }[];
+    assert.equal(history[0].result, 'in-sync');
+    assert.deepEqual(history[0].changes, []);
+  });
+
+  it('replaces only the service whose config changed', async () => {
+    const before = await ids();
+    await repo.write({ [`apps/${shop}.yaml`]: manifest(shop, webService() + workerService('v2')) });
+    await repo.commit('worker v2');
+    await repo.push();
+
+    const plan = await capstan('plan');
+    assert.equal(plan.code, 2, plan.stdout + plan.stderr);
+    assert.match(plan.stdout, new RegExp(`create container ${shop}-worker-1--next +config-hash changed`));
+    assert.doesNotMatch(plan.stdout, /web-/);
+
+    const result = await capstan('once');
+    assert.equal(result.code, 0, result.stderr);
+    const afterIds = await ids();
+    assert.equal(afterIds[`${shop}-web-1`], before[`${shop}-web-1`]);
+    assert.equal(afterIds[`${shop}-web-2`], before[`${shop}-web-2`]);
+    assert.notEqual(afterIds[`${shop}-worker-1`], before[`${shop}-worker-1`]);
+    assert.equal(Object.keys(afterIds).length, 3, 'no temporary or orphan containers left');
+  });
+
+  it('restores containers removed or stopped by hand without a new commit', async () => {
+    const before = await ids();
+    await removeContainer(before[`${shop}-web-2`]);
+    await docker.getContainer(before[`${shop}-web-1`]).stop({ t: 1 });
+
+    const result = await capstan('once');
+    assert.equal(result.code, 0, result.stderr);
+    const containers = await listManaged(node);
+    assert.deepEqual(
+      containers.map((container) => [container.name, container.state]),
+      [
+        [`${shop}-web-1`, 'running'],
+        [`${shop}-web-2`, 'running'],
+        [`${shop}-worker-1`, 'running'],
+      ],
+    );
+    assert.equal(containers[0].id, before[`${shop}-web-1`], 'a stopped container is started, not replaced');
+  });
+
+  it('prunes a removed service and a removed app, but keeps named volumes', async () => {
+    await repo.write({
+      [`apps/${blog}.yaml`]: `app: ${blog}\nvolumes:\n  data: {}\nservices:\n  db:\n    image: local/busybox:1\n    command: ["sh", "-c", "echo kept > /data/file; trap 'exit 0' TERM; sleep 3600 & wait"]\n    volumes: ["data:/data"]\n`,
+    });
+    await repo.commit('add blog');
+    await repo.push();
+    assert.equal((await capstan('once')).code, 0);
+    assert.ok((await ids())[`${blog}-db-1`]);
+
+    await repo.write({ [`apps/${blog}.yaml`]: null, [`apps/${shop}.yaml`]: manifest(shop, webService()) });
+    await repo.commit('remove blog and the worker');
+    await repo.push();
+    const result = await capstan('once');
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(Object.keys(await ids()).sort(), [`${shop}-web-1`, `${shop}-web-2`]);
+    const networks = await docker.listNetworks({ filters: { label: [`capstan.node=${node}`] } });
+    assert.deepEqual(networks.map((network) => network.Name), [`${shop}_default`]);
+    const volumes = await docker.listVolumes({ filters: { label: [`capstan.node=${node}`] } });
+    assert.deepEqual((volumes.Volumes ?? []).map((volume) => volume.Name), [`${blog}_data`]);
+  });
+
+  it('applies nothing of a broken commit, names file, line and key, and shows it in status', async () => {
+    const before = await ids();
+    const applied = (await repo.git('rev-parse', 'HEAD')).trim();
+    await repo.write({
+      [`apps/${shop}.yaml`]: manifest(shop, webService('    imagePullPolicy: always\n') + workerService('v3')),
+    });
+    const broken = await repo.commit('typo');
+    await repo.push();
+
+    const result = await capstan('once');
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, new RegExp(`apps/${shop}\\.yaml:7:\\d+: services\\.web`));
+    assert.match(result.stderr, /imagePullPolicy/);
+    assert.deepEqual(await ids(), before, 'the running state is kept');
+
+    const status = JSON.parse((await capstan('status', '--json')).stdout);
+    assert.equal(status.appliedCommit, applied);
+    assert.equal(status.attemptedCommit, broken);
+    assert.equal(status.lastError.code, 'MANIFEST_INVALID');
+    assert.match(status.lastError.message, new RegExp(`apps/${shop}\\.yaml:7`));
+    const plan = await capstan('plan');
+    assert.equal(plan.code, 1);
+  });
+
+  it('prunes nothing when a commit renders no services', async () => {
+    const before = await ids();
+    await repo.write({ [`apps/${shop}.yaml`]: null });
+    await repo.commit('oops, everything gone');
+    await repo.push();
+    const result = await capstan('once');
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /EMPTY_DESIRED_STATE/);
+    assert.deepEqual(await ids(), before);
+  });
+
+  it('follows a force-push to rewritten history', async () => {
+    // Back before the typo and the empty commit, to the state with web only.
+    await repo.git('reset', '--hard', 'HEAD~2');
+    await repo.write({ [`apps/${shop}.yaml`]: manifest(shop, webService().replace('replicas: 2', 'replicas: 1')) });
+    const rewritten = await repo.commit('rewritten: one web replica');
+    await repo.push({ force: true });
+
+    const result = await capstan('once');
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(Object.keys(await ids()), [`${shop}-web-1`]);
+    const status = JSON.parse((await capstan('status', '--json')).stdout);
+    assert.equal(status.appliedCommit, rewritten);
+    assert.equal(status.lastError, null);
+    assert.equal(status.services[0].upToDateReplicas, 1);
+  });
+
+  it('never touched the container run by hand', async () => {
+    const inspected = await docker.getContainer(bystander.id).inspect();
+    assert.equal(inspected.State.Running, true);
+  });
+
+  it('`capstan run` converges on its schedule and stops cleanly on SIGTERM', async () => {
+    const agent = spawnCapstan(['run', '--schedule', '*/2 * * * * *'], {
+      env: { CAPSTAN_REPO: repo.url, CAPSTAN_GIT_TOKEN: TOKEN, CAPSTAN_STATE_DIR: state.path, CAPSTAN_NODE: node },
+    });
+    try {
+      const first = await waitForLine(agent, (_line, json) => json?.msg === 'cycle finished', 60_000);
+      assert.equal(first.json?.result, 'in-sync');
+      assert.ok(typeof first.json?.commit === 'string', 'each cycle logs with its commit');
+
+      await repo.write({ [`apps/${shop}.yaml`]: manifest(shop, webService()) });
+      const head = await repo.commit('two web replicas again');
+      await repo.push();
+      await waitForLine(agent, (_line, json) => json?.msg === 'cycle finished' && json?.result === 'applied', 60_000);
+      await waitFor(async () => (await listManaged(node)).length === 2, { timeoutMs: 10_000, what: 'two web replicas' });
+      assert.equal(JSON.parse((await capstan('status', '--json')).stdout).appliedCommit, head);
+      assert.equal(listeningSockets(agent.pid!), 0, 'capstan listens on no port');
+    } finally {
+      const stopped = await stopProcess(agent, { timeoutMs: 60_000 });
+      assert.equal(stopped.killed, false);
+      assert.equal(stopped.code, 0);
+    }
+    const output = JSON.stringify(await capstan('history', '--json'));
+    assert.ok(!output.includes(TOKEN), 'the git token never reaches the history');
+  });
+});
+
+/** Sockets of `pid` that are in LISTEN state, from /proc (TCP and TCP6). */
+function listeningSockets(pid: number): number {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const match = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (match) inodes.add(match[1]);
+    } catch {
+      // fd closed meanwhile
+    }
+  }
+  let listening = 0;
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6', '/proc/net/udp', '/proc/net/udp6']) {
+    for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      // st 0A is LISTEN for TCP; any bound UDP socket of ours would be a listener too.
+      if (fields.length > 9 && inodes.has(fields[9]) && (fields[3] === '0A' || table.includes('udp'))) listening++;
+    }
+  }
+  return listening;
+}
