@@ -1,0 +1,41 @@
+// Compiled tests run from dist/test/..., so files they need are found from the repository root,
+// never from the working directory or a path relative to the compiled file.
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+let cachedRoot: string | undefined;
+
+/** The folder holding package.json, found by walking up from this module. */
+export function repoRoot(): string {
+  if (cachedRoot !== undefined) return cachedRoot;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'package.json'))) {
+      cachedRoot = dir;
+      return dir;
+    }
+    const parent = dirname(dir);
+    if (parent === dir) {
+      throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
+    }
+    dir = parent;
+  }
+}
+
+export interface TempDir {
+  path: string;
+  /** Removes the folder and everything in it; safe to call twice. */
+  cleanup(): Promise<void>;
+}
+
+/** A fresh folder under the OS temp dir, e.g. /tmp/capstan-state-Ab12Cd. */
+export async function tempDir(prefix: string): Promise<TempDir> {
+  const path = await mkdtemp(join(tmpdir(), `${prefix}-`));
+  return {
+    path,
+    cleanup: () => rm(path, { recursive: true, force: true, maxRetries: 3 }),
+  };
+}

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# The test suite, exactly as CI runs it (.ci/run calls `npm test`, which calls this).
+#
+#   bash test/run.sh                                   # everything: unit, then integration
+#   bash test/run.sh test/unit/plan.test.ts            # chosen files (.ts sources or dist .js)
+#   bash test/run.sh --test-name-pattern=rollout test/integration/rollout.test.ts
+#
+# Installs what is missing (node_modules, a Docker engine, the busybox test image), type-checks
+# and builds, runs the tests, then removes Docker objects this run's tests left behind.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+say() { printf '\n== %s\n' "$*" >&2; }
+
+# --- dependencies ----------------------------------------------------------------------------
+# better-sqlite3 is native. CI reaches only the npm registry and Debian's mirrors, so its
+# prebuilt binary (on GitHub) is out of reach: compile it against the headers installed with
+# node instead of letting node-gyp download them.
+node_prefix="$(node -p 'require("path").resolve(process.execPath, "..", "..")')"
+if [ -z "${npm_config_nodedir:-}" ] && [ -f "$node_prefix/include/node/common.gypi" ]; then
+  export npm_config_nodedir="$node_prefix"
+fi
+export npm_config_build_from_source="${npm_config_build_from_source:-true}"
+
+sqlite_loads() {
+  node -e 'new (require("better-sqlite3"))(":memory:").close()' >/dev/null 2>&1
+}
+
+# npm ci rewrites node_modules/.package-lock.json, so a lockfile newer than it means stale deps.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "npm ci"
+  npm ci --no-audit --no-fund
+fi
+if ! sqlite_loads; then
+  say "better-sqlite3 does not load for node $(node -v); rebuilding it"
+  npm rebuild better-sqlite3
+  if ! sqlite_loads; then
+    node -e 'new (require("better-sqlite3"))(":memory:")' || true
+    echo "run.sh: better-sqlite3 still does not load; it needs python3, make, g++ and node's headers" \
+      "(set npm_config_nodedir to the folder holding include/node)" >&2
+    exit 1
+  fi
+fi
+
+# --- which tests -----------------------------------------------------------------------------
+# Compiled files are chosen from the sources, so a test deleted from test/ but still in dist/
+# does not run.
+shopt -s nullglob
+node_flags=()
+sources=()
+for arg in "$@"; do
+  case "$arg" in
+    -*) node_flags+=("$arg") ;;
+    *) sources+=("$arg") ;;
+  esac
+done
+if [ "${#sources[@]}" -eq 0 ]; then
+  sources=(test/unit/*.test.ts test/integration/*.test.ts)
+fi
+test_files=()
+needs_docker=""
+for source in "${sources[@]}"; do
+  case "$source" in
+    dist/*.js) compiled="$source" ;;
+    *.ts) compiled="dist/${source%.ts}.js" ;;
+    *) echo "run.sh: $source is neither a test/*.ts source nor a dist/*.js file" >&2; exit 2 ;;
+  esac
+  case "$source" in
+    *integration/*) needs_docker=yes ;;
+  esac
+  test_files+=("$compiled")
+done
+if [ "${#test_files[@]}" -eq 0 ]; then
+  echo "run.sh: no tests found under test/unit or test/integration" >&2
+  exit 1
+fi
+
+# --- Docker ----------------------------------------------------------------------------------
+if [ -n "$needs_docker" ]; then
+  say "Docker engine and test image"
+  bash examples/lib/ensure-docker.sh
+  bash examples/lib/busybox-image.sh
+fi
+
+# Tests label what they create with this id (test/helpers/docker.ts), so the sweep below removes
+# only this run's leftovers, never those of a run going on beside it on the same engine.
+export CAPSTAN_TEST_RUN="${CAPSTAN_TEST_RUN:-$(printf '%04x%04x' "$RANDOM" "$RANDOM")}"
+
+# Objects whose test process died before its own cleanup ran (a timeout, a crash): hand-made
+# ones labelled capstan.test=true (of this run, or unmarked), and those the agents of this run's
+# test nodes (capstan.node=capstan-test-<run>-…) created.
+# shellcheck disable=SC2317 # called from the EXIT trap
+sweep_docker() {
+  [ -n "$needs_docker" ] || return 0
+  timeout 20 docker info >/dev/null 2>&1 || return 0
+  # shellcheck disable=SC2016 # awk's own $fields
+  local pick='($2 == "true" && ($3 == "" || $3 == run)) || index($4, "capstan-test-" run "-") == 1 { print $1 }'
+  local format='{{.Label "capstan.test"}}	{{.Label "capstan.test-run"}}	{{.Label "capstan.node"}}'
+  local containers=() networks=() volumes=()
+  mapfile -t containers < <(docker ps -a --format "{{.ID}}	$format" | awk -F'\t' -v run="$CAPSTAN_TEST_RUN" "$pick")
+  [ "${#containers[@]}" -eq 0 ] || docker rm -f -v "${containers[@]}" >/dev/null || true
+  mapfile -t networks < <(docker network ls --format "{{.ID}}	$format" | awk -F'\t' -v run="$CAPSTAN_TEST_RUN" "$pick")
+  [ "${#networks[@]}" -eq 0 ] || docker network rm "${networks[@]}" >/dev/null || true
+  mapfile -t volumes < <(docker volume ls --format "{{.Name}}	$format" | awk -F'\t' -v run="$CAPSTAN_TEST_RUN" "$pick")
+  [ "${#volumes[@]}" -eq 0 ] || docker volume rm -f "${volumes[@]}" >/dev/null || true
+  local swept=$((${#containers[@]} + ${#networks[@]} + ${#volumes[@]}))
+  if [ "$swept" -gt 0 ]; then
+    echo "run.sh: swept $swept Docker object(s) that a test did not clean up itself" >&2
+  fi
+}
+trap 'sweep_docker || true' EXIT
+
+# --- build and run ---------------------------------------------------------------------------
+say "type-check and build (tsc)"
+node_modules/.bin/tsc -p tsconfig.json
+
+for compiled in "${test_files[@]}"; do
+  if [ ! -f "$compiled" ]; then
+    echo "run.sh: $compiled was not built (is its source under test/ and in tsconfig.json?)" >&2
+    exit 1
+  fi
+done
+
+# Each test is bounded (--test-timeout, 5 min); --test-force-exit ends a file whose tests are done
+# but whose process a forgotten handle keeps alive; the outer timeout bounds the whole suite.
+suite_timeout="${CAPSTAN_TEST_SUITE_TIMEOUT:-3600}"
+say "node --test (${#test_files[@]} files, run $CAPSTAN_TEST_RUN, at most $suite_timeout s)"
+# timeout runs the suite in its own process group (so it can kill the test files' processes too),
+# which Ctrl-C no longer reaches: forward INT/TERM to it ourselves.
+timeout --kill-after=30 "$suite_timeout" \
+  node --test --test-concurrency=2 --test-timeout=300000 --test-force-exit "${node_flags[@]}" "${test_files[@]}" &
+suite_pid=$!
+trap 'kill -TERM "$suite_pid" 2>/dev/null || true' INT TERM
+status=0
+wait "$suite_pid" || status=$?
+# A signal ends `wait` early; wait again until the suite has really stopped.
+while kill -0 "$suite_pid" 2>/dev/null; do
+  status=0
+  wait "$suite_pid" || status=$?
+done
+if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+  echo "run.sh: the suite was still running after $suite_timeout s and was stopped" >&2
+fi
+exit "$status"
