@@ -52,6 +52,57 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX journal_cycle ON journal(cycle_id);
   `,
+  // Notifications and metrics (agent/notify, agent/metrics). The queue holds one row per
+  // event and target; a target is named by a key that never includes its URL, because Slack
+  // and Discord webhook URLs are credentials. Counters live here so they survive restarts.
+  `
+  CREATE TABLE notifications (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    target_key      TEXT NOT NULL,
+    delivery_id     TEXT NOT NULL,
+    event           TEXT NOT NULL,
+    state           TEXT NOT NULL DEFAULT 'pending',
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    last_error      TEXT,
+    created_at      TEXT NOT NULL,
+    delivered_at    TEXT
+  );
+  CREATE INDEX notifications_due ON notifications(state, next_attempt_at);
+  CREATE TABLE counters (
+    name   TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    value  INTEGER NOT NULL,
+    PRIMARY KEY (name, labels)
+  );
+  CREATE INDEX cycles_node_result ON cycles(node, result);
+  `,
+  // Rollouts: a commit whose rollout failed is quarantined (not retried in a loop); images
+  // Capstan pulled are remembered so only those are ever garbage-collected.
+  `
+  CREATE TABLE quarantine (
+    commit_id   TEXT NOT NULL,
+    node        TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    message     TEXT NOT NULL,
+    at          TEXT NOT NULL,
+    PRIMARY KEY (node, commit_id)
+  );
+  CREATE TABLE pulled_images (
+    node       TEXT NOT NULL,
+    image      TEXT NOT NULL,
+    pulled_at  TEXT NOT NULL,
+    PRIMARY KEY (node, image)
+  );
+  CREATE TABLE service_images (
+    node       TEXT NOT NULL,
+    app        TEXT NOT NULL,
+    service    TEXT NOT NULL,
+    image      TEXT NOT NULL,
+    used_at    TEXT NOT NULL,
+    PRIMARY KEY (node, app, service, image)
+  );
+  `,
 ];
 
 /** Opens (creating if needed) the state database in WAL mode and migrates it. */

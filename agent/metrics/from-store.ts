@@ -1,0 +1,61 @@
+import type { Db } from '../state/db.js';
+import { StateStore } from '../state/store.js';
+import { readCounter } from './counters.js';
+import type { MetricsSnapshot, ServiceReplicas } from './snapshot.js';
+
+const SUCCESS_RESULTS = "('applied', 'in-sync')";
+
+/**
+ * Builds the snapshot from SQLite, so counters survive restarts: cycle counts come from the
+ * `cycles` table, the rest from `counters`. `services` are desired and ready replicas, which
+ * only the caller knows (from the desired state and the last observation).
+ */
+export function metricsSnapshotFromStore(db: Db, node: string, services: ServiceReplicas[]): MetricsSnapshot {
+  const last = db
+    .prepare("SELECT result, duration_ms, finished_at FROM cycles WHERE node = ? AND result != 'running' ORDER BY id DESC LIMIT 1")
+    .get(node) as { result: string; duration_ms: number | null; finished_at: string | null } | undefined;
+  const lastSuccess = db
+    .prepare(`SELECT finished_at FROM cycles WHERE node = ? AND result IN ${SUCCESS_RESULTS} ORDER BY id DESC LIMIT 1`)
+    .get(node) as { finished_at: string | null } | undefined;
+  const consecutiveFailures = (
+    db
+      .prepare(
+        `SELECT COUNT(*) AS count FROM cycles WHERE node = ? AND result = 'failed'
+           AND id > COALESCE((SELECT MAX(id) FROM cycles WHERE node = ? AND result IN ${SUCCESS_RESULTS}), 0)`,
+      )
+      .get(node, node) as { count: number }
+  ).count;
+  const cycles = db
+    .prepare("SELECT result, COUNT(*) AS count FROM cycles WHERE node = ? AND result != 'running' GROUP BY result")
+    .all(node) as { result: string; count: number }[];
+  const failures = db
+    .prepare(
+      "SELECT COALESCE(reason, 'UNKNOWN') AS reason, COUNT(*) AS count FROM cycles WHERE node = ? AND result IN ('failed', 'interrupted') GROUP BY 1",
+    )
+    .all(node) as { reason: string; count: number }[];
+  const pending = (db.prepare("SELECT COUNT(*) AS count FROM notifications WHERE state = 'pending'").get() as { count: number }).count;
+
+  return {
+    node,
+    lastCycle:
+      last && last.finished_at !== null
+        ? { result: last.result, durationSeconds: (last.duration_ms ?? 0) / 1000, finishedAt: unixSeconds(last.finished_at) }
+        : null,
+    lastSuccessTime: lastSuccess?.finished_at ? unixSeconds(lastSuccess.finished_at) : null,
+    appliedCommit: new StateStore(db).lastAppliedCommit,
+    consecutiveFailures,
+    services,
+    counters: {
+      cycles: Object.fromEntries(cycles.map((row) => [row.result, row.count])),
+      failuresByReason: Object.fromEntries(failures.map((row) => [row.reason, row.count])),
+      rollouts: readCounter(db, 'rollouts'),
+      rollbacks: readCounter(db, 'rollbacks'),
+      notifications: readCounter(db, 'notifications'),
+    },
+    notificationsPending: pending,
+  };
+}
+
+function unixSeconds(iso: string): number {
+  return Date.parse(iso) / 1000;
+}

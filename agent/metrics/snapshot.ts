@@ -1,0 +1,40 @@
+import type { CounterSample } from './counters.js';
+
+export interface ServiceReplicas {
+  app: string;
+  service: string;
+  desiredReplicas: number;
+  /** Running, and healthy when the service has a health check. */
+  readyReplicas: number;
+}
+
+export interface LastCycle {
+  /** `applied`, `in-sync`, `failed`, `interrupted`. */
+  result: string;
+  durationSeconds: number;
+  /** Unix time in seconds. */
+  finishedAt: number;
+}
+
+/** Everything the metrics file says, as plain data: rendering it needs no I/O. */
+export interface MetricsSnapshot {
+  node: string;
+  lastCycle: LastCycle | null;
+  /** Unix seconds of the last cycle that ended applied or in sync. */
+  lastSuccessTime: number | null;
+  appliedCommit: string | null;
+  /** Failed cycles since the last success; what "repeated failure" alerts watch. */
+  consecutiveFailures: number;
+  services: ServiceReplicas[];
+  counters: {
+    /** Finished cycles by result. */
+    cycles: Record<string, number>;
+    /** Cycles that did not converge (failed or interrupted), by reason code. */
+    failuresByReason: Record<string, number>;
+    rollouts: CounterSample[];
+    rollbacks: CounterSample[];
+    /** By target key and result: delivered, failed, dropped. */
+    notifications: CounterSample[];
+  };
+  notificationsPending: number;
+}
