@@ -2,6 +2,7 @@ import Docker from 'dockerode';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import http from 'isomorphic-git/http/node';
+import { loadKeyring } from '../../secrets/index.js';
 import { systemClock } from '../clock.js';
 import type { Logger } from '../log.js';
 import { Reconciler } from '../reconcile.js';
@@ -38,5 +39,7 @@ export function createReconciler(config: AgentConfig, store: StateStore, logger:
     path: config.path,
     allowEmpty: config.allowEmpty,
     hashKey: loadHashKey(config.stateDir),
+    // Read whenever a new commit is loaded, so a key added to the file (rotation) needs no restart.
+    keyring: config.keyFile ? () => loadKeyring(config.keyFile as string) : undefined,
   });
 }

@@ -2,10 +2,12 @@
 // commit applies whole or not at all, so one bad file fails the load but all files are checked.
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import type { Keyring } from '../../secrets/index.js';
 import { ManifestError, type ManifestProblem } from '../errors.js';
 import type { App, DesiredState } from '../model.js';
 import { duplicateApps, portProblems, type AppSite, type PortBinding } from './checks.js';
 import { discoverManifests, type Skipped } from './discover.js';
+import { openEnvFiles } from './env-files.js';
 import { configHash } from './hash.js';
 import type { Lookup } from './interpolate.js';
 import { loadManifestFile } from './load-file.js';
@@ -24,12 +26,25 @@ export interface LoadInput {
   commit: string;
   /** Key of the config-hash HMAC; see hash.ts. */
   hashKey: Uint8Array;
-  /** Resolves `${VAR}`; without it every variable is undefined. */
+  /** Decrypts the env files manifests name; without it naming one is a SECRETS_NO_KEY problem. */
+  keyring?: Keyring;
+  /**
+   * Resolves `${VAR}` after every env file; the agent passes none, so only the repository's
+   * encrypted env files define variables.
+   */
   lookup?: Lookup;
 }
 
 /** For `capstan validate`: commit and key only matter for the returned state, so may be left out. */
-export type ValidateInput = Omit<LoadInput, 'commit' | 'hashKey'> & Partial<Pick<LoadInput, 'commit' | 'hashKey'>>;
+export type ValidateInput = Omit<LoadInput, 'commit' | 'hashKey'> &
+  Partial<Pick<LoadInput, 'commit' | 'hashKey'>> & {
+    /**
+     * `capstan validate` without a key: env files are checked for their header, and the names
+     * they define (stored in the clear) count as set; values they would give are not checked.
+     * The state returned then holds stand-ins, so it is only ever counted, never deployed.
+     */
+    uncheckedEnvFiles?: boolean;
+  };
 
 export interface Validation {
   problems: ManifestProblem[];
@@ -37,6 +52,8 @@ export interface Validation {
   state?: DesiredState;
   /** Folders and links that were not read, and why (Compose projects, linked folders). */
   skipped: Skipped[];
+  /** Env files read for their names only (`uncheckedEnvFiles`), by repository path. */
+  uncheckedEnvFiles: string[];
 }
 
 const noVariables: Lookup = () => undefined;
@@ -54,30 +71,33 @@ export async function validateDir(input: ValidateInput): Promise<Validation> {
   const folderInfo = isInside(root, folder) ? await stat(folder).catch(() => undefined) : undefined;
   if (!folderInfo?.isDirectory()) {
     const message = `manifests folder '${path}' does not exist in the checkout; check --path (CAPSTAN_PATH), relative to the repository root`;
-    return { problems: [{ code: 'PATH_NOT_FOUND', file: path, line: 0, column: 0, key: '', message }], skipped: [] };
+    return { problems: [{ code: 'PATH_NOT_FOUND', file: path, line: 0, column: 0, key: '', message }], skipped: [], uncheckedEnvFiles: [] };
   }
 
   const checkout = await openCheckout(root);
+  const envFiles = openEnvFiles(checkout, { keyring: input.keyring, unchecked: input.uncheckedEnvFiles });
+  const variableContext = { envFiles, defaults: await envFiles.readDefault(folder), fallback: input.lookup ?? noVariables };
   const discovery = await discoverManifests(checkout, folder);
   const problems = [...discovery.problems];
   const appSites: AppSite[] = [];
   const bindings: PortBinding[] = [];
   const drafts: AppDraft[] = [];
   for (const file of discovery.files) {
-    const result = await loadManifestFile(file, checkout, input.lookup ?? noVariables);
+    const result = await loadManifestFile(file, checkout, variableContext);
     problems.push(...result.problems);
     if (result.appSite) appSites.push(result.appSite);
     bindings.push(...result.bindings);
     if (result.app) drafts.push(result.app);
   }
-  problems.push(...duplicateApps(appSites), ...portProblems(bindings));
-  if (problems.length > 0) return { problems: problems.sort(byPosition), skipped: discovery.skipped };
+  problems.push(...envFiles.problems, ...duplicateApps(appSites), ...portProblems(bindings));
+  const uncheckedEnvFiles = [...envFiles.unchecked].sort();
+  if (problems.length > 0) return { problems: problems.sort(byPosition), skipped: discovery.skipped, uncheckedEnvFiles };
 
   const hashKey = input.hashKey ?? new Uint8Array();
   const apps: App[] = drafts
     .map((draft) => ({ ...draft, services: draft.services.map((service) => ({ ...service, configHash: configHash(service, hashKey) })) }))
     .sort((left, right) => (left.name < right.name ? -1 : left.name > right.name ? 1 : 0));
-  return { problems: [], state: { commit: input.commit ?? '', apps }, skipped: discovery.skipped };
+  return { problems: [], state: { commit: input.commit ?? '', apps }, skipped: discovery.skipped, uncheckedEnvFiles };
 }
 
 function byPosition(left: ManifestProblem, right: ManifestProblem): number {

@@ -21,12 +21,26 @@ function castFor(path: KeyPath): Cast | undefined {
   return CASTS.find(({ pattern }) => pattern.length === path.length && pattern.every((part, index) => part === '*' || part === path[index]))?.cast;
 }
 
-export function interpolateTree(data: unknown, lookup: Lookup): { data: unknown; problems: PathProblem[] } {
+export interface InterpolatedTree {
+  data: unknown;
+  problems: PathProblem[];
+  /** Strings that used an opaque variable (a stand-in value): what they became is not checked. */
+  opaquePaths: KeyPath[];
+}
+
+export function interpolateTree(data: unknown, lookup: Lookup, isOpaque: (name: string) => boolean = () => false): InterpolatedTree {
   const problems: PathProblem[] = [];
+  const opaquePaths: KeyPath[] = [];
   const visit = (value: unknown, path: KeyPath): unknown => {
     if (typeof value === 'string') {
       if (!value.includes('$')) return value;
-      const result = interpolate(value, lookup);
+      let usedOpaque = false;
+      const tracked: Lookup = (name) => {
+        if (isOpaque(name)) usedOpaque = true;
+        return lookup(name);
+      };
+      const result = interpolate(value, tracked);
+      if (usedOpaque) opaquePaths.push(path);
       for (const issue of result.issues) problems.push({ code: issue.code, path, message: issue.message });
       return castFor(path)?.(result.value) ?? result.value;
     }
@@ -36,5 +50,5 @@ export function interpolateTree(data: unknown, lookup: Lookup): { data: unknown;
     }
     return value;
   };
-  return { data: visit(data, []), problems };
+  return { data: visit(data, []), problems, opaquePaths };
 }

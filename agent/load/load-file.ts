@@ -4,9 +4,9 @@ import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { ManifestProblem } from '../errors.js';
 import type { AppSite, PortBinding } from './checks.js';
-import type { Lookup } from './interpolate.js';
 import { interpolateTree } from './interpolate-tree.js';
 import { locate } from './locate.js';
+import { manifestVariables, type VariableContext } from './manifest-variables.js';
 import { normalizeManifest, type AppDraft } from './normalize.js';
 import { parseManifest } from './parse.js';
 import { formatKeyPath, startsWith, type KeyPath, type PathProblem } from './problems.js';
@@ -22,7 +22,7 @@ export interface FileResult {
   bindings: PortBinding[];
 }
 
-export async function loadManifestFile(absolute: string, checkout: Checkout, lookup: Lookup): Promise<FileResult> {
+export async function loadManifestFile(absolute: string, checkout: Checkout, context: VariableContext): Promise<FileResult> {
   const file = toRepoPath(checkout.root, absolute);
   const { parsed, problems: syntaxProblems } = parseManifest(await readFile(absolute, 'utf8'), file);
   if (!parsed) return { problems: syntaxProblems, bindings: [] };
@@ -34,12 +34,21 @@ export async function loadManifestFile(absolute: string, checkout: Checkout, loo
   const located = (path: KeyPath, atKey = false) => ({ file, ...locate(parsed.doc, parsed.lineCounter, path, atKey), key: formatKeyPath(path) });
   const toProblem = (problem: PathProblem): ManifestProblem => ({ code: problem.code, ...located(problem.path, problem.atKey), message: problem.message });
 
-  const interpolated = interpolateTree(parsed.data, lookup);
-  // A value whose variable is missing is empty now; problems it causes further on are noise.
-  const isNoise = (problem: PathProblem) => interpolated.problems.some((unresolved) => startsWith(problem.path, unresolved.path));
-  const problems = interpolated.problems.map(toProblem);
+  const manifestDir = dirname(absolute);
+  const fields = isMap(parsed.data) ? parsed.data : undefined;
+  const { env_files: envFilesField, ...body } = fields ?? {};
+  const app = await manifestVariables(envFilesField, manifestDir, context);
+  const interpolated = interpolateTree(fields ? body : parsed.data, app.variables.lookup, app.variables.isOpaque);
+  const unresolved = [...app.unresolved, ...interpolated.problems];
+  // A value whose variable is missing is empty now, and one from an unchecked env file a
+  // stand-in; problems either causes further on are noise.
+  const isNoise = (problem: PathProblem) =>
+    [...unresolved.map((issue) => issue.path), ...interpolated.opaquePaths].some((path) => startsWith(problem.path, path));
+  // When an env file failed, its problem is reported; its variables being undefined would only repeat it.
+  const reported = app.variables.incomplete ? unresolved.filter((issue) => issue.code !== 'UNDEFINED_VARIABLE') : unresolved;
+  const problems = [...reported, ...app.problems].map(toProblem);
 
-  const data = interpolated.data as Record<string, unknown>;
+  const data = (fields && envFilesField !== undefined ? { ...(interpolated.data as object), env_files: app.envFiles } : interpolated.data) as Record<string, unknown>;
   const appSite = typeof data.app === 'string' ? { name: data.app, ...located(['app']) } : undefined;
   const schemaProblems = validateManifest(data).filter((problem) => !isNoise(problem));
   problems.push(...schemaProblems.map(toProblem));
@@ -48,8 +57,9 @@ export async function loadManifestFile(absolute: string, checkout: Checkout, loo
   const normalized = await normalizeManifest(data as Manifest, {
     checkout,
     file,
-    manifestDir: dirname(absolute),
+    manifestDir,
     lineOf: (path) => located(path, true).line,
+    envFiles: context.envFiles,
   });
   problems.push(...normalized.problems.filter((problem) => !isNoise(problem)).map(toProblem));
   const bindings = normalized.ports.map(({ service, index, port, replicas }) => ({
@@ -60,4 +70,8 @@ export async function loadManifestFile(absolute: string, checkout: Checkout, loo
     ...located(['services', service, 'ports', index]),
   }));
   return { problems, appSite, app: normalized.app, bindings };
+}
+
+function isMap(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }

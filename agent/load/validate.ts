@@ -2,7 +2,7 @@
 // ajv's errors into problems a person can act on: one per mistake, pointing at the key path.
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { KeyPath, PathProblem } from './problems.js';
-import { ABSOLUTE_PATH_PATTERN, DOCKER_VOLUME_PATTERN, NAME_PATTERN } from './schema.js';
+import { ABSOLUTE_PATH_PATTERN, DOCKER_VOLUME_PATTERN, FILE_MODE_PATTERN, NAME_PATTERN } from './schema.js';
 import { manifestJsonSchema } from './schema-json.js';
 import { closest } from './suggest.js';
 
@@ -14,6 +14,7 @@ const PATTERN_RULES: Record<string, string> = {
   [NAME_PATTERN]: `must be a name: ${NAME_RULE}`,
   [DOCKER_VOLUME_PATTERN]: "must be a Docker volume name: letters, digits, '_', '.' and '-', starting with a letter or digit",
   [ABSOLUTE_PATH_PATTERN]: "must be an absolute path inside the container (starting with '/')",
+  [FILE_MODE_PATTERN]: 'must be permission bits in octal, such as "0400" or "0440"',
 };
 
 /** Messages for a map key that does not match the map's key pattern, by the map's own key. */
@@ -22,6 +23,7 @@ const KEY_RULES: Record<string, (key: string) => string> = {
   volumes: (key) => `invalid volume name '${key}': use ${NAME_RULE}`,
   environment: () => "a variable name cannot contain '='",
   labels: () => 'a label key cannot be empty',
+  secrets: () => "a secret file's key is its absolute path inside the container (starting with '/')",
 };
 
 let compiled: ValidateFunction | undefined;

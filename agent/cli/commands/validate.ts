@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
+import { loadKeyring } from '../../../secrets/index.js';
 import { formatProblem } from '../../errors.js';
 import { validateDir } from '../../load/index.js';
 
@@ -9,16 +10,25 @@ export function validateCommand(): Command {
     .description('check a manifests checkout offline (for the manifests repository\'s own CI); exit 1 on any problem')
     .argument('[dir]', 'checkout root', '.')
     .option('--path <dir>', 'folder inside DIR holding the manifests', '.')
+    .option('--key-file <file>', 'key file (CAPSTAN_KEY_FILE): decrypt the env files too; without one only their headers and variable names are checked')
     .option('--json', 'print the problems as JSON')
-    .action(async (dir: string, options: { path: string; json?: boolean }) => {
-      const { problems, state } = await validateDir({
+    .action(async (dir: string, options: { path: string; keyFile?: string; json?: boolean }) => {
+      const keyFile = options.keyFile ?? process.env.CAPSTAN_KEY_FILE;
+      const { problems, state, uncheckedEnvFiles } = await validateDir({
         root: resolve(dir),
         path: options.path,
         commit: 'working-tree',
         // Hashes are not shown by validate; any key will do.
         hashKey: randomBytes(32),
+        keyring: keyFile ? await loadKeyring(resolve(keyFile)) : undefined,
+        uncheckedEnvFiles: !keyFile,
       });
-      if (options.json) process.stdout.write(JSON.stringify({ valid: problems.length === 0, problems }, null, 2) + '\n');
+      if (uncheckedEnvFiles.length > 0 && !options.json) {
+        process.stderr.write(
+          `note: ${uncheckedEnvFiles.length} env file(s) not decrypted (no --key-file): their headers were checked and the variables they name count as set, but not their values: ${uncheckedEnvFiles.join(', ')}\n`,
+        );
+      }
+      if (options.json) process.stdout.write(JSON.stringify({ valid: problems.length === 0, problems, uncheckedEnvFiles }, null, 2) + '\n');
       else if (problems.length > 0) process.stderr.write(problems.map(formatProblem).join('\n') + '\n');
       else {
         const services = state?.apps.reduce((count, app) => count + app.services.length, 0) ?? 0;

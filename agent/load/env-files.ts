@@ -1,0 +1,144 @@
+// Encrypted env files named by manifests (`env_files:`) and the repository default `capstan.env`:
+// found inside the checkout, refused unless encrypted (told from the header, never guessed from
+// the content), decrypted with the keyring, each once per load however many manifests name it.
+// Values stay in memory; problems name files, lines and variables, never a value.
+import { parse as parseDotenv } from 'dotenv';
+import { readFile, realpath, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { decryptEnvFile, isEncryptedEnv, type Keyring } from '../../secrets/index.js';
+import { CapstanError, type ManifestProblem } from '../errors.js';
+import { isInside, toRepoPath, type Checkout } from './repo-files.js';
+import { DEFAULT_ENV_FILE } from './schema.js';
+
+/**
+ * How env files are read: decrypted with a keyring; or, for `capstan validate` without a key
+ * (`unchecked`), only their names are read, since names are stored in the clear. Without either,
+ * naming an env file is a SECRETS_NO_KEY problem.
+ */
+export interface EnvFileAccess {
+  keyring?: Keyring;
+  unchecked?: boolean;
+}
+
+export interface EnvFileVariables {
+  values: ReadonlyMap<string, string>;
+  /** Only the names are known (read unchecked); the values are stand-ins. */
+  opaque: boolean;
+}
+
+/** Wrong in how a manifest names the file; reported at that `env_files` entry. */
+export interface ReferenceProblem {
+  code: string;
+  message: string;
+}
+
+/**
+ * A failed read's problem is either about the reference (`reference`), or inside the file, in
+ * which case it is in `EnvFiles.problems`, once per file.
+ */
+export type EnvFileRead = { variables: EnvFileVariables } | { failed: true; reference?: ReferenceProblem };
+
+export interface EnvFiles {
+  /** `path` as written in a manifest, relative to `fromDir` (the manifest's folder). */
+  read(fromDir: string, path: string): Promise<EnvFileRead>;
+  /** `capstan.env` in the manifests folder; undefined when there is none. */
+  readDefault(folder: string): Promise<EnvFileRead | undefined>;
+  /** Problems located in env files (not encrypted, tampered, unknown key…), one per file. */
+  readonly problems: ManifestProblem[];
+  /** Repository paths of the files read for their names only. */
+  readonly unchecked: string[];
+}
+
+/** What a variable of an unchecked file resolves to: non-empty, so `${VAR:?}` holds. */
+const STAND_IN = 'unchecked';
+
+export function openEnvFiles(checkout: Checkout, access: EnvFileAccess): EnvFiles {
+  const problems: ManifestProblem[] = [];
+  const unchecked: string[] = [];
+  const byRepoPath = new Map<string, Promise<EnvFileRead>>();
+
+  const decrypt = async (real: string, repoPath: string): Promise<EnvFileRead> => {
+    const fileProblem = (code: string, message: string, line = 0, variable = ''): EnvFileRead => {
+      problems.push({ code, file: repoPath, line, column: line > 0 ? 1 : 0, key: variable, message });
+      return { failed: true };
+    };
+    let text: string;
+    try {
+      text = await readFile(real, 'utf8');
+    } catch (error) {
+      return fileProblem('ENV_FILE_UNREADABLE', `the env file cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+    if (!isEncryptedEnv(text)) {
+      const message = `the env file is not encrypted (line 1 is not a capstan-secrets header); encrypt it with \`capstan secrets encrypt ${repoPath}\`, and change any value that was pushed in plaintext: git history keeps it`;
+      return fileProblem('SECRETS_NOT_ENCRYPTED', message, 1);
+    }
+    if (!access.keyring) {
+      if (!access.unchecked) {
+        const message = `env file '${repoPath}' cannot be decrypted: no key file is configured; pass --key-file or set CAPSTAN_KEY_FILE`;
+        return { failed: true, reference: { code: 'SECRETS_NO_KEY', message } };
+      }
+      unchecked.push(repoPath);
+      const names = Object.keys(parseDotenv(text));
+      return { variables: { values: new Map(names.map((name) => [name, STAND_IN])), opaque: true } };
+    }
+    try {
+      const values = decryptEnvFile({ text, repoPath, keyring: access.keyring });
+      return { variables: { values: new Map(Object.entries(values)), opaque: false } };
+    } catch (error) {
+      if (!(error instanceof CapstanError)) throw error;
+      const line = typeof error.data.line === 'number' ? error.data.line : 0;
+      const variable = typeof error.data.variable === 'string' ? error.data.variable : '';
+      return fileProblem(error.code, withoutPlace(error.message, repoPath, line, variable), line, variable);
+    }
+  };
+
+  const read = async (fromDir: string, path: string): Promise<EnvFileRead> => {
+    const located = await locateEnvFile(checkout, fromDir, path);
+    if ('code' in located) return { failed: true, reference: located };
+    let pending = byRepoPath.get(located.repoPath);
+    if (!pending) {
+      pending = decrypt(located.real, located.repoPath);
+      byRepoPath.set(located.repoPath, pending);
+    }
+    return pending;
+  };
+
+  const readDefault = async (folder: string): Promise<EnvFileRead | undefined> => {
+    const exists = await stat(join(folder, DEFAULT_ENV_FILE)).then(
+      () => true,
+      () => false,
+    );
+    if (!exists) return undefined;
+    const result = await read(folder, DEFAULT_ENV_FILE);
+    if ('failed' in result && result.reference) {
+      const file = toRepoPath(checkout.root, join(folder, DEFAULT_ENV_FILE));
+      problems.push({ code: result.reference.code, file, line: 0, column: 0, key: '', message: result.reference.message });
+    }
+    return result;
+  };
+
+  return { read, readDefault, problems, unchecked };
+}
+
+async function locateEnvFile(checkout: Checkout, fromDir: string, path: string): Promise<{ real: string; repoPath: string } | ReferenceProblem> {
+  const outside = 'the env file path leaves the checkout; env files must be committed in the manifests repository';
+  const absolute = resolve(fromDir, path);
+  if (!isInside(checkout.root, absolute)) return { code: 'ENV_FILE_OUTSIDE_CHECKOUT', message: outside };
+  const notFound = {
+    code: 'ENV_FILE_NOT_FOUND',
+    message: `the env file does not exist in the checkout (paths start from the manifest's folder, '${toRepoPath(checkout.root, fromDir)}'); commit it or fix the path`,
+  };
+  const real = await realpath(absolute).catch(() => undefined);
+  if (!real) return notFound;
+  if (!isInside(checkout.realRoot, real)) return { code: 'ENV_FILE_OUTSIDE_CHECKOUT', message: `${outside} (through a symbolic link)` };
+  if (!(await stat(real)).isFile()) return { ...notFound, message: 'the env file path names a folder, not a file' };
+  // Values are bound to where the bytes live, so a link is read as the file it points to.
+  return { real, repoPath: toRepoPath(checkout.realRoot, real) };
+}
+
+/** The secrets library's messages start with `file:line: variable:`, which the problem carries already. */
+function withoutPlace(message: string, file: string, line: number, variable: string): string {
+  const prefixes = [`${file}:${line}: ${variable}: `, `${file}:${line}: `, `${file}: ${variable}: `, `${file}: `];
+  const prefix = prefixes.find((candidate) => message.startsWith(candidate));
+  return prefix ? message.slice(prefix.length) : message;
+}

@@ -1,0 +1,228 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { runCapstan, type RunResult } from '../helpers/cli.js';
+import { cleanupNode, docker, exec, listManaged, testNodeName, uniqueName } from '../helpers/docker.js';
+import { startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';
+import { tempDir, type TempDir } from '../helpers/paths.js';
+
+// Issue 3 end to end: env files encrypted with the real `capstan secrets` commands in the
+// manifests repository's working copy, pushed to a real git server, applied by `capstan once` to
+// a real Docker engine. Sentinel values must reach the containers and nothing else: no command
+// output, no file of the state dir (SQLite and its WAL included), no Docker label.
+
+const TOKEN = 'test-token-secrets-9c2e';
+const FIRST = `S3NT1NEL-${randomBytes(8).toString('hex')}`;
+const SECOND = `S3NT1NEL-${randomBytes(8).toString('hex')}`;
+const SENTINELS = [FIRST, SECOND];
+
+const SLEEPER = `["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]`;
+
+function manifest(app: string): string {
+  return `app: ${app}
+env_files: [${app}.env]
+services:
+  api:
+    image: local/busybox:1
+    command: ${SLEEPER}
+    environment:
+      DB_PASSWORD: \${DB_PASSWORD}
+    secrets:
+      /run/secrets/db_password: \${DB_PASSWORD}
+  web:
+    image: local/busybox:1
+    command: ${SLEEPER}
+    env_files: [web.env]
+    environment:
+      GREETING: \${GREETING}
+`;
+}
+
+/** Every regular file under `folder`, recursively (bounded: a state dir holds a few hundred). */
+async function filesUnder(folder: string, found: string[] = [], depth = 0): Promise<string[]> {
+  if (depth > 20 || found.length > 10_000) return found;
+  for (const entry of await readdir(folder, { withFileTypes: true })) {
+    const path = join(folder, entry.name);
+    if (entry.isDirectory()) await filesUnder(path, found, depth + 1);
+    else if (entry.isFile()) found.push(path);
+  }
+  return found;
+}
+
+describe('secrets: encrypted env files from the repository to the containers', () => {
+  const node = testNodeName();
+  const app = uniqueName('vault');
+  const envPath = `apps/${app}.env`;
+  let server: GitServer;
+  let repo: RemoteRepo;
+  let state: TempDir;
+  let keys: TempDir;
+  let keyFile: string;
+  /** Every command's output, searched for the sentinels at the end. */
+  const outputs: { command: string; result: RunResult }[] = [];
+
+  const run = async (args: string[], options: { stdin?: string; keyFile?: boolean } = {}): Promise<RunResult> => {
+    const result = await runCapstan([...args, ...(options.keyFile === false ? [] : ['--key-file', keyFile])], {
+      timeoutMs: 120_000,
+      stdin: options.stdin,
+      env: { CAPSTAN_REPO: repo.url, CAPSTAN_GIT_TOKEN: TOKEN, CAPSTAN_STATE_DIR: state.path, CAPSTAN_NODE: node, CAPSTAN_LOG_LEVEL: 'debug' },
+    });
+    outputs.push({ command: args.join(' '), result });
+    return result;
+  };
+  const setSecret = async (file: string, name: string, value: string) => {
+    const result = await run(['secrets', 'set', join(repo.workDir, file), name], { stdin: value + '\n' });
+    assert.equal(result.code, 0, result.stderr);
+  };
+  const ids = async () => Object.fromEntries((await listManaged(node)).map((container) => [container.name, container.id]));
+  const containerOf = async (service: string) => {
+    const found = (await listManaged(node)).find((container) => container.name === `${app}-${service}-1`);
+    assert.ok(found, `${app}-${service}-1 exists`);
+    return found;
+  };
+  /** busybox here has no `printenv` applet; `sh` prints one variable, exactly. */
+  const envOf = (service: string, name: string) => inContainer(service, ['sh', '-c', `printf '%s' "$${name}"`]);
+  const inContainer = async (service: string, cmd: string[]) => {
+    const result = await exec((await containerOf(service)).id, cmd);
+    assert.equal(result.exitCode, 0, result.stderr);
+    return result.stdout;
+  };
+
+  before(async () => {
+    server = await startGitServer({ token: TOKEN });
+    repo = await server.createRepo('manifests');
+    state = await tempDir('capstan-secrets-state');
+    keys = await tempDir('capstan-secrets-keys');
+    keyFile = join(keys.path, 'capstan.keys');
+  });
+
+  after(async () => {
+    await cleanupNode(node);
+    await server?.close();
+    await state?.cleanup();
+    await keys?.cleanup();
+  });
+
+  it('delivers values from encrypted env files as environment variables and as a 0400 file', async () => {
+    const keygen = await run(['secrets', 'keygen']);
+    assert.equal(keygen.code, 0, keygen.stderr);
+    assert.equal((await stat(keyFile)).mode & 0o777, 0o600);
+    await repo.write({ [`apps/${app}.yaml`]: manifest(app) });
+    await setSecret(envPath, 'DB_PASSWORD', FIRST);
+    await setSecret(envPath, 'GREETING', 'hello');
+    await setSecret('apps/web.env', 'LEVEL', 'info');
+    assert.ok(!(await readFile(join(repo.workDir, envPath), 'utf8')).includes(FIRST), 'the committed file holds no plaintext');
+    await repo.commit('add the vault app');
+    await repo.push();
+
+    const result = await run(['once']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(Object.keys(await ids()), [`${app}-api-1`, `${app}-web-1`]);
+    assert.equal(await envOf('api', 'DB_PASSWORD'), FIRST);
+    assert.equal(await inContainer('api', ['cat', '/run/secrets/db_password']), FIRST);
+    assert.equal(await inContainer('api', ['stat', '-c', '%a %u:%g', '/run/secrets/db_password']), '400 0:0\n');
+    assert.equal(await envOf('web', 'GREETING'), 'hello');
+    assert.equal(await envOf('web', 'LEVEL'), 'info');
+  });
+
+  it('refuses to load without the key file and changes nothing', async () => {
+    const before = await ids();
+    const result = await run(['once'], { keyFile: false });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /SECRETS_NO_KEY/);
+    assert.match(result.stderr, new RegExp(`apps/${app}\\.yaml:2:\\d+: env_files\\[0\\]`));
+    assert.deepEqual(await ids(), before);
+  });
+
+  it('plan, status and history run with the secrets in place', async () => {
+    const plan = await run(['plan']);
+    assert.equal(plan.code, 0, plan.stdout + plan.stderr);
+    assert.equal((await run(['plan', '--json'])).code, 0);
+    assert.equal((await run(['status', '--json'], { keyFile: false })).code, 0);
+    assert.equal((await run(['history', '--json'], { keyFile: false })).code, 0);
+  });
+
+  it('a changed value replaces exactly the service that uses it', async () => {
+    const before = await ids();
+    await setSecret(envPath, 'DB_PASSWORD', SECOND);
+    await repo.commit('new database password');
+    await repo.push();
+
+    const plan = await run(['plan']);
+    assert.equal(plan.code, 2, plan.stdout + plan.stderr);
+    assert.match(plan.stdout, /config-hash changed/);
+    assert.doesNotMatch(plan.stdout, new RegExp(`${app}-web`));
+
+    const result = await run(['once']);
+    assert.equal(result.code, 0, result.stderr);
+    const afterIds = await ids();
+    assert.notEqual(afterIds[`${app}-api-1`], before[`${app}-api-1`]);
+    assert.equal(afterIds[`${app}-web-1`], before[`${app}-web-1`]);
+    assert.equal(Object.keys(afterIds).length, 2);
+    assert.equal(await inContainer('api', ['cat', '/run/secrets/db_password']), SECOND);
+    assert.equal(await envOf('api', 'DB_PASSWORD'), SECOND);
+  });
+
+  it('rotating to a new key replaces no container', async () => {
+    const before = await ids();
+    const oldText = await readFile(join(repo.workDir, envPath), 'utf8');
+    assert.equal((await run(['secrets', 'keygen', '--add'])).code, 0);
+    const rotate = await run(['secrets', 'rotate', join(repo.workDir, envPath), join(repo.workDir, 'apps/web.env')]);
+    assert.equal(rotate.code, 0, rotate.stderr);
+    const newText = await readFile(join(repo.workDir, envPath), 'utf8');
+    assert.notEqual(newText.split('\n')[0], oldText.split('\n')[0], 'the header names the new key');
+    await repo.commit('rotate the secrets key');
+    await repo.push();
+
+    const result = await run(['once']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^in-sync/);
+    assert.deepEqual(await ids(), before);
+  });
+
+  it('a tampered env file is refused, named, and changes nothing', async () => {
+    const before = await ids();
+    const lines = (await readFile(join(repo.workDir, envPath), 'utf8')).split('\n');
+    const index = lines.findIndex((line) => line.startsWith('DB_PASSWORD='));
+    const token = lines[index].slice('DB_PASSWORD='.length);
+    lines[index] = `DB_PASSWORD=${token.slice(0, 30)}${token[30] === 'A' ? 'B' : 'A'}${token.slice(31)}`;
+    await repo.write({ [envPath]: lines.join('\n') });
+    await repo.commit('tamper with the env file');
+    await repo.push();
+
+    const result = await run(['once']);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, new RegExp(`${envPath.replace('.', '\\.')}:${index + 1}:1: DB_PASSWORD: .*\\[SECRETS_TAMPERED\\]`));
+    assert.deepEqual(await ids(), before);
+    const status = JSON.parse((await run(['status', '--json'])).stdout) as { lastError: { code: string } };
+    assert.equal(status.lastError.code, 'MANIFEST_INVALID');
+    assert.equal((await run(['plan'])).code, 1);
+    assert.equal((await run(['history', '--json'])).code, 0);
+  });
+
+  it('no value reached any output, file of the state dir, or Docker label', async () => {
+    const leaks: string[] = [];
+    const check = (where: string, text: string) => {
+      for (const sentinel of SENTINELS) if (text.includes(sentinel)) leaks.push(`${sentinel === FIRST ? 'first' : 'second'} value in ${where}`);
+    };
+    assert.ok(outputs.length >= 15, 'every command was recorded');
+    for (const { command, result } of outputs) {
+      check(`stdout of capstan ${command}`, result.stdout);
+      check(`stderr of capstan ${command}`, result.stderr);
+    }
+    const files = await filesUnder(state.path);
+    assert.ok(files.some((file) => file.endsWith('capstan.db')), 'the SQLite file is among the files searched');
+    for (const file of files) check(file, (await readFile(file)).toString('latin1'));
+    const containers = await listManaged(node);
+    assert.equal(containers.length, 2);
+    for (const container of containers) {
+      const inspected = await docker.getContainer(container.id).inspect();
+      check(`labels of ${container.name}`, JSON.stringify(inspected.Config.Labels));
+      // The search works: it finds the value where it belongs, in the api's environment.
+      if (container.service === 'api') assert.ok(JSON.stringify(inspected.Config.Env).includes(SECOND));
+    }
+    assert.deepEqual(leaks, []);
+  });
+});
