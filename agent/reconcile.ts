@@ -1,13 +1,16 @@
 import type Docker from 'dockerode';
+import type { Keyring } from '../secrets/index.js';
 import type { Clock } from './clock.js';
 import { CapstanError } from './errors.js';
-import { execute, type Journal } from './execute/execute.js';
+import { execute, type Journal, type OperationFailure } from './execute/execute.js';
+import { collectImages } from './execute/images.js';
 import { loadDesiredState } from './load/index.js';
 import type { Logger } from './log.js';
 import type { DesiredState } from './model.js';
 import { observe, type ObservedState } from './observe/observe.js';
 import { plan as makePlan } from './plan/plan.js';
 import { changeSummary, describe } from './plan/print.js';
+import { updateOf } from './plan/rollout.js';
 import type { Plan } from './plan/types.js';
 import type { Checkout, GitSource } from './source/index.js';
 import type { StateStore } from './state/store.js';
@@ -25,6 +28,8 @@ export interface ReconcilerDeps {
   /** Key of the config-hash HMAC (see load/hash.ts). */
   hashKey: Uint8Array;
   lookup?: (name: string) => string | undefined;
+  /** The keyring for encrypted env files, read at each load; absent when no key file is configured. */
+  keyring?: () => Promise<Keyring>;
 }
 
 export interface CycleOutcome {
@@ -42,13 +47,26 @@ export interface Preview {
   plan: Plan;
 }
 
+interface Loaded {
+  commit: string;
+  checkout: Checkout;
+  desired: DesiredState;
+}
+
+interface Convergence extends CycleOutcome {
+  /** Failures of the new config itself (see OperationFailure.rollout). */
+  rolloutFailures: OperationFailure[];
+  /** Commits whose checkouts running containers still bind-mount. */
+  inUseCommits: string[];
+}
+
 /**
  * One cycle reads as its stages, as in Flux's kustomize-controller: fetch, load, observe,
  * plan, execute, verify, record. Each failing stage records its own reason and stops.
  */
 export class Reconciler {
-  /** The last desired state loaded, so a cycle on an unchanged commit skips checkout and load. */
-  private loaded?: { commit: string; checkout: Checkout; desired: DesiredState };
+  /** Loaded desired states by commit (the head and the last applied), so unchanged commits skip checkout and load. */
+  private loaded = new Map<string, Loaded>();
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
@@ -61,16 +79,17 @@ export class Reconciler {
   }
 
   async cycle(trigger: string): Promise<CycleOutcome> {
-    const { store, clock } = this.deps;
+    const { store, clock, node } = this.deps;
     const startedAt = clock.now();
-    const cycleId = store.startCycle(trigger, this.deps.node);
+    const cycleId = store.startCycle(trigger, node);
     let logger = this.deps.logger.child({ cycle: cycleId });
     const finish = (outcome: CycleOutcome): CycleOutcome => {
+      const { result, commit, reason, message, changes } = outcome;
       const durationMs = clock.now() - startedAt;
-      store.finishCycle(cycleId, { ...outcome, result: outcome.result, durationMs });
-      const level = outcome.result === 'failed' ? 'error' : 'info';
-      logger[level]({ result: outcome.result, reason: outcome.reason, error: outcome.message, durationMs, changes: outcome.changes.length }, 'cycle finished');
-      return outcome;
+      store.finishCycle(cycleId, { result, reason, message, changes, durationMs });
+      const level = result === 'failed' ? 'error' : 'info';
+      logger[level]({ result, reason, error: message, durationMs, changes: changes.length }, 'cycle finished');
+      return { result, commit, reason, message, changes };
     };
 
     let commit: string;
@@ -80,108 +99,160 @@ export class Reconciler {
       return finish(failure(null, error, 'FETCH_FAILED'));
     }
     logger = logger.child({ commit: commit.slice(0, 12) });
+    const lastApplied = store.lastAppliedCommit;
 
-    let target: { checkout: Checkout; desired: DesiredState };
-    let loadFailure: CycleOutcome | undefined;
-    try {
-      target = await this.load(commit);
-      store.setCycleCommit(cycleId, { id: commit, author: target.checkout.author, message: target.checkout.message });
-    } catch (error) {
+    // A commit that cannot be applied (it does not load, or its rollout failed before) is not
+    // retried in a loop; the last applied commit keeps running and its drift is still repaired.
+    let refusal: CycleOutcome | undefined;
+    let target: Loaded | undefined;
+    const quarantined = store.quarantineOf(node, commit);
+    if (quarantined) {
       store.setCycleCommit(cycleId, { id: commit, author: '', message: '' });
-      loadFailure = failure(commit, error, 'LOAD_FAILED');
-      logger.error({ reason: loadFailure.reason, error: loadFailure.message }, 'commit not applied, keeping the last applied state');
-      // All or nothing: nothing of this commit is applied. The last applied commit keeps
-      // running, and its containers are still restored if someone removes them by hand.
-      const lastApplied = store.lastAppliedCommit;
-      if (!lastApplied || lastApplied === commit) return finish(loadFailure);
+      refusal = {
+        result: 'failed',
+        commit,
+        reason: 'COMMIT_QUARANTINED',
+        message: `commit ${commit.slice(0, 12)} is quarantined since ${quarantined.at} (${quarantined.reason}: ${quarantined.message}); push a new commit`,
+        changes: [],
+      };
+    } else {
       try {
-        target = await this.load(lastApplied);
-      } catch {
-        return finish(loadFailure);
+        target = await this.load(commit);
+        store.setCycleCommit(cycleId, { id: commit, author: target.checkout.author, message: target.checkout.message });
+      } catch (error) {
+        store.setCycleCommit(cycleId, { id: commit, author: '', message: '' });
+        refusal = failure(commit, error, 'LOAD_FAILED');
+        logger.error({ reason: refusal.reason, error: refusal.message }, 'commit not applied, keeping the last applied state');
       }
     }
-
-    const { inUseCommits, ...outcome } = await this.converge(target.desired, logger, cycleId);
-    if (loadFailure) return finish({ ...loadFailure, changes: outcome.changes });
-    if (outcome.result !== 'failed') {
-      store.recordDeployments(
-        this.deps.node,
-        target.desired.apps.flatMap((app) =>
-          app.services.map((service) => ({
-            app: app.name,
-            service: service.name,
-            configHash: service.configHash,
-            image: service.image,
-            replicas: service.replicas,
-            commit,
-          })),
-        ),
-      );
-      // Containers whose config did not change keep bind mounts into the checkout of the
-      // commit that created them, so those checkouts stay; so does the previous one, for rollback.
-      const previous = store.lastAppliedCommit;
-      const keep = new Set([commit, ...(previous ? [previous] : []), ...(inUseCommits ?? [])]);
-      await this.deps.source.prune([...keep]).catch((error: unknown) => {
-        logger.warn({ error: String(error) }, 'could not prune old checkouts');
-      });
+    if (refusal) {
+      if (!lastApplied || lastApplied === commit) return finish(refusal);
+      const fallback = await this.load(lastApplied).catch(() => undefined);
+      if (!fallback) return finish(refusal);
+      const kept = await this.converge(fallback.desired, logger, cycleId);
+      return finish({ ...refusal, changes: kept.changes });
     }
+
+    const outcome = await this.converge(target!.desired, logger, cycleId);
+    if (outcome.rolloutFailures.length > 0) return finish(await this.handleRolloutFailure(target!, outcome, lastApplied, logger, cycleId));
+    if (outcome.result !== 'failed') await this.recordApplied(target!, outcome, logger);
     return finish(outcome);
   }
 
-  private async converge(desired: DesiredState, logger: Logger, cycleId: number): Promise<CycleOutcome & { inUseCommits?: string[] }> {
-    const { docker, node, store } = this.deps;
+  /**
+   * The new config failed on this host. Quarantine the commit first, so that a crash during
+   * the rollback cannot make the next cycle try the same commit again, then roll back to the
+   * last applied commit unless a failed service asks to pause.
+   */
+  private async handleRolloutFailure(target: Loaded, outcome: Convergence, lastApplied: string | null, logger: Logger, cycleId: number): Promise<CycleOutcome> {
+    const { store, node } = this.deps;
+    const what = outcome.rolloutFailures.map((item) => item.message).join('; ');
+    store.quarantine(node, { commit: target.commit, reason: 'ROLLOUT_FAILED', message: what });
+    const pause = outcome.rolloutFailures.some((item) => {
+      if (!('container' in item.operation)) return false;
+      const { app, service } = item.operation.container;
+      const spec = target.desired.apps.find((candidate) => candidate.name === app)?.services.find((candidate) => candidate.name === service);
+      return spec !== undefined && updateOf(spec).failureAction === 'pause';
+    });
+    const previous = !pause && lastApplied && lastApplied !== target.commit ? await this.load(lastApplied).catch(() => undefined) : undefined;
+    if (!previous) {
+      logger.error({ error: what }, 'rollout failed; commit quarantined, rollout paused');
+      return { result: 'failed', commit: target.commit, reason: 'ROLLOUT_FAILED', message: `rollout failed, paused: ${what}`, changes: outcome.changes };
+    }
+    logger.error({ error: what, rollbackTo: lastApplied }, 'rollout failed; commit quarantined, rolling back');
+    const rollback = await this.converge(previous.desired, logger, cycleId);
+    const changes = [...outcome.changes, ...rollback.changes.map((change) => `rollback: ${change}`)];
+    if (rollback.result === 'failed') {
+      return { result: 'failed', commit: target.commit, reason: 'ROLLBACK_FAILED', message: `rollout failed: ${what}; rollback failed too: ${rollback.message}`, changes };
+    }
+    this.recordDeployments(previous);
+    return {
+      result: 'failed',
+      commit: target.commit,
+      reason: 'ROLLED_BACK',
+      message: `rollout failed: ${what}; rolled back to ${previous.commit.slice(0, 12)}`,
+      changes,
+    };
+  }
+
+  private async recordApplied(target: Loaded, outcome: Convergence, logger: Logger): Promise<void> {
+    const { store, node } = this.deps;
+    const previous = store.lastAppliedCommit;
+    this.recordDeployments(target);
+    // Containers whose config did not change keep bind mounts into the checkout of the
+    // commit that created them, so those checkouts stay; so does the previous one, for rollback.
+    const keep = new Set([target.commit, ...(previous ? [previous] : []), ...outcome.inUseCommits]);
+    await this.deps.source.prune([...keep]).catch((error: unknown) => {
+      logger.warn({ error: String(error) }, 'could not prune old checkouts');
+    });
+    await collectImages({ docker: this.deps.docker, store, node, logger }, target.desired);
+    for (const [commit] of this.loaded) if (!keep.has(commit)) this.loaded.delete(commit);
+  }
+
+  private recordDeployments(applied: Loaded): void {
+    this.deps.store.recordDeployments(
+      this.deps.node,
+      applied.desired.apps.flatMap((app) =>
+        app.services.map((service) => ({
+          app: app.name,
+          service: service.name,
+          configHash: service.configHash,
+          image: service.image,
+          replicas: service.replicas,
+          commit: applied.commit,
+        })),
+      ),
+    );
+  }
+
+  private async converge(desired: DesiredState, logger: Logger, cycleId: number): Promise<Convergence> {
+    const { docker, node, store, clock } = this.deps;
+    const base = { commit: desired.commit, rolloutFailures: [] as OperationFailure[], inUseCommits: [] as string[] };
     let plan: Plan;
     let observed: ObservedState;
     try {
       observed = await observe(docker, node);
       plan = makePlan(desired, observed, { allowEmpty: this.deps.allowEmpty });
     } catch (error) {
-      return failure(desired.commit, error, 'OBSERVE_FAILED');
+      return { ...base, ...failure(desired.commit, error, 'OBSERVE_FAILED') };
     }
     if (plan.problems.length > 0) {
-      return {
-        result: 'failed',
-        commit: desired.commit,
-        reason: plan.problems[0].code,
-        message: plan.problems.map((problem) => `${problem.code}: ${problem.message}`).join('; '),
-        changes: [],
-      };
+      const message = plan.problems.map((problem) => `${problem.code}: ${problem.message}`).join('; ');
+      return { ...base, result: 'failed', reason: plan.problems[0].code, message, changes: [] };
     }
-    if (plan.operations.length === 0) return { result: 'in-sync', commit: desired.commit, changes: [], inUseCommits: commitsInUse(observed) };
+    if (plan.operations.length === 0) return { ...base, result: 'in-sync', changes: [], inUseCommits: commitsInUse(observed) };
 
     logger.info({ operations: plan.operations.length }, 'applying plan');
     const journal: Journal = {
       start: (operation) => store.journalStart(cycleId, operation.kind, describe(operation), operation.cause),
       finish: (entryId, error) => store.journalFinish(entryId, error ? 'failed' : 'done', error ? String((error as Error).message ?? error) : undefined),
     };
-    const failures = await execute(plan, desired, { docker, journal, logger });
-    const changes = changeSummary(plan);
+    const { failures, done } = await execute(plan, desired, { docker, journal, logger, clock });
+    for (const operation of done) if (operation.kind === 'pull-image') store.recordPulledImage(node, operation.image);
+    const changes = changeSummary({ ...plan, operations: done });
     if (failures.length > 0) {
       return {
+        ...base,
         result: 'failed',
-        commit: desired.commit,
         reason: 'APPLY_FAILED',
         message: failures.map((item) => `${describe(item.operation)}: ${item.message}`).join('; '),
         changes,
+        rolloutFailures: failures.filter((item) => item.rollout),
       };
     }
     // Observe again instead of assuming: what Docker shows now is the truth.
     observed = await observe(docker, node);
     const remaining = makePlan(desired, observed, { allowEmpty: this.deps.allowEmpty });
     if (remaining.operations.length > 0) {
-      return {
-        result: 'failed',
-        commit: desired.commit,
-        reason: 'NOT_CONVERGED',
-        message: `still pending after apply: ${changeSummary(remaining).slice(0, 5).join('; ')}`,
-        changes,
-      };
+      const message = `still pending after apply: ${changeSummary(remaining).slice(0, 5).join('; ')}`;
+      return { ...base, result: 'failed', reason: 'NOT_CONVERGED', message, changes };
     }
-    return { result: 'applied', commit: desired.commit, changes, inUseCommits: commitsInUse(observed) };
+    return { ...base, result: 'applied', changes, inUseCommits: commitsInUse(observed) };
   }
 
-  private async load(commit: string): Promise<{ checkout: Checkout; desired: DesiredState }> {
-    if (this.loaded?.commit === commit) return this.loaded;
+  private async load(commit: string): Promise<Loaded> {
+    const cached = this.loaded.get(commit);
+    if (cached) return cached;
     const checkout = await this.deps.source.checkout(commit);
     const desired = await loadDesiredState({
       root: checkout.dir,
@@ -189,9 +260,11 @@ export class Reconciler {
       commit,
       hashKey: this.deps.hashKey,
       lookup: this.deps.lookup,
+      keyring: await this.deps.keyring?.(),
     });
-    this.loaded = { commit, checkout, desired };
-    return this.loaded;
+    const loaded = { commit, checkout, desired };
+    this.loaded.set(commit, loaded);
+    return loaded;
   }
 }
 
@@ -199,7 +272,6 @@ function failure(commit: string | null, error: unknown, fallbackCode: string): C
   if (error instanceof CapstanError) return { result: 'failed', commit, reason: error.code, message: error.message, changes: [] };
   return { result: 'failed', commit, reason: fallbackCode, message: error instanceof Error ? error.message : String(error), changes: [] };
 }
-
 
 function commitsInUse(observed: ObservedState): string[] {
   return [...new Set(observed.containers.map((container) => container.commit).filter(Boolean))];

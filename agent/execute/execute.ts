@@ -5,6 +5,9 @@ import type { Logger } from '../log.js';
 import type { DesiredState } from '../model.js';
 import { describe } from '../plan/print.js';
 import type { Operation, Plan } from '../plan/types.js';
+import type { Clock } from '../clock.js';
+import { readiness, type ContainerStateView } from './readiness.js';
+import { writeSecretFiles } from './secret-files.js';
 import { containerCreateOptions } from './spec.js';
 
 /** Written before and after each Docker call; see `state/store.ts`. */
@@ -21,11 +24,25 @@ export interface ExecuteDeps {
   concurrency?: number;
   /** Grace period for `docker stop`, seconds. */
   stopTimeoutSeconds?: number;
+  clock: Clock;
+  /** How often `wait-ready` inspects the container. */
+  pollIntervalMs?: number;
 }
 
 export interface OperationFailure {
   operation: Operation;
   message: string;
+  /**
+   * The new config itself failed (a replica never got ready, or Docker refused to create or
+   * start it): a rollout failure, which quarantines the commit. Otherwise (Docker or a
+   * registry unreachable) it is transient and the next cycle simply tries again.
+   */
+  rollout: boolean;
+}
+
+export interface ExecuteResult {
+  failures: OperationFailure[];
+  done: Operation[];
 }
 
 /**
@@ -33,10 +50,12 @@ export interface OperationFailure {
  * their `after` list has succeeded; an operation whose prerequisite failed is skipped, so a
  * failed pull or create never leads to stopping the container that still serves.
  */
-export async function execute(plan: Plan, desired: DesiredState, deps: ExecuteDeps): Promise<OperationFailure[]> {
+export async function execute(plan: Plan, desired: DesiredState, deps: ExecuteDeps): Promise<ExecuteResult> {
   const concurrency = deps.concurrency ?? 8;
   const state = new Map<number, 'pending' | 'running' | 'done' | 'failed' | 'skipped'>(plan.operations.map((operation) => [operation.id, 'pending']));
   const failures: OperationFailure[] = [];
+  const done: Operation[] = [];
+  const createdSlots = new Set(plan.operations.flatMap((operation) => (operation.kind === 'create-container' ? [slotKey(operation.container)] : [])));
   const running = new Set<Promise<void>>();
 
   const ready = () =>
@@ -60,10 +79,13 @@ export async function execute(plan: Plan, desired: DesiredState, deps: ExecuteDe
       if (running.size >= concurrency) break;
       state.set(operation.id, 'running');
       const task = runOne(operation, desired, plan, deps)
-        .then(() => void state.set(operation.id, 'done'))
+        .then(() => {
+          state.set(operation.id, 'done');
+          done.push(operation);
+        })
         .catch((error: unknown) => {
           state.set(operation.id, 'failed');
-          failures.push({ operation, message: errorMessage(error) });
+          failures.push({ operation, message: errorMessage(error), rollout: isRolloutFailure(operation, error, createdSlots) });
         })
         .finally(() => running.delete(task));
       running.add(task);
@@ -71,7 +93,21 @@ export async function execute(plan: Plan, desired: DesiredState, deps: ExecuteDe
     if (running.size === 0) break;
     await Promise.race(running);
   }
-  return failures;
+  return { failures, done };
+}
+
+function isRolloutFailure(operation: Operation, error: unknown, createdSlots: Set<string>): boolean {
+  if (operation.kind === 'wait-ready') return error instanceof CapstanError;
+  // Docker answered with a status: it refused the new container (bad command, port taken…).
+  // Restarting a drifted container of the current config is not a rollout.
+  const dockerAnswered = typeof (error as { statusCode?: unknown }).statusCode === 'number';
+  if (!dockerAnswered) return false;
+  if (operation.kind === 'create-container') return true;
+  return operation.kind === 'start-container' && createdSlots.has(slotKey(operation.container));
+}
+
+function slotKey(container: { app: string; service: string; replica: number }): string {
+  return `${container.app}/${container.service}/${container.replica}`;
 }
 
 async function runOne(operation: Operation, desired: DesiredState, plan: Plan, deps: ExecuteDeps): Promise<void> {
@@ -115,7 +151,8 @@ async function call(operation: Operation, desired: DesiredState, plan: Plan, dep
       const app = desired.apps.find((candidate) => candidate.name === container.app);
       const service = app?.services.find((candidate) => candidate.name === container.service);
       if (!app || !service) throw new CapstanError('PLAN_INCONSISTENT', 'terminal', `no desired service ${container.app}/${container.service}`);
-      await docker.createContainer(containerCreateOptions(app, service, container.replica, { name: container.name, node: plan.node, commit: desired.commit }));
+      const created = await docker.createContainer(containerCreateOptions(app, service, container.replica, { name: container.name, node: plan.node, commit: desired.commit }));
+      await writeSecretFiles(created, service.secretFiles);
       return;
     }
     case 'start-container':
@@ -133,7 +170,28 @@ async function call(operation: Operation, desired: DesiredState, plan: Plan, dep
     case 'remove-network':
       await ignoreStatus(docker.getNetwork(operation.networkId).remove(), 404);
       return;
+    case 'wait-ready':
+      return waitReady(operation, deps);
   }
+}
+
+/** Inspects the replica until the readiness rule says ready or failed; bounded by the deadline. */
+async function waitReady(operation: Extract<Operation, { kind: 'wait-ready' }>, deps: ExecuteDeps): Promise<void> {
+  const { clock } = deps;
+  const rule = { monitorMs: operation.monitorMs, oneShot: operation.oneShot, deadline: clock.now() + operation.progressDeadlineMs };
+  for (;;) {
+    const inspected = await deps.docker.getContainer(operation.container.ref).inspect();
+    const verdict = readiness(inspected.State as unknown as ContainerStateView, rule, clock.now());
+    if (verdict.state === 'ready') break;
+    if (verdict.state === 'failed') {
+      throw new CapstanError('REPLICA_FAILED', 'terminal', `replica ${operation.container.name} failed: ${verdict.reason}`, {
+        container: operation.container.name,
+        reason: verdict.reason,
+      });
+    }
+    await clock.sleep(deps.pollIntervalMs ?? 250);
+  }
+  if (operation.delayMs > 0) await clock.sleep(operation.delayMs);
 }
 
 async function pullImage(docker: Docker, image: string): Promise<void> {
@@ -157,7 +215,7 @@ async function ignoreStatus(promise: Promise<unknown>, statusCode: number): Prom
   }
 }
 
-function errorMessage(error: unknown): string {
+export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message.replace(/\s+/g, ' ').trim();
   return String(error);
 }

@@ -39,6 +39,14 @@ export function containerCreateOptions(
       [LABEL.commit]: context.commit,
     },
     ExposedPorts: exposedPorts,
+    Healthcheck: service.healthcheck && {
+      Test: service.healthcheck.test,
+      // Docker wants nanoseconds; 0 means "inherit from the image or Docker's default".
+      Interval: msToNs(service.healthcheck.intervalMs),
+      Timeout: msToNs(service.healthcheck.timeoutMs),
+      Retries: service.healthcheck.retries ?? 0,
+      StartPeriod: msToNs(service.healthcheck.startPeriodMs),
+    },
     HostConfig: {
       PortBindings: portBindings,
       Mounts: service.mounts.map((mount) =>
@@ -53,4 +61,8 @@ export function containerCreateOptions(
       EndpointsConfig: { [network]: { Aliases: [service.name] } },
     },
   };
+}
+
+function msToNs(ms: number | undefined): number {
+  return ms === undefined ? 0 : ms * 1_000_000;
 }

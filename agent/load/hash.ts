@@ -1,6 +1,6 @@
 // The config hash decides drift: a container whose `capstan.config-hash` label differs from the
 // desired service's hash is replaced (compose's hash.go). It covers the normalized service except
-// `replicas` (scaling must not recreate containers), `source` (moving a manifest changes nothing
+// `replicas` (scaling must not recreate containers), `update` (how to roll out is not what runs), `source` (moving a manifest changes nothing
 // that runs) and the absolute path of repository bind mounts, which differs per checkout; their
 // repository path and content digest stand in for it.
 // HMAC rather than a plain digest: the label is readable by anyone who can list containers, and
@@ -30,7 +30,7 @@ function hashedMount(mount: MountSpec): unknown {
 
 /** What the hash covers; accepts a finished Service too, whose own `configHash` is left out. */
 export function hashInput(service: ServiceDraft & { configHash?: string }): unknown {
-  const { replicas: _replicas, source: _source, configHash: _configHash, ...hashed } = service;
+  const { replicas: _replicas, update: _update, source: _source, configHash: _configHash, ...hashed } = service;
   return { ...hashed, mounts: service.mounts.map(hashedMount) };
 }
 

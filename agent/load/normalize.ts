@@ -1,14 +1,18 @@
 // A validated manifest → the app in the model's shape: defaults applied, short syntaxes parsed,
 // names resolved. Everything still missing is the config hash, which needs the whole service.
 import { posix } from 'node:path';
+import { normalizeHealthcheck, normalizeUpdate } from './normalize-rollout.js';
 import type { App, MountSpec, PortSpec, Service, VolumeSpec } from '../model.js';
+import type { EnvFiles, EnvFileVariables } from './env-files.js';
 import { parseMount } from './mounts.js';
 import { parsePort } from './ports.js';
 import type { KeyPath, PathProblem } from './problems.js';
 import { resolveRepoPath, type Checkout } from './repo-files.js';
 import type { Manifest, MountManifest, ServiceManifest } from './schema.js';
+import { normalizeSecretFiles } from './secret-files.js';
 import { shellSplit } from './shell-split.js';
 import { toStringMap } from './string-map.js';
+import { envFileEnvironment } from './variables.js';
 
 export type ServiceDraft = Omit<Service, 'configHash'>;
 export type AppDraft = Omit<App, 'services'> & { services: ServiceDraft[] };
@@ -27,6 +31,8 @@ export interface NormalizeContext {
   file: string;
   manifestDir: string;
   lineOf: (path: KeyPath) => number;
+  /** Reads the services' own `env_files`. */
+  envFiles: EnvFiles;
 }
 
 export interface Normalized {
@@ -107,11 +113,15 @@ async function normalizeService(app: string, name: string, spec: ServiceManifest
     mounts.push(mount);
   }
 
+  const secrets = normalizeSecretFiles(spec.secrets, [...path, 'secrets'], mounts);
+  problems.push(...secrets.problems);
+  const fromFiles = await serviceEnvFiles(spec.env_files, [...path, 'env_files'], context, problems);
+
   const service: ServiceDraft = {
     app,
     name,
     image: spec.image,
-    environment: environment.map,
+    environment: { ...envFileEnvironment(fromFiles), ...environment.map },
     ports,
     mounts,
     restart: spec.restart ?? DEFAULT_RESTART,
@@ -121,9 +131,24 @@ async function normalizeService(app: string, name: string, spec: ServiceManifest
   };
   const command = argv(spec.command, 'command');
   const entrypoint = argv(spec.entrypoint, 'entrypoint');
+  if (secrets.secretFiles.length > 0) service.secretFiles = secrets.secretFiles;
+  const healthcheck = normalizeHealthcheck(spec.healthcheck);
+  const update = normalizeUpdate(spec.update);
+  if (healthcheck !== undefined) service.healthcheck = healthcheck;
+  if (update !== undefined) service.update = update;
   if (command !== undefined) service.command = command;
   if (entrypoint !== undefined) service.entrypoint = entrypoint;
   return { service, portIndexes, problems };
+}
+
+async function serviceEnvFiles(paths: string[] | undefined, path: KeyPath, context: NormalizeContext, problems: PathProblem[]): Promise<EnvFileVariables[]> {
+  const reads: EnvFileVariables[] = [];
+  for (const [index, entry] of (paths ?? []).entries()) {
+    const read = await context.envFiles.read(context.manifestDir, entry);
+    if ('variables' in read) reads.push(read.variables);
+    else if (read.reference) problems.push({ ...read.reference, path: [...path, index] });
+  }
+  return reads;
 }
 
 async function resolveMount(entry: MountManifest, declared: Set<string>, context: NormalizeContext): Promise<MountSpec | { code: string; message: string }> {

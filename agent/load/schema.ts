@@ -2,6 +2,7 @@
 // this file (`npm run schema`), ajv validates against that same JSON, and the README's field
 // reference reads the `description`s, so every field carries one.
 import { Type, type Static } from '@sinclair/typebox';
+import { Healthcheck, Update } from './schema-rollout.js';
 
 /** App, service and volume names: they end up in container and volume names, so stay DNS-safe. */
 export const NAME_PATTERN = '^[a-z0-9][a-z0-9_-]{0,62}$';
@@ -11,6 +12,10 @@ export const ABSOLUTE_PATH_PATTERN = '^/';
 /** Environment variable names: anything but `=`, which would end the name. */
 export const VARIABLE_NAME_PATTERN = '^[^=]+$';
 export const LABEL_KEY_PATTERN = '^.+$';
+/** Octal permission bits as a string: YAML 1.2 reads an unquoted `0400` as the decimal 400. */
+export const FILE_MODE_PATTERN = '^0?[0-7]{3}$';
+/** The file at the root of the manifests path whose variables every manifest can use. */
+export const DEFAULT_ENV_FILE = 'capstan.env';
 
 /** `x-…` keys are ignored, as in Compose: the place to define YAML anchors for `<<: *base`. */
 const EXTENSIONS = { '^x-': {} };
@@ -51,6 +56,45 @@ export const Environment = Type.Union(
   {
     description:
       'Environment variables of the containers, as a map or a list of `KEY=VALUE`. Values may use `${VAR}` placeholders, resolved from the encrypted env files.',
+  },
+);
+
+const ENCRYPTED_NOTE =
+  ' Every env file must be encrypted (`capstan secrets set FILE NAME`, or `capstan secrets encrypt FILE`); a plaintext one is refused. Paths are relative to this manifest\'s folder and must stay inside the checkout.';
+
+export const AppEnvFiles = Type.Array(Type.String({ minLength: 1, description: 'Path of an encrypted env file.' }), {
+  description:
+    `Encrypted env files whose variables resolve the \`\${VAR}\` placeholders of this manifest. A later file wins over an earlier one, and all of them over the repository-wide default \`${DEFAULT_ENV_FILE}\` (at the root of the manifests path, used by every manifest when present). Placeholders in these paths resolve from \`${DEFAULT_ENV_FILE}\` only. Nothing else defines variables: the agent's own environment is never read, so a commit means the same on every host.` +
+    ENCRYPTED_NOTE,
+});
+
+export const ServiceEnvFiles = Type.Array(Type.String({ minLength: 1, description: 'Path of an encrypted env file.' }), {
+  description:
+    'Encrypted env files whose variables are added to the containers\' environment, as Compose\'s `env_file`: `environment` wins over them, a later file over an earlier one. They do not resolve placeholders (the manifest-level `env_files` do).' +
+    ENCRYPTED_NOTE,
+});
+
+export const SecretFileLong = Type.Object(
+  {
+    value: Type.String({ description: 'Content of the file, usually a placeholder such as `${DB_PASSWORD}`.' }),
+    mode: Type.Optional(
+      Type.String({
+        pattern: FILE_MODE_PATTERN,
+        default: '0400',
+        description: 'Permission bits in octal, quoted (`"0440"`): unquoted, YAML reads `0440` as a decimal number.',
+      }),
+    ),
+  },
+  { additionalProperties: false, description: 'A secret file in long form.' },
+);
+
+export const SecretFiles = Type.Record(
+  Type.String({ pattern: ABSOLUTE_PATH_PATTERN }),
+  Type.Union([Type.String({ description: 'Content of the file (mode 0400).' }), SecretFileLong], { description: 'Content of the file, or `{value, mode}`.' }),
+  {
+    additionalProperties: false,
+    description:
+      'Files written into each container before it starts, by absolute container path: `/run/secrets/db_password: ${DB_PASSWORD}`. Owned by root, mode 0400 unless `mode` says otherwise; missing parent folders are created with mode 0755. Unlike `environment`, the value is not visible in `docker inspect`. A changed value replaces the containers, as any change does.',
   },
 );
 
@@ -108,6 +152,8 @@ export const Service = Type.Object(
     command: Type.Optional(StringOrList('Overrides the image\'s command: a list, or a string split like a shell does (quotes and backslashes, no expansion or operators).')),
     entrypoint: Type.Optional(StringOrList('Overrides the image\'s entrypoint: a list, or a string split like `command`.')),
     environment: Type.Optional(Environment),
+    env_files: Type.Optional(ServiceEnvFiles),
+    secrets: Type.Optional(SecretFiles),
     ports: Type.Optional(Type.Array(Port, { description: 'Ports to publish on the host. A host port may be published once per host, across all apps.' })),
     volumes: Type.Optional(Type.Array(Mount, { description: 'Named volumes and bind mounts.' })),
     restart: Type.Optional(
@@ -118,6 +164,8 @@ export const Service = Type.Object(
       }),
     ),
     labels: Type.Optional(Labels),
+    healthcheck: Type.Optional(Healthcheck),
+    update: Type.Optional(Update),
     replicas: Type.Optional(
       Type.Integer({ minimum: 0, default: 1, description: 'Number of containers to run; 0 keeps the service defined but stopped. A service with more than one replica cannot publish a fixed host port.' }),
     ),
@@ -142,6 +190,7 @@ export const Volume = Type.Union(
 export const Manifest = Type.Object(
   {
     app: Name('Name of the app, unique across all manifests: lowercase letters, digits, `-` and `_`, at most 63 characters.'),
+    env_files: Type.Optional(AppEnvFiles),
     volumes: Type.Optional(
       Type.Record(Type.String({ pattern: NAME_PATTERN }), Volume, {
         additionalProperties: false,
@@ -161,3 +210,4 @@ export type ServiceManifest = Static<typeof Service>;
 export type PortManifest = Static<typeof Port>;
 export type MountManifest = Static<typeof Mount>;
 export type VolumeManifest = Static<typeof Volume>;
+export type SecretFileManifest = Static<typeof SecretFiles>[string];

@@ -1,6 +1,7 @@
 import type { App, DesiredState, Service } from '../model.js';
 import { appNetworkName, containerName, nextContainerName } from '../names.js';
 import type { ObservedContainer, ObservedState } from '../observe/observe.js';
+import { batches, effectiveOrder, isOneShot, updateOf } from './rollout.js';
 import type { ContainerRef, Operation, Plan, PlanProblem } from './types.js';
 
 export interface PlanOptions {
@@ -17,10 +18,11 @@ type NewOperation = Operation extends infer O ? (O extends Operation ? Omit<O, '
  * Invariant for a replica slot (app, service, n): at the end of the plan exactly one
  * container carries its labels, with the desired config hash, under `containerName(...)`,
  * and running unless it is a finished one-shot. A replacement creates the new container
- * first (under the `--next` name, so a failed create or pull leaves the old one serving),
- * then stops and removes the old one, renames the new one and starts it. Stopping the old
- * one before starting the new frees its host ports. Every intermediate state after a crash
- * is one the next plan recognises from labels and finishes.
+ * first (under the `--next` name, so a failed create or pull leaves the old one serving);
+ * start-first then waits for it to be ready before the old one stops, stop-first stops the
+ * old one first to free its host ports (see planSlot). Every intermediate state after a
+ * crash is one the next plan recognises from labels and finishes: the keeper is the
+ * container with the desired hash, whatever its name or state.
  */
 export function plan(desired: DesiredState, observed: ObservedState, options: PlanOptions = {}): Plan {
   const builder = new PlanBuilder();
@@ -102,13 +104,25 @@ function planApp(builder: PlanBuilder, app: App, observed: ObservedState, pulls:
 }
 
 function planService(builder: PlanBuilder, service: Service, containers: ObservedContainer[], prerequisites: number[]): void {
-  // Replacements run one replica after another, so a service with several replicas keeps
-  // the others serving while one is replaced; new and untouched slots do not wait.
-  let previousReplacement: number[] = [];
-  for (let replica = 1; replica <= service.replicas; replica++) {
-    const slot = containers.filter((container) => container.replica === replica);
-    const replaced = planSlot(builder, service, replica, slot, prerequisites, previousReplacement);
-    if (replaced !== undefined) previousReplacement = [replaced];
+  const update = updateOf(service);
+  const slots = Array.from({ length: service.replicas }, (_, index) => index + 1);
+  const slotContainers = new Map(slots.map((replica) => [replica, containers.filter((container) => container.replica === replica)]));
+  // Only replacements are batched: a missing replica has nothing to keep serving, so it
+  // never waits. 4 replicas to replace, parallelism 2: slots 3 and 4 start when 1 and 2 are ready.
+  const replacing = slots.filter((replica) => {
+    const slot = slotContainers.get(replica)!;
+    return slot.length > 0 && !pickKeeper(slot, service.configHash, containerName(service.app, service.name, replica));
+  });
+  const replacementBatches = batches(replacing, update.parallelism);
+  const batchOf = new Map(replacementBatches.flatMap((batch, index) => batch.map((replica) => [replica, index] as const)));
+  const batchEnds: number[][] = replacementBatches.map(() => []);
+
+  for (const replica of slots) {
+    const batch = batchOf.get(replica);
+    const gate = batch !== undefined && batch > 0 ? batchEnds[batch - 1] : [];
+    const isLastBatch = batch === undefined || batch === replacementBatches.length - 1;
+    const end = planSlot(builder, service, replica, slotContainers.get(replica)!, prerequisites, gate, isLastBatch ? 0 : update.delayMs);
+    if (batch !== undefined && end !== undefined) batchEnds[batch].push(end);
   }
   for (const container of containers) {
     if (!(container.replica >= 1 && container.replica <= service.replicas)) {
@@ -119,8 +133,13 @@ function planService(builder: PlanBuilder, service: Service, containers: Observe
 }
 
 /**
- * Plans one replica slot. When it replaces a container, the replacement waits for
- * `previousReplacement` and the id of its final operation is returned.
+ * Plans one replica slot and returns the id of its final operation when it replaces a
+ * container (the next batch waits for it).
+ *
+ * start-first: create next → start → wait ready → stop and remove old → rename.
+ * stop-first:  create next → stop and remove old → rename → start → wait ready.
+ * Either way the new container exists before the old one stops, so a failed pull or create
+ * leaves the old one serving; with start-first a replica that never gets ready does too.
  */
 function planSlot(
   builder: PlanBuilder,
@@ -128,7 +147,8 @@ function planSlot(
   replica: number,
   slot: ObservedContainer[],
   after: number[],
-  previousReplacement: number[],
+  gate: number[],
+  delayMs: number,
 ): number | undefined {
   const name = containerName(service.app, service.name, replica);
   const keep = pickKeeper(slot, service.configHash, name);
@@ -148,29 +168,51 @@ function planSlot(
   }
 
   const replacing = slot.length > 0;
-  const createAfter = [...after, ...(replacing ? previousReplacement : [])];
+  const order = effectiveOrder(service);
   const nameTaken = slot.some((container) => container.name === name);
   const createName = nameTaken ? nextContainerName(service.app, service.name, replica) : name;
-  const ref: ContainerRef = { ref: createName, name: createName, app: service.app, service: service.name, replica };
+  const created: ContainerRef = { ref: createName, name: createName, app: service.app, service: service.name, replica };
+  const final: ContainerRef = { ...created, ref: name, name };
+  const createAfter = [...after, ...(replacing ? gate : [])];
   // A leftover `--next` container with an old hash would block the create: remove it first.
   const blockers = slot.filter((container) => container.name === createName);
   const cleared = blockers.map((container) => removeContainer(builder, container, 'leftover from an interrupted replacement', createAfter));
-  const createCause = replacing ? describeOutdated(slot[0], service) : 'container missing';
-  const created = builder.add({ kind: 'create-container', container: ref, after: [...createAfter, ...cleared], cause: createCause });
-  const removals = outdated
-    .filter((container) => !blockers.includes(container))
-    .map((container) => removeContainer(builder, container, describeOutdated(container, service), [created]));
-  let startAfter = [created, ...removals];
-  if (createName !== name) {
-    startAfter = [builder.add({ kind: 'rename-container', container: ref, to: name, after: startAfter, cause: 'replacement takes the replica name' })];
+  const oldOnes = outdated.filter((container) => !blockers.includes(container));
+  let createCause = replacing ? describeOutdated(slot[0], service) : 'container missing';
+  if (replacing && order.reason) createCause += `; ${order.reason}`;
+  const createId = builder.add({ kind: 'create-container', container: created, after: [...createAfter, ...cleared], cause: createCause });
+
+  const waitReady = (container: ContainerRef, afterIds: number[]) =>
+    builder.add({
+      kind: 'wait-ready',
+      container,
+      after: afterIds,
+      cause: readinessCause(service) + (delayMs > 0 ? `, then pause ${delayMs} ms (update.delay)` : ''),
+      monitorMs: updateOf(service).monitorMs,
+      progressDeadlineMs: updateOf(service).progressDeadlineMs,
+      oneShot: isOneShot(service),
+      delayMs,
+    });
+  const rename = (afterIds: number[]) =>
+    builder.add({ kind: 'rename-container', container: created, to: name, after: afterIds, cause: 'replacement takes the replica name' });
+
+  if (!replacing || order.order === 'stop-first') {
+    const removals = oldOnes.map((container) => removeContainer(builder, container, describeOutdated(container, service), [createId]));
+    const startAfter = createName !== name ? [rename([createId, ...removals])] : [createId, ...removals];
+    const started = builder.add({ kind: 'start-container', container: final, after: startAfter, cause: replacing ? 'replacement' : 'new container' });
+    const ready = waitReady(final, [started]);
+    return replacing ? ready : undefined;
   }
-  const started = builder.add({
-    kind: 'start-container',
-    container: { ...ref, ref: name, name },
-    after: startAfter,
-    cause: replacing ? 'replacement' : 'new container',
-  });
-  return replacing ? started : undefined;
+  const started = builder.add({ kind: 'start-container', container: created, after: [createId], cause: 'replacement starts beside the old one' });
+  const ready = waitReady(created, [started]);
+  const removals = oldOnes.map((container) => removeContainer(builder, container, describeOutdated(container, service), [ready]));
+  return createName !== name ? rename([ready, ...removals]) : (removals.at(-1) ?? ready);
+}
+
+function readinessCause(service: Service): string {
+  if (service.healthcheck && service.healthcheck.test[0] !== 'NONE') return 'must report healthy';
+  if (isOneShot(service)) return `must exit 0 or keep running ${updateOf(service).monitorMs} ms`;
+  return `must keep running ${updateOf(service).monitorMs} ms (update.monitor)`;
 }
 
 /** Among containers already at the desired hash, keep a running one, preferring the proper name. */
@@ -188,7 +230,7 @@ function needsStart(container: ObservedContainer, service: Service): boolean {
   if (isUp(container)) return false;
   // A one-shot that finished successfully is done, not drifted: starting it every cycle
   // would re-run a migration or a backup each minute.
-  const finishedOneShot = container.state === 'exited' && container.exitCode === 0 && (service.restart === 'no' || service.restart === 'on-failure');
+  const finishedOneShot = container.state === 'exited' && container.exitCode === 0 && isOneShot(service);
   return !finishedOneShot;
 }
 

@@ -32,6 +32,8 @@ export function describe(operation: Operation): string {
       return `remove network ${operation.network}`;
     case 'rename-container':
       return `rename container ${operation.container.name} → ${operation.to}`;
+    case 'wait-ready':
+      return `wait until ${operation.container.name} is ready`;
     case 'create-container':
     case 'start-container':
     case 'stop-container':

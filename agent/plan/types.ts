@@ -29,6 +29,16 @@ export type Operation = OperationBase &
     | { kind: 'stop-container'; container: ContainerRef }
     | { kind: 'remove-container'; container: ContainerRef }
     | { kind: 'rename-container'; container: ContainerRef; to: string }
+    | {
+        /** Reads only: waits until the replica is ready (see execute/readiness.ts) or has failed. */
+        kind: 'wait-ready';
+        container: ContainerRef;
+        monitorMs: number;
+        progressDeadlineMs: number;
+        oneShot: boolean;
+        /** Pause after it is ready, before the next batch starts (`update.delay`). */
+        delayMs: number;
+      }
     | { kind: 'remove-network'; app: string; network: string; networkId: string }
   );
 

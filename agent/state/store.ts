@@ -171,6 +171,65 @@ export class StateStore {
     }));
   }
 
+  /** A commit whose rollout failed: not retried until a new commit arrives. */
+  quarantine(node: string, entry: { commit: string; reason: string; message: string }): void {
+    this.db
+      .prepare('INSERT OR REPLACE INTO quarantine (node, commit_id, reason, message, at) VALUES (?, ?, ?, ?, ?)')
+      .run(node, entry.commit, entry.reason, entry.message, this.now().toISOString());
+  }
+
+  quarantineOf(node: string, commit: string): QuarantineRecord | null {
+    const row = this.db.prepare('SELECT commit_id, reason, message, at FROM quarantine WHERE node = ? AND commit_id = ?').get(node, commit) as
+      | QuarantineRow
+      | undefined;
+    return row ? toQuarantineRecord(row) : null;
+  }
+
+  quarantined(node: string): QuarantineRecord[] {
+    return (this.db.prepare('SELECT commit_id, reason, message, at FROM quarantine WHERE node = ? ORDER BY at DESC').all(node) as QuarantineRow[]).map(
+      toQuarantineRecord,
+    );
+  }
+
+  recordPulledImage(node: string, image: string): void {
+    this.db
+      .prepare('INSERT INTO pulled_images (node, image, pulled_at) VALUES (?, ?, ?) ON CONFLICT(node, image) DO UPDATE SET pulled_at = excluded.pulled_at')
+      .run(node, image, this.now().toISOString());
+  }
+
+  forgetPulledImage(node: string, image: string): void {
+    this.db.prepare('DELETE FROM pulled_images WHERE node = ? AND image = ?').run(node, image);
+  }
+
+  /** Images this node pulled itself: the only ones it may ever remove. */
+  pulledImages(node: string): string[] {
+    return (this.db.prepare('SELECT image FROM pulled_images WHERE node = ? ORDER BY image').all(node) as { image: string }[]).map((row) => row.image);
+  }
+
+  /** Marks `image` as what `app/service` runs now; the history decides which image is the rollback one. */
+  touchServiceImage(node: string, app: string, service: string, image: string): void {
+    this.db
+      .prepare(
+        'INSERT INTO service_images (node, app, service, image, used_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(node, app, service, image) DO UPDATE SET used_at = excluded.used_at',
+      )
+      .run(node, app, service, image, this.now().toISOString());
+  }
+
+  serviceImages(node: string): { app: string; service: string; image: string; usedAt: string }[] {
+    return (
+      this.db.prepare('SELECT app, service, image, used_at FROM service_images WHERE node = ? ORDER BY app, service, used_at DESC, image').all(node) as {
+        app: string;
+        service: string;
+        image: string;
+        used_at: string;
+      }[]
+    ).map((row) => ({ app: row.app, service: row.service, image: row.image, usedAt: row.used_at }));
+  }
+
+  forgetServiceImage(node: string, image: string): void {
+    this.db.prepare('DELETE FROM service_images WHERE node = ? AND image = ?').run(node, image);
+  }
+
   /** Written before each Docker call that changes something, so a crash leaves a trace. */
   journalStart(cycleId: number, opKind: string, target: string, cause: string): number {
     const info = this.db
@@ -194,6 +253,24 @@ export class StateStore {
       error: string | null;
     }[]).map((row) => ({ opKind: row.op_kind, target: row.target, cause: row.cause, state: row.state, error: row.error }));
   }
+}
+
+export interface QuarantineRecord {
+  commit: string;
+  reason: string;
+  message: string;
+  at: string;
+}
+
+interface QuarantineRow {
+  commit_id: string;
+  reason: string;
+  message: string;
+  at: string;
+}
+
+function toQuarantineRecord(row: QuarantineRow): QuarantineRecord {
+  return { commit: row.commit_id, reason: row.reason, message: row.message, at: row.at };
 }
 
 interface CycleRow {

@@ -222,7 +222,7 @@ describe('loadDesiredState: manifests that do not load', () => {
       'unknown-key',
       [
         "app.yaml:4:5: services.web.imgae: unknown key 'imgae' (did you mean 'image'?) [UNKNOWN_KEY]",
-        "app.yaml:6:5: services.web.helthcheck: unknown key 'helthcheck' (known keys: image, command, entrypoint, environment, ports, volumes, restart, labels, replicas) [UNKNOWN_KEY]",
+        "app.yaml:6:5: services.web.helthcheck: unknown key 'helthcheck' (did you mean 'healthcheck'?) [UNKNOWN_KEY]",
       ],
     ],
     [

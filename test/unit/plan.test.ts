@@ -83,15 +83,18 @@ describe('plan', () => {
     golden(
       printPlan(plan(state, observed([], { networks: [] }))),
       `
-plan for commit c0ffee000000 on node n1: 8 operation(s)
+plan for commit c0ffee000000 on node n1: 11 operation(s)
     1. create network shop_default                         network missing
     2. create volume shop_data                             volume missing
     3. create container shop-db-1                          container missing  (after 1, 2)
     4. start container shop-db-1                           new container  (after 3)
-    5. create container shop-web-1                         container missing  (after 1)
-    6. start container shop-web-1                          new container  (after 5)
-    7. create container shop-web-2                         container missing  (after 1)
-    8. start container shop-web-2                          new container  (after 7)
+    5. wait until shop-db-1 is ready                       must keep running 5000 ms (update.monitor)  (after 4)
+    6. create container shop-web-1                         container missing  (after 1)
+    7. start container shop-web-1                          new container  (after 6)
+    8. wait until shop-web-1 is ready                      must keep running 5000 ms (update.monitor)  (after 7)
+    9. create container shop-web-2                         container missing  (after 1)
+   10. start container shop-web-2                          new container  (after 9)
+   11. wait until shop-web-2 is ready                      must keep running 5000 ms (update.monitor)  (after 10)
 `,
     );
   });
@@ -103,7 +106,7 @@ plan for commit c0ffee000000 on node n1: 8 operation(s)
     golden(printPlan(result), '\nplan for commit c0ffee000000 on node n1: in sync, nothing to do\n');
   });
 
-  it('replaces changed replicas one after another: create next, stop and remove old, rename, start', () => {
+  it('replaces changed replicas one after another, start-first: create next, start, wait ready, stop and remove old, rename', () => {
     const result = plan(
       desired(app('shop', [service('web', { replicas: 2 })])),
       observed([container('shop', 'web', 1, { id: 'old1', configHash: HASH_A }), container('shop', 'web', 2, { id: 'old2', configHash: HASH_A })]),
@@ -111,21 +114,23 @@ plan for commit c0ffee000000 on node n1: 8 operation(s)
     golden(
       printPlan(result),
       `
-plan for commit c0ffee000000 on node n1: 10 operation(s)
+plan for commit c0ffee000000 on node n1: 12 operation(s)
     1. create container shop-web-1--next                   config-hash changed (aaaaaaaa → bbbbbbbb)
-    2. stop container shop-web-1                           config-hash changed (aaaaaaaa → bbbbbbbb)  (after 1)
-    3. remove container shop-web-1                         config-hash changed (aaaaaaaa → bbbbbbbb)  (after 2)
-    4. rename container shop-web-1--next → shop-web-1      replacement takes the replica name  (after 1, 3)
-    5. start container shop-web-1                          replacement  (after 4)
-    6. create container shop-web-2--next                   config-hash changed (aaaaaaaa → bbbbbbbb)  (after 5)
-    7. stop container shop-web-2                           config-hash changed (aaaaaaaa → bbbbbbbb)  (after 6)
-    8. remove container shop-web-2                         config-hash changed (aaaaaaaa → bbbbbbbb)  (after 7)
-    9. rename container shop-web-2--next → shop-web-2      replacement takes the replica name  (after 6, 8)
-   10. start container shop-web-2                          replacement  (after 9)
+    2. start container shop-web-1--next                    replacement starts beside the old one  (after 1)
+    3. wait until shop-web-1--next is ready                must keep running 5000 ms (update.monitor)  (after 2)
+    4. stop container shop-web-1                           config-hash changed (aaaaaaaa → bbbbbbbb)  (after 3)
+    5. remove container shop-web-1                         config-hash changed (aaaaaaaa → bbbbbbbb)  (after 4)
+    6. rename container shop-web-1--next → shop-web-1      replacement takes the replica name  (after 3, 5)
+    7. create container shop-web-2--next                   config-hash changed (aaaaaaaa → bbbbbbbb)  (after 6)
+    8. start container shop-web-2--next                    replacement starts beside the old one  (after 7)
+    9. wait until shop-web-2--next is ready                must keep running 5000 ms (update.monitor)  (after 8)
+   10. stop container shop-web-2                           config-hash changed (aaaaaaaa → bbbbbbbb)  (after 9)
+   11. remove container shop-web-2                         config-hash changed (aaaaaaaa → bbbbbbbb)  (after 10)
+   12. rename container shop-web-2--next → shop-web-2      replacement takes the replica name  (after 9, 11)
 `,
     );
     // Existing containers are addressed by id, new ones by name.
-    assert.equal(result.operations[1].kind === 'stop-container' && result.operations[1].container.ref, 'old1');
+    assert.equal(result.operations[3].kind === 'stop-container' && result.operations[3].container.ref, 'old1');
     assert.equal(result.operations[0].kind === 'create-container' && result.operations[0].container.ref, 'shop-web-1--next');
   });
 
@@ -144,10 +149,11 @@ plan for commit c0ffee000000 on node n1: 10 operation(s)
         plan(desired(app('shop', [service('web', { replicas: 2 })])), observed([container('shop', 'web', 1, { state: 'exited', exitCode: 137 })])),
       ),
       `
-plan for commit c0ffee000000 on node n1: 3 operation(s)
+plan for commit c0ffee000000 on node n1: 4 operation(s)
     1. start container shop-web-1                          container exited (drift)
     2. create container shop-web-2                         container missing
     3. start container shop-web-2                          new container  (after 2)
+    4. wait until shop-web-2 is ready                      must keep running 5000 ms (update.monitor)  (after 3)
 `,
     );
   });
@@ -217,10 +223,11 @@ plan for commit c0ffee000000 on node n1: 3 operation(s)
       [
         ['remove-container', 'stale', []],
         ['create-container', 'shop-web-1--next', [1]],
-        ['stop-container', 'old', [2]],
-        ['remove-container', 'old', [3]],
-        ['rename-container', 'shop-web-1--next', [2, 4]],
-        ['start-container', 'shop-web-1', [5]],
+        ['start-container', 'shop-web-1--next', [2]],
+        ['wait-ready', 'shop-web-1--next', [3]],
+        ['stop-container', 'old', [4]],
+        ['remove-container', 'old', [5]],
+        ['rename-container', 'shop-web-1--next', [4, 6]],
       ],
     );
   });
@@ -232,9 +239,10 @@ plan for commit c0ffee000000 on node n1: 3 operation(s)
     );
     assert.equal(result.operations[0].kind, 'pull-image');
     const create = result.operations.find((operation) => operation.kind === 'create-container')!;
+    const ready = result.operations.find((operation) => operation.kind === 'wait-ready')!;
     const stop = result.operations.find((operation) => operation.kind === 'stop-container')!;
     assert.deepEqual(create.after, [1]);
-    assert.deepEqual(stop.after, [create.id]);
+    assert.deepEqual(stop.after, [ready.id], 'the old container stops only once the new one is ready');
   });
 
   it('treats `image` and `image:latest` as the same image', () => {
@@ -274,6 +282,44 @@ plan for commit c0ffee000000 on node n1: 3 operation(s)
     assert.deepEqual(
       result.operations.map((operation) => `${operation.kind} ${operation.cause}`),
       ['stop-container replica label missing', 'remove-container replica label missing'],
+    );
+  });
+
+  it('rolls out stop-first when a fixed host port cannot be bound twice, and says so', () => {
+    const web = service('web', { ports: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }] });
+    golden(
+      printPlan(plan(desired(app('shop', [web])), observed([container('shop', 'web', 1, { configHash: HASH_A })]))),
+      `
+plan for commit c0ffee000000 on node n1: 6 operation(s)
+    1. create container shop-web-1--next                   config-hash changed (aaaaaaaa → bbbbbbbb); stop-first: host port 8080 cannot be bound twice
+    2. stop container shop-web-1                           config-hash changed (aaaaaaaa → bbbbbbbb)  (after 1)
+    3. remove container shop-web-1                         config-hash changed (aaaaaaaa → bbbbbbbb)  (after 2)
+    4. rename container shop-web-1--next → shop-web-1      replacement takes the replica name  (after 1, 3)
+    5. start container shop-web-1                          replacement  (after 4)
+    6. wait until shop-web-1 is ready                      must keep running 5000 ms (update.monitor)  (after 5)
+`,
+    );
+  });
+
+  it('replaces in batches of `parallelism`, each batch after the previous one is ready plus `delay`', () => {
+    const web = service('web', {
+      replicas: 3,
+      healthcheck: { test: ['CMD', 'true'] },
+      update: { order: 'start-first', parallelism: 2, delayMs: 1500, monitorMs: 1000, failureAction: 'rollback', progressDeadlineMs: 60_000 },
+    });
+    const result = plan(desired(app('shop', [web])), observed([1, 2, 3].map((replica) => container('shop', 'web', replica, { configHash: HASH_A }))));
+    const creates = result.operations.filter((operation) => operation.kind === 'create-container');
+    const readies = result.operations.filter((operation) => operation.kind === 'wait-ready');
+    assert.deepEqual(creates[0].after, []);
+    assert.deepEqual(creates[1].after, [], 'replicas 1 and 2 form the first batch');
+    assert.equal(creates[2].after.length, 2, 'replica 3 waits for both replicas of the first batch');
+    assert.deepEqual(
+      readies.map((operation) => operation.kind === 'wait-ready' && [operation.delayMs, operation.cause]),
+      [
+        [1500, 'must report healthy, then pause 1500 ms (update.delay)'],
+        [1500, 'must report healthy, then pause 1500 ms (update.delay)'],
+        [0, 'must report healthy'],
+      ],
     );
   });
 });

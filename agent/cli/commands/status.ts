@@ -47,6 +47,7 @@ export function statusCommand(): Command {
           lastError: store.lastError,
           lastCycle: store.cycles(1)[0] ?? null,
           nextCycleAt: store.getMeta('next_cycle_at'),
+          quarantined: store.quarantined(config.node),
           services,
         };
         if (options.json) {
@@ -60,6 +61,7 @@ export function statusCommand(): Command {
         ];
         if (status.lastCycle) lines.push(`last cycle: ${status.lastCycle.result} at ${status.lastCycle.finishedAt ?? status.lastCycle.startedAt}`);
         if (status.nextCycleAt) lines.push(`next cycle: ${status.nextCycleAt}`);
+        for (const entry of status.quarantined) lines.push(`quarantined: ${entry.commit.slice(0, 12)} since ${entry.at}: ${entry.reason}: ${entry.message}`);
         if (status.lastError) lines.push(`last error: [${status.lastError.code}] at ${status.lastError.commit?.slice(0, 12) ?? '-'}:`, indent(status.lastError.message));
         process.stdout.write(lines.join('\n') + '\n\n');
         process.stdout.write(
