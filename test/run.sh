@@ -77,8 +77,18 @@ fi
 
 # --- Docker ----------------------------------------------------------------------------------
 if [ -n "$needs_docker" ]; then
-  say "Docker engine and test image"
-  bash examples/lib/ensure-docker.sh
+  say "Docker engine, test tools and test image"
+  # Sourced, so capstan_apt_install is at hand below; it starts the engine as when executed.
+  # shellcheck source=examples/lib/ensure-docker.sh
+  . examples/lib/ensure-docker.sh
+  # Real peers some integration tests drive: a registry with htpasswd auth, and git signing
+  # with OpenPGP and SSH keys.
+  tools=()
+  command -v docker-registry >/dev/null 2>&1 || tools+=(docker-registry)
+  command -v htpasswd >/dev/null 2>&1 || tools+=(apache2-utils)
+  command -v gpg >/dev/null 2>&1 && command -v gpg-agent >/dev/null 2>&1 || tools+=(gnupg)
+  command -v ssh-keygen >/dev/null 2>&1 || tools+=(openssh-client)
+  if [ "${#tools[@]}" -gt 0 ]; then capstan_apt_install "${tools[@]}"; fi
   bash examples/lib/busybox-image.sh
 fi
 
