@@ -28,6 +28,11 @@ export interface ReconcilerDeps {
   /** Key of the config-hash HMAC (see load/hash.ts). */
   hashKey: Uint8Array;
   lookup?: (name: string) => string | undefined;
+  /**
+   * Signature policy (agent/trust): throws a terminal error for a commit that must not be
+   * applied. Absent when no trust file is configured.
+   */
+  verify?: (input: { commit: string; gitdir: string; appliedCommit: string | null; appliedCommittedAt?: string }) => Promise<unknown>;
   /** The keyring for encrypted env files, read at each load; absent when no key file is configured. */
   keyring?: () => Promise<Keyring>;
 }
@@ -39,6 +44,19 @@ export interface CycleOutcome {
   reason?: string;
   message?: string;
   changes: string[];
+  /** `app/service` this cycle deployed with a new config (new or changed), and those rolled back. */
+  rollouts: string[];
+  rollbacks: string[];
+  /** Desired and ready replicas per service, as last observed (for metrics). */
+  services?: ServiceReadiness[];
+}
+
+export interface ServiceReadiness {
+  app: string;
+  service: string;
+  desiredReplicas: number;
+  /** Running, and healthy when Docker runs a health check. */
+  readyReplicas: number;
 }
 
 export interface Preview {
@@ -84,12 +102,12 @@ export class Reconciler {
     const cycleId = store.startCycle(trigger, node);
     let logger = this.deps.logger.child({ cycle: cycleId });
     const finish = (outcome: CycleOutcome): CycleOutcome => {
-      const { result, commit, reason, message, changes } = outcome;
+      const { result, commit, reason, message, changes, rollouts, rollbacks, services } = outcome;
       const durationMs = clock.now() - startedAt;
       store.finishCycle(cycleId, { result, reason, message, changes, durationMs });
       const level = result === 'failed' ? 'error' : 'info';
       logger[level]({ result, reason, error: message, durationMs, changes: changes.length }, 'cycle finished');
-      return { result, commit, reason, message, changes };
+      return { result, commit, reason, message, changes, rollouts, rollbacks, services };
     };
 
     let commit: string;
@@ -106,7 +124,14 @@ export class Reconciler {
     let refusal: CycleOutcome | undefined;
     let target: Loaded | undefined;
     const quarantined = store.quarantineOf(node, commit);
-    if (quarantined) {
+    const untrusted = quarantined ? undefined : await this.refusedBySignature(commit, lastApplied);
+    if (untrusted) {
+      // Checked again each cycle, not quarantined: a key added to the trust file or a signed
+      // tag pushed later makes the same commit acceptable.
+      store.setCycleCommit(cycleId, { id: commit, author: '', message: '' });
+      refusal = untrusted;
+      logger.error({ reason: refusal.reason, error: refusal.message }, 'commit refused by signature policy, keeping the last applied state');
+    } else if (quarantined) {
       store.setCycleCommit(cycleId, { id: commit, author: '', message: '' });
       refusal = {
         result: 'failed',
@@ -114,6 +139,7 @@ export class Reconciler {
         reason: 'COMMIT_QUARANTINED',
         message: `commit ${commit.slice(0, 12)} is quarantined since ${quarantined.at} (${quarantined.reason}: ${quarantined.message}); push a new commit`,
         changes: [],
+        ...noRollouts,
       };
     } else {
       try {
@@ -130,13 +156,14 @@ export class Reconciler {
       const fallback = await this.load(lastApplied).catch(() => undefined);
       if (!fallback) return finish(refusal);
       const kept = await this.converge(fallback.desired, logger, cycleId);
-      return finish({ ...refusal, changes: kept.changes });
+      return finish({ ...refusal, changes: kept.changes, services: kept.services });
     }
 
     const outcome = await this.converge(target!.desired, logger, cycleId);
     if (outcome.rolloutFailures.length > 0) return finish(await this.handleRolloutFailure(target!, outcome, lastApplied, logger, cycleId));
-    if (outcome.result !== 'failed') await this.recordApplied(target!, outcome, logger);
-    return finish(outcome);
+    if (outcome.result === 'failed') return finish(outcome);
+    const rollouts = await this.recordApplied(target!, outcome, logger);
+    return finish({ ...outcome, rollouts });
   }
 
   /**
@@ -157,13 +184,15 @@ export class Reconciler {
     const previous = !pause && lastApplied && lastApplied !== target.commit ? await this.load(lastApplied).catch(() => undefined) : undefined;
     if (!previous) {
       logger.error({ error: what }, 'rollout failed; commit quarantined, rollout paused');
-      return { result: 'failed', commit: target.commit, reason: 'ROLLOUT_FAILED', message: `rollout failed, paused: ${what}`, changes: outcome.changes };
+      return { ...outcome, result: 'failed', commit: target.commit, reason: 'ROLLOUT_FAILED', message: `rollout failed, paused: ${what}` };
     }
+    const failed = [...new Set(outcome.rolloutFailures.flatMap((item) => ('container' in item.operation ? [`${item.operation.container.app}/${item.operation.container.service}`] : [])))];
     logger.error({ error: what, rollbackTo: lastApplied }, 'rollout failed; commit quarantined, rolling back');
     const rollback = await this.converge(previous.desired, logger, cycleId);
     const changes = [...outcome.changes, ...rollback.changes.map((change) => `rollback: ${change}`)];
     if (rollback.result === 'failed') {
-      return { result: 'failed', commit: target.commit, reason: 'ROLLBACK_FAILED', message: `rollout failed: ${what}; rollback failed too: ${rollback.message}`, changes };
+      const message = `rollout failed: ${what}; rollback failed too: ${rollback.message}`;
+      return { result: 'failed', commit: target.commit, reason: 'ROLLBACK_FAILED', message, changes, rollouts: [], rollbacks: failed, services: rollback.services };
     }
     this.recordDeployments(previous);
     return {
@@ -172,13 +201,23 @@ export class Reconciler {
       reason: 'ROLLED_BACK',
       message: `rollout failed: ${what}; rolled back to ${previous.commit.slice(0, 12)}`,
       changes,
+      rollouts: [],
+      rollbacks: failed,
+      services: rollback.services,
     };
   }
 
-  private async recordApplied(target: Loaded, outcome: Convergence, logger: Logger): Promise<void> {
+  /** Records a converged commit; returns the services it deployed (new, or with a new config). */
+  private async recordApplied(target: Loaded, outcome: Convergence, logger: Logger): Promise<string[]> {
     const { store, node } = this.deps;
     const previous = store.lastAppliedCommit;
+    const deployed = new Set(store.deployments(node).map((row) => `${row.app}/${row.service}/${row.configHash}`));
+    const rollouts = target.desired.apps.flatMap((app) =>
+      app.services.filter((service) => !deployed.has(`${app.name}/${service.name}/${service.configHash}`)).map((service) => `${app.name}/${service.name}`),
+    );
     this.recordDeployments(target);
+    // The rewind check of signature policy compares commit times with the applied commit's.
+    store.setMeta('last_applied_committed_at', target.checkout.committedAt);
     // Containers whose config did not change keep bind mounts into the checkout of the
     // commit that created them, so those checkouts stay; so does the previous one, for rollback.
     const keep = new Set([target.commit, ...(previous ? [previous] : []), ...outcome.inUseCommits]);
@@ -187,6 +226,7 @@ export class Reconciler {
     });
     await collectImages({ docker: this.deps.docker, store, node, logger }, target.desired);
     for (const [commit] of this.loaded) if (!keep.has(commit)) this.loaded.delete(commit);
+    return rollouts;
   }
 
   private recordDeployments(applied: Loaded): void {
@@ -207,7 +247,7 @@ export class Reconciler {
 
   private async converge(desired: DesiredState, logger: Logger, cycleId: number): Promise<Convergence> {
     const { docker, node, store, clock } = this.deps;
-    const base = { commit: desired.commit, rolloutFailures: [] as OperationFailure[], inUseCommits: [] as string[] };
+    const base = { commit: desired.commit, rolloutFailures: [] as OperationFailure[], inUseCommits: [] as string[], ...noRollouts };
     let plan: Plan;
     let observed: ObservedState;
     try {
@@ -220,7 +260,9 @@ export class Reconciler {
       const message = plan.problems.map((problem) => `${problem.code}: ${problem.message}`).join('; ');
       return { ...base, result: 'failed', reason: plan.problems[0].code, message, changes: [] };
     }
-    if (plan.operations.length === 0) return { ...base, result: 'in-sync', changes: [], inUseCommits: commitsInUse(observed) };
+    if (plan.operations.length === 0) {
+      return { ...base, result: 'in-sync', changes: [], inUseCommits: commitsInUse(observed), services: readiness(desired, observed) };
+    }
 
     logger.info({ operations: plan.operations.length }, 'applying plan');
     const journal: Journal = {
@@ -245,9 +287,22 @@ export class Reconciler {
     const remaining = makePlan(desired, observed, { allowEmpty: this.deps.allowEmpty });
     if (remaining.operations.length > 0) {
       const message = `still pending after apply: ${changeSummary(remaining).slice(0, 5).join('; ')}`;
-      return { ...base, result: 'failed', reason: 'NOT_CONVERGED', message, changes };
+      return { ...base, result: 'failed', reason: 'NOT_CONVERGED', message, changes, services: readiness(desired, observed) };
     }
-    return { ...base, result: 'applied', changes, inUseCommits: commitsInUse(observed) };
+    return { ...base, result: 'applied', changes, inUseCommits: commitsInUse(observed), services: readiness(desired, observed) };
+  }
+
+  /** The refusal when signature policy rejects `commit`; undefined when it may be applied. */
+  private async refusedBySignature(commit: string, lastApplied: string | null): Promise<CycleOutcome | undefined> {
+    const { verify, source, store } = this.deps;
+    if (!verify) return undefined;
+    try {
+      const appliedCommittedAt = store.getMeta('last_applied_committed_at') ?? undefined;
+      await verify({ commit, gitdir: await source.gitdir(), appliedCommit: lastApplied, appliedCommittedAt });
+      return undefined;
+    } catch (error) {
+      return failure(commit, error, 'VERIFY_FAILED');
+    }
   }
 
   private async load(commit: string): Promise<Loaded> {
@@ -268,9 +323,30 @@ export class Reconciler {
   }
 }
 
+const noRollouts = { rollouts: [] as string[], rollbacks: [] as string[] };
+
 function failure(commit: string | null, error: unknown, fallbackCode: string): CycleOutcome {
-  if (error instanceof CapstanError) return { result: 'failed', commit, reason: error.code, message: error.message, changes: [] };
-  return { result: 'failed', commit, reason: fallbackCode, message: error instanceof Error ? error.message : String(error), changes: [] };
+  const message = error instanceof Error ? error.message : String(error);
+  return { result: 'failed', commit, reason: error instanceof CapstanError ? error.code : fallbackCode, message, changes: [], ...noRollouts };
+}
+
+function readiness(desired: DesiredState, observed: ObservedState): ServiceReadiness[] {
+  return desired.apps.flatMap((app) =>
+    app.services.map((service) => ({
+      app: app.name,
+      service: service.name,
+      desiredReplicas: service.replicas,
+      readyReplicas: observed.containers.filter(
+        (container) =>
+          container.app === app.name &&
+          container.service === service.name &&
+          container.configHash === service.configHash &&
+          container.state === 'running' &&
+          container.health !== 'starting' &&
+          container.health !== 'unhealthy',
+      ).length,
+    })),
+  );
 }
 
 function commitsInUse(observed: ObservedState): string[] {

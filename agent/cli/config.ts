@@ -17,6 +17,15 @@ export interface AgentConfig {
   gitToken?: string;
   gitUsername?: string;
   allowEmpty: boolean;
+  /** Prometheus textfile, rewritten after every cycle. */
+  metricsFile: string;
+  /** Notification targets, `KIND+URL …` (agent/notify/README.md). */
+  notify?: string;
+  /** Allowed signers; when set, only commits (or tags) they signed are deployed. */
+  trustFile?: string;
+  verify: 'commit' | 'tag';
+  tagPattern: string;
+  allowRewind: boolean;
 }
 
 /** Flag name (commander's camelCase) → environment variable, for the documented settings. */
@@ -31,6 +40,12 @@ const SETTINGS = {
   gitToken: 'CAPSTAN_GIT_TOKEN',
   gitUsername: 'CAPSTAN_GIT_USERNAME',
   allowEmpty: 'CAPSTAN_ALLOW_EMPTY',
+  metricsFile: 'CAPSTAN_METRICS_FILE',
+  notify: 'CAPSTAN_NOTIFY',
+  trustFile: 'CAPSTAN_TRUST_FILE',
+  verify: 'CAPSTAN_VERIFY',
+  tagPattern: 'CAPSTAN_TAG_PATTERN',
+  allowRewind: 'CAPSTAN_ALLOW_REWIND',
 } as const;
 
 export type ConfigFlags = Partial<Record<keyof typeof SETTINGS, string | boolean>>;
@@ -66,18 +81,35 @@ export function resolveConfig(
     throw new CapstanError('CONFIG_INVALID', 'terminal', `invalid --schedule / CAPSTAN_SCHEDULE cron expression '${schedule}'`);
   }
   const keyFile = pick('keyFile');
+  const verify = pick('verify') ?? 'commit';
+  if (verify !== 'commit' && verify !== 'tag') {
+    throw new CapstanError('CONFIG_INVALID', 'terminal', `--verify / CAPSTAN_VERIFY must be 'commit' or 'tag', not '${verify}'`);
+  }
+  const stateDir = resolve(cwd, pick('stateDir') ?? defaultStateDir());
+  const trustFile = pick('trustFile');
+  const metricsFile = pick('metricsFile');
   return {
     repo: isUrl(repo) || !repo ? repo : resolve(cwd, repo),
     branch: pick('branch') ?? 'main',
     path: pick('path') ?? '.',
     schedule,
-    stateDir: resolve(cwd, pick('stateDir') ?? defaultStateDir()),
+    stateDir,
     keyFile: keyFile ? resolve(cwd, keyFile) : undefined,
     node: pick('node') ?? hostname(),
     gitToken: pick('gitToken') || undefined,
     gitUsername: pick('gitUsername') || undefined,
-    allowEmpty: ['1', 'true', 'yes'].includes((pick('allowEmpty') ?? '').toLowerCase()),
+    allowEmpty: isTrue(pick('allowEmpty')),
+    metricsFile: metricsFile ? resolve(cwd, metricsFile) : join(stateDir, 'metrics.prom'),
+    notify: pick('notify') || undefined,
+    trustFile: trustFile ? resolve(cwd, trustFile) : undefined,
+    verify,
+    tagPattern: pick('tagPattern') ?? '*',
+    allowRewind: isTrue(pick('allowRewind')),
   };
+}
+
+function isTrue(value: string | undefined): boolean {
+  return ['1', 'true', 'yes'].includes((value ?? '').toLowerCase());
 }
 
 function isUrl(value: string): boolean {

@@ -10,13 +10,20 @@ export function withConfigOptions(command: Command): Command {
     .option('--schedule <cron>', 'cron expression for cycles (CAPSTAN_SCHEDULE, default every minute)')
     .option('--state-dir <dir>', 'SQLite database and git cache (CAPSTAN_STATE_DIR)')
     .option('--key-file <file>', 'key file for encrypted env files (CAPSTAN_KEY_FILE)')
-    .option('--node <name>', 'this agent\'s node name (CAPSTAN_NODE, default the host name)');
+    .option('--node <name>', 'this agent\'s node name (CAPSTAN_NODE, default the host name)')
+    .option('--metrics-file <file>', 'Prometheus textfile rewritten after each cycle (CAPSTAN_METRICS_FILE, default <state-dir>/metrics.prom)')
+    .option('--notify <targets>', 'notification targets, e.g. "ntfy+https://ntfy.example/capstan" (CAPSTAN_NOTIFY)')
+    .option('--trust-file <file>', 'allowed signers: deploy only commits they signed (CAPSTAN_TRUST_FILE)')
+    .option('--verify <what>', 'with a trust file: `commit` (the branch head) or `tag` (a signed tag on it) (CAPSTAN_VERIFY)')
+    .option('--tag-pattern <glob>', 'with --verify tag: which tag names count, e.g. "v*" (CAPSTAN_TAG_PATTERN)')
+    .option('--allow-rewind', 'accept a new head older than the applied commit (CAPSTAN_ALLOW_REWIND)');
 }
 
 export function configFlags(options: Record<string, unknown>): ConfigFlags {
   const flags: ConfigFlags = {};
-  for (const key of ['repo', 'branch', 'path', 'schedule', 'stateDir', 'keyFile', 'node'] as const) {
+  for (const key of ['repo', 'branch', 'path', 'schedule', 'stateDir', 'keyFile', 'node', 'metricsFile', 'notify', 'trustFile', 'verify', 'tagPattern'] as const) {
     if (typeof options[key] === 'string') flags[key] = options[key] as string;
   }
+  if (options.allowRewind === true) flags.allowRewind = true;
   return flags;
 }

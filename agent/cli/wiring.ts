@@ -5,18 +5,25 @@ import http from 'isomorphic-git/http/node';
 import { loadKeyring } from '../../secrets/index.js';
 import { systemClock } from '../clock.js';
 import type { Logger } from '../log.js';
-import { Reconciler } from '../reconcile.js';
+import { Reconciler, type ReconcilerDeps } from '../reconcile.js';
 import { createGitSource } from '../source/index.js';
-import { openDb } from '../state/db.js';
+import { openDb, type Db } from '../state/db.js';
 import { loadHashKey } from '../state/hash-key.js';
 import { StateStore } from '../state/store.js';
+import { fetchTagsAt, loadTrustFile, verifyRevision } from '../trust/index.js';
 import type { AgentConfig } from './config.js';
 
 // The composition root: the only place that wires real Docker, git, the clock and the
 // logger into the stages. Everything else receives them as parameters.
 
 export function openStore(config: AgentConfig): StateStore {
-  return new StateStore(openDb(join(config.stateDir, 'capstan.db')));
+  return openState(config).store;
+}
+
+/** The state database, for the store and for the notification queue and metrics that share it. */
+export function openState(config: AgentConfig): { db: Db; store: StateStore } {
+  const db = openDb(join(config.stateDir, 'capstan.db'));
+  return { db, store: new StateStore(db) };
 }
 
 export function connectDocker(): Docker {
@@ -25,9 +32,17 @@ export function connectDocker(): Docker {
 }
 
 export function createReconciler(config: AgentConfig, store: StateStore, logger: Logger): Reconciler {
+  const tagMode = config.trustFile !== undefined && config.verify === 'tag';
   const source = createGitSource(
     { repo: config.repo, branch: config.branch, stateDir: config.stateDir, token: config.gitToken, username: config.gitUsername },
-    { fs, http, logger: logger.child({ stage: 'source' }), clock: systemClock },
+    {
+      fs,
+      http,
+      logger: logger.child({ stage: 'source' }),
+      clock: systemClock,
+      // The cache is single-branch; signed-tag deploys need the tags that name the head.
+      afterFetch: tagMode ? (context) => fetchTagsAt({ ...context, tagPattern: config.tagPattern }).then(() => undefined) : undefined,
+    },
   );
   return new Reconciler({
     source,
@@ -41,5 +56,22 @@ export function createReconciler(config: AgentConfig, store: StateStore, logger:
     hashKey: loadHashKey(config.stateDir),
     // Read whenever a new commit is loaded, so a key added to the file (rotation) needs no restart.
     keyring: config.keyFile ? () => loadKeyring(config.keyFile as string) : undefined,
+    verify: config.trustFile ? trustVerifier(config) : undefined,
   });
+}
+
+/** Signature policy from the host's trust file, read again each cycle so edits need no restart. */
+function trustVerifier(config: AgentConfig): NonNullable<ReconcilerDeps['verify']> {
+  return async ({ commit, gitdir, appliedCommit, appliedCommittedAt }) => {
+    const signers = await loadTrustFile(fs, config.trustFile as string);
+    return verifyRevision({
+      fs,
+      gitdir,
+      commit,
+      policy: { signers, mode: config.verify, tagPattern: config.tagPattern, allowRewind: config.allowRewind },
+      appliedCommit,
+      appliedCommittedAt,
+      clock: systemClock,
+    });
+  };
 }

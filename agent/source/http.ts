@@ -115,7 +115,13 @@ export function createHttpSource(config: HttpSourceConfig, deps: SourceDeps): Gi
   async function fetchHead(): Promise<string> {
     const remoteHead = await remoteOperation('ls-refs', () => readRemoteHead(remote, config.branch));
     if (remoteHead === undefined) throw branchNotFound(config.url, config.branch);
-    return repairing('fetch', () => fetchIntoCache(remoteHead));
+    const commit = await repairing('fetch', () => fetchIntoCache(remoteHead));
+    const { afterFetch } = deps;
+    if (afterFetch) {
+      const context = { fs, http: remote.http, gitdir, url: config.url, onAuth: remote.onAuth, branch: config.branch, commit };
+      await remoteOperation('after-fetch', () => afterFetch(context));
+    }
+    return commit;
   }
 
   async function checkout(commit: string): Promise<Checkout> {
@@ -149,6 +155,7 @@ export function createHttpSource(config: HttpSourceConfig, deps: SourceDeps): Gi
     fetch: fetchHead,
     checkout,
     prune: (keep) => pruneCheckouts(fs, config.stateDir, keep, logger),
+    gitdir: async () => gitdir,
   };
 }
 

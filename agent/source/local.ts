@@ -47,6 +47,7 @@ export function createLocalSource(config: { path: string; branch: string; stateD
     },
 
     prune: (keep) => pruneCheckouts(fs, config.stateDir, keep, logger),
+    gitdir: () => locateGitdir(fs, config.path),
   };
 }
 

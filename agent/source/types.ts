@@ -39,6 +39,20 @@ export interface GitSource {
   checkout(commit: string): Promise<Checkout>;
   /** Remove checkouts except the listed commits (the applied one and the rollback one). */
   prune(keep: string[]): Promise<void>;
+  /** The git directory holding fetched objects, for reading commits and tags (signature checks). */
+  gitdir(): Promise<string>;
+}
+
+/** What `afterFetch` gets: the cache a remote fetch just updated, and how to reach the remote. */
+export interface FetchedContext {
+  fs: typeof import('node:fs');
+  http: HttpClient;
+  gitdir: string;
+  url: string;
+  onAuth?: import('isomorphic-git').AuthCallback;
+  branch: string;
+  /** The branch head just fetched. */
+  commit: string;
 }
 
 export interface SourceDeps {
@@ -51,4 +65,9 @@ export interface SourceDeps {
   backoff?: BackoffPolicy;
   /** A request whose socket stays silent this long fails (and is retried). */
   requestTimeoutMs?: number;
+  /**
+   * Runs after each fetch from a remote, as a retried remote operation: e.g. fetching the tags
+   * that name the head when deploys are gated on signed tags. Local repositories need none.
+   */
+  afterFetch?: (context: FetchedContext) => Promise<void>;
 }

@@ -2,7 +2,9 @@ import { Command } from 'commander';
 import { createLogger } from '../../log.js';
 import { resolveConfig } from '../config.js';
 import { configFlags, withConfigOptions } from '../options.js';
-import { createReconciler, openStore } from '../wiring.js';
+import { systemClock } from '../../clock.js';
+import { createCycleHooks } from '../hooks.js';
+import { createReconciler, openState } from '../wiring.js';
 
 export function onceCommand(): Command {
   return withConfigOptions(new Command('once'))
@@ -10,10 +12,13 @@ export function onceCommand(): Command {
     .action(async (options: Record<string, unknown>) => {
       const config = resolveConfig(configFlags(options));
       const logger = createLogger({ destination: 2 });
-      const store = openStore(config);
+      const { db, store } = openState(config);
+      const hooks = createCycleHooks({ config, db, store, logger, clock: systemClock });
       try {
         store.markInterrupted();
         const outcome = await createReconciler(config, store, logger).cycle('once');
+        await hooks.afterCycle(outcome);
+        await hooks.flush();
         if (outcome.result === 'failed') {
           process.stderr.write(`capstan: cycle failed: ${outcome.reason}: ${outcome.message}\n`);
           process.exitCode = 1;

@@ -3,7 +3,9 @@ import cron from 'node-cron';
 import { createLogger } from '../../log.js';
 import { resolveConfig } from '../config.js';
 import { configFlags, withConfigOptions } from '../options.js';
-import { createReconciler, openStore } from '../wiring.js';
+import { systemClock } from '../../clock.js';
+import { createCycleHooks } from '../hooks.js';
+import { createReconciler, openState } from '../wiring.js';
 
 export function runCommand(): Command {
   return withConfigOptions(new Command('run'))
@@ -11,7 +13,9 @@ export function runCommand(): Command {
     .action(async (options: Record<string, unknown>) => {
       const config = resolveConfig(configFlags(options));
       const logger = createLogger();
-      const store = openStore(config);
+      const { db, store } = openState(config);
+      const hooks = createCycleHooks({ config, db, store, logger, clock: systemClock });
+      hooks.start();
       const interrupted = store.markInterrupted();
       if (interrupted > 0) logger.warn({ cycles: interrupted }, 'previous run was interrupted; converging from what Docker shows');
       const reconciler = createReconciler(config, store, logger);
@@ -24,6 +28,7 @@ export function runCommand(): Command {
         }
         inFlight = reconciler
           .cycle(trigger)
+          .then((outcome) => hooks.afterCycle(outcome))
           .catch((error: unknown) => logger.error({ error: String(error) }, 'cycle crashed'))
           .finally(() => {
             inFlight = undefined;
@@ -42,6 +47,7 @@ export function runCommand(): Command {
           logger.info({ signal }, 'stopping: waiting for the cycle in flight');
           await task.stop();
           await inFlight;
+          await hooks.stop();
           store.setMeta('next_cycle_at', null);
           store.close();
           logger.info('agent stopped');

@@ -1,0 +1,48 @@
+import type { NotificationEvent } from './events.js';
+
+/** The parts of a cycle's outcome that decide what operators are told. */
+export interface OutcomeFacts {
+  result: 'applied' | 'in-sync' | 'failed';
+  commit: string | null;
+  reason?: string;
+  message?: string;
+  /** `app/service` deployed with a new config by this cycle (new or changed), and those rolled back. */
+  rollouts: string[];
+  rollbacks: string[];
+}
+
+/** Refusals of a commit by signature policy (agent/trust). */
+const REFUSALS = new Set(['UNSIGNED_COMMIT', 'UNTRUSTED_SIGNER', 'BAD_SIGNATURE', 'REVOKED_KEY', 'NO_SIGNED_TAG', 'REWIND_REFUSED']);
+
+/** A run of this many failed cycles in a row is worth one "repeated failure" message. */
+export const REPEATED_FAILURE_THRESHOLD = 3;
+
+/**
+ * Which notifications a finished cycle gives. Pure: every event is said once, when it happens,
+ * never on each following cycle that finds the same state (a quarantined or refused head is
+ * re-checked every minute; people hear about it once).
+ *
+ * @param previous the cycle before this one, to tell a new refusal from a repeated one
+ * @param consecutiveFailures failed cycles in a row, this one included
+ */
+export function eventsForOutcome(
+  outcome: OutcomeFacts,
+  context: { node: string; previous: { commit: string | null; reason: string | null } | null; consecutiveFailures: number },
+): Omit<NotificationEvent, 'at'>[] {
+  const base = { node: context.node, commit: outcome.commit, reason: outcome.reason, message: outcome.message ?? '' };
+  const events: Omit<NotificationEvent, 'at'>[] = [];
+  if (outcome.result !== 'failed' && outcome.rollouts.length > 0) {
+    events.push({ ...base, kind: 'deployed', message: `deployed ${outcome.commit?.slice(0, 12)}: ${outcome.rollouts.join(', ')}` });
+  }
+  if (outcome.reason === 'ROLLED_BACK') {
+    events.push({ ...base, kind: 'rollback' });
+    events.push({ ...base, kind: 'quarantined' });
+  }
+  if (outcome.reason === 'ROLLOUT_FAILED' || outcome.reason === 'ROLLBACK_FAILED') events.push({ ...base, kind: 'quarantined' });
+  const repeated = context.previous?.commit === outcome.commit && context.previous?.reason === outcome.reason;
+  if (outcome.reason && REFUSALS.has(outcome.reason) && !repeated) events.push({ ...base, kind: 'commit-refused' });
+  if (outcome.result === 'failed' && context.consecutiveFailures === REPEATED_FAILURE_THRESHOLD) {
+    events.push({ ...base, kind: 'repeated-failure', message: `${REPEATED_FAILURE_THRESHOLD} cycles failed in a row: ${base.message}` });
+  }
+  return events;
+}

@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { runCapstan } from '../helpers/cli.js';
+import { cleanupNode, listManaged, testNodeName, uniqueName, waitFor } from '../helpers/docker.js';
+import { startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';
+import { tempDir, type TempDir } from '../helpers/paths.js';
+
+// Operating Capstan without a port: what a real cycle sends out (notifications to a local
+// receiver) and writes (the Prometheus textfile), and that `status --json` matches Docker.
+
+interface ParsedFamily {
+  name: string;
+  metrics: { value?: string; labels?: Record<string, string> }[];
+}
+const parsePrometheus = createRequire(import.meta.url)('parse-prometheus-text-format') as (text: string) => ParsedFamily[];
+
+interface Received {
+  path: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+const HOOK_SECRET = 'hook-secret-for-tests';
+const MAX_REQUESTS = 60;
+
+describe('operating: notifications, metrics file, status', () => {
+  const node = testNodeName();
+  const app = uniqueName('ops');
+  let server: GitServer;
+  let repo: RemoteRepo;
+  let state: TempDir;
+  let receiver: Server;
+  const received: Received[] = [];
+  let receiverUrl = '';
+  const capstan = (...args: string[]) =>
+    runCapstan(args, {
+      timeoutMs: 120_000,
+      env: {
+        CAPSTAN_REPO: repo.url,
+        CAPSTAN_STATE_DIR: state.path,
+        CAPSTAN_NODE: node,
+        HOOK_SECRET,
+        CAPSTAN_NOTIFY: ['webhook', 'ntfy', 'slack', 'discord']
+          .map((kind) => `${kind}+${receiverUrl}/${kind}${kind === 'webhook' ? '?secret_env=HOOK_SECRET' : ''}`)
+          .join(' '),
+      },
+    });
+  const manifest = (healthy: boolean, version: string) =>
+    `app: ${app}\nservices:\n  web:\n    image: local/busybox:1\n    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]\n    environment: { VERSION: "${version}" }\n    replicas: 2\n    healthcheck: { test: ["CMD", "${healthy ? 'true' : 'false'}"], interval: 1s, retries: 2 }\n    update: { progress_deadline: 30s }\n`;
+  const metrics = () => parsePrometheus(readFileSync(join(state.path, 'metrics.prom'), 'utf8'));
+  const sample = (families: ParsedFamily[], name: string, labels: Record<string, string> = {}) =>
+    families
+      .find((family) => family.name === name)
+      ?.metrics.find((metric) => Object.entries(labels).every(([key, value]) => metric.labels?.[key] === value))?.value;
+
+  before(async () => {
+    receiver = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        if (received.length < MAX_REQUESTS) received.push({ path: request.url ?? '', headers: request.headers, body: Buffer.concat(chunks).toString() });
+        response.writeHead(received.length < MAX_REQUESTS ? 200 : 503).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+    server = await startGitServer();
+    repo = await server.createRepo('ops');
+    state = await tempDir('capstan-ops-state');
+  });
+
+  after(async () => {
+    await cleanupNode(node);
+    await new Promise((resolve) => receiver.close(resolve));
+    await server?.close();
+    await state?.cleanup();
+  });
+
+  it('notifies every target of a deploy, with a verifiable webhook signature', async () => {
+    await repo.write({ [`${app}.yaml`]: manifest(true, 'v1') });
+    const commit = await repo.commit('deploy');
+    await repo.push();
+    const result = await capstan('once');
+    assert.equal(result.code, 0, result.stderr);
+
+    await waitFor(() => received.length >= 4, { timeoutMs: 15_000, what: 'four notifications' });
+    assert.deepEqual(received.map((request) => request.path.split('?')[0]).sort(), ['/discord', '/ntfy', '/slack', '/webhook']);
+    const webhook = received.find((request) => request.path.startsWith('/webhook'))!;
+    const expected = `sha256=${createHmac('sha256', HOOK_SECRET).update(webhook.body).digest('hex')}`;
+    assert.equal(webhook.headers['x-capstan-signature'], expected);
+    assert.equal(webhook.headers['x-capstan-event'], 'deployed');
+    const event = JSON.parse(webhook.body);
+    assert.equal(event.commit, commit);
+    assert.equal(event.node, node);
+    assert.match(event.message, new RegExp(`${app}/web`));
+    assert.match(received.find((request) => request.path === '/slack')!.body, /"text":/);
+    assert.match(received.find((request) => request.path === '/discord')!.body, /"content":/);
+    assert.ok(received.find((request) => request.path === '/ntfy')!.headers.title);
+  });
+
+  it('writes a Prometheus textfile after each cycle', () => {
+    const families = metrics();
+    assert.equal(sample(families, 'capstan_service_desired_replicas', { app, service: 'web' }), '2');
+    assert.equal(sample(families, 'capstan_service_ready_replicas', { app, service: 'web' }), '2');
+    assert.equal(sample(families, 'capstan_cycles_total', { result: 'applied' }), '1');
+    assert.equal(sample(families, 'capstan_rollouts_total', { app, service: 'web' }), '1');
+    assert.ok(Number(sample(families, 'capstan_last_success_timestamp_seconds')) > 0);
+  });
+
+  it('says nothing on an in-sync cycle, and status --json matches Docker', async () => {
+    const before = received.length;
+    assert.equal((await capstan('once')).code, 0);
+    const status = JSON.parse((await capstan('status', '--json')).stdout);
+    const containers = await listManaged(node);
+    assert.equal(status.services.length, 1);
+    assert.equal(status.services[0].runningReplicas, containers.filter((container) => container.state === 'running').length);
+    assert.equal(status.services[0].upToDateReplicas, 2);
+    assert.equal(received.length, before, 'no notification for a cycle that changed nothing');
+    assert.equal(sample(metrics(), 'capstan_cycles_total', { result: 'in-sync' }), '1');
+  });
+
+  it('notifies a rollback and the quarantine, and counts it', async () => {
+    const before = received.length;
+    await repo.write({ [`${app}.yaml`]: manifest(false, 'v2') });
+    await repo.commit('broken');
+    await repo.push();
+    assert.equal((await capstan('once')).code, 1);
+    await waitFor(() => received.length >= before + 8, { timeoutMs: 15_000, what: 'rollback and quarantine notifications' });
+    const events = received.slice(before).filter((request) => request.path.startsWith('/webhook')).map((request) => request.headers['x-capstan-event']);
+    assert.deepEqual(events.sort(), ['quarantined', 'rollback']);
+    assert.equal(sample(metrics(), 'capstan_rollbacks_total', { app, service: 'web' }), '1');
+    assert.equal(sample(metrics(), 'capstan_failures_total', { reason: 'ROLLED_BACK' }), '1');
+  });
+});

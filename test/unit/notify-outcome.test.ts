@@ -1,0 +1,28 @@
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { eventsForOutcome, type OutcomeFacts } from '../../agent/notify/from-outcome.js';
+
+const applied: OutcomeFacts = { result: 'applied', commit: 'c1', rollouts: ['shop/web'], rollbacks: [] };
+type Context = Parameters<typeof eventsForOutcome>[1];
+const context: Context = { node: 'n1', previous: null, consecutiveFailures: 0 };
+const kinds = (outcome: OutcomeFacts, extra: Partial<Context> = {}) => eventsForOutcome(outcome, { ...context, ...extra }).map((event) => event.kind);
+
+it('maps cycle outcomes to notifications, each said once', () => {
+  const table: [string, OutcomeFacts, Partial<Context>, string[]][] = [
+    ['a rollout', applied, {}, ['deployed']],
+    ['in sync', { ...applied, result: 'in-sync', rollouts: [] }, {}, []],
+    ['an apply that only repaired drift', { ...applied, rollouts: [] }, {}, []],
+    ['a rollback', { ...applied, result: 'failed', reason: 'ROLLED_BACK', rollouts: [], rollbacks: ['shop/web'] }, { consecutiveFailures: 1 }, ['rollback', 'quarantined']],
+    ['a paused rollout', { ...applied, result: 'failed', reason: 'ROLLOUT_FAILED', rollouts: [] }, { consecutiveFailures: 1 }, ['quarantined']],
+    ['a new refusal', { ...applied, result: 'failed', reason: 'UNTRUSTED_SIGNER', rollouts: [] }, { consecutiveFailures: 1 }, ['commit-refused']],
+    [
+      'the same refusal again',
+      { ...applied, result: 'failed', reason: 'UNTRUSTED_SIGNER', rollouts: [] },
+      { previous: { commit: 'c1', reason: 'UNTRUSTED_SIGNER' }, consecutiveFailures: 2 },
+      [],
+    ],
+    ['the third failure in a row', { ...applied, result: 'failed', reason: 'FETCH_FAILED', rollouts: [] }, { consecutiveFailures: 3 }, ['repeated-failure']],
+    ['the fourth failure in a row', { ...applied, result: 'failed', reason: 'FETCH_FAILED', rollouts: [] }, { consecutiveFailures: 4 }, []],
+  ];
+  for (const [name, outcome, extra, expected] of table) assert.deepEqual(kinds(outcome, extra), expected, name);
+});
