@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { doctorCommand } from './cli/commands/doctor.js';
 import { historyCommand } from './cli/commands/history.js';
 import { onceCommand } from './cli/commands/once.js';
 import { planCommand } from './cli/commands/plan.js';
@@ -18,6 +19,7 @@ const program = new Command('capstan')
   .addCommand(statusCommand())
   .addCommand(historyCommand())
   .addCommand(validateCommand())
+  .addCommand(doctorCommand())
   .addCommand(secretsCommand(systemSecretsDeps()));
 
 program.parseAsync(process.argv).catch((error: unknown) => {

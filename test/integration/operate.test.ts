@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
@@ -123,6 +123,22 @@ describe('operating: notifications, metrics file, status', () => {
     assert.equal(status.services[0].upToDateReplicas, 2);
     assert.equal(received.length, before, 'no notification for a cycle that changed nothing');
     assert.equal(sample(metrics(), 'capstan_cycles_total', { result: 'in-sync' }), '1');
+  });
+
+  it('doctor passes on a working install and fails on an unsafe key file', async () => {
+    const healthy = await capstan('doctor', '--json');
+    assert.equal(healthy.code, 0, healthy.stdout + healthy.stderr);
+    const checks = JSON.parse(healthy.stdout) as { name: string; status: string }[];
+    assert.deepEqual(
+      checks.filter((check) => check.status === 'fail'),
+      [],
+    );
+    assert.ok(['docker', 'repository', 'manifests', 'clock', 'disk'].every((name) => checks.some((check) => check.name === name)));
+    const keyFile = join(state.path, 'loose.key');
+    writeFileSync(keyFile, 'not a key\n', { mode: 0o644 });
+    const unsafe = await capstan('doctor', '--key-file', keyFile);
+    assert.equal(unsafe.code, 1);
+    assert.match(unsafe.stdout, /✗ key file .*chmod 600/);
   });
 
   it('notifies a rollback and the quarantine, and counts it', async () => {

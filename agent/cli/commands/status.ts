@@ -11,6 +11,10 @@ export interface ServiceStatus {
   desiredReplicas: number;
   runningReplicas: number;
   upToDateReplicas: number;
+  /** Running the current config, and healthy when Docker runs a health check. */
+  readyReplicas: number;
+  /** `healthy`, `2 starting`, `1 unhealthy`…, or `no check`. */
+  health: string;
   image: string;
   configHash: string;
   commit: string;
@@ -34,6 +38,10 @@ export function statusCommand(): Command {
             desiredReplicas: deployment.replicas,
             runningReplicas: containers.filter((container) => container.state === 'running').length,
             upToDateReplicas: containers.filter((container) => container.state === 'running' && container.configHash === deployment.configHash).length,
+            readyReplicas: containers.filter(
+              (container) => container.state === 'running' && container.configHash === deployment.configHash && container.health !== 'starting' && container.health !== 'unhealthy',
+            ).length,
+            health: healthSummary(containers.filter((container) => container.state === 'running').map((container) => container.health)),
             image: deployment.image,
             configHash: deployment.configHash.slice(0, 12),
             commit: deployment.commit,
@@ -57,7 +65,9 @@ export function statusCommand(): Command {
         const lines = [
           `node:      ${status.node}`,
           `applied:   ${status.appliedCommit?.slice(0, 12) ?? '(none yet)'}`,
-          `attempted: ${status.attemptedCommit?.slice(0, 12) ?? '(none yet)'}`,
+          `attempted: ${status.attemptedCommit?.slice(0, 12) ?? '(none yet)'}${
+            status.attemptedCommit && status.attemptedCommit !== status.appliedCommit && status.lastError ? ` (not applied: ${status.lastError.code})` : ''
+          }`,
         ];
         if (status.lastCycle) lines.push(`last cycle: ${status.lastCycle.result} at ${status.lastCycle.finishedAt ?? status.lastCycle.startedAt}`);
         if (status.nextCycleAt) lines.push(`next cycle: ${status.nextCycleAt}`);
@@ -66,11 +76,12 @@ export function statusCommand(): Command {
         process.stdout.write(lines.join('\n') + '\n\n');
         process.stdout.write(
           renderTable(
-            ['APP', 'SERVICE', 'READY', 'IMAGE', 'CONFIG', 'LAST CHANGE'],
+            ['APP', 'SERVICE', 'READY', 'HEALTH', 'IMAGE', 'CONFIG', 'LAST CHANGE'],
             services.map((service) => [
               service.app,
               service.service,
-              `${service.upToDateReplicas}/${service.desiredReplicas}`,
+              `${service.readyReplicas}/${service.desiredReplicas}`,
+              service.health,
               service.image,
               service.configHash,
               service.lastChange,
@@ -88,4 +99,13 @@ function indent(text: string): string {
     .split('\n')
     .map((line) => '  ' + line)
     .join('\n');
+}
+
+function healthSummary(states: (string | null)[]): string {
+  if (states.length === 0) return '-';
+  if (states.every((state) => state === null)) return 'no check';
+  const counts = new Map<string, number>();
+  for (const state of states) counts.set(state ?? 'no check', (counts.get(state ?? 'no check') ?? 0) + 1);
+  if (counts.size === 1 && counts.has('healthy')) return 'healthy';
+  return [...counts].map(([state, count]) => `${count} ${state}`).join(', ');
 }
