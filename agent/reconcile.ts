@@ -1,30 +1,27 @@
-import type Docker from 'dockerode';
 import type { Keyring } from '../secrets/index.js';
+import type { HostPolicy } from './policy/index.js';
 import type { Clock } from './clock.js';
 import { CapstanError } from './errors.js';
-import { execute, type Journal, type OperationFailure } from './execute/execute.js';
-import { collectImages } from './execute/images.js';
 import { loadDesiredState } from './load/index.js';
 import type { Logger } from './log.js';
 import type { DesiredState } from './model.js';
-import { observe, type ObservedState } from './observe/observe.js';
-import { plan as makePlan } from './plan/plan.js';
-import { changeSummary, describe } from './plan/print.js';
 import { updateOf } from './plan/rollout.js';
-import type { Plan } from './plan/types.js';
 import type { Checkout, GitSource } from './source/index.js';
 import type { StateStore } from './state/store.js';
+import type { Convergence, ServiceReadiness, Target, TargetPlan } from './targets/target.js';
+
+export type { ServiceReadiness } from './targets/target.js';
 
 export interface ReconcilerDeps {
   source: GitSource;
-  docker: Docker;
+  /** Where desired state is converged: containers on this engine, or Swarm services. */
+  target: Target;
   store: StateStore;
   logger: Logger;
   clock: Clock;
   node: string;
   /** Folder inside the repository that holds the manifests. */
   path: string;
-  allowEmpty: boolean;
   /** Key of the config-hash HMAC (see load/hash.ts). */
   hashKey: Uint8Array;
   lookup?: (name: string) => string | undefined;
@@ -35,6 +32,8 @@ export interface ReconcilerDeps {
   verify?: (input: { commit: string; gitdir: string; appliedCommit: string | null; appliedCommittedAt?: string }) => Promise<unknown>;
   /** The keyring for encrypted env files, read at each load; absent when no key file is configured. */
   keyring?: () => Promise<Keyring>;
+  /** The host policy (agent/policy), read at each load; absent, the defaults refuse everything it governs. */
+  policy?: () => Promise<HostPolicy>;
 }
 
 export interface CycleOutcome {
@@ -51,31 +50,18 @@ export interface CycleOutcome {
   services?: ServiceReadiness[];
 }
 
-export interface ServiceReadiness {
-  app: string;
-  service: string;
-  desiredReplicas: number;
-  /** Running, and healthy when Docker runs a health check. */
-  readyReplicas: number;
-}
-
 export interface Preview {
   checkout: Checkout;
   desired: DesiredState;
-  plan: Plan;
+  plan: TargetPlan;
+  /** The plan as `capstan plan` prints it. */
+  text: string;
 }
 
 interface Loaded {
   commit: string;
   checkout: Checkout;
   desired: DesiredState;
-}
-
-interface Convergence extends CycleOutcome {
-  /** Failures of the new config itself (see OperationFailure.rollout). */
-  rolloutFailures: OperationFailure[];
-  /** Commits whose checkouts running containers still bind-mount. */
-  inUseCommits: string[];
 }
 
 /**
@@ -92,8 +78,8 @@ export class Reconciler {
   async preview(): Promise<Preview> {
     const commit = await this.deps.source.fetch();
     const { checkout, desired } = await this.load(commit);
-    const observed = await observe(this.deps.docker, this.deps.node);
-    return { checkout, desired, plan: makePlan(desired, observed, { allowEmpty: this.deps.allowEmpty }) };
+    const plan = await this.deps.target.plan(desired);
+    return { checkout, desired, plan, text: this.deps.target.print(plan) };
   }
 
   async cycle(trigger: string): Promise<CycleOutcome> {
@@ -155,15 +141,15 @@ export class Reconciler {
       if (!lastApplied || lastApplied === commit) return finish(refusal);
       const fallback = await this.load(lastApplied).catch(() => undefined);
       if (!fallback) return finish(refusal);
-      const kept = await this.converge(fallback.desired, logger, cycleId);
+      const kept = await this.deps.target.converge(fallback.desired, { logger, cycleId });
       return finish({ ...refusal, changes: kept.changes, services: kept.services });
     }
 
-    const outcome = await this.converge(target!.desired, logger, cycleId);
+    const outcome = await this.deps.target.converge(target!.desired, { logger, cycleId });
     if (outcome.rolloutFailures.length > 0) return finish(await this.handleRolloutFailure(target!, outcome, lastApplied, logger, cycleId));
-    if (outcome.result === 'failed') return finish(outcome);
+    if (outcome.result === 'failed') return finish({ ...outcome, ...noRollouts });
     const rollouts = await this.recordApplied(target!, outcome, logger);
-    return finish({ ...outcome, rollouts });
+    return finish({ ...outcome, rollouts, rollbacks: [] });
   }
 
   /**
@@ -175,20 +161,18 @@ export class Reconciler {
     const { store, node } = this.deps;
     const what = outcome.rolloutFailures.map((item) => item.message).join('; ');
     store.quarantine(node, { commit: target.commit, reason: 'ROLLOUT_FAILED', message: what });
-    const pause = outcome.rolloutFailures.some((item) => {
-      if (!('container' in item.operation)) return false;
-      const { app, service } = item.operation.container;
+    const pause = outcome.rolloutFailures.some(({ app, service }) => {
       const spec = target.desired.apps.find((candidate) => candidate.name === app)?.services.find((candidate) => candidate.name === service);
       return spec !== undefined && updateOf(spec).failureAction === 'pause';
     });
     const previous = !pause && lastApplied && lastApplied !== target.commit ? await this.load(lastApplied).catch(() => undefined) : undefined;
     if (!previous) {
       logger.error({ error: what }, 'rollout failed; commit quarantined, rollout paused');
-      return { ...outcome, result: 'failed', commit: target.commit, reason: 'ROLLOUT_FAILED', message: `rollout failed, paused: ${what}` };
+      return { ...outcome, ...noRollouts, result: 'failed', commit: target.commit, reason: 'ROLLOUT_FAILED', message: `rollout failed, paused: ${what}` };
     }
-    const failed = [...new Set(outcome.rolloutFailures.flatMap((item) => ('container' in item.operation ? [`${item.operation.container.app}/${item.operation.container.service}`] : [])))];
+    const failed = [...new Set(outcome.rolloutFailures.map(({ app, service }) => `${app}/${service}`))];
     logger.error({ error: what, rollbackTo: lastApplied }, 'rollout failed; commit quarantined, rolling back');
-    const rollback = await this.converge(previous.desired, logger, cycleId);
+    const rollback = await this.deps.target.converge(previous.desired, { logger, cycleId });
     const changes = [...outcome.changes, ...rollback.changes.map((change) => `rollback: ${change}`)];
     if (rollback.result === 'failed') {
       const message = `rollout failed: ${what}; rollback failed too: ${rollback.message}`;
@@ -224,7 +208,7 @@ export class Reconciler {
     await this.deps.source.prune([...keep]).catch((error: unknown) => {
       logger.warn({ error: String(error) }, 'could not prune old checkouts');
     });
-    await collectImages({ docker: this.deps.docker, store, node, logger }, target.desired);
+    await this.deps.target.afterApplied(target.desired, logger);
     for (const [commit] of this.loaded) if (!keep.has(commit)) this.loaded.delete(commit);
     return rollouts;
   }
@@ -243,53 +227,6 @@ export class Reconciler {
         })),
       ),
     );
-  }
-
-  private async converge(desired: DesiredState, logger: Logger, cycleId: number): Promise<Convergence> {
-    const { docker, node, store, clock } = this.deps;
-    const base = { commit: desired.commit, rolloutFailures: [] as OperationFailure[], inUseCommits: [] as string[], ...noRollouts };
-    let plan: Plan;
-    let observed: ObservedState;
-    try {
-      observed = await observe(docker, node);
-      plan = makePlan(desired, observed, { allowEmpty: this.deps.allowEmpty });
-    } catch (error) {
-      return { ...base, ...failure(desired.commit, error, 'OBSERVE_FAILED') };
-    }
-    if (plan.problems.length > 0) {
-      const message = plan.problems.map((problem) => `${problem.code}: ${problem.message}`).join('; ');
-      return { ...base, result: 'failed', reason: plan.problems[0].code, message, changes: [] };
-    }
-    if (plan.operations.length === 0) {
-      return { ...base, result: 'in-sync', changes: [], inUseCommits: commitsInUse(observed), services: readiness(desired, observed) };
-    }
-
-    logger.info({ operations: plan.operations.length }, 'applying plan');
-    const journal: Journal = {
-      start: (operation) => store.journalStart(cycleId, operation.kind, describe(operation), operation.cause),
-      finish: (entryId, error) => store.journalFinish(entryId, error ? 'failed' : 'done', error ? String((error as Error).message ?? error) : undefined),
-    };
-    const { failures, done } = await execute(plan, desired, { docker, journal, logger, clock });
-    for (const operation of done) if (operation.kind === 'pull-image') store.recordPulledImage(node, operation.image);
-    const changes = changeSummary({ ...plan, operations: done });
-    if (failures.length > 0) {
-      return {
-        ...base,
-        result: 'failed',
-        reason: 'APPLY_FAILED',
-        message: failures.map((item) => `${describe(item.operation)}: ${item.message}`).join('; '),
-        changes,
-        rolloutFailures: failures.filter((item) => item.rollout),
-      };
-    }
-    // Observe again instead of assuming: what Docker shows now is the truth.
-    observed = await observe(docker, node);
-    const remaining = makePlan(desired, observed, { allowEmpty: this.deps.allowEmpty });
-    if (remaining.operations.length > 0) {
-      const message = `still pending after apply: ${changeSummary(remaining).slice(0, 5).join('; ')}`;
-      return { ...base, result: 'failed', reason: 'NOT_CONVERGED', message, changes, services: readiness(desired, observed) };
-    }
-    return { ...base, result: 'applied', changes, inUseCommits: commitsInUse(observed), services: readiness(desired, observed) };
   }
 
   /** The refusal when signature policy rejects `commit`; undefined when it may be applied. */
@@ -316,6 +253,7 @@ export class Reconciler {
       hashKey: this.deps.hashKey,
       lookup: this.deps.lookup,
       keyring: await this.deps.keyring?.(),
+      policy: await this.deps.policy?.(),
     });
     const loaded = { commit, checkout, desired };
     this.loaded.set(commit, loaded);
@@ -328,27 +266,4 @@ const noRollouts = { rollouts: [] as string[], rollbacks: [] as string[] };
 function failure(commit: string | null, error: unknown, fallbackCode: string): CycleOutcome {
   const message = error instanceof Error ? error.message : String(error);
   return { result: 'failed', commit, reason: error instanceof CapstanError ? error.code : fallbackCode, message, changes: [], ...noRollouts };
-}
-
-function readiness(desired: DesiredState, observed: ObservedState): ServiceReadiness[] {
-  return desired.apps.flatMap((app) =>
-    app.services.map((service) => ({
-      app: app.name,
-      service: service.name,
-      desiredReplicas: service.replicas,
-      readyReplicas: observed.containers.filter(
-        (container) =>
-          container.app === app.name &&
-          container.service === service.name &&
-          container.configHash === service.configHash &&
-          container.state === 'running' &&
-          container.health !== 'starting' &&
-          container.health !== 'unhealthy',
-      ).length,
-    })),
-  );
-}
-
-function commitsInUse(observed: ObservedState): string[] {
-  return [...new Set(observed.containers.map((container) => container.commit).filter(Boolean))];
 }

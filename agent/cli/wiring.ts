@@ -5,7 +5,9 @@ import http from 'isomorphic-git/http/node';
 import { loadKeyring } from '../../secrets/index.js';
 import { systemClock } from '../clock.js';
 import type { Logger } from '../log.js';
+import { readPolicyFile } from '../policy/index.js';
 import { Reconciler, type ReconcilerDeps } from '../reconcile.js';
+import { ContainerTarget } from '../targets/containers.js';
 import { createGitSource } from '../source/index.js';
 import { openDb, type Db } from '../state/db.js';
 import { loadHashKey } from '../state/hash-key.js';
@@ -46,16 +48,17 @@ export function createReconciler(config: AgentConfig, store: StateStore, logger:
   );
   return new Reconciler({
     source,
-    docker: connectDocker(),
+    target: new ContainerTarget({ docker: connectDocker(), store, clock: systemClock, node: config.node, allowEmpty: config.allowEmpty }),
     store,
     logger,
     clock: systemClock,
     node: config.node,
     path: config.path,
-    allowEmpty: config.allowEmpty,
     hashKey: loadHashKey(config.stateDir),
     // Read whenever a new commit is loaded, so a key added to the file (rotation) needs no restart.
     keyring: config.keyFile ? () => loadKeyring(config.keyFile as string) : undefined,
+    // Read at each load too, so a policy edit needs no restart; a broken one fails the load.
+    policy: config.policyFile ? () => readPolicyFile(config.policyFile as string) : undefined,
     verify: config.trustFile ? trustVerifier(config) : undefined,
   });
 }

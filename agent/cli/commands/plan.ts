@@ -1,6 +1,5 @@
 import { Command } from 'commander';
 import { createLogger } from '../../log.js';
-import { printPlan } from '../../plan/print.js';
 import { resolveConfig } from '../config.js';
 import { configFlags, withConfigOptions } from '../options.js';
 import { createReconciler, openStore } from '../wiring.js';
@@ -14,8 +13,8 @@ export function planCommand(): Command {
       const logger = createLogger({ destination: 2, level: process.env.CAPSTAN_LOG_LEVEL ?? 'warn' });
       const store = openStore(config);
       try {
-        const { plan } = await createReconciler(config, store, logger).preview();
-        process.stdout.write(options.json ? JSON.stringify(plan, null, 2) + '\n' : printPlan(plan));
+        const { plan, text } = await createReconciler(config, store, logger).preview();
+        process.stdout.write(options.json ? JSON.stringify(plan, null, 2) + '\n' : text);
         if (plan.problems.length > 0) process.exitCode = 1;
         else if (plan.operations.length > 0) process.exitCode = 2;
       } finally {

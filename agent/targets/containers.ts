@@ -1,0 +1,115 @@
+import type Docker from 'dockerode';
+import type { Clock } from '../clock.js';
+import { CapstanError } from '../errors.js';
+import { execute, type Journal, type OperationFailure } from '../execute/execute.js';
+import { collectImages } from '../execute/images.js';
+import type { Logger } from '../log.js';
+import type { DesiredState } from '../model.js';
+import { observe, type ObservedState } from '../observe/observe.js';
+import { plan as makePlan } from '../plan/plan.js';
+import { changeSummary, describe, printPlan } from '../plan/print.js';
+import type { Plan } from '../plan/types.js';
+import type { StateStore } from '../state/store.js';
+import type { Convergence, RolloutFailure, ServiceReadiness, Target, TargetPlan } from './target.js';
+
+export interface ContainerTargetDeps {
+  docker: Docker;
+  store: StateStore;
+  clock: Clock;
+  node: string;
+  allowEmpty: boolean;
+}
+
+/** Containers on the local Docker engine, converged by observe → plan → execute. */
+export class ContainerTarget implements Target {
+  constructor(private readonly deps: ContainerTargetDeps) {}
+
+  async plan(desired: DesiredState): Promise<Plan> {
+    return makePlan(desired, await observe(this.deps.docker, this.deps.node), { allowEmpty: this.deps.allowEmpty });
+  }
+
+  print(plan: TargetPlan): string {
+    return printPlan(plan as Plan);
+  }
+
+  async afterApplied(desired: DesiredState, logger: Logger): Promise<void> {
+    const { docker, store, node } = this.deps;
+    await collectImages({ docker, store, node, logger }, desired);
+  }
+
+  async converge(desired: DesiredState, { logger, cycleId }: { logger: Logger; cycleId: number }): Promise<Convergence> {
+    const { docker, node, store, clock } = this.deps;
+    const base = { commit: desired.commit, rolloutFailures: [] as RolloutFailure[], inUseCommits: [] as string[] };
+    let plan: Plan;
+    let observed: ObservedState;
+    try {
+      observed = await observe(docker, node);
+      plan = makePlan(desired, observed, { allowEmpty: this.deps.allowEmpty });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      return { ...base, result: 'failed', reason: error instanceof CapstanError ? error.code : 'OBSERVE_FAILED', message, changes: [] };
+    }
+    if (plan.problems.length > 0) {
+      const message = plan.problems.map((problem) => `${problem.code}: ${problem.message}`).join('; ');
+      return { ...base, result: 'failed', reason: plan.problems[0].code, message, changes: [] };
+    }
+    if (plan.operations.length === 0) {
+      return { ...base, result: 'in-sync', changes: [], inUseCommits: commitsInUse(observed), services: readiness(desired, observed) };
+    }
+
+    logger.info({ operations: plan.operations.length }, 'applying plan');
+    const journal: Journal = {
+      start: (operation) => store.journalStart(cycleId, operation.kind, describe(operation), operation.cause),
+      finish: (entryId, error) => store.journalFinish(entryId, error ? 'failed' : 'done', error ? String((error as Error).message ?? error) : undefined),
+    };
+    const { failures, done } = await execute(plan, desired, { docker, journal, logger, clock });
+    for (const operation of done) if (operation.kind === 'pull-image') store.recordPulledImage(node, operation.image);
+    const changes = changeSummary({ ...plan, operations: done });
+    if (failures.length > 0) {
+      return {
+        ...base,
+        result: 'failed',
+        reason: 'APPLY_FAILED',
+        message: failures.map((item) => `${describe(item.operation)}: ${item.message}`).join('; '),
+        changes,
+        rolloutFailures: failures.flatMap(toRolloutFailure),
+      };
+    }
+    // Observe again instead of assuming: what Docker shows now is the truth.
+    observed = await observe(docker, node);
+    const remaining = makePlan(desired, observed, { allowEmpty: this.deps.allowEmpty });
+    if (remaining.operations.length > 0) {
+      const message = `still pending after apply: ${changeSummary(remaining).slice(0, 5).join('; ')}`;
+      return { ...base, result: 'failed', reason: 'NOT_CONVERGED', message, changes, services: readiness(desired, observed) };
+    }
+    return { ...base, result: 'applied', changes, inUseCommits: commitsInUse(observed), services: readiness(desired, observed) };
+  }
+}
+
+function toRolloutFailure(failure: OperationFailure): RolloutFailure[] {
+  if (!failure.rollout || !('container' in failure.operation)) return [];
+  return [{ app: failure.operation.container.app, service: failure.operation.container.service, message: failure.message }];
+}
+
+function readiness(desired: DesiredState, observed: ObservedState): ServiceReadiness[] {
+  return desired.apps.flatMap((app) =>
+    app.services.map((service) => ({
+      app: app.name,
+      service: service.name,
+      desiredReplicas: service.replicas,
+      readyReplicas: observed.containers.filter(
+        (container) =>
+          container.app === app.name &&
+          container.service === service.name &&
+          container.configHash === service.configHash &&
+          container.state === 'running' &&
+          container.health !== 'starting' &&
+          container.health !== 'unhealthy',
+      ).length,
+    })),
+  );
+}
+
+function commitsInUse(observed: ObservedState): string[] {
+  return [...new Set(observed.containers.map((container) => container.commit).filter(Boolean))];
+}

@@ -1,0 +1,54 @@
+import type { Logger } from '../log.js';
+import type { DesiredState } from '../model.js';
+
+// Where desired state is converged: the local Docker engine's containers (targets/containers.ts)
+// or Docker Swarm services. The cycle around it (fetch, verify, load, quarantine, rollback,
+// record) is the same for every target; see reconcile.ts.
+
+export interface ServiceReadiness {
+  app: string;
+  service: string;
+  desiredReplicas: number;
+  /** Running, and healthy when Docker runs a health check. */
+  readyReplicas: number;
+}
+
+/** A failure of the new config itself on this target: it quarantines the commit. */
+export interface RolloutFailure {
+  app: string;
+  service: string;
+  message: string;
+}
+
+export interface Convergence {
+  result: 'applied' | 'in-sync' | 'failed';
+  commit: string;
+  reason?: string;
+  message?: string;
+  /** One line per change made, for history. */
+  changes: string[];
+  rolloutFailures: RolloutFailure[];
+  /** Commits whose checkouts running workloads still bind-mount (kept when pruning checkouts). */
+  inUseCommits: string[];
+  /** Desired and ready replicas per service, as last observed. */
+  services?: ServiceReadiness[];
+}
+
+/** A plan as the cycle needs to see it; each target's plan carries more. */
+export interface TargetPlan {
+  commit: string;
+  node: string;
+  operations: unknown[];
+  problems: { code: string; message: string }[];
+}
+
+export interface Target {
+  /** Observe, plan, carry out, observe again. Never throws: failures are in the result. */
+  converge(desired: DesiredState, context: { logger: Logger; cycleId: number }): Promise<Convergence>;
+  /** What `converge` would do, changing nothing (`capstan plan`). */
+  plan(desired: DesiredState): Promise<TargetPlan>;
+  /** The printer `capstan plan` and golden tests use. */
+  print(plan: TargetPlan): string;
+  /** Housekeeping after a commit converged (old images, unused secrets). */
+  afterApplied(desired: DesiredState, logger: Logger): Promise<void>;
+}
