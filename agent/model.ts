@@ -48,6 +48,10 @@ export interface VolumeSpec {
   /** Name of the Docker volume (`<app>_<name>`), unless the manifest set `name:`. */
   dockerName: string;
   labels: Record<string, string>;
+  /** Several containers may mount it read-write at once; absent means single-writer. */
+  shared?: boolean;
+  /** The manifest asks for the volume to be deleted once no container uses it. */
+  remove?: boolean;
 }
 
 /** Docker's healthcheck, as in Compose; durations in milliseconds. */
@@ -98,9 +102,79 @@ export interface SecretFileSpec {
   mode: number;
 }
 
+/** A consumer's grant (`uses: [db]` or `[db/postgres]`): it joins the provider's network. */
+export interface GrantSpec {
+  app: string;
+  /** One service of the app; undefined grants the whole app. */
+  service?: string;
+}
+
+/** Compose's `network_mode`, less `bridge` and `container:` (use `service:` for a sidecar). */
+export type NetworkModeSpec = { kind: 'host' } | { kind: 'none' } | { kind: 'service'; service: string };
+
+export type DependencyCondition = 'service_started' | 'service_healthy' | 'service_completed_successfully';
+
+export interface DependencySpec {
+  service: string;
+  condition: DependencyCondition;
+}
+
+/** Limits in Docker's units: nano-CPUs and bytes. */
+export interface ResourcesSpec {
+  nanoCpus?: number;
+  memoryBytes?: number;
+  memoryReservationBytes?: number;
+  pidsLimit?: number;
+  shmSizeBytes?: number;
+}
+
+export interface UlimitSpec {
+  name: string;
+  soft: number;
+  hard: number;
+}
+
+export interface DeviceSpec {
+  host: string;
+  container: string;
+  /** cgroup permissions, `rwm` by default. */
+  permissions: string;
+}
+
+/** A network of the app besides `default` (Compose's top-level `networks:`), Docker name `<app>_<name>`. */
+export interface AppNetworkSpec {
+  name: string;
+  /** No way out of the host, as Compose's `internal: true`. */
+  internal: boolean;
+}
+
+/** A network of its app that a service joins, with the extra DNS names it answers to there. */
+export interface ServiceNetworkSpec {
+  /** `default` or the name of an `AppNetworkSpec`. */
+  network: string;
+  /** Beyond `<service>` and `<service>.<app>`, which every service has; sorted. */
+  aliases: string[];
+}
+
+/** `build:` from the commit's checkout; the built image is `Service.image`. */
+export interface BuildSpec {
+  /** Absolute path of the context folder in this commit's checkout. */
+  context: string;
+  /** The context relative to the checkout root, for plans and errors. */
+  contextPath: string;
+  /** Of the files sent (see load/build-context.ts); the image tag is derived from it. */
+  contextDigest: string;
+  /** Relative to the context. */
+  dockerfile: string;
+  /** May hold secrets through `${VAR}`: never log, print or label them. */
+  args: Record<string, string>;
+  target?: string;
+}
+
 export interface Service {
   app: string;
   name: string;
+  /** With `build:`, the tag `capstan/<app>-<service>:<digest>` the build produces. */
   image: string;
   command?: string[];
   entrypoint?: string[];
@@ -119,21 +193,91 @@ export interface Service {
   healthcheck?: HealthcheckSpec;
   /** Absent means DEFAULT_UPDATE. Not part of the config hash: changing it replaces nothing. */
   update?: UpdateSpec;
+  // The fields below are left out when the manifest does not set them, so that services which
+  // do not use them keep the config hash they had before the fields existed.
+  /** Networks of other apps this service joins. Not in the config hash: joined and left live. */
+  uses?: GrantSpec[];
+  /** Only `false` is stored: the service joins internal networks only, with no way out. */
+  egress?: false;
+  networkMode?: NetworkModeSpec;
+  /** Creation order within the app. Not in the config hash: it changes nothing that runs. */
+  dependsOn?: DependencySpec[];
+  resources?: ResourcesSpec;
+  ulimits?: UlimitSpec[];
+  user?: string;
+  readOnly?: boolean;
+  /** Container path → mount options (`size=64m,mode=1777`), as Docker's HostConfig.Tmpfs. */
+  tmpfs?: Record<string, string>;
+  /** Capability names, upper case without `CAP_`, sorted. */
+  capAdd?: string[];
+  capDrop?: string[];
+  init?: boolean;
+  stopSignal?: string;
+  stopGracePeriodMs?: number;
+  runtime?: string;
+  privileged?: boolean;
+  pid?: 'host';
+  devices?: DeviceSpec[];
+  build?: BuildSpec;
+  /** The app's networks it joins, sorted; absent means `default` only. In the config hash. */
+  networks?: ServiceNetworkSpec[];
+  workingDir?: string;
   /** HMAC of the normalized service without `replicas`; see `load/hash.ts`. */
   configHash: string;
   source: SourcePos;
+  /** Replaces the app's placement for this service. */
+  placement?: PlacementSpec;
+}
+
+/** Fleet mode: the nodes that run an app or service (agent/fleet/placement.ts). */
+export interface PlacementSpec {
+  /** Any one of these node names. */
+  nodes?: string[];
+  /** All of these node labels. */
+  labels?: Record<string, string>;
 }
 
 export interface App {
   name: string;
   source: SourcePos;
+  /** Nodes that run the app's services that have no placement of their own. */
+  placement?: PlacementSpec;
   services: Service[];
   volumes: VolumeSpec[];
+  /** Declared networks besides `default`, sorted by name; absent when there are none. */
+  networks?: AppNetworkSpec[];
+}
+
+/** Credentials for one registry host, from the repository's encrypted `capstan.env`. */
+export interface RegistryCredential {
+  /**
+   * The registry host as variable names spell it (load/registries.ts): upper case, every
+   * character but letters and digits turned into `_`: `GHCR_IO`, `127_0_0_1_5000`, `DOCKER_IO`.
+   */
+  key: string;
+  username: string;
+  /** Secret: never log, print, store or label it. */
+  password: string;
 }
 
 export interface DesiredState {
   /** Commit the state was loaded from (full 40-hex object id). */
   commit: string;
+  /** For apps and services without placement (`capstan.yaml`); absent means `everywhere`. */
+  placementDefault?: 'everywhere' | 'nowhere';
+  /**
+   * Services of the commit placed on other nodes, once this node's share is taken; the
+   * empty-commit guard must not mistake a node with nothing to run for a broken commit.
+   */
+  placedElsewhere?: number;
   /** Sorted by name; service lists sorted by name too, so plans are stable. */
   apps: App[];
+  /** Absent when the repository defines none; the host's Docker config is used then. */
+  registries?: RegistryCredential[];
+  /**
+   * What the load accepted but wants a person to know (a Compose key with no effect here, a
+   * plaintext env file), as `file:line:column: key: message`; `capstan plan` prints them.
+   * Never holds a value.
+   */
+  notes?: string[];
 }

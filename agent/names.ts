@@ -17,3 +17,26 @@ export function nextContainerName(app: string, service: string, replica: number)
 export function appNetworkName(app: string): string {
   return `${app}_default`;
 }
+
+/** A network the app declares besides `default` (Compose's `<project>_<network>`). */
+export function declaredNetworkName(app: string, network: string): string {
+  return `${app}_${network}`;
+}
+
+/**
+ * Created only when some service of the app has `egress: false` (or a consumer without egress
+ * uses the app): internal, so it reaches nothing outside; every networked service of the app
+ * joins it, so the services without egress still reach their peers.
+ */
+export function internalNetworkName(app: string): string {
+  return `${app}_internal`;
+}
+
+/**
+ * Joined by one provider service and the consumers granted it (`uses: [app/service]`), and by
+ * nothing else of the provider's app. App and service names hold no `.`, so no two grants, and
+ * no grant and an app's own network, can share a name.
+ */
+export function grantNetworkName(app: string, service: string): string {
+  return `${app}.${service}.grant`;
+}

@@ -32,6 +32,11 @@ export interface ReconcilerDeps {
   verify?: (input: { commit: string; gitdir: string; appliedCommit: string | null; appliedCommittedAt?: string }) => Promise<unknown>;
   /** The keyring for encrypted env files, read at each load; absent when no key file is configured. */
   keyring?: () => Promise<Keyring>;
+  /**
+   * Fleet mode: this node's share of a loaded desired state (agent/fleet/placement.ts). Absent
+   * for Swarm, whose scheduler places services itself.
+   */
+  share?: (desired: DesiredState) => DesiredState;
   /** The host policy (agent/policy), read at each load; absent, the defaults refuse everything it governs. */
   policy?: () => Promise<HostPolicy>;
 }
@@ -73,6 +78,11 @@ export class Reconciler {
   private loaded = new Map<string, Loaded>();
 
   constructor(private readonly deps: ReconcilerDeps) {}
+
+  /** The head commit's desired state for this node, without looking at Docker (`capstan plan --share`). */
+  async desiredShare(): Promise<{ checkout: Checkout; desired: DesiredState }> {
+    return this.load(await this.deps.source.fetch());
+  }
 
   /** Fetch, load and plan without changing anything on the host (`capstan plan`). */
   async preview(): Promise<Preview> {
@@ -255,7 +265,7 @@ export class Reconciler {
       keyring: await this.deps.keyring?.(),
       policy: await this.deps.policy?.(),
     });
-    const loaded = { commit, checkout, desired };
+    const loaded = { commit, checkout, desired: this.deps.share ? this.deps.share(desired) : desired };
     this.loaded.set(commit, loaded);
     return loaded;
   }

@@ -4,6 +4,7 @@ import { homedir, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { validate as validateCron } from 'node-cron';
 import { CapstanError } from '../errors.js';
+import { parseNodeLabels } from '../fleet/placement.js';
 
 export interface AgentConfig {
   repo: string;
@@ -12,7 +13,11 @@ export interface AgentConfig {
   schedule: string;
   stateDir: string;
   keyFile?: string;
+  /** Host policy: what manifests may ask of this host (agent/policy); absent, the defaults refuse it all. */
+  policyFile?: string;
   node: string;
+  /** Fleet mode: this node's labels, matched by manifests' `placement.labels`. */
+  nodeLabels: Record<string, string>;
   /** HTTPS token; only ever handed to the git client's auth callback. */
   gitToken?: string;
   gitUsername?: string;
@@ -26,6 +31,8 @@ export interface AgentConfig {
   verify: 'commit' | 'tag';
   tagPattern: string;
   allowRewind: boolean;
+  /** Where desired state is converged: this engine's containers, or Swarm services (on a manager). */
+  target: 'containers' | 'swarm';
 }
 
 /** Flag name (commander's camelCase) → environment variable, for the documented settings. */
@@ -36,7 +43,9 @@ const SETTINGS = {
   schedule: 'CAPSTAN_SCHEDULE',
   stateDir: 'CAPSTAN_STATE_DIR',
   keyFile: 'CAPSTAN_KEY_FILE',
+  policyFile: 'CAPSTAN_POLICY_FILE',
   node: 'CAPSTAN_NODE',
+  nodeLabels: 'CAPSTAN_NODE_LABELS',
   gitToken: 'CAPSTAN_GIT_TOKEN',
   gitUsername: 'CAPSTAN_GIT_USERNAME',
   allowEmpty: 'CAPSTAN_ALLOW_EMPTY',
@@ -46,6 +55,7 @@ const SETTINGS = {
   verify: 'CAPSTAN_VERIFY',
   tagPattern: 'CAPSTAN_TAG_PATTERN',
   allowRewind: 'CAPSTAN_ALLOW_REWIND',
+  target: 'CAPSTAN_TARGET',
 } as const;
 
 export type ConfigFlags = Partial<Record<keyof typeof SETTINGS, string | boolean>>;
@@ -81,9 +91,14 @@ export function resolveConfig(
     throw new CapstanError('CONFIG_INVALID', 'terminal', `invalid --schedule / CAPSTAN_SCHEDULE cron expression '${schedule}'`);
   }
   const keyFile = pick('keyFile');
+  const policyFile = pick('policyFile');
   const verify = pick('verify') ?? 'commit';
   if (verify !== 'commit' && verify !== 'tag') {
     throw new CapstanError('CONFIG_INVALID', 'terminal', `--verify / CAPSTAN_VERIFY must be 'commit' or 'tag', not '${verify}'`);
+  }
+  const target = pick('target') ?? 'containers';
+  if (target !== 'containers' && target !== 'swarm') {
+    throw new CapstanError('CONFIG_INVALID', 'terminal', `--target / CAPSTAN_TARGET must be 'containers' or 'swarm', not '${target}'`);
   }
   const stateDir = resolve(cwd, pick('stateDir') ?? defaultStateDir());
   const trustFile = pick('trustFile');
@@ -95,7 +110,9 @@ export function resolveConfig(
     schedule,
     stateDir,
     keyFile: keyFile ? resolve(cwd, keyFile) : undefined,
+    policyFile: policyFile ? resolve(cwd, policyFile) : undefined,
     node: pick('node') ?? hostname(),
+    nodeLabels: nodeLabels(pick('nodeLabels')),
     gitToken: pick('gitToken') || undefined,
     gitUsername: pick('gitUsername') || undefined,
     allowEmpty: isTrue(pick('allowEmpty')),
@@ -105,7 +122,16 @@ export function resolveConfig(
     verify,
     tagPattern: pick('tagPattern') ?? '*',
     allowRewind: isTrue(pick('allowRewind')),
+    target,
   };
+}
+
+function nodeLabels(text: string | undefined): Record<string, string> {
+  try {
+    return parseNodeLabels(text);
+  } catch (error) {
+    throw new CapstanError('CONFIG_INVALID', 'terminal', `--node-labels / CAPSTAN_NODE_LABELS: ${(error as Error).message}`);
+  }
 }
 
 function isTrue(value: string | undefined): boolean {

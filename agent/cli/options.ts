@@ -10,18 +10,21 @@ export function withConfigOptions(command: Command): Command {
     .option('--schedule <cron>', 'cron expression for cycles (CAPSTAN_SCHEDULE, default every minute)')
     .option('--state-dir <dir>', 'SQLite database and git cache (CAPSTAN_STATE_DIR)')
     .option('--key-file <file>', 'key file for encrypted env files (CAPSTAN_KEY_FILE)')
+    .option('--policy-file <file>', 'host policy: what manifests may ask of this host (CAPSTAN_POLICY_FILE)')
     .option('--node <name>', 'this agent\'s node name (CAPSTAN_NODE, default the host name)')
+    .option('--node-labels <k=v,…>', 'fleet mode: this node\'s labels, matched by `placement.labels` (CAPSTAN_NODE_LABELS)')
     .option('--metrics-file <file>', 'Prometheus textfile rewritten after each cycle (CAPSTAN_METRICS_FILE, default <state-dir>/metrics.prom)')
     .option('--notify <targets>', 'notification targets, e.g. "ntfy+https://ntfy.example/capstan" (CAPSTAN_NOTIFY)')
     .option('--trust-file <file>', 'allowed signers: deploy only commits they signed (CAPSTAN_TRUST_FILE)')
     .option('--verify <what>', 'with a trust file: `commit` (the branch head) or `tag` (a signed tag on it) (CAPSTAN_VERIFY)')
     .option('--tag-pattern <glob>', 'with --verify tag: which tag names count, e.g. "v*" (CAPSTAN_TAG_PATTERN)')
-    .option('--allow-rewind', 'accept a new head older than the applied commit (CAPSTAN_ALLOW_REWIND)');
+    .option('--allow-rewind', 'accept a new head older than the applied commit (CAPSTAN_ALLOW_REWIND)')
+    .option('--target <where>', '`containers` on this engine, or `swarm` services (on a Swarm manager) (CAPSTAN_TARGET, default containers)');
 }
 
 export function configFlags(options: Record<string, unknown>): ConfigFlags {
   const flags: ConfigFlags = {};
-  for (const key of ['repo', 'branch', 'path', 'schedule', 'stateDir', 'keyFile', 'node', 'metricsFile', 'notify', 'trustFile', 'verify', 'tagPattern'] as const) {
+  for (const key of ['repo', 'branch', 'path', 'schedule', 'stateDir', 'keyFile', 'policyFile', 'node', 'nodeLabels', 'metricsFile', 'notify', 'trustFile', 'verify', 'tagPattern', 'target'] as const) {
     if (typeof options[key] === 'string') flags[key] = options[key] as string;
   }
   if (options.allowRewind === true) flags.allowRewind = true;

@@ -6,8 +6,11 @@ import { loadKeyring } from '../../secrets/index.js';
 import { systemClock } from '../clock.js';
 import type { Logger } from '../log.js';
 import { readPolicyFile } from '../policy/index.js';
+import { shareOf } from '../fleet/placement.js';
 import { Reconciler, type ReconcilerDeps } from '../reconcile.js';
 import { ContainerTarget } from '../targets/containers.js';
+import { SwarmTarget } from '../targets/swarm/index.js';
+import type { Target } from '../targets/target.js';
 import { createGitSource } from '../source/index.js';
 import { openDb, type Db } from '../state/db.js';
 import { loadHashKey } from '../state/hash-key.js';
@@ -46,21 +49,31 @@ export function createReconciler(config: AgentConfig, store: StateStore, logger:
       afterFetch: tagMode ? (context) => fetchTagsAt({ ...context, tagPattern: config.tagPattern }).then(() => undefined) : undefined,
     },
   );
+  const hashKey = loadHashKey(config.stateDir);
   return new Reconciler({
     source,
-    target: new ContainerTarget({ docker: connectDocker(), store, clock: systemClock, node: config.node, allowEmpty: config.allowEmpty }),
+    target: createTarget(config, store, hashKey),
     store,
     logger,
     clock: systemClock,
     node: config.node,
     path: config.path,
-    hashKey: loadHashKey(config.stateDir),
+    hashKey,
     // Read whenever a new commit is loaded, so a key added to the file (rotation) needs no restart.
     keyring: config.keyFile ? () => loadKeyring(config.keyFile as string) : undefined,
     // Read at each load too, so a policy edit needs no restart; a broken one fails the load.
     policy: config.policyFile ? () => readPolicyFile(config.policyFile as string) : undefined,
     verify: config.trustFile ? trustVerifier(config) : undefined,
+    // Fleet mode: each agent converges its own share; Swarm places services itself.
+    share: config.target === 'swarm' ? undefined : (desired) => shareOf(desired, { name: config.node, labels: config.nodeLabels }),
   });
+}
+
+/** `--target`: this engine's containers, or Swarm services (the same manifests, scheduled by Swarm). */
+function createTarget(config: AgentConfig, store: StateStore, hashKey: Uint8Array): Target {
+  const common = { docker: connectDocker(), store, clock: systemClock, node: config.node, allowEmpty: config.allowEmpty };
+  if (config.target === 'containers') return new ContainerTarget(common);
+  return new SwarmTarget({ ...common, hashKey, readFile: (path) => fs.promises.readFile(path), stat: (path) => fs.promises.stat(path) });
 }
 
 /** Signature policy from the host's trust file, read again each cycle so edits need no restart. */

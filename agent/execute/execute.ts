@@ -6,8 +6,12 @@ import type { DesiredState } from '../model.js';
 import { describe } from '../plan/print.js';
 import type { Operation, Plan } from '../plan/types.js';
 import type { Clock } from '../clock.js';
+import { numericUser } from '../load/normalize-spec.js';
+import { networkLayout, type NetworkLayout } from '../plan/networks.js';
+import { buildImage } from './build.js';
 import { readiness, type ContainerStateView } from './readiness.js';
-import { writeSecretFiles } from './secret-files.js';
+import { dockerConfigReader, registryAuth, type DockerConfigReader } from './registry-auth.js';
+import { ROOT_OWNER, writeSecretFiles } from './secret-files.js';
 import { containerCreateOptions } from './spec.js';
 
 /** Written before and after each Docker call; see `state/store.ts`. */
@@ -22,8 +26,10 @@ export interface ExecuteDeps {
   logger: Logger;
   /** Independent operations run this many at a time (creating 50 containers one by one is slow). */
   concurrency?: number;
-  /** Grace period for `docker stop`, seconds. */
+  /** Grace period for `docker stop`, seconds, when the service sets none; else the container's own (Docker's 10 s). */
   stopTimeoutSeconds?: number;
+  /** The host's Docker config, for registry credentials the repository does not hold. */
+  readDockerConfig?: DockerConfigReader;
   clock: Clock;
   /** How often `wait-ready` inspects the container. */
   pollIntervalMs?: number;
@@ -57,6 +63,7 @@ export async function execute(plan: Plan, desired: DesiredState, deps: ExecuteDe
   const done: Operation[] = [];
   const createdSlots = new Set(plan.operations.flatMap((operation) => (operation.kind === 'create-container' ? [slotKey(operation.container)] : [])));
   const running = new Set<Promise<void>>();
+  const layout = networkLayout(desired);
 
   const ready = () =>
     plan.operations.filter((operation) => state.get(operation.id) === 'pending' && operation.after.every((id) => state.get(id) === 'done'));
@@ -78,7 +85,7 @@ export async function execute(plan: Plan, desired: DesiredState, deps: ExecuteDe
     for (const operation of ready()) {
       if (running.size >= concurrency) break;
       state.set(operation.id, 'running');
-      const task = runOne(operation, desired, plan, deps)
+      const task = runOne(operation, { desired, plan, layout }, deps)
         .then(() => {
           state.set(operation.id, 'done');
           done.push(operation);
@@ -97,7 +104,8 @@ export async function execute(plan: Plan, desired: DesiredState, deps: ExecuteDe
 }
 
 function isRolloutFailure(operation: Operation, error: unknown, createdSlots: Set<string>): boolean {
-  if (operation.kind === 'wait-ready') return error instanceof CapstanError;
+  // A replica that never got ready, or a Dockerfile that does not build: the commit itself.
+  if (operation.kind === 'wait-ready' || operation.kind === 'build-image') return error instanceof CapstanError;
   // Docker answered with a status: it refused the new container (bad command, port taken…).
   // Restarting a drifted container of the current config is not a rollout.
   const dockerAnswered = typeof (error as { statusCode?: unknown }).statusCode === 'number';
@@ -110,12 +118,18 @@ function slotKey(container: { app: string; service: string; replica: number }): 
   return `${container.app}/${container.service}/${container.replica}`;
 }
 
-async function runOne(operation: Operation, desired: DesiredState, plan: Plan, deps: ExecuteDeps): Promise<void> {
+interface RunContext {
+  desired: DesiredState;
+  plan: Plan;
+  layout: NetworkLayout;
+}
+
+async function runOne(operation: Operation, context: RunContext, deps: ExecuteDeps): Promise<void> {
   const log = deps.logger.child({ op: operation.id, kind: operation.kind });
   const entry = deps.journal.start(operation);
   log.info({ target: describe(operation), cause: operation.cause }, 'operation started');
   try {
-    await call(operation, desired, plan, deps);
+    await call(operation, context, deps, log);
     deps.journal.finish(entry);
     log.info({ target: describe(operation) }, 'operation done');
   } catch (error) {
@@ -125,19 +139,28 @@ async function runOne(operation: Operation, desired: DesiredState, plan: Plan, d
   }
 }
 
-async function call(operation: Operation, desired: DesiredState, plan: Plan, deps: ExecuteDeps): Promise<void> {
+async function call(operation: Operation, context: RunContext, deps: ExecuteDeps, log: Logger): Promise<void> {
   const { docker } = deps;
+  const { desired, plan } = context;
   switch (operation.kind) {
-    case 'pull-image':
-      return pullImage(docker, operation.image);
-    case 'create-network':
-      await docker.createNetwork({
-        Name: operation.network,
-        Driver: 'bridge',
-        CheckDuplicate: true,
-        Labels: { ...ownerLabels(plan.node), [LABEL.app]: operation.app },
-      });
+    case 'pull-image': {
+      const auth = await registryAuth(operation.image, desired.registries, deps.readDockerConfig ?? dockerConfigReader());
+      return pullImage(docker, operation.image, auth);
+    }
+    case 'build-image': {
+      const service = findService(desired, operation.app, operation.service);
+      if (!service.build) throw new CapstanError('PLAN_INCONSISTENT', 'terminal', `service ${operation.app}/${operation.service} has no build`);
+      return buildImage(docker, operation.image, service.build, { ...ownerLabels(plan.node), [LABEL.app]: operation.app, [LABEL.service]: operation.service }, log);
+    }
+    case 'create-network': {
+      const labels: Record<string, string> = { ...ownerLabels(plan.node), [LABEL.app]: operation.app };
+      if (operation.service !== undefined) labels[LABEL.service] = operation.service;
+      // Docker's internal networks still give the host bridge an address, through which a
+      // container reaches every service listening on the host; without it nothing is routed out.
+      const options = operation.internal ? { 'com.docker.network.bridge.inhibit_ipv4': 'true' } : undefined;
+      await docker.createNetwork({ Name: operation.network, Driver: 'bridge', Internal: operation.internal, Options: options, CheckDuplicate: true, Labels: labels });
       return;
+    }
     case 'create-volume': {
       const volume = desired.apps.find((app) => app.name === operation.app)?.volumes.find((candidate) => candidate.name === operation.volume);
       await docker.createVolume({
@@ -146,21 +169,40 @@ async function call(operation: Operation, desired: DesiredState, plan: Plan, dep
       });
       return;
     }
+    case 'remove-volume':
+      await ignoreStatus(docker.getVolume(operation.dockerName).remove(), 404);
+      return;
     case 'create-container': {
       const { container } = operation;
       const app = desired.apps.find((candidate) => candidate.name === container.app);
-      const service = app?.services.find((candidate) => candidate.name === container.service);
-      if (!app || !service) throw new CapstanError('PLAN_INCONSISTENT', 'terminal', `no desired service ${container.app}/${container.service}`);
-      const created = await docker.createContainer(containerCreateOptions(app, service, container.replica, { name: container.name, node: plan.node, commit: desired.commit }));
-      await writeSecretFiles(created, service.secretFiles);
+      const service = findService(desired, container.app, container.service);
+      const endpoints = context.layout.endpoints(container.app, container.service);
+      const created = await docker.createContainer(
+        containerCreateOptions(app!, service, container.replica, { name: container.name, node: plan.node, commit: desired.commit, endpoints }),
+      );
+      await writeSecretFiles(created, service.secretFiles, numericUser(service.user) ?? ROOT_OWNER);
+      // Joined before the first start; a crash in between leaves a created container whose
+      // missing networks the next plan connects before starting it.
+      for (const endpoint of endpoints.slice(1)) await connect(docker, endpoint.network, created.id, endpoint.aliases);
       return;
     }
+    case 'connect-network':
+      return connect(docker, operation.network, operation.container.ref, operation.aliases);
+    case 'disconnect-network':
+      try {
+        await docker.getNetwork(operation.network).disconnect({ Container: operation.container.ref, Force: true });
+      } catch (error) {
+        if (!/is not connected/i.test(errorMessage(error)) && (error as { statusCode?: number }).statusCode !== 404) throw error;
+      }
+      return;
     case 'start-container':
       await ignoreStatus(docker.getContainer(operation.container.ref).start(), 304);
       return;
-    case 'stop-container':
-      await ignoreStatus(docker.getContainer(operation.container.ref).stop({ t: deps.stopTimeoutSeconds ?? 10 }), 304);
+    case 'stop-container': {
+      const timeout = operation.timeoutSeconds ?? deps.stopTimeoutSeconds;
+      await ignoreStatus(docker.getContainer(operation.container.ref).stop(timeout === undefined ? {} : { t: timeout }), 304);
       return;
+    }
     case 'remove-container':
       await ignoreStatus(docker.getContainer(operation.container.ref).remove({ force: true, v: false }), 404);
       return;
@@ -175,10 +217,25 @@ async function call(operation: Operation, desired: DesiredState, plan: Plan, dep
   }
 }
 
+function findService(desired: DesiredState, appName: string, serviceName: string) {
+  const service = desired.apps.find((candidate) => candidate.name === appName)?.services.find((candidate) => candidate.name === serviceName);
+  if (!service) throw new CapstanError('PLAN_INCONSISTENT', 'terminal', `no desired service ${appName}/${serviceName}`);
+  return service;
+}
+
+/** Docker 20.10 answers 403 "endpoint … already exists" for a container already on the network: done. */
+async function connect(docker: Docker, network: string, containerId: string, aliases: string[]): Promise<void> {
+  try {
+    await docker.getNetwork(network).connect({ Container: containerId, EndpointConfig: { Aliases: aliases } });
+  } catch (error) {
+    if (!/already exists/i.test(errorMessage(error))) throw error;
+  }
+}
+
 /** Inspects the replica until the readiness rule says ready or failed; bounded by the deadline. */
 async function waitReady(operation: Extract<Operation, { kind: 'wait-ready' }>, deps: ExecuteDeps): Promise<void> {
   const { clock } = deps;
-  const rule = { monitorMs: operation.monitorMs, oneShot: operation.oneShot, deadline: clock.now() + operation.progressDeadlineMs };
+  const rule = { monitorMs: operation.monitorMs, oneShot: operation.oneShot, deadline: clock.now() + operation.progressDeadlineMs, completion: operation.completion };
   for (;;) {
     const inspected = await deps.docker.getContainer(operation.container.ref).inspect();
     const verdict = readiness(inspected.State as unknown as ContainerStateView, rule, clock.now());
@@ -194,8 +251,8 @@ async function waitReady(operation: Extract<Operation, { kind: 'wait-ready' }>, 
   if (operation.delayMs > 0) await clock.sleep(operation.delayMs);
 }
 
-async function pullImage(docker: Docker, image: string): Promise<void> {
-  const stream = await docker.pull(image);
+async function pullImage(docker: Docker, image: string, auth: { username: string; password: string; serveraddress: string } | undefined): Promise<void> {
+  const stream = await docker.pull(image, auth ? { authconfig: auth } : {});
   await new Promise<void>((resolve, reject) => {
     docker.modem.followProgress(stream, (error: Error | null, events: { error?: string }[]) => {
       const failed = events?.find((event) => event.error);

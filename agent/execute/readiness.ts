@@ -17,12 +17,18 @@ export interface ReadinessRule {
   oneShot: boolean;
   /** Absolute time (ms) after which a still-pending replica has failed. */
   deadline: number;
+  /** Ready only once exited 0 (a dependency with `service_completed_successfully`). */
+  completion?: boolean;
 }
 
 export type Readiness = { state: 'ready' } | { state: 'pending'; why: string } | { state: 'failed'; reason: string };
 
 export function readiness(view: ContainerStateView, rule: ReadinessRule, now: number): Readiness {
   if (view.Restarting) return { state: 'failed', reason: `restarting after exit code ${view.ExitCode} (crash loop)` };
+  if (rule.completion) {
+    if (view.Status === 'exited') return view.ExitCode === 0 ? { state: 'ready' } : { state: 'failed', reason: `exited with exit code ${view.ExitCode}` };
+    return pendingOrLate(view.Running ? 'running, not yet completed' : view.Status, rule, now);
+  }
   if (!view.Running) {
     if (view.Status === 'exited' && view.ExitCode === 0 && rule.oneShot) return { state: 'ready' };
     if (view.Status === 'created') return pendingOrLate('not started yet', rule, now);

@@ -1,6 +1,8 @@
 // Checks that span files: each needs every manifest loaded first. Pure, over located sites.
 import type { ManifestProblem } from '../errors.js';
-import type { PortSpec } from '../model.js';
+import type { GrantSpec, PortSpec } from '../model.js';
+import type { AppDraft } from './normalize.js';
+import { closest } from './suggest.js';
 
 export interface Site {
   file: string;
@@ -18,6 +20,13 @@ export interface PortBinding extends Site {
   service: string;
   port: PortSpec;
   replicas: number;
+}
+
+export interface GrantBinding extends Site {
+  /** The consumer. */
+  app: string;
+  service: string;
+  grant: GrantSpec;
 }
 
 function where(site: Site): string {
@@ -66,5 +75,35 @@ export function portProblems(bindings: PortBinding[]): ManifestProblem[] {
       problems.push(problem('PORT_CONFLICT', `host port ${port.hostPort}/${port.protocol} on ${address} is already published by app '${earlier.app}' service '${earlier.service}' at ${where(earlier)}; use another host port`));
     }
   });
+  return problems;
+}
+
+/**
+ * Every grant must name an app of this commit, other than the consumer's own, and a service of it
+ * that is on the app's networks (a sidecar or a host-network service joins none to be granted).
+ */
+export function grantProblems(grants: GrantBinding[], apps: AppDraft[]): ManifestProblem[] {
+  const byName = new Map(apps.map((app) => [app.name, app]));
+  const problems: ManifestProblem[] = [];
+  for (const site of grants) {
+    const problem = (message: string) => problems.push({ code: 'GRANT_UNKNOWN', file: site.file, line: site.line, column: site.column, key: site.key, message });
+    const provider = byName.get(site.grant.app);
+    if (site.grant.app === site.app) {
+      problem(`services of app '${site.app}' reach each other already; uses names other apps`);
+      continue;
+    }
+    if (!provider) {
+      const suggestion = closest(site.grant.app, [...byName.keys()]);
+      problem(`there is no app '${site.grant.app}' in the manifests${suggestion ? ` (did you mean '${suggestion}'?)` : ''}; uses names an app or app/service`);
+      continue;
+    }
+    if (site.grant.service === undefined) continue;
+    const service = provider.services.find((candidate) => candidate.name === site.grant.service);
+    if (!service) {
+      problem(`app '${provider.name}' has no service '${site.grant.service}' (it has ${provider.services.map((candidate) => candidate.name).join(', ')})`);
+    } else if (service.networkMode !== undefined) {
+      problem(`service '${provider.name}/${service.name}' has network_mode: ${service.networkMode.kind}, so it joins no network to be reached on; grant its parent or the whole app`);
+    }
+  }
   return problems;
 }

@@ -5,10 +5,10 @@ import type { Dirent } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ManifestProblem } from '../errors.js';
+import { isComposeFile } from './compose/files.js';
 import { isInside, toRepoPath, type Checkout } from './repo-files.js';
 
 const MANIFEST_FILE = /\.ya?ml$/;
-const COMPOSE_FILES = new Set(['compose.yaml', 'compose.yml', 'docker-compose.yaml', 'docker-compose.yml']);
 
 export interface Skipped {
   /** Path relative to the checkout root. */
@@ -19,14 +19,17 @@ export interface Skipped {
 export interface Discovery {
   /** Absolute paths, sorted by their path in the checkout. */
   files: string[];
+  /** Folders holding a Compose file, absolute, sorted: each is one app (agent/load/compose). */
+  composeFolders: string[];
   skipped: Skipped[];
   problems: ManifestProblem[];
 }
 
 export async function discoverManifests(checkout: Checkout, folder: string): Promise<Discovery> {
-  const discovery: Discovery = { files: [], skipped: [], problems: [] };
+  const discovery: Discovery = { files: [], composeFolders: [], skipped: [], problems: [] };
   await visitFolder(checkout, folder, discovery, 0);
   discovery.files.sort((left, right) => compare(toRepoPath(checkout.root, left), toRepoPath(checkout.root, right)));
+  discovery.composeFolders.sort((left, right) => compare(toRepoPath(checkout.root, left), toRepoPath(checkout.root, right)));
   return discovery;
 }
 
@@ -42,14 +45,15 @@ async function visitFolder(checkout: Checkout, folder: string, discovery: Discov
     return;
   }
   const entries: Dirent[] = await readdir(folder, { withFileTypes: true });
-  if (entries.some((entry) => COMPOSE_FILES.has(entry.name))) {
-    // TODO(compose): `loadComposeApp` (a Compose project folder → one App) is out of scope for
-    // now; the whole folder is skipped, and reported, rather than half-read as Capstan manifests.
-    discovery.skipped.push({ path: repoPath, reason: 'holds a Compose file; Compose projects are not loaded yet' });
+  if (entries.some((entry) => isComposeFile(entry.name) && !entry.isDirectory())) {
+    // A Compose project: the whole folder is one app; its other files are the app's own
+    // (configs, Dockerfiles), never manifests.
+    discovery.composeFolders.push(folder);
     return;
   }
   for (const entry of entries) {
-    if (entry.name.startsWith('.')) continue;
+    // Reserved for repository settings (load/settings.ts), never an app.
+    if (entry.name.startsWith('.') || entry.name === 'capstan.yaml') continue;
     const absolute = join(folder, entry.name);
     if (entry.isDirectory()) {
       await visitFolder(checkout, absolute, discovery, depth + 1);

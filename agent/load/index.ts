@@ -4,15 +4,22 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Keyring } from '../../secrets/index.js';
 import { ManifestError, type ManifestProblem } from '../errors.js';
-import type { App, DesiredState } from '../model.js';
-import { duplicateApps, portProblems, type AppSite, type PortBinding } from './checks.js';
+import type { App, DesiredState, RegistryCredential, Service } from '../model.js';
+import { DEFAULT_POLICY, type HostPolicy } from '../policy/index.js';
+import { duplicateApps, grantProblems, portProblems, type AppSite, type GrantBinding, type PortBinding } from './checks.js';
 import { discoverManifests, type Skipped } from './discover.js';
+import { formatNote, loadComposeFolder, type Note } from './compose/index.js';
+import { networkNameClashes } from './normalize-networks.js';
 import { openEnvFiles } from './env-files.js';
 import { configHash } from './hash.js';
 import type { Lookup } from './interpolate.js';
 import { loadManifestFile } from './load-file.js';
-import type { AppDraft } from './normalize.js';
-import { isInside, openCheckout } from './repo-files.js';
+import { buildImageTag } from './normalize-build.js';
+import type { AppDraft, ServiceDraft } from './normalize.js';
+import { registryCredentials } from './registries.js';
+import { isInside, openCheckout, toRepoPath } from './repo-files.js';
+import { readRepositorySettings, SETTINGS_FILE } from './settings.js';
+import { DEFAULT_ENV_FILE } from './schema.js';
 
 export type { Lookup } from './interpolate.js';
 export type { Skipped } from './discover.js';
@@ -33,6 +40,8 @@ export interface LoadInput {
    * encrypted env files define variables.
    */
   lookup?: Lookup;
+  /** What manifests may ask of this host; absent means DEFAULT_POLICY (all of it refused). */
+  policy?: HostPolicy;
 }
 
 /** For `capstan validate`: commit and key only matter for the returned state, so may be left out. */
@@ -54,6 +63,8 @@ export interface Validation {
   skipped: Skipped[];
   /** Env files read for their names only (`uncheckedEnvFiles`), by repository path. */
   uncheckedEnvFiles: string[];
+  /** What was accepted but deserves a person's attention (Compose keys with no effect here…), formatted. */
+  notes: string[];
 }
 
 const noVariables: Lookup = () => undefined;
@@ -71,7 +82,7 @@ export async function validateDir(input: ValidateInput): Promise<Validation> {
   const folderInfo = isInside(root, folder) ? await stat(folder).catch(() => undefined) : undefined;
   if (!folderInfo?.isDirectory()) {
     const message = `manifests folder '${path}' does not exist in the checkout; check --path (CAPSTAN_PATH), relative to the repository root`;
-    return { problems: [{ code: 'PATH_NOT_FOUND', file: path, line: 0, column: 0, key: '', message }], skipped: [], uncheckedEnvFiles: [] };
+    return { problems: [{ code: 'PATH_NOT_FOUND', file: path, line: 0, column: 0, key: '', message }], skipped: [], uncheckedEnvFiles: [], notes: [] };
   }
 
   const checkout = await openCheckout(root);
@@ -81,23 +92,57 @@ export async function validateDir(input: ValidateInput): Promise<Validation> {
   const problems = [...discovery.problems];
   const appSites: AppSite[] = [];
   const bindings: PortBinding[] = [];
+  const grants: GrantBinding[] = [];
   const drafts: AppDraft[] = [];
   for (const file of discovery.files) {
-    const result = await loadManifestFile(file, checkout, variableContext);
+    const result = await loadManifestFile(file, checkout, variableContext, input.policy ?? DEFAULT_POLICY);
     problems.push(...result.problems);
     if (result.appSite) appSites.push(result.appSite);
     bindings.push(...result.bindings);
+    grants.push(...result.grants);
     if (result.app) drafts.push(result.app);
   }
-  problems.push(...envFiles.problems, ...duplicateApps(appSites), ...portProblems(bindings));
+  const notes: Note[] = [];
+  for (const composeFolder of discovery.composeFolders) {
+    const { result, notes: composeNotes } = await loadComposeFolder(composeFolder, checkout, variableContext, input.policy ?? DEFAULT_POLICY);
+    problems.push(...result.problems);
+    notes.push(...composeNotes);
+    if (result.appSite) appSites.push(result.appSite);
+    bindings.push(...result.bindings);
+    grants.push(...result.grants);
+    if (result.app) drafts.push(result.app);
+  }
+  problems.push(...networkNameClashes(drafts));
+  const noteLines = notes.sort(byPosition).map(formatNote);
+  problems.push(...envFiles.problems, ...duplicateApps(appSites), ...portProblems(bindings), ...grantProblems(grants, drafts));
+  const defaults = variableContext.defaults;
+  const registries = defaults && 'variables' in defaults ? registryCredentials(defaults.variables.values, toRepoPath(root, resolve(folder, DEFAULT_ENV_FILE))) : undefined;
+  problems.push(...(registries?.problems ?? []));
+  const settings = await readRepositorySettings(folder, toRepoPath(root, resolve(folder, SETTINGS_FILE)));
+  problems.push(...settings.problems);
   const uncheckedEnvFiles = [...envFiles.unchecked].sort();
-  if (problems.length > 0) return { problems: problems.sort(byPosition), skipped: discovery.skipped, uncheckedEnvFiles };
+  if (problems.length > 0) return { problems: problems.sort(byPosition), skipped: discovery.skipped, uncheckedEnvFiles, notes: noteLines };
 
   const hashKey = input.hashKey ?? new Uint8Array();
   const apps: App[] = drafts
-    .map((draft) => ({ ...draft, services: draft.services.map((service) => ({ ...service, configHash: configHash(service, hashKey) })) }))
+    .map((draft) => ({ ...draft, services: finishServices(draft.services, hashKey) }))
     .sort((left, right) => (left.name < right.name ? -1 : left.name > right.name ? 1 : 0));
-  return { problems: [], state: { commit: input.commit ?? '', apps }, skipped: discovery.skipped, uncheckedEnvFiles };
+  const state: DesiredState = { commit: input.commit ?? '', apps };
+  if (registries && registries.registries.length > 0) state.registries = registries.registries satisfies RegistryCredential[];
+  if (noteLines.length > 0) state.notes = noteLines;
+  if (settings.settings?.placement) state.placementDefault = settings.settings.placement.default;
+  return { problems: [], state, skipped: discovery.skipped, uncheckedEnvFiles, notes: noteLines };
+}
+
+/** Built images get their tag, then every service its config hash: parents before their sidecars. */
+function finishServices(drafts: ServiceDraft[], hashKey: Uint8Array): Service[] {
+  const tagged = drafts.map((draft) => (draft.build ? { ...draft, image: buildImageTag(draft.app, draft.name, draft.build, hashKey) } : draft));
+  const hashes = new Map<string, string>();
+  for (const draft of tagged) if (draft.networkMode?.kind !== 'service') hashes.set(draft.name, configHash(draft, hashKey));
+  return tagged.map((draft) => {
+    if (draft.networkMode?.kind !== 'service') return { ...draft, configHash: hashes.get(draft.name)! };
+    return { ...draft, configHash: configHash(draft, hashKey, hashes.get(draft.networkMode.service) ?? '') };
+  });
 }
 
 function byPosition(left: ManifestProblem, right: ManifestProblem): number {

@@ -3,7 +3,8 @@
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { ManifestProblem } from '../errors.js';
-import type { AppSite, PortBinding } from './checks.js';
+import type { HostPolicy } from '../policy/index.js';
+import type { AppSite, GrantBinding, PortBinding } from './checks.js';
 import { interpolateTree } from './interpolate-tree.js';
 import { locate } from './locate.js';
 import { manifestVariables, type VariableContext } from './manifest-variables.js';
@@ -20,25 +21,41 @@ export interface FileResult {
   appSite?: AppSite;
   app?: AppDraft;
   bindings: PortBinding[];
+  grants: GrantBinding[];
 }
 
-export async function loadManifestFile(absolute: string, checkout: Checkout, context: VariableContext): Promise<FileResult> {
+export async function loadManifestFile(absolute: string, checkout: Checkout, context: VariableContext, policy: HostPolicy): Promise<FileResult> {
   const file = toRepoPath(checkout.root, absolute);
   const { parsed, problems: syntaxProblems } = parseManifest(await readFile(absolute, 'utf8'), file);
-  if (!parsed) return { problems: syntaxProblems, bindings: [] };
+  if (!parsed) return { problems: syntaxProblems, bindings: [], grants: [] };
   if (parsed.data === null || parsed.data === undefined) {
     const message = 'the file is empty; a manifest needs at least app: and services:';
-    return { problems: [{ code: 'EMPTY_MANIFEST', file, line: 0, column: 0, key: '', message }], bindings: [] };
+    return { problems: [{ code: 'EMPTY_MANIFEST', file, line: 0, column: 0, key: '', message }], bindings: [], grants: [] };
   }
 
   const located = (path: KeyPath, atKey = false) => ({ file, ...locate(parsed.doc, parsed.lineCounter, path, atKey), key: formatKeyPath(path) });
+  return loadManifestData({ file, data: parsed.data, manifestDir: dirname(absolute), located }, checkout, context, policy);
+}
+
+/** A manifest's data and where its keys are written: a parsed file, or a converted Compose file. */
+export interface ManifestSource {
+  /** The file the app is recorded from, relative to the checkout root. */
+  file: string;
+  data: unknown;
+  /** Absolute folder that relative paths (env files, bind mounts, builds) start from. */
+  manifestDir: string;
+  /** Where a key path of `data` is written, and the key as the person wrote it. */
+  located(path: KeyPath, atKey?: boolean): { file: string; line: number; column: number; key: string };
+}
+
+export async function loadManifestData(source: ManifestSource, checkout: Checkout, context: VariableContext, policy: HostPolicy): Promise<FileResult> {
+  const { file, data: parsedData, manifestDir, located } = source;
   const toProblem = (problem: PathProblem): ManifestProblem => ({ code: problem.code, ...located(problem.path, problem.atKey), message: problem.message });
 
-  const manifestDir = dirname(absolute);
-  const fields = isMap(parsed.data) ? parsed.data : undefined;
+  const fields = isMap(parsedData) ? parsedData : undefined;
   const { env_files: envFilesField, ...body } = fields ?? {};
   const app = await manifestVariables(envFilesField, manifestDir, context);
-  const interpolated = interpolateTree(fields ? body : parsed.data, app.variables.lookup, app.variables.isOpaque);
+  const interpolated = interpolateTree(fields ? body : parsedData, app.variables.lookup, app.variables.isOpaque);
   const unresolved = [...app.unresolved, ...interpolated.problems];
   // A value whose variable is missing is empty now, and one from an unchecked env file a
   // stand-in; problems either causes further on are noise.
@@ -52,7 +69,7 @@ export async function loadManifestFile(absolute: string, checkout: Checkout, con
   const appSite = typeof data.app === 'string' ? { name: data.app, ...located(['app']) } : undefined;
   const schemaProblems = validateManifest(data).filter((problem) => !isNoise(problem));
   problems.push(...schemaProblems.map(toProblem));
-  if (schemaProblems.length > 0) return { problems, appSite, bindings: [] };
+  if (schemaProblems.length > 0) return { problems, appSite, bindings: [], grants: [] };
 
   const normalized = await normalizeManifest(data as Manifest, {
     checkout,
@@ -60,6 +77,7 @@ export async function loadManifestFile(absolute: string, checkout: Checkout, con
     manifestDir,
     lineOf: (path) => located(path, true).line,
     envFiles: context.envFiles,
+    policy,
   });
   problems.push(...normalized.problems.filter((problem) => !isNoise(problem)).map(toProblem));
   const bindings = normalized.ports.map(({ service, index, port, replicas }) => ({
@@ -69,7 +87,8 @@ export async function loadManifestFile(absolute: string, checkout: Checkout, con
     replicas,
     ...located(['services', service, 'ports', index]),
   }));
-  return { problems, appSite, app: normalized.app, bindings };
+  const grants = normalized.grants.map(({ service, grant, path }) => ({ app: normalized.app.name, service, grant, ...located(path) }));
+  return { problems, appSite, app: normalized.app, bindings, grants };
 }
 
 function isMap(value: unknown): value is Record<string, unknown> {

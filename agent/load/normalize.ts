@@ -2,9 +2,14 @@
 // names resolved. Everything still missing is the config hash, which needs the whole service.
 import { posix } from 'node:path';
 import { normalizeHealthcheck, normalizeUpdate } from './normalize-rollout.js';
-import type { App, MountSpec, PortSpec, Service, VolumeSpec } from '../model.js';
+import type { App, GrantSpec, MountSpec, PortSpec, Service, VolumeSpec } from '../model.js';
+import { policyRefusals, type HostPolicy } from '../policy/index.js';
+import { appProblems } from './app-checks.js';
+import { normalizeBuild } from './normalize-build.js';
+import { grantText, normalizeSpecFields, parseGrant } from './normalize-spec.js';
 import type { EnvFiles, EnvFileVariables } from './env-files.js';
 import { parseMount } from './mounts.js';
+import { appNetworks, serviceNetworks } from './normalize-networks.js';
 import { parsePort } from './ports.js';
 import type { KeyPath, PathProblem } from './problems.js';
 import { resolveRepoPath, type Checkout } from './repo-files.js';
@@ -33,11 +38,21 @@ export interface NormalizeContext {
   lineOf: (path: KeyPath) => number;
   /** Reads the services' own `env_files`. */
   envFiles: EnvFiles;
+  /** What this host lets manifests ask for. */
+  policy: HostPolicy;
+}
+
+/** A grant and where it is written, for the cross-app check that its provider exists. */
+export interface GrantSite {
+  service: string;
+  grant: GrantSpec;
+  path: KeyPath;
 }
 
 export interface Normalized {
   app: AppDraft;
   ports: PortSite[];
+  grants: GrantSite[];
   problems: PathProblem[];
 }
 
@@ -49,17 +64,30 @@ export async function normalizeManifest(manifest: Manifest, context: NormalizeCo
   const volumes: VolumeSpec[] = Object.entries(manifest.volumes ?? {}).map(([name, spec]) => {
     const labels = toStringMap(spec?.labels, ['volumes', name, 'labels'], { what: 'label', reservedPrefix: RESERVED_LABEL_PREFIX });
     problems.push(...labels.problems);
-    return { name, dockerName: spec?.name ?? `${manifest.app}_${name}`, labels: labels.map };
+    const volume: VolumeSpec = { name, dockerName: spec?.name ?? `${manifest.app}_${name}`, labels: labels.map };
+    if (spec?.shared) volume.shared = true;
+    if (spec?.remove) volume.remove = true;
+    return volume;
   });
   const declared = new Set(volumes.map((volume) => volume.name));
-  const ports: PortSite[] = [];
+  const declaredNetworks = appNetworks(manifest, problems);
   const services: ServiceDraft[] = [];
+  const grants: GrantSite[] = [];
+  const portIndexes = new Map<string, number[]>();
   for (const [name, spec] of Object.entries(manifest.services)) {
     const result = await normalizeService(manifest.app, name, spec, declared, context);
     problems.push(...result.problems);
+    const networks = serviceNetworks(spec, ['services', name], declaredNetworks, problems);
+    if (networks) result.service.networks = networks;
     services.push(result.service);
-    result.service.ports.forEach((port, index) => ports.push({ service: name, index: result.portIndexes[index], port, replicas: result.service.replicas }));
+    portIndexes.set(name, result.portIndexes);
+    grants.push(...serviceGrants(manifest, name, spec.network_mode === undefined, result.service));
   }
+  problems.push(...sidecarReplicas(manifest, services));
+  // After sidecarReplicas: a sidecar binds ports as many times as its parent has replicas.
+  const ports = services.flatMap((service) =>
+    service.ports.map((port, index) => ({ service: service.name, index: portIndexes.get(service.name)![index], port, replicas: service.replicas })),
+  );
   const byName = (left: { name: string }, right: { name: string }) => (left.name < right.name ? -1 : left.name > right.name ? 1 : 0);
   const app: AppDraft = {
     name: manifest.app,
@@ -67,7 +95,44 @@ export async function normalizeManifest(manifest: Manifest, context: NormalizeCo
     services: services.sort(byName),
     volumes: volumes.sort(byName),
   };
-  return { app, ports, problems };
+  if (declaredNetworks.length > 0) app.networks = declaredNetworks;
+  if (manifest.placement) app.placement = manifest.placement;
+  problems.push(...appProblems(app, context.lineOf));
+  return { app, ports, grants, problems };
+}
+
+/**
+ * The service's own grants and the app-level ones, deduplicated and sorted into the service.
+ * App-level grants skip services with a network_mode: they join no network of their own.
+ */
+function serviceGrants(manifest: Manifest, name: string, networked: boolean, service: ServiceDraft): GrantSite[] {
+  const sites: GrantSite[] = [];
+  if (networked) (manifest.uses ?? []).forEach((text, index) => sites.push({ service: name, grant: parseGrant(text), path: ['uses', index] }));
+  (manifest.services[name].uses ?? []).forEach((text, index) => sites.push({ service: name, grant: parseGrant(text), path: ['services', name, 'uses', index] }));
+  const unique = new Map(sites.map((site) => [grantText(site.grant), site.grant]));
+  if (unique.size > 0) service.uses = [...unique.entries()].sort(([left], [right]) => (left < right ? -1 : 1)).map(([, grant]) => grant);
+  return sites;
+}
+
+/** A sidecar runs beside each replica of its parent, so it takes the parent's replica count. */
+function sidecarReplicas(manifest: Manifest, services: ServiceDraft[]): PathProblem[] {
+  const problems: PathProblem[] = [];
+  for (const service of services) {
+    if (service.networkMode?.kind !== 'service') continue;
+    const parentName = service.networkMode.service;
+    const parent = services.find((candidate) => candidate.name === parentName);
+    if (!parent) continue;
+    const written = manifest.services[service.name].replicas;
+    if (written !== undefined && written !== parent.replicas) {
+      problems.push({
+        code: 'SIDECAR_REPLICAS',
+        path: ['services', service.name, 'replicas'],
+        message: `a sidecar runs one container per replica of '${parentName}' (${parent.replicas}); leave replicas out`,
+      });
+    }
+    service.replicas = parent.replicas;
+  }
+  return problems;
 }
 
 async function normalizeService(app: string, name: string, spec: ServiceManifest, declared: Set<string>, context: NormalizeContext) {
@@ -97,6 +162,7 @@ async function normalizeService(app: string, name: string, spec: ServiceManifest
   });
 
   const mounts: MountSpec[] = [];
+  const mountIndexes: number[] = [];
   const targets = new Map<string, number>();
   for (const [index, entry] of (spec.volumes ?? []).entries()) {
     const mountPath: KeyPath = [...path, 'volumes', index];
@@ -111,16 +177,25 @@ async function normalizeService(app: string, name: string, spec: ServiceManifest
     }
     targets.set(mount.target, index);
     mounts.push(mount);
+    mountIndexes.push(index);
   }
 
   const secrets = normalizeSecretFiles(spec.secrets, [...path, 'secrets'], mounts);
   problems.push(...secrets.problems);
   const fromFiles = await serviceEnvFiles(spec.env_files, [...path, 'env_files'], context, problems);
 
+  const build = spec.build === undefined ? undefined : await normalizeBuild(spec.build, [...path, 'build'], context, problems);
+  if (spec.image === undefined && spec.build === undefined) {
+    problems.push({ code: 'IMAGE_MISSING', path, message: 'a service needs image: (to pull) or build: (to build from the repository)', atKey: true });
+  }
+  if (spec.image !== undefined && spec.build !== undefined) {
+    problems.push({ code: 'IMAGE_AND_BUILD', path: [...path, 'image'], message: 'a built image is tagged capstan/<app>-<service>:<digest>; leave image out when the service has build' });
+  }
   const service: ServiceDraft = {
     app,
     name,
-    image: spec.image,
+    // A built image's tag is set once the hash key is at hand (index.ts).
+    image: spec.image ?? '',
     environment: { ...envFileEnvironment(fromFiles), ...environment.map },
     ports,
     mounts,
@@ -128,7 +203,12 @@ async function normalizeService(app: string, name: string, spec: ServiceManifest
     labels: labels.map,
     replicas: spec.replicas ?? 1,
     source: { file: context.file, line: context.lineOf(path) },
+    ...normalizeSpecFields(spec, path, problems),
   };
+  if (build !== undefined) service.build = build;
+  for (const refusal of policyRefusals(service, context.policy, mountIndexes)) {
+    problems.push({ code: 'POLICY_REFUSED', path: [...path, ...refusal.key], message: refusal.message });
+  }
   const command = argv(spec.command, 'command');
   const entrypoint = argv(spec.entrypoint, 'entrypoint');
   if (secrets.secretFiles.length > 0) service.secretFiles = secrets.secretFiles;
@@ -138,6 +218,7 @@ async function normalizeService(app: string, name: string, spec: ServiceManifest
   if (update !== undefined) service.update = update;
   if (command !== undefined) service.command = command;
   if (entrypoint !== undefined) service.entrypoint = entrypoint;
+  if (spec.placement) service.placement = spec.placement;
   return { service, portIndexes, problems };
 }
 

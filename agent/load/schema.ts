@@ -2,7 +2,10 @@
 // this file (`npm run schema`), ajv validates against that same JSON, and the README's field
 // reference reads the `description`s, so every field carries one.
 import { Type, type Static } from '@sinclair/typebox';
+import { Placement } from './schema-placement.js';
 import { Healthcheck, Update } from './schema-rollout.js';
+import { GRANT_PATTERN, serviceSpecFields } from './schema-spec.js';
+import { AppNetworks, ServiceNetworks } from './schema-networks.js';
 
 /** App, service and volume names: they end up in container and volume names, so stay DNS-safe. */
 export const NAME_PATTERN = '^[a-z0-9][a-z0-9_-]{0,62}$';
@@ -148,7 +151,13 @@ export const Mount = Type.Union(
 
 export const Service = Type.Object(
   {
-    image: Type.String({ minLength: 1, description: 'Image to run, e.g. `registry.example.com/web:1.4.2`.' }),
+    image: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'Image to run, e.g. `registry.example.com/web:1.4.2`; required unless the service has `build`. Credentials for private registries come from the repository\'s encrypted `capstan.env` (`REGISTRY_<HOST>_USERNAME` and `_PASSWORD`) or the host\'s Docker config.',
+      }),
+    ),
     command: Type.Optional(StringOrList('Overrides the image\'s command: a list, or a string split like a shell does (quotes and backslashes, no expansion or operators).')),
     entrypoint: Type.Optional(StringOrList('Overrides the image\'s entrypoint: a list, or a string split like `command`.')),
     environment: Type.Optional(Environment),
@@ -169,6 +178,9 @@ export const Service = Type.Object(
     replicas: Type.Optional(
       Type.Integer({ minimum: 0, default: 1, description: 'Number of containers to run; 0 keeps the service defined but stopped. A service with more than one replica cannot publish a fixed host port.' }),
     ),
+    ...serviceSpecFields,
+    networks: Type.Optional(ServiceNetworks),
+    placement: Type.Optional(Placement),
   },
   { additionalProperties: false, patternProperties: EXTENSIONS, description: 'One service: a set of identical containers.' + EXTENSIONS_NOTE },
 );
@@ -179,6 +191,20 @@ export const Volume = Type.Union(
       {
         name: Type.Optional(Type.String({ pattern: DOCKER_VOLUME_PATTERN, description: 'Docker volume name; defaults to `<app>_<volume>`.' })),
         labels: Type.Optional(Labels),
+        shared: Type.Optional(
+          Type.Boolean({
+            default: false,
+            description:
+              'Allow several containers to mount the volume read-write at once. Without it a volume has a single writer: two services, or a service with several replicas, cannot both mount it read-write, and a service mounting it rolls out stop-first.',
+          }),
+        ),
+        remove: Type.Optional(
+          Type.Boolean({
+            default: false,
+            description:
+              'Delete the Docker volume and its data once no container uses it (no service may mount it). Volumes are otherwise never deleted, not even when their app is removed.',
+          }),
+        ),
       },
       { additionalProperties: false },
     ),
@@ -191,12 +217,15 @@ export const Manifest = Type.Object(
   {
     app: Name('Name of the app, unique across all manifests: lowercase letters, digits, `-` and `_`, at most 63 characters.'),
     env_files: Type.Optional(AppEnvFiles),
+    uses: Type.Optional(Type.Array(Type.String({ pattern: GRANT_PATTERN }), { description: 'Grants for every service of this app (see a service\'s `uses`), added to each service\'s own.' })),
     volumes: Type.Optional(
       Type.Record(Type.String({ pattern: NAME_PATTERN }), Volume, {
         additionalProperties: false,
         description: 'Named volumes of the app. A service may mount only volumes declared here, as in Compose.',
       }),
     ),
+    networks: Type.Optional(AppNetworks),
+    placement: Type.Optional(Placement),
     services: Type.Record(Type.String({ pattern: NAME_PATTERN }), Service, {
       additionalProperties: false,
       minProperties: 1,

@@ -3,6 +3,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { KeyPath, PathProblem } from './problems.js';
 import { ABSOLUTE_PATH_PATTERN, DOCKER_VOLUME_PATTERN, FILE_MODE_PATTERN, NAME_PATTERN } from './schema.js';
+import { BYTE_SIZE_PATTERN, CAPABILITY_PATTERN, GRANT_PATTERN, NETWORK_MODE_PATTERN, RUNTIME_PATTERN, SIGNAL_PATTERN } from './schema-spec.js';
 import { manifestJsonSchema } from './schema-json.js';
 import { closest } from './suggest.js';
 
@@ -15,6 +16,14 @@ const PATTERN_RULES: Record<string, string> = {
   [DOCKER_VOLUME_PATTERN]: "must be a Docker volume name: letters, digits, '_', '.' and '-', starting with a letter or digit",
   [ABSOLUTE_PATH_PATTERN]: "must be an absolute path inside the container (starting with '/')",
   [FILE_MODE_PATTERN]: 'must be permission bits in octal, such as "0400" or "0440"',
+  [GRANT_PATTERN]: 'must name an app (`db`) or one service of it (`db/postgres`)',
+  [NETWORK_MODE_PATTERN]: 'must be host, none or service:<name of a service of this app>',
+  [BYTE_SIZE_PATTERN]: 'must be a size such as 512m, 1g or 64k (or a number of bytes)',
+  [CAPABILITY_PATTERN]: 'must be a capability name such as NET_ADMIN',
+  [SIGNAL_PATTERN]: 'must be a signal name such as SIGTERM, or its number',
+  [RUNTIME_PATTERN]: 'must be a Docker runtime name such as runc or runsc',
+  '^/[^:]*(:/[^:]*)?(:[rwm]{1,3})?$': 'must be HOST_DEVICE[:CONTAINER_DEVICE][:PERMISSIONS], such as /dev/ttyUSB0:/dev/ttyUSB0:rw',
+  '^[0-9]+(\\.[0-9]+)?$': 'must be a number of CPUs such as 0.5 or 2',
 };
 
 /** Messages for a map key that does not match the map's key pattern, by the map's own key. */
@@ -24,6 +33,8 @@ const KEY_RULES: Record<string, (key: string) => string> = {
   environment: () => "a variable name cannot contain '='",
   labels: () => 'a label key cannot be empty',
   secrets: () => "a secret file's key is its absolute path inside the container (starting with '/')",
+  depends_on: (key) => `invalid service name '${key}': use ${NAME_RULE}`,
+  ulimits: (key) => `invalid ulimit name '${key}': use its lower-case name, such as nofile or nproc`,
 };
 
 let compiled: ValidateFunction | undefined;

@@ -18,6 +18,12 @@ export interface ObservedContainer {
   exitCode: number | null;
   /** Docker's health status when the image or service defines a healthcheck. */
   health: 'starting' | 'healthy' | 'unhealthy' | null;
+  /** Names of the networks it is attached to, sorted. */
+  networks: string[];
+  /** HostConfig.NetworkMode: a network name, `host`, `none`, or `container:<id>` for a sidecar. */
+  networkMode: string;
+  /** Names of the Docker volumes it mounts, sorted. */
+  volumes: string[];
 }
 
 export interface ObservedNetwork {
@@ -42,15 +48,18 @@ export interface ObservedState {
   volumes: ObservedVolume[];
   /** Image references present locally (`repo:tag` and `repo@sha256:…`). */
   images: string[];
+  /** Runtimes the engine has (`runc`, `runsc`, …), from `docker info`. */
+  runtimes: string[];
   foreign: { containers: string[]; networks: string[]; volumes: string[] };
 }
 
 export async function observe(docker: Docker, node: string): Promise<ObservedState> {
-  const [containers, networks, volumes, images] = await Promise.all([
+  const [containers, networks, volumes, images, info] = await Promise.all([
     docker.listContainers({ all: true }),
     docker.listNetworks(),
     docker.listVolumes(),
     docker.listImages(),
+    docker.info() as Promise<{ Runtimes?: Record<string, unknown> }>,
   ]);
   const observed: ObservedState = {
     node,
@@ -61,6 +70,7 @@ export async function observe(docker: Docker, node: string): Promise<ObservedSta
       .flatMap((image) => [...(image.RepoTags ?? []), ...(image.RepoDigests ?? [])])
       .filter((reference) => !reference.startsWith('<none>'))
       .sort(),
+    runtimes: Object.keys(info.Runtimes ?? {}).sort(),
     foreign: { containers: [], networks: [], volumes: [] },
   };
   for (const info of containers) {
@@ -81,6 +91,9 @@ export async function observe(docker: Docker, node: string): Promise<ObservedSta
       state: info.State as ContainerState,
       exitCode: parseExitCode(info.Status),
       health: parseHealth(info.Status),
+      networks: Object.keys(info.NetworkSettings?.Networks ?? {}).sort(),
+      networkMode: info.HostConfig?.NetworkMode ?? '',
+      volumes: (info.Mounts ?? []).flatMap((mount) => (mount.Type === 'volume' && mount.Name ? [mount.Name] : [])).sort(),
     });
   }
   for (const network of networks) {

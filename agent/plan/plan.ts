@@ -1,15 +1,18 @@
 import type { App, DesiredState, Service } from '../model.js';
-import { appNetworkName, containerName, nextContainerName } from '../names.js';
+import { containerName, nextContainerName } from '../names.js';
 import type { ObservedContainer, ObservedState } from '../observe/observe.js';
-import { batches, effectiveOrder, isOneShot, updateOf } from './rollout.js';
-import type { ContainerRef, Operation, Plan, PlanProblem } from './types.js';
+import { PlanBuilder, type NewOperation } from './builder.js';
+import { networkLayout, type EndpointSpec, type NetworkLayout } from './networks.js';
+import { findConflicts, planImages, planNetworkRemovals, planNetworks, planVolumeRemovals, runtimeProblems } from './objects.js';
+import { batches, effectiveOrder, isOneShot, updateOf, type EffectiveOrder } from './rollout.js';
+import type { ContainerRef, Plan, PlanProblem } from './types.js';
+
+export { normalizeImageRef } from './objects.js';
 
 export interface PlanOptions {
   /** Allow a commit that renders no services to prune everything this node runs. */
   allowEmpty?: boolean;
 }
-
-type NewOperation = Operation extends infer O ? (O extends Operation ? Omit<O, 'id'> : never) : never;
 
 /**
  * The pure heart of Capstan: what must change so that Docker matches the desired state.
@@ -23,13 +26,24 @@ type NewOperation = Operation extends infer O ? (O extends Operation ? Omit<O, '
  * old one first to free its host ports (see planSlot). Every intermediate state after a
  * crash is one the next plan recognises from labels and finishes: the keeper is the
  * container with the desired hash, whatever its name or state.
+ *
+ * The same holds for what this plan adds around the slots. Network membership is observed
+ * (each container's networks are listed), so a crash between connects is finished by the next
+ * plan's connects; a container created but not yet connected to all its networks is a keeper
+ * that gets its connects before its start. A sidecar's keeper must also share the network
+ * namespace of its parent's keeper (observed as `container:<id>`), so a sidecar left in the
+ * namespace of a replaced parent is replaced next. Builds and pulls only add images, network and
+ * volume creations are idempotent by name, and removals wait for everything using the object.
  */
 export function plan(desired: DesiredState, observed: ObservedState, options: PlanOptions = {}): Plan {
   const builder = new PlanBuilder();
   const problems: PlanProblem[] = [];
   const serviceCount = desired.apps.reduce((count, app) => count + app.services.length, 0);
 
-  if (serviceCount === 0 && observed.containers.length > 0 && !options.allowEmpty) {
+  // A node whose whole share moved to other nodes has nothing to run on purpose; the guard is
+  // for a commit that renders nothing at all (a path typo).
+  const placedElsewhere = (desired.placedElsewhere ?? 0) > 0;
+  if (serviceCount === 0 && observed.containers.length > 0 && !options.allowEmpty && !placedElsewhere) {
     problems.push({
       code: 'EMPTY_DESIRED_STATE',
       message:
@@ -39,46 +53,56 @@ export function plan(desired: DesiredState, observed: ObservedState, options: Pl
     return { commit: desired.commit, node: observed.node, operations: [], problems };
   }
 
-  problems.push(...findConflicts(desired, observed));
+  const layout = networkLayout(desired);
+  problems.push(...findConflicts(desired, observed, layout), ...runtimeProblems(desired, observed));
   if (problems.length > 0) return { commit: desired.commit, node: observed.node, operations: [], problems };
 
-  const pulls = planPulls(builder, desired, observed);
+  const context: PlanContext = {
+    observed,
+    layout,
+    images: planImages(builder, desired, observed),
+    networkOps: planNetworks(builder, layout, observed),
+    ownedNetworks: new Set(observed.networks.map((network) => network.name)),
+  };
   const desiredApps = new Set(desired.apps.map((app) => app.name));
-  for (const app of desired.apps) planApp(builder, app, observed, pulls);
-  for (const appName of unique(observed.containers.map((container) => container.app).concat(observed.networks.map((network) => network.app)))) {
+  for (const app of desired.apps) planApp(builder, app, context);
+  for (const appName of unique(observed.containers.map((container) => container.app))) {
     if (!desiredApps.has(appName)) planAppRemoval(builder, appName, observed);
   }
+  planNetworkRemovals(builder, layout, observed, desiredApps);
+  planVolumeRemovals(builder, desired, observed);
   return { commit: desired.commit, node: observed.node, operations: builder.operations, problems };
 }
 
-class PlanBuilder {
-  readonly operations: Operation[] = [];
-
-  add(operation: NewOperation): number {
-    const id = this.operations.length + 1;
-    this.operations.push({ ...operation, id } as Operation);
-    return id;
-  }
+interface PlanContext {
+  observed: ObservedState;
+  layout: NetworkLayout;
+  /** Pull or build operation by image. */
+  images: Map<string, number>;
+  /** Create operation by network name. */
+  networkOps: Map<string, number>;
+  /** Networks this node created: the only ones a container is ever disconnected from. */
+  ownedNetworks: Set<string>;
 }
 
-/** Pull every image a container to be created needs and the host lacks, before anything stops. */
-function planPulls(builder: PlanBuilder, desired: DesiredState, observed: ObservedState): Map<string, number> {
-  const present = new Set(observed.images);
-  const pulls = new Map<string, number>();
-  for (const image of unique(desired.apps.flatMap((app) => app.services.map((service) => service.image))).sort()) {
-    if (!present.has(normalizeImageRef(image))) pulls.set(image, builder.add({ kind: 'pull-image', image, after: [], cause: 'image not present' }));
-  }
-  return pulls;
+/** What a replica slot ended up as, for the slots that wait on it (next batch, sidecar, dependents). */
+interface SlotResult {
+  /** The existing container that keeps serving the slot; undefined when the plan creates one. */
+  keeperId?: string;
+  /** For a container this plan creates: its start and its wait-ready. */
+  started?: number;
+  ready?: number;
+  /** The keeper is started again (it was stopped): its sidecar must follow it into the new namespace. */
+  restarted?: number;
+  /** The last operation on the slot's final container. */
+  end?: number;
 }
 
-function planApp(builder: PlanBuilder, app: App, observed: ObservedState, pulls: Map<string, number>): void {
-  const network = appNetworkName(app.name);
-  const setup: number[] = [];
-  if (!observed.networks.some((candidate) => candidate.name === network)) {
-    setup.push(builder.add({ kind: 'create-network', app: app.name, network, after: [], cause: 'network missing' }));
-  }
+function planApp(builder: PlanBuilder, app: App, context: PlanContext): void {
+  const { observed } = context;
   const volumeOps = new Map<string, number>();
   for (const volume of app.volumes) {
+    if (volume.remove) continue;
     if (!observed.volumes.some((candidate) => candidate.name === volume.dockerName)) {
       volumeOps.set(
         volume.name,
@@ -88,136 +112,254 @@ function planApp(builder: PlanBuilder, app: App, observed: ObservedState, pulls:
   }
 
   const appContainers = observed.containers.filter((container) => container.app === app.name);
-  const desiredServices = new Set(app.services.map((service) => service.name));
-  for (const service of app.services) {
-    const prerequisites = [...setup];
+  const completionTargets = new Set(
+    app.services.flatMap((service) => (service.dependsOn ?? []).filter((dependency) => dependency.condition === 'service_completed_successfully').map((dependency) => dependency.service)),
+  );
+  const results = new Map<string, SlotResult[]>();
+  for (const service of serviceOrder(app.services)) {
+    const endpoints = context.layout.endpoints(app.name, service.name);
+    const prerequisites = endpoints.flatMap((endpoint) => (context.networkOps.has(endpoint.network) ? [context.networkOps.get(endpoint.network)!] : []));
     for (const mount of service.mounts) {
       if (mount.type === 'volume' && volumeOps.has(mount.volume)) prerequisites.push(volumeOps.get(mount.volume)!);
     }
-    const pull = pulls.get(service.image);
-    if (pull !== undefined) prerequisites.push(pull);
-    planService(builder, service, appContainers.filter((container) => container.service === service.name), prerequisites);
+    const image = context.images.get(service.image);
+    if (image !== undefined) prerequisites.push(image);
+    // Compose's depends_on, for containers created together: 2 replicas of db, healthy: web's creates wait for both.
+    for (const dependency of service.dependsOn ?? []) {
+      for (const slot of results.get(dependency.service) ?? []) {
+        const gate = dependency.condition === 'service_started' ? slot.started : slot.ready;
+        if (gate !== undefined) prerequisites.push(gate);
+      }
+    }
+    const parent = service.networkMode?.kind === 'service' ? results.get(service.networkMode.service) : undefined;
+    const slots = planService(builder, app, service, appContainers.filter((container) => container.service === service.name), {
+      prerequisites: unique(prerequisites).sort((left, right) => left - right),
+      endpoints,
+      parent,
+      completion: completionTargets.has(service.name),
+      ownedNetworks: context.ownedNetworks,
+    });
+    results.set(service.name, slots);
   }
+  const desiredServices = new Set(app.services.map((service) => service.name));
   for (const container of appContainers) {
     if (!desiredServices.has(container.service)) removeContainer(builder, container, 'service removed from repo', []);
   }
 }
 
-function planService(builder: PlanBuilder, service: Service, containers: ObservedContainer[], prerequisites: number[]): void {
+/** Dependencies and sidecar parents first; otherwise by name, so plans stay stable. */
+function serviceOrder(services: Service[]): Service[] {
+  const names = new Set(services.map((service) => service.name));
+  const needs = new Map(
+    services.map((service) => {
+      const before = (service.dependsOn ?? []).map((dependency) => dependency.service);
+      if (service.networkMode?.kind === 'service') before.push(service.networkMode.service);
+      return [service.name, new Set(before.filter((name) => names.has(name) && name !== service.name))];
+    }),
+  );
+  const ordered: Service[] = [];
+  const placed = new Set<string>();
+  while (ordered.length < services.length) {
+    const next =
+      services.find((service) => !placed.has(service.name) && [...needs.get(service.name)!].every((name) => placed.has(name))) ??
+      // A cycle (refused by the loader) cannot block the plan: take the rest by name.
+      services.find((service) => !placed.has(service.name))!;
+    ordered.push(next);
+    placed.add(next.name);
+  }
+  return ordered;
+}
+
+interface ServiceContext {
+  prerequisites: number[];
+  endpoints: EndpointSpec[];
+  /** For a sidecar, its parent's slots. */
+  parent?: SlotResult[];
+  /** A dependent waits for this service to complete: ready means exited 0. */
+  completion: boolean;
+  ownedNetworks: Set<string>;
+}
+
+function planService(builder: PlanBuilder, app: App, service: Service, containers: ObservedContainer[], context: ServiceContext): SlotResult[] {
   const update = updateOf(service);
+  const order = effectiveOrder(service, app.volumes);
   const slots = Array.from({ length: service.replicas }, (_, index) => index + 1);
   const slotContainers = new Map(slots.map((replica) => [replica, containers.filter((container) => container.replica === replica)]));
+  const keepers = new Map(slots.map((replica) => [replica, pickKeeper(slotContainers.get(replica)!, service, containerName(service.app, service.name, replica), context.parent?.[replica - 1])]));
   // Only replacements are batched: a missing replica has nothing to keep serving, so it
   // never waits. 4 replicas to replace, parallelism 2: slots 3 and 4 start when 1 and 2 are ready.
-  const replacing = slots.filter((replica) => {
-    const slot = slotContainers.get(replica)!;
-    return slot.length > 0 && !pickKeeper(slot, service.configHash, containerName(service.app, service.name, replica));
-  });
+  const replacing = slots.filter((replica) => slotContainers.get(replica)!.length > 0 && !keepers.get(replica));
   const replacementBatches = batches(replacing, update.parallelism);
   const batchOf = new Map(replacementBatches.flatMap((batch, index) => batch.map((replica) => [replica, index] as const)));
   const batchEnds: number[][] = replacementBatches.map(() => []);
 
+  const results: SlotResult[] = [];
   for (const replica of slots) {
     const batch = batchOf.get(replica);
     const gate = batch !== undefined && batch > 0 ? batchEnds[batch - 1] : [];
     const isLastBatch = batch === undefined || batch === replacementBatches.length - 1;
-    const end = planSlot(builder, service, replica, slotContainers.get(replica)!, prerequisites, gate, isLastBatch ? 0 : update.delayMs);
-    if (batch !== undefined && end !== undefined) batchEnds[batch].push(end);
+    const parentSlot = context.parent?.[replica - 1];
+    const after = parentSlot?.end !== undefined ? unique([...context.prerequisites, parentSlot.end]) : context.prerequisites;
+    const result = planSlot(builder, service, replica, slotContainers.get(replica)!, {
+      keeper: keepers.get(replica),
+      after,
+      gate,
+      delayMs: isLastBatch ? 0 : update.delayMs,
+      order,
+      endpoints: context.endpoints,
+      ownedNetworks: context.ownedNetworks,
+      completion: context.completion,
+      parentRestarted: parentSlot?.restarted,
+    });
+    if (batch !== undefined && result.end !== undefined) batchEnds[batch].push(result.end);
+    results.push(result);
   }
   for (const container of containers) {
     if (!(container.replica >= 1 && container.replica <= service.replicas)) {
       const cause = Number.isNaN(container.replica) ? 'replica label missing' : `scaled down to ${service.replicas}`;
-      removeContainer(builder, container, cause, []);
+      removeContainer(builder, container, cause, [], stopTimeout(service));
     }
   }
+  return results;
+}
+
+interface SlotContext {
+  keeper: ObservedContainer | undefined;
+  after: number[];
+  /** The previous batch's ends, for a replacement. */
+  gate: number[];
+  delayMs: number;
+  order: EffectiveOrder;
+  endpoints: EndpointSpec[];
+  ownedNetworks: Set<string>;
+  completion: boolean;
+  /** The sidecar's parent was started again in this plan. */
+  parentRestarted?: number;
 }
 
 /**
- * Plans one replica slot and returns the id of its final operation when it replaces a
- * container (the next batch waits for it).
+ * Plans one replica slot.
  *
  * start-first: create next → start → wait ready → stop and remove old → rename.
  * stop-first:  create next → stop and remove old → rename → start → wait ready.
  * Either way the new container exists before the old one stops, so a failed pull or create
  * leaves the old one serving; with start-first a replica that never gets ready does too.
  */
-function planSlot(
-  builder: PlanBuilder,
-  service: Service,
-  replica: number,
-  slot: ObservedContainer[],
-  after: number[],
-  gate: number[],
-  delayMs: number,
-): number | undefined {
+function planSlot(builder: PlanBuilder, service: Service, replica: number, slot: ObservedContainer[], context: SlotContext): SlotResult {
+  const { after, keeper: keep } = context;
   const name = containerName(service.app, service.name, replica);
-  const keep = pickKeeper(slot, service.configHash, name);
   const outdated = slot.filter((container) => container !== keep);
+  const timeoutSeconds = stopTimeout(service);
 
   if (keep) {
-    const removals = outdated.map((container) => removeContainer(builder, container, describeOutdated(container, service), after));
+    const removals = outdated.map((container) => removeContainer(builder, container, describeOutdated(container, service), after, timeoutSeconds));
     let renamed: number[] = [];
     if (keep.name !== name) {
       renamed = [builder.add({ kind: 'rename-container', container: refOf(keep), to: name, after: [...after, ...removals], cause: 'finish interrupted replacement' })];
     }
+    const ref: ContainerRef = { ...refOf(keep), name };
+    const connects = planMembership(builder, keep, ref, context, [...after, ...renamed]);
+    let end = renamed.at(-1);
+    let restarted: number | undefined;
     if (needsStart(keep, service)) {
       const cause = keep.state === 'created' ? 'container created but not started' : `container ${keep.state} (drift)`;
-      builder.add({ kind: 'start-container', container: { ...refOf(keep), name }, after: [...after, ...removals, ...renamed], cause });
+      restarted = builder.add({ kind: 'start-container', container: ref, after: [...after, ...removals, ...renamed, ...connects], cause });
+      end = restarted;
+    } else if (context.parentRestarted !== undefined) {
+      // A sidecar stays in the network namespace of its parent's previous start, now gone.
+      const cause = 'parent container started again: follow it into its network namespace';
+      const stopped = builder.add({ kind: 'stop-container', container: ref, after: unique([...after, ...renamed, context.parentRestarted]), cause, ...timeoutField(timeoutSeconds) });
+      restarted = builder.add({ kind: 'start-container', container: ref, after: [stopped, ...connects], cause });
+      end = restarted;
     }
-    return undefined;
+    return { keeperId: keep.id, restarted, end };
   }
 
   const replacing = slot.length > 0;
-  const order = effectiveOrder(service);
+  const order = context.order;
   const nameTaken = slot.some((container) => container.name === name);
   const createName = nameTaken ? nextContainerName(service.app, service.name, replica) : name;
   const created: ContainerRef = { ref: createName, name: createName, app: service.app, service: service.name, replica };
   const final: ContainerRef = { ...created, ref: name, name };
-  const createAfter = [...after, ...(replacing ? gate : [])];
+  const createAfter = unique([...after, ...(replacing ? context.gate : [])]);
   // A leftover `--next` container with an old hash would block the create: remove it first.
   const blockers = slot.filter((container) => container.name === createName);
-  const cleared = blockers.map((container) => removeContainer(builder, container, 'leftover from an interrupted replacement', createAfter));
+  const cleared = blockers.map((container) => removeContainer(builder, container, 'leftover from an interrupted replacement', createAfter, timeoutSeconds));
   const oldOnes = outdated.filter((container) => !blockers.includes(container));
   let createCause = replacing ? describeOutdated(slot[0], service) : 'container missing';
   if (replacing && order.reason) createCause += `; ${order.reason}`;
   const createId = builder.add({ kind: 'create-container', container: created, after: [...createAfter, ...cleared], cause: createCause });
 
-  const waitReady = (container: ContainerRef, afterIds: number[]) =>
-    builder.add({
+  const waitReady = (container: ContainerRef, afterIds: number[]) => {
+    const operation: NewOperation = {
       kind: 'wait-ready',
       container,
       after: afterIds,
-      cause: readinessCause(service) + (delayMs > 0 ? `, then pause ${delayMs} ms (update.delay)` : ''),
+      cause: readinessCause(service, context.completion) + (context.delayMs > 0 ? `, then pause ${context.delayMs} ms (update.delay)` : ''),
       monitorMs: updateOf(service).monitorMs,
       progressDeadlineMs: updateOf(service).progressDeadlineMs,
       oneShot: isOneShot(service),
-      delayMs,
-    });
+      delayMs: context.delayMs,
+    };
+    if (context.completion) operation.completion = true;
+    return builder.add(operation);
+  };
   const rename = (afterIds: number[]) =>
     builder.add({ kind: 'rename-container', container: created, to: name, after: afterIds, cause: 'replacement takes the replica name' });
 
   if (!replacing || order.order === 'stop-first') {
-    const removals = oldOnes.map((container) => removeContainer(builder, container, describeOutdated(container, service), [createId]));
+    const removals = oldOnes.map((container) => removeContainer(builder, container, describeOutdated(container, service), [createId], timeoutSeconds));
     const startAfter = createName !== name ? [rename([createId, ...removals])] : [createId, ...removals];
     const started = builder.add({ kind: 'start-container', container: final, after: startAfter, cause: replacing ? 'replacement' : 'new container' });
     const ready = waitReady(final, [started]);
-    return replacing ? ready : undefined;
+    return { started, ready, end: ready };
   }
   const started = builder.add({ kind: 'start-container', container: created, after: [createId], cause: 'replacement starts beside the old one' });
   const ready = waitReady(created, [started]);
-  const removals = oldOnes.map((container) => removeContainer(builder, container, describeOutdated(container, service), [ready]));
-  return createName !== name ? rename([ready, ...removals]) : (removals.at(-1) ?? ready);
+  const removals = oldOnes.map((container) => removeContainer(builder, container, describeOutdated(container, service), [ready], timeoutSeconds));
+  return { started, ready, end: createName !== name ? rename([ready, ...removals]) : (removals.at(-1) ?? ready) };
 }
 
-function readinessCause(service: Service): string {
+/**
+ * Grants are joined and left live: a keeper missing one of its networks is connected to it, and
+ * one on a network of ours it should not be on is disconnected. Networks we did not create
+ * are left alone. Returns the connects, which a start must wait for.
+ */
+function planMembership(builder: PlanBuilder, keep: ObservedContainer, ref: ContainerRef, context: SlotContext, after: number[]): number[] {
+  const wanted = new Set(context.endpoints.map((endpoint) => endpoint.network));
+  const connects = context.endpoints
+    .filter((endpoint) => !keep.networks.includes(endpoint.network))
+    .map((endpoint) =>
+      builder.add({ kind: 'connect-network', container: ref, network: endpoint.network, aliases: endpoint.aliases, after, cause: 'network missing from the container' }),
+    );
+  for (const network of keep.networks) {
+    if (wanted.has(network) || !context.ownedNetworks.has(network)) continue;
+    builder.record(builder.detached, network, builder.add({ kind: 'disconnect-network', container: ref, network, after, cause: 'network no longer granted' }));
+  }
+  return connects;
+}
+
+function readinessCause(service: Service, completion: boolean): string {
+  if (completion) return 'must exit 0 (a dependent waits for it to complete)';
   if (service.healthcheck && service.healthcheck.test[0] !== 'NONE') return 'must report healthy';
   if (isOneShot(service)) return `must exit 0 or keep running ${updateOf(service).monitorMs} ms`;
   return `must keep running ${updateOf(service).monitorMs} ms (update.monitor)`;
 }
 
-/** Among containers already at the desired hash, keep a running one, preferring the proper name. */
-function pickKeeper(slot: ObservedContainer[], configHash: string, name: string): ObservedContainer | undefined {
-  const current = slot.filter((container) => container.configHash === configHash && container.state !== 'dead' && container.state !== 'removing');
+/**
+ * Among containers already at the desired hash, keep a running one, preferring the proper name.
+ * A sidecar's container must also be in the network namespace of its parent's keeper.
+ */
+function pickKeeper(slot: ObservedContainer[], service: Service, name: string, parent: SlotResult | undefined): ObservedContainer | undefined {
+  const sidecar = service.networkMode?.kind === 'service';
+  const parentMode = parent?.keeperId !== undefined ? `container:${parent.keeperId}` : undefined;
+  const current = slot.filter(
+    (container) =>
+      container.configHash === service.configHash &&
+      container.state !== 'dead' &&
+      container.state !== 'removing' &&
+      (!sidecar || (parentMode !== undefined && container.networkMode === parentMode)),
+  );
   const score = (container: ObservedContainer) => (isUp(container) ? 2 : 0) + (container.name === name ? 1 : 0);
   return current.sort((a, b) => score(b) - score(a))[0];
 }
@@ -235,65 +377,38 @@ function needsStart(container: ObservedContainer, service: Service): boolean {
 }
 
 function describeOutdated(container: ObservedContainer, service: Service): string {
-  if (container.configHash === service.configHash) return 'duplicate of the replica';
+  if (container.configHash === service.configHash) {
+    return service.networkMode?.kind === 'service' ? `parent ${service.networkMode.service} has a new container` : 'duplicate of the replica';
+  }
   return `config-hash changed (${short(container.configHash)} → ${short(service.configHash)})`;
 }
 
-function removeContainer(builder: PlanBuilder, container: ObservedContainer, cause: string, after: number[]): number {
+/** `stop_grace_period` in whole seconds, as Docker's stop takes it. */
+function stopTimeout(service: Service): number | undefined {
+  return service.stopGracePeriodMs === undefined ? undefined : Math.ceil(service.stopGracePeriodMs / 1000);
+}
+
+function timeoutField(timeoutSeconds: number | undefined): { timeoutSeconds?: number } {
+  return timeoutSeconds === undefined ? {} : { timeoutSeconds };
+}
+
+function removeContainer(builder: PlanBuilder, container: ObservedContainer, cause: string, after: number[], timeoutSeconds?: number): number {
   const ref = refOf(container);
   let removeAfter = after;
-  if (isUp(container)) removeAfter = [builder.add({ kind: 'stop-container', container: ref, after, cause })];
-  return builder.add({ kind: 'remove-container', container: ref, after: removeAfter, cause });
+  if (isUp(container)) removeAfter = [builder.add({ kind: 'stop-container', container: ref, after, cause, ...timeoutField(timeoutSeconds) })];
+  const removed = builder.add({ kind: 'remove-container', container: ref, after: removeAfter, cause });
+  for (const network of container.networks) builder.record(builder.detached, network, removed);
+  for (const volume of container.volumes) builder.record(builder.unmounted, volume, removed);
+  return removed;
 }
 
 function planAppRemoval(builder: PlanBuilder, app: string, observed: ObservedState): void {
-  const removals = observed.containers
-    .filter((container) => container.app === app)
-    .map((container) => removeContainer(builder, container, 'app removed from repo', []));
-  for (const network of observed.networks.filter((candidate) => candidate.app === app)) {
-    builder.add({ kind: 'remove-network', app, network: network.name, networkId: network.id, after: removals, cause: 'app removed from repo' });
-  }
+  for (const container of observed.containers.filter((candidate) => candidate.app === app)) removeContainer(builder, container, 'app removed from repo', []);
   // Volumes are never pruned: data outlives the manifest that declared it.
-}
-
-function findConflicts(desired: DesiredState, observed: ObservedState): PlanProblem[] {
-  const problems: PlanProblem[] = [];
-  const foreignContainers = new Set(observed.foreign.containers);
-  const foreignNetworks = new Set(observed.foreign.networks);
-  const foreignVolumes = new Set(observed.foreign.volumes);
-  for (const app of desired.apps) {
-    const network = appNetworkName(app.name);
-    if (foreignNetworks.has(network)) problems.push(conflict('network', network, app.name));
-    for (const volume of app.volumes) {
-      if (foreignVolumes.has(volume.dockerName)) problems.push(conflict('volume', volume.dockerName, app.name));
-    }
-    for (const service of app.services) {
-      for (let replica = 1; replica <= service.replicas; replica++) {
-        for (const name of [containerName(app.name, service.name, replica), nextContainerName(app.name, service.name, replica)]) {
-          if (foreignContainers.has(name)) problems.push(conflict('container', name, app.name));
-        }
-      }
-    }
-  }
-  return problems;
-}
-
-function conflict(kind: string, name: string, app: string): PlanProblem {
-  return {
-    code: 'NAME_CONFLICT',
-    message: `${kind} '${name}' needed by app '${app}' exists but was not created by this Capstan node; rename or remove it by hand (Capstan never touches objects it does not own)`,
-  };
 }
 
 function refOf(container: ObservedContainer): ContainerRef {
   return { ref: container.id, name: container.name, app: container.app, service: container.service, replica: container.replica };
-}
-
-/** Docker lists `busybox` as `busybox:latest`; compare like with like. */
-export function normalizeImageRef(image: string): string {
-  if (image.includes('@')) return image;
-  const lastSlash = image.lastIndexOf('/');
-  return image.slice(lastSlash + 1).includes(':') ? image : `${image}:latest`;
 }
 
 function short(hash: string): string {

@@ -24,6 +24,14 @@ export function describe(operation: Operation): string {
   switch (operation.kind) {
     case 'pull-image':
       return `pull image ${operation.image}`;
+    case 'build-image':
+      return `build image ${operation.image}`;
+    case 'remove-volume':
+      return `remove volume ${operation.dockerName}`;
+    case 'connect-network':
+      return `connect ${operation.container.name} to ${operation.network}`;
+    case 'disconnect-network':
+      return `disconnect ${operation.container.name} from ${operation.network}`;
     case 'create-network':
       return `create network ${operation.network}`;
     case 'create-volume':

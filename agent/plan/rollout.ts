@@ -1,4 +1,4 @@
-import { DEFAULT_UPDATE, type Service, type UpdateSpec } from '../model.js';
+import { DEFAULT_UPDATE, type Service, type UpdateSpec, type VolumeSpec } from '../model.js';
 
 // Rollout arithmetic in small pure functions, as in Kubernetes' deployment controller.
 
@@ -13,14 +13,19 @@ export interface EffectiveOrder {
 }
 
 /**
- * start-first runs old and new side by side for a moment, which a fixed host port forbids:
- * the new container could not bind it. Such a service rolls out stop-first, and says so.
+ * start-first runs old and new side by side for a moment, which a fixed host port forbids (the
+ * new container could not bind it), and so does a single-writer volume mounted read-write (two
+ * writers, even for seconds, can corrupt a database). Such a service rolls out stop-first, and
+ * says so. `volumes` are the app's, to tell shared volumes from single-writer ones.
  */
-export function effectiveOrder(service: Service): EffectiveOrder {
+export function effectiveOrder(service: Service, volumes: VolumeSpec[] = []): EffectiveOrder {
   const update = updateOf(service);
   if (update.order === 'stop-first') return { order: 'stop-first' };
   const fixed = service.ports.find((port) => port.hostPort !== undefined);
   if (fixed) return { order: 'stop-first', reason: `stop-first: host port ${fixed.hostPort} cannot be bound twice` };
+  const shared = new Set(volumes.filter((volume) => volume.shared).map((volume) => volume.name));
+  const writer = (service.mounts ?? []).find((mount) => mount.type === 'volume' && !mount.readOnly && !shared.has(mount.volume));
+  if (writer?.type === 'volume') return { order: 'stop-first', reason: `stop-first: volume ${writer.volume} has a single writer (not shared)` };
   return { order: 'start-first' };
 }
 

@@ -22,11 +22,37 @@ export interface ContainerRef {
 export type Operation = OperationBase &
   (
     | { kind: 'pull-image'; image: string }
-    | { kind: 'create-network'; app: string; network: string }
+    | {
+        /** Builds `image` from the service's `build` (the executor reads it from the desired state). */
+        kind: 'build-image';
+        image: string;
+        app: string;
+        service: string;
+      }
+    | {
+        kind: 'create-network';
+        app: string;
+        network: string;
+        internal: boolean;
+        /** For a grant network, the provider service. */
+        service?: string;
+      }
     | { kind: 'create-volume'; app: string; volume: string; dockerName: string }
-    | { kind: 'create-container'; container: ContainerRef }
+    | { kind: 'remove-volume'; app: string; volume: string; dockerName: string }
+    | {
+        /** Also connects the container to the rest of its networks (Docker creates on one). */
+        kind: 'create-container';
+        container: ContainerRef;
+      }
     | { kind: 'start-container'; container: ContainerRef }
-    | { kind: 'stop-container'; container: ContainerRef }
+    | {
+        kind: 'stop-container';
+        container: ContainerRef;
+        /** The service's `stop_grace_period`; absent, the container's own stop timeout. */
+        timeoutSeconds?: number;
+      }
+    | { kind: 'connect-network'; container: ContainerRef; network: string; aliases: string[] }
+    | { kind: 'disconnect-network'; container: ContainerRef; network: string }
     | { kind: 'remove-container'; container: ContainerRef }
     | { kind: 'rename-container'; container: ContainerRef; to: string }
     | {
@@ -38,6 +64,8 @@ export type Operation = OperationBase &
         oneShot: boolean;
         /** Pause after it is ready, before the next batch starts (`update.delay`). */
         delayMs: number;
+        /** Ready only once it exited 0: a dependency with `service_completed_successfully`. */
+        completion?: boolean;
       }
     | { kind: 'remove-network'; app: string; network: string; networkId: string }
   );

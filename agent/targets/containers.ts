@@ -63,7 +63,8 @@ export class ContainerTarget implements Target {
       finish: (entryId, error) => store.journalFinish(entryId, error ? 'failed' : 'done', error ? String((error as Error).message ?? error) : undefined),
     };
     const { failures, done } = await execute(plan, desired, { docker, journal, logger, clock });
-    for (const operation of done) if (operation.kind === 'pull-image') store.recordPulledImage(node, operation.image);
+    // Built images are collected like pulled ones: the current and the rollback one stay.
+    for (const operation of done) if (operation.kind === 'pull-image' || operation.kind === 'build-image') store.recordPulledImage(node, operation.image);
     const changes = changeSummary({ ...plan, operations: done });
     if (failures.length > 0) {
       return {
@@ -87,7 +88,10 @@ export class ContainerTarget implements Target {
 }
 
 function toRolloutFailure(failure: OperationFailure): RolloutFailure[] {
-  if (!failure.rollout || !('container' in failure.operation)) return [];
+  if (!failure.rollout) return [];
+  // A Dockerfile that does not build fails the commit like a replica that never gets ready.
+  if (failure.operation.kind === 'build-image') return [{ app: failure.operation.app, service: failure.operation.service, message: failure.message }];
+  if (!('container' in failure.operation)) return [];
   return [{ app: failure.operation.container.app, service: failure.operation.container.service, message: failure.message }];
 }
 

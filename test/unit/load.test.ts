@@ -8,8 +8,11 @@ import { fileURLToPath } from 'node:url';
 import { ManifestError, formatProblem } from '../../agent/errors.js';
 import { loadDesiredState, validateDir, type Lookup } from '../../agent/load/index.js';
 import type { App, DesiredState } from '../../agent/model.js';
+import { DEFAULT_POLICY } from '../../agent/policy/index.js';
 
 const COMMIT = 'a'.repeat(40);
+/** The `full` fixture mounts /srv/shared, which the default host policy refuses. */
+const srvPolicy = { ...DEFAULT_POLICY, bindRoots: ['/srv'] };
 const hashKey = new TextEncoder().encode('load-test-key');
 
 function repositoryRoot(): string {
@@ -23,7 +26,7 @@ const fixtures = join(repositoryRoot(), 'test', 'fixtures', 'manifests');
 const fixture = (name: string) => join(fixtures, name);
 
 async function problemsOf(root: string, lookup?: Lookup): Promise<string[]> {
-  const result = await validateDir({ root, commit: COMMIT, hashKey, lookup });
+  const result = await validateDir({ root, commit: COMMIT, hashKey, lookup, policy: srvPolicy });
   assert.equal(result.state, undefined, 'a load with problems returns no state');
   return result.problems.map(formatProblem);
 }
@@ -91,7 +94,7 @@ describe('loadDesiredState: manifests that load', () => {
 
   it('every field', async () => {
     const root = fixture('full');
-    const state = await loadDesiredState({ root, commit: COMMIT, hashKey });
+    const state = await loadDesiredState({ root, commit: COMMIT, hashKey, policy: srvPolicy });
     const file = 'apps/web.yaml';
     assert.deepEqual(withoutHashes(state), {
       commit: COMMIT,
@@ -150,10 +153,10 @@ describe('loadDesiredState: manifests that load', () => {
     for (const digest of digests) assert.match(digest, /^sha256:[0-9a-f]{64}$/);
   });
 
-  it('a multi-file directory loads sorted; dot-files, dot-folders and Compose folders are skipped', async () => {
+  it('a multi-file directory loads sorted; dot-files and dot-folders are skipped, a Compose folder is one app', async () => {
     const result = await validateDir({ root: fixture('multi'), commit: COMMIT, hashKey });
     assert.deepEqual(result.problems, []);
-    assert.deepEqual(result.skipped, [{ path: 'compose-app', reason: 'holds a Compose file; Compose projects are not loaded yet' }]);
+    assert.deepEqual(result.skipped, []);
     const state = result.state as DesiredState;
     assert.deepEqual(
       state.apps.map((app) => [app.name, app.source.file, app.services.map((each) => each.name)]),
@@ -161,6 +164,7 @@ describe('loadDesiredState: manifests that load', () => {
         ['a', 'a.yaml', ['web']],
         ['b', 'b.yml', ['web']],
         ['c', 'nested/c.yaml', ['alpha', 'zeta']],
+        ['compose-app', 'compose-app/compose.yaml', ['web']],
       ],
     );
   });
@@ -197,7 +201,7 @@ describe('loadDesiredState: manifests that load', () => {
       const second = join(dir, 'checkout-2');
       await cp(fixture('full'), first, { recursive: true });
       await cp(fixture('full'), second, { recursive: true });
-      const hashes = async (root: string) => (await loadDesiredState({ root, commit: COMMIT, hashKey })).apps[0].services.map((each) => each.configHash);
+      const hashes = async (root: string) => (await loadDesiredState({ root, commit: COMMIT, hashKey, policy: srvPolicy })).apps[0].services.map((each) => each.configHash);
       const before = await hashes(first);
       assert.deepEqual(await hashes(second), before);
       await writeFile(join(second, 'apps/site/css/site.css'), 'body{color:red}\n');
@@ -300,7 +304,7 @@ describe('loadDesiredState: manifests that do not load', () => {
           '    command: echo "unterminated',
           '    labels: {capstan.app: other, ok: yes}',
           '    environment: [A=1, B, A=2]',
-          '    volumes: ["/a:/data", "/b:/data", "/c"]',
+          '    volumes: ["/srv/a:/data", "/srv/b:/data", "/c"]',
           '    ports: ["8000-8001:80"]',
           '  Bad:',
           '    image: x',
@@ -323,7 +327,7 @@ describe('loadDesiredState: manifests that do not load', () => {
           '    command: echo "unterminated',
           '    labels: {capstan.app: other, ok: yes}',
           '    environment: [A=1, B, A=2]',
-          '    volumes: ["/a:/data", "/b:/data", "/c"]',
+          '    volumes: ["/srv/a:/data", "/srv/b:/data", "/c"]',
           '    ports: ["8000-8001:80"]',
           '',
         ].join('\n'),
@@ -333,8 +337,8 @@ describe('loadDesiredState: manifests that do not load', () => {
         'misc.yaml:5:14: services.web.command: unterminated double quote; for shell features write a list: ["sh", "-c", "…"] [COMMAND_INVALID]',
         "misc.yaml:6:14: services.web.labels[\"capstan.app\"]: keys starting with 'capstan.' are reserved for Capstan's own labels; rename the key [RESERVED_KEY]",
         'misc.yaml:7:27: services.web.environment[2]: this variable is already set by item 0; keep one [DUPLICATE_KEY]',
-        'misc.yaml:8:27: services.web.volumes[1]: volumes[0] already mounts on the same container path; Docker refuses two mounts on one target [MOUNT_DUPLICATE_TARGET]',
-        'misc.yaml:8:39: services.web.volumes[2]: anonymous volumes are not supported: name the volume (data:/path) and declare it under the top-level volumes [MOUNT_INVALID]',
+        'misc.yaml:8:31: services.web.volumes[1]: volumes[0] already mounts on the same container path; Docker refuses two mounts on one target [MOUNT_DUPLICATE_TARGET]',
+        'misc.yaml:8:47: services.web.volumes[2]: anonymous volumes are not supported: name the volume (data:/path) and declare it under the top-level volumes [MOUNT_INVALID]',
         'misc.yaml:9:13: services.web.ports[0]: port ranges are not supported: list each port on its own [PORT_INVALID]',
       ]);
     });

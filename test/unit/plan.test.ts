@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import type { App, DesiredState, Service } from '../../agent/model.js';
 import type { ObservedContainer, ObservedState } from '../../agent/observe/observe.js';
 import { plan } from '../../agent/plan/plan.js';
-import { printPlan } from '../../agent/plan/print.js';
+import { describe as describeOperation, printPlan } from '../../agent/plan/print.js';
 
 // Golden plans, as in docker/compose's reconcile_test.go: build the observed state by hand,
 // compare the printed plan. The printer is the one `capstan plan` uses.
@@ -52,6 +52,9 @@ function container(app: string, serviceName: string, replica: number, overrides:
     state: 'running',
     exitCode: null,
     health: null,
+    networks: [`${app}_default`],
+    networkMode: `${app}_default`,
+    volumes: [],
     ...overrides,
   };
 }
@@ -64,6 +67,7 @@ function observed(containers: ObservedContainer[], extra: Partial<ObservedState>
     networks: apps.map((name) => ({ id: `net-${name}`, name: `${name}_default`, app: name })),
     volumes: [],
     images: ['local/busybox:1'],
+    runtimes: ['io.containerd.runc.v2', 'runc'],
     foreign: { containers: [], networks: [], volumes: [] },
     ...extra,
   };
@@ -321,5 +325,246 @@ plan for commit c0ffee000000 on node n1: 6 operation(s)
         [0, 'must report healthy'],
       ],
     );
+  });
+});
+
+describe('plan: networks, volumes, order, sidecars, builds and runtimes (issue 5)', () => {
+  const networksOf = (...names: string[]) => names.map((name) => ({ id: `net-${name}`, name, app: name.split(/[._]/)[0] }));
+
+  it('creates each app network and a grant network, and creates containers after the networks they join', () => {
+    const state = desired(
+      app('api', [service('api', { uses: [{ app: 'db', service: 'postgres' }] })]),
+      app('db', [service('admin'), service('postgres')]),
+    );
+    golden(
+      printPlan(plan(state, observed([], { networks: [] }))),
+      `
+plan for commit c0ffee000000 on node n1: 12 operation(s)
+    1. create network api_default                          network missing
+    2. create network db.postgres.grant                    network missing (granted: db/postgres)
+    3. create network db_default                           network missing
+    4. create container api-api-1                          container missing  (after 1, 2)
+    5. start container api-api-1                           new container  (after 4)
+    6. wait until api-api-1 is ready                       must keep running 5000 ms (update.monitor)  (after 5)
+    7. create container db-admin-1                         container missing  (after 3)
+    8. start container db-admin-1                          new container  (after 7)
+    9. wait until db-admin-1 is ready                      must keep running 5000 ms (update.monitor)  (after 8)
+   10. create container db-postgres-1                      container missing  (after 2, 3)
+   11. start container db-postgres-1                       new container  (after 10)
+   12. wait until db-postgres-1 is ready                   must keep running 5000 ms (update.monitor)  (after 11)
+`,
+    );
+    const grant = plan(state, observed([], { networks: [] })).operations[1];
+    assert.equal(grant.kind === 'create-network' && grant.internal, true, 'a grant network is internal');
+  });
+
+  it('changes grants live: connects and disconnects running containers, then removes the unused network', () => {
+    const state = desired(app('api', [service('api', { uses: [{ app: 'db' }] })]), app('db', [service('admin'), service('postgres')]));
+    const current = observed(
+      [
+        container('api', 'api', 1, { networks: ['api_default', 'db.postgres.grant'] }),
+        container('db', 'admin', 1),
+        container('db', 'postgres', 1, { networks: ['db.postgres.grant', 'db_default'] }),
+      ],
+      { networks: networksOf('api_default', 'db.postgres.grant', 'db_default') },
+    );
+    golden(
+      printPlan(plan(state, current)),
+      `
+plan for commit c0ffee000000 on node n1: 4 operation(s)
+    1. connect api-api-1 to db_default                     network missing from the container
+    2. disconnect api-api-1 from db.postgres.grant         network no longer granted
+    3. disconnect db-postgres-1 from db.postgres.grant     network no longer granted
+    4. remove network db.postgres.grant                    network no longer used  (after 2, 3)
+`,
+    );
+  });
+
+  it('never disconnects a container from a network Capstan does not own', () => {
+    const current = observed([container('shop', 'web', 1, { networks: ['shop_default', 'monitoring'] })]);
+    assert.deepEqual(plan(desired(app('shop', [service('web')])), current).operations, []);
+  });
+
+  it('egress: false adds the app an internal network that its other services join too', () => {
+    const state = desired(app('sealed', [service('box', { egress: false }), service('peer')]));
+    golden(
+      printPlan(plan(state, observed([container('sealed', 'peer', 1)]))),
+      `
+plan for commit c0ffee000000 on node n1: 5 operation(s)
+    1. create network sealed_internal                      network missing
+    2. create container sealed-box-1                       container missing  (after 1)
+    3. start container sealed-box-1                        new container  (after 2)
+    4. wait until sealed-box-1 is ready                    must keep running 5000 ms (update.monitor)  (after 3)
+    5. connect sealed-peer-1 to sealed_internal            network missing from the container  (after 1)
+`,
+    );
+  });
+
+  it('rolls out a single-writer volume stop-first and says why; a shared one stays start-first', () => {
+    const db = service('db', { mounts: [{ type: 'volume', volume: 'data', target: '/data', readOnly: false }] });
+    const current = () => observed([container('shop', 'db', 1, { configHash: HASH_A, volumes: ['shop_data'] })], { volumes: [{ name: 'shop_data', app: 'shop' }] });
+    golden(
+      printPlan(plan(desired(app('shop', [db], [{ name: 'data', dockerName: 'shop_data', labels: {} }])), current())),
+      `
+plan for commit c0ffee000000 on node n1: 6 operation(s)
+    1. create container shop-db-1--next                    config-hash changed (aaaaaaaa → bbbbbbbb); stop-first: volume data has a single writer (not shared)
+    2. stop container shop-db-1                            config-hash changed (aaaaaaaa → bbbbbbbb)  (after 1)
+    3. remove container shop-db-1                          config-hash changed (aaaaaaaa → bbbbbbbb)  (after 2)
+    4. rename container shop-db-1--next → shop-db-1        replacement takes the replica name  (after 1, 3)
+    5. start container shop-db-1                           replacement  (after 4)
+    6. wait until shop-db-1 is ready                       must keep running 5000 ms (update.monitor)  (after 5)
+`,
+    );
+    const shared = plan(desired(app('shop', [db], [{ name: 'data', dockerName: 'shop_data', labels: {}, shared: true }])), current());
+    assert.equal(shared.operations[1].kind, 'start-container', 'start-first: the new replica starts beside the old one');
+    const readOnly = service('db', { mounts: [{ type: 'volume', volume: 'data', target: '/data', readOnly: true }] });
+    assert.equal(plan(desired(app('shop', [readOnly], [{ name: 'data', dockerName: 'shop_data', labels: {} }])), current()).operations[1].kind, 'start-container');
+  });
+
+  it('removes a volume marked remove: true once the containers mounting it are gone, and never creates it', () => {
+    const volumes = [{ name: 'data', dockerName: 'shop_data', labels: {}, remove: true }];
+    const current = observed([container('shop', 'web', 1, { configHash: HASH_A, volumes: ['shop_data'] })], { volumes: [{ name: 'shop_data', app: 'shop' }] });
+    const result = plan(desired(app('shop', [service('web')], volumes)), current);
+    golden(
+      printPlan(result),
+      `
+plan for commit c0ffee000000 on node n1: 7 operation(s)
+    1. create container shop-web-1--next                   config-hash changed (aaaaaaaa → bbbbbbbb)
+    2. start container shop-web-1--next                    replacement starts beside the old one  (after 1)
+    3. wait until shop-web-1--next is ready                must keep running 5000 ms (update.monitor)  (after 2)
+    4. stop container shop-web-1                           config-hash changed (aaaaaaaa → bbbbbbbb)  (after 3)
+    5. remove container shop-web-1                         config-hash changed (aaaaaaaa → bbbbbbbb)  (after 4)
+    6. rename container shop-web-1--next → shop-web-1      replacement takes the replica name  (after 3, 5)
+    7. remove volume shop_data                             manifest says remove: true  (after 5)
+`,
+    );
+    const gone = plan(desired(app('shop', [service('web')], volumes)), observed([container('shop', 'web', 1)]));
+    assert.deepEqual(gone.operations, [], 'an absent volume is neither created nor removed');
+    const foreign = plan(desired(app('shop', [service('web')], volumes)), observed([container('shop', 'web', 1)], { foreign: { containers: [], networks: [], volumes: ['shop_data'] } }));
+    assert.deepEqual([foreign.problems, foreign.operations], [[], []], 'a volume Capstan does not own is never removed');
+  });
+
+  it('orders creation by depends_on: healthy and completed dependencies gate on readiness', () => {
+    const state = desired(
+      app('shop', [
+        service('web', {
+          dependsOn: [
+            { service: 'db', condition: 'service_healthy' },
+            { service: 'migrate', condition: 'service_completed_successfully' },
+          ],
+        }),
+        service('db', { healthcheck: { test: ['CMD', 'true'] } }),
+        service('migrate', { restart: 'no' }),
+      ]),
+    );
+    const result = plan(state, observed([], { networks: networksOf('shop_default') }));
+    golden(
+      printPlan(result),
+      `
+plan for commit c0ffee000000 on node n1: 9 operation(s)
+    1. create container shop-db-1                          container missing
+    2. start container shop-db-1                           new container  (after 1)
+    3. wait until shop-db-1 is ready                       must report healthy  (after 2)
+    4. create container shop-migrate-1                     container missing
+    5. start container shop-migrate-1                      new container  (after 4)
+    6. wait until shop-migrate-1 is ready                  must exit 0 (a dependent waits for it to complete)  (after 5)
+    7. create container shop-web-1                         container missing  (after 3, 6)
+    8. start container shop-web-1                          new container  (after 7)
+    9. wait until shop-web-1 is ready                      must keep running 5000 ms (update.monitor)  (after 8)
+`,
+    );
+    const migrateReady = result.operations[5];
+    assert.equal(migrateReady.kind === 'wait-ready' && migrateReady.completion, true);
+    const started = plan(
+      desired(app('shop', [service('web', { dependsOn: [{ service: 'db', condition: 'service_started' }] }), service('db')])),
+      observed([], { networks: networksOf('shop_default') }),
+    );
+    const webCreate = started.operations.find((operation) => operation.kind === 'create-container' && operation.container.service === 'web')!;
+    assert.deepEqual(webCreate.after, [2], 'service_started waits for the start only');
+    const running = plan(
+      desired(app('shop', [service('web', { dependsOn: [{ service: 'db', condition: 'service_healthy' }] }), service('db', { healthcheck: { test: ['CMD', 'true'] } })])),
+      observed([container('shop', 'db', 1)]),
+    );
+    assert.deepEqual(running.operations.find((operation) => operation.kind === 'create-container')!.after, [], 'a dependency already running is not waited for');
+  });
+
+  const sidecarApp = () => app('shop', [service('web'), service('proxy', { networkMode: { kind: 'service', service: 'web' }, configHash: 'dddddddd44444444' })]);
+
+  it('replaces a sidecar after its parent, in the new parent\'s namespace', () => {
+    const current = observed([
+      container('shop', 'web', 1, { id: 'web1', configHash: HASH_A }),
+      container('shop', 'proxy', 1, { configHash: 'cccccccc33333333', networks: [], networkMode: 'container:web1' }),
+    ]);
+    golden(
+      printPlan(plan(desired(sidecarApp()), current)),
+      `
+plan for commit c0ffee000000 on node n1: 12 operation(s)
+    1. create container shop-web-1--next                   config-hash changed (aaaaaaaa → bbbbbbbb)
+    2. start container shop-web-1--next                    replacement starts beside the old one  (after 1)
+    3. wait until shop-web-1--next is ready                must keep running 5000 ms (update.monitor)  (after 2)
+    4. stop container shop-web-1                           config-hash changed (aaaaaaaa → bbbbbbbb)  (after 3)
+    5. remove container shop-web-1                         config-hash changed (aaaaaaaa → bbbbbbbb)  (after 4)
+    6. rename container shop-web-1--next → shop-web-1      replacement takes the replica name  (after 3, 5)
+    7. create container shop-proxy-1--next                 config-hash changed (cccccccc → dddddddd)  (after 6)
+    8. start container shop-proxy-1--next                  replacement starts beside the old one  (after 7)
+    9. wait until shop-proxy-1--next is ready              must keep running 5000 ms (update.monitor)  (after 8)
+   10. stop container shop-proxy-1                         config-hash changed (cccccccc → dddddddd)  (after 9)
+   11. remove container shop-proxy-1                       config-hash changed (cccccccc → dddddddd)  (after 10)
+   12. rename container shop-proxy-1--next → shop-proxy-1  replacement takes the replica name  (after 9, 11)
+`,
+    );
+  });
+
+  it('replaces a sidecar whose parent was recreated after drift, and restarts one whose parent was started again', () => {
+    const orphan = observed([container('shop', 'proxy', 1, { configHash: 'dddddddd44444444', networks: [], networkMode: 'container:gone' })]);
+    const recreated = plan(desired(sidecarApp()), orphan);
+    assert.deepEqual(
+      recreated.operations.filter((operation) => operation.kind === 'create-container').map((operation) => `${operation.id} ${describeOperation(operation)}: ${operation.cause} after ${operation.after}`),
+      ['1 create container shop-web-1: container missing after ', '4 create container shop-proxy-1--next: parent web has a new container after 3'],
+    );
+    const inSync = observed([
+      container('shop', 'web', 1, { id: 'web1' }),
+      container('shop', 'proxy', 1, { configHash: 'dddddddd44444444', networks: [], networkMode: 'container:web1' }),
+    ]);
+    assert.deepEqual(plan(desired(sidecarApp()), inSync).operations, [], 'a sidecar in its parent\'s namespace is kept');
+    const stopped = observed([
+      container('shop', 'web', 1, { id: 'web1', state: 'exited', exitCode: 137 }),
+      container('shop', 'proxy', 1, { configHash: 'dddddddd44444444', networks: [], networkMode: 'container:web1' }),
+    ]);
+    golden(
+      printPlan(plan(desired(sidecarApp()), stopped)),
+      `
+plan for commit c0ffee000000 on node n1: 3 operation(s)
+    1. start container shop-web-1                          container exited (drift)
+    2. stop container shop-proxy-1                         parent container started again: follow it into its network namespace  (after 1)
+    3. start container shop-proxy-1                        parent container started again: follow it into its network namespace  (after 2)
+`,
+    );
+  });
+
+  it('builds a missing image before creating, and gives stops the service\'s grace period', () => {
+    const build = { context: '/state/checkouts/c0ffee/apps/web', contextPath: 'apps/web', contextDigest: 'sha256:1', dockerfile: 'Dockerfile', args: {} };
+    const image = 'capstan/shop-web:0123456789abcdef01234567';
+    const web = service('web', { image, build, stopGracePeriodMs: 30_000 });
+    const result = plan(desired(app('shop', [web])), observed([container('shop', 'web', 1, { configHash: HASH_A })]));
+    assert.equal(printPlan(result).split('\n')[1], `    1. build image ${image} image not present (built from apps/web)`);
+    assert.deepEqual(result.operations.find((operation) => operation.kind === 'create-container')!.after, [1]);
+    const stop = result.operations.find((operation) => operation.kind === 'stop-container')!;
+    assert.equal(stop.kind === 'stop-container' && stop.timeoutSeconds, 30);
+    const built = plan(desired(app('shop', [web])), observed([container('shop', 'web', 1)], { images: ['local/busybox:1', image] }));
+    assert.deepEqual(built.operations, [], 'an image already built for this context is not built again');
+  });
+
+  it('blocks the whole plan on a runtime the engine does not have, and on a foreign grant network', () => {
+    const runtime = plan(desired(app('shop', [service('web', { runtime: 'runsc' })])), observed([container('shop', 'web', 1, { configHash: HASH_A })]));
+    assert.deepEqual(runtime.operations, []);
+    assert.equal(runtime.problems[0].code, 'RUNTIME_UNKNOWN');
+    assert.match(runtime.problems[0].message, /service shop\/web \(shop\.yaml:3\) asks for runtime 'runsc', which this Docker engine does not have \(it has io\.containerd\.runc\.v2, runc\)/);
+    const foreign = plan(
+      desired(app('api', [service('api', { uses: [{ app: 'db', service: 'pg' }] })]), app('db', [service('pg')])),
+      observed([], { networks: [], foreign: { containers: [], networks: ['db.pg.grant'], volumes: [] } }),
+    );
+    assert.deepEqual(foreign.problems.map((problem) => problem.code), ['NAME_CONFLICT']);
+    assert.match(foreign.problems[0].message, /network 'db\.pg\.grant' needed by app 'db'/);
   });
 });

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { loadKeyring } from '../../../secrets/index.js';
 import { formatProblem } from '../../errors.js';
 import { validateDir } from '../../load/index.js';
+import { readPolicyFile } from '../../policy/index.js';
 
 export function validateCommand(): Command {
   return new Command('validate')
@@ -11,9 +12,11 @@ export function validateCommand(): Command {
     .argument('[dir]', 'checkout root', '.')
     .option('--path <dir>', 'folder inside DIR holding the manifests', '.')
     .option('--key-file <file>', 'key file (CAPSTAN_KEY_FILE): decrypt the env files too; without one only their headers and variable names are checked')
+    .option('--policy-file <file>', 'host policy (CAPSTAN_POLICY_FILE) to check the manifests against; without one, the defaults, which refuse privileged mode, host namespaces, devices, extra capabilities and host paths')
     .option('--json', 'print the problems as JSON')
-    .action(async (dir: string, options: { path: string; keyFile?: string; json?: boolean }) => {
+    .action(async (dir: string, options: { path: string; keyFile?: string; policyFile?: string; json?: boolean }) => {
       const keyFile = options.keyFile ?? process.env.CAPSTAN_KEY_FILE;
+      const policyFile = options.policyFile ?? process.env.CAPSTAN_POLICY_FILE;
       const { problems, state, uncheckedEnvFiles } = await validateDir({
         root: resolve(dir),
         path: options.path,
@@ -22,6 +25,7 @@ export function validateCommand(): Command {
         hashKey: randomBytes(32),
         keyring: keyFile ? await loadKeyring(resolve(keyFile)) : undefined,
         uncheckedEnvFiles: !keyFile,
+        policy: policyFile ? await readPolicyFile(resolve(policyFile)) : undefined,
       });
       if (uncheckedEnvFiles.length > 0 && !options.json) {
         process.stderr.write(

@@ -1,0 +1,83 @@
+// Builds a service's image from the commit's checkout through the Docker API: the context is the
+// list load/build-context.ts digested (so what is built is what the tag names), tarred as it is
+// sent. Build arguments may hold secrets: every value is masked in the output logged and in the
+// error thrown.
+import type Docker from 'dockerode';
+import { createReadStream } from 'node:fs';
+import { lstat, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import tar from 'tar-stream';
+import { CapstanError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { listContext } from '../load/build-context.js';
+import type { BuildSpec } from '../model.js';
+
+const MASK = '***';
+
+/** Replaces every build argument value (of 4 characters or more: shorter ones would mask noise) in `text`. */
+export function maskValues(text: string, values: string[]): string {
+  let masked = text;
+  for (const value of values.filter((candidate) => candidate.length >= 4).sort((left, right) => right.length - left.length)) {
+    masked = masked.split(value).join(MASK);
+  }
+  return masked;
+}
+
+/** The context as a tar stream, entries added as the stream is read. */
+async function contextTar(build: BuildSpec): Promise<NodeJS.ReadableStream> {
+  const entries = await listContext(build.context, build.dockerfile);
+  const pack = tar.pack();
+  void (async () => {
+    try {
+      for (const entry of entries) {
+        const absolute = join(build.context, entry.path);
+        const info = await lstat(absolute);
+        const header = { name: entry.path, mode: info.mode & 0o7777, mtime: new Date(0) };
+        if (entry.kind === 'folder') pack.entry({ ...header, type: 'directory' });
+        else if (entry.kind === 'link') pack.entry({ ...header, type: 'symlink', linkname: await readlink(absolute) });
+        else {
+          await new Promise<void>((resolve, reject) => {
+            const sink = pack.entry({ ...header, type: 'file', size: info.size }, (error) => (error ? reject(error) : resolve()));
+            createReadStream(absolute).on('error', reject).pipe(sink);
+          });
+        }
+      }
+      pack.finalize();
+    } catch (error) {
+      pack.destroy(error as Error);
+    }
+  })();
+  return pack;
+}
+
+interface BuildEvent {
+  stream?: string;
+  error?: string;
+  errorDetail?: { message?: string };
+}
+
+export async function buildImage(docker: Docker, image: string, build: BuildSpec, labels: Record<string, string>, logger: Logger): Promise<void> {
+  const secrets = Object.values(build.args);
+  const options: Record<string, unknown> = { t: image, dockerfile: build.dockerfile, buildargs: build.args, labels, rm: true, forcerm: true };
+  if (build.target !== undefined) options.target = build.target;
+  const fail = (message: string, cause?: unknown) =>
+    new CapstanError('BUILD_FAILED', 'terminal', `building ${image} from ${build.contextPath} failed: ${maskValues(message, secrets)}`, { image, context: build.contextPath }, { cause });
+  let stream: NodeJS.ReadableStream;
+  try {
+    stream = await docker.buildImage(await contextTar(build), options);
+  } catch (error) {
+    throw fail(error instanceof Error ? error.message : String(error));
+  }
+  const events = await new Promise<BuildEvent[]>((resolve, reject) => {
+    docker.modem.followProgress(
+      stream,
+      (error: Error | null, all: BuildEvent[]) => (error ? reject(fail(error.message)) : resolve(all ?? [])),
+      (event: BuildEvent) => {
+        const line = event.stream?.trimEnd();
+        if (line) logger.debug({ image, output: maskValues(line, secrets) }, 'build output');
+      },
+    );
+  });
+  const failed = events.find((event) => event.error || event.errorDetail);
+  if (failed) throw fail(failed.errorDetail?.message ?? failed.error ?? 'unknown error');
+}

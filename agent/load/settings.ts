@@ -1,0 +1,41 @@
+// `capstan.yaml` at the root of the manifests path: repository-wide settings (today, fleet
+// placement's default). Optional; a broken one stops the commit like a broken manifest.
+import { Ajv, type ValidateFunction } from 'ajv';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Static } from '@sinclair/typebox';
+import type { ManifestProblem } from '../errors.js';
+import { locate } from './locate.js';
+import { parseManifest } from './parse.js';
+import { RepositorySettings } from './schema-placement.js';
+
+export const SETTINGS_FILE = 'capstan.yaml';
+
+let compiled: ValidateFunction | undefined;
+
+export async function readRepositorySettings(
+  folder: string,
+  repoPath: string,
+): Promise<{ settings?: Static<typeof RepositorySettings>; problems: ManifestProblem[] }> {
+  let text: string;
+  try {
+    text = await readFile(join(folder, SETTINGS_FILE), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { problems: [] };
+    throw error;
+  }
+  const { parsed, problems } = parseManifest(text, repoPath);
+  if (!parsed) return { problems };
+  compiled ??= new Ajv({ allErrors: true, strict: false }).compile(RepositorySettings);
+  if (parsed.data === null || parsed.data === undefined) return { settings: {}, problems: [] };
+  if (compiled(parsed.data)) return { settings: parsed.data as Static<typeof RepositorySettings>, problems: [] };
+  return {
+    problems: (compiled.errors ?? []).map((error) => {
+      const path = error.instancePath.split('/').filter(Boolean);
+      const extra = error.keyword === 'additionalProperties' ? (error.params as { additionalProperty: string }).additionalProperty : undefined;
+      const keyPath = extra ? [...path, extra] : path;
+      const { line, column } = locate(parsed.doc, parsed.lineCounter, keyPath, extra !== undefined);
+      return { code: 'SETTINGS_INVALID', file: repoPath, line, column, key: keyPath.join('.'), message: extra ? `unknown key '${extra}'` : `${error.message ?? 'invalid'}` };
+    }),
+  };
+}

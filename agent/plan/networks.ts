@@ -1,0 +1,90 @@
+// Which networks the desired state needs and which of them each service joins, with the DNS
+// names it answers to there. Pure, so the planner and the container spec agree on it.
+//
+//   <app>_default          every service of the app with egress, aliases `<service>` and `<service>.<app>`
+//   <app>_internal         (internal) when a service of the app has egress: false, or a consumer
+//                          without egress uses the app: then every networked service joins it
+//   <app>.<service>.grant  (internal) when a consumer uses `app/service`: that service only
+//   <app>_<network>        each network the app declares (Compose's networks): the services that
+//                          list it, with their aliases; a service listing networks is on `default`
+//                          only if it lists `default`
+//
+// A consumer joins the provider's network without aliases of its own: providers do not call
+// their consumers. Grant networks are internal, so a grant never gives a way out either.
+import type { DesiredState, Service } from '../model.js';
+import { appNetworkName, declaredNetworkName, grantNetworkName, internalNetworkName } from '../names.js';
+
+export interface NetworkSpec {
+  name: string;
+  /** The app whose network it is (the provider, for a grant network). */
+  app: string;
+  internal: boolean;
+  /** For a grant network, the provider service. */
+  service?: string;
+}
+
+export interface EndpointSpec {
+  network: string;
+  aliases: string[];
+}
+
+export interface NetworkLayout {
+  /** Sorted by name. */
+  networks: NetworkSpec[];
+  /** The service's networks, its own app's first (the one it is created on); empty without any. */
+  endpoints(app: string, service: string): EndpointSpec[];
+}
+
+function isNetworked(service: Service): boolean {
+  return service.networkMode === undefined;
+}
+
+export function networkLayout(desired: DesiredState): NetworkLayout {
+  const internalApps = new Set<string>();
+  const grants = new Set<string>();
+  const services = new Map<string, Service>();
+  for (const app of desired.apps) {
+    for (const service of app.services) {
+      services.set(`${app.name}/${service.name}`, service);
+      if (!isNetworked(service)) continue;
+      if (service.egress === false) internalApps.add(app.name);
+      for (const grant of service.uses ?? []) {
+        if (grant.service !== undefined) grants.add(`${grant.app}/${grant.service}`);
+        else if (service.egress === false) internalApps.add(grant.app);
+      }
+    }
+  }
+  const networks: NetworkSpec[] = [];
+  for (const app of desired.apps) {
+    networks.push({ name: appNetworkName(app.name), app: app.name, internal: false });
+    if (internalApps.has(app.name)) networks.push({ name: internalNetworkName(app.name), app: app.name, internal: true });
+    for (const declared of app.networks ?? []) networks.push({ name: declaredNetworkName(app.name, declared.name), app: app.name, internal: declared.internal });
+  }
+  for (const key of grants) {
+    const [app, service] = key.split('/');
+    networks.push({ name: grantNetworkName(app, service), app, service, internal: true });
+  }
+  networks.sort((left, right) => (left.name < right.name ? -1 : left.name > right.name ? 1 : 0));
+
+  const endpoints = (app: string, name: string): EndpointSpec[] => {
+    const service = services.get(`${app}/${name}`);
+    if (!service || !isNetworked(service)) return [];
+    const aliases = [name, `${name}.${app}`];
+    const own: EndpointSpec[] = [];
+    if (service.networks) {
+      for (const joined of service.networks) {
+        const network = joined.network === 'default' ? appNetworkName(app) : declaredNetworkName(app, joined.network);
+        own.push({ network, aliases: [...aliases, ...joined.aliases] });
+      }
+    } else if (service.egress !== false) own.push({ network: appNetworkName(app), aliases });
+    if (internalApps.has(app)) own.push({ network: internalNetworkName(app), aliases });
+    if (grants.has(`${app}/${name}`)) own.push({ network: grantNetworkName(app, name), aliases });
+    const granted = (service.uses ?? []).map((grant) => {
+      if (grant.service !== undefined) return { network: grantNetworkName(grant.app, grant.service), aliases: [] };
+      return { network: service.egress === false ? internalNetworkName(grant.app) : appNetworkName(grant.app), aliases: [] };
+    });
+    granted.sort((left, right) => (left.network < right.network ? -1 : 1));
+    return [...own, ...granted];
+  };
+  return { networks, endpoints };
+}

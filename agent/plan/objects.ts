@@ -1,0 +1,125 @@
+// The plan's objects around the containers: images to pull or build and networks to create
+// first; networks and volumes to remove last; and the problems that block a plan before it
+// starts (names held by others, runtimes the engine lacks). Pure, like plan.ts.
+import type { DesiredState } from '../model.js';
+import { containerName, nextContainerName } from '../names.js';
+import type { ObservedState } from '../observe/observe.js';
+import type { PlanBuilder, NewOperation } from './builder.js';
+import type { NetworkLayout } from './networks.js';
+import type { PlanProblem } from './types.js';
+
+/**
+ * Pull every image a container to be created needs and the host lacks, and build every built
+ * image whose tag is missing (the tag changes with the context), before anything stops.
+ */
+export function planImages(builder: PlanBuilder, desired: DesiredState, observed: ObservedState): Map<string, number> {
+  const present = new Set(observed.images);
+  const operations = new Map<string, number>();
+  const services = desired.apps.flatMap((app) => app.services);
+  for (const image of unique(services.filter((service) => !service.build).map((service) => service.image)).sort()) {
+    if (!present.has(normalizeImageRef(image))) operations.set(image, builder.add({ kind: 'pull-image', image, after: [], cause: 'image not present' }));
+  }
+  for (const service of services.filter((candidate) => candidate.build).sort((left, right) => (left.image < right.image ? -1 : 1))) {
+    if (present.has(service.image) || operations.has(service.image)) continue;
+    const cause = `image not present (built from ${service.build!.contextPath})`;
+    operations.set(service.image, builder.add({ kind: 'build-image', image: service.image, app: service.app, service: service.name, after: [], cause }));
+  }
+  return operations;
+}
+
+export function planNetworks(builder: PlanBuilder, layout: NetworkLayout, observed: ObservedState): Map<string, number> {
+  const existing = new Set(observed.networks.map((network) => network.name));
+  const operations = new Map<string, number>();
+  for (const network of layout.networks) {
+    if (existing.has(network.name)) continue;
+    const cause = network.service !== undefined ? `network missing (granted: ${network.app}/${network.service})` : 'network missing';
+    const operation: NewOperation = { kind: 'create-network', app: network.app, network: network.name, internal: network.internal, after: [], cause };
+    if (network.service !== undefined) operation.service = network.service;
+    operations.set(network.name, builder.add(operation));
+  }
+  return operations;
+}
+
+/** Our networks that nothing desired uses any more, once every container of ours has left them. */
+export function planNetworkRemovals(builder: PlanBuilder, layout: NetworkLayout, observed: ObservedState, desiredApps: Set<string>): void {
+  const wanted = new Set(layout.networks.map((network) => network.name));
+  for (const network of observed.networks) {
+    if (wanted.has(network.name)) continue;
+    const cause = desiredApps.has(network.app) ? 'network no longer used' : 'app removed from repo';
+    builder.add({ kind: 'remove-network', app: network.app, network: network.name, networkId: network.id, after: builder.detached.get(network.name) ?? [], cause });
+  }
+}
+
+/** Only `remove: true` deletes a volume, after every container of ours that mounts it is gone. */
+export function planVolumeRemovals(builder: PlanBuilder, desired: DesiredState, observed: ObservedState): void {
+  const owned = new Set(observed.volumes.map((volume) => volume.name));
+  for (const app of desired.apps) {
+    for (const volume of app.volumes) {
+      if (!volume.remove || !owned.has(volume.dockerName)) continue;
+      builder.add({
+        kind: 'remove-volume',
+        app: app.name,
+        volume: volume.name,
+        dockerName: volume.dockerName,
+        after: builder.unmounted.get(volume.dockerName) ?? [],
+        cause: 'manifest says remove: true',
+      });
+    }
+  }
+}
+
+export function findConflicts(desired: DesiredState, observed: ObservedState, layout: NetworkLayout): PlanProblem[] {
+  const problems: PlanProblem[] = [];
+  const foreignContainers = new Set(observed.foreign.containers);
+  const foreignNetworks = new Set(observed.foreign.networks);
+  const foreignVolumes = new Set(observed.foreign.volumes);
+  for (const network of layout.networks) {
+    if (foreignNetworks.has(network.name)) problems.push(conflict('network', network.name, network.app));
+  }
+  for (const app of desired.apps) {
+    for (const volume of app.volumes) {
+      if (!volume.remove && foreignVolumes.has(volume.dockerName)) problems.push(conflict('volume', volume.dockerName, app.name));
+    }
+    for (const service of app.services) {
+      for (let replica = 1; replica <= service.replicas; replica++) {
+        for (const name of [containerName(app.name, service.name, replica), nextContainerName(app.name, service.name, replica)]) {
+          if (foreignContainers.has(name)) problems.push(conflict('container', name, app.name));
+        }
+      }
+    }
+  }
+  return problems;
+}
+
+/** A runtime the engine lacks would fail at create, after other replicas were already replaced. */
+export function runtimeProblems(desired: DesiredState, observed: ObservedState): PlanProblem[] {
+  const known = new Set(observed.runtimes);
+  return desired.apps.flatMap((app) =>
+    app.services
+      .filter((service) => service.runtime !== undefined && !known.has(service.runtime))
+      .map((service) => ({
+        code: 'RUNTIME_UNKNOWN',
+        message:
+          `service ${app.name}/${service.name} (${service.source.file}:${service.source.line}) asks for runtime '${service.runtime}', which this Docker engine does not have ` +
+          `(it has ${observed.runtimes.join(', ') || 'none listed'}); install it and register it in /etc/docker/daemon.json "runtimes", or remove runtime:`,
+      })),
+  );
+}
+
+function conflict(kind: string, name: string, app: string): PlanProblem {
+  return {
+    code: 'NAME_CONFLICT',
+    message: `${kind} '${name}' needed by app '${app}' exists but was not created by this Capstan node; rename or remove it by hand (Capstan never touches objects it does not own)`,
+  };
+}
+
+/** Docker lists `busybox` as `busybox:latest`; compare like with like. */
+export function normalizeImageRef(image: string): string {
+  if (image.includes('@')) return image;
+  const lastSlash = image.lastIndexOf('/');
+  return image.slice(lastSlash + 1).includes(':') ? image : `${image}:latest`;
+}
+
+function unique<T>(values: T[]): T[] {
+  return [...new Set(values)];
+}

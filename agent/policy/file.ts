@@ -1,0 +1,48 @@
+// Reads the host policy file: YAML, validated against PolicyFile. A broken policy is a
+// configuration error at start, never a silent fall back to the defaults.
+import { readFile } from 'node:fs/promises';
+import { posix } from 'node:path';
+import { Ajv, type ValidateFunction } from 'ajv';
+import { parseDocument } from 'yaml';
+import { CapstanError } from '../errors.js';
+import { DEFAULT_POLICY, PolicyFile, type HostPolicy } from './schema.js';
+
+let compiled: ValidateFunction | undefined;
+
+export function parsePolicy(text: string, file: string): HostPolicy {
+  const doc = parseDocument(text);
+  if (doc.errors.length > 0) throw invalid(file, doc.errors[0].message);
+  const data: unknown = doc.toJS() ?? {};
+  compiled ??= new Ajv({ allErrors: true, strict: false }).compile(PolicyFile);
+  if (!compiled(data)) {
+    const error = compiled.errors![0];
+    const where = error.instancePath ? error.instancePath.slice(1).replace(/\//g, '.') : 'the file';
+    const extra = error.keyword === 'additionalProperties' ? ` '${String((error.params as { additionalProperty: string }).additionalProperty)}'` : '';
+    throw invalid(file, `${where}: ${error.message}${extra}`);
+  }
+  const policy = data as PolicyFile;
+  return {
+    allowPrivileged: policy.allow_privileged ?? DEFAULT_POLICY.allowPrivileged,
+    allowHostNetwork: policy.allow_host_network ?? DEFAULT_POLICY.allowHostNetwork,
+    allowHostPid: policy.allow_host_pid ?? DEFAULT_POLICY.allowHostPid,
+    allowDockerSocket: policy.allow_docker_socket ?? DEFAULT_POLICY.allowDockerSocket,
+    allowDevices: policy.allow_devices ?? DEFAULT_POLICY.allowDevices,
+    allowedCapabilities: (policy.allowed_capabilities ?? []).map((name) => name.toUpperCase().replace(/^CAP_/, '')),
+    bindRoots: (policy.bind_roots ?? []).map((root) => posix.normalize(root).replace(/(.)\/+$/, '$1')),
+    allowedRuntimes: policy.allowed_runtimes ?? DEFAULT_POLICY.allowedRuntimes,
+  };
+}
+
+export async function readPolicyFile(file: string): Promise<HostPolicy> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new CapstanError('POLICY_INVALID', 'terminal', `cannot read the policy file ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, { file }, { cause: error });
+  }
+  return parsePolicy(text, file);
+}
+
+function invalid(file: string, detail: string): CapstanError {
+  return new CapstanError('POLICY_INVALID', 'terminal', `policy file ${file} is invalid: ${detail}`, { file });
+}

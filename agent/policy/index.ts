@@ -1,0 +1,3 @@
+export { DEFAULT_CAPABILITIES, DEFAULT_POLICY, DEFAULT_RUNTIMES, PolicyFile, type HostPolicy } from './schema.js';
+export { parsePolicy, readPolicyFile } from './file.js';
+export { policyRefusals, type PolicyRefusal } from './check.js';

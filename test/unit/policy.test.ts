@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { CapstanError, formatProblem } from '../../agent/errors.js';
+import { validateDir } from '../../agent/load/index.js';
+import type { MountSpec } from '../../agent/model.js';
+import { DEFAULT_POLICY, parsePolicy, policyRefusals, type HostPolicy } from '../../agent/policy/index.js';
+
+// The host policy: parsing the file, and each refusal with the setting that lifts it.
+
+type Request = Parameters<typeof policyRefusals>[0];
+const none: Request = { mounts: [] };
+const bind = (source: string): MountSpec => ({ type: 'bind', source, target: '/x', readOnly: false });
+const settingsOf = (request: Request, policy: HostPolicy = DEFAULT_POLICY) =>
+  policyRefusals(request, policy, request.mounts.map((_, index) => index)).map((refusal) => [refusal.key.join('.'), /; set (.+?) in the policy file/.exec(refusal.message)?.[1]]);
+
+describe('host policy: parsing the file', () => {
+  it('reads every setting, normalizing capabilities and roots', () => {
+    const policy = parsePolicy(
+      'allow_privileged: true\nallow_host_network: true\nallow_host_pid: true\nallow_docker_socket: true\nallow_devices: true\nallowed_capabilities: [cap_net_admin, SYS_TIME]\nbind_roots: [/srv/, /data//apps]\nallowed_runtimes: [runc, nvidia]\n',
+      'policy.yaml',
+    );
+    assert.deepEqual(policy, {
+      allowPrivileged: true,
+      allowHostNetwork: true,
+      allowHostPid: true,
+      allowDockerSocket: true,
+      allowDevices: true,
+      allowedCapabilities: ['NET_ADMIN', 'SYS_TIME'],
+      bindRoots: ['/srv', '/data/apps'],
+      allowedRuntimes: ['runc', 'nvidia'],
+    });
+    assert.deepEqual(parsePolicy('', 'empty.yaml'), DEFAULT_POLICY, 'an empty file is the default policy');
+  });
+
+  it('refuses a broken file with what is wrong, never falling back to the defaults', () => {
+    const table: [string, RegExp][] = [
+      ['allow_privileged: please\n', /policy file p\.yaml is invalid: allow_privileged: must be boolean/],
+      ['bind_root: [/srv]\n', /policy file p\.yaml is invalid: the file: must NOT have additional properties 'bind_root'/],
+      ['bind_roots: [srv]\n', /bind_roots\.0: must match pattern/],
+      ['allow_devices: [\n', /policy file p\.yaml is invalid/],
+    ];
+    for (const [text, message] of table) {
+      assert.throws(() => parsePolicy(text, 'p.yaml'), (error: unknown) => error instanceof CapstanError && error.code === 'POLICY_INVALID' && message.test(error.message), text);
+    }
+  });
+});
+
+describe('host policy: what a service may ask for', () => {
+  it('by default refuses each request, naming the setting that allows it', () => {
+    const table: [Request, string, string][] = [
+      [{ ...none, privileged: true }, 'privileged', 'allow_privileged: true'],
+      [{ ...none, networkMode: { kind: 'host' } }, 'network_mode', 'allow_host_network: true'],
+      [{ ...none, pid: 'host' }, 'pid', 'allow_host_pid: true'],
+      [{ ...none, devices: [{ host: '/dev/fuse', container: '/dev/fuse', permissions: 'rwm' }] }, 'devices', 'allow_devices: true'],
+      [{ ...none, capAdd: ['NET_ADMIN', 'SYS_ADMIN'] }, 'cap_add', 'allowed_capabilities: [NET_ADMIN, SYS_ADMIN]'],
+      [{ ...none, capAdd: ['ALL'] }, 'cap_add', 'allowed_capabilities: [ALL]'],
+      [{ ...none, runtime: 'nvidia' }, 'runtime', 'allowed_runtimes: [nvidia] (the list replaces the default one)'],
+      [{ mounts: [bind('/var/run/docker.sock')] }, 'volumes.0', 'allow_docker_socket: true'],
+      [{ mounts: [bind('/run/docker.sock')] }, 'volumes.0', 'allow_docker_socket: true'],
+      [{ mounts: [bind('/var/run')] }, 'volumes.0', 'allow_docker_socket: true'],
+      [{ mounts: [bind('/')] }, 'volumes.0', 'allow_docker_socket: true'],
+      [{ mounts: [bind('/srv/app/data')] }, 'volumes.0', 'bind_roots: [/srv/app] (folders under which host paths may be mounted)'],
+      [{ mounts: [bind('/etc')] }, 'volumes.0', 'bind_roots: [/etc] (folders under which host paths may be mounted)'],
+    ];
+    for (const [request, key, setting] of table) assert.deepEqual(settingsOf(request), [[key, setting]], JSON.stringify(request));
+  });
+
+  it('allows what needs no permission: default capabilities, isolating runtimes, repository files', () => {
+    assert.deepEqual(settingsOf({ ...none, capAdd: ['CHOWN', 'NET_BIND_SERVICE'], runtime: 'runsc' }), []);
+    assert.deepEqual(settingsOf({ ...none, runtime: 'kata' }), []);
+    assert.deepEqual(settingsOf({ mounts: [{ type: 'bind', source: '/state/checkouts/abc/conf', target: '/conf', readOnly: true, repo: { path: 'conf', digest: 'sha256:0' } }] }), []);
+    assert.deepEqual(settingsOf({ mounts: [{ type: 'volume', volume: 'data', target: '/data', readOnly: false }] }), []);
+  });
+
+  it('allows what the policy lists, and only that', () => {
+    const policy: HostPolicy = {
+      ...DEFAULT_POLICY,
+      allowPrivileged: true,
+      allowDockerSocket: true,
+      allowedCapabilities: ['NET_ADMIN'],
+      bindRoots: ['/srv'],
+      allowedRuntimes: ['runc'],
+    };
+    assert.deepEqual(settingsOf({ ...none, privileged: true, capAdd: ['NET_ADMIN'] }, policy), []);
+    assert.deepEqual(settingsOf({ mounts: [bind('/var/run/docker.sock'), bind('/srv/a'), bind('/srv')] }, policy), []);
+    assert.deepEqual(settingsOf({ mounts: [bind('/srvx/a')] }, policy), [['volumes.0', 'bind_roots: [/srvx] (folders under which host paths may be mounted)']], 'a root is a folder, not a prefix');
+    assert.deepEqual(settingsOf({ mounts: [bind('/var/run')] }, policy), [['volumes.0', 'bind_roots: [/var] (folders under which host paths may be mounted)']], 'the socket setting allows the socket, not its folder');
+    assert.deepEqual(settingsOf({ ...none, runtime: 'runsc' }, policy), [['runtime', 'allowed_runtimes: [runsc] (the list replaces the default one)']]);
+  });
+
+  it('the loader reports refusals at the key that asks, with the mount index as written', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'capstan-policy-'));
+    try {
+      await writeFile(join(root, 'a.yaml'), 'app: a\nservices:\n  web:\n    image: x\n    privileged: true\n    volumes: ["data:/data", "/srv/x:/x"]\nvolumes: { data: {} }\n');
+      const refused = await validateDir({ root, commit: '', hashKey: new Uint8Array() });
+      assert.deepEqual(refused.problems.map(formatProblem), [
+        'a.yaml:5:17: services.web.privileged: privileged mode is refused by host policy; set allow_privileged: true in the policy file (--policy-file, CAPSTAN_POLICY_FILE) to allow it [POLICY_REFUSED]',
+        'a.yaml:6:29: services.web.volumes[1]: mounting host path /srv/x is refused by host policy; set bind_roots: [/srv] (folders under which host paths may be mounted) in the policy file (--policy-file, CAPSTAN_POLICY_FILE) to allow it [POLICY_REFUSED]',
+      ]);
+      const allowed = await validateDir({ root, commit: '', hashKey: new Uint8Array(), policy: { ...DEFAULT_POLICY, allowPrivileged: true, bindRoots: ['/srv'] } });
+      assert.deepEqual(allowed.problems, []);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
