@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { convertCommand } from './cli/commands/convert.js';
 import { doctorCommand } from './cli/commands/doctor.js';
 import { historyCommand } from './cli/commands/history.js';
 import { onceCommand } from './cli/commands/once.js';
@@ -19,6 +20,7 @@ const program = new Command('capstan')
   .addCommand(statusCommand())
   .addCommand(historyCommand())
   .addCommand(validateCommand())
+  .addCommand(convertCommand())
   .addCommand(doctorCommand())
   .addCommand(secretsCommand(systemSecretsDeps()));
 

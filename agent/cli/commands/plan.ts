@@ -2,19 +2,31 @@ import { Command } from 'commander';
 import { createLogger } from '../../log.js';
 import { resolveConfig } from '../config.js';
 import { configFlags, withConfigOptions } from '../options.js';
+import { renderTable } from '../table.js';
 import { createReconciler, openStore } from '../wiring.js';
 
 export function planCommand(): Command {
   return withConfigOptions(new Command('plan'))
     .description('show what `once` would do, changing nothing; exit 0 in sync, 2 when changes are pending, 1 on error')
     .option('--json', 'print the plan as JSON')
+    .option('--share', 'list what the node (--node, --node-labels) runs from the head commit, without looking at Docker: any node\'s share, from any machine')
     .action(async (options: Record<string, unknown>) => {
       const config = resolveConfig(configFlags(options));
       const logger = createLogger({ destination: 2, level: process.env.CAPSTAN_LOG_LEVEL ?? 'warn' });
       const store = openStore(config);
       try {
-        const { plan, text } = await createReconciler(config, store, logger).preview();
+        if (options.share) {
+          const { checkout, desired } = await createReconciler(config, store, logger).desiredShare();
+          const rows = desired.apps.flatMap((app) => app.services.map((service) => [`${app.name}/${service.name}`, `×${service.replicas}`, service.image]));
+          if (options.json) process.stdout.write(JSON.stringify({ node: config.node, commit: checkout.commit, services: rows.map(([name, replicas, image]) => ({ name, replicas: Number(replicas.slice(1)), image })) }, null, 2) + '\n');
+          else process.stdout.write(`share of node ${config.node} at ${checkout.commit.slice(0, 12)}:\n` + renderTable(['SERVICE', 'REPLICAS', 'IMAGE'], rows));
+          return;
+        }
+        const { plan, text, desired } = await createReconciler(config, store, logger).preview();
         process.stdout.write(options.json ? JSON.stringify(plan, null, 2) + '\n' : text);
+        // Accepted but worth knowing (Compose keys with no effect here); never a value.
+        const notes = (desired.notes ?? []).map((note) => `note: ${note}\n`).join('');
+        if (notes) (options.json ? process.stderr : process.stdout).write(notes);
         if (plan.problems.length > 0) process.exitCode = 1;
         else if (plan.operations.length > 0) process.exitCode = 2;
       } finally {

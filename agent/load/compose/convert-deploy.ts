@@ -1,0 +1,132 @@
+// `deploy`, the legacy resource keys and `build` of one Compose service → native `replicas`,
+// `resources`, `update`, `restart` and `build`. A value is copied as written, `${VAR}` and all:
+// the native pipeline interpolates it.
+import type { KeyPath } from '../problems.js';
+import { checkKeys, expectMap, note, peek, refuse, type ConvertContext } from './context.js';
+import { BUILD, DEPLOY, RESOURCES, RESTART_POLICY, UPDATE_CONFIG } from './keys.js';
+import { asKeyedMap } from './merge.js';
+import { entry, text, type LocatedMap, type MapEntry } from './located.js';
+
+/** Compose's own resource keys, outside `deploy`; `deploy.resources` wins over them. */
+export const LEGACY_RESOURCES: Record<string, string> = {
+  cpus: 'cpus',
+  mem_limit: 'memory',
+  mem_reservation: 'memory_reservation',
+  pids_limit: 'pids_limit',
+  shm_size: 'shm_size',
+};
+
+const LIMITS: Record<string, string> = { cpus: 'cpus', memory: 'memory', pids: 'pids_limit' };
+const RESTART_CONDITIONS: Record<string, string> = { none: 'no', 'on-failure': 'on-failure', any: 'always' };
+
+export function convertDeploy(context: ConvertContext, path: KeyPath, deployEntry: MapEntry, hasRestart: boolean): void {
+  const deploy = expectMap(context, deployEntry.value, 'deploy');
+  if (!deploy) return;
+  for (const key of checkKeys(context, deploy, DEPLOY)) {
+    const field = deploy.entries.get(key)!;
+    switch (key) {
+      case 'replicas':
+        context.doc.copy([...path, 'replicas'], field.value, field.keyAt);
+        break;
+      case 'mode':
+        if (text(field.value) === 'global') refuse(context, field.value.at, DEPLOY.rules.mode.capstan);
+        else if (text(field.value) !== 'replicated') refuse(context, field.value.at, `deploy mode '${text(field.value) ?? ''}'`);
+        break;
+      case 'resources':
+        convertResources(context, path, field);
+        break;
+      case 'update_config':
+        convertUpdate(context, path, field);
+        break;
+      case 'restart_policy':
+        convertRestartPolicy(context, path, field, hasRestart);
+        break;
+    }
+  }
+}
+
+function convertResources(context: ConvertContext, path: KeyPath, resourcesEntry: MapEntry): void {
+  const resources = expectMap(context, resourcesEntry.value, 'deploy.resources');
+  if (!resources) return;
+  for (const group of checkKeys(context, resources, RESOURCES)) {
+    const values = expectMap(context, resources.entries.get(group)!.value, `deploy.resources.${group}`);
+    if (!values) continue;
+    for (const key of checkKeys(context, values, RESOURCES, `${group}.`)) {
+      const field = values.entries.get(key)!;
+      const native = group === 'limits' ? LIMITS[key] : 'memory_reservation';
+      context.doc.copy([...path, 'resources', native], field.value, field.keyAt);
+    }
+  }
+}
+
+function convertUpdate(context: ConvertContext, path: KeyPath, updateEntry: MapEntry): void {
+  const update = expectMap(context, updateEntry.value, 'deploy.update_config');
+  if (!update) return;
+  context.doc.place([...path, 'update'], { at: update.at, keyAt: updateEntry.keyAt });
+  for (const key of checkKeys(context, update, UPDATE_CONFIG)) {
+    const field = update.entries.get(key)!;
+    if (key === 'failure_action' && text(field.value) === 'continue') {
+      refuse(context, field.value.at, 'failure_action: continue; a failed rollout is rolled back (rollback) or left as it is (pause)');
+      continue;
+    }
+    context.doc.copy([...path, 'update', key], field.value, field.keyAt);
+  }
+}
+
+function convertRestartPolicy(context: ConvertContext, path: KeyPath, policyEntry: MapEntry, hasRestart: boolean): void {
+  const policy = expectMap(context, policyEntry.value, 'deploy.restart_policy');
+  if (!policy) return;
+  for (const key of checkKeys(context, policy, RESTART_POLICY)) {
+    const field = policy.entries.get(key)!;
+    const condition = text(field.value);
+    if (hasRestart) {
+      note(context, field.keyAt, 'the service\'s `restart` wins over deploy.restart_policy');
+      continue;
+    }
+    const restart = condition === undefined ? undefined : RESTART_CONDITIONS[condition];
+    if (restart === undefined) refuse(context, field.value.at, 'restart condition; use none, on-failure or any');
+    else context.doc.set([...path, 'restart'], restart, { at: field.value.at, keyAt: field.keyAt });
+  }
+}
+
+/** `restart:` as Compose writes it; `on-failure:3` has no retry limit here. */
+export function convertRestart(context: ConvertContext, path: KeyPath, restartEntry: MapEntry): void {
+  const value = peek(context, restartEntry.value);
+  const match = value === undefined ? null : /^on-failure:(\d+)$/.exec(value);
+  if (match && !text(restartEntry.value)!.includes('$')) {
+    note(context, restartEntry.value.at, `Docker restarts without a limit: on-failure:${match[1]} becomes on-failure`);
+    context.doc.set([...path, 'restart'], 'on-failure', { at: restartEntry.value.at, keyAt: restartEntry.keyAt });
+    return;
+  }
+  context.doc.copy([...path, 'restart'], restartEntry.value, restartEntry.keyAt);
+}
+
+export function convertLegacyResource(context: ConvertContext, path: KeyPath, key: string, field: MapEntry): void {
+  context.doc.copy([...path, 'resources', LEGACY_RESOURCES[key]], field.value, field.keyAt);
+}
+
+/** `build:` a folder, or its long form; with `image` too, Compose tags the build with that name. */
+export function convertBuild(context: ConvertContext, path: KeyPath, service: LocatedMap): void {
+  const buildEntry = service.entries.get('build')!;
+  const image = entry(service, 'image');
+  if (image) note(context, image.keyAt, 'with build, the image is tagged capstan/<app>-<service>:<digest>; this name is not used');
+  if (buildEntry.value.kind === 'scalar') {
+    context.doc.copy([...path, 'build'], buildEntry.value, buildEntry.keyAt);
+    return;
+  }
+  const build = expectMap(context, buildEntry.value, 'build');
+  if (!build) return;
+  context.doc.set([...path, 'build'], {}, { at: build.at, keyAt: buildEntry.keyAt });
+  if (!build.entries.has('context')) context.doc.set([...path, 'build', 'context'], '.', { at: build.at });
+  for (const key of checkKeys(context, build, BUILD)) {
+    const field = build.entries.get(key)!;
+    if (key === 'args') {
+      const args = asKeyedMap(field.value);
+      context.doc.set([...path, 'build', 'args'], {}, { at: field.value.at, keyAt: field.keyAt });
+      for (const [name, arg] of args.entries) {
+        const fromEnvironment = arg.value.kind === 'scalar' && arg.value.value === null;
+        context.doc.copy([...path, 'build', 'args', name], fromEnvironment ? { kind: 'scalar', value: `\${${name}}`, at: arg.value.at } : arg.value, arg.keyAt);
+      }
+    } else context.doc.copy([...path, 'build', key], field.value, field.keyAt);
+  }
+}

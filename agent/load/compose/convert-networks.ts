@@ -1,0 +1,67 @@
+// A Compose service's networks → native `networks` (with aliases) and `network_mode`. Compose's
+// `container_name` is often how the other services address one, so it becomes an alias too.
+import type { KeyPath } from '../problems.js';
+import { checkKeys, note, peek, problem, refuse, type ConvertContext } from './context.js';
+import { SERVICE_NETWORK } from './keys.js';
+import type { Located, LocatedMap, MapEntry } from './located.js';
+import { asNameMap } from './merge.js';
+
+export function convertNetworks(context: ConvertContext, path: KeyPath, entry: MapEntry, service: LocatedMap): void {
+  const networks = asNameMap(entry.value);
+  const joined = new Map<string, { aliases: Located[]; entry: MapEntry }>();
+  for (const [name, network] of networks.entries) {
+    if (context.refused.networks.has(name)) continue;
+    const aliases: Located[] = [];
+    const options = network.value.kind === 'map' ? network.value : undefined;
+    if (options) {
+      for (const key of checkKeys(context, options, SERVICE_NETWORK)) {
+        const list = options.entries.get(key)!.value;
+        if (list.kind === 'seq') aliases.push(...list.items);
+        else problem(context, list.at, 'COMPOSE_INVALID', 'aliases must be a list');
+      }
+    }
+    joined.set(name, { aliases, entry: network });
+  }
+  containerNameAlias(context, path, service, joined);
+}
+
+/**
+ * Writes the service's networks. `container_name` is often how other services address this
+ * one, so the name becomes an alias on each network the service joins (`default` when none).
+ */
+export function containerNameAlias(context: ConvertContext, path: KeyPath, service: LocatedMap, joined: Map<string, { aliases: Located[]; entry: MapEntry }> | undefined): void {
+  const containerName = service.entries.get('container_name');
+  const hasMode = service.entries.has('network_mode');
+  if (containerName) {
+    const reach = hasMode ? 'with network_mode, this name is not used' : 'this name stays reachable as a network alias';
+    note(context, containerName.keyAt, `containers are named <app>-<service>-<n>; ${reach}`);
+  }
+  if (!joined) {
+    if (!containerName || hasMode) return;
+    joined = new Map([['default', { aliases: [], entry: containerName }]]);
+  }
+  if (containerName && !hasMode) for (const network of joined.values()) network.aliases.push(containerName.value);
+  if (joined.size === 0) return;
+  const withAliases = [...joined.values()].some((network) => network.aliases.length > 0);
+  const at = service.entries.get('networks')?.value.at ?? containerName!.value.at;
+  const keyAt = service.entries.get('networks')?.keyAt ?? containerName!.keyAt;
+  if (!withAliases) {
+    context.doc.set([...path, 'networks'], [], { at, keyAt });
+    [...joined].forEach(([name, network], index) => context.doc.set([...path, 'networks', index], name, { at: network.entry.keyAt }));
+    return;
+  }
+  context.doc.set([...path, 'networks'], {}, { at, keyAt });
+  for (const [name, network] of joined) {
+    context.doc.set([...path, 'networks', name], network.aliases.length > 0 ? { aliases: [] } : null, { at: network.entry.value.at, keyAt: network.entry.keyAt });
+    network.aliases.forEach((alias, index) => context.doc.copy([...path, 'networks', name, 'aliases', index], alias));
+  }
+}
+
+export function convertNetworkMode(context: ConvertContext, path: KeyPath, entry: MapEntry): void {
+  const mode = peek(context, entry.value);
+  if (mode === 'bridge' || mode?.startsWith('container:')) {
+    refuse(context, entry.value.at, `network_mode: ${mode === 'bridge' ? 'bridge (services are on the app\'s own networks)' : 'container:… (use service:<name> for a sidecar)'}`);
+    return;
+  }
+  context.doc.copy([...path, 'network_mode'], entry.value, entry.keyAt);
+}

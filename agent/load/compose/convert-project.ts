@@ -1,0 +1,198 @@
+// A whole Compose project (the file with its override merged in) → one native manifest: the app
+// name, `.env` as the app's env file, top-level volumes and networks, then each service whose
+// profiles are active, after `extends` is resolved.
+import { interpolate } from '../interpolate.js';
+import { checkKeys, expectMap, isEmpty, note, peek, refuse, type ConvertContext } from './context.js';
+import { checkSecretDefinitions } from './convert-mounts.js';
+import { convertService } from './convert-service.js';
+import { resolveExtends } from './extends.js';
+import { NAME_PATTERN } from '../schema.js';
+import { NETWORK, TOP_LEVEL, VOLUME } from './keys.js';
+import { text, type LocatedMap, type MapEntry, type Origin } from './located.js';
+import { asKeyedMap } from './merge.js';
+import { selectProfiles } from './profiles.js';
+
+export interface ProjectInput {
+  tree: LocatedMap;
+  /** The folder's name, the app name when neither `name:` nor COMPOSE_PROJECT_NAME gives one. */
+  folderName: string;
+  /** Where the folder's `.env` is, when there is one. */
+  dotEnv?: Origin;
+  /** The start of the Compose file, for what is written nowhere. */
+  fileStart: Origin;
+}
+
+const TOP_ORDER = ['app', 'env_files', 'uses', 'volumes', 'networks', 'services'];
+
+export function convertProject(context: ConvertContext, input: ProjectInput): void {
+  const { tree } = input;
+  const accepted = new Set(checkKeys(context, tree, TOP_LEVEL));
+  const top = (key: string) => (accepted.has(key) ? tree.entries.get(key) : undefined);
+  appName(context, input, top('name'));
+  if (input.dotEnv) context.doc.set(['env_files'], ['.env'], { at: input.dotEnv });
+  if (input.dotEnv) context.doc.place(['env_files', 0], { at: input.dotEnv });
+
+  const volumes = top('volumes');
+  if (volumes) convertTopVolumes(context, volumes);
+  const networks = top('networks');
+  if (networks) convertTopNetworks(context, networks);
+  const secrets = expectMap(context, top('secrets')?.value, 'secrets');
+  const configs = expectMap(context, top('configs')?.value, 'configs');
+  if (secrets) checkSecretDefinitions(context, 'secrets', secrets);
+  if (configs) checkSecretDefinitions(context, 'configs', configs);
+
+  const servicesEntry = top('services');
+  const services = expectMap(context, servicesEntry?.value, 'services');
+  if (servicesEntry && services) {
+    context.doc.set(['services'], {}, { at: services.at, keyAt: servicesEntry.keyAt });
+    const resolved = resolveExtends(context, services);
+    const selection = selectProfiles(context, resolved);
+    for (const [name, service] of resolved.entries) {
+      if (selection.active.has(name)) convertService(context, name, service, { secrets, configs, ...selection });
+    }
+  }
+  sharedVolumes(context);
+  extension(context, tree);
+  const data = context.doc.data;
+  const entries = Object.entries(data).sort(([left], [right]) => TOP_ORDER.indexOf(left) - TOP_ORDER.indexOf(right));
+  for (const [key] of entries) delete data[key];
+  for (const [key, value] of entries) data[key] = value;
+}
+
+/** Compose's order: COMPOSE_PROJECT_NAME, then `name:`, then the folder, lower-cased without other characters. */
+function appName(context: ConvertContext, input: ProjectInput, nameEntry: MapEntry | undefined): void {
+  const fromEnv = context.lookup('COMPOSE_PROJECT_NAME');
+  if (fromEnv) {
+    context.doc.set(['app'], fromEnv, { at: input.dotEnv ?? input.fileStart });
+    if (nameEntry) note(context, nameEntry.keyAt, 'COMPOSE_PROJECT_NAME in .env names the app instead');
+    return;
+  }
+  if (nameEntry) {
+    context.doc.set(['app'], peek(context, nameEntry.value) ?? '', { at: nameEntry.value.at, keyAt: nameEntry.keyAt });
+    return;
+  }
+  const name = input.folderName.toLowerCase().replace(/[^a-z0-9_-]/g, '').replace(/^[_-]+/, '');
+  context.doc.set(['app'], name, { at: input.fileStart });
+}
+
+function withoutFalseExternal(map: LocatedMap): LocatedMap {
+  const external = map.entries.get('external')?.value;
+  if (external?.kind !== 'scalar' || external.value !== false) return map;
+  return { ...map, entries: new Map([...map.entries].filter(([key]) => key !== 'external')) };
+}
+
+function convertTopVolumes(context: ConvertContext, volumesEntry: MapEntry): void {
+  const volumes = expectMap(context, volumesEntry.value, 'volumes');
+  if (!volumes) return;
+  context.doc.set(['volumes'], {}, { at: volumes.at, keyAt: volumesEntry.keyAt });
+  for (const [name, definition] of volumes.entries) {
+    const key = volumeKey(context, name, definition);
+    const path = ['volumes', key];
+    const place = { at: definition.value.at, keyAt: definition.keyAt };
+    // A renamed volume keeps the Docker name Compose gives it, so its data stays where it is.
+    const dockerName = key === name ? undefined : `${String(context.doc.get(['app']))}_${name}`;
+    if (isEmpty(definition.value)) {
+      context.doc.set(path, dockerName === undefined ? {} : { name: dockerName }, place);
+      continue;
+    }
+    const written = expectMap(context, definition.value, `volume '${name}'`);
+    if (!written) continue;
+    const volume = withoutFalseExternal(written);
+    const before = context.problems.length;
+    const accepted = checkKeys(context, volume, VOLUME);
+    const driver = accepted.includes('driver') ? volume.entries.get('driver')! : undefined;
+    if (driver && text(driver.value) !== 'local') refuse(context, driver.value.at, `volume driver '${text(driver.value) ?? ''}'; volumes are local`);
+    if (context.problems.length > before) {
+      context.refused.volumes.add(name);
+      continue;
+    }
+    context.doc.set(path, dockerName === undefined ? {} : { name: dockerName }, place);
+    const volumeName = volume.entries.get('name');
+    if (accepted.includes('name') && volumeName) context.doc.copy([...path, 'name'], volumeName.value, volumeName.keyAt);
+    const labels = accepted.includes('labels') ? volume.entries.get('labels') : undefined;
+    if (labels) {
+      context.doc.set([...path, 'labels'], {}, { at: labels.value.at, keyAt: labels.keyAt });
+      for (const [key, value] of asKeyedMap(labels.value).entries) context.doc.copy([...path, 'labels', key], value.value, value.keyAt);
+    }
+    copyExtension(context, path, volume);
+  }
+}
+
+/** Compose takes dots and capitals in volume names; native keys are DNS-safe names. */
+function volumeKey(context: ConvertContext, name: string, definition: MapEntry): string {
+  if (new RegExp(NAME_PATTERN).test(name)) return name;
+  const key = name.toLowerCase().replace(/[^a-z0-9_-]/g, '-').replace(/^[_-]+/, '').slice(0, 63);
+  if (key === '') return name;
+  context.volumeKeys.set(name, key);
+  note(context, definition.keyAt, `the native format calls this volume '${key}'; its Docker volume keeps Compose's name`);
+  return key;
+}
+
+function convertTopNetworks(context: ConvertContext, networksEntry: MapEntry): void {
+  const networks = expectMap(context, networksEntry.value, 'networks');
+  if (!networks) return;
+  for (const [name, definition] of networks.entries) {
+    const path = ['networks', name];
+    const place = { at: definition.value.at, keyAt: definition.keyAt };
+    const written = isEmpty(definition.value) ? undefined : expectMap(context, definition.value, `network '${name}'`);
+    const network = written && withoutFalseExternal(written);
+    const before = context.problems.length;
+    const accepted = network ? checkKeys(context, network, NETWORK) : [];
+    const driver = accepted.includes('driver') ? network!.entries.get('driver')! : undefined;
+    if (driver && text(driver.value) !== 'bridge') refuse(context, driver.value.at, `network driver '${text(driver.value) ?? ''}'; networks are bridge networks on this host`);
+    const internal = accepted.includes('internal') ? network!.entries.get('internal')! : undefined;
+    if (name === 'default' && internal && peek(context, internal.value) === 'true') {
+      refuse(context, internal.keyAt, 'an internal default network; the app\'s default network keeps its way out: declare another network with internal: true and list it under the services');
+    }
+    if (context.problems.length > before) {
+      context.refused.networks.add(name);
+      continue;
+    }
+    // `default` is the app's own network, always there; settings on it have been checked above.
+    if (name === 'default') continue;
+    context.doc.set(path, {}, place);
+    if (internal) context.doc.copy([...path, 'internal'], internal.value, internal.keyAt);
+    if (network) copyExtension(context, path, network);
+  }
+}
+
+/**
+ * Compose lets any number of containers mount a volume read-write; Capstan's volumes have one
+ * writer unless `shared`. Keeping the file's meaning, a volume several containers write is shared.
+ */
+function sharedVolumes(context: ConvertContext): void {
+  for (const [volume, writers] of context.writers) {
+    const native = context.doc.get(['volumes', volume]);
+    if (native === null || typeof native !== 'object' || 'shared' in native) continue;
+    const services = [...new Set(writers.map((writer) => writer.service))];
+    const replicas = services.reduce((count, service) => count + replicaCount(context, service), 0);
+    if (replicas <= 1) continue;
+    context.doc.set(['volumes', volume, 'shared'], true, { at: writers[1]?.at ?? writers[0].at });
+    const who = services.length > 1 ? `services ${services.join(', ')}` : `the ${replicas} replicas of ${services[0]}`;
+    note(context, writers[0].at, `volume '${volume}' is written by ${who}: marked shared, as Compose allows (x-capstan: {shared: false} under the volume refuses it)`);
+  }
+}
+
+function replicaCount(context: ConvertContext, service: string): number {
+  const value = context.doc.get(['services', service, 'replicas']);
+  const resolved = typeof value === 'string' ? Number(interpolate(value, context.lookup).value) : value;
+  return typeof resolved === 'number' && Number.isInteger(resolved) ? resolved : 1;
+}
+
+/** Top-level `x-capstan:`: native app fields (`uses`, more `env_files`); env files come after `.env`. */
+function extension(context: ConvertContext, tree: LocatedMap): void {
+  const fields = expectMap(context, tree.entries.get('x-capstan')?.value, 'x-capstan');
+  for (const [key, field] of fields?.entries ?? []) {
+    if (key === 'env_files' && field.value.kind === 'seq' && Array.isArray(context.doc.get(['env_files']))) {
+      for (const item of field.value.items) context.doc.push(['env_files'], item.kind === 'scalar' ? item.value : null, { at: item.at });
+    } else if (key === 'services' || key === 'app') {
+      refuse(context, field.keyAt, `${key} in x-capstan; write it in the Compose file itself`);
+    } else context.doc.copy([key], field.value, field.keyAt);
+  }
+}
+
+/** `x-capstan:` under a volume or network: native fields such as `shared` or `remove`. */
+function copyExtension(context: ConvertContext, path: (string | number)[], map: LocatedMap): void {
+  const fields = expectMap(context, map.entries.get('x-capstan')?.value, 'x-capstan');
+  for (const [key, field] of fields?.entries ?? []) context.doc.copy([...path, key], field.value, field.keyAt);
+}

@@ -1,0 +1,56 @@
+// Env files of a Compose folder: the folder's `.env` (variables for `${VAR}`) and the services'
+// `env_file`s. Compose users commit them in plaintext, and the issue asks for Compose folders to
+// run unchanged, so here a plaintext file is read as it is, with a note in `plan` saying anyone
+// who reads the repository reads it; an encrypted one (capstan-secrets header) goes through the
+// loader's own env files: decrypted with the key file, checked for tampering. The native format
+// keeps refusing plaintext: converting to it means encrypting these files.
+import { parse as parseDotenv } from 'dotenv';
+import { readFile, realpath, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { isEncryptedEnv } from '../../../secrets/index.js';
+import type { EnvFileRead, EnvFiles } from '../env-files.js';
+import { isInside, toRepoPath, type Checkout } from '../repo-files.js';
+import type { Note } from './context.js';
+
+export function composeEnvFiles(checkout: Checkout, encrypted: EnvFiles, notes: Note[]): EnvFiles {
+  const plaintext = new Map<string, Promise<EnvFileRead | undefined>>();
+  const read = async (fromDir: string, path: string): Promise<EnvFileRead> => {
+    const absolute = resolve(fromDir, path);
+    let pending = plaintext.get(absolute);
+    if (!pending) {
+      pending = readPlaintext(checkout, absolute, notes);
+      plaintext.set(absolute, pending);
+    }
+    return (await pending) ?? encrypted.read(fromDir, path);
+  };
+  return {
+    read,
+    readDefault: (folder) => encrypted.readDefault(folder),
+    get problems() {
+      return encrypted.problems;
+    },
+    get unchecked() {
+      return encrypted.unchecked;
+    },
+  };
+}
+
+/** The file's variables when it is a plaintext file inside the checkout; else undefined, for the loader's own checks. */
+async function readPlaintext(checkout: Checkout, absolute: string, notes: Note[]): Promise<EnvFileRead | undefined> {
+  if (!isInside(checkout.root, absolute)) return undefined;
+  const real = await realpath(absolute).catch(() => undefined);
+  if (!real || !isInside(checkout.realRoot, real) || !(await stat(real)).isFile()) return undefined;
+  const text = await readFile(real, 'utf8').catch(() => undefined);
+  if (text === undefined || isEncryptedEnv(text)) return undefined;
+  const file = toRepoPath(checkout.realRoot, real);
+  notes.push({
+    code: 'COMPOSE_NOTE',
+    file,
+    line: 0,
+    column: 0,
+    key: '',
+    message: `plaintext env file, read as Compose does; anyone who reads the repository reads its values: encrypt it with \`capstan secrets encrypt ${file}\` (Capstan reads both)`,
+  });
+  const values = parseDotenv(text.replace(/^\uFEFF/, ''));
+  return { variables: { values: new Map(Object.entries(values)), opaque: false } };
+}

@@ -1,0 +1,161 @@
+// A Compose project folder → one app, through the native pipeline: the Compose files are parsed
+// keeping positions, the override merged in, `extends` and profiles resolved, then converted key
+// by key into a native manifest document, which is loaded exactly as a native file is (schema,
+// interpolation, normalization, host policy). Problems of either stage name the Compose files.
+import { existsSync, statSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import type { ManifestProblem } from '../../errors.js';
+import type { HostPolicy } from '../../policy/index.js';
+import type { Lookup } from '../interpolate.js';
+import { loadManifestData, type FileResult } from '../load-file.js';
+import type { VariableContext } from '../manifest-variables.js';
+import { parseManifest } from '../parse.js';
+import { toRepoPath, type Checkout } from '../repo-files.js';
+import { layerVariables } from '../variables.js';
+import type { ConvertContext, Note } from './context.js';
+import { convertProject } from './convert-project.js';
+import { NativeDocument } from './document.js';
+import { composeEnvFiles } from './env.js';
+import { pickComposeFiles } from './files.js';
+import { locatedTree, type Located, type Origin } from './located.js';
+import { mergeProject } from './merge.js';
+
+export { isComposeFile } from './files.js';
+export { renderManifest } from './render.js';
+export { KEY_SCOPES } from './keys.js';
+export type { Note } from './context.js';
+
+export interface ComposeConversion {
+  /** The Compose file the app is recorded from, relative to the checkout root. */
+  file: string;
+  /** The native manifest; absent when the Compose files could not be read. */
+  document?: NativeDocument;
+  /** Problems of the conversion itself (refused and unknown keys, YAML syntax). */
+  problems: ManifestProblem[];
+  notes: Note[];
+}
+
+/** Compose files → native manifest. `lookup` gives `.env` and `capstan.env`, for profiles and the project name. */
+export async function convertComposeFolder(folder: string, checkout: Checkout, lookup: Lookup): Promise<ComposeConversion> {
+  const names = await readdir(folder);
+  const picked = pickComposeFiles(names);
+  const repoPath = (name: string) => toRepoPath(checkout.root, join(folder, name));
+  const file = repoPath(picked.main ?? picked.override ?? '.');
+  const notes: Note[] = picked.ignored.map((name) => ({
+    code: 'COMPOSE_NOTE',
+    file: repoPath(name),
+    line: 0,
+    column: 0,
+    key: '',
+    message: `not read: Compose reads ${name.includes('override') ? picked.override : picked.main} in this folder first`,
+  }));
+  if (!picked.main) {
+    const message = `an override file needs a Compose file beside it (${'compose.yaml'}); Capstan reads the folder as Compose does`;
+    return { file, problems: [{ code: 'COMPOSE_NO_FILE', file, line: 0, column: 0, key: '', message }], notes };
+  }
+  const problems: ManifestProblem[] = [];
+  const trees: Located[] = [];
+  for (const name of [picked.main, picked.override]) {
+    if (name === undefined) continue;
+    const tree = await readTree(folder, name, repoPath(name), problems);
+    if (tree) trees.push(tree);
+  }
+  if (problems.length > 0 || trees.length === 0) return { file, problems, notes };
+  const project = trees.reduce((merged, tree) => mergeProject(merged, tree));
+  const fileStart: Origin = { file, line: 1, column: 1, key: '' };
+  if (project.kind !== 'map') {
+    return { file, problems: [{ code: 'COMPOSE_INVALID', file, line: 1, column: 1, key: '', message: 'a Compose file is a map with services:' }], notes };
+  }
+
+  const document = new NativeDocument({ at: fileStart });
+  const context: ConvertContext = {
+    doc: document,
+    problems,
+    notes,
+    lookup,
+    folder,
+    exists: (relativePath) => existsSync(resolve(folder, relativePath)),
+    refused: { volumes: new Set(), networks: new Set(), secrets: new Set(), configs: new Set() },
+    volumeKeys: new Map(),
+    writers: new Map(),
+  };
+  const dotEnv = hasDotEnv(folder) ? { file: repoPath('.env'), line: 0, column: 0, key: '' } : undefined;
+  convertProject(context, { tree: project, folderName: basename(folder), dotEnv, fileStart });
+  return { file, document, problems, notes };
+}
+
+async function readTree(folder: string, name: string, file: string, problems: ManifestProblem[]): Promise<Located | undefined> {
+  const { parsed, problems: syntax } = parseManifest(await readFile(join(folder, name), 'utf8'), file);
+  problems.push(...syntax);
+  if (!parsed) return undefined;
+  if (parsed.data === null || parsed.data === undefined) {
+    problems.push({ code: 'EMPTY_MANIFEST', file, line: 0, column: 0, key: '', message: 'the Compose file is empty; it needs services:' });
+    return undefined;
+  }
+  const located = locatedTree(parsed.doc, parsed.lineCounter, file);
+  problems.push(...located.problems);
+  return located.tree;
+}
+
+function hasDotEnv(folder: string): boolean {
+  const path = join(folder, '.env');
+  return existsSync(path) && statSync(path).isFile();
+}
+
+export interface ComposeLoad {
+  result: FileResult;
+  notes: Note[];
+  /** The conversion, for `capstan convert`. */
+  conversion: ComposeConversion;
+}
+
+/** For the loader (index.ts): one Compose folder as one app, or its problems. */
+export async function loadComposeFolder(folder: string, checkout: Checkout, context: VariableContext, policy: HostPolicy): Promise<ComposeLoad> {
+  const notes: Note[] = [];
+  const envFiles = composeEnvFiles(checkout, context.envFiles, notes);
+  const dotEnv = hasDotEnv(folder) ? await envFiles.read(folder, '.env') : undefined;
+  const variables = layerVariables([dotEnv, context.defaults], context.fallback);
+  const conversion = await convertComposeFolder(folder, checkout, variables.lookup);
+  notes.push(...conversion.notes);
+  if (!conversion.document) return { result: { problems: conversion.problems, bindings: [], grants: [] }, notes: uniqueNotes(notes), conversion };
+  const document = conversion.document;
+  const result = await loadManifestData(
+    { file: conversion.file, data: document.data, manifestDir: folder, located: (path, atKey) => document.locate(path, atKey) },
+    checkout,
+    { ...context, envFiles },
+    policy,
+  );
+  const problems = unique([...conversion.problems, ...result.problems.map(composeHint)]);
+  return { result: { ...result, problems }, notes: uniqueNotes(notes), conversion };
+}
+
+/** Compose creates a missing bind source on the host; Capstan mounts only what the repository holds. */
+function composeHint(problem: ManifestProblem): ManifestProblem {
+  if (problem.code !== 'BIND_NOT_FOUND') return problem;
+  return { ...problem, message: `${problem.message}; Compose would create a missing folder on the host, Capstan does not: for data, use a named volume` };
+}
+
+function unique<T extends ManifestProblem>(problems: T[]): T[] {
+  const seen = new Set<string>();
+  return problems.filter((problem) => {
+    const identity = JSON.stringify([problem.file, problem.line, problem.column, problem.key, problem.message]);
+    return seen.has(identity) ? false : (seen.add(identity), true);
+  });
+}
+
+/** An anchor shared by several services gives the same note at the same place once per service: once is enough. */
+function uniqueNotes(notes: Note[]): Note[] {
+  const seen = new Set<string>();
+  return notes
+    .filter((note) => {
+      const identity = JSON.stringify([note.file, note.line, note.column, note.message]);
+      return seen.has(identity) ? false : (seen.add(identity), true);
+    })
+    .sort((left, right) => (left.file !== right.file ? (left.file < right.file ? -1 : 1) : left.line - right.line || left.column - right.column));
+}
+
+export function formatNote(note: Note): string {
+  const where = note.line > 0 ? `${note.file}:${note.line}:${note.column}` : note.file;
+  return `${where}:${note.key ? ` ${note.key}:` : ''} ${note.message}`;
+}
