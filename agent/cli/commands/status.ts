@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { observe } from '../../observe/observe.js';
+import { swarmTaskRows } from '../../targets/swarm/status.js';
 import { resolveConfig } from '../config.js';
 import { configFlags, withConfigOptions } from '../options.js';
 import { renderTable } from '../table.js';
@@ -29,7 +30,7 @@ export function statusCommand(): Command {
       const config = resolveConfig(configFlags(options), process.env, process.cwd(), { requireRepo: false });
       const store = openStore(config);
       try {
-        const observed = await observe(connectDocker(), config.node);
+        const observed = config.target === 'swarm' ? await swarmTaskRows(connectDocker(), config.node) : await observe(connectDocker(), config.node);
         const services: ServiceStatus[] = store.deployments(config.node).map((deployment) => {
           const containers = observed.containers.filter((container) => container.app === deployment.app && container.service === deployment.service);
           return {
@@ -50,6 +51,7 @@ export function statusCommand(): Command {
         });
         const status = {
           node: config.node,
+          target: config.target,
           appliedCommit: store.lastAppliedCommit,
           attemptedCommit: store.lastAttemptedCommit,
           lastError: store.lastError,

@@ -1,0 +1,62 @@
+import type { App, Service } from '../../model.js';
+import { serviceNameProblem, swarmServiceName } from './names.js';
+import { parseTmpfsOptions } from './spec.js';
+import type { RepoFileInfo, SwarmPlanProblem } from './types.js';
+
+// What a manifest asks that Swarm cannot honour. Each is refused by name (the whole commit is
+// not applied), never dropped: a service that silently ran without its `depends_on` order or
+// its device would be a different service from the one in the repository.
+
+/** Swarm's limit for a config's data. */
+export const CONFIG_MAX_BYTES = 500 * 1024;
+
+export function unsupportedFields(app: App, service: Service, repoFiles: ReadonlyMap<string, RepoFileInfo>): SwarmPlanProblem[] {
+  const where = `service ${app.name}/${service.name} (${service.source.file}:${service.source.line})`;
+  const refuse = (field: string, why: string): SwarmPlanProblem => ({ code: 'SWARM_UNSUPPORTED', message: `${where}: ${field}: ${why}` });
+  const problems: SwarmPlanProblem[] = [];
+  const nameProblem = serviceNameProblem(swarmServiceName(app.name, service.name));
+  if (nameProblem) problems.push({ code: 'SWARM_NAME_INVALID', message: `${where}: ${nameProblem}; shorten the app or service name` });
+
+  const placement = service.placement ?? app.placement;
+  if ((placement?.nodes?.length ?? 0) > 1) {
+    problems.push(refuse('placement.nodes', 'Swarm constraints cannot say "any of these nodes"; give those nodes a label (docker node update --label-add) and place by label'));
+  }
+  if (service.build) problems.push(refuse('build', 'Swarm nodes pull images from a registry; build and push the image in CI and set image: to it'));
+  if (service.networkMode?.kind === 'service') problems.push(refuse('network_mode: service:', 'Swarm cannot share one task\'s network namespace with another service; merge the sidecar into the image or run it as its own service'));
+  else if (service.networkMode) problems.push(refuse(`network_mode: ${service.networkMode.kind}`, 'Swarm services join overlay networks only'));
+  if (service.dependsOn?.length) problems.push(refuse('depends_on', 'Swarm starts services in no order; make the service wait for its dependency itself (retry on start)'));
+  if (service.runtime !== undefined) problems.push(refuse('runtime', 'Swarm services cannot choose an OCI runtime'));
+  if (service.privileged) problems.push(refuse('privileged', 'Swarm services cannot run privileged; use cap_add for what it needs'));
+  if (service.pid === 'host') problems.push(refuse('pid: host', 'Swarm services cannot share the host\'s PID namespace'));
+  if (service.devices?.length) problems.push(refuse('devices', 'Swarm services cannot map host devices'));
+  if (service.resources?.shmSizeBytes !== undefined) problems.push(refuse('shm_size', 'Swarm services cannot size /dev/shm; mount a tmpfs at /dev/shm instead'));
+  for (const [target, options] of Object.entries(service.tmpfs ?? {})) {
+    const parsed = parseTmpfsOptions(options);
+    if (typeof parsed === 'string') problems.push(refuse(`tmpfs ${target}`, parsed));
+  }
+  for (const port of service.ports) {
+    if (port.hostIp !== undefined) {
+      problems.push(refuse(`ports ${port.hostIp}:${port.hostPort ?? ''}:${port.containerPort}`, 'Swarm publishes a port on every node\'s interfaces (ingress); remove the host address, and firewall the port if it must stay private'));
+    }
+  }
+  for (const mount of service.mounts) {
+    if (mount.type !== 'bind' || !mount.repo) continue;
+    const file = repoFiles.get(mount.source);
+    if (file?.kind === 'folder') {
+      problems.push(refuse(`volumes ${mount.repo.path}`, 'a folder from the repository cannot become a Swarm config; mount its files one by one'));
+    } else if (file && file.sizeBytes > CONFIG_MAX_BYTES) {
+      problems.push(refuse(`volumes ${mount.repo.path}`, `${file.sizeBytes} bytes; a Swarm config holds at most ${CONFIG_MAX_BYTES}`));
+    }
+  }
+  return problems;
+}
+
+/** Volume settings Swarm cannot carry out: a local volume lives on whichever node ran the task. */
+export function unsupportedVolumes(app: App): SwarmPlanProblem[] {
+  return app.volumes
+    .filter((volume) => volume.remove)
+    .map((volume) => ({
+      code: 'SWARM_UNSUPPORTED',
+      message: `app ${app.name} (${app.source.file}:${app.source.line}): volumes.${volume.name}.remove: Swarm's local volumes live on the nodes that ran the tasks, where Capstan cannot remove them; remove them there by hand`,
+    }));
+}

@@ -1,0 +1,136 @@
+// The Swarm target's observed state and plan. Like the containers plan (agent/plan/types.ts), a
+// plan is data: each operation is one Docker call (service updates also wait for Swarm's
+// rollout), with the object it touches, the cause, and the operations it waits for.
+
+/** Swarm's settings for an update or a rollback, in Docker's units (nanoseconds). */
+export interface RolloutSettings {
+  parallelism: number;
+  delayNs: number;
+  failureAction: string;
+  monitorNs: number;
+  order: string;
+}
+
+/** Swarm's rollout of a service spec, as `docker service inspect` shows it. */
+export interface UpdateStatus {
+  state: string;
+  startedAt?: string;
+  message?: string;
+}
+
+export interface ObservedService {
+  id: string;
+  name: string;
+  app: string;
+  service: string;
+  configHash: string;
+  commit: string;
+  /** Undefined for a service not in replicated mode (only made by hand: it is replaced). */
+  replicas: number | undefined;
+  /** Networks by name (an id when the network is gone), with the aliases the service has there. */
+  networks: { network: string; aliases: string[] }[];
+  update: RolloutSettings | undefined;
+  rollback: RolloutSettings | undefined;
+  /** Placement constraints, sorted. */
+  constraints: string[];
+  secrets: string[];
+  configs: string[];
+  updateStatus: UpdateStatus | undefined;
+  /** Tasks that should run and do, on the spec with the service's current config hash (healthy, when it has a check). */
+  readyTasks: number;
+}
+
+export interface ObservedObject {
+  id: string;
+  name: string;
+  app: string;
+}
+
+/**
+ * What this node's agent owns in the swarm, plus what its containers target left on this engine
+ * (converging as Swarm replaces those), plus the names others hold.
+ */
+export interface SwarmObservedState {
+  node: string;
+  services: ObservedService[];
+  /** Overlay networks. */
+  networks: ObservedObject[];
+  secrets: ObservedObject[];
+  configs: ObservedObject[];
+  /** Containers and local networks this node created with `--target containers`. */
+  legacy: { containers: ObservedObject[]; networks: ObservedObject[] };
+  foreign: { services: string[]; networks: string[] };
+}
+
+/** A repository file a service mounts, as read from this commit's checkout. */
+export interface RepoFileInfo {
+  kind: 'file' | 'folder' | 'missing';
+  sizeBytes: number;
+}
+
+interface OperationBase {
+  /** 1-based position in the plan; `after` refers to these. */
+  id: number;
+  after: number[];
+  cause: string;
+}
+
+export interface ServiceRef {
+  /** The Swarm service name, `<app>_<service>`. */
+  name: string;
+  app: string;
+  service: string;
+}
+
+export type SwarmOperation = OperationBase &
+  (
+    | { kind: 'remove-container'; containerId: string; container: string; app: string }
+    | { kind: 'remove-local-network'; networkId: string; network: string; app: string }
+    | { kind: 'create-network'; network: string; app: string; internal: boolean }
+    | {
+        /** The value is read from the desired state when the operation runs; it is never in a plan. */
+        kind: 'create-secret';
+        secret: string;
+        app: string;
+        service: string;
+        target: string;
+      }
+    | { kind: 'create-config'; config: string; app: string; path: string; source: string }
+    | { kind: 'create-service'; service: ServiceRef; progressDeadlineMs: number }
+    | {
+        /** The whole spec from the desired state; then waits for Swarm's rollout when `rolling`. */
+        kind: 'update-service';
+        service: ServiceRef;
+        serviceId: string;
+        /** The task template changes, so Swarm replaces tasks: wait for its UpdateStatus. */
+        rolling: boolean;
+        progressDeadlineMs: number;
+      }
+    | { kind: 'scale-service'; service: ServiceRef; serviceId: string; replicas: number; progressDeadlineMs: number }
+    | {
+        /** Reads only: an update an earlier cycle sent (and did not see through) is still going or paused. */
+        kind: 'await-rollout';
+        service: ServiceRef;
+        serviceId: string;
+        progressDeadlineMs: number;
+      }
+    | { kind: 'remove-service'; service: ServiceRef; serviceId: string }
+    | { kind: 'remove-network'; networkId: string; network: string; app: string }
+    | { kind: 'remove-secret'; secretId: string; secret: string }
+    | { kind: 'remove-config'; configId: string; config: string }
+  );
+
+export type SwarmOperationKind = SwarmOperation['kind'];
+
+export interface SwarmPlanProblem {
+  code: string;
+  message: string;
+}
+
+export interface SwarmPlan {
+  target: 'swarm';
+  commit: string;
+  node: string;
+  operations: SwarmOperation[];
+  problems: SwarmPlanProblem[];
+}
