@@ -1,6 +1,5 @@
 import type Docker from 'dockerode';
 import type { Clock } from '../clock.js';
-import { CapstanError } from '../errors.js';
 import { execute, type Journal, type OperationFailure } from '../execute/execute.js';
 import { collectImages } from '../execute/images.js';
 import type { Logger } from '../log.js';
@@ -11,6 +10,7 @@ import { changeSummary, describe, printPlan } from '../plan/print.js';
 import type { Plan } from '../plan/types.js';
 import type { StateStore } from '../state/store.js';
 import type { Convergence, RolloutFailure, ServiceReadiness, Target, TargetPlan } from './target.js';
+import { notStarted } from './target.js';
 
 export interface ContainerTargetDeps {
   docker: Docker;
@@ -46,13 +46,9 @@ export class ContainerTarget implements Target {
       observed = await observe(docker, node);
       plan = makePlan(desired, observed, { allowEmpty: this.deps.allowEmpty });
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      return { ...base, result: 'failed', reason: error instanceof CapstanError ? error.code : 'OBSERVE_FAILED', message, changes: [] };
+      return notStarted(desired.commit, { error });
     }
-    if (plan.problems.length > 0) {
-      const message = plan.problems.map((problem) => `${problem.code}: ${problem.message}`).join('; ');
-      return { ...base, result: 'failed', reason: plan.problems[0].code, message, changes: [] };
-    }
+    if (plan.problems.length > 0) return notStarted(desired.commit, { problems: plan.problems });
     if (plan.operations.length === 0) {
       return { ...base, result: 'in-sync', changes: [], inUseCommits: commitsInUse(observed), services: readiness(desired, observed) };
     }

@@ -1,3 +1,4 @@
+import { CapstanError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { DesiredState } from '../model.js';
 
@@ -51,4 +52,15 @@ export interface Target {
   print(plan: TargetPlan): string;
   /** Housekeeping after a commit converged (old images, unused secrets). */
   afterApplied(desired: DesiredState, logger: Logger): Promise<void>;
+}
+
+/** A convergence that stopped before changing anything: observing failed, or the plan is blocked. */
+export function notStarted(commit: string, why: { error: unknown } | { problems: { code: string; message: string }[] }): Convergence {
+  const base = { commit, changes: [], rolloutFailures: [], inUseCommits: [], result: 'failed' as const };
+  if ('error' in why) {
+    const message = why.error instanceof Error ? why.error.message : String(why.error);
+    return { ...base, reason: why.error instanceof CapstanError ? why.error.code : 'OBSERVE_FAILED', message };
+  }
+  const message = why.problems.map((problem) => `${problem.code}: ${problem.message}`).join('; ');
+  return { ...base, reason: why.problems[0].code, message };
 }

@@ -1,10 +1,10 @@
 import type Docker from 'dockerode';
 import type { Clock } from '../../clock.js';
-import { CapstanError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { DesiredState } from '../../model.js';
 import type { StateStore } from '../../state/store.js';
 import type { Convergence, RolloutFailure, ServiceReadiness, Target, TargetPlan } from '../target.js';
+import { notStarted } from '../target.js';
 import { executeSwarm, type SwarmExecuteDeps } from './execute.js';
 import { swarmServiceName } from './names.js';
 import { observeRepoFiles, observeSwarm } from './observe.js';
@@ -55,13 +55,9 @@ export class SwarmTarget implements Target {
     try {
       ({ observed, plan } = await this.observeAndPlan(desired));
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      return { ...base, result: 'failed', reason: error instanceof CapstanError ? error.code : 'OBSERVE_FAILED', message, changes: [] };
+      return notStarted(desired.commit, { error });
     }
-    if (plan.problems.length > 0) {
-      const message = plan.problems.map((problem) => `${problem.code}: ${problem.message}`).join('; ');
-      return { ...base, result: 'failed', reason: plan.problems[0].code, message, changes: [] };
-    }
+    if (plan.problems.length > 0) return notStarted(desired.commit, { problems: plan.problems });
     if (plan.operations.length === 0) return { ...base, result: 'in-sync', changes: [], services: readiness(desired, observed) };
 
     logger.info({ operations: plan.operations.length }, 'applying swarm plan');
