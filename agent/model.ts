@@ -263,6 +263,11 @@ export interface RegistryCredential {
 export interface DesiredState {
   /** Commit the state was loaded from (full 40-hex object id). */
   commit: string;
+  /**
+   * The decrypted env values, only so that text from outside Capstan (Docker's error messages)
+   * can be scrubbed of them before it is logged or stored (agent/redact.ts). Never printed.
+   */
+  sensitiveValues?: string[];
   /** For apps and services without placement (`capstan.yaml`); absent means `everywhere`. */
   placementDefault?: 'everywhere' | 'nowhere';
   /**

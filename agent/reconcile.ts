@@ -5,6 +5,7 @@ import { CapstanError } from './errors.js';
 import { loadDesiredState } from './load/index.js';
 import type { Logger } from './log.js';
 import type { DesiredState } from './model.js';
+import { redactValues } from './redact.js';
 import { updateOf } from './plan/rollout.js';
 import type { Checkout, GitSource } from './source/index.js';
 import type { StateStore } from './state/store.js';
@@ -79,6 +80,10 @@ export class Reconciler {
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
+  private sensitiveValues(): string[] {
+    return [...this.loaded.values()].flatMap((loaded) => loaded.desired.sensitiveValues ?? []);
+  }
+
   /** The head commit's desired state for this node, without looking at Docker (`capstan plan --share`). */
   async desiredShare(): Promise<{ checkout: Checkout; desired: DesiredState }> {
     return this.load(await this.deps.source.fetch());
@@ -98,7 +103,11 @@ export class Reconciler {
     const cycleId = store.startCycle(trigger, node);
     let logger = this.deps.logger.child({ cycle: cycleId });
     const finish = (outcome: CycleOutcome): CycleOutcome => {
-      const { result, commit, reason, message, changes, rollouts, rollbacks, services } = outcome;
+      const { result, commit, reason, rollouts, rollbacks, services } = outcome;
+      // Messages can quote Docker, which can quote a command built from a secret.
+      const secrets = this.sensitiveValues();
+      const message = outcome.message === undefined ? undefined : redactValues(outcome.message, secrets);
+      const changes = outcome.changes.map((change) => redactValues(change, secrets));
       const durationMs = clock.now() - startedAt;
       store.finishCycle(cycleId, { result, reason, message, changes, durationMs });
       const level = result === 'failed' ? 'error' : 'info';

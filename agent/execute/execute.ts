@@ -1,3 +1,4 @@
+import { redactValues } from '../redact.js';
 import type Docker from 'dockerode';
 import { CapstanError } from '../errors.js';
 import { LABEL, ownerLabels } from '../labels.js';
@@ -92,7 +93,7 @@ export async function execute(plan: Plan, desired: DesiredState, deps: ExecuteDe
         })
         .catch((error: unknown) => {
           state.set(operation.id, 'failed');
-          failures.push({ operation, message: errorMessage(error), rollout: isRolloutFailure(operation, error, createdSlots) });
+          failures.push({ operation, message: redactValues(errorMessage(error), desired.sensitiveValues), rollout: isRolloutFailure(operation, error, createdSlots) });
         })
         .finally(() => running.delete(task));
       running.add(task);
@@ -133,8 +134,9 @@ async function runOne(operation: Operation, context: RunContext, deps: ExecuteDe
     deps.journal.finish(entry);
     log.info({ target: describe(operation) }, 'operation done');
   } catch (error) {
-    deps.journal.finish(entry, error);
-    log.error({ target: describe(operation), error: errorMessage(error) }, 'operation failed');
+    const message = redactValues(errorMessage(error), context.desired.sensitiveValues);
+    deps.journal.finish(entry, new Error(message));
+    log.error({ target: describe(operation), error: message }, 'operation failed');
     throw error;
   }
 }

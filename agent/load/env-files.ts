@@ -47,6 +47,8 @@ export interface EnvFiles {
   readonly problems: ManifestProblem[];
   /** Repository paths of the files read for their names only. */
   readonly unchecked: string[];
+  /** Every decrypted value, so messages from elsewhere can be scrubbed of them (agent/redact.ts). */
+  readonly secretValues: Set<string>;
 }
 
 /** What a variable of an unchecked file resolves to: non-empty, so `${VAR:?}` holds. */
@@ -55,6 +57,7 @@ const STAND_IN = 'unchecked';
 export function openEnvFiles(checkout: Checkout, access: EnvFileAccess): EnvFiles {
   const problems: ManifestProblem[] = [];
   const unchecked: string[] = [];
+  const secretValues = new Set<string>();
   const byRepoPath = new Map<string, Promise<EnvFileRead>>();
 
   const decrypt = async (real: string, repoPath: string): Promise<EnvFileRead> => {
@@ -83,6 +86,7 @@ export function openEnvFiles(checkout: Checkout, access: EnvFileAccess): EnvFile
     }
     try {
       const values = decryptEnvFile({ text, repoPath, keyring: access.keyring });
+      for (const value of Object.values(values)) secretValues.add(value);
       return { variables: { values: new Map(Object.entries(values)), opaque: false } };
     } catch (error) {
       if (!(error instanceof CapstanError)) throw error;
@@ -117,7 +121,7 @@ export function openEnvFiles(checkout: Checkout, access: EnvFileAccess): EnvFile
     return result;
   };
 
-  return { read, readDefault, problems, unchecked };
+  return { read, readDefault, problems, unchecked, secretValues };
 }
 
 async function locateEnvFile(checkout: Checkout, fromDir: string, path: string): Promise<{ real: string; repoPath: string } | ReferenceProblem> {

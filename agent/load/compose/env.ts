@@ -32,6 +32,9 @@ export function composeEnvFiles(checkout: Checkout, encrypted: EnvFiles, notes: 
     get unchecked() {
       return encrypted.unchecked;
     },
+    get secretValues() {
+      return encrypted.secretValues;
+    },
   };
 }
 
