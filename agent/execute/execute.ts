@@ -81,10 +81,16 @@ export async function execute(plan: Plan, desired: DesiredState, deps: ExecuteDe
     }
   };
 
+  // `wait-ready` only polls (each replica's monitor window is seconds long), so it takes no
+  // slot: 50 new replicas with 8 slots would otherwise wait out 50 / 8 monitor windows in a
+  // row (41 s instead of 16 s measured, bench figure 1).
+  let busy = 0;
+  const takesSlot = (operation: Operation) => operation.kind !== 'wait-ready';
   for (;;) {
     skipBlocked();
     for (const operation of ready()) {
-      if (running.size >= concurrency) break;
+      if (takesSlot(operation) && busy >= concurrency) continue;
+      if (takesSlot(operation)) busy++;
       state.set(operation.id, 'running');
       const task = runOne(operation, { desired, plan, layout }, deps)
         .then(() => {
@@ -95,7 +101,10 @@ export async function execute(plan: Plan, desired: DesiredState, deps: ExecuteDe
           state.set(operation.id, 'failed');
           failures.push({ operation, message: redactValues(errorMessage(error), desired.sensitiveValues), rollout: isRolloutFailure(operation, error, createdSlots) });
         })
-        .finally(() => running.delete(task));
+        .finally(() => {
+          running.delete(task);
+          if (takesSlot(operation)) busy--;
+        });
       running.add(task);
     }
     if (running.size === 0) break;
