@@ -1,3 +1,4 @@
+import { renderPlan } from '../../plan/print.js';
 import type { SwarmOperation, SwarmPlan } from './types.js';
 
 /**
@@ -5,19 +6,11 @@ import type { SwarmOperation, SwarmPlan } from './types.js';
  * objects and causes only (secret versions by their keyed name, never a value).
  */
 export function printSwarmPlan(plan: SwarmPlan): string {
-  const lines = [`plan for commit ${plan.commit.slice(0, 12)} on node ${plan.node} (swarm): ${summary(plan)}`];
-  for (const problem of plan.problems) lines.push(`  ! ${problem.code}: ${problem.message}`);
-  for (const operation of plan.operations) {
-    const after = operation.after.length > 0 ? `  (after ${compactIds(operation.after)})` : '';
-    lines.push(`  ${String(operation.id).padStart(3)}. ${describeSwarm(operation).padEnd(51)} ${operation.cause}${after}`);
-  }
-  return lines.join('\n') + '\n';
-}
-
-function summary(plan: SwarmPlan): string {
-  if (plan.problems.length > 0) return `blocked by ${plan.problems.length} problem(s), nothing will change`;
-  if (plan.operations.length === 0) return 'in sync, nothing to do';
-  return `${plan.operations.length} operation(s)`;
+  return renderPlan(
+    `plan for commit ${plan.commit.slice(0, 12)} on node ${plan.node} (swarm)`,
+    plan.problems,
+    plan.operations.map((operation) => ({ id: operation.id, text: describeSwarm(operation), cause: operation.cause, after: operation.after.length > 0 ? compactIds(operation.after) : '' })),
+  );
 }
 
 /** `1, 2, 3, 5` → `1-3, 5`: removals wait for every service operation, which can be many. */
