@@ -214,10 +214,17 @@ export class Reconciler {
   private async recordApplied(target: Loaded, outcome: Convergence, logger: Logger): Promise<string[]> {
     const { store, node } = this.deps;
     const previous = store.lastAppliedCommit;
-    const deployed = new Set(store.deployments(node).map((row) => `${row.app}/${row.service}/${row.configHash}`));
-    const rollouts = target.desired.apps.flatMap((app) =>
-      app.services.filter((service) => !deployed.has(`${app.name}/${service.name}/${service.configHash}`)).map((service) => `${app.name}/${service.name}`),
-    );
+    const recorded = new Map(store.deployments(node).map((row) => [`${row.app}/${row.service}`, row]));
+    const services = target.desired.apps.flatMap((app) => app.services.map((service) => ({ key: `${app.name}/${service.name}`, service })));
+    const rollouts = services.filter(({ key, service }) => recorded.get(key)?.configHash !== service.configHash).map(({ key }) => key);
+    // The cycle that applied this commit recorded it, pruned and collected; an in-sync cycle on
+    // the same commit (every minute, for years) finds all that done and writes nothing.
+    const unchanged =
+      outcome.result === 'in-sync' &&
+      target.commit === previous &&
+      recorded.size === services.length &&
+      services.every(({ key, service }) => recorded.get(key)?.configHash === service.configHash && recorded.get(key)?.replicas === service.replicas);
+    if (unchanged) return [];
     this.recordDeployments(target);
     // The rewind check of signature policy compares commit times with the applied commit's.
     store.setMeta('last_applied_committed_at', target.checkout.committedAt);
