@@ -4,7 +4,7 @@ import { execute, type Journal, type OperationFailure } from '../execute/execute
 import { collectImages } from '../execute/images.js';
 import type { Logger } from '../log.js';
 import type { DesiredState } from '../model.js';
-import { observe, type ObservedState } from '../observe/observe.js';
+import { isReadyReplica, observe, type ObservedState } from '../observe/observe.js';
 import { plan as makePlan } from '../plan/plan.js';
 import { changeSummary, describe, printPlan } from '../plan/print.js';
 import type { Plan } from '../plan/types.js';
@@ -99,12 +99,7 @@ function readiness(desired: DesiredState, observed: ObservedState): ServiceReadi
       desiredReplicas: service.replicas,
       readyReplicas: observed.containers.filter(
         (container) =>
-          container.app === app.name &&
-          container.service === service.name &&
-          container.configHash === service.configHash &&
-          container.state === 'running' &&
-          container.health !== 'starting' &&
-          container.health !== 'unhealthy',
+          container.app === app.name && container.service === service.name && isReadyReplica(container, service.configHash),
       ).length,
     })),
   );

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { observe } from '../../observe/observe.js';
+import { isReadyReplica, observe } from '../../observe/observe.js';
 import { swarmTaskRows } from '../../targets/swarm/status.js';
 import { resolveConfig } from '../config.js';
 import { configFlags, withConfigOptions } from '../options.js';
@@ -39,9 +39,7 @@ export function statusCommand(): Command {
             desiredReplicas: deployment.replicas,
             runningReplicas: containers.filter((container) => container.state === 'running').length,
             upToDateReplicas: containers.filter((container) => container.state === 'running' && container.configHash === deployment.configHash).length,
-            readyReplicas: containers.filter(
-              (container) => container.state === 'running' && container.configHash === deployment.configHash && container.health !== 'starting' && container.health !== 'unhealthy',
-            ).length,
+            readyReplicas: containers.filter((container) => isReadyReplica(container, deployment.configHash)).length,
             health: healthSummary(containers.filter((container) => container.state === 'running').map((container) => container.health)),
             image: deployment.image,
             configHash: deployment.configHash.slice(0, 12),
