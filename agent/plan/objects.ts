@@ -70,9 +70,10 @@ export function planVolumeRemovals(builder: PlanBuilder, desired: DesiredState, 
 
 export function findConflicts(desired: DesiredState, observed: ObservedState, layout: NetworkLayout): PlanProblem[] {
   const problems: PlanProblem[] = [];
-  const foreignContainers = new Set(observed.foreign.containers);
-  const foreignNetworks = new Set(observed.foreign.networks);
-  const foreignVolumes = new Set(observed.foreign.volumes);
+  // Not listed means the plan creates no name (see targets/containers.ts), so nothing can clash.
+  const foreignContainers = new Set(observed.foreign?.containers);
+  const foreignNetworks = new Set(observed.foreign?.networks);
+  const foreignVolumes = new Set(observed.foreign?.volumes);
   for (const network of layout.networks) {
     if (foreignNetworks.has(network.name)) problems.push(conflict('network', network.name, network.app));
   }

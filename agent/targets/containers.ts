@@ -4,7 +4,7 @@ import { execute, type Journal, type OperationFailure } from '../execute/execute
 import { collectImages } from '../execute/images.js';
 import type { Logger } from '../log.js';
 import type { DesiredState } from '../model.js';
-import { isReadyReplica, observe, type ObservedState } from '../observe/observe.js';
+import { isReadyReplica, observe, observeForeignNames, type ObservedState } from '../observe/observe.js';
 import { plan as makePlan } from '../plan/plan.js';
 import { changeSummary, describe, printPlan } from '../plan/print.js';
 import type { Plan } from '../plan/types.js';
@@ -25,7 +25,23 @@ export class ContainerTarget implements Target {
   constructor(private readonly deps: ContainerTargetDeps) {}
 
   async plan(desired: DesiredState): Promise<Plan> {
-    return makePlan(desired, await observe(this.deps.docker, this.deps.node), { allowEmpty: this.deps.allowEmpty });
+    return (await this.observeAndPlan(desired)).plan;
+  }
+
+  /**
+   * Observes what this node owns and plans. The names others hold are listed (every container
+   * on the host) only when the plan is about to create or take a name, so an in-sync cycle
+   * does not pay for the host's other containers; `docker info` only when a service names a
+   * runtime.
+   */
+  private async observeAndPlan(desired: DesiredState): Promise<{ observed: ObservedState; plan: Plan }> {
+    const { docker, node, allowEmpty } = this.deps;
+    const runtimes = desired.apps.some((app) => app.services.some((service) => service.runtime !== undefined));
+    const owned = await observe(docker, node, { runtimes });
+    const plan = makePlan(desired, owned, { allowEmpty });
+    if (!plan.operations.some(takesName)) return { observed: owned, plan };
+    const observed: ObservedState = { ...owned, foreign: await observeForeignNames(docker, node) };
+    return { observed, plan: makePlan(desired, observed, { allowEmpty }) };
   }
 
   print(plan: TargetPlan): string {
@@ -43,8 +59,7 @@ export class ContainerTarget implements Target {
     let plan: Plan;
     let observed: ObservedState;
     try {
-      observed = await observe(docker, node);
-      plan = makePlan(desired, observed, { allowEmpty: this.deps.allowEmpty });
+      ({ observed, plan } = await this.observeAndPlan(desired));
     } catch (error) {
       return notStarted(desired.commit, { error });
     }
@@ -73,14 +88,20 @@ export class ContainerTarget implements Target {
       };
     }
     // Observe again instead of assuming: what Docker shows now is the truth.
-    observed = await observe(docker, node);
-    const remaining = makePlan(desired, observed, { allowEmpty: this.deps.allowEmpty });
+    const after = await this.observeAndPlan(desired);
+    observed = after.observed;
+    const remaining = after.plan;
     if (remaining.operations.length > 0) {
       const message = `still pending after apply: ${changeSummary(remaining).slice(0, 5).join('; ')}`;
       return { ...base, result: 'failed', reason: 'NOT_CONVERGED', message, changes, services: readiness(desired, observed) };
     }
     return { ...base, result: 'applied', changes, inUseCommits: commitsInUse(observed), services: readiness(desired, observed) };
   }
+}
+
+/** Operations that give a Docker object a name, which someone else may already hold. */
+function takesName(operation: Plan['operations'][number]): boolean {
+  return ['create-container', 'create-network', 'create-volume', 'rename-container'].includes(operation.kind);
 }
 
 function toRolloutFailure(failure: OperationFailure): RolloutFailure[] {

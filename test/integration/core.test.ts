@@ -210,6 +210,37 @@ describe('core: pull a git repository and converge the Docker host', () => {
     assert.equal(status.services[0].upToDateReplicas, 1);
   });
 
+  it('creates nothing over a container or volume name someone else holds', async () => {
+    // An in-sync cycle lists only this node's objects; the names others hold are looked up
+    // when the plan is about to create one, and a clash stops the whole plan.
+    const before = await ids();
+    const squatter = await runUnmanagedContainer(`${shop}-cache-1`);
+    const squattedVolume = `${shop}_data`;
+    await docker.createVolume({ Name: squattedVolume, Labels: { 'capstan.test': 'true', 'capstan.test-run': process.env.CAPSTAN_TEST_RUN ?? '' } });
+    try {
+      const cache = '  cache:\n    image: local/busybox:1\n    command: ["sleep", "3600"]\n    volumes: ["data:/data"]\n';
+      await repo.write({ [`apps/${shop}.yaml`]: `${manifest(shop, webService().replace('replicas: 2', 'replicas: 1') + cache)}volumes:\n  data: {}\n` });
+      await repo.commit('add a cache with a volume');
+      await repo.push();
+
+      const blocked = await capstan('once');
+      assert.equal(blocked.code, 1);
+      assert.match(blocked.stderr, /NAME_CONFLICT/);
+      assert.match(blocked.stderr, new RegExp(`container '${shop}-cache-1'`));
+      assert.match(blocked.stderr, new RegExp(`volume '${squattedVolume}'`));
+      assert.deepEqual(await ids(), before, 'nothing applied');
+      assert.equal((await docker.getContainer(squatter.id).inspect()).State.Running, true);
+      const volume = await docker.getVolume(squattedVolume).inspect();
+      assert.equal(volume.Labels?.['capstan.managed'], undefined, 'the volume was not adopted');
+    } finally {
+      await removeContainer(squatter.id);
+      await docker.getVolume(squattedVolume).remove().catch(() => undefined);
+    }
+    const freed = await capstan('once');
+    assert.equal(freed.code, 0, freed.stderr);
+    assert.deepEqual(Object.keys(await ids()).sort(), [`${shop}-cache-1`, `${shop}-web-1`]);
+  });
+
   it('never touched the container run by hand', async () => {
     const inspected = await docker.getContainer(bystander.id).inspect();
     assert.equal(inspected.State.Running, true);
