@@ -10,7 +10,7 @@ import type { Clock } from '../clock.js';
 import { numericUser } from '../load/normalize-spec.js';
 import { networkLayout, type NetworkLayout } from '../plan/networks.js';
 import { buildImage } from './build.js';
-import { readiness, type ContainerStateView } from './readiness.js';
+import { readiness, recheckDelayMs, type ContainerStateView } from './readiness.js';
 import { dockerConfigReader, registryAuth, type DockerConfigReader } from './registry-auth.js';
 import { ROOT_OWNER, writeSecretFiles } from './secret-files.js';
 import { containerCreateOptions } from './spec.js';
@@ -247,9 +247,13 @@ async function connect(docker: Docker, network: string, containerId: string, ali
 async function waitReady(operation: Extract<Operation, { kind: 'wait-ready' }>, deps: ExecuteDeps): Promise<void> {
   const { clock } = deps;
   const rule = { monitorMs: operation.monitorMs, oneShot: operation.oneShot, deadline: clock.now() + operation.progressDeadlineMs, completion: operation.completion };
+  let firstRestartCount: number | undefined;
   for (;;) {
     const inspected = await deps.docker.getContainer(operation.container.ref).inspect();
-    const verdict = readiness(inspected.State as unknown as ContainerStateView, rule, clock.now());
+    firstRestartCount ??= inspected.RestartCount ?? 0;
+    const view: ContainerStateView = { ...(inspected.State as unknown as ContainerStateView), RestartsSinceWaitBegan: (inspected.RestartCount ?? 0) - firstRestartCount };
+    const now = clock.now();
+    const verdict = readiness(view, rule, now);
     if (verdict.state === 'ready') break;
     if (verdict.state === 'failed') {
       throw new CapstanError('REPLICA_FAILED', 'terminal', `replica ${operation.container.name} failed: ${verdict.reason}`, {
@@ -257,7 +261,7 @@ async function waitReady(operation: Extract<Operation, { kind: 'wait-ready' }>, 
         reason: verdict.reason,
       });
     }
-    await clock.sleep(deps.pollIntervalMs ?? 250);
+    await clock.sleep(recheckDelayMs(verdict, rule, now, deps.pollIntervalMs ?? 250));
   }
   if (operation.delayMs > 0) await clock.sleep(operation.delayMs);
 }

@@ -162,6 +162,24 @@ describe('rollouts: rolling updates gated on health, rollback, crash safety', ()
     assert.equal((await capstan('once')).code, 0, 'a finished one-shot is not restarted or reported');
   });
 
+  it('rolls back a replica without healthcheck that Docker restarts within its monitor window', async () => {
+    // The watch inspects sparsely inside a monitor window; a crash that Docker restarts at once
+    // still shows, as a restart count that grew.
+    const worker = (command: string) => `\n  worker:\n    image: local/busybox:1\n    command: ${command}\n    restart: unless-stopped\n    update: { monitor: 3s }\n`;
+    await push({ [`${app}.yaml`]: webManifest(app, 'v4', { extra: worker(SLEEPER) }) }, 'add a worker');
+    assert.equal((await capstan('once')).code, 0);
+    const before = (await listManaged(node)).filter((container) => container.service === 'worker');
+    assert.equal(before.length, 1);
+
+    await push({ [`${app}.yaml`]: webManifest(app, 'v4', { extra: worker('["sh", "-c", "sleep 1; exit 3"]') }) }, 'a worker that crashes after 1 s');
+    const result = await capstan('once');
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /ROLLED_BACK/);
+    assert.match(result.stderr, /restart/);
+    const after = (await listManaged(node)).filter((container) => container.service === 'worker');
+    assert.deepEqual(after.map((container) => [container.id, container.state]), [[before[0].id, 'running']], 'the old worker kept running');
+  });
+
   // kill -9 the agent right after Docker reports each step of a 3-replica rollout; the next
   // cycle must converge to exactly 3 new containers with no temporary or orphan container.
   const steps: [string, (event: DockerEvent) => boolean][] = [

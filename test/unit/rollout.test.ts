@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { readiness, type ContainerStateView } from '../../agent/execute/readiness.js';
+import { readiness, recheckDelayMs, type ContainerStateView } from '../../agent/execute/readiness.js';
 import { durationMs, normalizeUpdate } from '../../agent/load/normalize-rollout.js';
 import type { Service } from '../../agent/model.js';
 import { batches, effectiveOrder, rolloutBounds } from '../../agent/plan/rollout.js';
@@ -75,10 +75,26 @@ describe('readiness of a new replica', () => {
     ['exited 0, one-shot', running(1, { Running: false, Status: 'exited', ExitCode: 0 }), { oneShot: true }, 'ready'],
     ['exited 2, one-shot', running(1, { Running: false, Status: 'exited', ExitCode: 2 }), { oneShot: true }, 'failed'],
     ['created, not started yet', running(0, { Running: false, Status: 'created' }), {}, 'pending'],
+    ['running again after a restart by Docker since the wait began', running(1, { RestartsSinceWaitBegan: 1, ExitCode: 1 }), {}, 'failed'],
+    ['running past monitor, restarted meanwhile', running(6, { RestartsSinceWaitBegan: 2 }), {}, 'failed'],
   ];
   for (const [name, view, override, expected] of table) {
     it(name, () => assert.equal(readiness(view, { ...rule, ...override }, now).state, expected));
   }
+
+  it('waits out the rest of a monitor window instead of polling, never past the deadline', () => {
+    // Running 2 s of 5: the verdict cannot turn ready before 3 s more.
+    const inWindow = readiness(running(2), rule, now);
+    assert.deepEqual(inWindow, { state: 'pending', why: 'running for 2000 of 5000 ms', recheckInMs: 3_000 });
+    assert.equal(recheckDelayMs(inWindow, rule, now, 250), 3_000);
+    assert.equal(recheckDelayMs(inWindow, { ...rule, deadline: now + 1_000 }, now, 250), 1_001, 'the deadline comes first');
+    assert.equal(recheckDelayMs(readiness(running(4.9), rule, now), rule, now, 250), 250, 'never below the poll interval');
+    // Health checks and one-shots can change any moment: polled.
+    const starting = readiness(running(30, { Health: { Status: 'starting' } }), rule, now);
+    assert.equal(recheckDelayMs(starting, rule, now, 250), 250);
+    const oneShot = { ...rule, oneShot: true };
+    assert.equal(recheckDelayMs(readiness(running(2), oneShot, now), oneShot, now, 250), 250);
+  });
 
   it('says why it failed, without any output of the check', () => {
     const verdict = readiness(running(30, { Health: { Status: 'unhealthy', FailingStreak: 3 } }), rule, now);
