@@ -14,7 +14,10 @@ export async function collectImages(
   desired: DesiredState,
 ): Promise<string[]> {
   const { docker, store, node, logger } = deps;
-  for (const app of desired.apps) for (const service of app.services) store.touchServiceImage(node, app.name, service.name, service.image);
+  store.touchServiceImages(
+    node,
+    desired.apps.flatMap((app) => app.services.map((service) => ({ app: app.name, service: service.name, image: service.image }))),
+  );
 
   // Per service, the two most recently used images: the current one and the one to roll back to.
   const keep = new Set<string>();
