@@ -10,7 +10,7 @@ import { median, ratio, round } from '../lib/stats.js';
 const count = 100;
 /** Every 2 s: a no-op cycle of 100 services takes well under that, so cycles never overlap. */
 const schedule = '*/2 * * * * *';
-const inSyncCycles = 6;
+const inSyncCycles = 15;
 /** Idle memory is read after this many in-sync cycles, once start-up garbage has been collected. */
 const settleCycles = 3;
 

@@ -10,14 +10,17 @@ export function serviceName(index: number): string {
 
 /**
  * `revisions` gives some services an environment variable, so a later commit can change exactly
- * one service (figure 3) in both tools' files.
+ * one service (figure 3) in both tools' files; `unmonitored` gives some `update: { monitor: 0s }`.
  */
-export function capstanManifest(app: string, count: number, revisions: ReadonlyMap<number, string> = new Map()): string {
+export function capstanManifest(
+  app: string, count: number, revisions: ReadonlyMap<number, string> = new Map(), unmonitored: ReadonlySet<number> = new Set(),
+): string {
   const lines = [`app: ${app}`, 'services:'];
   for (let index = 0; index < count; index++) {
     lines.push(`  ${serviceName(index)}:`, `    image: ${IMAGE}`, `    command: ${COMMAND}`);
     const revision = revisions.get(index);
     if (revision !== undefined) lines.push('    environment:', `      BENCH_REVISION: "${revision}"`);
+    if (unmonitored.has(index)) lines.push('    update: { monitor: 0s }');
   }
   return `${lines.join('\n')}\n`;
 }
