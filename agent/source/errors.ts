@@ -1,5 +1,5 @@
 import { CapstanError } from '../errors.js';
-import type { ObjectReadError } from './materialize.js';
+import type { ObjectReadError } from './objects.js';
 
 export const GitErrorCode = {
   /** Connection refused, DNS, timeout, 5xx, not a git server: the next cycle tries again. */

@@ -4,8 +4,8 @@ import { CapstanError } from '../errors.js';
 import { createCache, hasCommit, inspectCache, removeCache, trackingRef } from './cache.js';
 import { readCompletedCheckout, pruneCheckouts, writeCheckout } from './checkouts.js';
 import { GitErrorCode, branchNotFound, classifyRemoteError, assertCommitId, commitNotFound, readsMissingCommit } from './errors.js';
-import { ObjectReadError } from './materialize.js';
-import { basicAuth, fetchBranch, readRemoteHead, withRequestTimeout, type RemoteAccess } from './remote.js';
+import { ObjectReadError } from './objects.js';
+import { fetchBranch, readRemoteHead, remoteAccess, withRequestTimeout } from './remote.js';
 import { defaultBackoff, withRetry } from './retry.js';
 import type { Checkout, GitSource, SourceDeps } from './types.js';
 
@@ -32,11 +32,8 @@ export interface HttpSourceConfig {
 export function createHttpSource(config: HttpSourceConfig, deps: SourceDeps): GitSource {
   const { fs, logger, clock } = deps;
   const gitdir = path.join(path.resolve(config.stateDir), 'git');
-  const remote: RemoteAccess = {
-    http: withRequestTimeout(deps.http, deps.requestTimeoutMs ?? defaultRequestTimeoutMs),
-    url: config.url,
-    onAuth: basicAuth(config.token, config.username),
-  };
+  const remote = remoteAccess(
+    withRequestTimeout(deps.http, deps.requestTimeoutMs ?? defaultRequestTimeoutMs), config.url, config.token, config.username);
   const policy = deps.backoff ?? defaultBackoff;
   const random = deps.random ?? Math.random;
   const logContext = { repo: config.url, branch: config.branch };

@@ -3,7 +3,7 @@ import git from 'isomorphic-git';
 import { CapstanError } from '../errors.js';
 import { readCompletedCheckout, pruneCheckouts, writeCheckout } from './checkouts.js';
 import { GitErrorCode, branchNotFound, assertCommitId, commitNotFound, readsMissingCommit } from './errors.js';
-import { ObjectReadError } from './materialize.js';
+import { ObjectReadError } from './objects.js';
 import type { GitSource, SourceDeps } from './types.js';
 
 type Fs = typeof import('node:fs');

@@ -1,4 +1,4 @@
-import git, { type AuthCallback, type HttpClient } from 'isomorphic-git';
+import git, { type AuthCallback, type AuthSuccessCallback, type HttpClient } from 'isomorphic-git';
 
 type Fs = typeof import('node:fs');
 
@@ -7,15 +7,34 @@ export interface RemoteAccess {
   url: string;
   /** Undefined when the repository is public. */
   onAuth?: AuthCallback;
+  onAuthSuccess?: AuthSuccessCallback;
 }
 
 /**
- * The token goes through `onAuth`, answered after the server's 401, so it is sent only to a
- * server that asks for it and is never part of a URL that could be stored or logged.
+ * The token goes through `onAuth`, answered after the server's 401, so it is first sent only to a
+ * server that asks for it, and is never part of a URL that could be stored or logged. Once the
+ * server has accepted it, this source's later requests to the same repository carry it up front:
+ * one request and one git-http-backend run instead of a 401 and a retry (`afterFetch` gets the
+ * same client, so its requests too). A 401 despite the header still goes through `onAuth`.
  */
-export function basicAuth(token: string | undefined, username: string | undefined): AuthCallback | undefined {
-  if (token === undefined || token === '') return undefined;
-  return () => ({ username: username ?? 'x-access-token', password: token });
+export function remoteAccess(http: HttpClient, url: string, token: string | undefined, username: string | undefined): RemoteAccess {
+  if (token === undefined || token === '') return { http, url };
+  const credentials = { username: username ?? 'x-access-token', password: token };
+  const authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+  let accepted = false;
+  return {
+    url,
+    onAuth: () => ({ ...credentials }),
+    onAuthSuccess: () => {
+      accepted = true;
+    },
+    http: {
+      // Headers isomorphic-git sets itself (its retry after a 401) take precedence.
+      request: (request) => http.request(accepted && request.url.startsWith(`${url}/`)
+        ? { ...request, headers: { Authorization: authorization, ...request.headers } }
+        : request),
+    },
+  };
 }
 
 /**
@@ -39,6 +58,7 @@ export async function readRemoteHead(remote: RemoteAccess, branch: string): Prom
     http: remote.http,
     url: remote.url,
     onAuth: remote.onAuth,
+    onAuthSuccess: remote.onAuthSuccess,
     prefix: fullRef,
     protocolVersion: 2,
   });
@@ -59,6 +79,7 @@ export async function fetchBranch(fs: Fs, gitdir: string, remote: RemoteAccess, 
     gitdir,
     url: remote.url,
     onAuth: remote.onAuth,
+    onAuthSuccess: remote.onAuthSuccess,
     ref: localRef,
     remoteRef: `refs/heads/${branch}`,
     singleBranch: true,

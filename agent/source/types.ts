@@ -11,7 +11,7 @@ export interface SourceConfig {
   branch: string;
   /** Holds `git/` (the fetch cache) and `checkouts/`. */
   stateDir: string;
-  /** Sent only as HTTP basic auth through `onAuth`; never logged, never written to disk. */
+  /** HTTP basic auth, first sent in answer to a 401 (see remote.ts); never logged, never written to disk. */
   token?: string;
   /** Basic-auth user name sent with the token; GitHub and Gitea accept `x-access-token`. */
   username?: string;

@@ -16,6 +16,8 @@ export interface RequestRecord {
   path: string;
   kind: RequestKind;
   status: number;
+  /** Whether the request carried an Authorization header (the header itself is not kept). */
+  authorization: boolean;
 }
 
 export interface RemoteRepo {
@@ -42,6 +44,8 @@ export interface GitServer {
   /** Requests served so far. */
   readonly requests: number;
   readonly log: readonly RequestRecord[];
+  /** Answers the next `count` requests with 401 whatever their credentials, as after a token rotation. */
+  refuseNext(count: number): void;
   close(): Promise<void>;
 }
 
@@ -78,9 +82,10 @@ export async function startGitServer(options: { token?: string } = {}): Promise<
   await fsp.mkdir(workspaces);
   const env = gitEnvironment(root);
   const log: RequestRecord[] = [];
+  const refusals = { remaining: 0 };
 
   const server = http.createServer((request, response) => {
-    void serve(request, response, { repositories, token: options.token, env, log }).catch((error: unknown) => {
+    void serve(request, response, { repositories, token: options.token, env, log, refusals }).catch((error: unknown) => {
       if (!response.headersSent) response.writeHead(500, { 'content-type': 'text/plain' });
       response.end(`test git server: ${(error as Error).message}\n`);
     });
@@ -139,6 +144,9 @@ export async function startGitServer(options: { token?: string } = {}): Promise<
       return log.length;
     },
     log,
+    refuseNext(count) {
+      refusals.remaining = count;
+    },
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -152,16 +160,22 @@ interface ServeContext {
   token?: string;
   env: NodeJS.ProcessEnv;
   log: RequestRecord[];
+  refusals: { remaining: number };
 }
 
 async function serve(request: http.IncomingMessage, response: http.ServerResponse, context: ServeContext): Promise<void> {
   const requestUrl = new URL(request.url ?? '/', 'http://127.0.0.1');
   const method = request.method ?? 'GET';
   const body = await readBody(request);
-  const record: RequestRecord = { method, path: requestUrl.pathname, kind: requestKind(method, requestUrl, request.headers, body), status: 0 };
+  const record: RequestRecord = {
+    method, path: requestUrl.pathname, kind: requestKind(method, requestUrl, request.headers, body), status: 0,
+    authorization: request.headers.authorization !== undefined,
+  };
   context.log.push(record);
 
-  const remoteUser = authorizedUser(request.headers.authorization, context.token);
+  const refused = context.refusals.remaining > 0;
+  if (refused) context.refusals.remaining--;
+  const remoteUser = refused ? undefined : authorizedUser(request.headers.authorization, context.token);
   if (remoteUser === undefined) {
     record.status = 401;
     response.writeHead(401, { 'www-authenticate': 'Basic realm="git"', 'content-type': 'text/plain' });

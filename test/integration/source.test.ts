@@ -178,6 +178,57 @@ describe('git source over HTTP', () => {
     assert.equal(await readFile(join((await source.checkout(second)).dir, 'app.yaml'), 'utf8'), 'app: v2\n');
   });
 
+  it('sends the token up front once the server has accepted it, and answers a later 401 again', async () => {
+    const repo = await server.createRepo('upfront');
+    await repo.write({ 'app.yaml': 'app: one\n' });
+    await repo.commit('one');
+    await repo.push();
+    const { source, logLines } = makeSource(repo.url, await newStateDir());
+
+    let before = server.log.length;
+    await source.fetch();
+    const first = server.log.slice(before);
+    assert.deepEqual(first.map((record) => `${record.kind} ${record.status} ${record.authorization}`),
+      ['advertise 401 false', 'advertise 200 true', 'ls-refs 200 true', 'advertise 200 true', 'fetch 200 true']);
+
+    await repo.write({ 'app.yaml': 'app: two\n' });
+    const second = await repo.commit('two');
+    await repo.push();
+    before = server.log.length;
+    assert.equal(await source.fetch(), second);
+    assert.deepEqual(server.log.slice(before).map((record) => `${record.kind} ${record.status} ${record.authorization}`),
+      ['advertise 200 true', 'ls-refs 200 true', 'advertise 200 true', 'fetch 200 true']);
+
+    // A server that refuses the header (a rotated token coming back, say) gets it through onAuth.
+    server.refuseNext(1);
+    before = server.log.length;
+    assert.equal(await source.fetch(), second);
+    assert.deepEqual(server.log.slice(before).map((record) => `${record.kind} ${record.status}`), ['advertise 401', 'advertise 200', 'ls-refs 200']);
+
+    const forms = [token, Buffer.from(token).toString('base64'), Buffer.from(`x-access-token:${token}`).toString('base64')];
+    for (const form of forms) assert.equal(logLines.join('\n').includes(form), false, 'a log line holds the token');
+  });
+
+  it('never sends the token to a server that does not ask for it', async () => {
+    const publicServer = await startGitServer();
+    try {
+      const repo = await publicServer.createRepo('public');
+      await repo.write({ 'app.yaml': 'app: public\n' });
+      const first = await repo.commit('one');
+      await repo.push();
+      const { source } = makeSource(repo.url, await newStateDir());
+      assert.equal(await source.fetch(), first);
+      await repo.write({ 'app.yaml': 'app: public 2\n' });
+      const second = await repo.commit('two');
+      await repo.push();
+      assert.equal(await source.fetch(), second);
+      assert.ok(publicServer.log.length >= 6);
+      assert.deepEqual(publicServer.log.filter((record) => record.kind !== 'push' && record.authorization), []);
+    } finally {
+      await publicServer.close();
+    }
+  });
+
   it('refuses a wrong or missing token with GIT_AUTH, without retrying', async () => {
     const repo = await server.createRepo('auth');
     await repo.write({ 'app.yaml': 'app: auth\n' });
@@ -269,7 +320,7 @@ describe('git source over HTTP', () => {
     await fs.promises.mkdir(join(stateDir, 'checkouts', `.tmp-${commits[0]}-crashed`));
     await source.prune([commits[1], commits[2]]);
     assert.deepEqual((await readdir(join(stateDir, 'checkouts'))).sort(),
-      [commits[1], `${commits[1]}.json`, commits[2], `${commits[2]}.json`, 'notes.txt'].sort());
+      [commits[1], `${commits[1]}.json`, `${commits[1]}.files.json`, commits[2], `${commits[2]}.json`, `${commits[2]}.files.json`, 'notes.txt'].sort());
   });
 
   it('never writes or logs the token', async () => {
