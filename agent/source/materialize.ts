@@ -39,10 +39,11 @@ export async function writeTree(
     await forEachBounded(folders, concurrency, (folder) => writing(folder, () => fs.promises.mkdir(path.join(targetDir, folder))));
   }
   const written: WrittenTree = { fileCount: 0, reusedCount: 0, files: [] };
+  const symlinks: string[] = [];
   await forEachBounded(layout.files, concurrency, async (file) => {
     const absolutePath = path.join(targetDir, file.path);
     if (file.mode === '120000') {
-      if (await writeSymlink(store, file, targetDir, absolutePath, logger)) written.fileCount++;
+      if (await writeSymlink(store, file, targetDir, absolutePath, logger)) symlinks.push(file.path);
       return;
     }
     const reused = previous !== undefined && (await copyFromPrevious(fs, previous, file.path, file, absolutePath));
@@ -55,7 +56,36 @@ export async function writeTree(
     written.fileCount++;
     if (reused) written.reusedCount++;
   });
+  written.fileCount += (await removeEscapingLinks(fs, targetDir, symlinks, logger)).length;
   return written;
+}
+
+/**
+ * The check in writeSymlink reads the link's text only: `d -> .` with `x -> d/d/../..` passes
+ * it, yet resolves above the checkout once `d` exists. With the whole tree written, each link is
+ * resolved for real; one that lands outside, or loops, is removed. One pointing at nothing that
+ * is not committed stays, as git leaves it. Returns the links kept.
+ */
+async function removeEscapingLinks(fs: ObjectStore['fs'], targetDir: string, symlinks: string[], logger: Logger): Promise<string[]> {
+  const realRoot = await fs.promises.realpath(targetDir);
+  const kept: string[] = [];
+  for (const relativePath of symlinks.sort()) {
+    const absolutePath = path.join(targetDir, relativePath);
+    let escapes: boolean;
+    try {
+      const real = await fs.promises.realpath(absolutePath);
+      escapes = real !== realRoot && !real.startsWith(realRoot + path.sep);
+    } catch (error) {
+      escapes = (error as NodeJS.ErrnoException).code !== 'ENOENT';
+    }
+    if (!escapes) {
+      kept.push(relativePath);
+      continue;
+    }
+    logger.warn({ path: relativePath }, 'symlink pointing outside the repository skipped in checkout');
+    await writing(relativePath, () => fs.promises.unlink(absolutePath));
+  }
+  return kept;
 }
 
 /** Returns false when the link is skipped because it points outside the tree. */

@@ -82,6 +82,12 @@ describe('git source over HTTP', () => {
     await chmod(join(repo.workDir, 'bin/check.sh'), 0o755);
     await symlink('apps/web.yaml', join(repo.workDir, 'link.yaml'));
     await symlink('/etc/passwd', join(repo.workDir, 'escape.yaml'));
+    // Inside by its text (sub/here/here/../.. reads as sub), outside on disk: `here` is sub
+    // itself, so the first `..` leaves sub and the second the checkout.
+    await repo.write({ 'sub/keep.txt': 'kept\n' });
+    await symlink('.', join(repo.workDir, 'sub/here'));
+    await symlink('here/here/../..', join(repo.workDir, 'sub/climb'));
+    await symlink('missing.yaml', join(repo.workDir, 'dangling.yaml'));
     const commit = await repo.commit('add web\n\nA longer body that is not kept.');
     await repo.push();
     const committedAt = new Date(Number((await repo.git('log', '-1', '--format=%ct')).trim()) * 1000).toISOString();
@@ -96,12 +102,14 @@ describe('git source over HTTP', () => {
     assert.deepEqual(checkout, {
       commit, dir: join(stateDir, 'checkouts', commit), author: 'Test Author <author@example.test>', message: 'add web', committedAt,
     });
-    assert.deepEqual(await listFiles(checkout.dir), ['README.md', 'apps/web.yaml', 'bin/check.sh', 'link.yaml']);
+    assert.deepEqual(await listFiles(checkout.dir), ['README.md', 'apps/web.yaml', 'bin/check.sh', 'dangling.yaml', 'link.yaml', 'sub/here', 'sub/keep.txt']);
     assert.equal(await readFile(join(checkout.dir, 'apps/web.yaml'), 'utf8'), 'app: web\n');
     assert.equal((await stat(join(checkout.dir, 'bin/check.sh'))).mode & 0o111, 0o111);
     assert.equal((await stat(join(checkout.dir, 'README.md'))).mode & 0o111, 0);
     assert.equal(await readlink(join(checkout.dir, 'link.yaml')), 'apps/web.yaml');
-    assert.ok(logLines.some((line) => line.includes('symlink pointing outside')), 'the skipped symlink is logged');
+    assert.equal(await readlink(join(checkout.dir, 'sub/here')), '.');
+    const skipped = logLines.filter((line) => line.includes('symlink pointing outside'));
+    assert.deepEqual(skipped.map((line) => JSON.parse(line).path).sort(), ['escape.yaml', 'sub/climb'], 'the skipped symlinks are logged');
   });
 
   it('checks out idempotently and rewrites a folder whose completion marker is missing', async () => {
