@@ -1,34 +1,48 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { convertCommand } from './cli/commands/convert.js';
-import { doctorCommand } from './cli/commands/doctor.js';
-import { historyCommand } from './cli/commands/history.js';
-import { onceCommand } from './cli/commands/once.js';
-import { planCommand } from './cli/commands/plan.js';
-import { runCommand } from './cli/commands/run.js';
-import { statusCommand } from './cli/commands/status.js';
-import { validateCommand } from './cli/commands/validate.js';
+import { setFlagsFromString } from 'node:v8';
+import { RUN_V8_FLAGS } from './cli/run-v8-flags.js';
 import { CapstanError } from './errors.js';
-import { secretsCommand, systemSecretsDeps } from '../secrets/index.js';
 
-const program = new Command('capstan')
-  .description('GitOps pull agent for Docker hosts: push to a git branch to deploy')
-  .version('0.1.0')
-  .addCommand(runCommand())
-  .addCommand(onceCommand())
-  .addCommand(planCommand())
-  .addCommand(statusCommand())
-  .addCommand(historyCommand())
-  .addCommand(validateCommand())
-  .addCommand(convertCommand())
-  .addCommand(doctorCommand())
-  .addCommand(secretsCommand(systemSecretsDeps()));
+// Before any command's modules load, so that the young generation never grows.
+if (process.argv[2] === 'run') for (const flag of RUN_V8_FLAGS) setFlagsFromString(flag);
 
-program.parseAsync(process.argv).catch((error: unknown) => {
-  if (error instanceof CapstanError) {
-    process.stderr.write(`capstan: ${error.code}: ${error.message}\n`);
-  } else {
-    process.stderr.write(`capstan: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
-  }
-  process.exitCode = 1;
-});
+// Each command's module is imported only when that command runs, so `capstan run` does not load
+// the secrets editor, doctor or convert, and `capstan validate` in a manifests repository's CI
+// does not load the Docker client or SQLite. Help and unknown commands load them all, so what
+// they print is unchanged.
+const commands: Array<[name: string, load: () => Promise<Command>]> = [
+  ['run', async () => (await import('./cli/commands/run.js')).runCommand()],
+  ['once', async () => (await import('./cli/commands/once.js')).onceCommand()],
+  ['plan', async () => (await import('./cli/commands/plan.js')).planCommand()],
+  ['status', async () => (await import('./cli/commands/status.js')).statusCommand()],
+  ['history', async () => (await import('./cli/commands/history.js')).historyCommand()],
+  ['validate', async () => (await import('./cli/commands/validate.js')).validateCommand()],
+  ['convert', async () => (await import('./cli/commands/convert.js')).convertCommand()],
+  ['doctor', async () => (await import('./cli/commands/doctor.js')).doctorCommand()],
+  ['secrets', async () => {
+    const { secretsCommand, systemSecretsDeps } = await import('../secrets/index.js');
+    return secretsCommand(systemSecretsDeps());
+  }],
+];
+
+async function createProgram(argv: string[]): Promise<Command> {
+  const program = new Command('capstan')
+    .description('GitOps pull agent for Docker hosts: push to a git branch to deploy')
+    .version('0.1.0');
+  // argv[2] is the command when one is given first, as in every documented use.
+  const requested = commands.filter(([name]) => name === argv[2]);
+  for (const [, load] of requested.length > 0 ? requested : commands) program.addCommand(await load());
+  return program;
+}
+
+createProgram(process.argv)
+  .then((program) => program.parseAsync(process.argv))
+  .catch((error: unknown) => {
+    if (error instanceof CapstanError) {
+      process.stderr.write(`capstan: ${error.code}: ${error.message}\n`);
+    } else {
+      process.stderr.write(`capstan: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+    }
+    process.exitCode = 1;
+  });

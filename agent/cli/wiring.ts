@@ -1,9 +1,9 @@
-import Docker from 'dockerode';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import http from 'isomorphic-git/http/node';
-import { loadKeyring } from '../../secrets/index.js';
+import { loadKeyring } from '../../secrets/keyring.js';
 import { systemClock } from '../clock.js';
+import { connectDocker } from '../docker.js';
 import type { Logger } from '../log.js';
 import { readPolicyFile } from '../policy/index.js';
 import { shareOf } from '../fleet/placement.js';
@@ -29,11 +29,6 @@ export function openStore(config: AgentConfig): StateStore {
 export function openState(config: AgentConfig): { db: Db; store: StateStore } {
   const db = openDb(join(config.stateDir, 'capstan.db'));
   return { db, store: new StateStore(db) };
-}
-
-export function connectDocker(): Docker {
-  // DOCKER_HOST (unix:// or tcp://) is honoured by docker-modem; default is the local socket.
-  return new Docker();
 }
 
 export function createReconciler(config: AgentConfig, store: StateStore, logger: Logger): Reconciler {

@@ -5,10 +5,11 @@
 import { parse as parseDotenv } from 'dotenv';
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { decryptEnvFile, isEncryptedEnv, type Keyring } from '../../secrets/index.js';
+import { decryptEnvFile, isEncryptedEnv } from '../../secrets/format.js';
+import type { Keyring } from '../../secrets/keyring.js';
 import { CapstanError, type ManifestProblem } from '../errors.js';
 import { isInside, toRepoPath, type Checkout } from './repo-files.js';
-import { DEFAULT_ENV_FILE } from './schema.js';
+import { DEFAULT_ENV_FILE } from './schema-patterns.js';
 
 /**
  * How env files are read: decrypted with a keyring; or, for `capstan validate` without a key

@@ -19,7 +19,7 @@ import type { AppDraft, ServiceDraft } from './normalize.js';
 import { registryCredentials } from './registries.js';
 import { isInside, openCheckout, toRepoPath } from './repo-files.js';
 import { readRepositorySettings, SETTINGS_FILE } from './settings.js';
-import { DEFAULT_ENV_FILE } from './schema.js';
+import { DEFAULT_ENV_FILE } from './schema-patterns.js';
 
 export type { Lookup } from './interpolate.js';
 export type { Skipped } from './discover.js';

@@ -4,7 +4,7 @@ import type { ManifestProblem } from '../errors.js';
 import type { AppNetworkSpec, ServiceNetworkSpec } from '../model.js';
 import type { KeyPath, PathProblem } from './problems.js';
 import type { Manifest, ServiceManifest } from './schema.js';
-import { RESERVED_NETWORKS } from './schema-networks.js';
+import { RESERVED_NETWORKS } from './schema-patterns.js';
 
 const byText = (left: string, right: string) => (left < right ? -1 : left > right ? 1 : 0);
 

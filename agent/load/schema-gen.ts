@@ -1,9 +1,9 @@
-// `npm run schema`: regenerates manifests-schema/capstan.schema.json from schema.ts.
-// A unit test fails when the checked-in file differs, so run this after changing the schema.
+// `npm run schema`: regenerates manifests-schema/ from the TypeBox definitions. A unit test fails
+// when a checked-in file differs, so run this after changing a schema.
 import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SCHEMA_FILE, renderSchemaJson } from './schema-json.js';
+import { renderSchemaFiles } from './schema-json.js';
 
 function repositoryRoot(start: string): string {
   for (let dir = start, depth = 0; depth < 10; dir = dirname(dir), depth++) {
@@ -12,6 +12,9 @@ function repositoryRoot(start: string): string {
   throw new Error(`no package.json above ${start}`);
 }
 
-const target = join(repositoryRoot(dirname(fileURLToPath(import.meta.url))), SCHEMA_FILE);
-writeFileSync(target, renderSchemaJson());
-process.stdout.write(`wrote ${target}\n`);
+const root = repositoryRoot(dirname(fileURLToPath(import.meta.url)));
+for (const { file, text } of renderSchemaFiles()) {
+  const target = join(root, file);
+  writeFileSync(target, text);
+  process.stdout.write(`wrote ${target}\n`);
+}

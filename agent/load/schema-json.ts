@@ -1,23 +1,43 @@
-// The published JSON Schema: the TypeBox definition plus the document header. ajv compiles this
-// same object, so the checked-in file, editors and the loader cannot disagree.
+// The published JSON Schemas: each TypeBox definition plus its document header. `npm run schema`
+// writes them to manifests-schema/, which ajv compiles at run time (schema-file.ts); the drift
+// test checks that each file is what this renders, so the checked-in files, editors and the
+// loader cannot disagree.
+import type { TSchema } from '@sinclair/typebox';
+import { PolicyFile } from '../policy/file-schema.js';
 import { Manifest } from './schema.js';
+import { POLICY_SCHEMA_FILE, SCHEMA_FILE, SCHEMA_ID, SETTINGS_SCHEMA_FILE } from './schema-file.js';
+import { RepositorySettings } from './schema-placement.js';
 
-/** Where the generated schema lives, relative to the repository root. */
-export const SCHEMA_FILE = 'manifests-schema/capstan.schema.json';
+export { SCHEMA_FILE };
 
-export const SCHEMA_ID = 'urn:capstan:schema:manifest:v1';
-
-export function manifestJsonSchema(): Record<string, unknown> {
+function document(schema: TSchema, id: string, title: string): Record<string, unknown> {
   // JSON round trip drops TypeBox's symbol-keyed metadata, leaving plain JSON Schema.
-  const body = JSON.parse(JSON.stringify(Manifest)) as Record<string, unknown>;
+  const body = JSON.parse(JSON.stringify(schema)) as Record<string, unknown>;
   return {
     $schema: 'http://json-schema.org/draft-07/schema#',
-    $id: SCHEMA_ID,
-    title: 'Capstan manifest',
+    $id: id,
+    title,
     ...body,
   };
 }
 
+function render(schema: Record<string, unknown>): string {
+  return JSON.stringify(schema, null, 2) + '\n';
+}
+
+export function manifestJsonSchema(): Record<string, unknown> {
+  return document(Manifest, SCHEMA_ID, 'Capstan manifest');
+}
+
 export function renderSchemaJson(): string {
-  return JSON.stringify(manifestJsonSchema(), null, 2) + '\n';
+  return render(manifestJsonSchema());
+}
+
+/** Every file under manifests-schema/, with the text `npm run schema` writes to it. */
+export function renderSchemaFiles(): Array<{ file: string; text: string }> {
+  return [
+    { file: SCHEMA_FILE, text: renderSchemaJson() },
+    { file: SETTINGS_SCHEMA_FILE, text: render(document(RepositorySettings, 'urn:capstan:schema:settings:v1', 'Capstan repository settings (capstan.yaml)')) },
+    { file: POLICY_SCHEMA_FILE, text: render(document(PolicyFile, 'urn:capstan:schema:host-policy:v1', 'Capstan host policy')) },
+  ];
 }

@@ -2,12 +2,7 @@
 // each service lists the ones it joins, with extra DNS names (aliases). Services reach each other
 // only on networks they share; between apps, only grants (`uses`) open a way.
 import { Type } from '@sinclair/typebox';
-
-/** A declared network's name; `default` and `internal` are taken by the app's own networks. */
-export const NETWORK_NAME_PATTERN = '^[a-z0-9][a-z0-9_-]{0,62}$';
-/** What Docker accepts as a network alias (a DNS name, possibly with dots). */
-export const ALIAS_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$';
-export const RESERVED_NETWORKS = ['default', 'internal'] as const;
+import { ALIAS_PATTERN, NETWORK_NAME_PATTERN } from './schema-patterns.js';
 
 export const AppNetwork = Type.Union(
   [

@@ -1,10 +1,9 @@
 // The rollout part of the service schema: Compose's `healthcheck` and Swarm's update_config
 // (as `update`), plus Kubernetes' progress deadline. Imported by schema.ts.
 import { Type } from '@sinclair/typebox';
+import { DURATION_PATTERN } from './schema-patterns.js';
 
 /** Go-style durations as Compose writes them: `1m30s`, `10s`, `500ms`. */
-export const DURATION_PATTERN = '^([0-9]+(\\.[0-9]+)?(h|m|s|ms|us|ns))+$';
-
 const Duration = (description: string) => Type.String({ pattern: DURATION_PATTERN, description });
 
 export const Healthcheck = Type.Object(

@@ -2,16 +2,8 @@
 // builds. What a manifest may ask of the host (privileged, host namespaces, devices, capabilities,
 // host paths) is further limited by the host policy (agent/policy), not by this schema.
 import { Type } from '@sinclair/typebox';
-import { DURATION_PATTERN } from './schema-rollout.js';
+import { BYTE_SIZE_PATTERN, CAPABILITY_PATTERN, DURATION_PATTERN, GRANT_PATTERN, NETWORK_MODE_PATTERN, RUNTIME_PATTERN, SIGNAL_PATTERN } from './schema-patterns.js';
 
-/** An app or service name; also `app/service` for a grant of one service. */
-export const GRANT_PATTERN = '^[a-z0-9][a-z0-9_-]{0,62}(/[a-z0-9][a-z0-9_-]{0,62})?$';
-export const NETWORK_MODE_PATTERN = '^(host|none|service:[a-z0-9][a-z0-9_-]{0,62})$';
-/** Bytes as Compose writes them: `512m`, `1g`, `1.5gb`, `64k`, `1024` (b, k, m, g, t; binary units). */
-export const BYTE_SIZE_PATTERN = '^[0-9]+(\\.[0-9]+)?\\s*([bkmgtBKMGT]([iI]?[bB])?)?$';
-export const CAPABILITY_PATTERN = '^([Cc][Aa][Pp]_)?[A-Za-z_]+$';
-export const SIGNAL_PATTERN = '^(SIG)?[A-Z0-9+-]+$|^[0-9]+$';
-export const RUNTIME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$';
 export const DEPENDENCY_CONDITIONS = ['service_started', 'service_healthy', 'service_completed_successfully'] as const;
 
 const ByteSize = (description: string) =>

@@ -4,21 +4,18 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Placement } from './schema-placement.js';
 import { Healthcheck, Update } from './schema-rollout.js';
-import { GRANT_PATTERN, serviceSpecFields } from './schema-spec.js';
+import { serviceSpecFields } from './schema-spec.js';
 import { AppNetworks, ServiceNetworks } from './schema-networks.js';
-
-/** App, service and volume names: they end up in container and volume names, so stay DNS-safe. */
-export const NAME_PATTERN = '^[a-z0-9][a-z0-9_-]{0,62}$';
-/** What Docker accepts as a volume name. */
-export const DOCKER_VOLUME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]*$';
-export const ABSOLUTE_PATH_PATTERN = '^/';
-/** Environment variable names: anything but `=`, which would end the name. */
-export const VARIABLE_NAME_PATTERN = '^[^=]+$';
-export const LABEL_KEY_PATTERN = '^.+$';
-/** Octal permission bits as a string: YAML 1.2 reads an unquoted `0400` as the decimal 400. */
-export const FILE_MODE_PATTERN = '^0?[0-7]{3}$';
-/** The file at the root of the manifests path whose variables every manifest can use. */
-export const DEFAULT_ENV_FILE = 'capstan.env';
+import {
+  ABSOLUTE_PATH_PATTERN,
+  DEFAULT_ENV_FILE,
+  DOCKER_VOLUME_PATTERN,
+  FILE_MODE_PATTERN,
+  GRANT_PATTERN,
+  LABEL_KEY_PATTERN,
+  NAME_PATTERN,
+  VARIABLE_NAME_PATTERN,
+} from './schema-patterns.js';
 
 /** `x-…` keys are ignored, as in Compose: the place to define YAML anchors for `<<: *base`. */
 const EXTENSIONS = { '^x-': {} };

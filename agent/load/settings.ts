@@ -7,7 +7,8 @@ import type { Static } from '@sinclair/typebox';
 import type { ManifestProblem } from '../errors.js';
 import { locate } from './locate.js';
 import { parseManifest } from './parse.js';
-import { RepositorySettings } from './schema-placement.js';
+import type { RepositorySettings } from './schema-placement.js';
+import { readSchemaFile, SETTINGS_SCHEMA_FILE } from './schema-file.js';
 
 export const SETTINGS_FILE = 'capstan.yaml';
 
@@ -26,7 +27,7 @@ export async function readRepositorySettings(
   }
   const { parsed, problems } = parseManifest(text, repoPath);
   if (!parsed) return { problems };
-  compiled ??= new Ajv({ allErrors: true, strict: false }).compile(RepositorySettings);
+  compiled ??= new Ajv({ allErrors: true, strict: false }).compile(readSchemaFile(SETTINGS_SCHEMA_FILE));
   if (parsed.data === null || parsed.data === undefined) return { settings: {}, problems: [] };
   if (compiled(parsed.data)) return { settings: parsed.data as Static<typeof RepositorySettings>, problems: [] };
   return {

@@ -2,9 +2,19 @@
 // ajv's errors into problems a person can act on: one per mistake, pointing at the key path.
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { KeyPath, PathProblem } from './problems.js';
-import { ABSOLUTE_PATH_PATTERN, DOCKER_VOLUME_PATTERN, FILE_MODE_PATTERN, NAME_PATTERN } from './schema.js';
-import { BYTE_SIZE_PATTERN, CAPABILITY_PATTERN, GRANT_PATTERN, NETWORK_MODE_PATTERN, RUNTIME_PATTERN, SIGNAL_PATTERN } from './schema-spec.js';
-import { manifestJsonSchema } from './schema-json.js';
+import { readSchemaFile, SCHEMA_FILE } from './schema-file.js';
+import {
+  ABSOLUTE_PATH_PATTERN,
+  BYTE_SIZE_PATTERN,
+  CAPABILITY_PATTERN,
+  DOCKER_VOLUME_PATTERN,
+  FILE_MODE_PATTERN,
+  GRANT_PATTERN,
+  NAME_PATTERN,
+  NETWORK_MODE_PATTERN,
+  RUNTIME_PATTERN,
+  SIGNAL_PATTERN,
+} from './schema-patterns.js';
 import { closest } from './suggest.js';
 
 type SchemaNode = { type?: string; enum?: string[]; items?: SchemaNode; properties?: Record<string, unknown> };
@@ -41,7 +51,7 @@ let compiled: ValidateFunction | undefined;
 
 function validator(): ValidateFunction {
   // verbose: errors carry the failing data and schema, needed to pick the anyOf branch that was meant.
-  compiled ??= new Ajv({ allErrors: true, verbose: true, strict: true, strictTypes: false }).compile(manifestJsonSchema());
+  compiled ??= new Ajv({ allErrors: true, verbose: true, strict: true, strictTypes: false }).compile(readSchemaFile(SCHEMA_FILE));
   return compiled;
 }
 

@@ -1,11 +1,14 @@
-// Reads the host policy file: YAML, validated against PolicyFile. A broken policy is a
-// configuration error at start, never a silent fall back to the defaults.
+// Reads the host policy file: YAML, validated against PolicyFile (as generated into
+// manifests-schema/). A broken policy is a configuration error at start, never a silent fall back
+// to the defaults.
 import { readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { parseDocument } from 'yaml';
 import { CapstanError } from '../errors.js';
-import { DEFAULT_POLICY, PolicyFile, type HostPolicy } from './schema.js';
+import { POLICY_SCHEMA_FILE, readSchemaFile } from '../load/schema-file.js';
+import type { PolicyFile } from './file-schema.js';
+import { DEFAULT_POLICY, type HostPolicy } from './schema.js';
 
 let compiled: ValidateFunction | undefined;
 
@@ -13,7 +16,7 @@ export function parsePolicy(text: string, file: string): HostPolicy {
   const doc = parseDocument(text);
   if (doc.errors.length > 0) throw invalid(file, doc.errors[0].message);
   const data: unknown = doc.toJS() ?? {};
-  compiled ??= new Ajv({ allErrors: true, strict: false }).compile(PolicyFile);
+  compiled ??= new Ajv({ allErrors: true, strict: false }).compile(readSchemaFile(POLICY_SCHEMA_FILE));
   if (!compiled(data)) {
     const error = compiled.errors![0];
     const where = error.instancePath ? error.instancePath.slice(1).replace(/\//g, '.') : 'the file';

@@ -1,3 +1,4 @@
-export { DEFAULT_CAPABILITIES, DEFAULT_POLICY, DEFAULT_RUNTIMES, PolicyFile, type HostPolicy } from './schema.js';
+export { DEFAULT_CAPABILITIES, DEFAULT_POLICY, DEFAULT_RUNTIMES, type HostPolicy } from './schema.js';
+export type { PolicyFile } from './file-schema.js';
 export { parsePolicy, readPolicyFile } from './file.js';
 export { policyRefusals, type PolicyRefusal } from './check.js';

@@ -2,27 +2,8 @@
 // boundary (anyone who can push can deploy), so the host's owner, not the repository, decides
 // whether a container may be privileged, share host namespaces, reach the Docker socket, use
 // devices, add capabilities, mount host paths or pick a runtime. The file is YAML, read with
-// `--policy-file` / CAPSTAN_POLICY_FILE; without one everything below is refused.
-import { Type, type Static } from '@sinclair/typebox';
-
-export const PolicyFile = Type.Object(
-  {
-    allow_privileged: Type.Optional(Type.Boolean({ description: 'Allow `privileged: true`.' })),
-    allow_host_network: Type.Optional(Type.Boolean({ description: 'Allow `network_mode: host`.' })),
-    allow_host_pid: Type.Optional(Type.Boolean({ description: 'Allow `pid: host`.' })),
-    allow_docker_socket: Type.Optional(Type.Boolean({ description: 'Allow bind mounts of /var/run/docker.sock (root on the host, in effect).' })),
-    allow_devices: Type.Optional(Type.Boolean({ description: 'Allow `devices:`.' })),
-    allowed_capabilities: Type.Optional(
-      Type.Array(Type.String({ pattern: '^([Cc][Aa][Pp]_)?[A-Za-z_]+$' }), { description: 'Capabilities `cap_add` may name beyond Docker\'s default set; `ALL` allows `cap_add: [ALL]`.' }),
-    ),
-    bind_roots: Type.Optional(
-      Type.Array(Type.String({ pattern: '^/' }), { description: 'Host folders under which bind mounts of host paths are allowed; none by default. Files of the repository may always be mounted.' }),
-    ),
-    allowed_runtimes: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Docker runtimes `runtime:` may name; replaces the default list.' })),
-  },
-  { additionalProperties: false, description: 'Capstan host policy.' },
-);
-export type PolicyFile = Static<typeof PolicyFile>;
+// `--policy-file` / CAPSTAN_POLICY_FILE (its format: file-schema.ts); without one everything
+// below is refused.
 
 export interface HostPolicy {
   allowPrivileged: boolean;

@@ -1,4 +1,4 @@
-import * as openpgp from 'openpgp';
+import type * as openpgp from 'openpgp';
 import { TrustErrorCode } from './errors.js';
 import type { OpenPgpSigner, TrustedSigner } from './types.js';
 import type { SignatureVerdict } from './verify-signature.js';
@@ -10,9 +10,12 @@ import type { SignatureVerdict } from './verify-signature.js';
  */
 export async function verifyOpenPgpSignature(armored: string, payload: Buffer, signers: TrustedSigner[], now: Date): Promise<SignatureVerdict> {
   const format = 'openpgp';
+  // Imported here, not at the top: openpgp.js adds ~15 MB to the agent's resident memory, and
+  // only hosts that meet an OpenPGP signature need it.
+  const { createMessage, readSignature, verify } = await import('openpgp');
   let signature: openpgp.Signature;
   try {
-    signature = await openpgp.readSignature({ armoredSignature: armored });
+    signature = await readSignature({ armoredSignature: armored });
   } catch (error) {
     return { ok: false, code: TrustErrorCode.badSignature, format, reason: `malformed OpenPGP signature: ${messageOf(error)}` };
   }
@@ -42,8 +45,8 @@ export async function verifyOpenPgpSignature(armored: string, payload: Buffer, s
     return { ok: false, code: TrustErrorCode.revokedKey, format, fingerprint, reason: 'the key carries an OpenPGP revocation signature' };
   }
   try {
-    const message = await openpgp.createMessage({ binary: new Uint8Array(payload) });
-    const result = await openpgp.verify({ message, signature, verificationKeys: [signer.key], date: now, expectSigned: true, format: 'binary' });
+    const message = await createMessage({ binary: new Uint8Array(payload) });
+    const result = await verify({ message, signature, verificationKeys: [signer.key], date: now, expectSigned: true, format: 'binary' });
     await Promise.all(result.signatures.map((entry) => entry.verified));
   } catch (error) {
     const reason = messageOf(error);

@@ -1,4 +1,4 @@
-import * as openpgp from 'openpgp';
+import type * as openpgp from 'openpgp';
 import { AllowedSignersError, decodeKey, looksLikeKeyType, parseAllowedSignersLine } from './allowed-signers.js';
 import { trustFileInvalid } from './errors.js';
 import { sshFingerprint } from './ssh-keys.js';
@@ -89,9 +89,12 @@ function parseRevokedLine(line: string, lineNumber: number): RevokedKey {
 
 /** Undefined when the block holds no key (a revocation certificate is tried next). */
 async function readPublicKeys(armored: string, file: string, line: number): Promise<openpgp.Key[] | undefined> {
+  // Imported on first use: openpgp.js adds ~15 MB to the agent's resident memory, and a trust
+  // file of SSH keys only never needs it.
+  const { readKeys } = await import('openpgp');
   let keys: openpgp.Key[];
   try {
-    keys = await openpgp.readKeys({ armoredKeys: armored });
+    keys = await readKeys({ armoredKeys: armored });
   } catch (cause) {
     if (/no key packet/i.test(String((cause as Error).message))) return undefined;
     throw trustFileInvalid(file, line, `the OpenPGP block does not parse: ${(cause as Error).message}`, { cause });
@@ -115,10 +118,11 @@ function describeKey(key: openpgp.Key, line: number): OpenPgpSigner {
 }
 
 async function applyRevocationCertificate(signers: TrustedSigner[], certificate: { armored: string; line: number }, file: string): Promise<void> {
+  const { revokeKey } = await import('openpgp');
   for (const signer of signers) {
     if (signer.kind !== 'openpgp') continue;
     try {
-      const { publicKey } = await openpgp.revokeKey({ key: signer.key, revocationCertificate: certificate.armored, format: 'object' });
+      const { publicKey } = await revokeKey({ key: signer.key, revocationCertificate: certificate.armored, format: 'object' });
       signer.key = publicKey;
       return;
     } catch {

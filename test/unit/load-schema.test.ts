@@ -3,7 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { SCHEMA_FILE, manifestJsonSchema, renderSchemaJson } from '../../agent/load/schema-json.js';
+import { readSchemaFile } from '../../agent/load/schema-file.js';
+import { manifestJsonSchema, renderSchemaFiles, renderSchemaJson } from '../../agent/load/schema-json.js';
 import { closest } from '../../agent/load/suggest.js';
 import { validateManifest } from '../../agent/load/validate.js';
 
@@ -15,9 +16,14 @@ function repositoryRoot(): string {
 }
 
 describe('manifest JSON Schema', () => {
-  it('the checked-in file is what schema.ts generates (run `npm run build && npm run schema`)', () => {
-    const checkedIn = readFileSync(join(repositoryRoot(), SCHEMA_FILE), 'utf8');
-    assert.equal(checkedIn, renderSchemaJson());
+  it('each checked-in file is what the TypeBox definitions generate (run `npm run build && npm run schema`)', () => {
+    const files = renderSchemaFiles();
+    assert.deepEqual(files.map(({ file }) => file), ['manifests-schema/capstan.schema.json', 'manifests-schema/capstan-settings.schema.json', 'manifests-schema/host-policy.schema.json']);
+    for (const { file, text } of files) {
+      assert.equal(readFileSync(join(repositoryRoot(), file), 'utf8'), text, file);
+      // What the agent compiles at run time: the same file, found from the compiled module.
+      assert.deepEqual(readSchemaFile(file), JSON.parse(text), file);
+    }
   });
 
   it('describes every field, for editors and the README', () => {

@@ -5,7 +5,7 @@ import { loadKeyring } from '../../../secrets/index.js';
 import { formatProblem } from '../../errors.js';
 import { formatNote, isComposeFile, loadComposeFolder, renderManifest } from '../../load/compose/index.js';
 import { openEnvFiles } from '../../load/env-files.js';
-import { SCHEMA_FILE } from '../../load/schema-json.js';
+import { SCHEMA_FILE } from '../../load/schema-file.js';
 import { openCheckout } from '../../load/repo-files.js';
 import { DEFAULT_POLICY, readPolicyFile } from '../../policy/index.js';
 

@@ -3,7 +3,8 @@ import { createLogger } from '../../log.js';
 import { diskCheck, dockerCheck, keyFileCheck, repositoryChecks, stateDirCheck, trustFileCheck, type CheckResult } from '../doctor/checks.js';
 import { resolveConfig } from '../config.js';
 import { configFlags, withConfigOptions } from '../options.js';
-import { connectDocker, createReconciler, openStore } from '../wiring.js';
+import { connectDocker } from '../../docker.js';
+import { createReconciler, openStore } from '../wiring.js';
 
 const MARK = { ok: '✓', warn: '!', fail: '✗' } as const;
 

@@ -4,7 +4,8 @@ import { swarmTaskRows } from '../../targets/swarm/status.js';
 import { resolveConfig } from '../config.js';
 import { configFlags, withConfigOptions } from '../options.js';
 import { renderTable } from '../table.js';
-import { connectDocker, openStore } from '../wiring.js';
+import { connectDocker } from '../../docker.js';
+import { openStore } from '../wiring.js';
 
 export interface ServiceStatus {
   app: string;

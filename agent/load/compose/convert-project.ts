@@ -6,7 +6,7 @@ import { checkKeys, expectMap, isEmpty, note, peek, refuse, type ConvertContext 
 import { checkSecretDefinitions } from './convert-mounts.js';
 import { convertService } from './convert-service.js';
 import { resolveExtends } from './extends.js';
-import { NAME_PATTERN } from '../schema.js';
+import { NAME_PATTERN } from '../schema-patterns.js';
 import { NETWORK, TOP_LEVEL, VOLUME } from './keys.js';
 import { text, type LocatedMap, type MapEntry, type Origin } from './located.js';
 import { asKeyedMap } from './merge.js';

@@ -7,7 +7,7 @@
 import { parse as parseDotenv } from 'dotenv';
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { isEncryptedEnv } from '../../../secrets/index.js';
+import { isEncryptedEnv } from '../../../secrets/format.js';
 import type { EnvFileRead, EnvFiles } from '../env-files.js';
 import { isInside, toRepoPath, type Checkout } from '../repo-files.js';
 import type { Note } from './context.js';
