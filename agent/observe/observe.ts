@@ -63,15 +63,13 @@ export interface ObservedState {
   images: string[];
   /** Runtimes the engine has (`runc`, `runsc`, …), from `docker info`; empty unless asked for. */
   runtimes: string[];
-  /** Undefined unless asked for: only a plan that creates a name needs them. */
+  /** Undefined unless listed (observeForeignNames): only a plan that creates a name needs them. */
   foreign?: ForeignNames;
 }
 
 export interface ObserveOptions {
   /** Ask `docker info` for the engine's runtimes (only a service that names one needs them). */
   runtimes?: boolean;
-  /** List every container, network and volume on the engine for the names others hold. */
-  foreign?: boolean;
 }
 
 /**
@@ -81,13 +79,12 @@ export interface ObserveOptions {
 export async function observe(docker: Docker, node: string, options: ObserveOptions = {}): Promise<ObservedState> {
   // Docker ANDs label filters: the same two labels as isOwnedBy, checked again below anyway.
   const ours = { filters: { label: Object.entries(ownerLabels(node)).map(([key, value]) => `${key}=${value}`) } };
-  const [containers, networks, volumes, images, info, foreign] = await Promise.all([
+  const [containers, networks, volumes, images, info] = await Promise.all([
     docker.listContainers({ all: true, ...ours }),
     docker.listNetworks(ours),
     docker.listVolumes(ours),
     docker.listImages(),
     options.runtimes ? (docker.info() as Promise<{ Runtimes?: Record<string, unknown> }>) : Promise.resolve(undefined),
-    options.foreign ? observeForeignNames(docker, node) : Promise.resolve(undefined),
   ]);
   const observed: ObservedState = {
     node,
@@ -99,7 +96,6 @@ export async function observe(docker: Docker, node: string, options: ObserveOpti
       .filter((reference) => !reference.startsWith('<none>'))
       .sort(),
     runtimes: Object.keys(info?.Runtimes ?? {}).sort(),
-    foreign,
   };
   for (const info of containers) {
     if (!isOwnedBy(info.Labels, node)) continue;
