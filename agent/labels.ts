@@ -1,4 +1,4 @@
-// The Docker label contract (shared/DESIGN.md). Users, tests and other tools rely on these
+// The Docker label contract (docs/design.md). Users, tests and other tools rely on these
 // names; change them only on purpose, everywhere.
 export const LABEL = {
   managed: 'capstan.managed',

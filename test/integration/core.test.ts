@@ -6,7 +6,7 @@ import { cleanupNode, docker, exec, listManaged, removeContainer, runUnmanagedCo
 import { startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';
 import { tempDir, type TempDir } from '../helpers/paths.js';
 
-// The whole cycle of shared/DESIGN.md end to end: a real git smart-HTTP server on 127.0.0.1,
+// The whole cycle of docs/design.md end to end: a real git smart-HTTP server on 127.0.0.1,
 // the real `git` CLI pushing, the built `capstan` CLI, and a real Docker engine. The steps
 // build on each other, so they run in order in one suite.
 
