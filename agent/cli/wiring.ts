@@ -8,6 +8,7 @@ import type { Logger } from '../log.js';
 import { readPolicyFile } from '../policy/index.js';
 import { shareOf } from '../fleet/placement.js';
 import { Reconciler, type ReconcilerDeps } from '../reconcile.js';
+import { SecretRegistry } from '../secret-registry.js';
 import { ContainerTarget } from '../targets/containers.js';
 import { SwarmTarget } from '../targets/swarm/index.js';
 import type { Target } from '../targets/target.js';
@@ -59,6 +60,7 @@ export function createReconciler(config: AgentConfig, store: StateStore, logger:
     // Read at each load too, so a policy edit needs no restart; a broken one fails the load.
     policy: config.policyFile ? () => readPolicyFile(config.policyFile as string) : undefined,
     verify: config.trustFile ? trustVerifier(config) : undefined,
+    secrets: new SecretRegistry(),
     // Fleet mode: each agent converges its own share; Swarm places services itself.
     share: config.target === 'swarm' ? undefined : (desired) => shareOf(desired, { name: config.node, labels: config.nodeLabels }),
   });
