@@ -13,6 +13,7 @@ import { ContainerTarget } from '../targets/containers.js';
 import { SwarmTarget } from '../targets/swarm/index.js';
 import type { Target } from '../targets/target.js';
 import { createGitSource } from '../source/index.js';
+import { createMountCopies } from '../source/mount-copies.js';
 import { openDb, type Db } from '../state/db.js';
 import { loadHashKey } from '../state/hash-key.js';
 import { StateStore } from '../state/store.js';
@@ -69,7 +70,7 @@ export function createReconciler(config: AgentConfig, store: StateStore, logger:
 /** `--target`: this engine's containers, or Swarm services (the same manifests, scheduled by Swarm). */
 function createTarget(config: AgentConfig, store: StateStore, hashKey: Uint8Array): Target {
   const common = { docker: connectDocker(), store, clock: systemClock, node: config.node, allowEmpty: config.allowEmpty };
-  if (config.target === 'containers') return new ContainerTarget(common);
+  if (config.target === 'containers') return new ContainerTarget({ ...common, mountCopies: createMountCopies({ fs, stateDir: config.stateDir }) });
   return new SwarmTarget({ ...common, hashKey, readFile: (path) => fs.promises.readFile(path), stat: (path) => fs.promises.stat(path) });
 }
 

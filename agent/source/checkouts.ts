@@ -3,6 +3,7 @@ import type { Logger } from '../log.js';
 import { forEachBounded } from './bounded.js';
 import { fingerprintOf, readFolderFingerprints, readInventory, writeInventory, type FolderFingerprint, type PreviousCheckout } from './inventory.js';
 import { writeTree } from './materialize.js';
+import { mountsRoot } from './mount-copies.js';
 import { readCommitInfo } from './objects.js';
 import type { Checkout } from './types.js';
 
@@ -148,6 +149,13 @@ export async function pruneCheckouts(fs: Fs, stateDir: string, keep: string[], l
   const { root } = checkoutPaths(stateDir, '');
   const entries = await fs.promises.readdir(root).catch(() => [] as string[]);
   const kept = new Set(keep);
+  // The copies containers of a commit mount (mount-copies.ts) go with the commit's checkout.
+  const copies = mountsRoot(stateDir);
+  for (const entry of await fs.promises.readdir(copies).catch(() => [] as string[])) {
+    if (!/^[0-9a-f]{40}$/.test(entry) || kept.has(entry)) continue;
+    await fs.promises.rm(path.join(copies, entry), { recursive: true, force: true });
+    logger.debug({ entry }, 'mount copies pruned');
+  }
   for (const entry of entries) {
     const complete = /^([0-9a-f]{40})(?:\.json|\.files\.json)?$/.exec(entry);
     const temporary = /^\.tmp-[0-9a-f]{40}-|^[0-9a-f]{40}(?:\.files)?\.json\.tmp-/.test(entry);
