@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import http from 'isomorphic-git/http/node';
 import { loadKeyring } from '../../secrets/keyring.js';
 import { systemClock } from '../clock.js';
+import type Docker from 'dockerode';
 import { connectDocker } from '../docker.js';
+import { createIsolationCheck, engineIsLocal, readHostRules, type IsolationCheck } from '../execute/isolation.js';
 import type { Logger } from '../log.js';
 import { readPolicyFile } from '../policy/index.js';
 import { shareOf } from '../fleet/placement.js';
@@ -70,8 +72,15 @@ export function createReconciler(config: AgentConfig, store: StateStore, logger:
 /** `--target`: this engine's containers, or Swarm services (the same manifests, scheduled by Swarm). */
 function createTarget(config: AgentConfig, store: StateStore, hashKey: Uint8Array): Target {
   const common = { docker: connectDocker(), store, clock: systemClock, node: config.node, allowEmpty: config.allowEmpty };
-  if (config.target === 'containers') return new ContainerTarget({ ...common, mountCopies: createMountCopies({ fs, stateDir: config.stateDir }) });
+  if (config.target === 'containers') {
+    return new ContainerTarget({ ...common, mountCopies: createMountCopies({ fs, stateDir: config.stateDir }), isolation: hostIsolationCheck(common.docker) });
+  }
   return new SwarmTarget({ ...common, hashKey, readFile: (path) => fs.promises.readFile(path), stat: (path) => fs.promises.stat(path) });
+}
+
+/** Network isolation is read from this host's iptables, so only for an engine on this host. */
+export function hostIsolationCheck(docker: Docker): IsolationCheck | undefined {
+  return engineIsLocal(process.env) ? createIsolationCheck({ docker, readRules: readHostRules, clock: systemClock }) : undefined;
 }
 
 /** Signature policy from the host's trust file, read again each cycle so edits need no restart. */
