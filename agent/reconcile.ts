@@ -6,6 +6,7 @@ import { loadDesiredState } from './load/index.js';
 import type { Logger } from './log.js';
 import type { DesiredState } from './model.js';
 import { redactValues } from './redact.js';
+import type { SecretRegistry } from './secret-registry.js';
 import { updateOf } from './plan/rollout.js';
 import type { Checkout, GitSource } from './source/index.js';
 import type { StateStore } from './state/store.js';
@@ -40,6 +41,8 @@ export interface ReconcilerDeps {
   share?: (desired: DesiredState) => DesiredState;
   /** The host policy (agent/policy), read at each load; absent, the defaults refuse everything it governs. */
   policy?: () => Promise<HostPolicy>;
+  /** Every value decrypted so far, registered as decrypted (even by a commit that then fails to load). */
+  secrets?: SecretRegistry;
 }
 
 export interface CycleOutcome {
@@ -81,7 +84,12 @@ export class Reconciler {
   constructor(private readonly deps: ReconcilerDeps) {}
 
   private sensitiveValues(): string[] {
-    return [...this.loaded.values()].flatMap((loaded) => loaded.desired.sensitiveValues ?? []);
+    return [...this.loaded.values()].flatMap((loaded) => loaded.desired.sensitiveValues ?? []).concat(this.deps.secrets?.values() ?? []);
+  }
+
+  /** `text` without any secret value this agent has decrypted: for what commands print (`plan`). */
+  redact(text: string): string {
+    return redactValues(text, this.sensitiveValues());
   }
 
   /** The head commit's desired state for this node, without looking at Docker (`capstan plan --share`). */
@@ -94,7 +102,7 @@ export class Reconciler {
     const commit = await this.deps.source.fetch();
     const { checkout, desired } = await this.load(commit);
     const plan = await this.deps.target.plan(desired);
-    return { checkout, desired, plan, text: this.deps.target.print(plan) };
+    return { checkout, desired, plan, text: this.redact(this.deps.target.print(plan)) };
   }
 
   async cycle(trigger: string): Promise<CycleOutcome> {
@@ -280,6 +288,7 @@ export class Reconciler {
       lookup: this.deps.lookup,
       keyring: await this.deps.keyring?.(),
       policy: await this.deps.policy?.(),
+      secrets: this.deps.secrets,
     });
     const loaded = { commit, checkout, desired: this.deps.share ? this.deps.share(desired) : desired };
     this.loaded.set(commit, loaded);

@@ -15,6 +15,8 @@ export type SecretsErrorCode =
   | 'SECRETS_NO_KEY_FILE'
   | 'SECRETS_KEY_FILE_MISSING'
   | 'SECRETS_KEY_FILE_INVALID'
+  /** Group or others may read or write the key file; refused as ssh refuses such a private key. */
+  | 'SECRETS_KEY_FILE_MODE'
   | 'SECRETS_KEY_FILE_EXISTS'
   | 'SECRETS_INVALID_NAME'
   | 'SECRETS_UNREPRESENTABLE'

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { decodeBase64url, encodeBase64url, keyIdOf, MASTER_KEY_BYTES, newMasterKey } from './crypto.js';
 import { secretsError } from './errors.js';
 
@@ -97,11 +97,21 @@ export function addPrimaryKey(keys: KeyringKey[], key: KeyringKey): KeyringKey[]
 
 export interface KeyFileReader {
   readFile(path: string, encoding: 'utf8'): Promise<string>;
+  stat(path: string): Promise<{ mode: number }>;
 }
 
-export async function loadKeyring(path: string, fs: KeyFileReader = { readFile }): Promise<Keyring> {
+/** Permission bits a key file may not have: any access by group or others. */
+const GROUP_OR_OTHERS = 0o077;
+
+/**
+ * Reads the key file, refusing it when group or others have any access to it, as ssh refuses
+ * a private key (a key readable by other users on the host is as good as published). Every
+ * command that reads the key (the agent, validate, doctor, secrets set) applies the same rule.
+ */
+export async function loadKeyring(path: string, fs: KeyFileReader = { readFile, stat }): Promise<Keyring> {
   let text: string;
   try {
+    assertPrivateMode(path, (await fs.stat(path)).mode);
     text = await fs.readFile(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
@@ -110,4 +120,12 @@ export async function loadKeyring(path: string, fs: KeyFileReader = { readFile }
     throw error;
   }
   return parseKeyring(text, path);
+}
+
+function assertPrivateMode(path: string, mode: number): void {
+  if ((mode & GROUP_OR_OTHERS) === 0) return;
+  const octal = `0${(mode & 0o777).toString(8)}`;
+  throw secretsError('SECRETS_KEY_FILE_MODE',
+    `key file ${path} is accessible by group or others (mode ${octal}); it must be private to its owner: run \`chmod 600 ${path}\``,
+    { file: path, mode: octal });
 }

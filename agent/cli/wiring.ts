@@ -3,15 +3,19 @@ import { join } from 'node:path';
 import http from 'isomorphic-git/http/node';
 import { loadKeyring } from '../../secrets/keyring.js';
 import { systemClock } from '../clock.js';
+import type Docker from 'dockerode';
 import { connectDocker } from '../docker.js';
+import { createIsolationCheck, engineIsLocal, readHostRules, type IsolationCheck } from '../execute/isolation.js';
 import type { Logger } from '../log.js';
 import { readPolicyFile } from '../policy/index.js';
 import { shareOf } from '../fleet/placement.js';
 import { Reconciler, type ReconcilerDeps } from '../reconcile.js';
+import { SecretRegistry } from '../secret-registry.js';
 import { ContainerTarget } from '../targets/containers.js';
 import { SwarmTarget } from '../targets/swarm/index.js';
 import type { Target } from '../targets/target.js';
 import { createGitSource } from '../source/index.js';
+import { createMountCopies } from '../source/mount-copies.js';
 import { openDb, type Db } from '../state/db.js';
 import { loadHashKey } from '../state/hash-key.js';
 import { StateStore } from '../state/store.js';
@@ -59,6 +63,7 @@ export function createReconciler(config: AgentConfig, store: StateStore, logger:
     // Read at each load too, so a policy edit needs no restart; a broken one fails the load.
     policy: config.policyFile ? () => readPolicyFile(config.policyFile as string) : undefined,
     verify: config.trustFile ? trustVerifier(config) : undefined,
+    secrets: new SecretRegistry(),
     // Fleet mode: each agent converges its own share; Swarm places services itself.
     share: config.target === 'swarm' ? undefined : (desired) => shareOf(desired, { name: config.node, labels: config.nodeLabels }),
   });
@@ -67,8 +72,15 @@ export function createReconciler(config: AgentConfig, store: StateStore, logger:
 /** `--target`: this engine's containers, or Swarm services (the same manifests, scheduled by Swarm). */
 function createTarget(config: AgentConfig, store: StateStore, hashKey: Uint8Array): Target {
   const common = { docker: connectDocker(), store, clock: systemClock, node: config.node, allowEmpty: config.allowEmpty };
-  if (config.target === 'containers') return new ContainerTarget(common);
+  if (config.target === 'containers') {
+    return new ContainerTarget({ ...common, mountCopies: createMountCopies({ fs, stateDir: config.stateDir }), isolation: hostIsolationCheck(common.docker) });
+  }
   return new SwarmTarget({ ...common, hashKey, readFile: (path) => fs.promises.readFile(path), stat: (path) => fs.promises.stat(path) });
+}
+
+/** Network isolation is read from this host's iptables, so only for an engine on this host. */
+export function hostIsolationCheck(docker: Docker): IsolationCheck | undefined {
+  return engineIsLocal(process.env) ? createIsolationCheck({ docker, readRules: readHostRules, clock: systemClock }) : undefined;
 }
 
 /** Signature policy from the host's trust file, read again each cycle so edits need no restart. */

@@ -14,6 +14,8 @@ import { readiness, recheckDelayMs, type ContainerStateView } from './readiness.
 import { dockerConfigReader, registryAuth, type DockerConfigReader } from './registry-auth.js';
 import { ROOT_OWNER, writeSecretFiles } from './secret-files.js';
 import { containerCreateOptions } from './spec.js';
+import type { IsolationCheck } from './isolation.js';
+import type { MountCopies } from '../source/mount-copies.js';
 
 /** Written before and after each Docker call; see `state/store.ts`. */
 export interface Journal {
@@ -34,6 +36,10 @@ export interface ExecuteDeps {
   clock: Clock;
   /** How often `wait-ready` inspects the container. */
   pollIntervalMs?: number;
+  /** Gives each new container a copy of its own of the repository files it mounts (source/mount-copies.ts). */
+  mountCopies?: MountCopies;
+  /** Refuses to create or start a replica on a network the engine does not isolate (isolation.ts). */
+  isolation?: IsolationCheck;
 }
 
 export interface OperationFailure {
@@ -188,8 +194,10 @@ async function call(operation: Operation, context: RunContext, deps: ExecuteDeps
       const app = desired.apps.find((candidate) => candidate.name === container.app);
       const service = findService(desired, container.app, container.service);
       const endpoints = context.layout.endpoints(container.app, container.service);
+      for (const endpoint of endpoints) await deps.isolation?.assertIsolated(endpoint.network, log);
+      const mounts = deps.mountCopies ? await deps.mountCopies.prepare({ commit: desired.commit, container: container.name, mounts: service.mounts }) : service.mounts;
       const created = await docker.createContainer(
-        containerCreateOptions(app!, service, container.replica, { name: container.name, node: plan.node, commit: desired.commit, endpoints }),
+        containerCreateOptions(app!, { ...service, mounts }, container.replica, { name: container.name, node: plan.node, commit: desired.commit, endpoints }),
       );
       await writeSecretFiles(created, service.secretFiles, numericUser(service.user) ?? ROOT_OWNER);
       // Joined before the first start; a crash in between leaves a created container whose
@@ -207,6 +215,9 @@ async function call(operation: Operation, context: RunContext, deps: ExecuteDeps
       }
       return;
     case 'start-container':
+      for (const endpoint of context.layout.endpoints(operation.container.app, operation.container.service)) {
+        await deps.isolation?.assertIsolated(endpoint.network, log);
+      }
       await ignoreStatus(docker.getContainer(operation.container.ref).start(), 304);
       return;
     case 'stop-container': {

@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { decryptEnvFile, isEncryptedEnv } from '../../secrets/format.js';
 import type { Keyring } from '../../secrets/keyring.js';
 import { CapstanError, type ManifestProblem } from '../errors.js';
+import type { SecretRegistry } from '../secret-registry.js';
 import { isInside, toRepoPath, type Checkout } from './repo-files.js';
 import { DEFAULT_ENV_FILE } from './schema-patterns.js';
 
@@ -19,6 +20,8 @@ import { DEFAULT_ENV_FILE } from './schema-patterns.js';
 export interface EnvFileAccess {
   keyring?: Keyring;
   unchecked?: boolean;
+  /** The agent's registry: every value is registered as it is decrypted, before anything can quote it. */
+  secrets?: SecretRegistry;
 }
 
 export interface EnvFileVariables {
@@ -87,7 +90,10 @@ export function openEnvFiles(checkout: Checkout, access: EnvFileAccess): EnvFile
     }
     try {
       const values = decryptEnvFile({ text, repoPath, keyring: access.keyring });
-      for (const value of Object.values(values)) secretValues.add(value);
+      for (const value of Object.values(values)) {
+        secretValues.add(value);
+        access.secrets?.register(value);
+      }
       return { variables: { values: new Map(Object.entries(values)), opaque: false } };
     } catch (error) {
       if (!(error instanceof CapstanError)) throw error;

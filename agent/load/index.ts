@@ -6,6 +6,8 @@ import type { Keyring } from '../../secrets/index.js';
 import { ManifestError, type ManifestProblem } from '../errors.js';
 import type { App, DesiredState, RegistryCredential, Service } from '../model.js';
 import { DEFAULT_POLICY, type HostPolicy } from '../policy/index.js';
+import { redactValues } from '../redact.js';
+import type { SecretRegistry } from '../secret-registry.js';
 import { duplicateApps, grantProblems, portProblems, type AppSite, type GrantBinding, type PortBinding } from './checks.js';
 import { discoverManifests, type Skipped } from './discover.js';
 import { formatNote, loadComposeFolder, type Note } from './compose/index.js';
@@ -42,6 +44,8 @@ export interface LoadInput {
   lookup?: Lookup;
   /** What manifests may ask of this host; absent means DEFAULT_POLICY (all of it refused). */
   policy?: HostPolicy;
+  /** The agent's registry of values to redact: each decrypted value is registered as it is decrypted. */
+  secrets?: SecretRegistry;
 }
 
 /** For `capstan validate`: commit and key only matter for the returned state, so may be left out. */
@@ -86,7 +90,7 @@ export async function validateDir(input: ValidateInput): Promise<Validation> {
   }
 
   const checkout = await openCheckout(root);
-  const envFiles = openEnvFiles(checkout, { keyring: input.keyring, unchecked: input.uncheckedEnvFiles });
+  const envFiles = openEnvFiles(checkout, { keyring: input.keyring, unchecked: input.uncheckedEnvFiles, secrets: input.secrets });
   const variableContext = { envFiles, defaults: await envFiles.readDefault(folder), fallback: input.lookup ?? noVariables };
   const discovery = await discoverManifests(checkout, folder);
   const problems = [...discovery.problems];
@@ -121,7 +125,12 @@ export async function validateDir(input: ValidateInput): Promise<Validation> {
   const settings = await readRepositorySettings(folder, toRepoPath(root, resolve(folder, SETTINGS_FILE)));
   problems.push(...settings.problems);
   const uncheckedEnvFiles = [...envFiles.unchecked].sort();
-  if (problems.length > 0) return { problems: problems.sort(byPosition), skipped: discovery.skipped, uncheckedEnvFiles, notes: noteLines };
+  if (problems.length > 0) {
+    // A value used where it does not fit (a volume name, a bind path) is quoted by the check that
+    // refuses it; the problem becomes the error, the log line, the SQLite row, the notification.
+    const scrubbed = problems.map((problem) => scrubProblem(problem, envFiles.secretValues));
+    return { problems: scrubbed.sort(byPosition), skipped: discovery.skipped, uncheckedEnvFiles, notes: noteLines.map((line) => redactValues(line, envFiles.secretValues)) };
+  }
 
   const hashKey = input.hashKey ?? new Uint8Array();
   const apps: App[] = drafts
@@ -144,6 +153,11 @@ function finishServices(drafts: ServiceDraft[], hashKey: Uint8Array): Service[] 
     if (draft.networkMode?.kind !== 'service') return { ...draft, configHash: hashes.get(draft.name)! };
     return { ...draft, configHash: configHash(draft, hashKey, hashes.get(draft.networkMode.service) ?? '') };
   });
+}
+
+function scrubProblem(problem: ManifestProblem, values: ReadonlySet<string>): ManifestProblem {
+  if (values.size === 0) return problem;
+  return { ...problem, key: redactValues(problem.key, values), message: redactValues(problem.message, values) };
 }
 
 function byPosition(left: ManifestProblem, right: ManifestProblem): number {

@@ -1,7 +1,9 @@
 import path from 'node:path';
 import type { Logger } from '../log.js';
-import { readInventory, writeInventory, type PreviousCheckout } from './inventory.js';
+import { forEachBounded } from './bounded.js';
+import { fingerprintOf, readFolderFingerprints, readInventory, writeInventory, type FolderFingerprint, type PreviousCheckout } from './inventory.js';
 import { writeTree } from './materialize.js';
+import { mountsRoot } from './mount-copies.js';
 import { readCommitInfo } from './objects.js';
 import type { Checkout } from './types.js';
 
@@ -37,6 +39,42 @@ export async function readCompletedCheckout(fs: Fs, stateDir: string, commit: st
   if (!stat?.isDirectory() || parsed.commit !== commit) return undefined;
   if (typeof parsed.author !== 'string' || typeof parsed.message !== 'string' || typeof parsed.committedAt !== 'string') return undefined;
   return { commit, dir, author: parsed.author, message: parsed.message, committedAt: parsed.committedAt };
+}
+
+/**
+ * The complete checkout of `commit` when it is still exactly the tree that was written: every
+ * file and folder of its inventory has its fingerprint (see inventory.ts). Anything else (a file
+ * rewritten, planted or removed by whoever could write there, an inventory from an older version)
+ * returns undefined, and the caller writes the commit again from git: what is loaded is the
+ * verified commit's tree, never what was left in a folder. An lstat per entry: ~2,000 files cost
+ * a few milliseconds, once per commit and process (the reconciler keeps what it loaded).
+ */
+export async function readVerifiedCheckout(fs: Fs, stateDir: string, commit: string, logger: Logger): Promise<Checkout | undefined> {
+  const completed = await readCompletedCheckout(fs, stateDir, commit);
+  if (completed === undefined) return undefined;
+  const changed = await firstChange(fs, stateDir, commit, completed.dir);
+  if (changed === undefined) return completed;
+  logger.warn({ commit, path: changed }, 'checkout changed since it was written; writing it again from git');
+  return undefined;
+}
+
+/** The first entry found changed, `(inventory)` when there is nothing to compare with; undefined when unchanged. */
+async function firstChange(fs: Fs, stateDir: string, commit: string, dir: string): Promise<string | undefined> {
+  const { inventory } = checkoutPaths(stateDir, commit);
+  const [files, folders] = await Promise.all([readInventory(fs, inventory, commit), readFolderFingerprints(fs, inventory, commit)]);
+  if (files === undefined || folders === undefined) return '(inventory)';
+  const entries = [
+    ...folders.map((folder) => ({ path: folder.path, fingerprint: folder.fingerprint, folder: true })),
+    ...[...files.values()].map((file) => ({ path: file.path, fingerprint: file.fingerprint, folder: false })),
+  ];
+  let changed: string | undefined;
+  await forEachBounded(entries, 16, async (entry) => {
+    if (changed !== undefined) return;
+    const stat = await fs.promises.lstat(path.join(dir, entry.path), { bigint: true }).catch(() => undefined);
+    const same = stat !== undefined && (entry.folder ? stat.isDirectory() : stat.isFile()) && fingerprintOf(stat) === entry.fingerprint;
+    if (!same) changed ??= entry.path === '' ? '.' : entry.path;
+  });
+  return changed;
 }
 
 /**
@@ -90,7 +128,12 @@ export async function writeCheckout(
   } finally {
     await fs.promises.rm(temporary, { recursive: true, force: true });
   }
-  await writeInventory(fs, inventory, commit, written.files, uniqueSuffix);
+  // Taken with the tree in place: the rename itself changes the top folder's ctime.
+  const folders: FolderFingerprint[] = [];
+  for (const folder of ['', ...written.folders]) {
+    folders.push({ path: folder, fingerprint: fingerprintOf(await fs.promises.lstat(path.join(dir, folder), { bigint: true })) });
+  }
+  await writeInventory(fs, inventory, commit, written.files, uniqueSuffix, folders);
   const content: Marker = { commit, author: info.author, message: info.message, committedAt: info.committedAt };
   await fs.promises.writeFile(`${marker}.tmp-${uniqueSuffix}`, JSON.stringify(content, null, 2) + '\n');
   await fs.promises.rename(`${marker}.tmp-${uniqueSuffix}`, marker);
@@ -106,6 +149,13 @@ export async function pruneCheckouts(fs: Fs, stateDir: string, keep: string[], l
   const { root } = checkoutPaths(stateDir, '');
   const entries = await fs.promises.readdir(root).catch(() => [] as string[]);
   const kept = new Set(keep);
+  // The copies containers of a commit mount (mount-copies.ts) go with the commit's checkout.
+  const copies = mountsRoot(stateDir);
+  for (const entry of await fs.promises.readdir(copies).catch(() => [] as string[])) {
+    if (!/^[0-9a-f]{40}$/.test(entry) || kept.has(entry)) continue;
+    await fs.promises.rm(path.join(copies, entry), { recursive: true, force: true });
+    logger.debug({ entry }, 'mount copies pruned');
+  }
   for (const entry of entries) {
     const complete = /^([0-9a-f]{40})(?:\.json|\.files\.json)?$/.exec(entry);
     const temporary = /^\.tmp-[0-9a-f]{40}-|^[0-9a-f]{40}(?:\.files)?\.json\.tmp-/.test(entry);

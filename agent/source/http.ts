@@ -2,7 +2,7 @@ import path from 'node:path';
 import git from 'isomorphic-git';
 import { CapstanError } from '../errors.js';
 import { createCache, hasCommit, inspectCache, removeCache, trackingRef } from './cache.js';
-import { readCompletedCheckout, pruneCheckouts, writeCheckout } from './checkouts.js';
+import { readVerifiedCheckout, pruneCheckouts, writeCheckout } from './checkouts.js';
 import { GitErrorCode, branchNotFound, classifyRemoteError, assertCommitId, commitNotFound, readsMissingCommit } from './errors.js';
 import { ObjectReadError } from './objects.js';
 import { fetchBranch, readRemoteHead, remoteAccess, withRequestTimeout } from './remote.js';
@@ -123,7 +123,7 @@ export function createHttpSource(config: HttpSourceConfig, deps: SourceDeps): Gi
 
   async function checkout(commit: string): Promise<Checkout> {
     assertCommitId(config.url, commit);
-    const completed = await readCompletedCheckout(fs, config.stateDir, commit);
+    const completed = await readVerifiedCheckout(fs, config.stateDir, commit, logger);
     if (completed) return completed;
     const write = () => writeCheckout(fs, config.stateDir, commit, gitdir, logger, uniqueSuffix());
     try {

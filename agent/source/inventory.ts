@@ -36,11 +36,41 @@ export function fingerprintOf(stat: BigIntStats): string {
  * `<commit>.files.json` beside the marker: every regular file of the checkout with its blob oid.
  * Written before the marker, so a marker never points at an inventory of another write.
  */
-export async function writeInventory(fs: Fs, file: string, commit: string, files: InventoryFile[], uniqueSuffix: string): Promise<void> {
+export async function writeInventory(
+  fs: Fs, file: string, commit: string, files: InventoryFile[], uniqueSuffix: string, folders: FolderFingerprint[] = [],
+): Promise<void> {
   const rows = [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
     .map((entry) => [entry.path, entry.mode, entry.oid, entry.fingerprint]);
-  await fs.promises.writeFile(`${file}.tmp-${uniqueSuffix}`, JSON.stringify({ commit, files: rows }) + '\n');
+  const folderRows = folders.map((folder) => [folder.path, folder.fingerprint]);
+  await fs.promises.writeFile(`${file}.tmp-${uniqueSuffix}`, JSON.stringify({ commit, files: rows, folders: folderRows }) + '\n');
   await fs.promises.rename(`${file}.tmp-${uniqueSuffix}`, file);
+}
+
+/**
+ * A folder of a complete checkout (`''` is the checkout's own folder) as it was left once the
+ * checkout was in place. Adding, removing, renaming or relinking an entry changes its folder's
+ * ctime, so equal fingerprints of every folder and file mean the tree is still the one written.
+ */
+export interface FolderFingerprint {
+  path: string;
+  fingerprint: string;
+}
+
+/** The folders' fingerprints; undefined when missing or garbled (an inventory written before they were kept). */
+export async function readFolderFingerprints(fs: Fs, file: string, commit: string): Promise<FolderFingerprint[] | undefined> {
+  let parsed: { commit?: unknown; folders?: unknown };
+  try {
+    parsed = JSON.parse(await fs.promises.readFile(file, 'utf8')) as typeof parsed;
+  } catch {
+    return undefined;
+  }
+  if (parsed === null || typeof parsed !== 'object' || parsed.commit !== commit || !Array.isArray(parsed.folders)) return undefined;
+  const folders: FolderFingerprint[] = [];
+  for (const row of parsed.folders as unknown[]) {
+    if (!Array.isArray(row) || row.length !== 2 || !row.every((cell) => typeof cell === 'string')) return undefined;
+    folders.push({ path: row[0] as string, fingerprint: row[1] as string });
+  }
+  return folders.some((folder) => folder.path === '') ? folders : undefined;
 }
 
 /** Undefined when missing, garbled or of another commit: the caller then writes every file from git. */

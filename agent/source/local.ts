@@ -1,7 +1,7 @@
 import path from 'node:path';
 import git from 'isomorphic-git';
 import { CapstanError } from '../errors.js';
-import { readCompletedCheckout, pruneCheckouts, writeCheckout } from './checkouts.js';
+import { readVerifiedCheckout, pruneCheckouts, writeCheckout } from './checkouts.js';
 import { GitErrorCode, branchNotFound, assertCommitId, commitNotFound, readsMissingCommit } from './errors.js';
 import { ObjectReadError } from './objects.js';
 import type { GitSource, SourceDeps } from './types.js';
@@ -32,7 +32,7 @@ export function createLocalSource(config: { path: string; branch: string; stateD
 
     async checkout(commit) {
       assertCommitId(config.path, commit);
-      const completed = await readCompletedCheckout(fs, config.stateDir, commit);
+      const completed = await readVerifiedCheckout(fs, config.stateDir, commit, logger);
       if (completed) return completed;
       const gitdir = await locateGitdir(fs, config.path);
       try {

@@ -23,6 +23,8 @@ export interface WrittenTree {
   reusedCount: number;
   /** The regular files, for the inventory. */
   files: InventoryFile[];
+  /** Every folder below the tree's own, relative. */
+  folders: string[];
 }
 
 /**
@@ -38,7 +40,7 @@ export async function writeTree(
   for (const folders of layout.folderLevels) {
     await forEachBounded(folders, concurrency, (folder) => writing(folder, () => fs.promises.mkdir(path.join(targetDir, folder))));
   }
-  const written: WrittenTree = { fileCount: 0, reusedCount: 0, files: [] };
+  const written: WrittenTree = { fileCount: 0, reusedCount: 0, files: [], folders: layout.folderLevels.flat() };
   const symlinks: string[] = [];
   await forEachBounded(layout.files, concurrency, async (file) => {
     const absolutePath = path.join(targetDir, file.path);

@@ -2,12 +2,14 @@ import type Docker from 'dockerode';
 import type { Clock } from '../clock.js';
 import { execute, type Journal, type OperationFailure } from '../execute/execute.js';
 import { collectImages } from '../execute/images.js';
+import type { IsolationCheck } from '../execute/isolation.js';
 import type { Logger } from '../log.js';
 import type { DesiredState } from '../model.js';
 import { isReadyReplica, observe, observeForeignNames, type ObservedState } from '../observe/observe.js';
 import { plan as makePlan } from '../plan/plan.js';
 import { changeSummary, describe, printPlan } from '../plan/print.js';
 import type { Plan } from '../plan/types.js';
+import type { MountCopies } from '../source/mount-copies.js';
 import type { StateStore } from '../state/store.js';
 import type { Convergence, RolloutFailure, ServiceReadiness, Target, TargetPlan } from './target.js';
 import { notStarted } from './target.js';
@@ -18,6 +20,10 @@ export interface ContainerTargetDeps {
   clock: Clock;
   node: string;
   allowEmpty: boolean;
+  /** Copies of the repository files containers mount; absent, they mount the checkout (tests of the planner only). */
+  mountCopies?: MountCopies;
+  /** Verifies the engine isolates a network before a replica starts on it; absent where its rules cannot be read. */
+  isolation?: IsolationCheck;
 }
 
 /** Containers on the local Docker engine, converged by observe → plan → execute. */
@@ -73,7 +79,7 @@ export class ContainerTarget implements Target {
       start: (operation) => store.journalStart(cycleId, operation.kind, describe(operation), operation.cause),
       finish: (entryId, error) => store.journalFinish(entryId, error ? 'failed' : 'done', error ? String((error as Error).message ?? error) : undefined),
     };
-    const { failures, done } = await execute(plan, desired, { docker, journal, logger, clock });
+    const { failures, done } = await execute(plan, desired, { docker, journal, logger, clock, mountCopies: this.deps.mountCopies, isolation: this.deps.isolation });
     // Built images are collected like pulled ones: the current and the rollback one stay.
     for (const operation of done) if (operation.kind === 'pull-image' || operation.kind === 'build-image') store.recordPulledImage(node, operation.image);
     const changes = changeSummary({ ...plan, operations: done });

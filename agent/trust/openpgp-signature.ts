@@ -6,7 +6,8 @@ import type { SignatureVerdict } from './verify-signature.js';
 /**
  * The signature names its issuer (key ID, and with GnuPG 2.2+ the full fingerprint); the key is
  * looked up among the trust file's OpenPGP keys by that key ID, primary keys and subkeys alike.
- * The cryptographic check, key binding, expiry and algorithm policy are openpgp.js's.
+ * The cryptographic check, key binding and algorithm policy are openpgp.js's; key expiry and
+ * revocation are judged at `now`, not at the signature's (signer-chosen) creation time.
  */
 export async function verifyOpenPgpSignature(armored: string, payload: Buffer, signers: TrustedSigner[], now: Date): Promise<SignatureVerdict> {
   const format = 'openpgp';
@@ -53,6 +54,18 @@ export async function verifyOpenPgpSignature(armored: string, payload: Buffer, s
     // openpgp.js reports an expired key the same way as a bad signature; the difference matters to whoever reads status.
     const code = /expired/i.test(reason) ? TrustErrorCode.untrustedSigner : TrustErrorCode.badSignature;
     return { ok: false, code, format, fingerprint, reason };
+  }
+  // openpgp.js judges the key at the signature's creation time, which the signer chooses
+  // (`gpg --faked-system-time`): a key that expired years ago could still sign "back then".
+  // Expiry is judged now, as revocation is; a key renewed since (a new self-signature) counts.
+  try {
+    await signer.key.getSigningKey(signingKey.getKeyID(), now);
+  } catch (error) {
+    const expiry = await signer.key.getExpirationTime().catch(() => null);
+    const reason = expiry instanceof Date && expiry.getTime() <= now.getTime()
+      ? `the key expired on ${expiry.toISOString()}`
+      : `the signing key is not valid now: ${messageOf(error)}`;
+    return { ok: false, code: TrustErrorCode.untrustedSigner, format, fingerprint, reason };
   }
   return { ok: true, signer: { format, fingerprint, ...identity, identities: signer.userIds } };
 }

@@ -25,7 +25,7 @@ export interface VerifyRevisionInput {
    * by the rewind check when the applied commit is no longer in `gitdir` (a re-created cache).
    */
   appliedCommittedAt?: string;
-  /** Key validity (`valid-after`, `valid-before`, OpenPGP expiry and revocation) is judged at `clock.now()`. */
+  /** Key validity (`valid-after`, `valid-before`, OpenPGP expiry and revocation) is judged at `clock.now()`, never at the signature's own date. */
   clock: Clock;
 }
 

@@ -111,6 +111,15 @@ describe('spec: networks closed by default, granted by the consumer', () => {
     const address = inspected.NetworkSettings.Networks[`${db}_default`]?.IPAddress;
     assert.ok(address, 'postgres has an address on its app network');
     assert.equal(await fetchFrom(probe, `http://${address}:8080/`), undefined, 'nor is its address reachable');
+    // Probed again and again, by name and by address: a gap in the engine's isolation (its rules
+    // re-inserted while any network is created, see agent/execute/isolation.ts) cannot hide
+    // behind a single probe that happened to be dropped.
+    const rounds = 20;
+    const script = `for i in $(seq ${rounds}); do timeout -s KILL 1 wget -q -O /dev/null "http://${address}:8080/" && echo REACHED-ADDRESS; ` +
+      `timeout -s KILL 1 wget -q -O /dev/null "http://postgres.${db}:8080/" && echo REACHED-NAME; done; echo ROUNDS-DONE`;
+    const repeated = await exec(await containerId(probe), ['sh', '-c', script], { timeoutMs: 120_000 });
+    assert.match(repeated.stdout, /ROUNDS-DONE/, 'every round ran');
+    assert.doesNotMatch(repeated.stdout, /REACHED/, `a probe crossed apps: ${repeated.stdout}`);
   });
 
   it('egress: false reaches its peers but nothing outside', async () => {

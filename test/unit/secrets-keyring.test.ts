@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -67,4 +67,25 @@ test('loadKeyring reads a file and reports a missing one', async (t) => {
   await writeFile(join(folder, 'key'), serializeKeyring([key]), { mode: 0o600 });
   assert.equal((await loadKeyring(join(folder, 'key'))).primary.id, key.id);
   await rejectsWith(() => loadKeyring(join(folder, 'absent')), 'SECRETS_KEY_FILE_MISSING');
+});
+
+test('a key file readable or writable by group or others is refused, as ssh refuses such a private key', async (t) => {
+  const folder = await mkdtemp(join(tmpdir(), 'capstan-keyring-mode-'));
+  t.after(() => rm(folder, { recursive: true, force: true }));
+  const key = newKeyringKey(NOW);
+  const encoded = Buffer.from(key.secret).toString('base64url');
+  const file = join(folder, 'key');
+  await writeFile(file, serializeKeyring([key]), { mode: 0o600 });
+  for (const mode of [0o644, 0o640, 0o604, 0o620, 0o660]) {
+    await chmod(file, mode);
+    const error = await rejectsWith(() => loadKeyring(file), 'SECRETS_KEY_FILE_MODE', [encoded]);
+    assert.equal(error.data.file, file);
+    assert.equal(error.data.mode, `0${mode.toString(8)}`);
+    assert.ok(error.message.includes(file), error.message);
+    assert.ok(error.message.includes(`chmod 600 ${file}`), error.message);
+  }
+  for (const mode of [0o600, 0o400]) {
+    await chmod(file, mode);
+    assert.equal((await loadKeyring(file)).primary.id, key.id, `mode 0${mode.toString(8)} is private`);
+  }
 });

@@ -1,10 +1,10 @@
 import { Command } from 'commander';
 import { createLogger } from '../../log.js';
-import { diskCheck, dockerCheck, keyFileCheck, repositoryChecks, stateDirCheck, trustFileCheck, type CheckResult } from '../doctor/checks.js';
+import { diskCheck, dockerCheck, keyFileCheck, networkIsolationCheck, repositoryChecks, stateDirCheck, trustFileCheck, type CheckResult } from '../doctor/checks.js';
 import { resolveConfig } from '../config.js';
 import { configFlags, withConfigOptions } from '../options.js';
 import { connectDocker } from '../../docker.js';
-import { createReconciler, openStore } from '../wiring.js';
+import { createReconciler, hostIsolationCheck, openStore } from '../wiring.js';
 
 const MARK = { ok: '✓', warn: '!', fail: '✗' } as const;
 
@@ -22,6 +22,7 @@ export function doctorCommand(): Command {
       } finally {
         store.close();
       }
+      results.push(await networkIsolationCheck(docker, config.node, hostIsolationCheck(docker)));
       results.push(await diskCheck(docker, config.stateDir));
       if (options.json) process.stdout.write(JSON.stringify(results, null, 2) + '\n');
       else for (const result of results) process.stdout.write(`${MARK[result.status]} ${result.name.padEnd(16)} ${result.detail}\n`);

@@ -15,18 +15,21 @@ export function planCommand(): Command {
       const logger = createLogger({ destination: 2, level: process.env.CAPSTAN_LOG_LEVEL ?? 'warn' });
       const store = openStore(config);
       try {
+        const reconciler = createReconciler(config, store, logger);
+        // An image named from a secret (`image: ${REGISTRY}/web`) is printed scrubbed.
+        const print = (text: string) => process.stdout.write(reconciler.redact(text));
         if (options.share) {
-          const { checkout, desired } = await createReconciler(config, store, logger).desiredShare();
+          const { checkout, desired } = await reconciler.desiredShare();
           const rows = desired.apps.flatMap((app) => app.services.map((service) => [`${app.name}/${service.name}`, `×${service.replicas}`, service.image]));
-          if (options.json) process.stdout.write(JSON.stringify({ node: config.node, commit: checkout.commit, services: rows.map(([name, replicas, image]) => ({ name, replicas: Number(replicas.slice(1)), image })) }, null, 2) + '\n');
-          else process.stdout.write(`share of node ${config.node} at ${checkout.commit.slice(0, 12)}:\n` + renderTable(['SERVICE', 'REPLICAS', 'IMAGE'], rows));
+          if (options.json) print(JSON.stringify({ node: config.node, commit: checkout.commit, services: rows.map(([name, replicas, image]) => ({ name, replicas: Number(replicas.slice(1)), image })) }, null, 2) + '\n');
+          else print(`share of node ${config.node} at ${checkout.commit.slice(0, 12)}:\n` + renderTable(['SERVICE', 'REPLICAS', 'IMAGE'], rows));
           return;
         }
-        const { plan, text, desired } = await createReconciler(config, store, logger).preview();
-        process.stdout.write(options.json ? JSON.stringify(plan, null, 2) + '\n' : text);
+        const { plan, text, desired } = await reconciler.preview();
+        print(options.json ? JSON.stringify(plan, null, 2) + '\n' : text);
         // Accepted but worth knowing (Compose keys with no effect here); never a value.
         const notes = (desired.notes ?? []).map((note) => `note: ${note}\n`).join('');
-        if (notes) (options.json ? process.stderr : process.stdout).write(notes);
+        if (notes) (options.json ? process.stderr : process.stdout).write(reconciler.redact(notes));
         if (plan.problems.length > 0) process.exitCode = 1;
         else if (plan.operations.length > 0) process.exitCode = 2;
       } finally {

@@ -5,6 +5,7 @@ import { CapstanError } from '../../errors.js';
 import type { Reconciler } from '../../reconcile.js';
 import { loadTrustFile } from '../../trust/index.js';
 import type { AgentConfig } from '../config.js';
+import type { IsolationCheck } from '../../execute/isolation.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -40,14 +41,12 @@ export async function keyFileCheck(config: AgentConfig): Promise<CheckResult> {
   const name = 'key file';
   if (!config.keyFile) return { name, status: 'ok', detail: 'none configured (only needed for encrypted env files)' };
   try {
-    const stat = await fsp.stat(config.keyFile);
-    if ((stat.mode & 0o077) !== 0) {
-      return { name, status: 'fail', detail: `${config.keyFile} is readable by group or others (mode ${(stat.mode & 0o777).toString(8)}); chmod 600 it` };
-    }
+    // The agent's own rule (secrets/keyring.ts): what doctor passes, the agent loads.
     const keyring = await loadKeyring(config.keyFile);
-    return { name, status: 'ok', detail: `${config.keyFile}: mode 600, ${keyring.keys.length} key(s)` };
+    const mode = ((await fsp.stat(config.keyFile)).mode & 0o777).toString(8).padStart(4, '0');
+    return { name, status: 'ok', detail: `${config.keyFile}: mode ${mode}, ${keyring.keys.length} key(s)` };
   } catch (error) {
-    return { name, status: 'fail', detail: `${config.keyFile}: ${reason(error)}` };
+    return { name, status: 'fail', detail: error instanceof CapstanError ? `${error.code}: ${error.message}` : `${config.keyFile}: ${reason(error)}` };
   }
 }
 
@@ -59,6 +58,27 @@ export async function trustFileCheck(config: AgentConfig): Promise<CheckResult> 
     return { name, status: 'ok', detail: `${config.trustFile}: ${signers.length} signer(s), verifying ${config.verify === 'tag' ? `tags matching ${config.tagPattern}` : 'the branch head'}` };
   } catch (error) {
     return { name, status: 'fail', detail: reason(error) };
+  }
+}
+
+/** Every network this node's Capstan manages must be isolated by the engine (agent/execute/isolation.ts). */
+export async function networkIsolationCheck(docker: Docker, node: string, isolation: IsolationCheck | undefined): Promise<CheckResult> {
+  const name = 'network isolation';
+  if (!isolation) return { name, status: 'warn', detail: 'not verified: the engine is not on this host (DOCKER_HOST), so its firewall rules cannot be read' };
+  try {
+    const networks = await docker.listNetworks({ filters: { label: ['capstan.managed=true', `capstan.node=${node}`] } });
+    const exposed: string[] = [];
+    const unknown: string[] = [];
+    for (const network of networks) {
+      const verdict = await isolation.verdict(network.Name);
+      if (verdict.state === 'exposed') exposed.push(`${network.Name} (${verdict.reason})`);
+      if (verdict.state === 'unknown') unknown.push(`${network.Name} (${verdict.reason})`);
+    }
+    if (exposed.length > 0) return { name, status: 'fail', detail: `not isolated by the engine: ${exposed.join('; ')}; restart dockerd to restore its rules and check it runs with iptables enabled` };
+    if (unknown.length > 0) return { name, status: 'warn', detail: `not verified: ${unknown.join('; ')}` };
+    return { name, status: 'ok', detail: `${networks.length} network(s), each isolated by the engine's firewall rules` };
+  } catch (error) {
+    return { name, status: 'fail', detail: `cannot check (${reason(error)})` };
   }
 }
 
