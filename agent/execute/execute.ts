@@ -261,7 +261,9 @@ async function waitReady(operation: Extract<Operation, { kind: 'wait-ready' }>, 
   let firstRestartCount: number | undefined;
   for (;;) {
     const inspected = await deps.docker.getContainer(operation.container.ref).inspect();
-    firstRestartCount ??= inspected.RestartCount ?? 0;
+    // A resumed watch counts every restart since creation: Docker may have restarted a crashing
+    // replica while no agent was watching it.
+    firstRestartCount ??= operation.resumed ? 0 : (inspected.RestartCount ?? 0);
     const view: ContainerStateView = { ...(inspected.State as unknown as ContainerStateView), RestartsSinceWaitBegan: (inspected.RestartCount ?? 0) - firstRestartCount };
     const now = clock.now();
     const verdict = readiness(view, rule, now);

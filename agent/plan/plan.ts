@@ -12,6 +12,14 @@ export { normalizeImageRef } from './objects.js';
 export interface PlanOptions {
   /** Allow a commit that renders no services to prune everything this node runs. */
   allowEmpty?: boolean;
+  /**
+   * The config hash last recorded as applied, by `app/service` (SQLite's deployments). A
+   * container at the desired hash that is not in this map was created by a rollout that never
+   * finished (the agent died during it): it is proven ready again before it is promoted or the
+   * commit recorded. Absent: every container at the desired hash counts as proven (unit tests
+   * that are not about recovery).
+   */
+  appliedHashes?: ReadonlyMap<string, string>;
 }
 
 /**
@@ -25,7 +33,11 @@ export interface PlanOptions {
  * start-first then waits for it to be ready before the old one stops, stop-first stops the
  * old one first to free its host ports (see planSlot). Every intermediate state after a
  * crash is one the next plan recognises from labels and finishes: the keeper is the
- * container with the desired hash, whatever its name or state.
+ * container with the desired hash, whatever its name or state. A keeper whose hash is not the
+ * one recorded as applied (`appliedHashes`) may never have passed readiness (the agent was
+ * killed while it was being watched), so it is watched again, with the service's rules and a
+ * fresh deadline, before anything it replaces is removed or it takes the replica name; if it
+ * fails, the cycle fails as the interrupted rollout would have.
  *
  * The same holds for what this plan adds around the slots. Network membership is observed
  * (each container's networks are listed), so a crash between connects is finished by the next
@@ -63,6 +75,7 @@ export function plan(desired: DesiredState, observed: ObservedState, options: Pl
     images: planImages(builder, desired, observed),
     networkOps: planNetworks(builder, layout, observed),
     ownedNetworks: new Set(observed.networks.map((network) => network.name)),
+    appliedHashes: options.appliedHashes,
   };
   const desiredApps = new Set(desired.apps.map((app) => app.name));
   for (const app of desired.apps) planApp(builder, app, context);
@@ -83,6 +96,7 @@ interface PlanContext {
   networkOps: Map<string, number>;
   /** Networks this node created: the only ones a container is ever disconnected from. */
   ownedNetworks: Set<string>;
+  appliedHashes?: ReadonlyMap<string, string>;
 }
 
 /** What a replica slot ended up as, for the slots that wait on it (next batch, sidecar, dependents). */
@@ -138,6 +152,7 @@ function planApp(builder: PlanBuilder, app: App, context: PlanContext): void {
       parent,
       completion: completionTargets.has(service.name),
       ownedNetworks: context.ownedNetworks,
+      keepersProven: context.appliedHashes === undefined || context.appliedHashes.get(`${app.name}/${service.name}`) === service.configHash,
     });
     results.set(service.name, slots);
   }
@@ -178,6 +193,8 @@ interface ServiceContext {
   /** A dependent waits for this service to complete: ready means exited 0. */
   completion: boolean;
   ownedNetworks: Set<string>;
+  /** Containers already at the desired hash passed readiness (the hash is the applied one). */
+  keepersProven: boolean;
 }
 
 function planService(builder: PlanBuilder, app: App, service: Service, containers: ObservedContainer[], context: ServiceContext): SlotResult[] {
@@ -210,6 +227,7 @@ function planService(builder: PlanBuilder, app: App, service: Service, container
       ownedNetworks: context.ownedNetworks,
       completion: context.completion,
       parentRestarted: parentSlot?.restarted,
+      keeperProven: context.keepersProven,
     });
     if (batch !== undefined && result.end !== undefined) batchEnds[batch].push(result.end);
     results.push(result);
@@ -235,6 +253,8 @@ interface SlotContext {
   completion: boolean;
   /** The sidecar's parent was started again in this plan. */
   parentRestarted?: number;
+  /** The keeper, if any, passed readiness; otherwise it is watched again before it is promoted. */
+  keeperProven: boolean;
 }
 
 /**
@@ -251,29 +271,24 @@ function planSlot(builder: PlanBuilder, service: Service, replica: number, slot:
   const outdated = slot.filter((container) => container !== keep);
   const timeoutSeconds = stopTimeout(service);
 
-  if (keep) {
-    const removals = outdated.map((container) => removeContainer(builder, container, describeOutdated(container, service), after, timeoutSeconds));
-    let renamed: number[] = [];
-    if (keep.name !== name) {
-      renamed = [builder.add({ kind: 'rename-container', container: refOf(keep), to: name, after: [...after, ...removals], cause: 'finish interrupted replacement' })];
-    }
-    const ref: ContainerRef = { ...refOf(keep), name };
-    const connects = planMembership(builder, keep, ref, context, [...after, ...renamed]);
-    let end = renamed.at(-1);
-    let restarted: number | undefined;
-    if (needsStart(keep, service)) {
-      const cause = keep.state === 'created' ? 'container created but not started' : `container ${keep.state} (drift)`;
-      restarted = builder.add({ kind: 'start-container', container: ref, after: [...after, ...removals, ...renamed, ...connects], cause });
-      end = restarted;
-    } else if (context.parentRestarted !== undefined) {
-      // A sidecar stays in the network namespace of its parent's previous start, now gone.
-      const cause = 'parent container started again: follow it into its network namespace';
-      const stopped = builder.add({ kind: 'stop-container', container: ref, after: unique([...after, ...renamed, context.parentRestarted]), cause, ...timeoutField(timeoutSeconds) });
-      restarted = builder.add({ kind: 'start-container', container: ref, after: [stopped, ...connects], cause });
-      end = restarted;
-    }
-    return { keeperId: keep.id, restarted, end };
-  }
+  const waitReady = (container: ContainerRef, afterIds: number[], resumed = false) => {
+    const cause = (resumed ? 'interrupted rollout, not proven ready: ' : '') + readinessCause(service, context.completion);
+    const operation: NewOperation = {
+      kind: 'wait-ready',
+      container,
+      after: afterIds,
+      cause: cause + (context.delayMs > 0 ? `, then pause ${context.delayMs} ms (update.delay)` : ''),
+      monitorMs: updateOf(service).monitorMs,
+      progressDeadlineMs: updateOf(service).progressDeadlineMs,
+      oneShot: isOneShot(service),
+      delayMs: context.delayMs,
+    };
+    if (context.completion) operation.completion = true;
+    if (resumed) operation.resumed = true;
+    return builder.add(operation);
+  };
+
+  if (keep) return planKeeper(builder, service, keep, outdated, name, context, waitReady);
 
   const replacing = slot.length > 0;
   const order = context.order;
@@ -290,20 +305,6 @@ function planSlot(builder: PlanBuilder, service: Service, replica: number, slot:
   if (replacing && order.reason) createCause += `; ${order.reason}`;
   const createId = builder.add({ kind: 'create-container', container: created, after: [...createAfter, ...cleared], cause: createCause });
 
-  const waitReady = (container: ContainerRef, afterIds: number[]) => {
-    const operation: NewOperation = {
-      kind: 'wait-ready',
-      container,
-      after: afterIds,
-      cause: readinessCause(service, context.completion) + (context.delayMs > 0 ? `, then pause ${context.delayMs} ms (update.delay)` : ''),
-      monitorMs: updateOf(service).monitorMs,
-      progressDeadlineMs: updateOf(service).progressDeadlineMs,
-      oneShot: isOneShot(service),
-      delayMs: context.delayMs,
-    };
-    if (context.completion) operation.completion = true;
-    return builder.add(operation);
-  };
   const rename = (afterIds: number[]) =>
     builder.add({ kind: 'rename-container', container: created, to: name, after: afterIds, cause: 'replacement takes the replica name' });
 
@@ -318,6 +319,54 @@ function planSlot(builder: PlanBuilder, service: Service, replica: number, slot:
   const ready = waitReady(created, [started]);
   const removals = oldOnes.map((container) => removeContainer(builder, container, describeOutdated(container, service), [ready], timeoutSeconds));
   return { started, ready, end: createName !== name ? rename([ready, ...removals]) : (removals.at(-1) ?? ready) };
+}
+
+
+/**
+ * A slot whose keeper exists: remove the others, give it the replica name, start it if needed.
+ * An unproven keeper (left by an interrupted rollout) is watched first: a running one before
+ * anything it replaces is removed or it is renamed, a stopped one right after its start.
+ */
+function planKeeper(
+  builder: PlanBuilder,
+  service: Service,
+  keep: ObservedContainer,
+  outdated: ObservedContainer[],
+  name: string,
+  context: SlotContext,
+  waitReady: (container: ContainerRef, afterIds: number[], resumed?: boolean) => number,
+): SlotResult {
+  const { after } = context;
+  const timeoutSeconds = stopTimeout(service);
+  // A container never started is never proven, whatever its hash: the rollback the agent did
+  // not live to finish leaves one at the applied hash.
+  const proven = context.keeperProven && keep.state !== 'created';
+  const watchFirst = !proven && !needsStart(keep, service);
+  const watched = watchFirst ? [waitReady(refOf(keep), after, true)] : [];
+  const removalAfter = [...after, ...watched];
+  const removals = outdated.map((container) => removeContainer(builder, container, describeOutdated(container, service), removalAfter, timeoutSeconds));
+  let renamed: number[] = [];
+  if (keep.name !== name) {
+    renamed = [builder.add({ kind: 'rename-container', container: refOf(keep), to: name, after: [...removalAfter, ...removals], cause: 'finish interrupted replacement' })];
+  }
+  const ref: ContainerRef = { ...refOf(keep), name };
+  const connects = planMembership(builder, keep, ref, context, [...after, ...renamed]);
+  let end = renamed.at(-1) ?? watched.at(-1);
+  let restarted: number | undefined;
+  let ready = watched.at(-1);
+  if (needsStart(keep, service)) {
+    const cause = keep.state === 'created' ? 'container created but not started' : `container ${keep.state} (drift)`;
+    restarted = builder.add({ kind: 'start-container', container: ref, after: [...after, ...removals, ...renamed, ...connects], cause });
+    end = restarted;
+    if (!proven) end = ready = waitReady(ref, [restarted], true);
+  } else if (context.parentRestarted !== undefined) {
+    // A sidecar stays in the network namespace of its parent's previous start, now gone.
+    const cause = 'parent container started again: follow it into its network namespace';
+    const stopped = builder.add({ kind: 'stop-container', container: ref, after: unique([...after, ...renamed, context.parentRestarted]), cause, ...timeoutField(timeoutSeconds) });
+    restarted = builder.add({ kind: 'start-container', container: ref, after: [stopped, ...connects], cause });
+    end = restarted;
+  }
+  return { keeperId: keep.id, restarted, ready, end };
 }
 
 /**

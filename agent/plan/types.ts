@@ -66,6 +66,11 @@ export type Operation = OperationBase &
         delayMs: number;
         /** Ready only once it exited 0: a dependency with `service_completed_successfully`. */
         completion?: boolean;
+        /**
+         * The container was started by a rollout the agent did not live to finish: restarts
+         * Docker made since its creation count against it, not only those seen while watching.
+         */
+        resumed?: boolean;
       }
     | { kind: 'remove-network'; app: string; network: string; networkId: string }
   );

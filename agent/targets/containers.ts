@@ -40,14 +40,20 @@ export class ContainerTarget implements Target {
    * does not pay for the host's other containers; `docker info` only when a service names a
    * runtime.
    */
-  private async observeAndPlan(desired: DesiredState): Promise<{ observed: ObservedState; plan: Plan }> {
-    const { docker, node, allowEmpty } = this.deps;
+  private async observeAndPlan(desired: DesiredState, provenNow = false): Promise<{ observed: ObservedState; plan: Plan }> {
+    const { docker, node, allowEmpty, store } = this.deps;
     const runtimes = desired.apps.some((app) => app.services.some((service) => service.runtime !== undefined));
     const owned = await observe(docker, node, { runtimes });
-    const plan = makePlan(desired, owned, { allowEmpty });
+    // What SQLite records as applied is what passed readiness; a container at another hash is
+    // watched again before it is promoted (see plan.ts). Right after an execute in which every
+    // wait succeeded, the desired hashes are proven too (`provenNow`), though not yet recorded.
+    const appliedHashes = new Map(store.deployments(node).map((row) => [`${row.app}/${row.service}`, row.configHash]));
+    if (provenNow) for (const app of desired.apps) for (const service of app.services) appliedHashes.set(`${app.name}/${service.name}`, service.configHash);
+    const options = { allowEmpty, appliedHashes };
+    const plan = makePlan(desired, owned, options);
     if (!plan.operations.some(takesName)) return { observed: owned, plan };
     const observed: ObservedState = { ...owned, foreign: await observeForeignNames(docker, node) };
-    return { observed, plan: makePlan(desired, observed, { allowEmpty }) };
+    return { observed, plan: makePlan(desired, observed, options) };
   }
 
   print(plan: TargetPlan): string {
@@ -94,7 +100,7 @@ export class ContainerTarget implements Target {
       };
     }
     // Observe again instead of assuming: what Docker shows now is the truth.
-    const after = await this.observeAndPlan(desired);
+    const after = await this.observeAndPlan(desired, true);
     observed = after.observed;
     const remaining = after.plan;
     if (remaining.operations.length > 0) {

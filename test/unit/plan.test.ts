@@ -206,10 +206,11 @@ plan for commit c0ffee000000 on node n1: 6 operation(s)
     golden(
       printPlan(result),
       `
-plan for commit c0ffee000000 on node n1: 3 operation(s)
+plan for commit c0ffee000000 on node n1: 4 operation(s)
     1. remove container shop-web-1                         config-hash changed (aaaaaaaa → bbbbbbbb)
     2. rename container shop-web-1--next → shop-web-1      finish interrupted replacement  (after 1)
     3. start container shop-web-1                          container created but not started  (after 1, 2)
+    4. wait until shop-web-1 is ready                      interrupted rollout, not proven ready: must keep running 5000 ms (update.monitor)  (after 3)
 `,
     );
   });

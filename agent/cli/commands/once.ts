@@ -5,13 +5,21 @@ import { configFlags, withConfigOptions } from '../options.js';
 import { systemClock } from '../../clock.js';
 import { createCycleHooks } from '../hooks.js';
 import { createReconciler, openState } from '../wiring.js';
+import { acquireCycleLock, lockTimeoutMs } from '../../state/cycle-lock.js';
 
 export function onceCommand(): Command {
   return withConfigOptions(new Command('once'))
     .description('run one cycle now; exit 0 when converged, 1 with the reason otherwise')
+    .option('--lock-timeout <duration>', 'how long to wait for a cycle in flight on the same state dir, e.g. 30s, 10m, 0 to refuse at once (CAPSTAN_LOCK_TIMEOUT, default 10m)')
     .action(async (options: Record<string, unknown>) => {
       const config = resolveConfig(configFlags(options));
       const logger = createLogger({ destination: 2 });
+      const timeoutMs = lockTimeoutMs(options.lockTimeout as string | undefined, process.env);
+      // Waits for `capstan run`'s cycle in flight (if any) before reading any state.
+      const lock = await acquireCycleLock(config.stateDir, 'once', timeoutMs, { clock: systemClock }).catch((error: unknown) => {
+        process.stderr.write(`capstan: ${(error as Error).message}\n`);
+        process.exit(75);
+      });
       const { db, store } = openState(config);
       const hooks = createCycleHooks({ config, db, store, logger, clock: systemClock });
       try {
@@ -27,6 +35,7 @@ export function onceCommand(): Command {
         }
       } finally {
         store.close();
+        lock.release();
       }
     });
 }

@@ -6,19 +6,41 @@ import { configFlags, withConfigOptions } from '../options.js';
 import { systemClock } from '../../clock.js';
 import { createCycleHooks } from '../hooks.js';
 import { createReconciler, openState } from '../wiring.js';
+import { acquireCycleLock, lockTimeoutMs } from '../../state/cycle-lock.js';
 
 export function runCommand(): Command {
   return withConfigOptions(new Command('run'))
     .description('the agent: a cycle at start and then on the schedule, never two at once')
+    .option('--lock-timeout <duration>', 'how long a cycle waits for another process\'s cycle on the same state dir (`capstan once`) before skipping (CAPSTAN_LOCK_TIMEOUT, default 10m)')
     .action(async (options: Record<string, unknown>) => {
       const config = resolveConfig(configFlags(options));
+      const lockTimeout = lockTimeoutMs(options.lockTimeout as string | undefined, process.env);
       const logger = createLogger();
       const { db, store } = openState(config);
       const hooks = createCycleHooks({ config, db, store, logger, clock: systemClock });
       hooks.start();
-      const interrupted = store.markInterrupted();
-      if (interrupted > 0) logger.warn({ cycles: interrupted }, 'previous run was interrupted; converging from what Docker shows');
       const reconciler = createReconciler(config, store, logger);
+
+      // Each cycle holds the state dir's lock (state/cycle-lock.ts), so a `capstan once` waits
+      // for it, and this cycle waits for a `once` in flight. Cycles the lock found interrupted
+      // (their process was killed) are marked so under the lock, never a live one.
+      const lockedCycle = async (trigger: string) => {
+        let lock;
+        try {
+          lock = await acquireCycleLock(config.stateDir, 'run', lockTimeout, { clock: systemClock });
+        } catch (error) {
+          logger.warn({ trigger, error: (error as Error).message }, 'another process holds the cycle lock, skipping this cycle');
+          return;
+        }
+        try {
+          const interrupted = store.markInterrupted();
+          if (interrupted > 0) logger.warn({ cycles: interrupted }, 'a previous cycle was interrupted; converging from what Docker shows');
+          const outcome = await reconciler.cycle(trigger);
+          await hooks.afterCycle(outcome);
+        } finally {
+          lock.release();
+        }
+      };
 
       let inFlight: Promise<unknown> | undefined;
       const runCycle = (trigger: string) => {
@@ -26,9 +48,7 @@ export function runCommand(): Command {
           logger.warn({ trigger }, 'previous cycle still running, skipping this one');
           return inFlight;
         }
-        inFlight = reconciler
-          .cycle(trigger)
-          .then((outcome) => hooks.afterCycle(outcome))
+        inFlight = lockedCycle(trigger)
           .catch((error: unknown) => logger.error({ error: String(error) }, 'cycle crashed'))
           .finally(() => {
             inFlight = undefined;
