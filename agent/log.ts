@@ -7,15 +7,19 @@ export type { Logger };
  * readable coloured lines on a terminal. Messages are fixed strings and the variable parts go
  * in the metadata object: `logger.warn({ app, commit }, 'rollout failed')`.
  */
-export function createLogger(options: { level?: string; pretty?: boolean; destination?: number } = {}): Logger {
+export function createLogger(options: { level?: string; pretty?: boolean; destination?: number; redact?: (line: string) => string } = {}): Logger {
   const level = options.level ?? process.env.CAPSTAN_LOG_LEVEL ?? 'info';
+  // Every line passes the secret registry on its way out (agent/secret-registry.ts): an
+  // operation's description can hold a decrypted value (an image named from a secret).
+  const hooks = options.redact ? { streamWrite: options.redact } : undefined;
   const destination = options.destination ?? 1;
   const pretty = options.pretty ?? Boolean(process.stdout.isTTY && destination === 1);
   if (pretty) {
     return pino({
       level,
+      hooks,
       transport: { target: 'pino-pretty', options: { destination, colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' } },
     });
   }
-  return pino({ level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: destination, sync: true }));
+  return pino({ level, hooks, base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: destination, sync: true }));
 }

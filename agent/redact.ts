@@ -17,11 +17,20 @@ const TOKEN_CHAR = /[A-Za-z0-9_.-]/;
 
 export function redactValues(text: string, values: Iterable<string> | undefined): string {
   if (!values) return text;
+  return redactForms(text, formsToRedact(values));
+}
+
+/** Every form of `values`, longest first, so a value containing another is replaced whole. */
+export function formsToRedact(values: Iterable<string>): string[] {
   const forms = new Set<string>();
   for (const value of values) for (const form of formsOf(value)) forms.add(form);
+  return [...forms].sort((a, b) => b.length - a.length);
+}
+
+/** `forms` as `formsToRedact` returns them (computed once for many texts, e.g. each log line). */
+export function redactForms(text: string, forms: readonly string[]): string {
   let result = text;
-  // Longest first, so a value containing another is replaced whole.
-  for (const form of [...forms].sort((a, b) => b.length - a.length)) {
+  for (const form of forms) {
     if (!result.includes(form)) continue;
     result = form.length >= MIN_ANYWHERE ? result.split(form).join(REDACTED) : replaceWholeTokens(result, form);
   }

@@ -1,4 +1,4 @@
-import { redactValues } from './redact.js';
+import { formsToRedact, redactForms } from './redact.js';
 
 /**
  * Every secret value this process has decrypted, registered the moment it is decrypted (not
@@ -9,9 +9,13 @@ import { redactValues } from './redact.js';
  */
 export class SecretRegistry {
   private readonly known = new Set<string>();
+  /** Every form of the known values, longest first; computed again only after a new value. */
+  private forms: string[] | undefined;
 
   register(value: string): void {
-    if (value !== '') this.known.add(value);
+    if (value === '' || this.known.has(value)) return;
+    this.known.add(value);
+    this.forms = undefined;
   }
 
   values(): string[] {
@@ -19,6 +23,8 @@ export class SecretRegistry {
   }
 
   redact(text: string): string {
-    return this.known.size === 0 ? text : redactValues(text, this.known);
+    if (this.known.size === 0) return text;
+    this.forms ??= formsToRedact(this.known);
+    return redactForms(text, this.forms);
   }
 }

@@ -35,7 +35,11 @@ export function openState(config: AgentConfig): { db: Db; store: StateStore } {
   return { db, store: new StateStore(db) };
 }
 
-export function createReconciler(config: AgentConfig, store: StateStore, logger: Logger): Reconciler {
+/**
+ * `secrets`: the process's registry of decrypted values, shared with the logger that `logger`
+ * came from (`createLogger({ redact })`), so log lines, the journal and outcomes are scrubbed.
+ */
+export function createReconciler(config: AgentConfig, store: StateStore, logger: Logger, secrets: SecretRegistry = new SecretRegistry()): Reconciler {
   const tagMode = config.trustFile !== undefined && config.verify === 'tag';
   const source = createGitSource(
     { repo: config.repo, branch: config.branch, stateDir: config.stateDir, token: config.gitToken, username: config.gitUsername },
@@ -51,7 +55,7 @@ export function createReconciler(config: AgentConfig, store: StateStore, logger:
   const hashKey = loadHashKey(config.stateDir);
   return new Reconciler({
     source,
-    target: createTarget(config, store, hashKey),
+    target: createTarget(config, store, hashKey, secrets),
     store,
     logger,
     clock: systemClock,
@@ -63,15 +67,16 @@ export function createReconciler(config: AgentConfig, store: StateStore, logger:
     // Read at each load too, so a policy edit needs no restart; a broken one fails the load.
     policy: config.policyFile ? () => readPolicyFile(config.policyFile as string) : undefined,
     verify: config.trustFile ? trustVerifier(config) : undefined,
-    secrets: new SecretRegistry(),
+    secrets,
     // Fleet mode: each agent converges its own share; Swarm places services itself.
     share: config.target === 'swarm' ? undefined : (desired) => shareOf(desired, { name: config.node, labels: config.nodeLabels }),
   });
 }
 
 /** `--target`: this engine's containers, or Swarm services (the same manifests, scheduled by Swarm). */
-function createTarget(config: AgentConfig, store: StateStore, hashKey: Uint8Array): Target {
-  const common = { docker: connectDocker(), store, clock: systemClock, node: config.node, allowEmpty: config.allowEmpty };
+function createTarget(config: AgentConfig, store: StateStore, hashKey: Uint8Array, secrets: SecretRegistry): Target {
+  const redact = (text: string) => secrets.redact(text);
+  const common = { docker: connectDocker(), store, clock: systemClock, node: config.node, allowEmpty: config.allowEmpty, redact };
   if (config.target === 'containers') {
     return new ContainerTarget({ ...common, mountCopies: createMountCopies({ fs, stateDir: config.stateDir }), isolation: hostIsolationCheck(common.docker, config) });
   }

@@ -12,7 +12,7 @@ import type { Plan } from '../plan/types.js';
 import type { MountCopies } from '../source/mount-copies.js';
 import type { StateStore } from '../state/store.js';
 import type { Convergence, RolloutFailure, ServiceReadiness, Target, TargetPlan } from './target.js';
-import { notStarted } from './target.js';
+import { journalOf, notStarted } from './target.js';
 
 export interface ContainerTargetDeps {
   docker: Docker;
@@ -24,6 +24,8 @@ export interface ContainerTargetDeps {
   mountCopies?: MountCopies;
   /** Verifies the engine isolates a network before a replica starts on it; absent where its rules cannot be read. */
   isolation?: IsolationCheck;
+  /** Scrubs decrypted values from what the journal keeps (an operation naming an image built from a secret). */
+  redact?: (text: string) => string;
 }
 
 /** Containers on the local Docker engine, converged by observe → plan → execute. */
@@ -81,10 +83,7 @@ export class ContainerTarget implements Target {
     }
 
     logger.info({ operations: plan.operations.length }, 'applying plan');
-    const journal: Journal = {
-      start: (operation) => store.journalStart(cycleId, operation.kind, describe(operation), operation.cause),
-      finish: (entryId, error) => store.journalFinish(entryId, error ? 'failed' : 'done', error ? String((error as Error).message ?? error) : undefined),
-    };
+    const journal: Journal = journalOf(store, cycleId, describe, this.deps.redact);
     const { failures, done } = await execute(plan, desired, { docker, journal, logger, clock, mountCopies: this.deps.mountCopies, isolation: this.deps.isolation });
     // Built images are collected like pulled ones: the current and the rollback one stay.
     for (const operation of done) if (operation.kind === 'pull-image' || operation.kind === 'build-image') store.recordPulledImage(node, operation.image);

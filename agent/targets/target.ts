@@ -1,3 +1,4 @@
+import type { StateStore } from '../state/store.js';
 import { CapstanError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { DesiredState } from '../model.js';
@@ -63,4 +64,21 @@ export function notStarted(commit: string, why: { error: unknown } | { problems:
   }
   const message = why.problems.map((problem) => `${problem.code}: ${problem.message}`).join('; ');
   return { ...base, reason: why.problems[0].code, message };
+}
+
+/**
+ * The journal a target's executor writes to SQLite: one row per operation, its description and
+ * error passed through `redact` (a description can name an image built from a secret, an error
+ * can quote Docker quoting a value). Shared by every target.
+ */
+export function journalOf<Operation extends { kind: string; cause: string }>(
+  store: Pick<StateStore, 'journalStart' | 'journalFinish'>,
+  cycleId: number,
+  describe: (operation: Operation) => string,
+  redact: (text: string) => string = (text) => text,
+): { start(operation: Operation): number; finish(entryId: number, error?: unknown): void } {
+  return {
+    start: (operation) => store.journalStart(cycleId, operation.kind, redact(describe(operation)), redact(operation.cause)),
+    finish: (entryId, error) => store.journalFinish(entryId, error ? 'failed' : 'done', error ? redact(String((error as Error).message ?? error)) : undefined),
+  };
 }

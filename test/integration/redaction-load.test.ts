@@ -99,6 +99,11 @@ describe('redaction: a commit that fails to load on a secret value leaks nothing
     assert.match(plan.stdout, /pull image local\/\[redacted\]:1/);
     const planJson = await run(['plan', '--json']);
     assert.equal(planJson.code, 2, planJson.stderr);
+    // Applied: the pull fails (no such image); the operation's log lines and its journal row
+    // in SQLite name the image, scrubbed (checked with every output and state file below).
+    const applied = await run(['once']);
+    assert.equal(applied.code, 1, applied.stderr);
+    assert.match(applied.stderr, /pull image local\/\[redacted\]:1/);
 
     for (const output of outputs) {
       assert.deepEqual(leaks(output.stdout), [], `stdout of a command: ${output.stdout}`);

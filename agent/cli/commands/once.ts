@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { createLogger } from '../../log.js';
+import { SecretRegistry } from '../../secret-registry.js';
 import { resolveConfig } from '../config.js';
 import { configFlags, withConfigOptions } from '../options.js';
 import { systemClock } from '../../clock.js';
@@ -13,7 +14,8 @@ export function onceCommand(): Command {
     .option('--lock-timeout <duration>', 'how long to wait for a cycle in flight on the same state dir, e.g. 30s, 10m, 0 to refuse at once (CAPSTAN_LOCK_TIMEOUT, default 10m)')
     .action(async (options: Record<string, unknown>) => {
       const config = resolveConfig(configFlags(options));
-      const logger = createLogger({ destination: 2 });
+      const secrets = new SecretRegistry();
+      const logger = createLogger({ destination: 2, redact: (line) => secrets.redact(line) });
       const timeoutMs = lockTimeoutMs(options.lockTimeout as string | undefined, process.env);
       // Waits for `capstan run`'s cycle in flight (if any) before reading any state.
       const lock = await acquireCycleLock(config.stateDir, 'once', timeoutMs, { clock: systemClock }).catch((error: unknown) => {
@@ -24,7 +26,7 @@ export function onceCommand(): Command {
       const hooks = createCycleHooks({ config, db, store, logger, clock: systemClock });
       try {
         store.markInterrupted();
-        const outcome = await createReconciler(config, store, logger).cycle('once');
+        const outcome = await createReconciler(config, store, logger, secrets).cycle('once');
         await hooks.afterCycle(outcome);
         await hooks.flush();
         if (outcome.result === 'failed') {

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { createLogger } from '../../log.js';
+import { SecretRegistry } from '../../secret-registry.js';
 import { resolveConfig } from '../config.js';
 import { configFlags, withConfigOptions } from '../options.js';
 import { renderTable } from '../table.js';
@@ -12,10 +13,11 @@ export function planCommand(): Command {
     .option('--share', 'list what the node (--node, --node-labels) runs from the head commit, without looking at Docker: any node\'s share, from any machine')
     .action(async (options: Record<string, unknown>) => {
       const config = resolveConfig(configFlags(options));
-      const logger = createLogger({ destination: 2, level: process.env.CAPSTAN_LOG_LEVEL ?? 'warn' });
+      const secrets = new SecretRegistry();
+      const logger = createLogger({ destination: 2, level: process.env.CAPSTAN_LOG_LEVEL ?? 'warn', redact: (line) => secrets.redact(line) });
       const store = openStore(config);
       try {
-        const reconciler = createReconciler(config, store, logger);
+        const reconciler = createReconciler(config, store, logger, secrets);
         // An image named from a secret (`image: ${REGISTRY}/web`) is printed scrubbed.
         const print = (text: string) => process.stdout.write(reconciler.redact(text));
         if (options.share) {

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import cron from 'node-cron';
 import { createLogger } from '../../log.js';
+import { SecretRegistry } from '../../secret-registry.js';
 import { resolveConfig } from '../config.js';
 import { configFlags, withConfigOptions } from '../options.js';
 import { systemClock } from '../../clock.js';
@@ -15,11 +16,12 @@ export function runCommand(): Command {
     .action(async (options: Record<string, unknown>) => {
       const config = resolveConfig(configFlags(options));
       const lockTimeout = lockTimeoutMs(options.lockTimeout as string | undefined, process.env);
-      const logger = createLogger();
+      const secrets = new SecretRegistry();
+      const logger = createLogger({ redact: (line) => secrets.redact(line) });
       const { db, store } = openState(config);
       const hooks = createCycleHooks({ config, db, store, logger, clock: systemClock });
       hooks.start();
-      const reconciler = createReconciler(config, store, logger);
+      const reconciler = createReconciler(config, store, logger, secrets);
 
       // Each cycle holds the state dir's lock (state/cycle-lock.ts), so a `capstan once` waits
       // for it, and this cycle waits for a `once` in flight. Cycles the lock found interrupted

@@ -4,7 +4,7 @@ import type { Logger } from '../../log.js';
 import type { DesiredState } from '../../model.js';
 import type { StateStore } from '../../state/store.js';
 import type { Convergence, RolloutFailure, ServiceReadiness, Target, TargetPlan } from '../target.js';
-import { notStarted } from '../target.js';
+import { journalOf, notStarted } from '../target.js';
 import { executeSwarm, type SwarmExecuteDeps } from './execute.js';
 import { swarmServiceName } from './names.js';
 import { observeRepoFiles, observeSwarm } from './observe.js';
@@ -26,6 +26,8 @@ export interface SwarmTargetDeps {
   readFile: SwarmExecuteDeps['readFile'];
   stat: Parameters<typeof observeRepoFiles>[1];
   pollIntervalMs?: number;
+  /** Scrubs decrypted values from what the journal keeps. */
+  redact?: (text: string) => string;
 }
 
 /**
@@ -69,10 +71,7 @@ export class SwarmTarget implements Target {
       hashKey: this.deps.hashKey,
       readFile: this.deps.readFile,
       pollIntervalMs: this.deps.pollIntervalMs,
-      journal: {
-        start: (operation) => store.journalStart(cycleId, operation.kind, describeSwarm(operation), operation.cause),
-        finish: (entryId, error) => store.journalFinish(entryId, error ? 'failed' : 'done', error ? String((error as Error).message ?? error) : undefined),
-      },
+      journal: journalOf(store, cycleId, describeSwarm, this.deps.redact),
     });
     const changes = swarmChangeSummary(done);
     if (failure) {
