@@ -17,6 +17,7 @@ const commands: Array<[name: string, load: () => Promise<Command>]> = [
   ['plan', async () => (await import('./cli/commands/plan.js')).planCommand()],
   ['status', async () => (await import('./cli/commands/status.js')).statusCommand()],
   ['history', async () => (await import('./cli/commands/history.js')).historyCommand()],
+  ['logs', async () => (await import('./cli/commands/logs.js')).logsCommand()],
   ['validate', async () => (await import('./cli/commands/validate.js')).validateCommand()],
   ['convert', async () => (await import('./cli/commands/convert.js')).convertCommand()],
   ['doctor', async () => (await import('./cli/commands/doctor.js')).doctorCommand()],

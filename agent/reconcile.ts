@@ -7,10 +7,10 @@ import type { Logger } from './log.js';
 import type { DesiredState } from './model.js';
 import { redactValues } from './redact.js';
 import type { SecretRegistry } from './secret-registry.js';
-import { updateOf } from './plan/rollout.js';
+import { isOneShot, updateOf } from './plan/rollout.js';
 import type { Checkout, GitSource } from './source/index.js';
 import type { StateStore } from './state/store.js';
-import type { Convergence, ServiceReadiness, Target, TargetPlan } from './targets/target.js';
+import type { Convergence, KeptOutput, ServiceReadiness, Target, TargetPlan } from './targets/target.js';
 
 export type { ServiceReadiness } from './targets/target.js';
 
@@ -43,10 +43,16 @@ export interface ReconcilerDeps {
   policy?: () => Promise<HostPolicy>;
   /** Every value decrypted so far, registered as decrypted (even by a commit that then fails to load). */
   secrets?: SecretRegistry;
+  /**
+   * A fetched commit's author and subject without materializing it, for the history rows of
+   * commits that are not loaded (quarantined, refused). Absent: those rows carry none.
+   */
+  describeCommit?: (commit: string) => Promise<{ author: string; message: string }>;
 }
 
 export interface CycleOutcome {
-  result: 'applied' | 'in-sync' | 'failed';
+  /** `blocked`: the head is quarantined, invalid or refused; nothing failed on the host (state/store.ts). */
+  result: 'applied' | 'in-sync' | 'failed' | 'blocked';
   commit: string | null;
   /** Stable reason code on failure: the error's code. */
   reason?: string;
@@ -57,6 +63,8 @@ export interface CycleOutcome {
   rollbacks: string[];
   /** Desired and ready replicas per service, as last observed (for metrics). */
   services?: ServiceReadiness[];
+  /** What the failed replicas or builds of this cycle printed last (redacted), for the notification. */
+  outputs?: (KeptOutput & { app: string; service: string })[];
 }
 
 export interface Preview {
@@ -110,17 +118,16 @@ export class Reconciler {
     const startedAt = clock.now();
     const cycleId = store.startCycle(trigger, node);
     let logger = this.deps.logger.child({ cycle: cycleId });
-    const finish = (outcome: CycleOutcome): CycleOutcome => {
-      const { result, commit, reason, rollouts, rollbacks, services } = outcome;
+    const finish = (outcome: CycleOutcome, level?: 'error' | 'info'): CycleOutcome => {
+      const { result, commit, reason, rollouts, rollbacks, services, outputs } = outcome;
       // Messages can quote Docker, which can quote a command built from a secret.
       const secrets = this.sensitiveValues();
       const message = outcome.message === undefined ? undefined : redactValues(outcome.message, secrets);
       const changes = outcome.changes.map((change) => redactValues(change, secrets));
       const durationMs = clock.now() - startedAt;
       store.finishCycle(cycleId, { result, reason, message, changes, durationMs });
-      const level = result === 'failed' ? 'error' : 'info';
-      logger[level]({ result, reason, error: message, durationMs, changes: changes.length }, 'cycle finished');
-      return { result, commit, reason, message, changes, rollouts, rollbacks, services };
+      logger[level ?? (result === 'failed' ? 'error' : 'info')]({ result, reason, error: message, durationMs, changes: changes.length }, 'cycle finished');
+      return { result, commit, reason, message, changes, rollouts, rollbacks, services, ...(outputs ? { outputs } : {}) };
     };
 
     let commit: string;
@@ -134,42 +141,52 @@ export class Reconciler {
 
     // A commit that cannot be applied (it does not load, or its rollout failed before) is not
     // retried in a loop; the last applied commit keeps running and its drift is still repaired.
+    // Such a cycle is `blocked`, not `failed`: said at error level the first time the commit is
+    // seen, and at info level on each cycle after (one a minute, for as long as the head stays).
     let refusal: CycleOutcome | undefined;
     let target: Loaded | undefined;
+    const firstSight = !store.commitSeenBefore(commit, cycleId);
+    const refusedLevel = firstSight ? 'error' : 'info';
     const quarantined = store.quarantineOf(node, commit);
     const untrusted = quarantined ? undefined : await this.refusedBySignature(commit, lastApplied);
     if (untrusted) {
       // Checked again each cycle, not quarantined: a key added to the trust file or a signed
       // tag pushed later makes the same commit acceptable.
-      store.setCycleCommit(cycleId, { id: commit, author: '', message: '' });
-      refusal = untrusted;
-      logger.error({ reason: refusal.reason, error: refusal.message }, 'commit refused by signature policy, keeping the last applied state');
+      store.setCycleCommit(cycleId, await this.describe(commit));
+      refusal = { ...untrusted, result: 'blocked' };
+      logger[refusedLevel]({ reason: refusal.reason, error: refusal.message }, 'commit refused by signature policy, keeping the last applied state');
     } else if (quarantined) {
-      store.setCycleCommit(cycleId, { id: commit, author: '', message: '' });
+      store.setCycleCommit(cycleId, await this.describe(commit));
       refusal = {
-        result: 'failed',
+        result: 'blocked',
         commit,
         reason: 'COMMIT_QUARANTINED',
         message: `commit ${commit.slice(0, 12)} is quarantined since ${quarantined.at} (${quarantined.reason}: ${quarantined.message}); push a new commit`,
         changes: [],
         ...noRollouts,
       };
+      logger[refusedLevel]({ reason: refusal.reason, quarantinedAt: quarantined.at }, 'commit is quarantined, keeping the last applied state');
     } else {
       try {
         target = await this.load(commit);
         store.setCycleCommit(cycleId, { id: commit, author: target.checkout.author, message: target.checkout.message });
       } catch (error) {
-        store.setCycleCommit(cycleId, { id: commit, author: '', message: '' });
-        refusal = failure(commit, error, 'LOAD_FAILED');
-        logger.error({ reason: refusal.reason, error: refusal.message }, 'commit not applied, keeping the last applied state');
+        store.setCycleCommit(cycleId, await this.describe(commit));
+        refusal = { ...failure(commit, error, 'LOAD_FAILED'), result: 'blocked' };
+        logger[refusedLevel]({ reason: refusal.reason, error: refusal.message }, 'commit not applied, keeping the last applied state');
       }
     }
     if (refusal) {
-      if (!lastApplied || lastApplied === commit) return finish(refusal);
+      if (!lastApplied || lastApplied === commit) return finish(refusal, refusedLevel);
       const fallback = await this.load(lastApplied).catch(() => undefined);
-      if (!fallback) return finish(refusal);
+      if (!fallback) return finish(refusal, refusedLevel);
       const kept = await this.deps.target.converge(fallback.desired, { logger, cycleId });
-      return finish({ ...refusal, changes: kept.changes, services: kept.services });
+      // Keeping the last applied commit running failed on the host: that is a failure.
+      if (kept.result === 'failed') {
+        const message = `${refusal.message}; converging the last applied commit ${lastApplied.slice(0, 12)} failed: ${kept.reason}: ${kept.message}`;
+        return finish({ ...refusal, result: 'failed', message, changes: kept.changes, services: kept.services });
+      }
+      return finish({ ...refusal, changes: kept.changes, services: kept.services }, refusedLevel);
     }
 
     const outcome = await this.deps.target.converge(target!.desired, { logger, cycleId });
@@ -188,6 +205,8 @@ export class Reconciler {
     const { store, node } = this.deps;
     const what = outcome.rolloutFailures.map((item) => item.message).join('; ');
     store.quarantine(node, { commit: target.commit, reason: 'ROLLOUT_FAILED', message: what });
+    // Kept before the rollback removes the failed replicas, and their logs with them.
+    const outputs = this.keepOutputs(outcome, target.commit, cycleId, logger);
     const pause = outcome.rolloutFailures.some(({ app, service }) => {
       const spec = target.desired.apps.find((candidate) => candidate.name === app)?.services.find((candidate) => candidate.name === service);
       return spec !== undefined && updateOf(spec).failureAction === 'pause';
@@ -195,7 +214,7 @@ export class Reconciler {
     const previous = !pause && lastApplied && lastApplied !== target.commit ? await this.load(lastApplied).catch(() => undefined) : undefined;
     if (!previous) {
       logger.error({ error: what }, 'rollout failed; commit quarantined, rollout paused');
-      return { ...outcome, ...noRollouts, result: 'failed', commit: target.commit, reason: 'ROLLOUT_FAILED', message: `rollout failed, paused: ${what}` };
+      return { ...outcome, ...noRollouts, result: 'failed', commit: target.commit, reason: 'ROLLOUT_FAILED', message: `rollout failed, paused: ${what}`, outputs };
     }
     const failed = [...new Set(outcome.rolloutFailures.map(({ app, service }) => `${app}/${service}`))];
     logger.error({ error: what, rollbackTo: lastApplied }, 'rollout failed; commit quarantined, rolling back');
@@ -203,7 +222,7 @@ export class Reconciler {
     const changes = [...outcome.changes, ...rollback.changes.map((change) => `rollback: ${change}`)];
     if (rollback.result === 'failed') {
       const message = `rollout failed: ${what}; rollback failed too: ${rollback.message}`;
-      return { result: 'failed', commit: target.commit, reason: 'ROLLBACK_FAILED', message, changes, rollouts: [], rollbacks: failed, services: rollback.services };
+      return { result: 'failed', commit: target.commit, reason: 'ROLLBACK_FAILED', message, changes, rollouts: [], rollbacks: failed, services: rollback.services, outputs };
     }
     this.recordDeployments(previous);
     return {
@@ -215,7 +234,28 @@ export class Reconciler {
       rollouts: [],
       rollbacks: failed,
       services: rollback.services,
+      outputs,
     };
+  }
+
+  /** Stores each failed replica's or build's last output with the cycle, redacted of every secret known. */
+  private keepOutputs(outcome: Convergence, commit: string, cycleId: number, logger: Logger): NonNullable<CycleOutcome['outputs']> {
+    const secrets = this.sensitiveValues();
+    const at = new Date(this.deps.clock.now()).toISOString();
+    const outputs = outcome.rolloutFailures.flatMap(({ app, service, output }) =>
+      output ? [{ ...output, app, service, output: redactValues(output.output, secrets) }] : [],
+    );
+    for (const kept of outputs) {
+      this.deps.store.keepFailureOutput(this.deps.node, { ...kept, cycleId, commit, reason: 'ROLLOUT_FAILED', at });
+      logger.error({ app: kept.app, service: kept.service, [kept.kind]: kept.subject, exitCode: kept.exitCode, output: kept.output }, 'failed replica\'s last output');
+    }
+    return outputs;
+  }
+
+  /** A commit's author and subject for its history row, or blanks when it cannot be read. */
+  private async describe(commit: string): Promise<{ id: string; author: string; message: string }> {
+    const described = await this.deps.describeCommit?.(commit).catch(() => undefined);
+    return { id: commit, author: described?.author ?? '', message: described?.message ?? '' };
   }
 
   /** Records a converged commit; returns the services it deployed (new, or with a new config). */
@@ -231,7 +271,13 @@ export class Reconciler {
       outcome.result === 'in-sync' &&
       target.commit === previous &&
       recorded.size === services.length &&
-      services.every(({ key, service }) => recorded.get(key)?.configHash === service.configHash && recorded.get(key)?.replicas === service.replicas);
+      services.every(
+        ({ key, service }) =>
+          recorded.get(key)?.configHash === service.configHash &&
+          recorded.get(key)?.replicas === service.replicas &&
+          // A state dir from before one_shot was recorded gets it on its first in-sync cycle.
+          recorded.get(key)?.oneShot === isOneShot(service),
+      );
     if (unchanged) return [];
     this.recordDeployments(target);
     // The rewind check of signature policy compares commit times with the applied commit's.
@@ -258,6 +304,7 @@ export class Reconciler {
           image: service.image,
           replicas: service.replicas,
           commit: applied.commit,
+          oneShot: isOneShot(service),
         })),
       ),
     );

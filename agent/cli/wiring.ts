@@ -15,6 +15,7 @@ import { ContainerTarget } from '../targets/containers.js';
 import { SwarmTarget } from '../targets/swarm/index.js';
 import type { Target } from '../targets/target.js';
 import { createGitSource } from '../source/index.js';
+import { readCommitInfo } from '../source/objects.js';
 import { createMountCopies } from '../source/mount-copies.js';
 import { openDb, type Db } from '../state/db.js';
 import { loadHashKey } from '../state/hash-key.js';
@@ -68,6 +69,7 @@ export function createReconciler(config: AgentConfig, store: StateStore, logger:
     policy: config.policyFile ? () => readPolicyFile(config.policyFile as string) : undefined,
     verify: config.trustFile ? trustVerifier(config) : undefined,
     secrets,
+    describeCommit: async (commit) => readCommitInfo({ fs, gitdir: await source.gitdir(), cache: {} }, commit),
     // Fleet mode: each agent converges its own share; Swarm places services itself.
     share: config.target === 'swarm' ? undefined : (desired) => shareOf(desired, { name: config.node, labels: config.nodeLabels }),
   });

@@ -7,10 +7,12 @@ import { createReadStream } from 'node:fs';
 import { lstat, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import tar from 'tar-stream';
-import { CapstanError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { listContext } from '../load/build-context.js';
 import type { BuildSpec } from '../model.js';
+import { KEPT_BYTES, KEPT_LINES, lastLines } from '../output/bounded.js';
+import { redactValues } from '../redact.js';
+import { OutputKeptError } from './kept-output.js';
 
 const MASK = '***';
 
@@ -56,12 +58,36 @@ interface BuildEvent {
   errorDetail?: { message?: string };
 }
 
-export async function buildImage(docker: Docker, image: string, build: BuildSpec, labels: Record<string, string>, logger: Logger): Promise<void> {
+/**
+ * Builds `image`. On failure the last lines of the build's output (bounded, build arguments and
+ * `sensitive` values masked) are logged and carried by the error, which the reconciler keeps in
+ * SQLite with the failed cycle.
+ */
+export async function buildImage(
+  docker: Docker,
+  image: string,
+  build: BuildSpec,
+  labels: Record<string, string>,
+  logger: Logger,
+  sensitive: string[] = [],
+): Promise<void> {
   const secrets = Object.values(build.args);
   const options: Record<string, unknown> = { t: image, dockerfile: build.dockerfile, buildargs: build.args, labels, rm: true, forcerm: true };
   if (build.target !== undefined) options.target = build.target;
-  const fail = (message: string, cause?: unknown) =>
-    new CapstanError('BUILD_FAILED', 'terminal', `building ${image} from ${build.contextPath} failed: ${maskValues(message, secrets)}`, { image, context: build.contextPath }, { cause });
+  // A rolling window of the output, twice the lines kept: enough for the tail, bounded whatever the build prints.
+  const recent: string[] = [];
+  const scrub = (text: string) => redactValues(maskValues(text, secrets), sensitive);
+  const fail = (message: string, cause?: unknown) => {
+    const output = scrub(lastLines(recent.join('\n'), KEPT_LINES, KEPT_BYTES));
+    if (output !== '') logger.error({ image, output }, 'build failed; its last output');
+    return new OutputKeptError(
+      'BUILD_FAILED',
+      `building ${image} from ${build.contextPath} failed: ${scrub(message)}`,
+      { image, context: build.contextPath },
+      { kind: 'build', subject: image, exitCode: null, output },
+      { cause },
+    );
+  };
   let stream: NodeJS.ReadableStream;
   try {
     stream = await docker.buildImage(await contextTar(build), options);
@@ -73,8 +99,13 @@ export async function buildImage(docker: Docker, image: string, build: BuildSpec
       stream,
       (error: Error | null, all: BuildEvent[]) => (error ? reject(fail(error.message)) : resolve(all ?? [])),
       (event: BuildEvent) => {
-        const line = event.stream?.trimEnd();
-        if (line) logger.debug({ image, output: maskValues(line, secrets) }, 'build output');
+        const text = event.stream ?? (event.error ? `${event.error}\n` : undefined);
+        for (const line of (text ?? '').split('\n')) {
+          if (line.trim() === '') continue;
+          recent.push(line.slice(0, KEPT_BYTES));
+          if (recent.length > 2 * KEPT_LINES) recent.shift();
+          logger.debug({ image, output: scrub(line) }, 'build output');
+        }
       },
     );
   });

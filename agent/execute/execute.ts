@@ -16,6 +16,8 @@ import { ROOT_OWNER, writeSecretFiles } from './secret-files.js';
 import { containerCreateOptions } from './spec.js';
 import type { IsolationCheck } from './isolation.js';
 import type { MountCopies } from '../source/mount-copies.js';
+import type { KeptOutput } from '../targets/target.js';
+import { keptOutputOf, OutputKeptError, replicaOutput } from './kept-output.js';
 
 /** Written before and after each Docker call; see `state/store.ts`. */
 export interface Journal {
@@ -51,6 +53,8 @@ export interface OperationFailure {
    * registry unreachable) it is transient and the next cycle simply tries again.
    */
   rollout: boolean;
+  /** What the failed replica or build printed last, redacted. */
+  output?: KeptOutput;
 }
 
 export interface ExecuteResult {
@@ -105,7 +109,13 @@ export async function execute(plan: Plan, desired: DesiredState, deps: ExecuteDe
         })
         .catch((error: unknown) => {
           state.set(operation.id, 'failed');
-          failures.push({ operation, message: redactValues(errorMessage(error), desired.sensitiveValues), rollout: isRolloutFailure(operation, error, createdSlots) });
+          const output = keptOutputOf(error, desired.sensitiveValues);
+          failures.push({
+            operation,
+            message: redactValues(errorMessage(error), desired.sensitiveValues),
+            rollout: isRolloutFailure(operation, error, createdSlots),
+            ...(output ? { output } : {}),
+          });
         })
         .finally(() => {
           running.delete(task);
@@ -168,7 +178,7 @@ async function call(operation: Operation, context: RunContext, deps: ExecuteDeps
     case 'build-image': {
       const service = findService(desired, operation.app, operation.service);
       if (!service.build) throw new CapstanError('PLAN_INCONSISTENT', 'terminal', `service ${operation.app}/${operation.service} has no build`);
-      return buildImage(docker, operation.image, service.build, { ...ownerLabels(plan.node), [LABEL.app]: operation.app, [LABEL.service]: operation.service }, log);
+      return buildImage(docker, operation.image, service.build, { ...ownerLabels(plan.node), [LABEL.app]: operation.app, [LABEL.service]: operation.service }, log, desired.sensitiveValues);
     }
     case 'create-network': {
       const labels: Record<string, string> = { ...ownerLabels(plan.node), [LABEL.app]: operation.app };
@@ -221,11 +231,8 @@ async function call(operation: Operation, context: RunContext, deps: ExecuteDeps
       }
       await ignoreStatus(docker.getContainer(operation.container.ref).start(), 304);
       return;
-    case 'stop-container': {
-      const timeout = operation.timeoutSeconds ?? deps.stopTimeoutSeconds;
-      await ignoreStatus(docker.getContainer(operation.container.ref).stop(timeout === undefined ? {} : { t: timeout }), 304);
-      return;
-    }
+    case 'stop-container':
+      return stopContainer(operation, deps, log);
     case 'remove-container':
       await ignoreStatus(docker.getContainer(operation.container.ref).remove({ force: true, v: false }), 404);
       return;
@@ -270,14 +277,52 @@ async function waitReady(operation: Extract<Operation, { kind: 'wait-ready' }>, 
     const verdict = readiness(view, rule, now);
     if (verdict.state === 'ready') break;
     if (verdict.state === 'failed') {
-      throw new CapstanError('REPLICA_FAILED', 'terminal', `replica ${operation.container.name} failed: ${verdict.reason}`, {
-        container: operation.container.name,
-        reason: verdict.reason,
-      });
+      // Kept now: the rollback that follows removes the replica, and its logs with it.
+      const exitCode = view.Running ? null : view.ExitCode;
+      const output = await replicaOutput(deps.docker, operation.container.ref, Boolean((inspected.Config as { Tty?: boolean } | undefined)?.Tty));
+      throw new OutputKeptError(
+        'REPLICA_FAILED',
+        `replica ${operation.container.name} failed: ${verdict.reason}`,
+        { container: operation.container.name, reason: verdict.reason },
+        { kind: 'replica', subject: operation.container.name, exitCode, output },
+      );
     }
     await clock.sleep(recheckDelayMs(verdict, rule, now, deps.pollIntervalMs ?? 250));
   }
   if (operation.delayMs > 0) await clock.sleep(operation.delayMs);
+}
+
+/**
+ * Docker sends the stop signal, waits the grace period, then SIGKILLs. A replica that ignored
+ * the signal is said so in the log (it lost the chance to finish its work cleanly): it exited
+ * 137 (128 + SIGKILL) without running out of memory, and the stop took the grace period.
+ */
+async function stopContainer(operation: Extract<Operation, { kind: 'stop-container' }>, deps: ExecuteDeps, log: Logger): Promise<void> {
+  const container = deps.docker.getContainer(operation.container.ref);
+  const timeout = operation.timeoutSeconds ?? deps.stopTimeoutSeconds;
+  const startedAt = deps.clock.now();
+  try {
+    await container.stop(timeout === undefined ? {} : { t: timeout });
+  } catch (error) {
+    if ((error as { statusCode?: number }).statusCode === 304) return;
+    throw error;
+  }
+  const elapsedMs = deps.clock.now() - startedAt;
+  const inspected = await container.inspect().catch(() => undefined);
+  if (!inspected) return;
+  const grace = timeout ?? (inspected.Config as { StopTimeout?: number } | undefined)?.StopTimeout ?? 10;
+  if (wasKilledAfterGrace({ exitCode: inspected.State.ExitCode, oomKilled: inspected.State.OOMKilled, elapsedMs, graceSeconds: grace })) {
+    log.warn(
+      { container: operation.container.name, graceSeconds: grace, exitCode: inspected.State.ExitCode },
+      'replica ignored the stop signal and was killed (SIGKILL) after the grace period',
+    );
+  }
+}
+
+/** Pure, for its table test: a stop that Docker had to finish with SIGKILL. */
+export function wasKilledAfterGrace(stop: { exitCode: number; oomKilled: boolean; elapsedMs: number; graceSeconds: number }): boolean {
+  // Half a second of slack: Docker's own timer and ours do not start at the same instant.
+  return stop.exitCode === 137 && !stop.oomKilled && stop.elapsedMs >= stop.graceSeconds * 1000 - 500;
 }
 
 async function pullImage(docker: Docker, image: string, auth: { username: string; password: string; serveraddress: string } | undefined): Promise<void> {

@@ -14,7 +14,7 @@ export interface MetricFamily {
 }
 
 // Every cycle result gets a series from the first write, so `increase()` sees the first failure.
-const CYCLE_RESULTS = ['applied', 'in-sync', 'failed', 'interrupted'];
+const CYCLE_RESULTS = ['applied', 'in-sync', 'failed', 'blocked', 'interrupted'];
 
 /** The Prometheus text exposition format (0.0.4), as node_exporter's textfile collector reads it. */
 export function renderMetrics(snapshot: MetricsSnapshot): string {

@@ -2,13 +2,27 @@ import type { NotificationEvent } from './events.js';
 
 /** The parts of a cycle's outcome that decide what operators are told. */
 export interface OutcomeFacts {
-  result: 'applied' | 'in-sync' | 'failed';
+  result: 'applied' | 'in-sync' | 'failed' | 'blocked';
   commit: string | null;
   reason?: string;
   message?: string;
   /** `app/service` deployed with a new config by this cycle (new or changed), and those rolled back. */
   rollouts: string[];
   rollbacks: string[];
+  /** The last output of each failed replica or build (already redacted). */
+  outputs?: { app: string; service: string; subject: string; exitCode: number | null; output: string }[];
+}
+
+/** Lines of each kept output a notification quotes: the end of it, where the error is. */
+export const NOTIFIED_OUTPUT_LINES = 20;
+
+/** The failure message followed by what each failed replica printed last. */
+export function withOutputs(message: string, outputs: OutcomeFacts['outputs']): string {
+  const parts = (outputs ?? []).map(({ subject, exitCode, output }) => {
+    const tail = output.split('\n').slice(-NOTIFIED_OUTPUT_LINES).join('\n');
+    return `last output of ${subject}${exitCode === null ? '' : ` (exit code ${exitCode})`}:\n${tail}`;
+  });
+  return [message, ...parts].join('\n\n');
 }
 
 /** Refusals of a commit by signature policy (agent/trust). */
@@ -31,14 +45,15 @@ export function eventsForOutcome(
 ): Omit<NotificationEvent, 'at'>[] {
   const base = { node: context.node, commit: outcome.commit, reason: outcome.reason, message: outcome.message ?? '' };
   const events: Omit<NotificationEvent, 'at'>[] = [];
-  if (outcome.result !== 'failed' && outcome.rollouts.length > 0) {
+  if ((outcome.result === 'applied' || outcome.result === 'in-sync') && outcome.rollouts.length > 0) {
     events.push({ ...base, kind: 'deployed', message: `deployed ${outcome.commit?.slice(0, 12)}: ${outcome.rollouts.join(', ')}` });
   }
+  const failedWithOutput = { ...base, message: withOutputs(base.message, outcome.outputs) };
   if (outcome.reason === 'ROLLED_BACK') {
-    events.push({ ...base, kind: 'rollback' });
-    events.push({ ...base, kind: 'quarantined' });
+    events.push({ ...failedWithOutput, kind: 'rollback' });
+    events.push({ ...failedWithOutput, kind: 'quarantined' });
   }
-  if (outcome.reason === 'ROLLOUT_FAILED' || outcome.reason === 'ROLLBACK_FAILED') events.push({ ...base, kind: 'quarantined' });
+  if (outcome.reason === 'ROLLOUT_FAILED' || outcome.reason === 'ROLLBACK_FAILED') events.push({ ...failedWithOutput, kind: 'quarantined' });
   const repeated = context.previous?.commit === outcome.commit && context.previous?.reason === outcome.reason;
   if (outcome.reason && REFUSALS.has(outcome.reason) && !repeated) events.push({ ...base, kind: 'commit-refused' });
   if (outcome.result === 'failed' && context.consecutiveFailures === REPEATED_FAILURE_THRESHOLD) {

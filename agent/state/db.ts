@@ -103,6 +103,43 @@ const MIGRATIONS: string[] = [
     PRIMARY KEY (node, app, service, image)
   );
   `,
+  // Status that tells the truth (issue 14). A failed replica's (or build's) last output is kept
+  // before the rollback removes it: bounded (agent/failure-output.ts) and redacted of secret
+  // values. The rollout in flight, one row per service being rolled out, written as each of
+  // its operations starts and ends, so `status` shows it while a cycle is watched. Whether a
+  // service runs to completion, so `status` shows a finished one-shot as completed.
+  `
+  CREATE TABLE failure_output (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    cycle_id    INTEGER NOT NULL REFERENCES cycles(id),
+    node        TEXT NOT NULL,
+    commit_id   TEXT,
+    app         TEXT NOT NULL,
+    service     TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    exit_code   INTEGER,
+    reason      TEXT NOT NULL,
+    output      TEXT NOT NULL,
+    at          TEXT NOT NULL
+  );
+  CREATE INDEX failure_output_cycle ON failure_output(cycle_id);
+  CREATE INDEX failure_output_commit ON failure_output(node, commit_id);
+  CREATE TABLE rollout_progress (
+    node        TEXT NOT NULL,
+    app         TEXT NOT NULL,
+    service     TEXT NOT NULL,
+    cycle_id    INTEGER NOT NULL,
+    commit_id   TEXT NOT NULL,
+    done        INTEGER NOT NULL,
+    total       INTEGER NOT NULL,
+    phase       TEXT NOT NULL,
+    started_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL,
+    PRIMARY KEY (node, app, service)
+  );
+  ALTER TABLE deployments ADD COLUMN one_shot INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 /** Opens (creating if needed) the state database in WAL mode and migrates it. */

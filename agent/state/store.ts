@@ -1,6 +1,11 @@
 import type { Db } from './db.js';
 
-export type CycleResult = 'running' | 'applied' | 'in-sync' | 'failed' | 'interrupted';
+/**
+ * `blocked`: the head commit was not applied because it is quarantined, invalid or refused by
+ * signature policy, and nothing failed on the host (the last applied commit keeps running). It
+ * waits for a new commit; it is not a failure of the host, so it is not counted as one.
+ */
+export type CycleResult = 'running' | 'applied' | 'in-sync' | 'failed' | 'blocked' | 'interrupted';
 
 export interface CycleRecord {
   id: number;
@@ -26,7 +31,51 @@ export interface DeploymentRecord {
   replicas: number;
   commit: string;
   updatedAt: string;
+  /** Runs to completion (`restart: no` or `on-failure`): a migration, a backup. */
+  oneShot: boolean;
 }
+
+/** A failed replica's or build's last output, kept before the replica is removed. */
+export interface FailureOutput {
+  cycleId: number;
+  commit: string | null;
+  app: string;
+  service: string;
+  kind: 'replica' | 'build';
+  /** The container's name, or the image being built. */
+  subject: string;
+  exitCode: number | null;
+  reason: string;
+  /** Bounded and redacted (agent/failure-output.ts). */
+  output: string;
+  at: string;
+}
+
+/** One service of the rollout in flight: replicas proven ready of those being rolled out. */
+export interface RolloutProgress {
+  app: string;
+  service: string;
+  cycleId: number;
+  commit: string;
+  done: number;
+  total: number;
+  /** What it is doing now: `waiting for readiness of shop-web-2--next`. */
+  phase: string;
+  startedAt: string;
+  updatedAt: string;
+}
+
+/** Written by `capstan run` at start and around each cycle, so `status` can tell whether it lives. */
+export interface AgentHeartbeat {
+  pid: number;
+  startedAt: string;
+  heartbeatAt: string;
+  /** Set when it stopped on a signal (SIGTERM, SIGINT); absent while it runs or after a kill -9. */
+  stoppedAt?: string;
+}
+
+/** Failure outputs kept in all, oldest dropped first: 200 × 8 KB at most. */
+const FAILURE_OUTPUTS_KEPT = 200;
 
 export interface LastError {
   code: string;
@@ -109,7 +158,7 @@ export class StateStore {
         .prepare('UPDATE cycles SET finished_at = ?, result = ?, reason = ?, message = ?, changes = ?, duration_ms = ? WHERE id = ?')
         .run(at, outcome.result, outcome.reason ?? null, outcome.message ?? null, JSON.stringify(outcome.changes ?? []), outcome.durationMs, cycleId);
       const commit = (this.db.prepare('SELECT commit_id FROM cycles WHERE id = ?').get(cycleId) as { commit_id: string | null }).commit_id;
-      if (outcome.result === 'failed') {
+      if (outcome.result === 'failed' || outcome.result === 'blocked') {
         const lastError: LastError = { code: outcome.reason ?? 'UNKNOWN', message: outcome.message ?? '', commit, at };
         this.setMeta('last_error', JSON.stringify(lastError));
       } else {
@@ -124,15 +173,108 @@ export class StateStore {
     return rows.map(toCycleRecord);
   }
 
-  cyclesForCommit(commitPrefix: string): CycleRecord[] {
+  cyclesForCommit(commitPrefix: string, limit = -1): CycleRecord[] {
     const rows = this.db
-      .prepare("SELECT * FROM cycles WHERE commit_id LIKE ? || '%' ORDER BY id DESC")
-      .all(commitPrefix) as CycleRow[];
+      .prepare("SELECT * FROM cycles WHERE commit_id LIKE ? || '%' ORDER BY id DESC LIMIT ?")
+      .all(commitPrefix, limit) as CycleRow[];
     return rows.map(toCycleRecord);
   }
 
+  /** Whether a cycle before `cycleId` was recorded for `commit` (a refusal is logged at error once per commit). */
+  commitSeenBefore(commit: string, cycleId: number): boolean {
+    return this.db.prepare('SELECT 1 FROM cycles WHERE commit_id = ? AND id < ? LIMIT 1').get(commit, cycleId) !== undefined;
+  }
+
+  /** Whether any cycle of a commit with this id or prefix was recorded. */
+  knowsCommit(commitPrefix: string): boolean {
+    return this.db.prepare("SELECT 1 FROM cycles WHERE commit_id LIKE ? || '%' LIMIT 1").get(commitPrefix) !== undefined;
+  }
+
+  keepFailureOutput(node: string, entry: FailureOutput): void {
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          'INSERT INTO failure_output (cycle_id, node, commit_id, app, service, kind, subject, exit_code, reason, output, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        )
+        .run(entry.cycleId, node, entry.commit, entry.app, entry.service, entry.kind, entry.subject, entry.exitCode, entry.reason, entry.output, entry.at);
+      this.db
+        .prepare('DELETE FROM failure_output WHERE id NOT IN (SELECT id FROM failure_output ORDER BY id DESC LIMIT ?)')
+        .run(FAILURE_OUTPUTS_KEPT);
+    })();
+  }
+
+  /** Outputs kept by these cycles, by cycle id. */
+  failureOutputsOf(cycleIds: number[]): Map<number, FailureOutput[]> {
+    const byCycle = new Map<number, FailureOutput[]>();
+    if (cycleIds.length === 0) return byCycle;
+    const rows = this.db
+      .prepare(`SELECT * FROM failure_output WHERE cycle_id IN (${cycleIds.map(() => '?').join(', ')}) ORDER BY id`)
+      .all(...cycleIds) as FailureOutputRow[];
+    for (const row of rows) byCycle.set(row.cycle_id, [...(byCycle.get(row.cycle_id) ?? []), toFailureOutput(row)]);
+    return byCycle;
+  }
+
+  /** The outputs the latest cycle that kept any for `commit` kept: what made that commit fail. */
+  latestFailureOutputs(node: string, commit: string): FailureOutput[] {
+    const rows = this.db
+      .prepare(
+        'SELECT * FROM failure_output WHERE node = ? AND commit_id = ? AND cycle_id = (SELECT MAX(cycle_id) FROM failure_output WHERE node = ? AND commit_id = ?) ORDER BY id',
+      )
+      .all(node, commit, node, commit) as FailureOutputRow[];
+    return rows.map(toFailureOutput);
+  }
+
+  /** Starts recording a converge's rollouts: one row per service with replicas to prove ready. */
+  startRollout(node: string, cycleId: number, commit: string, totals: { app: string; service: string; total: number }[]): void {
+    const at = this.now().toISOString();
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM rollout_progress WHERE node = ?').run(node);
+      const insert = this.db.prepare(
+        "INSERT INTO rollout_progress (node, app, service, cycle_id, commit_id, done, total, phase, started_at, updated_at) VALUES (?, ?, ?, ?, ?, 0, ?, 'planned', ?, ?)",
+      );
+      for (const { app, service, total } of totals) insert.run(node, app, service, cycleId, commit, total, at, at);
+    })();
+  }
+
+  /** A step of a service's rollout: its phase now, and one more replica proven ready when `readyOne`. */
+  rolloutStep(node: string, app: string, service: string, phase: string, readyOne = false): void {
+    this.db
+      .prepare('UPDATE rollout_progress SET phase = ?, done = MIN(total, done + ?), updated_at = ? WHERE node = ? AND app = ? AND service = ?')
+      .run(phase, readyOne ? 1 : 0, this.now().toISOString(), node, app, service);
+  }
+
+  finishRollout(node: string): void {
+    this.db.prepare('DELETE FROM rollout_progress WHERE node = ?').run(node);
+  }
+
+  rolloutProgress(node: string): RolloutProgress[] {
+    return (this.db.prepare('SELECT * FROM rollout_progress WHERE node = ? ORDER BY app, service').all(node) as RolloutRow[]).map((row) => ({
+      app: row.app,
+      service: row.service,
+      cycleId: row.cycle_id,
+      commit: row.commit_id,
+      done: row.done,
+      total: row.total,
+      phase: row.phase,
+      startedAt: row.started_at,
+      updatedAt: row.updated_at,
+    }));
+  }
+
+  /** `capstan run`'s heartbeat; `stopped` marks a clean stop. */
+  beat(pid: number, startedAt: string, stopped = false): void {
+    const at = this.now().toISOString();
+    const heartbeat: AgentHeartbeat = { pid, startedAt, heartbeatAt: at, ...(stopped ? { stoppedAt: at } : {}) };
+    this.setMeta('agent_heartbeat', JSON.stringify(heartbeat));
+  }
+
+  get heartbeat(): AgentHeartbeat | null {
+    const raw = this.getMeta('agent_heartbeat');
+    return raw ? (JSON.parse(raw) as AgentHeartbeat) : null;
+  }
+
   /** Replaces the record of what is deployed on this node with the state just applied. */
-  recordDeployments(node: string, deployments: Omit<DeploymentRecord, 'updatedAt'>[]): void {
+  recordDeployments(node: string, deployments: (Omit<DeploymentRecord, 'updatedAt' | 'oneShot'> & { oneShot?: boolean })[]): void {
     const at = this.now().toISOString();
     this.db.transaction(() => {
       const existing = new Map(
@@ -145,13 +287,23 @@ export class StateStore {
       );
       this.db.prepare('DELETE FROM deployments WHERE node = ?').run(node);
       const insert = this.db.prepare(
-        'INSERT INTO deployments (node, app, service, config_hash, image, replicas, commit_id, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO deployments (node, app, service, config_hash, image, replicas, commit_id, updated_at, one_shot) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
       );
       for (const deployment of deployments) {
         const before = existing.get(`${deployment.app}/${deployment.service}`);
         // Keep the time of the last real change, so `status` shows when a service last changed.
         const updatedAt = before && before.config_hash === deployment.configHash ? before.updated_at : at;
-        insert.run(node, deployment.app, deployment.service, deployment.configHash, deployment.image, deployment.replicas, deployment.commit, updatedAt);
+        insert.run(
+          node,
+          deployment.app,
+          deployment.service,
+          deployment.configHash,
+          deployment.image,
+          deployment.replicas,
+          deployment.commit,
+          updatedAt,
+          deployment.oneShot ? 1 : 0,
+        );
       }
     })();
   }
@@ -159,7 +311,7 @@ export class StateStore {
   deployments(node: string): DeploymentRecord[] {
     const rows = this.db
       .prepare('SELECT * FROM deployments WHERE node = ? ORDER BY app, service')
-      .all(node) as { app: string; service: string; config_hash: string; image: string; replicas: number; commit_id: string; updated_at: string }[];
+      .all(node) as { app: string; service: string; config_hash: string; image: string; replicas: number; commit_id: string; updated_at: string; one_shot: number }[];
     return rows.map((row) => ({
       app: row.app,
       service: row.service,
@@ -168,6 +320,7 @@ export class StateStore {
       replicas: row.replicas,
       commit: row.commit_id,
       updatedAt: row.updated_at,
+      oneShot: row.one_shot === 1,
     }));
   }
 
@@ -276,6 +429,46 @@ interface QuarantineRow {
 
 function toQuarantineRecord(row: QuarantineRow): QuarantineRecord {
   return { commit: row.commit_id, reason: row.reason, message: row.message, at: row.at };
+}
+
+interface FailureOutputRow {
+  cycle_id: number;
+  commit_id: string | null;
+  app: string;
+  service: string;
+  kind: 'replica' | 'build';
+  subject: string;
+  exit_code: number | null;
+  reason: string;
+  output: string;
+  at: string;
+}
+
+function toFailureOutput(row: FailureOutputRow): FailureOutput {
+  return {
+    cycleId: row.cycle_id,
+    commit: row.commit_id,
+    app: row.app,
+    service: row.service,
+    kind: row.kind,
+    subject: row.subject,
+    exitCode: row.exit_code,
+    reason: row.reason,
+    output: row.output,
+    at: row.at,
+  };
+}
+
+interface RolloutRow {
+  app: string;
+  service: string;
+  cycle_id: number;
+  commit_id: string;
+  done: number;
+  total: number;
+  phase: string;
+  started_at: string;
+  updated_at: string;
 }
 
 interface CycleRow {

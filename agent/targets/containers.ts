@@ -83,8 +83,32 @@ export class ContainerTarget implements Target {
     }
 
     logger.info({ operations: plan.operations.length }, 'applying plan');
-    const journal: Journal = journalOf(store, cycleId, describe, this.deps.redact);
-    const { failures, done } = await execute(plan, desired, { docker, journal, logger, clock, mountCopies: this.deps.mountCopies, isolation: this.deps.isolation });
+    // The rollout in flight, for `status`: each service's replicas to prove ready, and its phase.
+    store.startRollout(node, cycleId, desired.commit, rolloutTotals(plan));
+    const operations = new Map<number, Plan['operations'][number]>();
+    const journalRows = journalOf(store, cycleId, describe, this.deps.redact);
+    const journal: Journal = {
+      start: (operation) => {
+        const entryId = journalRows.start(operation);
+        operations.set(entryId, operation);
+        const step = rolloutStep(operation, 'started');
+        if (step) store.rolloutStep(node, step.app, step.service, step.phase);
+        return entryId;
+      },
+      finish: (entryId, error) => {
+        journalRows.finish(entryId, error);
+        const operation = operations.get(entryId);
+        const step = operation && rolloutStep(operation, error ? 'failed' : 'done');
+        if (step) store.rolloutStep(node, step.app, step.service, step.phase, step.readyOne);
+      },
+    };
+    let executed;
+    try {
+      executed = await execute(plan, desired, { docker, journal, logger, clock, mountCopies: this.deps.mountCopies, isolation: this.deps.isolation });
+    } finally {
+      store.finishRollout(node);
+    }
+    const { failures, done } = executed;
     // Built images are collected like pulled ones: the current and the rollback one stay.
     for (const operation of done) if (operation.kind === 'pull-image' || operation.kind === 'build-image') store.recordPulledImage(node, operation.image);
     const changes = changeSummary({ ...plan, operations: done });
@@ -118,9 +142,44 @@ function takesName(operation: Plan['operations'][number]): boolean {
 function toRolloutFailure(failure: OperationFailure): RolloutFailure[] {
   if (!failure.rollout) return [];
   // A Dockerfile that does not build fails the commit like a replica that never gets ready.
-  if (failure.operation.kind === 'build-image') return [{ app: failure.operation.app, service: failure.operation.service, message: failure.message }];
+  const output = failure.output ? { output: failure.output } : {};
+  if (failure.operation.kind === 'build-image') return [{ app: failure.operation.app, service: failure.operation.service, message: failure.message, ...output }];
   if (!('container' in failure.operation)) return [];
-  return [{ app: failure.operation.container.app, service: failure.operation.container.service, message: failure.message }];
+  return [{ app: failure.operation.container.app, service: failure.operation.container.service, message: failure.message, ...output }];
+}
+
+/** Replicas each service must prove ready in this plan (one wait-ready each): the rollout's total. */
+export function rolloutTotals(plan: Plan): { app: string; service: string; total: number }[] {
+  const totals = new Map<string, { app: string; service: string; total: number }>();
+  for (const operation of plan.operations) {
+    if (operation.kind !== 'wait-ready') continue;
+    const key = `${operation.container.app}/${operation.container.service}`;
+    const entry = totals.get(key) ?? { app: operation.container.app, service: operation.container.service, total: 0 };
+    entry.total++;
+    totals.set(key, entry);
+  }
+  return [...totals.values()];
+}
+
+const PHASES: Partial<Record<Plan['operations'][number]['kind'], string>> = {
+  'create-container': 'creating',
+  'start-container': 'starting',
+  'wait-ready': 'waiting for readiness of',
+  'stop-container': 'stopping',
+  'remove-container': 'removing',
+  'rename-container': 'renaming',
+};
+
+/** The phase an operation puts its service's rollout in: `waiting for readiness of shop-web-2--next`. */
+export function rolloutStep(
+  operation: Plan['operations'][number],
+  stage: 'started' | 'done' | 'failed',
+): { app: string; service: string; phase: string; readyOne: boolean } | undefined {
+  if (!('container' in operation) || PHASES[operation.kind] === undefined) return undefined;
+  const { app, service, name } = operation.container;
+  const readyOne = operation.kind === 'wait-ready' && stage === 'done';
+  const phase = stage === 'failed' ? `failed: ${PHASES[operation.kind]} ${name}` : readyOne ? `${name} ready` : `${PHASES[operation.kind]} ${name}`;
+  return { app, service, phase, readyOne };
 }
 
 function readiness(desired: DesiredState, observed: ObservedState): ServiceReadiness[] {

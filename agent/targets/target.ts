@@ -15,11 +15,22 @@ export interface ServiceReadiness {
   readyReplicas: number;
 }
 
+/** The last lines a failed replica or build printed, kept before the replica is removed. */
+export interface KeptOutput {
+  kind: 'replica' | 'build';
+  /** The container's name, or the image being built. */
+  subject: string;
+  exitCode: number | null;
+  /** Bounded (output/bounded.ts) and redacted of the commit's secret values. */
+  output: string;
+}
+
 /** A failure of the new config itself on this target: it quarantines the commit. */
 export interface RolloutFailure {
   app: string;
   service: string;
   message: string;
+  output?: KeptOutput;
 }
 
 export interface Convergence {

@@ -181,6 +181,16 @@ describe('core: pull a git repository and converge the Docker host', () => {
     assert.match(status.lastError.message, new RegExp(`apps/${shop}\\.yaml:7`));
     const plan = await capstan('plan');
     assert.equal(plan.code, 1);
+    // Issue 14: an invalid head is `blocked`, not `failed`; said at error level once per commit.
+    assert.match(result.stderr, /"level":50.*commit not applied/);
+    const again = await capstan('once');
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /cycle blocked: MANIFEST_INVALID/);
+    assert.doesNotMatch(again.stderr, /"level":50/);
+    const [latest] = JSON.parse((await capstan('history', '--json')).stdout);
+    assert.equal(latest.result, 'blocked');
+    assert.equal(latest.commit, broken);
+    assert.ok(latest.commitAuthor, 'the row carries the author');
   });
 
   it('prunes nothing when a commit renders no services', async () => {

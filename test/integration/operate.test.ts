@@ -52,7 +52,7 @@ describe('operating: notifications, metrics file, status', () => {
       },
     });
   const manifest = (healthy: boolean, version: string) =>
-    `app: ${app}\nservices:\n  web:\n    image: local/busybox:1\n    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]\n    environment: { VERSION: "${version}" }\n    replicas: 2\n    healthcheck: { test: ["CMD", "${healthy ? 'true' : 'false'}"], interval: 1s, retries: 2 }\n    update: { progress_deadline: 30s }\n`;
+    `app: ${app}\nservices:\n  web:\n    image: local/busybox:1\n    command: ["sh", "-c", "echo web $$VERSION starting; trap 'exit 0' TERM; sleep 3600 & wait"]\n    environment: { VERSION: "${version}" }\n    replicas: 2\n    healthcheck: { test: ["CMD", "${healthy ? 'true' : 'false'}"], interval: 1s, retries: 2 }\n    update: { progress_deadline: 30s }\n`;
   const metrics = () => parsePrometheus(readFileSync(join(state.path, 'metrics.prom'), 'utf8'));
   const sample = (families: ParsedFamily[], name: string, labels: Record<string, string> = {}) =>
     families
@@ -150,6 +150,9 @@ describe('operating: notifications, metrics file, status', () => {
     await waitFor(() => received.length >= before + 8, { timeoutMs: 15_000, what: 'rollback and quarantine notifications' });
     const events = received.slice(before).filter((request) => request.path.startsWith('/webhook')).map((request) => request.headers['x-capstan-event']);
     assert.deepEqual(events.sort(), ['quarantined', 'rollback']);
+    // Issue 14: the failure notification quotes what the failed replica printed last.
+    const rollback = JSON.parse(received.slice(before).find((request) => request.headers['x-capstan-event'] === 'rollback')!.body);
+    assert.match(rollback.message, new RegExp(`last output of ${app}-web-1--next:\\nweb v2 starting`));
     assert.equal(sample(metrics(), 'capstan_rollbacks_total', { app, service: 'web' }), '1');
     assert.equal(sample(metrics(), 'capstan_failures_total', { reason: 'ROLLED_BACK' }), '1');
   });

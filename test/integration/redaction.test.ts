@@ -70,4 +70,22 @@ describe('redaction: secret values quoted by Docker never leave Capstan', () => 
     assert.ok(containers.length > 0);
     for (const container of containers) assert.ok(!JSON.stringify(container.Labels).includes(SENTINEL), 'no label holds the value');
   });
+
+  it('scrubs the value from the kept output of a failed replica that printed it (issue 14)', async () => {
+    const migrate = `${app}m`;
+    await repo.write({ [`apps/${migrate}.yaml`]: `app: ${migrate}\nenv_files: [tool.env]\nservices:\n  migrate:\n    image: local/busybox:1\n    restart: "no"\n    environment: { TOKEN: "\${TOOL}" }\n    command: ["sh", "-c", "echo connecting with $$TOKEN; echo auth failed for $$TOKEN >&2; exit 3"]\n` });
+    await repo.commit('a migration that prints its secret');
+    await repo.push();
+    const result = await run(['once']);
+    assert.equal(result.code, 1);
+    const history = await run(['history', '--json']);
+    const kept = (JSON.parse(history.stdout) as { failureOutputs: { output: string }[] }[]).flatMap((cycle) => cycle.failureOutputs);
+    assert.ok(kept.some((entry) => /auth failed for \[redacted\]/.test(entry.output)), JSON.stringify(kept));
+    assert.match((await run(['status'])).stdout, /connecting with \[redacted\]/);
+    for (const output of outputs) assert.ok(!output.stdout.includes(SENTINEL) && !output.stderr.includes(SENTINEL), 'no command output holds the value');
+    for (const file of readdirSync(state.path)) {
+      const path = join(state.path, file);
+      if (statSync(path).isFile()) assert.ok(!readFileSync(path).includes(SENTINEL), `${file} holds no value`);
+    }
+  });
 });

@@ -160,9 +160,9 @@ describe('spec: private registries and builds from the repository', () => {
     assert.equal((await exec(rebuilt.id, ['cat', '/ctx/index.html'])).stdout, 'v2\n');
   });
 
-  it('a Dockerfile that does not build fails with its error, changes nothing, and quarantines the commit', async () => {
+  it('a Dockerfile that does not build fails with its error, changes nothing, quarantines the commit and keeps the build output', async () => {
     const before = (await listManaged(node)).map((container) => container.id);
-    await push({ 'site/Dockerfile': 'FROM local/busybox:1\nRUN exit 3\n' }, 'broken build');
+    await push({ 'site/Dockerfile': 'FROM local/busybox:1\nARG TOKEN\nRUN echo compiling step 7 of 9 with $TOKEN && exit 3\n' }, 'broken build');
     const broken = (await repo.git('rev-parse', 'HEAD')).trim();
     const result = await run(['once']);
     assert.equal(result.code, 1);
@@ -170,6 +170,10 @@ describe('spec: private registries and builds from the repository', () => {
     assert.deepEqual((await listManaged(node)).map((container) => container.id), before);
     const status = JSON.parse((await run(['status', '--json'])).stdout) as { quarantined: { commit: string }[] };
     assert.deepEqual(status.quarantined.map((entry) => entry.commit), [broken], 'not built again every cycle');
+    // Issue 14: the build's last output is kept (build arguments masked) and shown.
+    const history = await run(['history', broken]);
+    assert.match(history.stdout, /last output of build of capstan\/\S+:\n(?: +\|.*\n)* +\| compiling step 7 of 9 with \*\*\*\n/);
+    assert.match((await run(['status'])).stdout, /compiling step 7 of 9 with \*\*\*/);
   });
 
   it('no registry password or build argument reached any output, file of the state dir, or label', async () => {

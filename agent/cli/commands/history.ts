@@ -1,32 +1,56 @@
 import { Command } from 'commander';
+import { CapstanError } from '../../errors.js';
 import { resolveConfig } from '../config.js';
 import { configFlags, withConfigOptions } from '../options.js';
+import { outputLines } from '../status-report.js';
 import { renderTable } from '../table.js';
 import { openStore } from '../wiring.js';
 
 export function historyCommand(): Command {
   return withConfigOptions(new Command('history'))
-    .description('past cycles: commit, result, what changed; with COMMIT, the cycles of that commit in full')
-    .argument('[commit]', 'commit id or prefix')
+    .description('past cycles: commit, author, subject, result, what changed; with COMMIT, the cycles of that commit in full, with what failed replicas printed last')
+    .argument('[commit]', 'commit id or prefix (at least 4 hex digits); an unknown one is an error')
     .option('--json', 'print JSON')
     .option('--limit <n>', 'how many cycles', '50')
+    .option('--quarantined', 'list every quarantined commit (status shows only recent ones)')
     .action((commit: string | undefined, options: Record<string, unknown>) => {
       const config = resolveConfig(configFlags(options), process.env, process.cwd(), { requireRepo: false });
+      const limit = Number(options.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) {
+        throw new CapstanError('CONFIG_INVALID', 'terminal', `invalid --limit '${String(options.limit)}': a whole number from 1 to 100000`);
+      }
+      if (commit !== undefined && !/^[0-9a-f]{4,40}$/i.test(commit)) {
+        throw new CapstanError('UNKNOWN_COMMIT', 'terminal', `'${commit.slice(0, 80)}' is not a commit id: give 4 to 40 hex digits`);
+      }
       const store = openStore(config);
       try {
-        const cycles = commit ? store.cyclesForCommit(commit) : store.cycles(Number(options.limit));
+        if (options.quarantined) {
+          const entries = store.quarantined(config.node);
+          if (options.json) process.stdout.write(JSON.stringify(entries, null, 2) + '\n');
+          else process.stdout.write(renderTable(['COMMIT', 'SINCE', 'REASON', 'MESSAGE'], entries.map((entry) => [entry.commit.slice(0, 12), entry.at, entry.reason, entry.message.slice(0, 80)])));
+          return;
+        }
+        if (commit !== undefined && !store.knowsCommit(commit.toLowerCase())) {
+          throw new CapstanError('UNKNOWN_COMMIT', 'terminal', `no cycle of commit ${commit} is recorded on this state dir (capstan history lists them)`);
+        }
+        const cycles = commit ? store.cyclesForCommit(commit.toLowerCase()) : store.cycles(limit);
+        const outputs = store.failureOutputsOf(cycles.map((cycle) => cycle.id));
         if (options.json) {
-          process.stdout.write(JSON.stringify(cycles, null, 2) + '\n');
+          const rows = cycles.map((cycle) => ({ ...cycle, failureOutputs: outputs.get(cycle.id) ?? [] }));
+          process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
           return;
         }
         if (commit) {
+          const quarantine = cycles[0]?.commit ? store.quarantineOf(config.node, cycles[0].commit) : null;
+          if (quarantine) process.stdout.write(`commit ${quarantine.commit} is quarantined since ${quarantine.at}: ${quarantine.reason}: ${quarantine.message}\n`);
           for (const cycle of cycles) {
             process.stdout.write(
               [
                 `cycle ${cycle.id} (${cycle.trigger}) ${cycle.startedAt} → ${cycle.result}${cycle.reason ? ` [${cycle.reason}]` : ''} in ${cycle.durationMs ?? '?'} ms`,
-                `  commit ${cycle.commit} by ${cycle.commitAuthor ?? '?'}: ${cycle.commitMessage ?? ''}`,
+                `  commit ${cycle.commit} by ${cycle.commitAuthor || '?'}: ${cycle.commitMessage ?? ''}`,
                 ...(cycle.message ? [`  ${cycle.message.replace(/\n/g, '\n  ')}`] : []),
                 ...cycle.changes.map((change) => `  - ${change}`),
+                ...(outputs.get(cycle.id) ?? []).flatMap((kept) => outputLines(kept).map((line) => `  ${line.replace(/\n/g, '\n  ')}`)),
               ].join('\n') + '\n',
             );
           }
@@ -34,12 +58,13 @@ export function historyCommand(): Command {
         }
         process.stdout.write(
           renderTable(
-            ['CYCLE', 'STARTED', 'COMMIT', 'RESULT', 'CHANGES', 'MS', 'MESSAGE'],
+            ['CYCLE', 'STARTED', 'COMMIT', 'AUTHOR', 'RESULT', 'CHANGES', 'MS', 'SUBJECT'],
             cycles.map((cycle) => [
               String(cycle.id),
               cycle.startedAt,
               cycle.commit?.slice(0, 12) ?? '-',
-              cycle.reason ? `${cycle.result} [${cycle.reason}]` : cycle.result,
+              (cycle.commitAuthor ?? '').replace(/\s*<[^>]*>$/, '').slice(0, 24),
+              (cycle.reason ? `${cycle.result} [${cycle.reason}]` : cycle.result) + ((outputs.get(cycle.id)?.length ?? 0) > 0 ? ' (output kept)' : ''),
               String(cycle.changes.length),
               String(cycle.durationMs ?? ''),
               (cycle.commitMessage ?? '').slice(0, 50),

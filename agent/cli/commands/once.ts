@@ -29,8 +29,9 @@ export function onceCommand(): Command {
         const outcome = await createReconciler(config, store, logger, secrets).cycle('once');
         await hooks.afterCycle(outcome);
         await hooks.flush();
-        if (outcome.result === 'failed') {
-          process.stderr.write(`capstan: cycle failed: ${outcome.reason}: ${outcome.message}\n`);
+        if (outcome.result === 'failed' || outcome.result === 'blocked') {
+          // Blocked: the head is quarantined, invalid or refused; the last applied commit runs on.
+          process.stderr.write(`capstan: cycle ${outcome.result}: ${outcome.reason}: ${outcome.message}\n`);
           process.exitCode = 1;
         } else {
           process.stdout.write(`${outcome.result} at ${outcome.commit?.slice(0, 12)} (${outcome.changes.length} change(s))\n`);

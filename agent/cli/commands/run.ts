@@ -22,11 +22,22 @@ export function runCommand(): Command {
       const hooks = createCycleHooks({ config, db, store, logger, clock: systemClock });
       hooks.start();
       const reconciler = createReconciler(config, store, logger, secrets);
+      // The heartbeat `status` reads: this pid, written at start and around each cycle.
+      const startedAt = new Date().toISOString();
+      const beat = (stopped = false) => {
+        try {
+          store.beat(process.pid, startedAt, stopped);
+        } catch (error) {
+          logger.warn({ error: String(error) }, 'could not write the heartbeat');
+        }
+      };
+      beat();
 
       // Each cycle holds the state dir's lock (state/cycle-lock.ts), so a `capstan once` waits
       // for it, and this cycle waits for a `once` in flight. Cycles the lock found interrupted
       // (their process was killed) are marked so under the lock, never a live one.
       const lockedCycle = async (trigger: string) => {
+        beat();
         let lock;
         try {
           lock = await acquireCycleLock(config.stateDir, 'run', lockTimeout, { clock: systemClock });
@@ -54,6 +65,7 @@ export function runCommand(): Command {
           .catch((error: unknown) => logger.error({ error: String(error) }, 'cycle crashed'))
           .finally(() => {
             inFlight = undefined;
+            beat();
             const next = task.getNextRun();
             store.setMeta('next_cycle_at', next ? next.toISOString() : null);
           });
@@ -71,6 +83,7 @@ export function runCommand(): Command {
           await inFlight;
           await hooks.stop();
           store.setMeta('next_cycle_at', null);
+          beat(true);
           store.close();
           logger.info('agent stopped');
           resolve();

@@ -1,87 +1,60 @@
 import { Command } from 'commander';
-import { isReadyReplica, observe } from '../../observe/observe.js';
+import { join } from 'node:path';
+import { observe } from '../../observe/observe.js';
+import { LOCK_FILE, processExists, readHolder } from '../../state/cycle-lock.js';
 import { swarmTaskRows } from '../../targets/swarm/status.js';
 import { resolveConfig } from '../config.js';
 import { configFlags, withConfigOptions } from '../options.js';
+import { readyCell, renderStatus, statusReport, type ServiceStatus } from '../status-report.js';
 import { renderTable } from '../table.js';
 import { connectDocker } from '../../docker.js';
 import { openStore } from '../wiring.js';
 
-export interface ServiceStatus {
-  app: string;
-  service: string;
-  desiredReplicas: number;
-  runningReplicas: number;
-  upToDateReplicas: number;
-  /** Running the current config, and healthy when Docker runs a health check. */
-  readyReplicas: number;
-  /** `healthy`, `2 starting`, `1 unhealthy`…, or `no check`. */
-  health: string;
-  image: string;
-  configHash: string;
-  commit: string;
-  lastChange: string;
-}
+export type { ServiceStatus } from '../status-report.js';
 
 export function statusCommand(): Command {
   return withConfigOptions(new Command('status'))
-    .description('commit applied, each service\'s state and the last error, from SQLite and Docker')
+    .description('whether the agent runs, the commit applied and attempted, the rollout in flight, each service\'s state and the last error, from SQLite and Docker')
     .option('--json', 'print JSON')
     .action(async (options: Record<string, unknown>) => {
       const config = resolveConfig(configFlags(options), process.env, process.cwd(), { requireRepo: false });
       const store = openStore(config);
       try {
         const observed = config.target === 'swarm' ? await swarmTaskRows(connectDocker(), config.node) : await observe(connectDocker(), config.node);
-        const services: ServiceStatus[] = store.deployments(config.node).map((deployment) => {
-          const containers = observed.containers.filter((container) => container.app === deployment.app && container.service === deployment.service);
-          return {
-            app: deployment.app,
-            service: deployment.service,
-            desiredReplicas: deployment.replicas,
-            runningReplicas: containers.filter((container) => container.state === 'running').length,
-            upToDateReplicas: containers.filter((container) => container.state === 'running' && container.configHash === deployment.configHash).length,
-            readyReplicas: containers.filter((container) => isReadyReplica(container, deployment.configHash)).length,
-            health: healthSummary(containers.filter((container) => container.state === 'running').map((container) => container.health)),
-            image: deployment.image,
-            configHash: deployment.configHash.slice(0, 12),
-            commit: deployment.commit,
-            lastChange: deployment.updatedAt,
-          };
-        });
-        const status = {
+        const applied = store.lastAppliedCommit;
+        const attempted = store.lastAttemptedCommit;
+        const lastError = store.lastError;
+        const report = statusReport({
           node: config.node,
           target: config.target,
-          appliedCommit: store.lastAppliedCommit,
-          attemptedCommit: store.lastAttemptedCommit,
-          lastError: store.lastError,
+          now: Date.now(),
+          heartbeat: store.heartbeat,
+          lockHolderPid: readHolder(join(config.stateDir, LOCK_FILE))?.pid ?? null,
+          isAlive: processExists,
+          appliedCommit: applied,
+          attemptedCommit: attempted,
+          lastError,
           lastCycle: store.cycles(1)[0] ?? null,
+          commitCycles: [...(applied ? store.cyclesForCommit(applied, 20) : []), ...(attempted && attempted !== applied ? store.cyclesForCommit(attempted, 20) : [])],
           nextCycleAt: store.getMeta('next_cycle_at'),
           quarantined: store.quarantined(config.node),
-          services,
-        };
+          rollout: store.rolloutProgress(config.node),
+          failureOutputs: lastError?.commit ? store.latestFailureOutputs(config.node, lastError.commit) : [],
+          deployments: store.deployments(config.node),
+          containers: observed.containers,
+        });
         if (options.json) {
-          process.stdout.write(JSON.stringify(status, null, 2) + '\n');
+          process.stdout.write(JSON.stringify(report, null, 2) + '\n');
           return;
         }
-        const lines = [
-          `node:      ${status.node}`,
-          `applied:   ${status.appliedCommit?.slice(0, 12) ?? '(none yet)'}`,
-          `attempted: ${status.attemptedCommit?.slice(0, 12) ?? '(none yet)'}${
-            status.attemptedCommit && status.attemptedCommit !== status.appliedCommit && status.lastError ? ` (not applied: ${status.lastError.code})` : ''
-          }`,
-        ];
-        if (status.lastCycle) lines.push(`last cycle: ${status.lastCycle.result} at ${status.lastCycle.finishedAt ?? status.lastCycle.startedAt}`);
-        if (status.nextCycleAt) lines.push(`next cycle: ${status.nextCycleAt}`);
-        for (const entry of status.quarantined) lines.push(`quarantined: ${entry.commit.slice(0, 12)} since ${entry.at}: ${entry.reason}: ${entry.message}`);
-        if (status.lastError) lines.push(`last error: [${status.lastError.code}] at ${status.lastError.commit?.slice(0, 12) ?? '-'}:`, indent(status.lastError.message));
-        process.stdout.write(lines.join('\n') + '\n\n');
+        process.stdout.write(renderStatus(report, Date.now()).join('\n') + '\n\n');
         process.stdout.write(
           renderTable(
             ['APP', 'SERVICE', 'READY', 'HEALTH', 'IMAGE', 'CONFIG', 'LAST CHANGE'],
-            services.map((service) => [
+            report.services.map((service: ServiceStatus) => [
               service.app,
               service.service,
-              `${service.readyReplicas}/${service.desiredReplicas}`,
+              readyCell(service),
               service.health,
               service.image,
               service.configHash,
@@ -93,20 +66,4 @@ export function statusCommand(): Command {
         store.close();
       }
     });
-}
-
-function indent(text: string): string {
-  return text
-    .split('\n')
-    .map((line) => '  ' + line)
-    .join('\n');
-}
-
-function healthSummary(states: (string | null)[]): string {
-  if (states.length === 0) return '-';
-  if (states.every((state) => state === null)) return 'no check';
-  const counts = new Map<string, number>();
-  for (const state of states) counts.set(state ?? 'no check', (counts.get(state ?? 'no check') ?? 0) + 1);
-  if (counts.size === 1 && counts.has('healthy')) return 'healthy';
-  return [...counts].map(([state, count]) => `${count} ${state}`).join(', ');
 }

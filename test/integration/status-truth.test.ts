@@ -1,0 +1,183 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { runCapstan, spawnCapstan, stopProcess, waitForLine } from '../helpers/cli.js';
+import { cleanupNode, testNodeName, uniqueName, waitFor } from '../helpers/docker.js';
+import { startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';
+import { tempDir, type TempDir } from '../helpers/paths.js';
+
+// Issue 14 on a real engine: a failed one-shot's last output is kept before the rollback
+// removes it and shown by status and history; `capstan logs`; and each fact status states
+// (heartbeat and a dead agent, rollout progress while watched, a completed one-shot,
+// quarantine aging, the blocked outcome).
+
+const LONG_RUNNING = `["sh", "-c", "echo web says hello; trap 'exit 0' TERM; sleep 3600 & wait"]`;
+
+function manifest(app: string, options: { version: string; migrate?: 'fail' | 'succeed'; monitor?: string; replicas?: number }): string {
+  const lines = [
+    `app: ${app}`,
+    'services:',
+    '  web:',
+    '    image: local/busybox:1',
+    `    command: ${LONG_RUNNING}`,
+    `    environment: { VERSION: "${options.version}" }`,
+    `    replicas: ${options.replicas ?? 1}`,
+    `    update: { order: start-first, parallelism: 1, monitor: ${options.monitor ?? '1s'}, progress_deadline: 60s }`,
+  ];
+  if (options.migrate) {
+    const script = options.migrate === 'fail' ? 'echo applying 0042; echo migration 0042 failed: column email already exists >&2; exit 3' : 'echo migrations done; exit 0';
+    lines.push('  migrate:', '    image: local/busybox:1', '    restart: "no"', `    command: ["sh", "-c", "${script}"]`, `    environment: { VERSION: "${options.version}" }`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+describe('status tells the truth; a failed replica\'s output is kept', () => {
+  const node = testNodeName();
+  const app = uniqueName('truth');
+  let server: GitServer;
+  let repo: RemoteRepo;
+  let state: TempDir;
+  const env = () => ({ CAPSTAN_REPO: repo.url, CAPSTAN_STATE_DIR: state.path, CAPSTAN_NODE: node });
+  const capstan = (...args: string[]) => runCapstan(args, { timeoutMs: 180_000, env: env() });
+  const status = async () => JSON.parse((await capstan('status', '--json')).stdout);
+  const push = async (text: string, message: string) => {
+    await repo.write({ [`${app}.yaml`]: text });
+    const commit = await repo.commit(message);
+    await repo.push();
+    return commit;
+  };
+  let good = '';
+  let bad = '';
+
+  before(async () => {
+    server = await startGitServer();
+    repo = await server.createRepo('truth');
+    state = await tempDir('capstan-truth-state');
+  });
+
+  after(async () => {
+    await cleanupNode(node);
+    await server?.close();
+    await state?.cleanup();
+  });
+
+  it('keeps the output of a migration that exits 3, and shows it in status and history', async () => {
+    good = await push(manifest(app, { version: 'v1' }), 'v1: web');
+    assert.equal((await capstan('once')).code, 0);
+    bad = await push(manifest(app, { version: 'v2', migrate: 'fail' }), 'v2: add a migration');
+    const failed = await capstan('once');
+    assert.equal(failed.code, 1);
+    assert.match(failed.stderr, /ROLLED_BACK/);
+
+    const text = (await capstan('status')).stdout;
+    assert.match(text, new RegExp(`last output of ${app}-migrate-1\\S* \\(exit code 3\\):`));
+    assert.match(text, /migration 0042 failed: column email already exists/);
+    const json = await status();
+    assert.equal(json.failureOutputs[0].exitCode, 3);
+    // stdout and stderr both, in whatever order Docker read its two pipes.
+    assert.match(json.failureOutputs[0].output, /^applying 0042$/m);
+    assert.match(json.failureOutputs[0].output, /^migration 0042 failed: column email already exists$/m);
+    const history = (await capstan('history', bad.slice(0, 10))).stdout;
+    assert.match(history, /ROLLED_BACK/);
+    assert.match(history, /\| migration 0042 failed: column email already exists/);
+    const rows = JSON.parse((await capstan('history', '--json')).stdout);
+    assert.match(rows[0].failureOutputs[0].output, /migration 0042 failed/);
+  });
+
+  it('records the next cycles on the quarantined commit as blocked, with author and subject', async () => {
+    const again = await capstan('once');
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /cycle blocked: COMMIT_QUARANTINED/);
+    // Said at error level only the first time the commit was seen (the rollout failure).
+    assert.doesNotMatch(again.stderr, /"level":50/);
+    const rows = JSON.parse((await capstan('history', '--json')).stdout);
+    assert.equal(rows[0].result, 'blocked');
+    assert.equal(rows[0].commitAuthor, 'Test Author <author@example.test>');
+    assert.equal(rows[0].commitMessage, 'v2: add a migration');
+    const json = await status();
+    assert.equal(json.attempted.commit, bad);
+    assert.equal(json.attempted.result, 'blocked');
+    assert.equal(json.attempted.reason, 'COMMIT_QUARANTINED');
+    assert.equal(json.applied.commit, good);
+    assert.equal(json.applied.reason, null);
+  });
+
+  it('an unknown commit given to history is an error', async () => {
+    const unknown = await capstan('history', 'deadbeef');
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /UNKNOWN_COMMIT: no cycle of commit deadbeef/);
+    const garbage = await capstan('history', 'not-a-commit');
+    assert.equal(garbage.code, 1);
+  });
+
+  it('lists only recent or active quarantines; older ones are in history --quarantined', async () => {
+    assert.deepEqual((await status()).quarantined.map((entry: { commit: string }) => entry.commit), [bad]);
+    // A quarantine of two days ago, of a commit that is no longer the head.
+    const db = new Database(join(state.path, 'capstan.db'));
+    db.prepare("INSERT INTO quarantine (commit_id, node, reason, message, at) VALUES (?, ?, 'ROLLOUT_FAILED', 'old failure', ?)").run(
+      'f'.repeat(40),
+      node,
+      new Date(Date.now() - 2 * 24 * 3600_000).toISOString(),
+    );
+    db.close();
+    const json = await status();
+    assert.deepEqual(json.quarantined.map((entry: { commit: string }) => entry.commit), [bad]);
+    assert.equal(json.olderQuarantines, 1);
+    const all = JSON.parse((await capstan('history', '--quarantined', '--json')).stdout);
+    assert.equal(all.length, 2);
+  });
+
+  it('shows a finished one-shot as completed with its exit code', async () => {
+    await push(manifest(app, { version: 'v3', migrate: 'succeed' }), 'v3: migration fixed');
+    const applied = await capstan('once');
+    assert.equal(applied.code, 0, applied.stderr);
+    const json = await status();
+    const migrate = json.services.find((service: { service: string }) => service.service === 'migrate');
+    assert.deepEqual(migrate.completion, { state: 'completed', exitCodes: [0] });
+    assert.match((await capstan('status')).stdout, /migrate\s+completed \(exit 0\)/);
+  });
+
+  it('capstan logs shows the current replicas\' output through Docker', async () => {
+    const logs = await capstan('logs', `${app}/web`, '--tail', '5');
+    assert.equal(logs.code, 0, logs.stderr);
+    assert.match(logs.stdout, new RegExp(`^${app}-web-1 +\\| web says hello$`, 'm'));
+    const migrate = await capstan('logs', `${app}/migrate`);
+    assert.match(migrate.stdout, /\| migrations done/);
+    const none = await capstan('logs', `${app}/nothing`);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /no replica of/);
+  });
+
+  it('the heartbeat: a running agent, its rollout in progress, then dead after kill -9', async () => {
+    // 3 replicas one at a time, each watched 6 s: a rollout long enough to be seen.
+    await push(manifest(app, { version: 'v4', migrate: 'succeed', monitor: '6s', replicas: 3 }), 'v4: three web replicas');
+    const agent = spawnCapstan(['run', '--schedule', '0 0 1 1 *'], { env: env() });
+    try {
+      const seen = await waitFor(
+        async () => {
+          const json = await status();
+          const web = json.rollout?.services.find((entry: { service: string }) => entry.service === 'web');
+          return json.agent.state === 'running' && json.rollout?.inFlight && web ? { json, web } : undefined;
+        },
+        { timeoutMs: 90_000, intervalMs: 500, what: 'status to show the rollout in flight' },
+      );
+      assert.equal(seen.web.total, 3);
+      assert.ok(seen.web.done >= 0 && seen.web.done < 3);
+      assert.match(seen.web.phase, /creating|starting|waiting for readiness|ready|stopping|removing|renaming|planned/);
+      assert.equal(seen.json.lastCycle.result, 'running');
+      await waitForLine(agent, /"msg":"cycle finished"/, 150_000);
+      const idle = await status();
+      assert.equal(idle.agent.state, 'running');
+      assert.equal(idle.rollout, null);
+      assert.ok(Date.parse(idle.nextCycleAt) > Date.now());
+    } finally {
+      await stopProcess(agent, { signal: 'SIGKILL' });
+    }
+    const dead = await status();
+    assert.equal(dead.agent.state, 'not running');
+    assert.equal(dead.agent.alive, false);
+    assert.equal(dead.nextCycleAt, null);
+    assert.match((await capstan('status')).stdout, /agent: +NOT RUNNING: pid \d+ is gone/);
+  });
+});
