@@ -206,7 +206,7 @@ async function normalizeService(app: string, name: string, spec: ServiceManifest
     ...normalizeSpecFields(spec, path, problems),
   };
   if (build !== undefined) service.build = build;
-  for (const refusal of policyRefusals(service, context.policy, mountIndexes)) {
+  for (const refusal of await policyRefusals(service, context.policy, mountIndexes)) {
     problems.push({ code: 'POLICY_REFUSED', path: [...path, ...refusal.key], message: refusal.message });
   }
   const command = argv(spec.command, 'command');

@@ -7,13 +7,13 @@ export const PolicyFile = Type.Object(
     allow_privileged: Type.Optional(Type.Boolean({ description: 'Allow `privileged: true`.' })),
     allow_host_network: Type.Optional(Type.Boolean({ description: 'Allow `network_mode: host`.' })),
     allow_host_pid: Type.Optional(Type.Boolean({ description: 'Allow `pid: host`.' })),
-    allow_docker_socket: Type.Optional(Type.Boolean({ description: 'Allow bind mounts of /var/run/docker.sock (root on the host, in effect).' })),
+    allow_docker_socket: Type.Optional(Type.Boolean({ description: 'Allow bind mounts of a container runtime\'s socket itself (root on the host, in effect): Docker\'s /var/run/docker.sock or a rootless /run/user/UID/docker.sock, containerd, CRI-O, Podman, BuildKit; wherever it is reached from (a link, /proc/PID/root). Folders holding one stay refused.' })),
     allow_devices: Type.Optional(Type.Boolean({ description: 'Allow `devices:`.' })),
     allowed_capabilities: Type.Optional(
       Type.Array(Type.String({ pattern: '^([Cc][Aa][Pp]_)?[A-Za-z_]+$' }), { description: 'Capabilities `cap_add` may name beyond Docker\'s default set; `ALL` allows `cap_add: [ALL]`.' }),
     ),
     bind_roots: Type.Optional(
-      Type.Array(Type.String({ pattern: '^/' }), { description: 'Host folders under which bind mounts of host paths are allowed; none by default. Files of the repository may always be mounted.' }),
+      Type.Array(Type.String({ pattern: '^/' }), { description: 'Host folders under which bind mounts of host paths are allowed; none by default. A path is judged where it leads on the host (every link followed), at load and again right before a container is created. Files of the repository may always be mounted.' }),
     ),
     allowed_runtimes: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Docker runtimes `runtime:` may name; replaces the default list.' })),
   },

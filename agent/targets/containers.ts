@@ -4,6 +4,7 @@ import { execute, type Journal, type OperationFailure } from '../execute/execute
 import { collectImages } from '../execute/images.js';
 import type { IsolationCheck } from '../execute/isolation.js';
 import type { Logger } from '../log.js';
+import type { HostPathCheck } from '../policy/host-paths.js';
 import type { DesiredState } from '../model.js';
 import { isReadyReplica, observe, observeForeignNames, type ObservedState } from '../observe/observe.js';
 import { plan as makePlan } from '../plan/plan.js';
@@ -24,6 +25,8 @@ export interface ContainerTargetDeps {
   mountCopies?: MountCopies;
   /** Verifies the engine isolates a network before a replica starts on it; absent where its rules cannot be read. */
   isolation?: IsolationCheck;
+  /** Checks host bind mounts against the host policy right before a container is created. */
+  hostPaths?: HostPathCheck;
 }
 
 /** Containers on the local Docker engine, converged by observe → plan → execute. */
@@ -85,7 +88,7 @@ export class ContainerTarget implements Target {
       start: (operation) => store.journalStart(cycleId, operation.kind, describe(operation), operation.cause),
       finish: (entryId, error) => store.journalFinish(entryId, error ? 'failed' : 'done', error ? String((error as Error).message ?? error) : undefined),
     };
-    const { failures, done } = await execute(plan, desired, { docker, journal, logger, clock, mountCopies: this.deps.mountCopies, isolation: this.deps.isolation });
+    const { failures, done } = await execute(plan, desired, { docker, journal, logger, clock, mountCopies: this.deps.mountCopies, isolation: this.deps.isolation, hostPaths: this.deps.hostPaths });
     // Built images are collected like pulled ones: the current and the rollback one stay.
     for (const operation of done) if (operation.kind === 'pull-image' || operation.kind === 'build-image') store.recordPulledImage(node, operation.image);
     const changes = changeSummary({ ...plan, operations: done });
