@@ -62,6 +62,7 @@ export function createReconciler(config: AgentConfig, store: StateStore, logger:
     keyring: config.keyFile ? () => loadKeyring(config.keyFile as string) : undefined,
     // Read at each load too, so a policy edit needs no restart; a broken one fails the load.
     policy: config.policyFile ? hostPolicy(config) : undefined,
+    readLimits: config.readLimits,
     verify: config.trustFile ? trustVerifier(config) : undefined,
     secrets: new SecretRegistry(),
     // Fleet mode: each agent converges its own share; Swarm places services itself.

@@ -21,10 +21,12 @@ import type { AppDraft, ServiceDraft } from './normalize.js';
 import { registryCredentials } from './registries.js';
 import { isInside, openCheckout, toRepoPath } from './repo-files.js';
 import { readRepositorySettings, SETTINGS_FILE } from './settings.js';
+import type { ReadLimits } from './read-text.js';
 import { DEFAULT_ENV_FILE } from './schema-patterns.js';
 
 export type { Lookup } from './interpolate.js';
 export type { Skipped } from './discover.js';
+export { DEFAULT_READ_LIMITS, type ReadLimits } from './read-text.js';
 
 export interface LoadInput {
   /** Absolute path of the checkout. */
@@ -46,6 +48,8 @@ export interface LoadInput {
   policy?: HostPolicy;
   /** The agent's registry of values to redact: each decrypted value is registered as it is decrypted. */
   secrets?: SecretRegistry;
+  /** Largest file and most bytes the load reads; absent, DEFAULT_READ_LIMITS. */
+  readLimits?: ReadLimits;
 }
 
 /** For `capstan validate`: commit and key only matter for the returned state, so may be left out. */
@@ -89,7 +93,7 @@ export async function validateDir(input: ValidateInput): Promise<Validation> {
     return { problems: [{ code: 'PATH_NOT_FOUND', file: path, line: 0, column: 0, key: '', message }], skipped: [], uncheckedEnvFiles: [], notes: [] };
   }
 
-  const checkout = await openCheckout(root);
+  const checkout = await openCheckout(root, input.readLimits);
   const envFiles = openEnvFiles(checkout, { keyring: input.keyring, unchecked: input.uncheckedEnvFiles, secrets: input.secrets });
   const variableContext = { envFiles, defaults: await envFiles.readDefault(folder), fallback: input.lookup ?? noVariables };
   const discovery = await discoverManifests(checkout, folder);
@@ -122,7 +126,7 @@ export async function validateDir(input: ValidateInput): Promise<Validation> {
   const defaults = variableContext.defaults;
   const registries = defaults && 'variables' in defaults ? registryCredentials(defaults.variables.values, toRepoPath(root, resolve(folder, DEFAULT_ENV_FILE))) : undefined;
   problems.push(...(registries?.problems ?? []));
-  const settings = await readRepositorySettings(folder, toRepoPath(root, resolve(folder, SETTINGS_FILE)));
+  const settings = await readRepositorySettings(folder, toRepoPath(root, resolve(folder, SETTINGS_FILE)), checkout);
   problems.push(...settings.problems);
   const uncheckedEnvFiles = [...envFiles.unchecked].sort();
   if (problems.length > 0) {

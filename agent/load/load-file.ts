@@ -1,6 +1,5 @@
 // One manifest file through the pipeline: parse → interpolate → validate → normalize. Problems
 // are located here, where the YAML document is at hand; checks across files happen in index.ts.
-import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { ManifestProblem } from '../errors.js';
 import type { HostPolicy } from '../policy/index.js';
@@ -26,7 +25,9 @@ export interface FileResult {
 
 export async function loadManifestFile(absolute: string, checkout: Checkout, context: VariableContext, policy: HostPolicy): Promise<FileResult> {
   const file = toRepoPath(checkout.root, absolute);
-  const { parsed, problems: syntaxProblems } = parseManifest(await readFile(absolute, 'utf8'), file);
+  const read = await checkout.reader.read(absolute, file);
+  if ('problem' in read) return { problems: [read.problem], bindings: [], grants: [] };
+  const { parsed, problems: syntaxProblems } = parseManifest(read.text, file);
   if (!parsed) return { problems: syntaxProblems, bindings: [], grants: [] };
   if (parsed.data === null || parsed.data === undefined) {
     const message = 'the file is empty; a manifest needs at least app: and services:';

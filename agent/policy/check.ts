@@ -4,6 +4,7 @@
 import type { Service } from '../model.js';
 import { hostPathRefusals, type HostFs } from './host-paths.js';
 import { DEFAULT_CAPABILITIES, type HostPolicy } from './schema.js';
+import { byteSize } from '../load/normalize-spec.js';
 
 export interface PolicyRefusal {
   /** Key path below the service: `['privileged']`, `['volumes', 2]`. */
@@ -11,7 +12,7 @@ export interface PolicyRefusal {
   message: string;
 }
 
-type PolicyService = Pick<Service, 'privileged' | 'networkMode' | 'pid' | 'devices' | 'capAdd' | 'runtime' | 'mounts'>;
+type PolicyService = Pick<Service, 'privileged' | 'networkMode' | 'pid' | 'devices' | 'capAdd' | 'runtime' | 'mounts' | 'tmpfs'>;
 
 const SETTING_HINT = 'in the policy file (--policy-file, CAPSTAN_POLICY_FILE) to allow it';
 
@@ -46,5 +47,22 @@ export function fieldRefusals(service: Omit<PolicyService, 'mounts'>, policy: Ho
   if (service.runtime !== undefined && !policy.allowedRuntimes.includes(service.runtime)) {
     refusals.push({ key: ['runtime'], message: refused(`runtime '${service.runtime}'`, `allowed_runtimes: [${service.runtime}] (the list replaces the default one)`) });
   }
+  for (const [target, options] of Object.entries(service.tmpfs ?? {})) {
+    const message = tmpfsRefusal(target, options, policy);
+    if (message) refusals.push({ key: ['tmpfs'], message });
+  }
   return refusals;
+}
+
+/** Docker mounts a tmpfs `noexec,nosuid,nodev`; `exec`, `suid`, `dev` and sizes beyond the policy's are refused. */
+function tmpfsRefusal(target: string, options: string, policy: HostPolicy): string | undefined {
+  const words = options.split(',').map((word) => word.trim()).filter((word) => word !== '');
+  const extra = [...new Set(words.filter((word) => ['exec', 'suid', 'dev'].includes(word) && !policy.allowedTmpfsOptions.includes(word)))];
+  if (extra.length > 0) return refused(`tmpfs ${target} with ${extra.join(', ')}`, `allowed_tmpfs_options: [${extra.join(', ')}]`);
+  const size = words.find((word) => word.startsWith('size='))?.slice('size='.length);
+  if (size === undefined) return undefined;
+  const bytes = /^[0-9]+(\.[0-9]+)?\s*([bkmgt]([i]?b)?)?$/i.test(size) ? byteSize(size) : Number.NaN;
+  if (Number.isNaN(bytes)) return `tmpfs ${target}: size=${size} is not a size; write it as 64m, 1g or a number of bytes`;
+  if (bytes > policy.maxTmpfsBytes) return refused(`tmpfs ${target} of size ${size}, more than ${policy.maxTmpfsBytes} bytes,`, `max_tmpfs_size: ${size}`);
+  return undefined;
 }

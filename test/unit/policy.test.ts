@@ -19,7 +19,7 @@ const settingsOf = async (request: Request, policy: HostPolicy = DEFAULT_POLICY)
 describe('host policy: parsing the file', () => {
   it('reads every setting, normalizing capabilities and roots', () => {
     const policy = parsePolicy(
-      'allow_privileged: true\nallow_host_network: true\nallow_host_pid: true\nallow_docker_socket: true\nallow_devices: true\nallowed_capabilities: [cap_net_admin, SYS_TIME]\nbind_roots: [/srv/, /data//apps]\nallowed_runtimes: [runc, nvidia]\n',
+      'allow_privileged: true\nallow_host_network: true\nallow_host_pid: true\nallow_docker_socket: true\nallow_devices: true\nallowed_capabilities: [cap_net_admin, SYS_TIME]\nbind_roots: [/srv/, /data//apps]\nallowed_runtimes: [runc, nvidia]\nallowed_volume_names: [shared]\nallowed_tmpfs_options: [exec]\nmax_tmpfs_size: 2g\n',
       'policy.yaml',
     );
     assert.deepEqual(policy, {
@@ -31,6 +31,9 @@ describe('host policy: parsing the file', () => {
       allowedCapabilities: ['NET_ADMIN', 'SYS_TIME'],
       bindRoots: ['/srv', '/data/apps'],
       allowedRuntimes: ['runc', 'nvidia'],
+      allowedVolumeNames: ['shared'],
+      allowedTmpfsOptions: ['exec'],
+      maxTmpfsBytes: 2 * 1024 ** 3,
     });
     assert.deepEqual(parsePolicy('', 'empty.yaml'), DEFAULT_POLICY, 'an empty file is the default policy');
   });
