@@ -22,7 +22,7 @@ import { registryCredentials } from './registries.js';
 import { isInside, openCheckout, toRepoPath } from './repo-files.js';
 import { readRepositorySettings, SETTINGS_FILE } from './settings.js';
 import type { ReadLimits } from './read-text.js';
-import { DEFAULT_ENV_FILE } from './schema-patterns.js';
+import { DEFAULT_ENV_FILE, LIMITS } from './schema-patterns.js';
 
 export type { Lookup } from './interpolate.js';
 export type { Skipped } from './discover.js';
@@ -120,7 +120,7 @@ export async function validateDir(input: ValidateInput): Promise<Validation> {
     grants.push(...result.grants);
     if (result.app) drafts.push(result.app);
   }
-  problems.push(...networkNameClashes(drafts));
+  problems.push(...networkNameClashes(drafts), ...containerCount(drafts));
   const noteLines = notes.sort(byPosition).map(formatNote);
   problems.push(...envFiles.problems, ...duplicateApps(appSites), ...portProblems(bindings), ...grantProblems(grants, drafts));
   const defaults = variableContext.defaults;
@@ -162,6 +162,21 @@ function finishServices(drafts: ServiceDraft[], hashKey: Uint8Array): Service[] 
 function scrubProblem(problem: ManifestProblem, values: ReadonlySet<string>): ManifestProblem {
   if (values.size === 0) return problem;
   return { ...problem, key: redactValues(problem.key, values), message: redactValues(problem.message, values) };
+}
+
+/** The planner's work is linear in the containers; a commit asks for at most LIMITS.containers. */
+function containerCount(drafts: AppDraft[]): ManifestProblem[] {
+  let total = 0;
+  for (const app of drafts) {
+    for (const service of app.services) {
+      total += service.replicas;
+      if (total > LIMITS.containers) {
+        const message = `the apps ask for more than ${LIMITS.containers} containers in all (replicas added up, this service's included); split them across hosts (placement)`;
+        return [{ code: 'TOO_MANY_CONTAINERS', file: service.source.file, line: service.source.line, column: 1, key: `services.${service.name}.replicas`, message }];
+      }
+    }
+  }
+  return [];
 }
 
 function byPosition(left: ManifestProblem, right: ManifestProblem): number {

@@ -39,6 +39,8 @@ export const RESERVED_NETWORKS = ['default', 'internal'] as const;
 export const LIMITS = {
   /** Containers of one service. */
   replicas: 1000,
+  /** Containers of one commit, all apps together. */
+  containers: 10000,
   /** Services, and volumes, of one app. */
   services: 1000,
   /** Items of one list (ports, volumes, tmpfs, devices, capabilities, grants, aliases…). */
