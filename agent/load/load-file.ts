@@ -68,9 +68,12 @@ export async function loadManifestData(source: ManifestSource, checkout: Checkou
 
   const data = (fields && envFilesField !== undefined ? { ...(interpolated.data as object), env_files: app.envFiles } : interpolated.data) as Record<string, unknown>;
   const appSite = typeof data.app === 'string' ? { name: data.app, ...located(['app']) } : undefined;
-  const schemaProblems = validateManifest(data).filter((problem) => !isNoise(problem));
+  const allSchemaProblems = validateManifest(data);
+  const schemaProblems = allSchemaProblems.filter((problem) => !isNoise(problem));
   problems.push(...schemaProblems.map(toProblem));
-  if (schemaProblems.length > 0) return { problems, appSite, bindings: [], grants: [] };
+  // Problems hidden as noise (a value from an unchecked env file) leave the rest worth checking,
+  // unless they hide that the data is not shaped as a manifest (a file that is only `$`).
+  if (schemaProblems.length > 0 || (allSchemaProblems.length > 0 && !manifestShaped(data))) return { problems, appSite, bindings: [], grants: [] };
 
   const normalized = await normalizeManifest(data as Manifest, {
     checkout,
@@ -90,6 +93,12 @@ export async function loadManifestData(source: ManifestSource, checkout: Checkou
   }));
   const grants = normalized.grants.map(({ service, grant, path }) => ({ app: normalized.app.name, service, grant, ...located(path) }));
   return { problems, appSite, app: normalized.app, bindings, grants };
+}
+
+/** Maps where normalize expects maps: the file, `services` and each service, `volumes`. */
+function manifestShaped(data: unknown): boolean {
+  if (!isMap(data) || !isMap(data.services) || !Object.values(data.services).every(isMap)) return false;
+  return data.volumes === undefined || (isMap(data.volumes) && Object.values(data.volumes).every((volume) => volume === null || isMap(volume)));
 }
 
 function isMap(value: unknown): value is Record<string, unknown> {

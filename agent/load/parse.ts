@@ -4,7 +4,7 @@
 // Linear in the file's size: the library's own duplicate-key check (`uniqueKeys`) compares each
 // key with every earlier one of its map (40,000 keys took 18 s), so duplicates are found here
 // with one set per map; aliases expand at most 1000 times (an alias bomb is a problem).
-import { isMap, isScalar, LineCounter, parseDocument, visit, type Document } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import type { ManifestProblem } from '../errors.js';
 
 export interface ParsedManifest {
@@ -30,7 +30,8 @@ export function parseManifest(text: string, file: string): { parsed?: ParsedMani
   } catch (error) {
     // toJS throws for alias bombs and for merge keys whose source is not a map.
     const message = error instanceof Error ? error.message : String(error);
-    return { problems: [{ code: 'YAML_SYNTAX', file, line: 0, column: 0, key: '', message }] };
+    const { line, col } = lineCounter.linePos(toJsErrorOffset(doc, message));
+    return { problems: [{ code: 'YAML_SYNTAX', file, line, column: col, key: '', message }] };
   }
 }
 
@@ -40,6 +41,26 @@ function yamlMessage(code: string, message: string): string {
   if (code === 'MULTIPLE_DOCS') return 'a manifest holds one YAML document: split the `---` parts into separate files';
   if (code === 'DUPLICATE_KEY') return `${text}: the key is written twice in the same map`;
   return text;
+}
+
+/**
+ * Where toJS's error is, which it does not say: the first alias (alias count), or the first merge
+ * key whose source is not a map; else the document's start.
+ */
+function toJsErrorOffset(doc: Document, message: string): number {
+  let offset: number | undefined;
+  visit(doc, {
+    Alias(_, alias) {
+      if (offset === undefined && /alias/i.test(message)) offset = alias.range?.[0];
+    },
+    Pair(_, pair) {
+      if (offset !== undefined || !/merge/i.test(message) || !isScalar(pair.key) || pair.key.value !== '<<') return;
+      const source = isAlias(pair.value) ? pair.value.resolve(doc) : pair.value;
+      const sources = isSeq(source) ? source.items.map((item) => (isAlias(item) ? item.resolve(doc) : item)) : [source];
+      if (sources.some((item) => !isMap(item))) offset = pair.key.range?.[0];
+    },
+  });
+  return offset ?? (doc.contents?.range?.[0] ?? 0);
 }
 
 /** Keys written twice in one map, each at its second place; one set per map, so linear. */
