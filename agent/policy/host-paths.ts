@@ -55,7 +55,7 @@ const SOCKET_NAMES: Record<string, string> = {
 };
 
 /** A process's view of the whole file system: at, above or below these, the sockets are reachable. */
-const PROCESS_ROOTS = ['/proc/*/root', '/proc/*/cwd', '/proc/*/task/*/root', '/proc/*/task/*/cwd', '/proc/*/fd', '/proc/*/map_files'];
+const PROCESS_ROOTS = ['/proc/<pid>/root', '/proc/<pid>/cwd', '/proc/<pid>/task/<pid>/root', '/proc/<pid>/task/<pid>/cwd', '/proc/<pid>/fd', '/proc/<pid>/map_files'];
 
 /** What host-paths needs of the file system; node:fs/promises by default. */
 export interface HostFs {
@@ -72,6 +72,7 @@ function components(path: string): string[] {
 
 function matches(part: string, pattern: string): boolean {
   if (pattern === '*') return true;
+  if (pattern === '<pid>') return /^([0-9]+|self|thread-self)$/.test(part);
   if (pattern.startsWith('*')) return part.endsWith(pattern.slice(1));
   return part === pattern;
 }

@@ -90,6 +90,7 @@ describe('host paths: resolved on the host, runtime sockets refused', () => {
       assert.match(found.get(source) ?? 'not refused', /is refused by host policy; set allow_docker_socket: true/, source);
     }
     assert.equal(found.size, sockets.length, 'a plain folder is allowed');
+    assert.deepEqual(await refusals(['/proc/sys/kernel', '/sys/fs/cgroup'], policy), new Map(), 'other parts of /proc and /sys are no way to the sockets');
     assert.match(found.get(`${dir}/host/sock`)!, /host\/sock, which resolves to the Docker socket \(\/(var\/)?run\/docker\.sock\)/);
     assert.match(found.get('/run/containerd/containerd.sock')!, /mounting the containerd socket/);
   });
