@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { formatProblem } from '../../agent/errors.js';
 import { validateDir, type ValidateInput } from '../../agent/load/index.js';
+import { plan } from '../../agent/plan/plan.js';
 import { DEFAULT_POLICY } from '../../agent/policy/index.js';
 
 // Issue 21, holes 5 and 8: hostile or absurd input is refused with its file and line, in time
@@ -51,6 +52,16 @@ describe('hostile input: bounded, refused with its file and line', () => {
     assert.match(text, /a\.yaml:6:\d+: services\.web\.resources\.cpus: /);
     assert.match(text, /a\.yaml:6:\d+: services\.web\.resources\.pids_limit: must be <= 4194304/);
     assert.match(text, /b\.yaml:\d+:1: services\.s\d+\.replicas: the apps ask for more than 10000 containers in all/);
+  });
+
+  it('the largest commit the schema allows (10,000 containers) plans in one pass over them', async () => {
+    const dir = await mkdtemp(join(root, 'largest-'));
+    await writeFile(join(dir, 'a.yaml'), 'app: a\nservices:\n' + Array.from({ length: 10 }, (_, index) => `  s${index}: { image: local/x:1, replicas: 1000 }\n`).join(''));
+    const { state, problems } = await validateDir({ root: dir, commit: 'c', hashKey: new Uint8Array(32) });
+    assert.deepEqual(problems, []);
+    const planned = plan(state!, { node: 'n', containers: [], networks: [], volumes: [], images: ['local/x:1'], runtimes: [], foreign: { containers: [], networks: [], volumes: [] } });
+    // Per container: create, start, wait-ready; and the app's network.
+    assert.equal(planned.operations.length, 3 * 10_000 + 1);
   });
 
   it('a 10 MB manifest is refused before it is parsed, naming the file and the setting', async () => {
