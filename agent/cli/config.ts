@@ -36,6 +36,12 @@ export interface AgentConfig {
   target: 'containers' | 'swarm';
   /** Hostile-input bounds of the loader (load/read-text.ts). */
   readLimits: ReadLimits;
+  /**
+   * `verify` (default): a network gets no replica unless the engine's isolation rules are read
+   * back from this host's iptables (agent/execute/isolation.ts). `off`: the operator enforces
+   * isolation another way (an engine run with `--iptables=false` behind their own firewall).
+   */
+  networkIsolation: 'verify' | 'off';
 }
 
 /** Flag name (commander's camelCase) → environment variable, for the documented settings. */
@@ -61,6 +67,7 @@ const SETTINGS = {
   target: 'CAPSTAN_TARGET',
   maxManifestBytes: 'CAPSTAN_MAX_MANIFEST_BYTES',
   maxTreeBytes: 'CAPSTAN_MAX_TREE_BYTES',
+  networkIsolation: 'CAPSTAN_NETWORK_ISOLATION',
 } as const;
 
 export type ConfigFlags = Partial<Record<keyof typeof SETTINGS, string | boolean>>;
@@ -105,6 +112,10 @@ export function resolveConfig(
   if (target !== 'containers' && target !== 'swarm') {
     throw new CapstanError('CONFIG_INVALID', 'terminal', `--target / CAPSTAN_TARGET must be 'containers' or 'swarm', not '${target}'`);
   }
+  const networkIsolation = pick('networkIsolation') ?? 'verify';
+  if (networkIsolation !== 'verify' && networkIsolation !== 'off') {
+    throw new CapstanError('CONFIG_INVALID', 'terminal', `--network-isolation / CAPSTAN_NETWORK_ISOLATION must be 'verify' or 'off', not '${networkIsolation}'`);
+  }
   const stateDir = resolve(cwd, pick('stateDir') ?? defaultStateDir());
   const trustFile = pick('trustFile');
   const metricsFile = pick('metricsFile');
@@ -128,6 +139,7 @@ export function resolveConfig(
     tagPattern: pick('tagPattern') ?? '*',
     allowRewind: isTrue(pick('allowRewind')),
     target,
+    networkIsolation,
     readLimits: readLimits(pick('maxManifestBytes'), pick('maxTreeBytes')),
   };
 }
