@@ -1,5 +1,6 @@
 import type { Keyring } from '../secrets/index.js';
 import type { HostPolicy } from './policy/index.js';
+import type { ReadLimits } from './load/read-text.js';
 import type { Clock } from './clock.js';
 import { CapstanError } from './errors.js';
 import { loadDesiredState } from './load/index.js';
@@ -41,6 +42,8 @@ export interface ReconcilerDeps {
   share?: (desired: DesiredState) => DesiredState;
   /** The host policy (agent/policy), read at each load; absent, the defaults refuse everything it governs. */
   policy?: () => Promise<HostPolicy>;
+  /** Largest file and most bytes a load reads (--max-manifest-bytes, --max-tree-bytes). */
+  readLimits?: ReadLimits;
   /** Every value decrypted so far, registered as decrypted (even by a commit that then fails to load). */
   secrets?: SecretRegistry;
   /**
@@ -336,6 +339,7 @@ export class Reconciler {
       keyring: await this.deps.keyring?.(),
       policy: await this.deps.policy?.(),
       secrets: this.deps.secrets,
+      readLimits: this.deps.readLimits,
     });
     const loaded = { commit, checkout, desired: this.deps.share ? this.deps.share(desired) : desired };
     this.loaded.set(commit, loaded);

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { validate as validateCron } from 'node-cron';
 import { CapstanError } from '../errors.js';
 import { parseNodeLabels } from '../fleet/placement.js';
+import { DEFAULT_READ_LIMITS, type ReadLimits } from '../load/read-text.js';
 
 export interface AgentConfig {
   repo: string;
@@ -33,6 +34,8 @@ export interface AgentConfig {
   allowRewind: boolean;
   /** Where desired state is converged: this engine's containers, or Swarm services (on a manager). */
   target: 'containers' | 'swarm';
+  /** Hostile-input bounds of the loader (load/read-text.ts). */
+  readLimits: ReadLimits;
   /**
    * `verify` (default): a network gets no replica unless the engine's isolation rules are read
    * back from this host's iptables (agent/execute/isolation.ts). `off`: the operator enforces
@@ -62,6 +65,8 @@ const SETTINGS = {
   tagPattern: 'CAPSTAN_TAG_PATTERN',
   allowRewind: 'CAPSTAN_ALLOW_REWIND',
   target: 'CAPSTAN_TARGET',
+  maxManifestBytes: 'CAPSTAN_MAX_MANIFEST_BYTES',
+  maxTreeBytes: 'CAPSTAN_MAX_TREE_BYTES',
   networkIsolation: 'CAPSTAN_NETWORK_ISOLATION',
 } as const;
 
@@ -135,6 +140,24 @@ export function resolveConfig(
     allowRewind: isTrue(pick('allowRewind')),
     target,
     networkIsolation,
+    readLimits: readLimits(pick('maxManifestBytes'), pick('maxTreeBytes')),
+  };
+}
+
+/** `--max-manifest-bytes` / `--max-tree-bytes`: bytes, or with a unit (`2m`, `512k`). */
+export function readLimits(manifest: string | undefined, tree: string | undefined): ReadLimits {
+  const parse = (text: string | undefined, flag: string, fallback: number): number => {
+    if (text === undefined || text === '') return fallback;
+    const match = /^([0-9]+)\s*([kmg]?)i?b?$/i.exec(text.trim());
+    const bytes = match ? Number(match[1]) * 1024 ** ' kmg'.indexOf((match[2] || ' ').toLowerCase()) : Number.NaN;
+    if (!Number.isSafeInteger(bytes) || bytes < 1) {
+      throw new CapstanError('CONFIG_INVALID', 'terminal', `invalid ${flag} '${text}': use a number of bytes, or with a unit such as 512k, 2m, 1g`);
+    }
+    return bytes;
+  };
+  return {
+    maxManifestBytes: parse(manifest, '--max-manifest-bytes / CAPSTAN_MAX_MANIFEST_BYTES', DEFAULT_READ_LIMITS.maxManifestBytes),
+    maxTreeBytes: parse(tree, '--max-tree-bytes / CAPSTAN_MAX_TREE_BYTES', DEFAULT_READ_LIMITS.maxTreeBytes),
   };
 }
 

@@ -7,7 +7,7 @@ import type Docker from 'dockerode';
 import { connectDocker } from '../docker.js';
 import { createIsolationCheck, engineIsLocal, readHostRules, type IsolationCheck } from '../execute/isolation.js';
 import type { Logger } from '../log.js';
-import { readPolicyFile } from '../policy/index.js';
+import { createHostPathCheck, DEFAULT_POLICY, readPolicyFile, type HostPolicy } from '../policy/index.js';
 import { shareOf } from '../fleet/placement.js';
 import { Reconciler, type ReconcilerDeps } from '../reconcile.js';
 import { SecretRegistry } from '../secret-registry.js';
@@ -66,7 +66,8 @@ export function createReconciler(config: AgentConfig, store: StateStore, logger:
     // Read whenever a new commit is loaded, so a key added to the file (rotation) needs no restart.
     keyring: config.keyFile ? () => loadKeyring(config.keyFile as string) : undefined,
     // Read at each load too, so a policy edit needs no restart; a broken one fails the load.
-    policy: config.policyFile ? () => readPolicyFile(config.policyFile as string) : undefined,
+    policy: config.policyFile ? hostPolicy(config) : undefined,
+    readLimits: config.readLimits,
     verify: config.trustFile ? trustVerifier(config) : undefined,
     secrets,
     describeCommit: async (commit) => readCommitInfo({ fs, gitdir: await source.gitdir(), cache: {} }, commit),
@@ -80,7 +81,12 @@ function createTarget(config: AgentConfig, store: StateStore, hashKey: Uint8Arra
   const redact = (text: string) => secrets.redact(text);
   const common = { docker: connectDocker(), store, clock: systemClock, node: config.node, allowEmpty: config.allowEmpty, redact };
   if (config.target === 'containers') {
-    return new ContainerTarget({ ...common, mountCopies: createMountCopies({ fs, stateDir: config.stateDir }), isolation: hostIsolationCheck(common.docker, config) });
+    return new ContainerTarget({
+      ...common,
+      mountCopies: createMountCopies({ fs, stateDir: config.stateDir }),
+      isolation: hostIsolationCheck(common.docker, config),
+      hostPaths: createHostPathCheck(hostPolicy(config)),
+    });
   }
   return new SwarmTarget({ ...common, hashKey, readFile: (path) => fs.promises.readFile(path), stat: (path) => fs.promises.stat(path) });
 }
@@ -107,4 +113,9 @@ function trustVerifier(config: AgentConfig): NonNullable<ReconcilerDeps['verify'
       clock: systemClock,
     });
   };
+}
+
+/** The host policy file, read at each use so an edit needs no restart; without one, the defaults. */
+function hostPolicy(config: AgentConfig): () => Promise<HostPolicy> {
+  return config.policyFile ? () => readPolicyFile(config.policyFile as string) : () => Promise.resolve(DEFAULT_POLICY);
 }

@@ -15,6 +15,7 @@ import { dockerConfigReader, registryAuth, type DockerConfigReader } from './reg
 import { ROOT_OWNER, writeSecretFiles } from './secret-files.js';
 import { containerCreateOptions } from './spec.js';
 import type { IsolationCheck } from './isolation.js';
+import type { HostPathCheck } from '../policy/host-paths.js';
 import type { MountCopies } from '../source/mount-copies.js';
 import type { KeptOutput } from '../targets/target.js';
 import { keptOutputOf, OutputKeptError, replicaOutput } from './kept-output.js';
@@ -42,6 +43,8 @@ export interface ExecuteDeps {
   mountCopies?: MountCopies;
   /** Refuses to create or start a replica on a network the engine does not isolate (isolation.ts). */
   isolation?: IsolationCheck;
+  /** Checks host bind mounts against the host policy again, as resolved now (policy/host-paths.ts). */
+  hostPaths?: HostPathCheck;
 }
 
 export interface OperationFailure {
@@ -206,7 +209,9 @@ async function call(operation: Operation, context: RunContext, deps: ExecuteDeps
       const service = findService(desired, container.app, container.service);
       const endpoints = context.layout.endpoints(container.app, container.service);
       for (const endpoint of endpoints) await deps.isolation?.assertIsolated(endpoint.network, log);
-      const mounts = deps.mountCopies ? await deps.mountCopies.prepare({ commit: desired.commit, container: container.name, mounts: service.mounts }) : service.mounts;
+      // The host may have changed since the load (a link planted under a bind root): checked again.
+      const hostMounts = deps.hostPaths ? await deps.hostPaths.resolveMounts(service.mounts, `${container.app}/${container.service}`) : service.mounts;
+      const mounts = deps.mountCopies ? await deps.mountCopies.prepare({ commit: desired.commit, container: container.name, mounts: hostMounts }) : hostMounts;
       const created = await docker.createContainer(
         containerCreateOptions(app!, { ...service, mounts }, container.replica, { name: container.name, node: plan.node, commit: desired.commit, endpoints }),
       );

@@ -3,7 +3,7 @@
 // the content), decrypted with the keyring, each once per load however many manifests name it.
 // Values stay in memory; problems name files, lines and variables, never a value.
 import { parse as parseDotenv } from 'dotenv';
-import { readFile, realpath, stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { decryptEnvFile, isEncryptedEnv } from '../../secrets/format.js';
 import type { Keyring } from '../../secrets/keyring.js';
@@ -71,7 +71,9 @@ export function openEnvFiles(checkout: Checkout, access: EnvFileAccess): EnvFile
     };
     let text: string;
     try {
-      text = await readFile(real, 'utf8');
+      const read = await checkout.reader.read(real, repoPath);
+      if ('problem' in read) return fileProblem(read.problem.code, read.problem.message, read.problem.line);
+      text = read.text;
     } catch (error) {
       return fileProblem('ENV_FILE_UNREADABLE', `the env file cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
     }

@@ -21,10 +21,12 @@ import type { AppDraft, ServiceDraft } from './normalize.js';
 import { registryCredentials } from './registries.js';
 import { isInside, openCheckout, toRepoPath } from './repo-files.js';
 import { readRepositorySettings, SETTINGS_FILE } from './settings.js';
-import { DEFAULT_ENV_FILE } from './schema-patterns.js';
+import type { ReadLimits } from './read-text.js';
+import { DEFAULT_ENV_FILE, LIMITS } from './schema-patterns.js';
 
 export type { Lookup } from './interpolate.js';
 export type { Skipped } from './discover.js';
+export { DEFAULT_READ_LIMITS, type ReadLimits } from './read-text.js';
 
 export interface LoadInput {
   /** Absolute path of the checkout. */
@@ -46,6 +48,8 @@ export interface LoadInput {
   policy?: HostPolicy;
   /** The agent's registry of values to redact: each decrypted value is registered as it is decrypted. */
   secrets?: SecretRegistry;
+  /** Largest file and most bytes the load reads; absent, DEFAULT_READ_LIMITS. */
+  readLimits?: ReadLimits;
 }
 
 /** For `capstan validate`: commit and key only matter for the returned state, so may be left out. */
@@ -89,7 +93,7 @@ export async function validateDir(input: ValidateInput): Promise<Validation> {
     return { problems: [{ code: 'PATH_NOT_FOUND', file: path, line: 0, column: 0, key: '', message }], skipped: [], uncheckedEnvFiles: [], notes: [] };
   }
 
-  const checkout = await openCheckout(root);
+  const checkout = await openCheckout(root, input.readLimits);
   const envFiles = openEnvFiles(checkout, { keyring: input.keyring, unchecked: input.uncheckedEnvFiles, secrets: input.secrets });
   const variableContext = { envFiles, defaults: await envFiles.readDefault(folder), fallback: input.lookup ?? noVariables };
   const discovery = await discoverManifests(checkout, folder);
@@ -116,13 +120,13 @@ export async function validateDir(input: ValidateInput): Promise<Validation> {
     grants.push(...result.grants);
     if (result.app) drafts.push(result.app);
   }
-  problems.push(...networkNameClashes(drafts));
+  problems.push(...networkNameClashes(drafts), ...containerCount(drafts));
   const noteLines = notes.sort(byPosition).map(formatNote);
   problems.push(...envFiles.problems, ...duplicateApps(appSites), ...portProblems(bindings), ...grantProblems(grants, drafts));
   const defaults = variableContext.defaults;
   const registries = defaults && 'variables' in defaults ? registryCredentials(defaults.variables.values, toRepoPath(root, resolve(folder, DEFAULT_ENV_FILE))) : undefined;
   problems.push(...(registries?.problems ?? []));
-  const settings = await readRepositorySettings(folder, toRepoPath(root, resolve(folder, SETTINGS_FILE)));
+  const settings = await readRepositorySettings(folder, toRepoPath(root, resolve(folder, SETTINGS_FILE)), checkout);
   problems.push(...settings.problems);
   const uncheckedEnvFiles = [...envFiles.unchecked].sort();
   if (problems.length > 0) {
@@ -158,6 +162,21 @@ function finishServices(drafts: ServiceDraft[], hashKey: Uint8Array): Service[] 
 function scrubProblem(problem: ManifestProblem, values: ReadonlySet<string>): ManifestProblem {
   if (values.size === 0) return problem;
   return { ...problem, key: redactValues(problem.key, values), message: redactValues(problem.message, values) };
+}
+
+/** The planner's work is linear in the containers; a commit asks for at most LIMITS.containers. */
+function containerCount(drafts: AppDraft[]): ManifestProblem[] {
+  let total = 0;
+  for (const app of drafts) {
+    for (const service of app.services) {
+      total += service.replicas;
+      if (total > LIMITS.containers) {
+        const message = `the apps ask for more than ${LIMITS.containers} containers in all (replicas added up, this service's included); split them across hosts (placement)`;
+        return [{ code: 'TOO_MANY_CONTAINERS', file: service.source.file, line: service.source.line, column: 1, key: `services.${service.name}.replicas`, message }];
+      }
+    }
+  }
+  return [];
 }
 
 function byPosition(left: ManifestProblem, right: ManifestProblem): number {

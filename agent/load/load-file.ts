@@ -1,6 +1,5 @@
 // One manifest file through the pipeline: parse → interpolate → validate → normalize. Problems
 // are located here, where the YAML document is at hand; checks across files happen in index.ts.
-import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { ManifestProblem } from '../errors.js';
 import type { HostPolicy } from '../policy/index.js';
@@ -26,7 +25,9 @@ export interface FileResult {
 
 export async function loadManifestFile(absolute: string, checkout: Checkout, context: VariableContext, policy: HostPolicy): Promise<FileResult> {
   const file = toRepoPath(checkout.root, absolute);
-  const { parsed, problems: syntaxProblems } = parseManifest(await readFile(absolute, 'utf8'), file);
+  const read = await checkout.reader.read(absolute, file);
+  if ('problem' in read) return { problems: [read.problem], bindings: [], grants: [] };
+  const { parsed, problems: syntaxProblems } = parseManifest(read.text, file);
   if (!parsed) return { problems: syntaxProblems, bindings: [], grants: [] };
   if (parsed.data === null || parsed.data === undefined) {
     const message = 'the file is empty; a manifest needs at least app: and services:';
@@ -67,9 +68,12 @@ export async function loadManifestData(source: ManifestSource, checkout: Checkou
 
   const data = (fields && envFilesField !== undefined ? { ...(interpolated.data as object), env_files: app.envFiles } : interpolated.data) as Record<string, unknown>;
   const appSite = typeof data.app === 'string' ? { name: data.app, ...located(['app']) } : undefined;
-  const schemaProblems = validateManifest(data).filter((problem) => !isNoise(problem));
+  const allSchemaProblems = validateManifest(data);
+  const schemaProblems = allSchemaProblems.filter((problem) => !isNoise(problem));
   problems.push(...schemaProblems.map(toProblem));
-  if (schemaProblems.length > 0) return { problems, appSite, bindings: [], grants: [] };
+  // Problems hidden as noise (a value from an unchecked env file) leave the rest worth checking,
+  // unless they hide that the data is not shaped as a manifest (a file that is only `$`).
+  if (schemaProblems.length > 0 || (allSchemaProblems.length > 0 && !manifestShaped(data))) return { problems, appSite, bindings: [], grants: [] };
 
   const normalized = await normalizeManifest(data as Manifest, {
     checkout,
@@ -89,6 +93,12 @@ export async function loadManifestData(source: ManifestSource, checkout: Checkou
   }));
   const grants = normalized.grants.map(({ service, grant, path }) => ({ app: normalized.app.name, service, grant, ...located(path) }));
   return { problems, appSite, app: normalized.app, bindings, grants };
+}
+
+/** Maps where normalize expects maps: the file, `services` and each service, `volumes`. */
+function manifestShaped(data: unknown): boolean {
+  if (!isMap(data) || !isMap(data.services) || !Object.values(data.services).every(isMap)) return false;
+  return data.volumes === undefined || (isMap(data.volumes) && Object.values(data.volumes).every((volume) => volume === null || isMap(volume)));
 }
 
 function isMap(value: unknown): value is Record<string, unknown> {

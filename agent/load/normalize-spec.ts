@@ -5,6 +5,7 @@ import type { DependencySpec, DeviceSpec, GrantSpec, NetworkModeSpec, ResourcesS
 import { durationMs } from './normalize-rollout.js';
 import type { KeyPath, PathProblem } from './problems.js';
 import type { ServiceManifest } from './schema.js';
+import { LIMITS } from './schema-patterns.js';
 
 export type SpecFields = Pick<
   Service,
@@ -66,8 +67,14 @@ function dependencies(spec: NonNullable<ServiceManifest['depends_on']>): Depende
   return [...byService.values()].sort((left, right) => (left.service < right.service ? -1 : 1));
 }
 
-function resources(spec: NonNullable<ServiceManifest['resources']>): ResourcesSpec {
+function resources(spec: NonNullable<ServiceManifest['resources']>, path: KeyPath, problems: PathProblem[]): ResourcesSpec {
   const result: ResourcesSpec = {};
+  for (const key of ['memory', 'memory_reservation', 'shm_size'] as const) {
+    const value = spec[key];
+    if (value !== undefined && !(byteSize(value) <= LIMITS.bytes)) {
+      problems.push({ code: 'SIZE_TOO_LARGE', path: [...path, key], message: `${String(value)} is more than the largest size allowed, 1 PiB` });
+    }
+  }
   if (spec.cpus !== undefined) result.nanoCpus = Math.round(Number(spec.cpus) * 1e9);
   if (spec.memory !== undefined) result.memoryBytes = byteSize(spec.memory);
   if (spec.memory_reservation !== undefined) result.memoryReservationBytes = byteSize(spec.memory_reservation);
@@ -113,7 +120,7 @@ export function normalizeSpecFields(spec: ServiceManifest, path: KeyPath, proble
   if (spec.egress === false) fields.egress = false;
   if (spec.network_mode !== undefined) fields.networkMode = parseNetworkMode(spec.network_mode);
   if (spec.depends_on !== undefined) fields.dependsOn = dependencies(spec.depends_on);
-  if (spec.resources !== undefined && Object.keys(spec.resources).length > 0) fields.resources = resources(spec.resources);
+  if (spec.resources !== undefined && Object.keys(spec.resources).length > 0) fields.resources = resources(spec.resources, [...path, 'resources'], problems);
   if (spec.ulimits !== undefined) fields.ulimits = ulimits(spec.ulimits, [...path, 'ulimits'], problems);
   if (spec.user !== undefined) fields.user = spec.user;
   if (spec.read_only) fields.readOnly = true;

@@ -65,6 +65,11 @@ export async function normalizeManifest(manifest: Manifest, context: NormalizeCo
     const labels = toStringMap(spec?.labels, ['volumes', name, 'labels'], { what: 'label', reservedPrefix: RESERVED_LABEL_PREFIX });
     problems.push(...labels.problems);
     const volume: VolumeSpec = { name, dockerName: spec?.name ?? `${manifest.app}_${name}`, labels: labels.map };
+    // Any other name is a volume Capstan may not own: another app's, or one made by hand.
+    if (spec?.name !== undefined && !isOwnVolumeName(manifest.app, name, spec.name) && !context.policy.allowedVolumeNames.includes(spec.name)) {
+      const message = `Docker volume '${spec.name}' is not this app's (${manifest.app}_${name}); it may be another app's or one Capstan did not create, so it is refused by host policy; set allowed_volume_names: [${spec.name}] in the policy file (--policy-file, CAPSTAN_POLICY_FILE) to allow it`;
+      problems.push({ code: 'POLICY_REFUSED', path: ['volumes', name, 'name'], message });
+    }
     if (spec?.shared) volume.shared = true;
     if (spec?.remove) volume.remove = true;
     return volume;
@@ -99,6 +104,16 @@ export async function normalizeManifest(manifest: Manifest, context: NormalizeCo
   if (manifest.placement) app.placement = manifest.placement;
   problems.push(...appProblems(app, context.lineOf));
   return { app, ports, grants, problems };
+}
+
+/**
+ * `<app>_<volume>`, or the name Compose gives the volume the converter renamed (`<app>_etc.d`
+ * for key `etc-d`, see compose/convert-project.ts): the app's own.
+ */
+function isOwnVolumeName(app: string, volume: string, dockerName: string): boolean {
+  if (!dockerName.startsWith(`${app}_`)) return false;
+  const rest = dockerName.slice(app.length + 1);
+  return rest === volume || rest.toLowerCase().replace(/[^a-z0-9_-]/g, '-').replace(/^[_-]+/, '').slice(0, 63) === volume;
 }
 
 /**
@@ -206,7 +221,7 @@ async function normalizeService(app: string, name: string, spec: ServiceManifest
     ...normalizeSpecFields(spec, path, problems),
   };
   if (build !== undefined) service.build = build;
-  for (const refusal of policyRefusals(service, context.policy, mountIndexes)) {
+  for (const refusal of await policyRefusals(service, context.policy, mountIndexes)) {
     problems.push({ code: 'POLICY_REFUSED', path: [...path, ...refusal.key], message: refusal.message });
   }
   const command = argv(spec.command, 'command');

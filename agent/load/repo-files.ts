@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { lstat, readFile, readdir, readlink, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { TextReader, type ReadLimits } from './read-text.js';
 
 export interface Checkout {
   /** Absolute checkout root as given, and with symbolic links resolved. */
@@ -11,14 +12,16 @@ export interface Checkout {
   realRoot: string;
   /** Digests by real path, so a file mounted by several services is read once. */
   digests: Map<string, Promise<string>>;
+  /** Reads the text files of this load, within its limits (read-text.ts). */
+  reader: TextReader;
 }
 
 export type RepoPathResult =
   | { source: string; repo: { path: string; digest: string } }
   | { code: 'BIND_OUTSIDE_CHECKOUT' | 'BIND_NOT_FOUND'; message: string };
 
-export async function openCheckout(root: string): Promise<Checkout> {
-  return { root, realRoot: await realpath(root), digests: new Map() };
+export async function openCheckout(root: string, limits?: ReadLimits): Promise<Checkout> {
+  return { root, realRoot: await realpath(root), digests: new Map(), reader: new TextReader(limits) };
 }
 
 export function isInside(root: string, candidate: string): boolean {

@@ -31,3 +31,28 @@ export const NETWORK_NAME_PATTERN = '^[a-z0-9][a-z0-9_-]{0,62}$';
 /** What Docker accepts as a network alias (a DNS name, possibly with dots). */
 export const ALIAS_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$';
 export const RESERVED_NETWORKS = ['default', 'internal'] as const;
+
+/**
+ * Every count and size a manifest gives has a maximum, so absurd input is refused by the schema
+ * instead of stalling the planner (issue 21): the planner's work is linear in the containers.
+ */
+export const LIMITS = {
+  /** Containers of one service. */
+  replicas: 1000,
+  /** Containers of one commit, all apps together. */
+  containers: 10000,
+  /** Services, and volumes, of one app. */
+  services: 1000,
+  /** Items of one list (ports, volumes, tmpfs, devices, capabilities, grants, aliases…). */
+  list: 1000,
+  /** Entries of one map (environment, labels, secrets, ulimits, build args). */
+  map: 10000,
+  /** Bytes of a size (memory, shm_size): 1 PiB. */
+  bytes: 2 ** 50,
+  /** CPU cores. */
+  cpus: 4096,
+  /** Processes (Linux's largest pid_max). */
+  pids: 4194304,
+  /** Process limits (ulimits) and health check retries. */
+  integer: Number.MAX_SAFE_INTEGER,
+} as const;

@@ -1,14 +1,16 @@
 // Fleet mode's placement: which nodes run an app or a service. Imported by schema.ts.
 import { Type } from '@sinclair/typebox';
+import { LIMITS } from './schema-patterns.js';
 
 export const Placement = Type.Object(
   {
     nodes: Type.Optional(
-      Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Node names (each agent\'s `--node`) that may run it; any one of them.' }),
+      Type.Array(Type.String({ minLength: 1 }), { minItems: 1, maxItems: LIMITS.list, description: 'Node names (each agent\'s `--node`) that may run it; any one of them.' }),
     ),
     labels: Type.Optional(
       Type.Record(Type.String({ minLength: 1 }), Type.String({ description: 'The value the node\'s label must have.' }), {
         minProperties: 1,
+        maxProperties: LIMITS.list,
         additionalProperties: false,
         description: 'Node labels (each agent\'s `--node-labels`) a node must all carry, e.g. `{ role: edge }`.',
       }),

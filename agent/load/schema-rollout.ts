@@ -1,7 +1,7 @@
 // The rollout part of the service schema: Compose's `healthcheck` and Swarm's update_config
 // (as `update`), plus Kubernetes' progress deadline. Imported by schema.ts.
 import { Type } from '@sinclair/typebox';
-import { DURATION_PATTERN } from './schema-patterns.js';
+import { DURATION_PATTERN, LIMITS } from './schema-patterns.js';
 
 /** Go-style durations as Compose writes them: `1m30s`, `10s`, `500ms`. */
 const Duration = (description: string) => Type.String({ pattern: DURATION_PATTERN, description });
@@ -9,14 +9,14 @@ const Duration = (description: string) => Type.String({ pattern: DURATION_PATTER
 export const Healthcheck = Type.Object(
   {
     test: Type.Optional(
-      Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1 })], {
+      Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1, maxItems: LIMITS.list })], {
         description:
           'The check, as in Compose: a string runs through the container\'s shell (`CMD-SHELL`); a list starts with `CMD` (exec), `CMD-SHELL`, or is `["NONE"]` to disable the image\'s own check.',
       }),
     ),
     interval: Type.Optional(Duration('Time between checks (default 30s).')),
     timeout: Type.Optional(Duration('Time a check may take before it counts as failed (default 30s).')),
-    retries: Type.Optional(Type.Integer({ minimum: 1, description: 'Consecutive failures that make the container unhealthy (default 3).' })),
+    retries: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.integer, description: 'Consecutive failures that make the container unhealthy (default 3).' })),
     start_period: Type.Optional(Duration('Start-up time during which failures do not count (default 0s).')),
     disable: Type.Optional(Type.Boolean({ description: 'Disable any healthcheck, including the image\'s own.' })),
   },
@@ -37,7 +37,7 @@ export const Update = Type.Object(
           '`start-first`: a new replica must be ready before an old one stops (no downtime). `stop-first`: for services that cannot run twice, such as one writer on a volume. A service publishing a fixed host port always rolls out stop-first, and `plan` says so.',
       }),
     ),
-    parallelism: Type.Optional(Type.Integer({ minimum: 0, default: 1, description: 'Replicas replaced at once; 0 replaces all at once.' })),
+    parallelism: Type.Optional(Type.Integer({ minimum: 0, maximum: LIMITS.replicas, default: 1, description: 'Replicas replaced at once; 0 replaces all at once.' })),
     delay: Type.Optional(Duration('Pause between batches of replicas (default 0s).')),
     monitor: Type.Optional(Duration('Without a healthcheck, how long a new replica must keep running to count as ready (default 5s).')),
     failure_action: Type.Optional(

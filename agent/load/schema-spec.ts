@@ -2,16 +2,16 @@
 // builds. What a manifest may ask of the host (privileged, host namespaces, devices, capabilities,
 // host paths) is further limited by the host policy (agent/policy), not by this schema.
 import { Type } from '@sinclair/typebox';
-import { BYTE_SIZE_PATTERN, CAPABILITY_PATTERN, DURATION_PATTERN, GRANT_PATTERN, NETWORK_MODE_PATTERN, RUNTIME_PATTERN, SIGNAL_PATTERN } from './schema-patterns.js';
+import { LIMITS, BYTE_SIZE_PATTERN, CAPABILITY_PATTERN, DURATION_PATTERN, GRANT_PATTERN, NETWORK_MODE_PATTERN, RUNTIME_PATTERN, SIGNAL_PATTERN } from './schema-patterns.js';
 
 export const DEPENDENCY_CONDITIONS = ['service_started', 'service_healthy', 'service_completed_successfully'] as const;
 
 const ByteSize = (description: string) =>
-  Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern: BYTE_SIZE_PATTERN })], {
-    description: `${description} Bytes as an integer, or with a unit: \`512m\`, \`1g\`, \`64k\` (powers of 1024).`,
+  Type.Union([Type.Integer({ minimum: 0, maximum: LIMITS.bytes }), Type.String({ pattern: BYTE_SIZE_PATTERN, maxLength: 32 })], {
+    description: `${description} Bytes as an integer, or with a unit: \`512m\`, \`1g\`, \`64k\` (powers of 1024); at most 1 PiB.`,
   });
 
-const Names = (description: string) => Type.Array(Type.String({ pattern: GRANT_PATTERN }), { description });
+const Names = (description: string) => Type.Array(Type.String({ pattern: GRANT_PATTERN }), { maxItems: LIMITS.list, description });
 
 export const Uses = Names(
   'Apps (`db`) or single services (`db/postgres`) this service may reach. Each is joined on its own network, which the provider app does not have to know about: the consumer grants itself access. An app reaches no other app without a grant. Address a provider as `<service>.<app>` (or `<service>` when that name is unambiguous).',
@@ -31,7 +31,7 @@ export const NetworkMode = Type.String({
 
 export const DependsOn = Type.Union(
   [
-    Type.Array(Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' }), { description: 'Services of this app, each with condition `service_started`.' }),
+    Type.Array(Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' }), { maxItems: LIMITS.list, description: 'Services of this app, each with condition `service_started`.' }),
     Type.Record(
       Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' }),
       Type.Object(
@@ -60,13 +60,13 @@ export const DependsOn = Type.Union(
 export const Resources = Type.Object(
   {
     cpus: Type.Optional(
-      Type.Union([Type.Number({ exclusiveMinimum: 0 }), Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?$' })], {
+      Type.Union([Type.Number({ exclusiveMinimum: 0, maximum: LIMITS.cpus }), Type.String({ pattern: '^[0-9]{1,4}(\\.[0-9]{1,9})?$' })], {
         description: 'CPU limit in cores, e.g. `0.5` or `2`.',
       }),
     ),
     memory: Type.Optional(ByteSize('Memory limit; the container is killed beyond it.')),
     memory_reservation: Type.Optional(ByteSize('Soft memory limit, enforced when the host runs short.')),
-    pids_limit: Type.Optional(Type.Integer({ minimum: 1, description: 'Most processes and threads the container may run (a fork-bomb guard).' })),
+    pids_limit: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.pids, description: 'Most processes and threads the container may run (a fork-bomb guard).' })),
     shm_size: Type.Optional(ByteSize('Size of /dev/shm (Docker\'s default is 64m).')),
   },
   { additionalProperties: false, description: 'Resource limits of each container.' },
@@ -76,21 +76,21 @@ export const Ulimits = Type.Record(
   Type.String({ pattern: '^[a-z]+$' }),
   Type.Union(
     [
-      Type.Integer({ minimum: -1, description: 'Soft and hard limit at once.' }),
+      Type.Integer({ minimum: -1, maximum: LIMITS.integer, description: 'Soft and hard limit at once.' }),
       Type.Object(
         {
-          soft: Type.Integer({ minimum: -1, description: 'Soft limit.' }),
-          hard: Type.Integer({ minimum: -1, description: 'Hard limit.' }),
+          soft: Type.Integer({ minimum: -1, maximum: LIMITS.integer, description: 'Soft limit.' }),
+          hard: Type.Integer({ minimum: -1, maximum: LIMITS.integer, description: 'Hard limit.' }),
         },
         { additionalProperties: false, description: 'Soft and hard limits.' },
       ),
     ],
     { description: 'A limit, or `{soft, hard}`.' },
   ),
-  { additionalProperties: false, description: 'Process limits by name, as in Compose: `nofile: {soft: 1024, hard: 4096}`, `nproc: 512`.' },
+  { additionalProperties: false, maxProperties: LIMITS.list, description: 'Process limits by name, as in Compose: `nofile: {soft: 1024, hard: 4096}`, `nproc: 512`.' },
 );
 
-const Capabilities = (description: string) => Type.Array(Type.String({ pattern: CAPABILITY_PATTERN }), { description });
+const Capabilities = (description: string) => Type.Array(Type.String({ pattern: CAPABILITY_PATTERN }), { maxItems: LIMITS.list, description });
 
 export const BuildLong = Type.Object(
   {
@@ -107,9 +107,9 @@ export const BuildLong = Type.Object(
             Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Null()], {
               description: 'A value; numbers and booleans are converted to strings, an empty value (null) to the empty string.',
             }),
-            { additionalProperties: false },
+            { additionalProperties: false, maxProperties: LIMITS.map },
           ),
-          Type.Array(Type.String(), { description: '`KEY=VALUE` items.' }),
+          Type.Array(Type.String(), { maxItems: LIMITS.map, description: '`KEY=VALUE` items.' }),
         ],
         { description: 'Build arguments (`ARG`). They may come from `${VAR}` secrets; Capstan never logs them, but an image keeps build arguments in its history: prefer secret files for secrets.' },
       ),
@@ -142,7 +142,7 @@ export const serviceSpecFields = {
   read_only: Type.Optional(Type.Boolean({ description: 'Mount the container\'s root file system read-only.' })),
   working_dir: Type.Optional(Type.String({ pattern: '^/', description: 'Working directory of the command, an absolute path inside the container (default the image\'s).' })),
   tmpfs: Type.Optional(
-    Type.Union([Type.String({ pattern: '^/' }), Type.Array(Type.String({ pattern: '^/' }))], {
+    Type.Union([Type.String({ pattern: '^/' }), Type.Array(Type.String({ pattern: '^/' }), { maxItems: LIMITS.list })], {
       description: 'In-memory file systems: `/tmp` or `/run:size=64m,mode=1777`.',
     }),
   ),
@@ -168,6 +168,7 @@ export const serviceSpecFields = {
   ),
   devices: Type.Optional(
     Type.Array(Type.String({ pattern: '^/[^:]*(:/[^:]*)?(:[rwm]{1,3})?$' }), {
+      maxItems: LIMITS.list,
       description: 'Host devices, `HOST[:CONTAINER[:PERMISSIONS]]` (`/dev/ttyUSB0:/dev/ttyUSB0:rw`); refused unless the host policy sets `allow_devices`.',
     }),
   ),

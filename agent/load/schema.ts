@@ -14,6 +14,7 @@ import {
   GRANT_PATTERN,
   LABEL_KEY_PATTERN,
   NAME_PATTERN,
+  LIMITS,
   VARIABLE_NAME_PATTERN,
 } from './schema-patterns.js';
 
@@ -35,12 +36,12 @@ const ScalarValue = Type.Union([Type.String(), Type.Number(), Type.Boolean(), Ty
 });
 
 const StringOrList = (description: string) =>
-  Type.Union([Type.String(), Type.Array(Type.String())], { description });
+  Type.Union([Type.String(), Type.Array(Type.String(), { maxItems: LIMITS.list })], { description });
 
 export const Labels = Type.Union(
   [
-    Type.Record(Type.String({ pattern: LABEL_KEY_PATTERN }), ScalarValue, { additionalProperties: false }),
-    Type.Array(Type.String(), { description: '`KEY=VALUE` items; `KEY` alone means an empty value.' }),
+    Type.Record(Type.String({ pattern: LABEL_KEY_PATTERN }), ScalarValue, { additionalProperties: false, maxProperties: LIMITS.map }),
+    Type.Array(Type.String(), { maxItems: LIMITS.map, description: '`KEY=VALUE` items; `KEY` alone means an empty value.' }),
   ],
   {
     description:
@@ -50,8 +51,8 @@ export const Labels = Type.Union(
 
 export const Environment = Type.Union(
   [
-    Type.Record(Type.String({ pattern: VARIABLE_NAME_PATTERN }), ScalarValue, { additionalProperties: false }),
-    Type.Array(Type.String(), { description: '`KEY=VALUE` items; `KEY` alone means an empty value.' }),
+    Type.Record(Type.String({ pattern: VARIABLE_NAME_PATTERN }), ScalarValue, { additionalProperties: false, maxProperties: LIMITS.map }),
+    Type.Array(Type.String(), { maxItems: LIMITS.map, description: '`KEY=VALUE` items; `KEY` alone means an empty value.' }),
   ],
   {
     description:
@@ -63,12 +64,14 @@ const ENCRYPTED_NOTE =
   ' Every env file must be encrypted (`capstan secrets set FILE NAME`, or `capstan secrets encrypt FILE`); a plaintext one is refused. Paths are relative to this manifest\'s folder and must stay inside the checkout.';
 
 export const AppEnvFiles = Type.Array(Type.String({ minLength: 1, description: 'Path of an encrypted env file.' }), {
+  maxItems: LIMITS.list,
   description:
     `Encrypted env files whose variables resolve the \`\${VAR}\` placeholders of this manifest. A later file wins over an earlier one, and all of them over the repository-wide default \`${DEFAULT_ENV_FILE}\` (at the root of the manifests path, used by every manifest when present). Placeholders in these paths resolve from \`${DEFAULT_ENV_FILE}\` only. Nothing else defines variables: the agent's own environment is never read, so a commit means the same on every host.` +
     ENCRYPTED_NOTE,
 });
 
 export const ServiceEnvFiles = Type.Array(Type.String({ minLength: 1, description: 'Path of an encrypted env file.' }), {
+  maxItems: LIMITS.list,
   description:
     'Encrypted env files whose variables are added to the containers\' environment, as Compose\'s `env_file`: `environment` wins over them, a later file over an earlier one. They do not resolve placeholders (the manifest-level `env_files` do).' +
     ENCRYPTED_NOTE,
@@ -93,6 +96,7 @@ export const SecretFiles = Type.Record(
   Type.Union([Type.String({ description: 'Content of the file (mode 0400).' }), SecretFileLong], { description: 'Content of the file, or `{value, mode}`.' }),
   {
     additionalProperties: false,
+    maxProperties: LIMITS.map,
     description:
       'Files written into each container before it starts, by absolute container path: `/run/secrets/db_password: ${DB_PASSWORD}`. Owned by root, mode 0400 unless `mode` says otherwise; missing parent folders are created with mode 0755. Unlike `environment`, the value is not visible in `docker inspect`. A changed value replaces the containers, as any change does.',
   },
@@ -115,7 +119,7 @@ export const Port = Type.Union(
     Type.String({
       description: 'Compose short syntax: `TARGET`, `PUBLISHED:TARGET` or `HOST_IP:PUBLISHED:TARGET`, each optionally followed by `/tcp` or `/udp`. Port ranges are not supported.',
     }),
-    Type.Integer({ description: 'A container port, published on a port Docker picks.' }),
+    Type.Integer({ minimum: 1, maximum: 65535, description: 'A container port, published on a port Docker picks.' }),
     PortLong,
   ],
   { description: 'A port to publish on the host.' },
@@ -160,8 +164,8 @@ export const Service = Type.Object(
     environment: Type.Optional(Environment),
     env_files: Type.Optional(ServiceEnvFiles),
     secrets: Type.Optional(SecretFiles),
-    ports: Type.Optional(Type.Array(Port, { description: 'Ports to publish on the host. A host port may be published once per host, across all apps.' })),
-    volumes: Type.Optional(Type.Array(Mount, { description: 'Named volumes and bind mounts.' })),
+    ports: Type.Optional(Type.Array(Port, { maxItems: LIMITS.list, description: 'Ports to publish on the host. A host port may be published once per host, across all apps.' })),
+    volumes: Type.Optional(Type.Array(Mount, { maxItems: LIMITS.list, description: 'Named volumes and bind mounts.' })),
     restart: Type.Optional(
       StringEnum(RESTART_POLICIES, {
         default: 'unless-stopped',
@@ -173,7 +177,7 @@ export const Service = Type.Object(
     healthcheck: Type.Optional(Healthcheck),
     update: Type.Optional(Update),
     replicas: Type.Optional(
-      Type.Integer({ minimum: 0, default: 1, description: 'Number of containers to run; 0 keeps the service defined but stopped. A service with more than one replica cannot publish a fixed host port.' }),
+      Type.Integer({ minimum: 0, maximum: LIMITS.replicas, default: 1, description: `Number of containers to run, at most ${LIMITS.replicas}; 0 keeps the service defined but stopped. A service with more than one replica cannot publish a fixed host port.` }),
     ),
     ...serviceSpecFields,
     networks: Type.Optional(ServiceNetworks),
@@ -214,10 +218,11 @@ export const Manifest = Type.Object(
   {
     app: Name('Name of the app, unique across all manifests: lowercase letters, digits, `-` and `_`, at most 63 characters.'),
     env_files: Type.Optional(AppEnvFiles),
-    uses: Type.Optional(Type.Array(Type.String({ pattern: GRANT_PATTERN }), { description: 'Grants for every service of this app (see a service\'s `uses`), added to each service\'s own.' })),
+    uses: Type.Optional(Type.Array(Type.String({ pattern: GRANT_PATTERN }), { maxItems: LIMITS.list, description: 'Grants for every service of this app (see a service\'s `uses`), added to each service\'s own.' })),
     volumes: Type.Optional(
       Type.Record(Type.String({ pattern: NAME_PATTERN }), Volume, {
         additionalProperties: false,
+        maxProperties: LIMITS.services,
         description: 'Named volumes of the app. A service may mount only volumes declared here, as in Compose.',
       }),
     ),
@@ -226,6 +231,7 @@ export const Manifest = Type.Object(
     services: Type.Record(Type.String({ pattern: NAME_PATTERN }), Service, {
       additionalProperties: false,
       minProperties: 1,
+      maxProperties: LIMITS.services,
       description: 'Services of the app, by name (same rules as the app name). At least one.',
     }),
   },

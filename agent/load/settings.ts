@@ -1,7 +1,7 @@
 // `capstan.yaml` at the root of the manifests path: repository-wide settings (today, fleet
 // placement's default). Optional; a broken one stops the commit like a broken manifest.
 import { Ajv, type ValidateFunction } from 'ajv';
-import { readFile } from 'node:fs/promises';
+import type { Checkout } from './repo-files.js';
 import { join } from 'node:path';
 import type { Static } from '@sinclair/typebox';
 import type { ManifestProblem } from '../errors.js';
@@ -17,10 +17,13 @@ let compiled: ValidateFunction | undefined;
 export async function readRepositorySettings(
   folder: string,
   repoPath: string,
+  checkout: Checkout,
 ): Promise<{ settings?: Static<typeof RepositorySettings>; problems: ManifestProblem[] }> {
   let text: string;
   try {
-    text = await readFile(join(folder, SETTINGS_FILE), 'utf8');
+    const read = await checkout.reader.read(join(folder, SETTINGS_FILE), repoPath);
+    if ('problem' in read) return { problems: [read.problem] };
+    text = read.text;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { problems: [] };
     throw error;

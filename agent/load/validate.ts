@@ -33,7 +33,7 @@ const PATTERN_RULES: Record<string, string> = {
   [SIGNAL_PATTERN]: 'must be a signal name such as SIGTERM, or its number',
   [RUNTIME_PATTERN]: 'must be a Docker runtime name such as runc or runsc',
   '^/[^:]*(:/[^:]*)?(:[rwm]{1,3})?$': 'must be HOST_DEVICE[:CONTAINER_DEVICE][:PERMISSIONS], such as /dev/ttyUSB0:/dev/ttyUSB0:rw',
-  '^[0-9]+(\\.[0-9]+)?$': 'must be a number of CPUs such as 0.5 or 2',
+  '^[0-9]{1,4}(\\.[0-9]{1,9})?$': 'must be a number of CPUs such as 0.5 or 2',
 };
 
 /** Messages for a map key that does not match the map's key pattern, by the map's own key. */

@@ -1,8 +1,10 @@
-// Checks one normalized service against the host policy. Pure; each refusal names the policy
-// setting that would allow it, and is located by the loader at the manifest key that asks.
-import { posix } from 'node:path';
-import type { MountSpec, Service } from '../model.js';
+// Checks one normalized service against the host policy: its fields (pure), and its host paths
+// as they resolve on this host (host-paths.ts). Each refusal names the policy setting that would
+// allow it, and is located by the loader at the manifest key that asks.
+import type { Service } from '../model.js';
+import { hostPathRefusals, type HostFs } from './host-paths.js';
 import { DEFAULT_CAPABILITIES, type HostPolicy } from './schema.js';
+import { byteSize } from '../load/normalize-spec.js';
 
 export interface PolicyRefusal {
   /** Key path below the service: `['privileged']`, `['volumes', 2]`. */
@@ -10,24 +12,25 @@ export interface PolicyRefusal {
   message: string;
 }
 
-type PolicyService = Pick<Service, 'privileged' | 'networkMode' | 'pid' | 'devices' | 'capAdd' | 'runtime' | 'mounts'>;
+type PolicyService = Pick<Service, 'privileged' | 'networkMode' | 'pid' | 'devices' | 'capAdd' | 'runtime' | 'mounts' | 'tmpfs'>;
 
-const DOCKER_SOCKETS = ['/var/run/docker.sock', '/run/docker.sock'];
 const SETTING_HINT = 'in the policy file (--policy-file, CAPSTAN_POLICY_FILE) to allow it';
 
 function refused(what: string, setting: string): string {
   return `${what} is refused by host policy; set ${setting} ${SETTING_HINT}`;
 }
 
-function isUnder(path: string, root: string): boolean {
-  return path === root || path.startsWith(root === '/' ? '/' : root + '/');
+/**
+ * Every refusal of `service`: those of its fields, then those of its host bind mounts, resolved
+ * on this host (host-paths.ts). `mountIndexes[i]` is where `service.mounts[i]` is written in the
+ * manifest's `volumes` list (mounts that failed to parse are left out of `mounts`).
+ */
+export async function policyRefusals(service: PolicyService, policy: HostPolicy, mountIndexes: number[], fs?: HostFs): Promise<PolicyRefusal[]> {
+  return [...fieldRefusals(service, policy), ...(await hostPathRefusals(service.mounts, policy, mountIndexes, fs))];
 }
 
-/**
- * `mountIndexes[i]` is where `service.mounts[i]` is written in the manifest's `volumes` list
- * (mounts that failed to parse are left out of `mounts`).
- */
-export function policyRefusals(service: PolicyService, policy: HostPolicy, mountIndexes: number[]): PolicyRefusal[] {
+/** The refusals that need nothing but the service: privileges, namespaces, devices, capabilities, runtime. */
+export function fieldRefusals(service: Omit<PolicyService, 'mounts'>, policy: HostPolicy): PolicyRefusal[] {
   const refusals: PolicyRefusal[] = [];
   if (service.privileged && !policy.allowPrivileged) refusals.push({ key: ['privileged'], message: refused('privileged mode', 'allow_privileged: true') });
   if (service.networkMode?.kind === 'host' && !policy.allowHostNetwork) {
@@ -44,23 +47,22 @@ export function policyRefusals(service: PolicyService, policy: HostPolicy, mount
   if (service.runtime !== undefined && !policy.allowedRuntimes.includes(service.runtime)) {
     refusals.push({ key: ['runtime'], message: refused(`runtime '${service.runtime}'`, `allowed_runtimes: [${service.runtime}] (the list replaces the default one)`) });
   }
-  service.mounts.forEach((mount, index) => {
-    const message = bindRefusal(mount, policy);
-    if (message) refusals.push({ key: ['volumes', mountIndexes[index] ?? index], message });
-  });
+  for (const [target, options] of Object.entries(service.tmpfs ?? {})) {
+    const message = tmpfsRefusal(target, options, policy);
+    if (message) refusals.push({ key: ['tmpfs'], message });
+  }
   return refusals;
 }
 
-function bindRefusal(mount: MountSpec, policy: HostPolicy): string | undefined {
-  if (mount.type !== 'bind' || mount.repo) return undefined;
-  const source = posix.normalize(mount.source);
-  const socket = DOCKER_SOCKETS.find((path) => isUnder(path, source));
-  if (socket === source && policy.allowDockerSocket) return undefined;
-  if (socket && !policy.allowDockerSocket) {
-    const what = socket === source ? `the Docker socket (${source})` : `host path ${source}, which holds the Docker socket,`;
-    return refused(`mounting ${what}`, 'allow_docker_socket: true');
-  }
-  if (policy.bindRoots.some((root) => isUnder(source, root))) return undefined;
-  const parent = posix.dirname(source);
-  return refused(`mounting host path ${source}`, `bind_roots: [${parent === '/' ? source : parent}] (folders under which host paths may be mounted)`);
+/** Docker mounts a tmpfs `noexec,nosuid,nodev`; `exec`, `suid`, `dev` and sizes beyond the policy's are refused. */
+function tmpfsRefusal(target: string, options: string, policy: HostPolicy): string | undefined {
+  const words = options.split(',').map((word) => word.trim()).filter((word) => word !== '');
+  const extra = [...new Set(words.filter((word) => ['exec', 'suid', 'dev'].includes(word) && !policy.allowedTmpfsOptions.includes(word)))];
+  if (extra.length > 0) return refused(`tmpfs ${target} with ${extra.join(', ')}`, `allowed_tmpfs_options: [${extra.join(', ')}]`);
+  const size = words.find((word) => word.startsWith('size='))?.slice('size='.length);
+  if (size === undefined) return undefined;
+  const bytes = /^[0-9]+(\.[0-9]+)?\s*([bkmgt]([i]?b)?)?$/i.test(size) ? byteSize(size) : Number.NaN;
+  if (Number.isNaN(bytes)) return `tmpfs ${target}: size=${size} is not a size; write it as 64m, 1g or a number of bytes`;
+  if (bytes > policy.maxTmpfsBytes) return refused(`tmpfs ${target} of size ${size}, more than ${policy.maxTmpfsBytes} bytes,`, `max_tmpfs_size: ${size}`);
+  return undefined;
 }

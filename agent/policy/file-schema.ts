@@ -7,13 +7,28 @@ export const PolicyFile = Type.Object(
     allow_privileged: Type.Optional(Type.Boolean({ description: 'Allow `privileged: true`.' })),
     allow_host_network: Type.Optional(Type.Boolean({ description: 'Allow `network_mode: host`.' })),
     allow_host_pid: Type.Optional(Type.Boolean({ description: 'Allow `pid: host`.' })),
-    allow_docker_socket: Type.Optional(Type.Boolean({ description: 'Allow bind mounts of /var/run/docker.sock (root on the host, in effect).' })),
+    allow_docker_socket: Type.Optional(Type.Boolean({ description: 'Allow bind mounts of a container runtime\'s socket itself (root on the host, in effect): Docker\'s /var/run/docker.sock or a rootless /run/user/UID/docker.sock, containerd, CRI-O, Podman, BuildKit; wherever it is reached from (a link, /proc/PID/root). Folders holding one stay refused.' })),
     allow_devices: Type.Optional(Type.Boolean({ description: 'Allow `devices:`.' })),
     allowed_capabilities: Type.Optional(
       Type.Array(Type.String({ pattern: '^([Cc][Aa][Pp]_)?[A-Za-z_]+$' }), { description: 'Capabilities `cap_add` may name beyond Docker\'s default set; `ALL` allows `cap_add: [ALL]`.' }),
     ),
     bind_roots: Type.Optional(
-      Type.Array(Type.String({ pattern: '^/' }), { description: 'Host folders under which bind mounts of host paths are allowed; none by default. Files of the repository may always be mounted.' }),
+      Type.Array(Type.String({ pattern: '^/' }), { description: 'Host folders under which bind mounts of host paths are allowed; none by default. A path is judged where it leads on the host (every link followed), at load and again right before a container is created. Files of the repository may always be mounted.' }),
+    ),
+    allowed_volume_names: Type.Optional(
+      Type.Array(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' }), {
+        description: 'Docker volume names a manifest may give with `volumes.X.name` (by default `<app>_<volume>` only): an existing volume of the host, or of another app, whose data it then reads and writes.',
+      }),
+    ),
+    allowed_tmpfs_options: Type.Optional(
+      Type.Array(Type.Unsafe<'exec' | 'suid' | 'dev'>({ type: 'string', enum: ['exec', 'suid', 'dev'] }), {
+        description: 'tmpfs options allowed beyond the default `noexec,nosuid,nodev`: `exec`, `suid`, `dev`.',
+      }),
+    ),
+    max_tmpfs_size: Type.Optional(
+      Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?\\s*([bkmgtBKMGT]([iI]?[bB])?)?$', maxLength: 32 })], {
+        description: 'Largest `size=` a tmpfs may ask for (default `1g`). A tmpfs without `size=` gets the kernel\'s default (half the host\'s memory), charged to the container\'s memory limit.',
+      }),
     ),
     allowed_runtimes: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Docker runtimes `runtime:` may name; replaces the default list.' })),
   },

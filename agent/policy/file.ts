@@ -9,6 +9,7 @@ import { CapstanError } from '../errors.js';
 import { POLICY_SCHEMA_FILE, readSchemaFile } from '../load/schema-file.js';
 import type { PolicyFile } from './file-schema.js';
 import { DEFAULT_POLICY, type HostPolicy } from './schema.js';
+import { byteSize } from '../load/normalize-spec.js';
 
 let compiled: ValidateFunction | undefined;
 
@@ -33,6 +34,9 @@ export function parsePolicy(text: string, file: string): HostPolicy {
     allowedCapabilities: (policy.allowed_capabilities ?? []).map((name) => name.toUpperCase().replace(/^CAP_/, '')),
     bindRoots: (policy.bind_roots ?? []).map((root) => posix.normalize(root).replace(/(.)\/+$/, '$1')),
     allowedRuntimes: policy.allowed_runtimes ?? DEFAULT_POLICY.allowedRuntimes,
+    allowedVolumeNames: policy.allowed_volume_names ?? [],
+    allowedTmpfsOptions: policy.allowed_tmpfs_options ?? [],
+    maxTmpfsBytes: policy.max_tmpfs_size === undefined ? DEFAULT_POLICY.maxTmpfsBytes : byteSize(policy.max_tmpfs_size),
   };
 }
 

@@ -16,7 +16,16 @@ export interface HostPolicy {
   /** Normalized absolute paths, without a trailing slash. */
   bindRoots: string[];
   allowedRuntimes: string[];
+  /** Docker volume names a manifest's `volumes.X.name` may give (another app's, or one Capstan did not create). */
+  allowedVolumeNames: string[];
+  /** Of `exec`, `suid`, `dev`: tmpfs mount options allowed. */
+  allowedTmpfsOptions: string[];
+  /** Largest `size=` of a tmpfs, bytes. */
+  maxTmpfsBytes: number;
 }
+
+/** Default largest tmpfs: 1 GiB. */
+export const DEFAULT_MAX_TMPFS_BYTES = 1024 ** 3;
 
 /** Docker's default capabilities: keeping or re-adding them (after `cap_drop: [ALL]`) grants nothing new. */
 export const DEFAULT_CAPABILITIES = [
@@ -39,4 +48,7 @@ export const DEFAULT_POLICY: HostPolicy = {
   allowedCapabilities: [],
   bindRoots: [],
   allowedRuntimes: DEFAULT_RUNTIMES,
+  allowedVolumeNames: [],
+  allowedTmpfsOptions: [],
+  maxTmpfsBytes: DEFAULT_MAX_TMPFS_BYTES,
 };

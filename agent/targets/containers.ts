@@ -4,6 +4,7 @@ import { execute, type Journal, type OperationFailure } from '../execute/execute
 import { collectImages } from '../execute/images.js';
 import type { IsolationCheck } from '../execute/isolation.js';
 import type { Logger } from '../log.js';
+import type { HostPathCheck } from '../policy/host-paths.js';
 import type { DesiredState } from '../model.js';
 import { isReadyReplica, observe, observeForeignNames, type ObservedState } from '../observe/observe.js';
 import { plan as makePlan } from '../plan/plan.js';
@@ -26,6 +27,8 @@ export interface ContainerTargetDeps {
   isolation?: IsolationCheck;
   /** Scrubs decrypted values from what the journal keeps (an operation naming an image built from a secret). */
   redact?: (text: string) => string;
+  /** Checks host bind mounts against the host policy right before a container is created. */
+  hostPaths?: HostPathCheck;
 }
 
 /** Containers on the local Docker engine, converged by observe → plan → execute. */
@@ -104,7 +107,7 @@ export class ContainerTarget implements Target {
     };
     let executed;
     try {
-      executed = await execute(plan, desired, { docker, journal, logger, clock, mountCopies: this.deps.mountCopies, isolation: this.deps.isolation });
+      executed = await execute(plan, desired, { docker, journal, logger, clock, mountCopies: this.deps.mountCopies, isolation: this.deps.isolation, hostPaths: this.deps.hostPaths });
     } finally {
       store.finishRollout(node);
     }

@@ -12,7 +12,8 @@ import { DEFAULT_POLICY } from '../../agent/policy/index.js';
 
 const COMMIT = 'a'.repeat(40);
 /** The `full` fixture mounts /srv/shared, which the default host policy refuses. */
-const srvPolicy = { ...DEFAULT_POLICY, bindRoots: ['/srv'] };
+// The full fixture names a Docker volume of its own choosing (`shared-cache`), which the host allows.
+const srvPolicy = { ...DEFAULT_POLICY, bindRoots: ['/srv'], allowedVolumeNames: ['shared-cache'] };
 const hashKey = new TextEncoder().encode('load-test-key');
 
 function repositoryRoot(): string {

@@ -13,13 +13,13 @@ import { DEFAULT_POLICY, parsePolicy, policyRefusals, type HostPolicy } from '..
 type Request = Parameters<typeof policyRefusals>[0];
 const none: Request = { mounts: [] };
 const bind = (source: string): MountSpec => ({ type: 'bind', source, target: '/x', readOnly: false });
-const settingsOf = (request: Request, policy: HostPolicy = DEFAULT_POLICY) =>
-  policyRefusals(request, policy, request.mounts.map((_, index) => index)).map((refusal) => [refusal.key.join('.'), /; set (.+?) in the policy file/.exec(refusal.message)?.[1]]);
+const settingsOf = async (request: Request, policy: HostPolicy = DEFAULT_POLICY) =>
+  (await policyRefusals(request, policy, request.mounts.map((_, index) => index))).map((refusal) => [refusal.key.join('.'), /; set (.+?) in the policy file/.exec(refusal.message)?.[1]]);
 
 describe('host policy: parsing the file', () => {
   it('reads every setting, normalizing capabilities and roots', () => {
     const policy = parsePolicy(
-      'allow_privileged: true\nallow_host_network: true\nallow_host_pid: true\nallow_docker_socket: true\nallow_devices: true\nallowed_capabilities: [cap_net_admin, SYS_TIME]\nbind_roots: [/srv/, /data//apps]\nallowed_runtimes: [runc, nvidia]\n',
+      'allow_privileged: true\nallow_host_network: true\nallow_host_pid: true\nallow_docker_socket: true\nallow_devices: true\nallowed_capabilities: [cap_net_admin, SYS_TIME]\nbind_roots: [/srv/, /data//apps]\nallowed_runtimes: [runc, nvidia]\nallowed_volume_names: [shared]\nallowed_tmpfs_options: [exec]\nmax_tmpfs_size: 2g\n',
       'policy.yaml',
     );
     assert.deepEqual(policy, {
@@ -31,6 +31,9 @@ describe('host policy: parsing the file', () => {
       allowedCapabilities: ['NET_ADMIN', 'SYS_TIME'],
       bindRoots: ['/srv', '/data/apps'],
       allowedRuntimes: ['runc', 'nvidia'],
+      allowedVolumeNames: ['shared'],
+      allowedTmpfsOptions: ['exec'],
+      maxTmpfsBytes: 2 * 1024 ** 3,
     });
     assert.deepEqual(parsePolicy('', 'empty.yaml'), DEFAULT_POLICY, 'an empty file is the default policy');
   });
@@ -49,7 +52,7 @@ describe('host policy: parsing the file', () => {
 });
 
 describe('host policy: what a service may ask for', () => {
-  it('by default refuses each request, naming the setting that allows it', () => {
+  it('by default refuses each request, naming the setting that allows it', async () => {
     const table: [Request, string, string][] = [
       [{ ...none, privileged: true }, 'privileged', 'allow_privileged: true'],
       [{ ...none, networkMode: { kind: 'host' } }, 'network_mode', 'allow_host_network: true'],
@@ -65,17 +68,17 @@ describe('host policy: what a service may ask for', () => {
       [{ mounts: [bind('/srv/app/data')] }, 'volumes.0', 'bind_roots: [/srv/app] (folders under which host paths may be mounted)'],
       [{ mounts: [bind('/etc')] }, 'volumes.0', 'bind_roots: [/etc] (folders under which host paths may be mounted)'],
     ];
-    for (const [request, key, setting] of table) assert.deepEqual(settingsOf(request), [[key, setting]], JSON.stringify(request));
+    for (const [request, key, setting] of table) assert.deepEqual(await settingsOf(request), [[key, setting]], JSON.stringify(request));
   });
 
-  it('allows what needs no permission: default capabilities, isolating runtimes, repository files', () => {
-    assert.deepEqual(settingsOf({ ...none, capAdd: ['CHOWN', 'NET_BIND_SERVICE'], runtime: 'runsc' }), []);
-    assert.deepEqual(settingsOf({ ...none, runtime: 'kata' }), []);
-    assert.deepEqual(settingsOf({ mounts: [{ type: 'bind', source: '/state/checkouts/abc/conf', target: '/conf', readOnly: true, repo: { path: 'conf', digest: 'sha256:0' } }] }), []);
-    assert.deepEqual(settingsOf({ mounts: [{ type: 'volume', volume: 'data', target: '/data', readOnly: false }] }), []);
+  it('allows what needs no permission: default capabilities, isolating runtimes, repository files', async () => {
+    assert.deepEqual(await settingsOf({ ...none, capAdd: ['CHOWN', 'NET_BIND_SERVICE'], runtime: 'runsc' }), []);
+    assert.deepEqual(await settingsOf({ ...none, runtime: 'kata' }), []);
+    assert.deepEqual(await settingsOf({ mounts: [{ type: 'bind', source: '/state/checkouts/abc/conf', target: '/conf', readOnly: true, repo: { path: 'conf', digest: 'sha256:0' } }] }), []);
+    assert.deepEqual(await settingsOf({ mounts: [{ type: 'volume', volume: 'data', target: '/data', readOnly: false }] }), []);
   });
 
-  it('allows what the policy lists, and only that', () => {
+  it('allows what the policy lists, and only that', async () => {
     const policy: HostPolicy = {
       ...DEFAULT_POLICY,
       allowPrivileged: true,
@@ -84,11 +87,11 @@ describe('host policy: what a service may ask for', () => {
       bindRoots: ['/srv'],
       allowedRuntimes: ['runc'],
     };
-    assert.deepEqual(settingsOf({ ...none, privileged: true, capAdd: ['NET_ADMIN'] }, policy), []);
-    assert.deepEqual(settingsOf({ mounts: [bind('/var/run/docker.sock'), bind('/srv/a'), bind('/srv')] }, policy), []);
-    assert.deepEqual(settingsOf({ mounts: [bind('/srvx/a')] }, policy), [['volumes.0', 'bind_roots: [/srvx] (folders under which host paths may be mounted)']], 'a root is a folder, not a prefix');
-    assert.deepEqual(settingsOf({ mounts: [bind('/var/run')] }, policy), [['volumes.0', 'bind_roots: [/var] (folders under which host paths may be mounted)']], 'the socket setting allows the socket, not its folder');
-    assert.deepEqual(settingsOf({ ...none, runtime: 'runsc' }, policy), [['runtime', 'allowed_runtimes: [runsc] (the list replaces the default one)']]);
+    assert.deepEqual(await settingsOf({ ...none, privileged: true, capAdd: ['NET_ADMIN'] }, policy), []);
+    assert.deepEqual(await settingsOf({ mounts: [bind('/var/run/docker.sock'), bind('/srv/a'), bind('/srv')] }, policy), []);
+    assert.deepEqual(await settingsOf({ mounts: [bind('/srvx/a')] }, policy), [['volumes.0', 'bind_roots: [/srvx] (folders under which host paths may be mounted)']], 'a root is a folder, not a prefix');
+    assert.deepEqual(await settingsOf({ mounts: [bind('/var/run')] }, policy), [['volumes.0', 'bind_roots: [/var] (folders under which host paths may be mounted)']], 'the socket setting allows the socket, not its folder');
+    assert.deepEqual(await settingsOf({ ...none, runtime: 'runsc' }, policy), [['runtime', 'allowed_runtimes: [runsc] (the list replaces the default one)']]);
   });
 
   it('the loader reports refusals at the key that asks, with the mount index as written', async () => {

@@ -5,6 +5,7 @@ import { loadKeyring } from '../../../secrets/index.js';
 import { formatProblem } from '../../errors.js';
 import { validateDir } from '../../load/index.js';
 import { readPolicyFile } from '../../policy/index.js';
+import { readLimits } from '../config.js';
 
 export function validateCommand(): Command {
   return new Command('validate')
@@ -13,8 +14,10 @@ export function validateCommand(): Command {
     .option('--path <dir>', 'folder inside DIR holding the manifests', '.')
     .option('--key-file <file>', 'key file (CAPSTAN_KEY_FILE): decrypt the env files too; without one only their headers and variable names are checked')
     .option('--policy-file <file>', 'host policy (CAPSTAN_POLICY_FILE) to check the manifests against; without one, the defaults, which refuse privileged mode, host namespaces, devices, extra capabilities and host paths')
+    .option('--max-manifest-bytes <size>', 'largest file read (CAPSTAN_MAX_MANIFEST_BYTES, default 1m)')
+    .option('--max-tree-bytes <size>', 'most bytes read in all (CAPSTAN_MAX_TREE_BYTES, default 16m)')
     .option('--json', 'print the problems as JSON')
-    .action(async (dir: string, options: { path: string; keyFile?: string; policyFile?: string; json?: boolean }) => {
+    .action(async (dir: string, options: { path: string; keyFile?: string; policyFile?: string; json?: boolean; maxManifestBytes?: string; maxTreeBytes?: string }) => {
       const keyFile = options.keyFile ?? process.env.CAPSTAN_KEY_FILE;
       const policyFile = options.policyFile ?? process.env.CAPSTAN_POLICY_FILE;
       const { problems, state, uncheckedEnvFiles } = await validateDir({
@@ -26,6 +29,7 @@ export function validateCommand(): Command {
         keyring: keyFile ? await loadKeyring(resolve(keyFile)) : undefined,
         uncheckedEnvFiles: !keyFile,
         policy: policyFile ? await readPolicyFile(resolve(policyFile)) : undefined,
+        readLimits: readLimits(options.maxManifestBytes ?? process.env.CAPSTAN_MAX_MANIFEST_BYTES, options.maxTreeBytes ?? process.env.CAPSTAN_MAX_TREE_BYTES),
       });
       if (uncheckedEnvFiles.length > 0 && !options.json) {
         process.stderr.write(

@@ -43,9 +43,10 @@ async function readPlaintext(checkout: Checkout, absolute: string, notes: Note[]
   if (!isInside(checkout.root, absolute)) return undefined;
   const real = await realpath(absolute).catch(() => undefined);
   if (!real || !isInside(checkout.realRoot, real) || !(await stat(real)).isFile()) return undefined;
-  const text = await readFile(real, 'utf8').catch(() => undefined);
-  if (text === undefined || isEncryptedEnv(text)) return undefined;
   const file = toRepoPath(checkout.realRoot, real);
+  const read = await checkout.reader.read(real, file).catch(() => undefined);
+  const text = read && 'text' in read ? read.text : undefined;
+  if (text === undefined || isEncryptedEnv(text)) return undefined;
   notes.push({
     code: 'COMPOSE_NOTE',
     file,

@@ -3,7 +3,7 @@
 // by key into a native manifest document, which is loaded exactly as a native file is (schema,
 // interpolation, normalization, host policy). Problems of either stage name the Compose files.
 import { existsSync, statSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import type { ManifestProblem } from '../../errors.js';
 import type { HostPolicy } from '../../policy/index.js';
@@ -58,7 +58,7 @@ export async function convertComposeFolder(folder: string, checkout: Checkout, l
   const trees: Located[] = [];
   for (const name of [picked.main, picked.override]) {
     if (name === undefined) continue;
-    const tree = await readTree(folder, name, repoPath(name), problems);
+    const tree = await readTree(checkout, folder, name, repoPath(name), problems);
     if (tree) trees.push(tree);
   }
   if (problems.length > 0 || trees.length === 0) return { file, problems, notes };
@@ -85,8 +85,13 @@ export async function convertComposeFolder(folder: string, checkout: Checkout, l
   return { file, document, problems, notes };
 }
 
-async function readTree(folder: string, name: string, file: string, problems: ManifestProblem[]): Promise<Located | undefined> {
-  const { parsed, problems: syntax } = parseManifest(await readFile(join(folder, name), 'utf8'), file);
+async function readTree(checkout: Checkout, folder: string, name: string, file: string, problems: ManifestProblem[]): Promise<Located | undefined> {
+  const read = await checkout.reader.read(join(folder, name), file);
+  if ('problem' in read) {
+    problems.push(read.problem);
+    return undefined;
+  }
+  const { parsed, problems: syntax } = parseManifest(read.text, file);
   problems.push(...syntax);
   if (!parsed) return undefined;
   if (parsed.data === null || parsed.data === undefined) {

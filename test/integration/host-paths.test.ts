@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { systemClock } from '../../agent/clock.js';
+import { loadDesiredState } from '../../agent/load/index.js';
+import { createLogger } from '../../agent/log.js';
+import { createHostPathCheck, DEFAULT_POLICY } from '../../agent/policy/index.js';
+import { openDb } from '../../agent/state/db.js';
+import { StateStore } from '../../agent/state/store.js';
+import { ContainerTarget } from '../../agent/targets/containers.js';
+import { runCapstan } from '../helpers/cli.js';
+import { cleanupNode, docker, listManaged, testNodeName, uniqueName } from '../helpers/docker.js';
+import { startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';
+import { tempDir, type TempDir } from '../helpers/paths.js';
+
+// Issue 21, hole 3: a link under a bind root (`root -> /`) let a manifest mount /etc. The agent
+// resolves host paths at load, and again right before it creates a container: a folder that a
+// container swaps for a link after the load is refused then, and nothing is created.
+
+const SLEEPER = `["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]`;
+
+describe('host paths are resolved on the host (hole 3)', () => {
+  const node = testNodeName();
+  const app = uniqueName('paths');
+  let server: GitServer;
+  let repo: RemoteRepo;
+  let state: TempDir;
+  let host: TempDir;
+
+  before(async () => {
+    server = await startGitServer();
+    repo = await server.createRepo('host-paths');
+    state = await tempDir('capstan-host-paths-state');
+    host = await tempDir('capstan-host-paths-host');
+  });
+  after(async () => {
+    await cleanupNode(node);
+    await server?.close();
+    await state?.cleanup();
+    await host?.cleanup();
+  });
+
+  it('the agent refuses a mount through a link under a bind root, and creates nothing', async () => {
+    const roots = join(host.path, 'srv');
+    await mkdir(roots);
+    await symlink('/', join(roots, 'root'));
+    const policy = join(host.path, 'policy.yaml');
+    await writeFile(policy, `bind_roots: [${roots}]\n`);
+    const manifest = `app: ${app}\nservices:\n  web:\n    image: local/busybox:1\n    command: ${SLEEPER}\n    volumes: ["${roots}/root/etc:/host-etc:ro"]\n`;
+    await repo.write({ [`${app}.yaml`]: manifest });
+    await repo.commit('mounts /etc through a link');
+    await repo.push();
+    const result = await runCapstan(['once'], {
+      timeoutMs: 120_000,
+      env: { CAPSTAN_REPO: repo.url, CAPSTAN_STATE_DIR: state.path, CAPSTAN_NODE: node, CAPSTAN_POLICY_FILE: policy },
+    });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, new RegExp(`${app}\\.yaml:6:\\d+: services\\.web\\.volumes\\[0\\]: mounting host path \\S+/srv/root/etc, which resolves to /etc outside bind_roots, is refused by host policy`));
+    assert.deepEqual(await listManaged(node), []);
+  });
+
+  it('checks again right before the container is created: a folder swapped for a link after the load', async () => {
+    const checkout = join(host.path, 'checkout');
+    const data = join(host.path, 'data');
+    await mkdir(checkout);
+    await mkdir(data);
+    const swapApp = `${app}-swap`;
+    await writeFile(join(checkout, 'a.yaml'), `app: ${swapApp}\nservices:\n  web:\n    image: local/busybox:1\n    command: ${SLEEPER}\n    volumes: ["${data}:/data"]\n`);
+    const policy = { ...DEFAULT_POLICY, bindRoots: [host.path] };
+    const desired = await loadDesiredState({ root: checkout, commit: 'c1', hashKey: new Uint8Array(32), policy });
+
+    // Between the load and the create, something with write access to the bind root (a
+    // container mounting it) replaces the folder by a link to /etc.
+    await rm(data, { recursive: true });
+    await symlink('/etc', data);
+
+    const db = openDb(join(state.path, 'target.db'));
+    const store = new StateStore(db);
+    try {
+      const target = new ContainerTarget({ docker, store, clock: systemClock, node, allowEmpty: false, hostPaths: createHostPathCheck(async () => policy) });
+      const logger = createLogger({ level: 'silent' });
+      const outcome = await target.converge(desired, { logger, cycleId: store.startCycle('test', node) });
+      assert.equal(outcome.result, 'failed');
+      assert.match(outcome.message ?? '', new RegExp(`${swapApp}/web: mounting host path \\S+/data, which resolves to /etc outside bind_roots, is refused by host policy`));
+      const created = (await listManaged(node)).filter((container) => container.app === swapApp);
+      assert.deepEqual(created, [], 'no container was created');
+    } finally {
+      store.close();
+    }
+  });
+});
