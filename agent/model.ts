@@ -126,6 +126,8 @@ export interface ResourcesSpec {
   memoryReservationBytes?: number;
   pidsLimit?: number;
   shmSizeBytes?: number;
+  /** CPUs the container may use, Docker's `CpusetCpus` (`0-3`). */
+  cpuset?: string;
 }
 
 export interface UlimitSpec {
@@ -139,6 +141,13 @@ export interface DeviceSpec {
   container: string;
   /** cgroup permissions, `rwm` by default. */
   permissions: string;
+}
+
+/** Docker's LogConfig; options as strings, sorted by name. */
+export interface LoggingSpec {
+  /** Absent: the engine's default driver. */
+  driver?: string;
+  options: Record<string, string>;
 }
 
 /** A network of the app besides `default` (Compose's top-level `networks:`), Docker name `<app>_<name>`. */
@@ -218,6 +227,27 @@ export interface Service {
   privileged?: boolean;
   pid?: 'host';
   devices?: DeviceSpec[];
+  /** CDI device names (`nvidia.com/gpu=all`), as Docker's `--device` takes them. */
+  cdiDevices?: string[];
+  /** The container's own settings (load/normalize-container.ts), each absent unless set. */
+  hostname?: string;
+  domainname?: string;
+  /** `/etc/hosts` lines as Docker's ExtraHosts takes them, `host:ip`, in the order written. */
+  extraHosts?: string[];
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
+  stdinOpen?: boolean;
+  tty?: boolean;
+  /** `os/arch[/variant]` of the image pulled and run. */
+  platform?: string;
+  oomScoreAdj?: number;
+  macAddress?: string;
+  logging?: LoggingSpec;
+  /** Sorted by name; allowed by the host policy (policy/sysctls.ts). */
+  sysctls?: Record<string, string>;
+  /** Sorted, as Docker's SecurityOpt takes them (`no-new-privileges:true`, `seccomp=unconfined`). */
+  securityOpt?: string[];
   build?: BuildSpec;
   /** The app's networks it joins, sorted; absent means `default` only. In the config hash. */
   networks?: ServiceNetworkSpec[];

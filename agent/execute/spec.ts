@@ -68,7 +68,22 @@ export function containerCreateOptions(
   if (service.workingDir !== undefined) options.WorkingDir = service.workingDir;
   if (service.stopSignal !== undefined) options.StopSignal = service.stopSignal;
   if (service.stopGracePeriodMs !== undefined) options.StopTimeout = Math.ceil(service.stopGracePeriodMs / 1000);
+  containerSettings(options, service);
   return options;
+}
+
+/** The container's own settings (load/normalize-container.ts), only those the manifest sets. */
+function containerSettings(options: Docker.ContainerCreateOptions & { platform?: string }, service: Service): void {
+  if (service.hostname !== undefined) options.Hostname = service.hostname;
+  if (service.domainname !== undefined) options.Domainname = service.domainname;
+  if (service.stdinOpen !== undefined) {
+    options.OpenStdin = service.stdinOpen;
+    options.AttachStdin = false;
+  }
+  if (service.tty !== undefined) options.Tty = service.tty;
+  if (service.macAddress !== undefined) options.MacAddress = service.macAddress;
+  // A query parameter of the create call (docker-modem sends the options as both query and body).
+  if (service.platform !== undefined) options.platform = service.platform;
 }
 
 /** A sidecar joins the namespace of its parent's replica with the same number (Docker resolves the name to the id). */
@@ -105,6 +120,17 @@ function hostConfigExtras(service: Service): Docker.HostConfig {
   if (service.devices) {
     extras.Devices = service.devices.map((device) => ({ PathOnHost: device.host, PathInContainer: device.container, CgroupPermissions: device.permissions }));
   }
+  // What `docker run --device vendor.com/class=name` sends for a CDI device.
+  if (service.cdiDevices) extras.DeviceRequests = [{ Driver: 'cdi', DeviceIDs: service.cdiDevices, Count: 0, Capabilities: [], Options: {} }];
+  if (resources.cpuset !== undefined) extras.CpusetCpus = resources.cpuset;
+  if (service.extraHosts) extras.ExtraHosts = service.extraHosts;
+  if (service.dns) extras.Dns = service.dns;
+  if (service.dnsSearch) extras.DnsSearch = service.dnsSearch;
+  if (service.dnsOptions) extras.DnsOptions = service.dnsOptions;
+  if (service.oomScoreAdj !== undefined) extras.OomScoreAdj = service.oomScoreAdj;
+  if (service.logging) extras.LogConfig = { Type: service.logging.driver ?? '', Config: service.logging.options };
+  if (service.sysctls) extras.Sysctls = service.sysctls;
+  if (service.securityOpt) extras.SecurityOpt = service.securityOpt;
   return extras;
 }
 

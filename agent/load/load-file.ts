@@ -50,7 +50,12 @@ export interface ManifestSource {
 
 export async function loadManifestData(source: ManifestSource, checkout: Checkout, context: VariableContext, policy: HostPolicy): Promise<FileResult> {
   const { file, data: parsedData, manifestDir, located } = source;
-  const toProblem = (problem: PathProblem): ManifestProblem => ({ code: problem.code, ...located(problem.path, problem.atKey), message: problem.message });
+  const toProblem = (problem: PathProblem): ManifestProblem => ({
+    code: problem.code,
+    ...located(problem.path, problem.atKey),
+    message: problem.message,
+    ...(problem.grant === undefined ? {} : { grant: problem.grant }),
+  });
 
   const fields = isMap(parsedData) ? parsedData : undefined;
   const { env_files: envFilesField, ...body } = fields ?? {};

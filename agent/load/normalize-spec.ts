@@ -25,6 +25,7 @@ export type SpecFields = Pick<
   | 'privileged'
   | 'pid'
   | 'devices'
+  | 'cdiDevices'
   | 'workingDir'
 >;
 
@@ -73,6 +74,7 @@ function resources(spec: NonNullable<ServiceManifest['resources']>): ResourcesSp
   if (spec.memory_reservation !== undefined) result.memoryReservationBytes = byteSize(spec.memory_reservation);
   if (spec.pids_limit !== undefined) result.pidsLimit = spec.pids_limit;
   if (spec.shm_size !== undefined) result.shmSizeBytes = byteSize(spec.shm_size);
+  if (spec.cpuset !== undefined) result.cpuset = spec.cpuset;
   return result;
 }
 
@@ -99,8 +101,10 @@ function tmpfs(spec: string | string[], path: KeyPath, problems: PathProblem[]):
   return Object.fromEntries(Object.entries(result).sort(([left], [right]) => (left < right ? -1 : 1)));
 }
 
-function devices(spec: string[]): DeviceSpec[] {
-  return spec.map((entry) => {
+/** Host devices; CDI names (`vendor.com/class=name`) go to `cdiDevices`. */
+function devices(spec: NonNullable<ServiceManifest['devices']>): DeviceSpec[] {
+  return spec.filter((entry) => typeof entry !== 'string' || entry.startsWith('/')).map((entry) => {
+    if (typeof entry !== 'string') return { host: entry.source, container: entry.target ?? entry.source, permissions: entry.permissions ?? 'rwm' };
     const [host, second, third] = entry.split(':');
     // `/dev/x:rw` is HOST:PERMISSIONS, as in Docker's --device.
     if (second !== undefined && !second.startsWith('/')) return { host, container: host, permissions: second };
@@ -126,7 +130,10 @@ export function normalizeSpecFields(spec: ServiceManifest, path: KeyPath, proble
   if (spec.runtime !== undefined) fields.runtime = spec.runtime;
   if (spec.privileged) fields.privileged = true;
   if (spec.pid !== undefined) fields.pid = spec.pid;
-  if (spec.devices !== undefined) fields.devices = devices(spec.devices);
+  const hostDevices = spec.devices === undefined ? [] : devices(spec.devices);
+  const cdiDevices = (spec.devices ?? []).filter((entry): entry is string => typeof entry === 'string' && !entry.startsWith('/'));
+  if (hostDevices.length > 0) fields.devices = hostDevices;
+  if (cdiDevices.length > 0) fields.cdiDevices = [...new Set(cdiDevices)].sort();
   if (spec.working_dir !== undefined) fields.workingDir = spec.working_dir;
   return fields;
 }

@@ -6,6 +6,7 @@ import type { App, GrantSpec, MountSpec, PortSpec, Service, VolumeSpec } from '.
 import { policyRefusals, type HostPolicy } from '../policy/index.js';
 import { appProblems } from './app-checks.js';
 import { normalizeBuild } from './normalize-build.js';
+import { normalizeContainerFields, securityOption } from './normalize-container.js';
 import { grantText, normalizeSpecFields, parseGrant } from './normalize-spec.js';
 import type { EnvFiles, EnvFileVariables } from './env-files.js';
 import { parseMount } from './mounts.js';
@@ -204,10 +205,11 @@ async function normalizeService(app: string, name: string, spec: ServiceManifest
     replicas: spec.replicas ?? 1,
     source: { file: context.file, line: context.lineOf(path) },
     ...normalizeSpecFields(spec, path, problems),
+    ...normalizeContainerFields(spec, path, problems),
   };
   if (build !== undefined) service.build = build;
   for (const refusal of policyRefusals(service, context.policy, mountIndexes)) {
-    problems.push({ code: 'POLICY_REFUSED', path: [...path, ...refusal.key], message: refusal.message });
+    problems.push({ code: 'POLICY_REFUSED', path: [...path, ...writtenKey(spec, refusal.key)], message: refusal.message, grant: refusal.grant });
   }
   const command = argv(spec.command, 'command');
   const entrypoint = argv(spec.entrypoint, 'entrypoint');
@@ -253,4 +255,18 @@ async function resolveMount(entry: MountManifest, declared: Set<string>, context
       return { type: 'bind', source: resolved.source, target: mount.target, readOnly: mount.readOnly, repo: resolved.repo };
     }
   }
+}
+
+/** A refusal of one security option or sysctl of a list, at the item as written. */
+function writtenKey(spec: ServiceManifest, key: (string | number)[]): (string | number)[] {
+  const [field, entry] = key;
+  if (field === 'security_opt' && typeof entry === 'string') {
+    const index = (spec.security_opt ?? []).findIndex((option) => securityOption(option) === entry);
+    return index < 0 ? [field] : [field, index];
+  }
+  if (field === 'sysctls' && typeof entry === 'string' && Array.isArray(spec.sysctls)) {
+    const index = spec.sysctls.findIndex((item) => item.slice(0, item.indexOf('=')) === entry);
+    return index < 0 ? [field] : [field, index];
+  }
+  return key;
 }

@@ -31,3 +31,5 @@ export const NETWORK_NAME_PATTERN = '^[a-z0-9][a-z0-9_-]{0,62}$';
 /** What Docker accepts as a network alias (a DNS name, possibly with dots). */
 export const ALIAS_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$';
 export const RESERVED_NETWORKS = ['default', 'internal'] as const;
+/** A host device `HOST[:CONTAINER][:PERMISSIONS]`, or a CDI name `vendor.com/class=name`. */
+export const DEVICE_PATTERN = '^/[^:]*(:/[^:]*)?(:[rwm]{1,3})?$|^[A-Za-z0-9][A-Za-z0-9.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*=[A-Za-z0-9*][A-Za-z0-9_.:*-]*$';

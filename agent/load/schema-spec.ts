@@ -2,7 +2,7 @@
 // builds. What a manifest may ask of the host (privileged, host namespaces, devices, capabilities,
 // host paths) is further limited by the host policy (agent/policy), not by this schema.
 import { Type } from '@sinclair/typebox';
-import { BYTE_SIZE_PATTERN, CAPABILITY_PATTERN, DURATION_PATTERN, GRANT_PATTERN, NETWORK_MODE_PATTERN, RUNTIME_PATTERN, SIGNAL_PATTERN } from './schema-patterns.js';
+import { BYTE_SIZE_PATTERN, CAPABILITY_PATTERN, DEVICE_PATTERN, DURATION_PATTERN, GRANT_PATTERN, NETWORK_MODE_PATTERN, RUNTIME_PATTERN, SIGNAL_PATTERN } from './schema-patterns.js';
 
 export const DEPENDENCY_CONDITIONS = ['service_started', 'service_healthy', 'service_completed_successfully'] as const;
 
@@ -68,6 +68,7 @@ export const Resources = Type.Object(
     memory_reservation: Type.Optional(ByteSize('Soft memory limit, enforced when the host runs short.')),
     pids_limit: Type.Optional(Type.Integer({ minimum: 1, description: 'Most processes and threads the container may run (a fork-bomb guard).' })),
     shm_size: Type.Optional(ByteSize('Size of /dev/shm (Docker\'s default is 64m).')),
+    cpuset: Type.Optional(Type.String({ pattern: '^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$', description: 'CPUs the container may run on: `0-3`, `0,2`.' })),
   },
   { additionalProperties: false, description: 'Resource limits of each container.' },
 );
@@ -167,8 +168,22 @@ export const serviceSpecFields = {
     Type.Unsafe<'host'>({ type: 'string', enum: ['host'], description: '`host` shares the host\'s PID namespace; refused unless the host policy sets `allow_host_pid`.' }),
   ),
   devices: Type.Optional(
-    Type.Array(Type.String({ pattern: '^/[^:]*(:/[^:]*)?(:[rwm]{1,3})?$' }), {
-      description: 'Host devices, `HOST[:CONTAINER[:PERMISSIONS]]` (`/dev/ttyUSB0:/dev/ttyUSB0:rw`); refused unless the host policy sets `allow_devices`.',
-    }),
+    Type.Array(
+      Type.Union([
+        Type.String({ pattern: DEVICE_PATTERN }),
+        Type.Object(
+          {
+            source: Type.String({ pattern: '^/', description: 'Device path on the host.' }),
+            target: Type.Optional(Type.String({ pattern: '^/', description: 'Path inside the container (default the same).' })),
+            permissions: Type.Optional(Type.String({ pattern: '^[rwm]{1,3}$', description: 'cgroup permissions (default `rwm`).' })),
+          },
+          { additionalProperties: false, description: 'A host device in long form.' },
+        ),
+      ]),
+      {
+        description:
+          'Host devices, `HOST[:CONTAINER[:PERMISSIONS]]` (`/dev/ttyUSB0:/dev/ttyUSB0:rw`), `{source, target, permissions}`, or a CDI device name (`vendor.com/class=name`, given through the engine\'s CDI support); refused unless the host policy sets `allow_devices`.',
+      },
+    ),
   ),
 };

@@ -4,6 +4,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Placement } from './schema-placement.js';
 import { Healthcheck, Update } from './schema-rollout.js';
+import { containerFields } from './schema-container.js';
 import { serviceSpecFields } from './schema-spec.js';
 import { AppNetworks, ServiceNetworks } from './schema-networks.js';
 import {
@@ -176,6 +177,7 @@ export const Service = Type.Object(
       Type.Integer({ minimum: 0, default: 1, description: 'Number of containers to run; 0 keeps the service defined but stopped. A service with more than one replica cannot publish a fixed host port.' }),
     ),
     ...serviceSpecFields,
+    ...containerFields,
     networks: Type.Optional(ServiceNetworks),
     placement: Type.Optional(Placement),
   },

@@ -7,6 +7,7 @@ import {
   ABSOLUTE_PATH_PATTERN,
   BYTE_SIZE_PATTERN,
   CAPABILITY_PATTERN,
+  DEVICE_PATTERN,
   DOCKER_VOLUME_PATTERN,
   FILE_MODE_PATTERN,
   GRANT_PATTERN,
@@ -32,7 +33,7 @@ const PATTERN_RULES: Record<string, string> = {
   [CAPABILITY_PATTERN]: 'must be a capability name such as NET_ADMIN',
   [SIGNAL_PATTERN]: 'must be a signal name such as SIGTERM, or its number',
   [RUNTIME_PATTERN]: 'must be a Docker runtime name such as runc or runsc',
-  '^/[^:]*(:/[^:]*)?(:[rwm]{1,3})?$': 'must be HOST_DEVICE[:CONTAINER_DEVICE][:PERMISSIONS], such as /dev/ttyUSB0:/dev/ttyUSB0:rw',
+  [DEVICE_PATTERN]: 'must be HOST_DEVICE[:CONTAINER_DEVICE][:PERMISSIONS], such as /dev/ttyUSB0:/dev/ttyUSB0:rw, or a CDI device name such as nvidia.com/gpu=all',
   '^[0-9]+(\\.[0-9]+)?$': 'must be a number of CPUs such as 0.5 or 2',
 };
 

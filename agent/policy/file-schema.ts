@@ -16,6 +16,16 @@ export const PolicyFile = Type.Object(
       Type.Array(Type.String({ pattern: '^/' }), { description: 'Host folders under which bind mounts of host paths are allowed; none by default. Files of the repository may always be mounted.' }),
     ),
     allowed_runtimes: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Docker runtimes `runtime:` may name; replaces the default list.' })),
+    allowed_sysctls: Type.Optional(
+      Type.Array(Type.String({ pattern: '^[a-z0-9_][a-z0-9_./-]*(\\.\\*)?$' }), {
+        description: 'Sysctls `sysctls:` may set beyond the `net.*` ones Docker namespaces per container: a name (`kernel.shmmax`) or a prefix (`kernel.*`).',
+      }),
+    ),
+    allowed_security_opts: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), {
+        description: '`security_opt` values allowed beyond `no-new-privileges`: `seccomp=unconfined`, `apparmor=unconfined`, `label=disable`, `seccomp=./profile.json`…',
+      }),
+    ),
   },
   { additionalProperties: false, description: 'Capstan host policy.' },
 );

@@ -8,6 +8,8 @@ import { parseDocument } from 'yaml';
 import { CapstanError } from '../errors.js';
 import { POLICY_SCHEMA_FILE, readSchemaFile } from '../load/schema-file.js';
 import type { PolicyFile } from './file-schema.js';
+import { securityOption } from '../load/normalize-container.js';
+import { sysctlName } from './sysctls.js';
 import { DEFAULT_POLICY, type HostPolicy } from './schema.js';
 
 let compiled: ValidateFunction | undefined;
@@ -33,6 +35,8 @@ export function parsePolicy(text: string, file: string): HostPolicy {
     allowedCapabilities: (policy.allowed_capabilities ?? []).map((name) => name.toUpperCase().replace(/^CAP_/, '')),
     bindRoots: (policy.bind_roots ?? []).map((root) => posix.normalize(root).replace(/(.)\/+$/, '$1')),
     allowedRuntimes: policy.allowed_runtimes ?? DEFAULT_POLICY.allowedRuntimes,
+    allowedSysctls: (policy.allowed_sysctls ?? []).map(sysctlName),
+    allowedSecurityOpts: (policy.allowed_security_opts ?? []).map(securityOption),
   };
 }
 

@@ -1,4 +1,5 @@
 export { DEFAULT_CAPABILITIES, DEFAULT_POLICY, DEFAULT_RUNTIMES, type HostPolicy } from './schema.js';
 export type { PolicyFile } from './file-schema.js';
 export { parsePolicy, readPolicyFile } from './file.js';
-export { policyRefusals, type PolicyRefusal } from './check.js';
+export { policyRefusals, type PolicyGrant, type PolicyRefusal } from './check.js';
+export { READ_ONLY_HOST_FILES } from './schema.js';

@@ -16,6 +16,10 @@ export interface HostPolicy {
   /** Normalized absolute paths, without a trailing slash. */
   bindRoots: string[];
   allowedRuntimes: string[];
+  /** Sysctl names (dotted) or `prefix.*` beyond the `net.*` ones Docker namespaces per container. */
+  allowedSysctls: string[];
+  /** security_opt values beyond `no-new-privileges`, spelled `name=value` (load/normalize-container.ts). */
+  allowedSecurityOpts: string[];
 }
 
 /** Docker's default capabilities: keeping or re-adding them (after `cap_drop: [ALL]`) grants nothing new. */
@@ -39,4 +43,12 @@ export const DEFAULT_POLICY: HostPolicy = {
   allowedCapabilities: [],
   bindRoots: [],
   allowedRuntimes: DEFAULT_RUNTIMES,
+  allowedSysctls: [],
+  allowedSecurityOpts: [],
 };
+
+/**
+ * Host files any manifest may bind-mount read-only, without `bind_roots`: the host's time zone,
+ * which Compose files for self-hosted software mount almost always, and which reveals nothing.
+ */
+export const READ_ONLY_HOST_FILES = ['/etc/localtime', '/etc/timezone'];

@@ -155,10 +155,10 @@ describe('Compose service keys → native fields', () => {
 
   it('refused and unknown keys name file, line and key; x- keys are ignored; x-capstan fields win', async () => {
     const converted = await convertCompose(
-      service('    hostname: web\n    imgae: x\n    x-notes: anything\n    x-capstan:\n      egress: false\n      update: {progress_deadline: 1m}\n    deploy:\n      update_config: {monitor: 2s}\n'),
+      service('    ipc: host\n    imgae: x\n    x-notes: anything\n    x-capstan:\n      egress: false\n      update: {progress_deadline: 1m}\n    deploy:\n      update_config: {monitor: 2s}\n'),
     );
     assert.deepEqual(converted.problems, [
-      "app/compose.yaml:4:5: services.web.hostname: not supported by Capstan: the container's host name is not set by Capstan; services reach each other by service name or network alias [COMPOSE_UNSUPPORTED]",
+      'app/compose.yaml:4:5: services.web.ipc: not supported by Capstan: it changes what the container may do, so it is not dropped silently; remove it, or run this service by hand beside Capstan [COMPOSE_UNSUPPORTED]',
       "app/compose.yaml:5:5: services.web.imgae: 'imgae' is not a Compose key here; did you mean 'image'? [COMPOSE_UNKNOWN_KEY]",
     ]);
     const web = (converted.manifest.services as any).web;
@@ -168,9 +168,13 @@ describe('Compose service keys → native fields', () => {
 
   it('policy refusals of the native pipeline point at the Compose lines', async () => {
     const converted = await convertCompose(service('    privileged: true\n    volumes:\n      - /srv/data:/data\n'), {}, { policy: DEFAULT_POLICY });
-    assert.equal(converted.problems.length, 2);
+    assert.equal(converted.problems.length, 3);
     assert.match(converted.problems[0], /^app\/compose\.yaml:4:17: services\.web\.privileged: .*\[POLICY_REFUSED\]$/);
     assert.match(converted.problems[1], /^app\/compose\.yaml:6:9: services\.web\.volumes\[0\]: .*\[POLICY_REFUSED\]$/);
+    assert.equal(
+      converted.problems[2],
+      'app/compose.yaml: to admit what the host policy refused, set these lines in the policy file (--policy-file, CAPSTAN_POLICY_FILE), if you trust the repository with them: [POLICY_SNIPPET]\n    allow_privileged: true\n    bind_roots: [/srv]',
+    );
   });
 
   it('network_mode: host, none and service: kept; bridge and container: refused', async () => {

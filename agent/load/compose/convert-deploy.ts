@@ -14,6 +14,7 @@ export const LEGACY_RESOURCES: Record<string, string> = {
   mem_reservation: 'memory_reservation',
   pids_limit: 'pids_limit',
   shm_size: 'shm_size',
+  cpuset: 'cpuset',
 };
 
 const LIMITS: Record<string, string> = { cpus: 'cpus', memory: 'memory', pids: 'pids_limit' };

@@ -28,13 +28,28 @@ const SAME_AS_NATIVE = new Set([
   'privileged',
   'pid',
   'devices',
+  'hostname',
+  'domainname',
+  'extra_hosts',
+  'dns',
+  'dns_search',
+  'dns_opt',
+  'stdin_open',
+  'tty',
+  'platform',
+  'oom_score_adj',
+  'mac_address',
+  'logging',
+  'sysctls',
+  'security_opt',
 ]);
 
 /** The order of the native fields in `capstan convert`'s output. */
 const FIELD_ORDER = [
   'image', 'build', 'command', 'entrypoint', 'user', 'working_dir', 'environment', 'env_files', 'secrets', 'ports', 'volumes', 'tmpfs', 'networks', 'network_mode',
   'depends_on', 'healthcheck', 'restart', 'replicas', 'update', 'resources', 'ulimits', 'labels', 'cap_add', 'cap_drop', 'read_only', 'init', 'stop_signal',
-  'stop_grace_period', 'runtime', 'privileged', 'pid', 'devices', 'uses', 'egress',
+  'stop_grace_period', 'runtime', 'privileged', 'pid', 'devices', 'hostname', 'domainname', 'extra_hosts', 'dns', 'dns_search', 'dns_opt', 'stdin_open', 'tty',
+  'platform', 'oom_score_adj', 'mac_address', 'logging', 'sysctls', 'security_opt', 'uses', 'egress',
 ];
 
 const VARIABLE_NAME = /^[_A-Za-z][_A-Za-z0-9]*$/;

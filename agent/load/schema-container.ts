@@ -1,0 +1,75 @@
+// The container's own settings, as Compose spells them: its name on the network (hostname,
+// extra_hosts, dns), its terminal, platform and logging, and the kernel settings the host policy
+// decides (sysctls, security_opt). Spread into the service schema (schema.ts).
+import { Type } from '@sinclair/typebox';
+
+const StringOrList = (item: ReturnType<typeof Type.String>, description: string) => Type.Union([item, Type.Array(item)], { description });
+
+/** RFC 1123 host name labels, dot-separated; Docker refuses longer than 253. */
+const HOSTNAME_PATTERN = '^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$';
+
+export const ExtraHosts = Type.Union(
+  [
+    Type.Array(Type.String({ pattern: '^[^:=\\s]+[:=]\\S+$' }), { description: '`HOST:IP` or `HOST=IP` items (`myhost:10.0.0.5`, `host.docker.internal:host-gateway`).' }),
+    Type.Record(
+      Type.String({ pattern: '^[^:=\\s]+$' }),
+      Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }))], { description: 'An address, or several.' }),
+      { additionalProperties: false, description: '`HOST: IP`, or `HOST: [IP, IP]`.' },
+    ),
+  ],
+  {
+    description:
+      'Lines added to the container\'s /etc/hosts, as in Compose. `host-gateway` stands for the host\'s address on the default bridge (Docker\'s `--add-host host.docker.internal:host-gateway`).',
+  },
+);
+
+export const Logging = Type.Object(
+  {
+    driver: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_./:-]*$', description: 'Docker logging driver, e.g. `json-file`, `local`, `journald`, `syslog`, `none` (default the engine\'s).' })),
+    options: Type.Optional(
+      Type.Record(Type.String({ minLength: 1 }), Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Null()], { description: 'A value; numbers and booleans are converted to strings.' }), {
+        additionalProperties: false,
+        description: 'Options of the driver (`max-size: 10m`, `max-file: 3`); numbers and booleans are converted to strings.',
+      }),
+    ),
+  },
+  { additionalProperties: false, description: 'Where the container\'s output goes, as Compose\'s `logging`; changing it replaces the containers.' },
+);
+
+export const Sysctls = Type.Union(
+  [
+    Type.Record(Type.String({ pattern: '^[a-z0-9_][a-z0-9_./-]*$' }), Type.Union([Type.String(), Type.Number(), Type.Boolean()], { description: 'The value; numbers and booleans are converted to strings.' }), {
+      additionalProperties: false,
+    }),
+    Type.Array(Type.String({ pattern: '^[a-z0-9_][a-z0-9_./-]*=.*$' }), { description: '`NAME=VALUE` items.' }),
+  ],
+  {
+    description:
+      'Kernel parameters set in the container\'s namespaces, as a map or a list of `NAME=VALUE`. Those Docker namespaces per container under `net.*` are allowed (not with `network_mode: host`); any other needs the host policy\'s `allowed_sysctls`.',
+  },
+);
+
+/** Service fields, spread into the service schema (schema.ts). */
+export const containerFields = {
+  hostname: Type.Optional(Type.String({ pattern: HOSTNAME_PATTERN, maxLength: 253, description: 'Host name inside the container (default a part of its id), as in Compose. Other services still reach it by service name.' })),
+  domainname: Type.Optional(Type.String({ pattern: HOSTNAME_PATTERN, maxLength: 253, description: 'Domain name inside the container.' })),
+  extra_hosts: Type.Optional(ExtraHosts),
+  dns: Type.Optional(StringOrList(Type.String({ minLength: 1 }), 'DNS servers for the container, replacing the engine\'s (an address, or a list).')),
+  dns_search: Type.Optional(StringOrList(Type.String({ minLength: 1 }), 'DNS search domains (a domain, or a list).')),
+  dns_opt: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Resolver options written to /etc/resolv.conf (`ndots:2`, `timeout:1`).' })),
+  stdin_open: Type.Optional(Type.Boolean({ description: 'Keep the container\'s standard input open (`docker run -i`); some images exit without it.' })),
+  tty: Type.Optional(Type.Boolean({ description: 'Give the container a terminal (`docker run -t`).' })),
+  platform: Type.Optional(
+    Type.String({ pattern: '^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$', description: 'Platform of the image to pull and run, `os/arch[/variant]` (`linux/amd64`); default the engine\'s own.' }),
+  ),
+  oom_score_adj: Type.Optional(Type.Integer({ minimum: -1000, maximum: 1000, description: 'How readily the kernel kills the container when memory runs out (-1000 to 1000).' })),
+  mac_address: Type.Optional(Type.String({ pattern: '^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$', description: 'MAC address of the container on its first network.' })),
+  logging: Type.Optional(Logging),
+  sysctls: Type.Optional(Sysctls),
+  security_opt: Type.Optional(
+    Type.Array(Type.String({ minLength: 1 }), {
+      description:
+        'Docker security options, as in Compose. `no-new-privileges` (or `no-new-privileges:true`) is always allowed; any other (`seccomp=unconfined`, `apparmor=unconfined`, `label=disable`, …) only when the host policy lists it in `allowed_security_opts`.',
+    }),
+  ),
+};

@@ -1,0 +1,211 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { containerCreateOptions } from '../../agent/execute/spec.js';
+import { DEFAULT_POLICY, parsePolicy, type HostPolicy } from '../../agent/policy/index.js';
+import { cleanupCheckouts, convertCompose, convertFiles } from './compose-helpers.js';
+
+// Compose's service keys with a meaning on one Docker host: each reaches the container and the
+// config hash; those that change what the container may do are decided by the host policy.
+
+const service = (body: string, extra = '') => `services:\n  web:\n    image: local/busybox:1\n${body}${extra}`;
+const SNIPPET_HEAD =
+  'to admit what the host policy refused, set these lines in the policy file (--policy-file, CAPSTAN_POLICY_FILE), if you trust the repository with them: [POLICY_SNIPPET]';
+
+const ALL_KEYS = [
+  '    hostname: web1',
+  '    domainname: example.org',
+  '    extra_hosts:',
+  '      - "db.local:10.0.0.5"',
+  '      - "host.docker.internal=host-gateway"',
+  '      - "v6:::1"',
+  '    dns: 1.1.1.1',
+  '    dns_search: [example.org]',
+  '    dns_opt: ["ndots:2"]',
+  '    stdin_open: true',
+  '    tty: true',
+  '    platform: linux/amd64',
+  '    init: true',
+  '    shm_size: 64m',
+  '    stop_signal: SIGINT',
+  '    stop_grace_period: 20s',
+  '    pids_limit: 100',
+  '    oom_score_adj: 200',
+  '    cpuset: "0-1"',
+  '    mac_address: 02-42-AC-11-65-43',
+  '    logging:',
+  '      driver: json-file',
+  '      options: {max-size: 10m, max-file: 3}',
+  '    sysctls:',
+  '      net.core.somaxconn: 1024',
+  '    security_opt: [no-new-privileges]',
+  '',
+].join('\n');
+
+describe('Compose service keys of one Docker host', () => {
+  after(cleanupCheckouts);
+
+  it('each reaches the container create body', async () => {
+    const converted = await convertCompose(service(ALL_KEYS));
+    assert.deepEqual(converted.problems, []);
+    assert.deepEqual(converted.notes, []);
+    const app = converted.app!;
+    const web = app.services[0];
+    const options = containerCreateOptions(app, web, 1, { name: 'app-web-1', node: 'n', commit: 'c', endpoints: [{ network: 'app_default', aliases: ['web'] }] });
+    const host = options.HostConfig!;
+    assert.deepEqual(
+      [options.Hostname, options.Domainname, options.Tty, options.OpenStdin, options.MacAddress, options.StopSignal, options.StopTimeout, (options as { platform?: string }).platform],
+      ['web1', 'example.org', true, true, '02:42:ac:11:65:43', 'SIGINT', 20, 'linux/amd64'],
+    );
+    assert.deepEqual(host.ExtraHosts, ['db.local:10.0.0.5', 'host.docker.internal:host-gateway', 'v6:::1']);
+    assert.deepEqual([host.Dns, host.DnsSearch, host.DnsOptions], [['1.1.1.1'], ['example.org'], ['ndots:2']]);
+    assert.deepEqual([host.Init, host.ShmSize, host.PidsLimit, host.OomScoreAdj, host.CpusetCpus], [true, 64 * 1024 ** 2, 100, 200, '0-1']);
+    assert.deepEqual(host.LogConfig, { Type: 'json-file', Config: { 'max-file': '3', 'max-size': '10m' } });
+    assert.deepEqual(host.Sysctls, { 'net.core.somaxconn': '1024' });
+    assert.deepEqual(host.SecurityOpt, ['no-new-privileges=true']);
+  });
+
+  it('each is in the config hash: changing it replaces the replicas', async () => {
+    const base = await convertCompose(service(ALL_KEYS));
+    const baseHash = base.app!.services[0].configHash;
+    const changes: [string, string][] = [
+      ['hostname: web1', 'hostname: web2'],
+      ['domainname: example.org', 'domainname: example.net'],
+      ['db.local:10.0.0.5', 'db.local:10.0.0.6'],
+      ['dns: 1.1.1.1', 'dns: 9.9.9.9'],
+      ['dns_search: [example.org]', 'dns_search: [example.net]'],
+      ['ndots:2', 'ndots:3'],
+      ['stdin_open: true', 'stdin_open: false'],
+      ['tty: true', 'tty: false'],
+      ['platform: linux/amd64', 'platform: linux/arm64'],
+      ['init: true', 'init: false'],
+      ['shm_size: 64m', 'shm_size: 128m'],
+      ['stop_signal: SIGINT', 'stop_signal: SIGTERM'],
+      ['stop_grace_period: 20s', 'stop_grace_period: 30s'],
+      ['pids_limit: 100', 'pids_limit: 200'],
+      ['oom_score_adj: 200', 'oom_score_adj: 300'],
+      ['cpuset: "0-1"', 'cpuset: "0"'],
+      ['02-42-AC-11-65-43', '02-42-AC-11-65-44'],
+      ['driver: json-file', 'driver: local'],
+      ['max-file: 3', 'max-file: 4'],
+      ['somaxconn: 1024', 'somaxconn: 2048'],
+      ['security_opt: [no-new-privileges]', 'security_opt: [no-new-privileges:false]'],
+    ];
+    for (const [from, to] of changes) {
+      assert.ok(ALL_KEYS.includes(from), from);
+      const changed = await convertCompose(service(ALL_KEYS.replace(from, to)));
+      assert.deepEqual(changed.problems, [], to);
+      assert.notEqual(changed.app!.services[0].configHash, baseHash, `${from} → ${to} changes the hash`);
+    }
+    const respelled = await convertCompose(service(ALL_KEYS.replace('security_opt: [no-new-privileges]', 'security_opt: ["no-new-privileges:true"]')));
+    assert.equal(respelled.app!.services[0].configHash, baseHash, 'no-new-privileges and no-new-privileges:true are one setting');
+  });
+
+  it('extra_hosts: list and map forms, several addresses for one host, host-gateway', async () => {
+    const map = await convertCompose(service('    extra_hosts:\n      db.local: 10.0.0.5\n      multi: ["10.0.0.7", "::1"]\n      host.docker.internal: host-gateway\n'));
+    assert.deepEqual(map.problems, []);
+    assert.deepEqual(map.app!.services[0].extraHosts, ['db.local:10.0.0.5', 'host.docker.internal:host-gateway', 'multi:10.0.0.7', 'multi:::1']);
+    const list = await convertCompose(service('    extra_hosts: ["multi=10.0.0.7", "db.local:10.0.0.5", "multi=::1", "host.docker.internal:host-gateway"]\n'));
+    assert.equal(list.app!.services[0].configHash, map.app!.services[0].configHash, 'the same hosts in either form are the same container');
+    const bad = await convertCompose(service('    extra_hosts: ["no-address"]\n'));
+    assert.equal(bad.problems.length, 1);
+    assert.match(bad.problems[0], /^app\/compose\.yaml:4:19: services\.web\.extra_hosts\[0\]: .*\[SCHEMA\]$/);
+  });
+
+  it('devices: long syntax and CDI names, decided by allow_devices', async () => {
+    const body = service('    devices:\n      - source: /dev/fuse\n        target: /dev/fuse\n        permissions: rw\n      - /dev/net/tun\n      - nvidia.com/gpu=all\n');
+    const refused = await convertCompose(body);
+    assert.deepEqual(refused.problems, [
+      'app/compose.yaml:5:7: services.web.devices: access to host devices is refused by host policy; set allow_devices: true in the policy file (--policy-file, CAPSTAN_POLICY_FILE) to allow it [POLICY_REFUSED]',
+      `app/compose.yaml: ${SNIPPET_HEAD}\n    allow_devices: true`,
+    ]);
+    const allowed = await convertCompose(body, {}, { policy: { ...DEFAULT_POLICY, allowDevices: true } });
+    assert.deepEqual(allowed.problems, []);
+    const web = allowed.app!.services[0];
+    assert.deepEqual(web.devices, [
+      { host: '/dev/fuse', container: '/dev/fuse', permissions: 'rw' },
+      { host: '/dev/net/tun', container: '/dev/net/tun', permissions: 'rwm' },
+    ]);
+    assert.deepEqual(web.cdiDevices, ['nvidia.com/gpu=all']);
+    const options = containerCreateOptions(allowed.app!, web, 1, { name: 'x', node: 'n', commit: 'c', endpoints: [] });
+    assert.deepEqual(options.HostConfig!.DeviceRequests, [{ Driver: 'cdi', DeviceIDs: ['nvidia.com/gpu=all'], Count: 0, Capabilities: [], Options: {} }]);
+  });
+});
+
+describe('host policy: sysctls, security_opt, time zone files, and the snippet that admits an app', () => {
+  after(cleanupCheckouts);
+
+  it('net.* sysctls are the container\'s own; others need allowed_sysctls (a name or a prefix)', async () => {
+    const body = service('    sysctls:\n      - net.ipv4.ip_forward=1\n      - kernel.shmmax=68719476736\n      - fs.mqueue.msg_max=100\n');
+    const refused = await convertCompose(body);
+    assert.deepEqual(refused.problems, [
+      'app/compose.yaml:6:9: services.web.sysctls[1]: sysctl kernel.shmmax, which Docker does not give each container its own copy of (only net.* ones) is refused by host policy; set allowed_sysctls: [kernel.shmmax] in the policy file (--policy-file, CAPSTAN_POLICY_FILE) to allow it [POLICY_REFUSED]',
+      'app/compose.yaml:7:9: services.web.sysctls[2]: sysctl fs.mqueue.msg_max, which Docker does not give each container its own copy of (only net.* ones) is refused by host policy; set allowed_sysctls: [fs.mqueue.msg_max] in the policy file (--policy-file, CAPSTAN_POLICY_FILE) to allow it [POLICY_REFUSED]',
+      `app/compose.yaml: ${SNIPPET_HEAD}\n    allowed_sysctls: [kernel.shmmax, fs.mqueue.msg_max]`,
+    ]);
+    const policy = parsePolicy('allowed_sysctls: [kernel.shmmax, fs.mqueue.*]\n', 'p.yaml');
+    const allowed = await convertCompose(body, {}, { policy });
+    assert.deepEqual(allowed.problems, []);
+    assert.deepEqual(allowed.app!.services[0].sysctls, { 'fs.mqueue.msg_max': '100', 'kernel.shmmax': '68719476736', 'net.ipv4.ip_forward': '1' });
+  });
+
+  it('net.* sysctls are refused with network_mode: host, whose namespace is the host\'s', async () => {
+    const converted = await convertCompose(service('    network_mode: host\n    sysctls: {net.core.somaxconn: 1024}\n'), {}, { policy: { ...DEFAULT_POLICY, allowHostNetwork: true } });
+    assert.equal(converted.problems.length, 1);
+    assert.match(converted.problems[0], /^app\/compose\.yaml:5:35: services\.web\.sysctls\["net\.core\.somaxconn"\]: .*network_mode: host.* \[SYSCTL_HOST_NETWORK\]$/);
+  });
+
+  it('security_opt: no-new-privileges always; unconfined profiles and label=disable by allowed_security_opts', async () => {
+    const body = service('    security_opt:\n      - no-new-privileges:true\n      - seccomp:unconfined\n      - apparmor=unconfined\n      - label=disable\n');
+    const refused = await convertCompose(body);
+    assert.deepEqual(
+      refused.problems.map((line) => line.replace(/ is refused by host policy.*/, '')),
+      [
+        'app/compose.yaml:6:9: services.web.security_opt[1]: security option seccomp=unconfined',
+        'app/compose.yaml:7:9: services.web.security_opt[2]: security option apparmor=unconfined',
+        'app/compose.yaml:8:9: services.web.security_opt[3]: security option label=disable',
+        `app/compose.yaml: ${SNIPPET_HEAD}\n    allowed_security_opts: [seccomp=unconfined, apparmor=unconfined, label=disable]`,
+      ],
+    );
+    const policy = parsePolicy('allowed_security_opts: ["seccomp:unconfined", apparmor=unconfined, label=disable]\n', 'p.yaml');
+    const allowed = await convertCompose(body, {}, { policy });
+    assert.deepEqual(allowed.problems, []);
+    assert.deepEqual(allowed.app!.services[0].securityOpt, ['apparmor=unconfined', 'label=disable', 'no-new-privileges=true', 'seccomp=unconfined']);
+  });
+
+  it('the default policy allows read-only binds of /etc/localtime and /etc/timezone, nothing more', async () => {
+    const allowed = await convertCompose(service('    volumes:\n      - /etc/localtime:/etc/localtime:ro\n      - type: bind\n        source: /etc/timezone\n        target: /etc/timezone\n        read_only: true\n'));
+    assert.deepEqual(allowed.problems, []);
+    const writable = await convertCompose(service('    volumes:\n      - /etc/localtime:/etc/localtime\n      - /etc/hostname:/etc/hostname:ro\n'));
+    assert.deepEqual(writable.problems.map((line) => line.replace(/ is refused by host policy.*/, '')), [
+      'app/compose.yaml:5:9: services.web.volumes[0]: mounting host path /etc/localtime',
+      'app/compose.yaml:6:9: services.web.volumes[1]: mounting host path /etc/hostname',
+      `app/compose.yaml: ${SNIPPET_HEAD}\n    bind_roots: [/etc]`,
+    ]);
+  });
+
+  it('the snippet keeps what the policy allows already, since a list written in the file replaces it', async () => {
+    const policy: HostPolicy = parsePolicy('allowed_capabilities: [NET_ADMIN]\nbind_roots: [/srv]\nallowed_runtimes: [runc]\n', 'p.yaml');
+    const converted = await convertCompose(
+      service('    cap_add: [NET_ADMIN, SYS_TIME]\n    runtime: nvidia\n    privileged: true\n    volumes: ["/data/x:/x", "/srv/ok:/ok"]\n'),
+      {},
+      { policy },
+    );
+    assert.equal(converted.problems.at(-1), `app/compose.yaml: ${SNIPPET_HEAD}\n    allow_privileged: true\n    allowed_capabilities: [NET_ADMIN, SYS_TIME]\n    bind_roots: [/srv, /data]\n    allowed_runtimes: [runc, nvidia]`);
+    const admitted = parsePolicy(converted.problems.at(-1)!.split('\n').slice(1).join('\n').replace(/^ {4}/gm, ''), 'snippet.yaml');
+    const again = await convertCompose(
+      service('    cap_add: [NET_ADMIN, SYS_TIME]\n    runtime: nvidia\n    privileged: true\n    volumes: ["/data/x:/x", "/srv/ok:/ok"]\n'),
+      {},
+      { policy: admitted },
+    );
+    assert.deepEqual(again.problems, [], 'the snippet as printed admits the app');
+  });
+
+  it('two apps refused: one snippet, after every problem', async () => {
+    const converted = await convertFiles({
+      'apps/a/compose.yaml': service('    privileged: true\n'),
+      'apps/b/compose.yaml': service('    cap_add: [SYS_ADMIN]\n'),
+    }, { folder: 'apps' });
+    assert.equal(converted.problems.length, 3);
+    assert.equal(converted.problems[2], `apps/a/compose.yaml, apps/b/compose.yaml: ${SNIPPET_HEAD}\n    allow_privileged: true\n    allowed_capabilities: [SYS_ADMIN]`);
+  });
+});
