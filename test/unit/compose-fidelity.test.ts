@@ -209,3 +209,30 @@ describe('host policy: sysctls, security_opt, time zone files, and the snippet t
     assert.equal(converted.problems[2], `apps/a/compose.yaml, apps/b/compose.yaml: ${SNIPPET_HEAD}\n    allow_privileged: true\n    allowed_capabilities: [SYS_ADMIN]`);
   });
 });
+
+describe('service names as Compose allows them', () => {
+  after(cleanupCheckouts);
+
+  it('capitals and dots: a DNS-safe key, references follow, the Compose name stays an alias', async () => {
+    const converted = await convertCompose(
+      'services:\n  Web:\n    image: local/busybox:1\n    depends_on: [my.db]\n  my.db:\n    image: local/busybox:1\n    networks: [back]\n  Side:\n    image: local/busybox:1\n    network_mode: service:Web\nnetworks:\n  back:\n',
+    );
+    assert.deepEqual(converted.problems, []);
+    const services = converted.manifest.services as any;
+    assert.deepEqual(Object.keys(services), ['Web', 'my.db', 'Side'].map((name) => name.toLowerCase().replace('.', '-')));
+    assert.deepEqual(services.web.networks, { default: { aliases: ['Web'] } });
+    assert.deepEqual(services.web.depends_on, ['my-db']);
+    assert.deepEqual(services['my-db'].networks, { back: { aliases: ['my.db'] } });
+    assert.equal(services.side.network_mode, 'service:web');
+    assert.deepEqual(converted.notes, [
+      "app/compose.yaml:2:3: services.Web: containers of this service are named <app>-web-<n>; 'Web' stays reachable as a network alias",
+      "app/compose.yaml:5:3: services[\"my.db\"]: containers of this service are named <app>-my-db-<n>; 'my.db' stays reachable as a network alias",
+      'app/compose.yaml:8:3: services.Side: containers of this service are named <app>-side-<n>',
+    ]);
+  });
+
+  it('two names that become one key are an error naming both, with no follow-on errors', async () => {
+    const converted = await convertCompose('services:\n  web:\n    image: local/busybox:1\n  WEB:\n    image: local/busybox:1\n');
+    assert.deepEqual(converted.problems, ["app/compose.yaml:4:3: services.WEB: service name 'WEB' cannot be told apart in container names: 'web' becomes 'web' too; rename one [COMPOSE_SERVICE_NAME]"]);
+  });
+});

@@ -25,6 +25,8 @@ export interface ConvertContext {
   refused: { volumes: Set<string>; networks: Set<string>; secrets: Set<string>; configs: Set<string> };
   /** Compose volume names the native format does not take (`etc-dnsmasq.d`) → the key used instead. */
   volumeKeys: Map<string, string>;
+  /** Compose service names the native format does not take (`Web`, `my.app`) → the key used instead. */
+  serviceKeys: Map<string, string>;
   /** Services mounting each named volume read-write, to keep Compose's shared volumes shared. */
   writers: Map<string, { service: string; at: Origin }[]>;
 }
@@ -92,4 +94,9 @@ export function expectMap(context: ConvertContext, located: Located | undefined,
 /** `key: ~` and `key: {}` both mean "defaults" in Compose. */
 export function isEmpty(located: Located | undefined): boolean {
   return located === undefined || (located.kind === 'scalar' && located.value === null) || (located.kind === 'map' && located.entries.size === 0);
+}
+
+/** The native key of a Compose service (`Web` → `web`); the name itself when it needs none. */
+export function serviceKey(context: ConvertContext, name: string): string {
+  return context.serviceKeys.get(name) ?? name;
 }

@@ -2,7 +2,7 @@
 // name, `.env` as the app's env file, top-level volumes and networks, then each service whose
 // profiles are active, after `extends` is resolved.
 import { interpolate } from '../interpolate.js';
-import { checkKeys, expectMap, isEmpty, note, peek, refuse, type ConvertContext } from './context.js';
+import { checkKeys, expectMap, isEmpty, note, peek, problem, refuse, type ConvertContext } from './context.js';
 import { checkSecretDefinitions } from './convert-mounts.js';
 import { convertService } from './convert-service.js';
 import { resolveExtends } from './extends.js';
@@ -47,8 +47,9 @@ export function convertProject(context: ConvertContext, input: ProjectInput): vo
     context.doc.set(['services'], {}, { at: services.at, keyAt: servicesEntry.keyAt });
     const resolved = resolveExtends(context, services);
     const selection = selectProfiles(context, resolved);
+    const unnamed = serviceKeys(context, resolved);
     for (const [name, service] of resolved.entries) {
-      if (selection.active.has(name)) convertService(context, name, service, { secrets, configs, ...selection });
+      if (selection.active.has(name) && !unnamed.has(name)) convertService(context, name, service, { secrets, configs, ...selection });
     }
   }
   sharedVolumes(context);
@@ -116,6 +117,32 @@ function convertTopVolumes(context: ConvertContext, volumesEntry: MapEntry): voi
     }
     copyExtension(context, path, volume);
   }
+}
+
+/**
+ * Compose takes capitals and dots in service names (`Web`, `my.app`); native keys are DNS-safe
+ * names, so such a service gets one (`web`, `my-app`), and its Compose name stays a network alias
+ * on each of its networks, so the other services reach it by the name the file gives it.
+ */
+function serviceKeys(context: ConvertContext, services: LocatedMap): Set<string> {
+  const unnamed = new Set<string>();
+  const pattern = new RegExp(NAME_PATTERN);
+  const taken = new Map([...services.entries.keys()].filter((name) => pattern.test(name)).map((name) => [name, name]));
+  for (const [name, service] of services.entries) {
+    if (pattern.test(name)) continue;
+    const key = name.toLowerCase().replace(/[^a-z0-9_-]/g, '-').replace(/^[_-]+/, '').slice(0, 63);
+    if (key === '' || taken.has(key)) {
+      const clash = key === '' ? 'it has no letter or digit to name a container with' : `'${taken.get(key)!}' becomes '${key}' too`;
+      problem(context, service.keyAt, 'COMPOSE_SERVICE_NAME', `service name '${name}' cannot be told apart in container names: ${clash}; rename one`);
+      unnamed.add(name);
+      continue;
+    }
+    taken.set(key, name);
+    context.serviceKeys.set(name, key);
+    const shared = service.value.kind === 'map' && service.value.entries.has('network_mode');
+    note(context, service.keyAt, `containers of this service are named <app>-${key}-<n>${shared ? '' : `; '${name}' stays reachable as a network alias`}`);
+  }
+  return unnamed;
 }
 
 /** Compose takes dots and capitals in volume names; native keys are DNS-safe names. */

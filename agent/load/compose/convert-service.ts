@@ -2,7 +2,7 @@
 // goes where). Keys the native format spells the same way and reads the same way are copied as
 // written, so the native schema checks them and its problems point at the Compose lines.
 import type { KeyPath } from '../problems.js';
-import { checkKeys, expectMap, note, peek, problem, refuse, type ConvertContext } from './context.js';
+import { checkKeys, expectMap, note, peek, problem, refuse, serviceKey, type ConvertContext } from './context.js';
 import { convertBuild, convertDeploy, convertLegacyResource, convertRestart, LEGACY_RESOURCES } from './convert-deploy.js';
 import { convertSecretRefs, convertTmpfs, convertVolumes, type TmpfsMounts } from './convert-mounts.js';
 import { containerNameAlias, convertNetworkMode, convertNetworks } from './convert-networks.js';
@@ -64,7 +64,7 @@ export interface ProjectParts {
 }
 
 export function convertService(context: ConvertContext, name: string, serviceEntry: MapEntry, project: ProjectParts): void {
-  const path: KeyPath = ['services', name];
+  const path: KeyPath = ['services', serviceKey(context, name)];
   const service = expectMap(context, serviceEntry.value, `service '${name}'`);
   if (!service) return;
   context.doc.set(path, {}, { at: serviceEntry.keyAt, keyAt: serviceEntry.keyAt });
@@ -86,7 +86,7 @@ export function convertService(context: ConvertContext, name: string, serviceEnt
   const deploy = field('deploy');
   if (deploy) convertDeploy(context, path, deploy, field('restart') !== undefined);
   if (tmpfs.items.length > 0) tmpfs.items.forEach((item, index) => context.doc.set([...path, 'tmpfs', index], item.value, { at: item.at }));
-  if (!accepted.has('networks')) containerNameAlias(context, path, service, undefined);
+  if (!accepted.has('networks')) containerNameAlias(context, path, service, undefined, composeNameAlias(context, name, serviceEntry));
   if (service.entries.has('links')) convertLinks(context, service.entries.get('links')!);
   extension(context, path, service);
   orderFields(context.doc.get(path) as Record<string, unknown>);
@@ -105,14 +105,14 @@ function convertField(context: ConvertContext, path: KeyPath, name: string, key:
     case 'ports':
       return convertPorts(context, path, entry);
     case 'volumes':
-      return convertVolumes(context, path, name, entry, tmpfs);
+      return convertVolumes(context, path, serviceKey(context, name), entry, tmpfs);
     case 'tmpfs':
       return convertTmpfs(context, entry, tmpfs);
     case 'secrets':
     case 'configs':
       return convertSecretRefs(context, path, key, entry, key === 'secrets' ? project.secrets : project.configs);
     case 'networks':
-      return convertNetworks(context, path, entry, service);
+      return convertNetworks(context, path, entry, service, composeNameAlias(context, name, service.entries.get('networks')!));
     case 'network_mode':
       return convertNetworkMode(context, path, entry);
     case 'depends_on':
@@ -132,6 +132,11 @@ function convertField(context: ConvertContext, path: KeyPath, name: string, key:
       // profiles and extends are resolved before conversion; deploy and container_name after the other keys.
       return;
   }
+}
+
+/** A service whose Compose name is not its native key answers to that name too (`Web`, `my.app`). */
+function composeNameAlias(context: ConvertContext, name: string, entry: MapEntry): Located | undefined {
+  return serviceKey(context, name) === name ? undefined : { kind: 'scalar', value: name, at: entry.keyAt };
 }
 
 function hasRestartPolicy(service: LocatedMap): boolean {
@@ -229,10 +234,11 @@ function convertDependsOn(context: ConvertContext, path: KeyPath, entry: MapEntr
   const conditional = kept.some(([, , condition]) => condition !== undefined);
   context.doc.set([...path, 'depends_on'], conditional ? {} : [], { at: entry.value.at, keyAt: entry.keyAt });
   kept.forEach(([name, dependency, condition], index) => {
-    if (!conditional) context.doc.set([...path, 'depends_on', index], name, { at: dependency.keyAt });
+    const key = serviceKey(context, name);
+    if (!conditional) context.doc.set([...path, 'depends_on', index], key, { at: dependency.keyAt });
     else {
-      context.doc.set([...path, 'depends_on', name], {}, { at: dependency.value.at, keyAt: dependency.keyAt });
-      if (condition) context.doc.copy([...path, 'depends_on', name, 'condition'], condition);
+      context.doc.set([...path, 'depends_on', key], {}, { at: dependency.value.at, keyAt: dependency.keyAt });
+      if (condition) context.doc.copy([...path, 'depends_on', key, 'condition'], condition);
     }
   });
 }

@@ -78,6 +78,7 @@ export async function convertComposeFolder(folder: string, checkout: Checkout, l
     exists: (relativePath) => existsSync(resolve(folder, relativePath)),
     refused: { volumes: new Set(), networks: new Set(), secrets: new Set(), configs: new Set() },
     volumeKeys: new Map(),
+    serviceKeys: new Map(),
     writers: new Map(),
   };
   const dotEnv = hasDotEnv(folder) ? { file: repoPath('.env'), line: 0, column: 0, key: '' } : undefined;
