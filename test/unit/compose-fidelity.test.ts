@@ -236,3 +236,34 @@ describe('service names as Compose allows them', () => {
     assert.deepEqual(converted.problems, ["app/compose.yaml:4:3: services.WEB: service name 'WEB' cannot be told apart in container names: 'web' becomes 'web' too; rename one [COMPOSE_SERVICE_NAME]"]);
   });
 });
+
+describe('interpolation as Compose does it', () => {
+  after(cleanupCheckouts);
+
+  it('typed fields take a variable and are typed after interpolation', async () => {
+    const converted = await convertCompose(
+      service(
+        '    read_only: ${RO:-false}\n    init: ${INIT}\n    tty: "${TTY:-yes}"\n    oom_score_adj: ${OOM:--100}\n    ports:\n      - target: ${PORT:-80}\n        published: "${PUBLISHED}"\n    healthcheck:\n      test: ["CMD", "true"]\n      retries: ${RETRIES:-3}\n      disable: ${NO_CHECK:-false}\n    deploy:\n      replicas: ${REPLICAS:-1}\n    volumes:\n      - type: volume\n        source: data\n        target: /data\n        read_only: ${DATA_RO:-true}\n',
+        'volumes:\n  data:\n',
+      ),
+      { '.env': 'INIT=true\nPUBLISHED=8080\n' },
+    );
+    assert.deepEqual(converted.problems, []);
+    const web = converted.app!.services[0];
+    assert.deepEqual([web.readOnly, web.init, web.tty, web.oomScoreAdj, web.replicas, web.healthcheck?.retries], [undefined, true, true, -100, 1, 3]);
+    assert.deepEqual(web.ports, [{ containerPort: 80, hostPort: 8080, protocol: 'tcp' }]);
+    assert.deepEqual(web.mounts, [{ type: 'volume', volume: 'data', target: '/data', readOnly: true }]);
+  });
+
+  it('a variable that gives no boolean is refused at its key, without its value', async () => {
+    const converted = await convertCompose(service('    init: ${INIT}\n'), { '.env': 'INIT=sometimes\n' });
+    assert.deepEqual(converted.problems, ['app/compose.yaml:4:11: services.web.init: must be a boolean, not a string [SCHEMA]']);
+  });
+
+  it('$$ is a literal dollar, never a variable', async () => {
+    const converted = await convertCompose(service('    command: ["sh", "-c", "echo $$HOME $${X}"]\n    environment:\n      PRICE: "$$5"\n'));
+    assert.deepEqual(converted.problems, []);
+    assert.deepEqual(converted.app!.services[0].command, ['sh', '-c', 'echo $HOME ${X}']);
+    assert.deepEqual(converted.app!.services[0].environment, { PRICE: '$5' });
+  });
+});
