@@ -15,6 +15,8 @@ export interface InterpolationIssue {
   code: 'UNDEFINED_VARIABLE' | 'INVALID_INTERPOLATION';
   variable?: string;
   message: string;
+  /** A `${VAR:?message}` or `${VAR?message}` that failed: an error even where Compose lets unset variables be empty. */
+  required?: true;
 }
 
 export interface Interpolated {
@@ -130,7 +132,7 @@ function resolveVariable(name: string, operator: Operator | undefined, argument:
       // The message is quoted as written: interpolating it could print another variable's value.
       const reason = argument;
       const condition = operator === ':?' ? 'is not set or empty' : 'is not set';
-      issues.push(undefinedIssue(name, `variable '${name}' ${condition}${reason ? `: ${reason}` : ''}`));
+      issues.push({ ...undefinedIssue(name, `variable '${name}' ${condition}${reason ? `: ${reason}` : ''}`), required: true });
       return '';
     }
     case ':+':

@@ -267,3 +267,26 @@ describe('interpolation as Compose does it', () => {
     assert.deepEqual(converted.app!.services[0].environment, { PRICE: '$5' });
   });
 });
+
+describe('.env values as Compose reads them', () => {
+  after(cleanupCheckouts);
+
+  it('a value uses earlier variables and ${VAR:-default}; single quotes keep it literal; $$ is a dollar', async () => {
+    const converted = await convertCompose(
+      service('    environment:\n      URL: ${URL}\n      LITERAL: ${LITERAL}\n      PRICE: ${PRICE}\n    volumes:\n      - ${VOLUME}:/data\n', 'volumes:\n  appdata:\n'),
+      { '.env': 'HOST=db\nPORT=${PORT_OVERRIDE:-5432}\nURL="postgres://${HOST}:${PORT}/app"\nLITERAL=\'${HOST}\'\nPRICE=$$5\nVOLUME=${VOLUME_NAME:-appdata}\n' },
+    );
+    assert.deepEqual(converted.problems, []);
+    const web = converted.app!.services[0];
+    assert.deepEqual(web.environment, { URL: 'postgres://db:5432/app', LITERAL: '${HOST}', PRICE: '$5' });
+    assert.deepEqual(web.mounts, [{ type: 'volume', volume: 'appdata', target: '/data', readOnly: false }]);
+  });
+
+  it('an env_file value may use .env\'s variables; an unset one is empty as in Compose, ${VAR:?} an error at its line', async () => {
+    const converted = await convertCompose(service('    env_file: app.env\n'), { '.env': 'HOST=db\n', 'app.env': 'DSN=${HOST}:5432\nEMPTY=${NOT_SET}\n' });
+    assert.deepEqual(converted.problems, []);
+    assert.deepEqual(converted.app!.services[0].environment, { DSN: 'db:5432', EMPTY: '' });
+    const required = await convertCompose(service('    env_file: app.env\n'), { 'app.env': 'A=1\nDSN=${HOST:?set HOST in .env}\n' });
+    assert.deepEqual(required.problems, ["app/app.env:2:1: DSN: variable 'HOST' is not set or empty: set HOST in .env [UNDEFINED_VARIABLE]"]);
+  });
+});

@@ -114,9 +114,12 @@ export interface ComposeLoad {
 /** For the loader (index.ts): one Compose folder as one app, or its problems. */
 export async function loadComposeFolder(folder: string, checkout: Checkout, context: VariableContext, policy: HostPolicy): Promise<ComposeLoad> {
   const notes: Note[] = [];
-  const envFiles = composeEnvFiles(checkout, context.envFiles, notes);
+  // `.env` values may use capstan.env's variables; a service's env_file values `.env`'s too.
+  let outer = layerVariables([context.defaults], context.fallback).lookup;
+  const envFiles = composeEnvFiles(checkout, context.envFiles, notes, () => outer);
   const dotEnv = hasDotEnv(folder) ? await envFiles.read(folder, '.env') : undefined;
   const variables = layerVariables([dotEnv, context.defaults], context.fallback);
+  outer = variables.lookup;
   const conversion = await convertComposeFolder(folder, checkout, variables.lookup);
   notes.push(...conversion.notes);
   if (!conversion.document) return { result: { problems: conversion.problems, bindings: [], grants: [] }, notes: uniqueNotes(notes), conversion };
