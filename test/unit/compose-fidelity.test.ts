@@ -290,3 +290,35 @@ describe('.env values as Compose reads them', () => {
     assert.deepEqual(required.problems, ["app/app.env:2:1: DSN: variable 'HOST' is not set or empty: set HOST in .env [UNDEFINED_VARIABLE]"]);
   });
 });
+
+describe('invalid Compose is refused with file, line and key', () => {
+  after(cleanupCheckouts);
+
+  it('environment as a single string, and a name set twice in a list', async () => {
+    const converted = await convertCompose(service('    environment: "FOO=1"\n    labels: [a=1, b, a=2]\n    build:\n      context: .\n      args: [X=1, X=2]\n'));
+    assert.deepEqual(converted.problems, [
+      'app/compose.yaml:4:18: services.web.environment: environment must be a map (KEY: value) or a list of KEY=VALUE items, not a single value [COMPOSE_INVALID]',
+      "app/compose.yaml:5:22: services.web.labels[2]: 'a' is already set by item 0 of labels; keep one [COMPOSE_DUPLICATE]",
+      "app/compose.yaml:8:19: services.web.build.args[1]: 'X' is already set by item 0 of build.args; keep one [COMPOSE_DUPLICATE]",
+    ]);
+    const duplicate = await convertCompose(service('    environment:\n      - FOO=1\n      - BAR\n      - FOO=2\n'));
+    assert.deepEqual(duplicate.problems, ["app/compose.yaml:7:9: services.web.environment[2]: 'FOO' is already set by item 0 of environment; keep one [COMPOSE_DUPLICATE]"]);
+  });
+
+  it('in an override file, named as such', async () => {
+    const converted = await convertCompose(service('    environment: [A=1]\n'), { 'compose.override.yaml': 'services:\n  web:\n    environment: "B=2"\n' });
+    assert.deepEqual(converted.problems, [
+      'app/compose.override.yaml:3:18: services.web.environment: environment must be a map (KEY: value) or a list of KEY=VALUE items, not a single value [COMPOSE_INVALID]',
+    ]);
+  });
+
+  it('a key written twice in one map names the key and both lines', async () => {
+    const converted = await convertCompose(service('    environment:\n      A: 1\n      A: 2\n'));
+    assert.deepEqual(converted.problems, ["app/compose.yaml:6:7: services.web.environment.A: 'A' is written twice in the same map (first on line 5); keep one [YAML_SYNTAX]"]);
+  });
+
+  it('a refused key is not reported again by the native checks', async () => {
+    const converted = await convertCompose(service('    volumes:\n      - data:/data:Z\n', 'volumes:\n  data:\n'));
+    assert.deepEqual(converted.problems, ['app/compose.yaml:5:9: services.web.volumes[0]: not supported by Capstan: SELinux relabelling (`z`, `Z`) is not done by Capstan [COMPOSE_UNSUPPORTED]']);
+  });
+});

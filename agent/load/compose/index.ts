@@ -16,6 +16,7 @@ import { layerVariables } from '../variables.js';
 import type { ConvertContext, Note } from './context.js';
 import { convertProject } from './convert-project.js';
 import { NativeDocument } from './document.js';
+import { checkKeyedLists } from './check-lists.js';
 import { composeEnvFiles } from './env.js';
 import { pickComposeFiles } from './files.js';
 import { locatedTree, type Located, type Origin } from './located.js';
@@ -96,6 +97,7 @@ async function readTree(folder: string, name: string, file: string, problems: Ma
   }
   const located = locatedTree(parsed.doc, parsed.lineCounter, file);
   problems.push(...located.problems);
+  checkKeyedLists(located.tree, problems);
   return located.tree;
 }
 
@@ -130,7 +132,10 @@ export async function loadComposeFolder(folder: string, checkout: Checkout, cont
     { ...context, envFiles },
     policy,
   );
-  const problems = unique([...conversion.problems, ...result.problems.map(composeHint)]);
+  // A key the conversion already refused is not reported again by the native pipeline.
+  const refusedKeys = conversion.problems.filter((problem) => problem.key !== '').map((problem) => problem.key);
+  const followOn = (problem: ManifestProblem) => refusedKeys.some((key) => problem.key === key || problem.key.startsWith(`${key}.`) || problem.key.startsWith(`${key}[`));
+  const problems = unique([...conversion.problems, ...result.problems.filter((problem) => !followOn(problem)).map(composeHint)]);
   return { result: { ...result, problems }, notes: uniqueNotes(notes), conversion };
 }
 
