@@ -27,6 +27,10 @@ export type MountSpec =
       volume: string;
       target: string;
       readOnly: boolean;
+      /** Docker's `nocopy`: a new volume is not seeded with the image's files at the target. */
+      noCopy?: true;
+      /** SELinux relabelling of the volume's folder (`z` shared, `Z` private). */
+      selinux?: 'z' | 'Z';
     }
   | {
       type: 'bind';
@@ -34,6 +38,8 @@ export type MountSpec =
       source: string;
       target: string;
       readOnly: boolean;
+      /** SELinux relabelling (`z` shared, `Z` private); Docker does it only for `Binds`, not `Mounts`. */
+      selinux?: 'z' | 'Z';
       /**
        * For bind mounts of files from the repository (`./conf:/etc/conf`): the path relative
        * to the checkout root and a digest of its content at this commit. The config hash uses

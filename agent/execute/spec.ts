@@ -53,11 +53,22 @@ export function containerCreateOptions(
     },
     HostConfig: {
       PortBindings: portBindings,
-      Mounts: service.mounts.map((mount) =>
-        mount.type === 'volume'
-          ? { Type: 'volume' as const, Source: volumeNames.get(mount.volume) ?? mount.volume, Target: mount.target, ReadOnly: mount.readOnly }
-          : { Type: 'bind' as const, Source: mount.source, Target: mount.target, ReadOnly: mount.readOnly },
-      ),
+      Mounts: service.mounts
+        .filter((mount) => mount.selinux === undefined)
+        .map((mount) =>
+          mount.type === 'volume'
+            ? {
+                Type: 'volume' as const,
+                Source: volumeNames.get(mount.volume) ?? mount.volume,
+                Target: mount.target,
+                ReadOnly: mount.readOnly,
+                // The typings want every VolumeOptions field; Docker takes NoCopy alone.
+                ...(mount.noCopy ? { VolumeOptions: { NoCopy: true } as Docker.MountSettings["VolumeOptions"] } : {}),
+              }
+            : { Type: 'bind' as const, Source: mount.source, Target: mount.target, ReadOnly: mount.readOnly },
+        ),
+      // Docker relabels for SELinux only binds given as `Binds` (`SRC:DST:ro,Z`), never `Mounts`.
+      ...selinuxBinds(service, volumeNames),
       RestartPolicy: { Name: service.restart === 'no' ? '' : service.restart },
       NetworkMode: networkMode(app, service, replica, primary),
       ...hostConfigExtras(service),
@@ -84,6 +95,16 @@ function containerSettings(options: Docker.ContainerCreateOptions & { platform?:
   if (service.macAddress !== undefined) options.MacAddress = service.macAddress;
   // A query parameter of the create call (docker-modem sends the options as both query and body).
   if (service.platform !== undefined) options.platform = service.platform;
+}
+
+function selinuxBinds(service: Service, volumeNames: Map<string, string>): Docker.HostConfig {
+  const binds = service.mounts.flatMap((mount) => {
+    if (mount.selinux === undefined) return [];
+    const source = mount.type === 'volume' ? (volumeNames.get(mount.volume) ?? mount.volume) : mount.source;
+    const options = [mount.readOnly ? 'ro' : 'rw', ...(mount.type === 'volume' && mount.noCopy ? ['nocopy'] : []), mount.selinux];
+    return [`${source}:${mount.target}:${options.join(',')}`];
+  });
+  return binds.length > 0 ? { Binds: binds } : {};
 }
 
 /** A sidecar joins the namespace of its parent's replica with the same number (Docker resolves the name to the id). */

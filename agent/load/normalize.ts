@@ -41,6 +41,8 @@ export interface NormalizeContext {
   envFiles: EnvFiles;
   /** What this host lets manifests ask for. */
   policy: HostPolicy;
+  /** The agent user's home, for `~` in bind sources. */
+  homeDir: string;
 }
 
 /** A grant and where it is written, for the cross-app check that its provider exists. */
@@ -243,16 +245,25 @@ async function resolveMount(entry: MountManifest, declared: Set<string>, context
       if (!declared.has(mount.volume)) {
         return { code: 'VOLUME_UNDECLARED', message: `volume '${mount.volume}' is not declared; add it under the top-level volumes (volumes: {${mount.volume}: {}})` };
       }
-      return { type: 'volume', volume: mount.volume, target: mount.target, readOnly: mount.readOnly };
+      return {
+        type: 'volume',
+        volume: mount.volume,
+        target: mount.target,
+        readOnly: mount.readOnly,
+        ...(mount.noCopy ? { noCopy: true } : {}),
+        ...(mount.selinux ? { selinux: mount.selinux } : {}),
+      };
     case 'host-bind': {
+      // `~` is the home of the user the agent runs as, as a shell (and Compose) would read it.
+      const written = mount.source.startsWith('~') ? context.homeDir + mount.source.slice(1) : mount.source;
       // Trailing slashes and `a/../b` would otherwise make equal paths hash differently.
-      const source = posix.normalize(mount.source).replace(/(.)\/+$/, '$1');
-      return { type: 'bind', source, target: mount.target, readOnly: mount.readOnly };
+      const source = posix.normalize(written).replace(/(.)\/+$/, '$1');
+      return { type: 'bind', source, target: mount.target, readOnly: mount.readOnly, ...(mount.selinux ? { selinux: mount.selinux } : {}) };
     }
     case 'repo-bind': {
       const resolved = await resolveRepoPath(context.checkout, context.manifestDir, mount.relativeSource);
       if ('code' in resolved) return resolved;
-      return { type: 'bind', source: resolved.source, target: mount.target, readOnly: mount.readOnly, repo: resolved.repo };
+      return { type: 'bind', source: resolved.source, target: mount.target, readOnly: mount.readOnly, repo: resolved.repo, ...(mount.selinux ? { selinux: mount.selinux } : {}) };
     }
   }
 }

@@ -31,7 +31,7 @@ describe('Compose service keys → native fields', () => {
     assert.deepEqual(range.problems, ['app/compose.yaml:6:20: services.web.ports[0].published: not supported by Capstan: port ranges; list each port on its own [COMPOSE_UNSUPPORTED]']);
   });
 
-  it('volumes: short and long syntax, tmpfs mounts, SELinux labels refused, nocopy noted', async () => {
+  it('volumes: short and long syntax, tmpfs mounts, SELinux labels and nocopy kept', async () => {
     const converted = await convertCompose(
       service(
         '    volumes:\n      - data:/data:nocopy\n      - ./conf:/etc/app:ro\n      - type: volume\n        source: data\n        target: /more\n        read_only: true\n      - type: tmpfs\n        target: /cache\n        tmpfs:\n          size: 64m\n          mode: 1777\n    tmpfs: /run\n',
@@ -41,13 +41,16 @@ describe('Compose service keys → native fields', () => {
     );
     assert.deepEqual(converted.problems, []);
     const web = (converted.manifest.services as any).web;
-    assert.deepEqual(web.volumes, ['data:/data', './conf:/etc/app:ro', { type: 'volume', source: 'data', target: '/more', read_only: true }]);
+    assert.deepEqual(web.volumes, ['data:/data:nocopy', './conf:/etc/app:ro', { type: 'volume', source: 'data', target: '/more', read_only: true }]);
     assert.deepEqual(web.tmpfs, ['/cache:size=64m,mode=1777', '/run']);
     assert.deepEqual(converted.app!.services[0].tmpfs, { '/cache': 'size=64m,mode=1777', '/run': '' });
-    assert.deepEqual(converted.notes, ["app/compose.yaml:5:9: services.web.volumes[0]: the image's files are copied into a new empty volume, as Docker does by default"]);
+    assert.deepEqual(converted.notes, []);
+    assert.deepEqual(converted.app!.services[0].mounts[0], { type: 'volume', volume: 'data', target: '/data', readOnly: false, noCopy: true });
 
-    const selinux = await convertCompose(service('    volumes:\n      - data:/data:Z\n', 'volumes:\n  data:\n'));
-    assert.deepEqual(selinux.problems, ['app/compose.yaml:5:9: services.web.volumes[0]: not supported by Capstan: SELinux relabelling (`z`, `Z`) is not done by Capstan [COMPOSE_UNSUPPORTED]']);
+    const selinux = await convertCompose(service('    volumes:\n      - data:/data:Z\n      - ./conf:/etc/app:ro,z,cached\n', 'volumes:\n  data:\n'), { 'conf/app.ini': 'x=1\n' });
+    assert.deepEqual(selinux.problems, []);
+    assert.deepEqual((selinux.manifest.services as any).web.volumes, ['data:/data:Z', './conf:/etc/app:ro,z']);
+    assert.deepEqual(selinux.notes, ['app/compose.yaml:6:9: services.web.volumes[1]: no effect on Linux']);
   });
 
   it('a relative bind source missing from the repository says what Compose would have done', async () => {

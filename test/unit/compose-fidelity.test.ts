@@ -232,7 +232,7 @@ describe('service names as Compose allows them', () => {
   });
 
   it('two names that become one key are an error naming both, with no follow-on errors', async () => {
-    const converted = await convertCompose('services:\n  web:\n    image: local/busybox:1\n  WEB:\n    image: local/busybox:1\n');
+    const converted = await convertCompose('services:\n  web:\n    image: local/busybox:1\n  WEB:\n    image: local/busybox:1\n  api:\n    image: local/busybox:1\n    depends_on: [WEB]\n  side:\n    image: local/busybox:1\n    network_mode: service:WEB\n');
     assert.deepEqual(converted.problems, ["app/compose.yaml:4:3: services.WEB: service name 'WEB' cannot be told apart in container names: 'web' becomes 'web' too; rename one [COMPOSE_SERVICE_NAME]"]);
   });
 });
@@ -318,7 +318,43 @@ describe('invalid Compose is refused with file, line and key', () => {
   });
 
   it('a refused key is not reported again by the native checks', async () => {
-    const converted = await convertCompose(service('    volumes:\n      - data:/data:Z\n', 'volumes:\n  data:\n'));
-    assert.deepEqual(converted.problems, ['app/compose.yaml:5:9: services.web.volumes[0]: not supported by Capstan: SELinux relabelling (`z`, `Z`) is not done by Capstan [COMPOSE_UNSUPPORTED]']);
+    const converted = await convertCompose(service('    volumes:\n      - data:/data:bogus\n', 'volumes:\n  data:\n'));
+    assert.deepEqual(converted.problems, ["app/compose.yaml:5:9: services.web.volumes[0]: unknown mount option 'bogus'; use ro or rw, z or Z, nocopy [COMPOSE_INVALID]"]);
+  });
+});
+
+describe('mount flags and ~ in bind paths', () => {
+  after(cleanupCheckouts);
+
+  it(':z/:Z go to Docker as Binds (the only form it relabels), nocopy as the volume option; cached and delegated are no-ops', async () => {
+    const converted = await convertCompose(
+      service('    volumes:\n      - ./conf:/etc/app:ro,Z\n      - data:/data:nocopy,z\n      - cache:/cache:nocopy\n      - ./conf:/more:cached\n', 'volumes:\n  data:\n  cache:\n'),
+      { 'conf/app.ini': 'x=1\n' },
+    );
+    assert.deepEqual(converted.problems, []);
+    const app = converted.app!;
+    const options = containerCreateOptions(app, app.services[0], 1, { name: 'x', node: 'n', commit: 'c', endpoints: [] });
+    const host = options.HostConfig!;
+    const confSource = (app.services[0].mounts[0] as { source: string }).source;
+    assert.deepEqual(host.Binds, [`${confSource}:/etc/app:ro,Z`, 'app_data:/data:rw,nocopy,z']);
+    assert.deepEqual(
+      host.Mounts!.map((mount) => [mount.Target, mount.VolumeOptions]),
+      [['/cache', { NoCopy: true }], ['/more', undefined]],
+    );
+    const plain = await convertCompose(service('    volumes:\n      - ./conf:/etc/app:ro\n', ''), { 'conf/app.ini': 'x=1\n' });
+    const labelled = await convertCompose(service('    volumes:\n      - ./conf:/etc/app:ro,Z\n', ''), { 'conf/app.ini': 'x=1\n' });
+    assert.notEqual(plain.app!.services[0].configHash, labelled.app!.services[0].configHash, 'adding :Z replaces the container');
+  });
+
+  it('~ is the agent user\'s home; the host policy decides as for any host path', async () => {
+    const home = (await import('node:os')).homedir();
+    const refused = await convertCompose(service('    volumes:\n      - ~/media:/media:ro\n'));
+    assert.equal(refused.problems.length, 2);
+    assert.ok(refused.problems[0].startsWith(`app/compose.yaml:5:9: services.web.volumes[0]: mounting host path ${home}/media is refused by host policy`), refused.problems[0]);
+    const allowed = await convertCompose(service('    volumes:\n      - ~/media:/media:ro\n'), {}, { policy: { ...DEFAULT_POLICY, bindRoots: [home] } });
+    assert.deepEqual(allowed.problems, []);
+    assert.deepEqual(allowed.app!.services[0].mounts, [{ type: 'bind', source: `${home}/media`, target: '/media', readOnly: true }]);
+    const other = await convertCompose(service('    volumes:\n      - ~bob/media:/media\n'));
+    assert.match(other.problems[0], /'~user' is not expanded/);
   });
 });

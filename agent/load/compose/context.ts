@@ -22,7 +22,7 @@ export interface ConvertContext {
   /** Whether a path relative to the folder exists (for optional env files). */
   exists(relativePath: string): boolean;
   /** Names whose top-level definition was refused: their uses are not reported again. */
-  refused: { volumes: Set<string>; networks: Set<string>; secrets: Set<string>; configs: Set<string> };
+  refused: { volumes: Set<string>; networks: Set<string>; secrets: Set<string>; configs: Set<string>; services?: Set<string> };
   /** Compose volume names the native format does not take (`etc-dnsmasq.d`) → the key used instead. */
   volumeKeys: Map<string, string>;
   /** Compose service names the native format does not take (`Web`, `my.app`) → the key used instead. */

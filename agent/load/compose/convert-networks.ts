@@ -75,6 +75,7 @@ export function convertNetworkMode(context: ConvertContext, path: KeyPath, entry
     return;
   }
   const parent = mode?.startsWith('service:') ? mode.slice('service:'.length) : undefined;
+  if (parent !== undefined && context.refused.services?.has(parent)) return;
   const key = parent === undefined || text(entry.value)?.includes('$') ? undefined : serviceKey(context, parent);
   if (key !== undefined && key !== parent) context.doc.set([...path, 'network_mode'], `service:${key}`, { at: entry.value.at, keyAt: entry.keyAt });
   else context.doc.copy([...path, 'network_mode'], entry.value, entry.keyAt);

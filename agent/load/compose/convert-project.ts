@@ -48,6 +48,7 @@ export function convertProject(context: ConvertContext, input: ProjectInput): vo
     const resolved = resolveExtends(context, services);
     const selection = selectProfiles(context, resolved);
     const unnamed = serviceKeys(context, resolved);
+    context.refused.services = unnamed;
     for (const [name, service] of resolved.entries) {
       if (selection.active.has(name) && !unnamed.has(name)) convertService(context, name, service, { secrets, configs, ...selection });
     }

@@ -220,6 +220,8 @@ function convertDependsOn(context: ConvertContext, path: KeyPath, entry: MapEntr
   const dependencies = asNameMap(entry.value);
   const kept: [string, MapEntry, Located | undefined][] = [];
   for (const [name, dependency] of dependencies.entries) {
+    // A service refused for its name has its problem already; depending on it is not another one.
+    if (context.refused.services?.has(name)) continue;
     const options = dependency.value.kind === 'map' ? dependency.value : undefined;
     const accepted = options ? checkKeys(context, options, DEPENDENCY) : [];
     const required = accepted.includes('required') ? peek(context, options!.entries.get('required')!.value) !== 'false' : true;

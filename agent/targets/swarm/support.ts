@@ -43,6 +43,7 @@ export function unsupportedFields(app: App, service: Service, repoFiles: Readonl
     }
   }
   for (const mount of service.mounts) {
+    if (mount.selinux) problems.push(refuse(`volumes ${mount.target}:${mount.selinux}`, 'Swarm services cannot relabel a bind source for SELinux; label it on the nodes by hand'));
     if (mount.type !== 'bind' || !mount.repo) continue;
     const file = repoFiles.get(mount.source);
     if (file?.kind === 'folder') {
