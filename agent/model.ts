@@ -252,8 +252,10 @@ export interface Service {
   logging?: LoggingSpec;
   /** Sorted by name; allowed by the host policy (policy/sysctls.ts). */
   sysctls?: Record<string, string>;
-  /** Sorted, as Docker's SecurityOpt takes them (`no-new-privileges:true`, `seccomp=unconfined`). */
+  /** Sorted, as written (normalized to `name=value`): `no-new-privileges=true`, `seccomp=unconfined`, `seccomp=./profile.json`. */
   securityOpt?: string[];
+  /** The content (compact JSON) of the repository file a `seccomp=<path>` option names; Docker takes the profile itself. */
+  seccompProfile?: string;
   build?: BuildSpec;
   /** The app's networks it joins, sorted; absent means `default` only. In the config hash. */
   networks?: ServiceNetworkSpec[];

@@ -151,7 +151,12 @@ function hostConfigExtras(service: Service): Docker.HostConfig {
   if (service.oomScoreAdj !== undefined) extras.OomScoreAdj = service.oomScoreAdj;
   if (service.logging) extras.LogConfig = { Type: service.logging.driver ?? '', Config: service.logging.options };
   if (service.sysctls) extras.Sysctls = service.sysctls;
-  if (service.securityOpt) extras.SecurityOpt = service.securityOpt;
+  // Docker takes a seccomp profile's content, not a path (load/normalize.ts read the file).
+  if (service.securityOpt) {
+    extras.SecurityOpt = service.securityOpt.map((option) =>
+      option.startsWith('seccomp=') && option !== 'seccomp=unconfined' && service.seccompProfile !== undefined ? `seccomp=${service.seccompProfile}` : option,
+    );
+  }
   return extras;
 }
 

@@ -1,5 +1,6 @@
 // A validated manifest → the app in the model's shape: defaults applied, short syntaxes parsed,
 // names resolved. Everything still missing is the config hash, which needs the whole service.
+import { readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { normalizeHealthcheck, normalizeUpdate } from './normalize-rollout.js';
 import type { App, GrantSpec, MountSpec, PortSpec, Service, VolumeSpec } from '../model.js';
@@ -210,6 +211,8 @@ async function normalizeService(app: string, name: string, spec: ServiceManifest
     ...normalizeContainerFields(spec, path, problems),
   };
   if (build !== undefined) service.build = build;
+  const seccomp = await seccompProfile(spec, path, context, problems);
+  if (seccomp !== undefined) service.seccompProfile = seccomp;
   for (const refusal of policyRefusals(service, context.policy, mountIndexes)) {
     problems.push({ code: 'POLICY_REFUSED', path: [...path, ...writtenKey(spec, refusal.key)], message: refusal.message, grant: refusal.grant });
   }
@@ -280,4 +283,34 @@ function writtenKey(spec: ServiceManifest, key: (string | number)[]): (string | 
     return index < 0 ? [field] : [field, index];
   }
   return key;
+}
+
+/**
+ * `seccomp=<file>`: Compose reads the profile from the file and sends its content, and so does
+ * Capstan, from a file of the repository (relative to the manifest's folder).
+ */
+async function seccompProfile(spec: ServiceManifest, path: KeyPath, context: NormalizeContext, problems: PathProblem[]): Promise<string | undefined> {
+  const index = (spec.security_opt ?? []).findIndex((option) => isSeccompFile(securityOption(option)));
+  if (index < 0) return undefined;
+  const at = [...path, 'security_opt', index];
+  const file = securityOption(spec.security_opt![index]).slice('seccomp='.length);
+  if (file.startsWith('/') || file.startsWith('~')) {
+    problems.push({ code: 'SECCOMP_PROFILE', path: at, message: 'a seccomp profile is read from the repository: commit it and name it relative to this file' });
+    return undefined;
+  }
+  const resolved = await resolveRepoPath(context.checkout, context.manifestDir, file);
+  if ('code' in resolved) {
+    problems.push({ code: 'SECCOMP_PROFILE', path: at, message: resolved.message.replace('the bind source', 'the seccomp profile') });
+    return undefined;
+  }
+  try {
+    return JSON.stringify(JSON.parse(await readFile(resolved.source, 'utf8')));
+  } catch {
+    problems.push({ code: 'SECCOMP_PROFILE', path: at, message: 'the seccomp profile is not a JSON file Docker can read' });
+    return undefined;
+  }
+}
+
+export function isSeccompFile(option: string): boolean {
+  return option.startsWith('seccomp=') && option !== 'seccomp=unconfined' && !option.startsWith('seccomp={');
 }

@@ -358,3 +358,32 @@ describe('mount flags and ~ in bind paths', () => {
     assert.match(other.problems[0], /'~user' is not expanded/);
   });
 });
+
+describe('security_opt: a seccomp profile from the repository', () => {
+  after(cleanupCheckouts);
+
+  it('is sent as its content, once the host policy allows that option', async () => {
+    const body = service('    security_opt: ["seccomp:./seccomp.json"]\n');
+    const profile = '{\n  "defaultAction": "SCMP_ACT_ALLOW"\n}\n';
+    const refused = await convertCompose(body, { 'seccomp.json': profile });
+    assert.equal(refused.problems.at(-1), `app/compose.yaml: ${SNIPPET_HEAD}\n    allowed_security_opts: [seccomp=./seccomp.json]`);
+    const policy = parsePolicy('allowed_security_opts: [seccomp=./seccomp.json]\n', 'p.yaml');
+    const allowed = await convertCompose(body, { 'seccomp.json': profile }, { policy });
+    assert.deepEqual(allowed.problems, []);
+    const web = allowed.app!.services[0];
+    const options = containerCreateOptions(allowed.app!, web, 1, { name: 'x', node: 'n', commit: 'c', endpoints: [] });
+    assert.deepEqual(options.HostConfig!.SecurityOpt, ['seccomp={"defaultAction":"SCMP_ACT_ALLOW"}']);
+    const changed = await convertCompose(body, { 'seccomp.json': '{"defaultAction": "SCMP_ACT_ERRNO"}' }, { policy });
+    assert.notEqual(changed.app!.services[0].configHash, web.configHash, 'a changed profile replaces the container');
+  });
+
+  it('a missing or broken profile, or one outside the repository, is an error at its entry', async () => {
+    const policy = parsePolicy('allowed_security_opts: [seccomp=./seccomp.json, seccomp=/etc/x.json]\n', 'p.yaml');
+    const missing = await convertCompose(service('    security_opt: [seccomp=./seccomp.json]\n'), {}, { policy });
+    assert.match(missing.problems[0], /^app\/compose\.yaml:4:20: services\.web\.security_opt\[0\]: the seccomp profile does not exist in the checkout.*\[SECCOMP_PROFILE\]$/);
+    const broken = await convertCompose(service('    security_opt: [seccomp=./seccomp.json]\n'), { 'seccomp.json': '{' }, { policy });
+    assert.deepEqual(broken.problems, ['app/compose.yaml:4:20: services.web.security_opt[0]: the seccomp profile is not a JSON file Docker can read [SECCOMP_PROFILE]']);
+    const host = await convertCompose(service('    security_opt: [seccomp=/etc/x.json]\n'), {}, { policy });
+    assert.match(host.problems[0], /a seccomp profile is read from the repository/);
+  });
+});
