@@ -132,7 +132,8 @@ export function normalizeSpecFields(spec: ServiceManifest, path: KeyPath, proble
   if (spec.pid !== undefined) fields.pid = spec.pid;
   const hostDevices = spec.devices === undefined ? [] : devices(spec.devices);
   const cdiDevices = (spec.devices ?? []).filter((entry): entry is string => typeof entry === 'string' && !entry.startsWith('/'));
-  if (hostDevices.length > 0) fields.devices = hostDevices;
+  // `devices: []` keeps the hash it had before CDI names existed.
+  if (spec.devices !== undefined && (hostDevices.length > 0 || cdiDevices.length === 0)) fields.devices = hostDevices;
   if (cdiDevices.length > 0) fields.cdiDevices = [...new Set(cdiDevices)].sort();
   if (spec.working_dir !== undefined) fields.workingDir = spec.working_dir;
   return fields;

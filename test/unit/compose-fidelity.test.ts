@@ -387,3 +387,34 @@ describe('security_opt: a seccomp profile from the repository', () => {
     assert.match(host.problems[0], /a seccomp profile is read from the repository/);
   });
 });
+
+describe('the same fields in native manifests, and on Swarm', () => {
+  after(cleanupCheckouts);
+
+  it('a native manifest takes them with the same spelling', async () => {
+    const converted = await convertFiles(
+      {
+        'apps/web.yaml':
+          'app: web\nservices:\n  web:\n    image: local/busybox:1\n    hostname: web1\n    extra_hosts: {db.local: 10.0.0.5}\n    dns_search: corp.example\n    sysctls: [net.core.somaxconn=1024]\n    security_opt: [no-new-privileges]\n    logging: {driver: local}\n    tty: "${TTY:-true}"\n    resources: {cpuset: "0"}\n    devices: []\n    volumes: ["data:/data:nocopy"]\nvolumes:\n  data:\n',
+      },
+      { folder: 'apps' },
+    );
+    assert.deepEqual(converted.problems, []);
+    const web = converted.app!.services[0];
+    assert.deepEqual(
+      [web.hostname, web.extraHosts, web.dnsSearch, web.sysctls, web.securityOpt, web.logging, web.tty, web.resources, web.devices],
+      ['web1', ['db.local:10.0.0.5'], ['corp.example'], { 'net.core.somaxconn': '1024' }, ['no-new-privileges=true'], { driver: 'local', options: {} }, true, { cpuset: '0' }, []],
+    );
+  });
+
+  it('Swarm refuses each by name rather than dropping it', async () => {
+    const { unsupportedFields } = await import('../../agent/targets/swarm/support.js');
+    const converted = await convertCompose(service('    hostname: web1\n    sysctls: {net.core.somaxconn: 1024}\n    volumes: ["data:/data:Z"]\n', 'volumes:\n  data:\n'));
+    const problems = unsupportedFields(converted.app!, converted.app!.services[0], new Map()).map((problem) => problem.message.replace(/^service [^:]+:\d+\): /, ''));
+    assert.deepEqual(problems, [
+      'hostname: not carried into Swarm services by Capstan; run this service with the containers target, or leave the key out',
+      'sysctls: not carried into Swarm services by Capstan; run this service with the containers target, or leave the key out',
+      'volumes /data:Z: Swarm services cannot relabel a bind source for SELinux; label it on the nodes by hand',
+    ]);
+  });
+});

@@ -84,6 +84,16 @@ export function peek(context: ConvertContext, located: Located | undefined): str
   return interpolate(raw, context.lookup).value;
 }
 
+/** A boolean as Compose reads one after interpolation (`true`, `yes`, `on`…, any case); undefined for anything else. */
+export function peekBoolean(context: ConvertContext, located: Located | undefined): boolean | undefined {
+  if (located?.kind === 'scalar' && typeof located.value === 'boolean') return located.value;
+  const word = peek(context, located)?.trim().toLowerCase();
+  if (word === undefined) return undefined;
+  if (['true', 'y', 'yes', 'on'].includes(word)) return true;
+  if (['false', 'n', 'no', 'off'].includes(word)) return false;
+  return undefined;
+}
+
 export function expectMap(context: ConvertContext, located: Located | undefined, what: string): LocatedMap | undefined {
   if (located === undefined) return undefined;
   if (located.kind === 'map') return located;

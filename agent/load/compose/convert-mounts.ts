@@ -4,7 +4,7 @@
 //   secrets / configs from a file    → a read-only bind mount of that repository file
 //   ... from environment or content  → a secret file (`secrets:`) holding `${VARIABLE}` or the content
 import type { KeyPath } from '../problems.js';
-import { checkKeys, expectMap, note, peek, problem, refuse, type ConvertContext } from './context.js';
+import { checkKeys, expectMap, note, peek, peekBoolean, problem, refuse, type ConvertContext } from './context.js';
 import { MOUNT, SECRET, SERVICE_SECRET } from './keys.js';
 import { child, entry, text, type Located, type LocatedMap, type MapEntry, type Origin } from './located.js';
 
@@ -102,7 +102,7 @@ function longMount(context: ConvertContext, path: KeyPath, service: string, moun
     const entryAt = entry(child(mount, group), option)?.keyAt;
     if (field) context.doc.copy([...path, 'volumes', index, group, option], field, entryAt);
   }
-  const readOnly = peek(context, mount.entries.get('read_only')?.value) === 'true';
+  const readOnly = peekBoolean(context, mount.entries.get('read_only')?.value) === true;
   if (type === 'volume' && sourceName !== undefined && !readOnly) recordWriter(context, sourceName, service, mount.at);
 }
 

@@ -2,7 +2,7 @@
 // name, `.env` as the app's env file, top-level volumes and networks, then each service whose
 // profiles are active, after `extends` is resolved.
 import { interpolate } from '../interpolate.js';
-import { checkKeys, expectMap, isEmpty, note, peek, problem, refuse, type ConvertContext } from './context.js';
+import { checkKeys, expectMap, isEmpty, note, peek, peekBoolean, problem, refuse, type ConvertContext } from './context.js';
 import { checkSecretDefinitions } from './convert-mounts.js';
 import { convertService } from './convert-service.js';
 import { resolveExtends } from './extends.js';
@@ -169,7 +169,7 @@ function convertTopNetworks(context: ConvertContext, networksEntry: MapEntry): v
     const driver = accepted.includes('driver') ? network!.entries.get('driver')! : undefined;
     if (driver && text(driver.value) !== 'bridge') refuse(context, driver.value.at, `network driver '${text(driver.value) ?? ''}'; networks are bridge networks on this host`);
     const internal = accepted.includes('internal') ? network!.entries.get('internal')! : undefined;
-    if (name === 'default' && internal && peek(context, internal.value) === 'true') {
+    if (name === 'default' && internal && peekBoolean(context, internal.value) === true) {
       refuse(context, internal.keyAt, 'an internal default network; the app\'s default network keeps its way out: declare another network with internal: true and list it under the services');
     }
     if (context.problems.length > before) {

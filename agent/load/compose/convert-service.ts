@@ -2,7 +2,7 @@
 // goes where). Keys the native format spells the same way and reads the same way are copied as
 // written, so the native schema checks them and its problems point at the Compose lines.
 import type { KeyPath } from '../problems.js';
-import { checkKeys, expectMap, note, peek, problem, refuse, serviceKey, type ConvertContext } from './context.js';
+import { checkKeys, expectMap, note, peek, peekBoolean, problem, refuse, serviceKey, type ConvertContext } from './context.js';
 import { convertBuild, convertDeploy, convertLegacyResource, convertRestart, LEGACY_RESOURCES } from './convert-deploy.js';
 import { convertSecretRefs, convertTmpfs, convertVolumes, type TmpfsMounts } from './convert-mounts.js';
 import { containerNameAlias, convertNetworkMode, convertNetworks } from './convert-networks.js';
@@ -173,9 +173,9 @@ function convertEnvFile(context: ConvertContext, path: KeyPath, entry: MapEntry)
         else if (key !== 'path' && key !== 'required') problem(context, option.keyAt, 'COMPOSE_UNKNOWN_KEY', `'${key}' is not a Compose key here`);
       }
       file = item.entries.get('path')?.value;
-      const required = peek(context, item.entries.get('required')?.value);
+      const required = peekBoolean(context, item.entries.get('required')?.value);
       const written = peek(context, file);
-      if (required === 'false' && written !== undefined && !context.exists(written)) {
+      if (required === false && written !== undefined && !context.exists(written)) {
         note(context, item.at, 'this optional env file does not exist in the repository; left out');
         continue;
       }
@@ -224,7 +224,7 @@ function convertDependsOn(context: ConvertContext, path: KeyPath, entry: MapEntr
     if (context.refused.services?.has(name)) continue;
     const options = dependency.value.kind === 'map' ? dependency.value : undefined;
     const accepted = options ? checkKeys(context, options, DEPENDENCY) : [];
-    const required = accepted.includes('required') ? peek(context, options!.entries.get('required')!.value) !== 'false' : true;
+    const required = accepted.includes('required') ? peekBoolean(context, options!.entries.get('required')!.value) !== false : true;
     if (!project.active.has(name) && project.leftOut.has(name)) {
       if (!required) note(context, dependency.keyAt, `'${name}' is left out (${project.leftOut.get(name)}); this optional dependency is dropped`);
       else problem(context, dependency.keyAt, 'COMPOSE_PROFILE_DEPENDENCY', `'${name}' is left out (${project.leftOut.get(name)}), but this service needs it; add its profile to COMPOSE_PROFILES or mark the dependency required: false`);
