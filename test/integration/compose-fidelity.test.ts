@@ -41,9 +41,15 @@ function compose(hostname: string, extra = ''): string {
     sysctls:
       net.core.somaxconn: 1000
     security_opt: [no-new-privileges:true]
+    mac_address: 02:42:ac:11:65:43
+    cpuset: "0"
     volumes:
       - /etc/localtime:/etc/localtime:ro
-${extra}`;
+      - ./conf:/conf:ro,z
+      - data:/data:nocopy
+${extra}volumes:
+  data:
+`;
 }
 
 describe('Compose keys of one Docker host, inside the running container', () => {
@@ -75,7 +81,7 @@ describe('Compose keys of one Docker host, inside the running container', () => 
   });
 
   it('hostname, extra_hosts, dns options and sysctls are what the container sees', async () => {
-    await repo.write({ [`apps/${app}/compose.yaml`]: compose('web1') });
+    await repo.write({ [`apps/${app}/compose.yaml`]: compose('web1'), [`apps/${app}/conf/app.ini`]: 'greeting=hi\n' });
     await repo.commit('add the app');
     await repo.push();
     const result = await capstan('once');
@@ -84,8 +90,13 @@ describe('Compose keys of one Docker host, inside the running container', () => 
     assert.ok(container, 'the service named Web runs as <app>-web-1');
     assert.equal(container.state, 'running');
 
-    const files = await exec(container.id, ['sh', '-c', 'cat /etc/hostname; echo ---; cat /etc/hosts; echo ---; cat /etc/resolv.conf; echo ---; cat /proc/sys/net/core/somaxconn']);
-    const [hostname, hosts, resolv, somaxconn] = files.stdout.split('---\n');
+    const files = await exec(container.id, [
+      'sh',
+      '-c',
+      'cat /etc/hostname; echo ---; cat /etc/hosts; echo ---; cat /etc/resolv.conf; echo ---; cat /proc/sys/net/core/somaxconn; echo ---; cat /sys/class/net/eth0/address /conf/app.ini',
+    ]);
+    const [hostname, hosts, resolv, somaxconn, mounted] = files.stdout.split('---\n');
+    assert.equal(mounted, '02:42:ac:11:65:43\ngreeting=hi\n', 'the MAC address, and the repository file mounted with :z (Binds)');
     assert.equal(hostname.trim(), 'web1', files.stderr);
     assert.match(hosts, /^10\.0\.0\.5\s+db\.local$/m);
     assert.match(hosts, /^\d+\.\d+\.\d+\.\d+\s+host\.docker\.internal$/m, 'host-gateway resolved by Docker to the host address');
@@ -101,6 +112,10 @@ describe('Compose keys of one Docker host, inside the running container', () => 
     assert.deepEqual([host.Init, host.ReadonlyRootfs, host.ShmSize, host.OomScoreAdj], [true, false, 32 * 1024 ** 2, 100]);
     assert.deepEqual(host.LogConfig, { Type: 'json-file', Config: { 'max-file': '2', 'max-size': '1m' } });
     assert.deepEqual(host.SecurityOpt, ['no-new-privileges=true']);
+    assert.equal(host.CpusetCpus, '0');
+    assert.deepEqual(host.Binds?.map((bind) => bind.replace(/^.*:\/conf:/, '/conf:')), ['/conf:ro,z']);
+    const data = inspect.Mounts.find((mount) => mount.Destination === '/data');
+    assert.equal(data?.Name, `${app}_data`);
   });
 
   it('a changed hostname replaces the container', async () => {
