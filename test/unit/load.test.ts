@@ -382,7 +382,7 @@ describe('loadDesiredState: manifests that do not load', () => {
           '    replicas: ${SECRET}',
           '    restart: ${SECRET}',
           '    ports: [{target: "${SECRET}"}]',
-          '    environment: {A: "${SECRET:?${SECRET}}", B: "${MISSING:?${SECRET}}", C: "${SECRET:+$}"}',
+          '    environment: {A: "${SECRET:?${SECRET}}", B: "${MISSING:?${SECRET}}", C: "${SECRET:+${}"}',
           '',
         ].join('\n'),
         'normalize.yaml': [
