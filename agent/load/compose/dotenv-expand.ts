@@ -7,20 +7,34 @@
 import type { ManifestProblem } from '../../errors.js';
 import { interpolate, type Lookup } from '../interpolate.js';
 
-/** `KEY=` / `export KEY=` / `KEY:` at the start of a line, and the quote the value opens with. */
-const ASSIGNMENT = /^[ \t]*(?:export[ \t]+)?([\w.-]+)[ \t]*(?:=|:[ \t])[ \t]*(['"`])?/;
+/** `KEY=` / `export KEY=` / `KEY:` at the start of a line, and the value as written after it. */
+const ASSIGNMENT = /^[ \t]*(?:export[ \t]+)?([\w.-]+)[ \t]*(?:=|:[ \t])[ \t]*(.*)$/;
+/** A double-quoted value on one line, escapes included. */
+const DOUBLE_QUOTED = /^"((?:\\.|[^"\\])*)"/;
+/** The escapes compose-go's dotenv reads in double quotes (parser.go, escapeSeqRegex). */
+const ESCAPE = /\\(?:[abcfnrtv$"\\]|0[0-7]{0,3})/g;
+const ESCAPED: Record<string, string> = { a: '\x07', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v', '"': '"', '\\': '\\', $: '$$' };
+
+/** compose-go's expandEscapes: `\$` becomes `$$` (a literal `$` once interpolated), `\0123` an octal character. */
+function expandEscapes(value: string): string {
+  return value.replace(ESCAPE, (match) => {
+    if (match.startsWith('\\0')) return match.length === 5 ? String.fromCharCode(parseInt(match.slice(2), 8)) : match;
+    return ESCAPED[match[1]] ?? match;
+  });
+}
 
 export function expandDotenv(text: string, parsed: Record<string, string>, outer: Lookup, file: string, problems: ManifestProblem[]): Map<string, string> {
-  const written = new Map<string, { line: number; literal: boolean }>();
+  const written = new Map<string, { line: number; literal: boolean; doubleQuoted?: string }>();
   text.split(/\r?\n/).forEach((line, index) => {
     const match = ASSIGNMENT.exec(line);
     if (!match || !(match[1] in parsed)) return;
     written.delete(match[1]);
-    written.set(match[1], { line: index + 1, literal: match[2] === "'" });
+    const doubleQuoted = DOUBLE_QUOTED.exec(match[2])?.[1];
+    written.set(match[1], { line: index + 1, literal: match[2].startsWith("'"), ...(doubleQuoted === undefined ? {} : { doubleQuoted: expandEscapes(doubleQuoted) }) });
   });
   const values = new Map<string, string>();
-  for (const [name, { line, literal }] of written) {
-    const raw = parsed[name];
+  for (const [name, { line, literal, doubleQuoted }] of written) {
+    const raw = doubleQuoted ?? parsed[name];
     if (literal || !raw.includes('$')) {
       values.set(name, raw);
       continue;
