@@ -5,8 +5,8 @@ import { Type } from '@sinclair/typebox';
 
 const StringOrList = (item: ReturnType<typeof Type.String>, description: string) => Type.Union([item, Type.Array(item)], { description });
 
-/** RFC 1123 host name labels, dot-separated; Docker refuses longer than 253. */
-const HOSTNAME_PATTERN = '^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$';
+/** What Docker and Compose take as a host name: letters, digits, `-`, `_` and `.` (`bookstack_db` is common). */
+const HOSTNAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$';
 
 export const ExtraHosts = Type.Union(
   [
@@ -51,8 +51,8 @@ export const Sysctls = Type.Union(
 
 /** Service fields, spread into the service schema (schema.ts). */
 export const containerFields = {
-  hostname: Type.Optional(Type.String({ pattern: HOSTNAME_PATTERN, maxLength: 253, description: 'Host name inside the container (default a part of its id), as in Compose. Other services still reach it by service name.' })),
-  domainname: Type.Optional(Type.String({ pattern: HOSTNAME_PATTERN, maxLength: 253, description: 'Domain name inside the container.' })),
+  hostname: Type.Optional(Type.String({ pattern: HOSTNAME_PATTERN, description: 'Host name inside the container (default a part of its id), as in Compose. Other services still reach it by service name.' })),
+  domainname: Type.Optional(Type.String({ pattern: HOSTNAME_PATTERN, description: 'Domain name inside the container.' })),
   extra_hosts: Type.Optional(ExtraHosts),
   dns: Type.Optional(StringOrList(Type.String({ minLength: 1 }), 'DNS servers for the container, replacing the engine\'s (an address, or a list).')),
   dns_search: Type.Optional(StringOrList(Type.String({ minLength: 1 }), 'DNS search domains (a domain, or a list).')),

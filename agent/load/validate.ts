@@ -33,6 +33,7 @@ const PATTERN_RULES: Record<string, string> = {
   [CAPABILITY_PATTERN]: 'must be a capability name such as NET_ADMIN',
   [SIGNAL_PATTERN]: 'must be a signal name such as SIGTERM, or its number',
   [RUNTIME_PATTERN]: 'must be a Docker runtime name such as runc or runsc',
+  '^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$': "must be a host name: letters, digits, '-', '_' and '.', starting with a letter or digit",
   [DEVICE_PATTERN]: 'must be HOST_DEVICE[:CONTAINER_DEVICE][:PERMISSIONS], such as /dev/ttyUSB0:/dev/ttyUSB0:rw, or a CDI device name such as nvidia.com/gpu=all',
   '^[0-9]+(\\.[0-9]+)?$': 'must be a number of CPUs such as 0.5 or 2',
 };
