@@ -45,6 +45,8 @@ function yamlMessage(code: string, message: string): string {
 
 /** The key path of the key written at `offset`, a duplicate of an earlier key of its map, and where that one is. */
 function duplicateKey(node: unknown, offset: number, path: KeyPath): { path: KeyPath; firstOffset: number } | undefined {
+  // Hostile nesting must not overflow the stack; the problem is then reported without its key.
+  if (path.length > 100) return undefined;
   if (isSeq(node)) {
     for (const [index, item] of node.items.entries()) {
       const found = duplicateKey(item, offset, [...path, index]);
