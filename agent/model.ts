@@ -134,6 +134,12 @@ export interface ResourcesSpec {
   shmSizeBytes?: number;
   /** CPUs the container may use, Docker's `CpusetCpus` (`0-3`). */
   cpuset?: string;
+  /** Memory and swap together; -1 unlimited. */
+  memorySwapBytes?: number;
+  memorySwappiness?: number;
+  cpuShares?: number;
+  cpuPeriod?: number;
+  cpuQuota?: number;
 }
 
 export interface UlimitSpec {
@@ -233,6 +239,8 @@ export interface Service {
   privileged?: boolean;
   pid?: 'host';
   devices?: DeviceSpec[];
+  /** Supplementary groups, as written (names or ids). */
+  groupAdd?: string[];
   /** CDI device names (`nvidia.com/gpu=all`), as Docker's `--device` takes them. */
   cdiDevices?: string[];
   /** The container's own settings (load/normalize-container.ts), each absent unless set. */

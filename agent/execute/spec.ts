@@ -144,6 +144,12 @@ function hostConfigExtras(service: Service): Docker.HostConfig {
   // What `docker run --device vendor.com/class=name` sends for a CDI device.
   if (service.cdiDevices) extras.DeviceRequests = [{ Driver: 'cdi', DeviceIDs: service.cdiDevices, Count: 0, Capabilities: [], Options: {} }];
   if (resources.cpuset !== undefined) extras.CpusetCpus = resources.cpuset;
+  if (resources.memorySwapBytes !== undefined) extras.MemorySwap = resources.memorySwapBytes;
+  if (resources.memorySwappiness !== undefined) extras.MemorySwappiness = resources.memorySwappiness;
+  if (resources.cpuShares !== undefined) extras.CpuShares = resources.cpuShares;
+  if (resources.cpuPeriod !== undefined) extras.CpuPeriod = resources.cpuPeriod;
+  if (resources.cpuQuota !== undefined) extras.CpuQuota = resources.cpuQuota;
+  if (service.groupAdd) extras.GroupAdd = service.groupAdd;
   if (service.extraHosts) extras.ExtraHosts = service.extraHosts;
   if (service.dns) extras.Dns = service.dns;
   if (service.dnsSearch) extras.DnsSearch = service.dnsSearch;

@@ -26,6 +26,7 @@ export type SpecFields = Pick<
   | 'pid'
   | 'devices'
   | 'cdiDevices'
+  | 'groupAdd'
   | 'workingDir'
 >;
 
@@ -75,6 +76,11 @@ function resources(spec: NonNullable<ServiceManifest['resources']>): ResourcesSp
   if (spec.pids_limit !== undefined) result.pidsLimit = spec.pids_limit;
   if (spec.shm_size !== undefined) result.shmSizeBytes = byteSize(spec.shm_size);
   if (spec.cpuset !== undefined) result.cpuset = spec.cpuset;
+  if (spec.memory_swap !== undefined) result.memorySwapBytes = spec.memory_swap === -1 ? -1 : byteSize(spec.memory_swap);
+  if (spec.memory_swappiness !== undefined) result.memorySwappiness = spec.memory_swappiness;
+  if (spec.cpu_shares !== undefined) result.cpuShares = spec.cpu_shares;
+  if (spec.cpu_period !== undefined) result.cpuPeriod = spec.cpu_period;
+  if (spec.cpu_quota !== undefined) result.cpuQuota = spec.cpu_quota;
   return result;
 }
 
@@ -124,6 +130,7 @@ export function normalizeSpecFields(spec: ServiceManifest, path: KeyPath, proble
   if (spec.tmpfs !== undefined) fields.tmpfs = tmpfs(spec.tmpfs, [...path, 'tmpfs'], problems);
   if (spec.cap_add !== undefined) fields.capAdd = capabilityNames(spec.cap_add);
   if (spec.cap_drop !== undefined) fields.capDrop = capabilityNames(spec.cap_drop);
+  if (spec.group_add !== undefined) fields.groupAdd = spec.group_add.map(String);
   if (spec.init !== undefined) fields.init = spec.init;
   if (spec.stop_signal !== undefined) fields.stopSignal = spec.stop_signal;
   if (spec.stop_grace_period !== undefined) fields.stopGracePeriodMs = durationMs(spec.stop_grace_period);

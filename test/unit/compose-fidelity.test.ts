@@ -38,6 +38,12 @@ const ALL_KEYS = [
   '    sysctls:',
   '      net.core.somaxconn: 1024',
   '    security_opt: [no-new-privileges]',
+  '    memswap_limit: 512m',
+  '    mem_swappiness: 10',
+  '    cpu_shares: 512',
+  '    cpu_period: 100000',
+  '    cpu_quota: 50000',
+  '    group_add: [video, 44]',
   '',
 ].join('\n');
 
@@ -62,6 +68,7 @@ describe('Compose service keys of one Docker host', () => {
     assert.deepEqual(host.LogConfig, { Type: 'json-file', Config: { 'max-file': '3', 'max-size': '10m' } });
     assert.deepEqual(host.Sysctls, { 'net.core.somaxconn': '1024' });
     assert.deepEqual(host.SecurityOpt, ['no-new-privileges=true']);
+    assert.deepEqual([host.MemorySwap, host.MemorySwappiness, host.CpuShares, host.CpuPeriod, host.CpuQuota, host.GroupAdd], [512 * 1024 ** 2, 10, 512, 100000, 50000, ['video', '44']]);
   });
 
   it('each is in the config hash: changing it replaces the replicas', async () => {
@@ -89,6 +96,12 @@ describe('Compose service keys of one Docker host', () => {
       ['max-file: 3', 'max-file: 4'],
       ['somaxconn: 1024', 'somaxconn: 2048'],
       ['security_opt: [no-new-privileges]', 'security_opt: [no-new-privileges:false]'],
+      ['memswap_limit: 512m', 'memswap_limit: -1'],
+      ['mem_swappiness: 10', 'mem_swappiness: 0'],
+      ['cpu_shares: 512', 'cpu_shares: 256'],
+      ['cpu_period: 100000', 'cpu_period: 50000'],
+      ['cpu_quota: 50000', 'cpu_quota: 25000'],
+      ['group_add: [video, 44]', 'group_add: [video]'],
     ];
     for (const [from, to] of changes) {
       assert.ok(ALL_KEYS.includes(from), from);

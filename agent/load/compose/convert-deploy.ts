@@ -15,6 +15,11 @@ export const LEGACY_RESOURCES: Record<string, string> = {
   pids_limit: 'pids_limit',
   shm_size: 'shm_size',
   cpuset: 'cpuset',
+  memswap_limit: 'memory_swap',
+  mem_swappiness: 'memory_swappiness',
+  cpu_shares: 'cpu_shares',
+  cpu_period: 'cpu_period',
+  cpu_quota: 'cpu_quota',
 };
 
 const LIMITS: Record<string, string> = { cpus: 'cpus', memory: 'memory', pids: 'pids_limit' };

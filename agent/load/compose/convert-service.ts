@@ -28,6 +28,7 @@ const SAME_AS_NATIVE = new Set([
   'privileged',
   'pid',
   'devices',
+  'group_add',
   'hostname',
   'domainname',
   'extra_hosts',
@@ -48,7 +49,7 @@ const SAME_AS_NATIVE = new Set([
 const FIELD_ORDER = [
   'image', 'build', 'command', 'entrypoint', 'user', 'working_dir', 'environment', 'env_files', 'secrets', 'ports', 'volumes', 'tmpfs', 'networks', 'network_mode',
   'depends_on', 'healthcheck', 'restart', 'replicas', 'update', 'resources', 'ulimits', 'labels', 'cap_add', 'cap_drop', 'read_only', 'init', 'stop_signal',
-  'stop_grace_period', 'runtime', 'privileged', 'pid', 'devices', 'hostname', 'domainname', 'extra_hosts', 'dns', 'dns_search', 'dns_opt', 'stdin_open', 'tty',
+  'stop_grace_period', 'runtime', 'privileged', 'pid', 'devices', 'group_add', 'hostname', 'domainname', 'extra_hosts', 'dns', 'dns_search', 'dns_opt', 'stdin_open', 'tty',
   'platform', 'oom_score_adj', 'mac_address', 'logging', 'sysctls', 'security_opt', 'uses', 'egress',
 ];
 

@@ -83,6 +83,12 @@ function containerSettings(service: Service): [string, boolean][] {
     ['sysctls', service.sysctls !== undefined],
     ['security_opt', service.securityOpt !== undefined],
     ['cpuset', service.resources?.cpuset !== undefined],
+    ['memswap_limit', service.resources?.memorySwapBytes !== undefined],
+    ['mem_swappiness', service.resources?.memorySwappiness !== undefined],
+    ['cpu_shares', service.resources?.cpuShares !== undefined],
+    ['cpu_period', service.resources?.cpuPeriod !== undefined],
+    ['cpu_quota', service.resources?.cpuQuota !== undefined],
+    ['group_add', service.groupAdd !== undefined],
     ['devices (CDI)', service.cdiDevices !== undefined],
   ];
 }
