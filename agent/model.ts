@@ -155,6 +155,15 @@ export interface DeviceSpec {
   permissions: string;
 }
 
+/** One of Docker's DeviceRequests; `count` -1 is all. */
+export interface GpuRequest {
+  driver: string;
+  count: number;
+  deviceIds: string[];
+  capabilities: string[];
+  options: Record<string, string>;
+}
+
 /** Docker's LogConfig; options as strings, sorted by name. */
 export interface LoggingSpec {
   /** Absent: the engine's default driver. */
@@ -258,6 +267,15 @@ export interface Service {
   oomScoreAdj?: number;
   macAddress?: string;
   logging?: LoggingSpec;
+  ipc?: 'host' | 'private' | 'shareable';
+  uts?: 'host';
+  usernsMode?: 'host';
+  cgroup?: 'host' | 'private';
+  oomKillDisable?: boolean;
+  /** Sorted by name. */
+  storageOpt?: Record<string, string>;
+  /** Docker's DeviceRequests for `gpus` (driver `nvidia` unless set). */
+  gpus?: GpuRequest[];
   /** Sorted by name; allowed by the host policy (policy/sysctls.ts). */
   sysctls?: Record<string, string>;
   /** Sorted, as written (normalized to `name=value`): `no-new-privileges=true`, `seccomp=unconfined`, `seccomp=./profile.json`. */

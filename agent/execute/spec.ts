@@ -141,8 +141,18 @@ function hostConfigExtras(service: Service): Docker.HostConfig {
   if (service.devices) {
     extras.Devices = service.devices.map((device) => ({ PathOnHost: device.host, PathInContainer: device.container, CgroupPermissions: device.permissions }));
   }
-  // What `docker run --device vendor.com/class=name` sends for a CDI device.
-  if (service.cdiDevices) extras.DeviceRequests = [{ Driver: 'cdi', DeviceIDs: service.cdiDevices, Count: 0, Capabilities: [], Options: {} }];
+  // What `docker run --device vendor.com/class=name` sends for a CDI device, and `--gpus` for GPUs.
+  const deviceRequests = [
+    ...(service.cdiDevices ? [{ Driver: 'cdi', DeviceIDs: service.cdiDevices, Count: 0, Capabilities: [], Options: {} }] : []),
+    ...(service.gpus ?? []).map((gpu) => ({ Driver: gpu.driver, Count: gpu.count, DeviceIDs: gpu.deviceIds, Capabilities: [gpu.capabilities], Options: gpu.options })),
+  ];
+  if (deviceRequests.length > 0) extras.DeviceRequests = deviceRequests;
+  if (service.ipc !== undefined) extras.IpcMode = service.ipc;
+  if (service.uts !== undefined) extras.UTSMode = service.uts;
+  if (service.usernsMode !== undefined) extras.UsernsMode = service.usernsMode;
+  if (service.cgroup !== undefined) (extras as { CgroupnsMode?: string }).CgroupnsMode = service.cgroup;
+  if (service.oomKillDisable !== undefined) extras.OomKillDisable = service.oomKillDisable;
+  if (service.storageOpt) extras.StorageOpt = service.storageOpt;
   if (resources.cpuset !== undefined) extras.CpusetCpus = resources.cpuset;
   if (resources.memorySwapBytes !== undefined) extras.MemorySwap = resources.memorySwapBytes;
   if (resources.memorySwappiness !== undefined) extras.MemorySwappiness = resources.memorySwappiness;

@@ -2,7 +2,7 @@
 // extra_hosts as `host:ip` lines, sysctls and logging options as string maps, security options
 // as `name=value`. Only what the manifest sets is present, so services without these fields keep
 // the config hash they had before the fields existed.
-import type { LoggingSpec, Service } from '../model.js';
+import type { GpuRequest, LoggingSpec, Service } from '../model.js';
 import type { KeyPath, PathProblem } from './problems.js';
 import type { ServiceManifest } from './schema.js';
 
@@ -22,6 +22,13 @@ export type ContainerFields = Pick<
   | 'logging'
   | 'sysctls'
   | 'securityOpt'
+  | 'ipc'
+  | 'uts'
+  | 'usernsMode'
+  | 'cgroup'
+  | 'oomKillDisable'
+  | 'storageOpt'
+  | 'gpus'
 >;
 
 type Scalar = string | number | boolean | null;
@@ -100,6 +107,18 @@ function sharedNetworkSysctls(spec: ServiceManifest, values: Record<string, stri
     });
 }
 
+/** `gpus: all`, or Compose's long syntax, → Docker's DeviceRequests (what `docker run --gpus` sends). */
+function gpus(spec: NonNullable<ServiceManifest['gpus']>): GpuRequest[] {
+  const requests = spec === 'all' ? [{}] : spec;
+  return requests.map((request: { driver?: string; count?: number | 'all'; device_ids?: string[]; capabilities?: string[]; options?: Record<string, string> }) => ({
+    driver: request.driver ?? 'nvidia',
+    count: request.count === undefined || request.count === 'all' ? (request.device_ids ? 0 : -1) : request.count,
+    deviceIds: request.device_ids ?? [],
+    capabilities: request.capabilities ?? ['gpu'],
+    options: Object.fromEntries(Object.entries(request.options ?? {}).sort(([left], [right]) => (left < right ? -1 : 1))),
+  }));
+}
+
 export function normalizeContainerFields(spec: ServiceManifest, path: KeyPath, problems: PathProblem[]): ContainerFields {
   const fields: ContainerFields = {};
   if (spec.hostname !== undefined) fields.hostname = spec.hostname;
@@ -118,6 +137,13 @@ export function normalizeContainerFields(spec: ServiceManifest, path: KeyPath, p
     fields.sysctls = sysctls(spec.sysctls, [...path, 'sysctls'], problems);
     sharedNetworkSysctls(spec, fields.sysctls, [...path, 'sysctls'], problems);
   }
+  if (spec.ipc !== undefined) fields.ipc = spec.ipc;
+  if (spec.uts !== undefined) fields.uts = spec.uts;
+  if (spec.userns_mode !== undefined) fields.usernsMode = spec.userns_mode;
+  if (spec.cgroup !== undefined) fields.cgroup = spec.cgroup;
+  if (spec.oom_kill_disable !== undefined) fields.oomKillDisable = spec.oom_kill_disable;
+  if (spec.storage_opt !== undefined) fields.storageOpt = Object.fromEntries(Object.entries(spec.storage_opt).sort(([left], [right]) => (left < right ? -1 : 1)));
+  if (spec.gpus !== undefined) fields.gpus = gpus(spec.gpus);
   if (spec.security_opt !== undefined) fields.securityOpt = [...new Set(spec.security_opt.map(securityOption))].sort();
   return fields;
 }

@@ -49,6 +49,27 @@ export const Sysctls = Type.Union(
   },
 );
 
+const Enum = <const Values extends readonly string[]>(values: Values, description: string) => Type.Unsafe<Values[number]>({ type: 'string', enum: [...values], description });
+
+export const Gpus = Type.Union(
+  [
+    Type.Unsafe<'all'>({ type: 'string', enum: ['all'], description: 'Every GPU of the host.' }),
+    Type.Array(
+      Type.Object(
+        {
+          driver: Type.Optional(Type.String({ minLength: 1, description: 'Device driver (default `nvidia`).' })),
+          count: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Unsafe<'all'>({ type: 'string', enum: ['all'] })], { description: 'How many GPUs, or `all`.' })),
+          device_ids: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Which GPUs, by id.' })),
+          capabilities: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Capabilities asked of the driver (`gpu`, `compute`, `utility`).' })),
+          options: Type.Optional(Type.Record(Type.String({ minLength: 1 }), Type.String({ description: 'A driver option.' }), { additionalProperties: false, description: 'Driver options.' })),
+        },
+        { additionalProperties: false, description: 'A GPU request, as Compose\'s `gpus` long syntax.' },
+      ),
+    ),
+  ],
+  { description: 'GPUs for the container, as Compose\'s `gpus` (Docker\'s `--gpus`); refused unless the host policy sets `allow_devices`.' },
+);
+
 /** Service fields, spread into the service schema (schema.ts). */
 export const containerFields = {
   hostname: Type.Optional(Type.String({ pattern: HOSTNAME_PATTERN, description: 'Host name inside the container (default a part of its id), as in Compose. Other services still reach it by service name.' })),
@@ -65,6 +86,18 @@ export const containerFields = {
   oom_score_adj: Type.Optional(Type.Integer({ minimum: -1000, maximum: 1000, description: 'How readily the kernel kills the container when memory runs out (-1000 to 1000).' })),
   mac_address: Type.Optional(Type.String({ pattern: '^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$', description: 'MAC address of the container on its first network.' })),
   logging: Type.Optional(Logging),
+  ipc: Type.Optional(Enum(['host', 'private', 'shareable'] as const, 'IPC namespace: `shareable`, `private`, or `host` (the host\'s; refused unless the host policy sets `allow_host_ipc`).')),
+  uts: Type.Optional(Enum(['host'] as const, '`host` shares the host\'s host name and domain (UTS namespace); refused unless the host policy sets `allow_host_uts`.')),
+  userns_mode: Type.Optional(Enum(['host'] as const, '`host` runs outside the engine\'s user-namespace remapping; refused unless the host policy sets `allow_host_userns`.')),
+  cgroup: Type.Optional(Enum(['host', 'private'] as const, 'Cgroup namespace: `private`, or `host` (refused unless the host policy sets `allow_host_cgroup`).')),
+  oom_kill_disable: Type.Optional(Type.Boolean({ description: 'Keep the kernel from killing the container when memory runs out (set `resources.memory` with it).' })),
+  storage_opt: Type.Optional(
+    Type.Record(Type.String({ minLength: 1 }), Type.String({ description: 'An option of the storage driver.' }), {
+      additionalProperties: false,
+      description: 'Storage driver options of the container (`size: 20G` where the driver supports it).',
+    }),
+  ),
+  gpus: Type.Optional(Gpus),
   sysctls: Type.Optional(Sysctls),
   security_opt: Type.Optional(
     Type.Array(Type.String({ minLength: 1 }), {

@@ -21,7 +21,10 @@ export interface PolicyRefusal {
   grant: PolicyGrant;
 }
 
-type PolicyService = Pick<Service, 'privileged' | 'networkMode' | 'pid' | 'devices' | 'cdiDevices' | 'capAdd' | 'runtime' | 'mounts' | 'sysctls' | 'securityOpt'>;
+type PolicyService = Pick<
+  Service,
+  'privileged' | 'networkMode' | 'pid' | 'devices' | 'cdiDevices' | 'gpus' | 'capAdd' | 'runtime' | 'mounts' | 'sysctls' | 'securityOpt' | 'ipc' | 'uts' | 'usernsMode' | 'cgroup'
+>;
 
 const DOCKER_SOCKETS = ['/var/run/docker.sock', '/run/docker.sock'];
 const SETTING_HINT = 'in the policy file (--policy-file, CAPSTAN_POLICY_FILE) to allow it';
@@ -51,6 +54,18 @@ export function policyRefusals(service: PolicyService, policy: HostPolicy, mount
   }
   if (service.pid === 'host' && !policy.allowHostPid) {
     refusals.push({ key: ['pid'], message: refused("the host's PID namespace (pid: host)", 'allow_host_pid: true'), grant: { allow_host_pid: true } });
+  }
+  const namespaces: [boolean, string, string, PolicyGrant][] = [
+    [service.ipc === 'host' && !policy.allowHostIpc, 'ipc', "the host's IPC namespace (ipc: host)", { allow_host_ipc: true }],
+    [service.uts === 'host' && !policy.allowHostUts, 'uts', "the host's UTS namespace (uts: host)", { allow_host_uts: true }],
+    [service.usernsMode === 'host' && !policy.allowHostUserns, 'userns_mode', "the host's user namespace (userns_mode: host)", { allow_host_userns: true }],
+    [service.cgroup === 'host' && !policy.allowHostCgroup, 'cgroup', "the host's cgroup namespace (cgroup: host)", { allow_host_cgroup: true }],
+  ];
+  for (const [asked, key, what, grant] of namespaces) {
+    if (asked) refusals.push({ key: [key], message: refused(what, `${Object.keys(grant)[0]}: true`), grant });
+  }
+  if ((service.gpus ?? []).length > 0 && !policy.allowDevices) {
+    refusals.push({ key: ['gpus'], message: refused('access to the host\'s GPUs', 'allow_devices: true'), grant: { allow_devices: true } });
   }
   if ((service.devices ?? []).length + (service.cdiDevices ?? []).length > 0 && !policy.allowDevices) {
     refusals.push({ key: ['devices'], message: refused('access to host devices', 'allow_devices: true'), grant: { allow_devices: true } });

@@ -7,8 +7,12 @@ export const PolicyFile = Type.Object(
     allow_privileged: Type.Optional(Type.Boolean({ description: 'Allow `privileged: true`.' })),
     allow_host_network: Type.Optional(Type.Boolean({ description: 'Allow `network_mode: host`.' })),
     allow_host_pid: Type.Optional(Type.Boolean({ description: 'Allow `pid: host`.' })),
+    allow_host_ipc: Type.Optional(Type.Boolean({ description: 'Allow `ipc: host`.' })),
+    allow_host_uts: Type.Optional(Type.Boolean({ description: 'Allow `uts: host`.' })),
+    allow_host_userns: Type.Optional(Type.Boolean({ description: 'Allow `userns_mode: host`.' })),
+    allow_host_cgroup: Type.Optional(Type.Boolean({ description: 'Allow `cgroup: host`.' })),
     allow_docker_socket: Type.Optional(Type.Boolean({ description: 'Allow bind mounts of /var/run/docker.sock (root on the host, in effect).' })),
-    allow_devices: Type.Optional(Type.Boolean({ description: 'Allow `devices:`.' })),
+    allow_devices: Type.Optional(Type.Boolean({ description: 'Allow `devices:` and `gpus:`.' })),
     allowed_capabilities: Type.Optional(
       Type.Array(Type.String({ pattern: '^([Cc][Aa][Pp]_)?[A-Za-z_]+$' }), { description: 'Capabilities `cap_add` may name beyond Docker\'s default set; `ALL` allows `cap_add: [ALL]`.' }),
     ),

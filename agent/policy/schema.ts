@@ -9,6 +9,10 @@ export interface HostPolicy {
   allowPrivileged: boolean;
   allowHostNetwork: boolean;
   allowHostPid: boolean;
+  allowHostIpc: boolean;
+  allowHostUts: boolean;
+  allowHostUserns: boolean;
+  allowHostCgroup: boolean;
   allowDockerSocket: boolean;
   allowDevices: boolean;
   /** Upper case, without `CAP_`. */
@@ -38,6 +42,10 @@ export const DEFAULT_POLICY: HostPolicy = {
   allowPrivileged: false,
   allowHostNetwork: false,
   allowHostPid: false,
+  allowHostIpc: false,
+  allowHostUts: false,
+  allowHostUserns: false,
+  allowHostCgroup: false,
   allowDockerSocket: false,
   allowDevices: false,
   allowedCapabilities: [],

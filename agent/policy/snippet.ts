@@ -8,7 +8,7 @@ import type { PolicyGrant } from './check.js';
 import { DEFAULT_RUNTIMES, type HostPolicy } from './schema.js';
 
 const ORDER: (keyof PolicyGrant)[] = [
-  'allow_privileged', 'allow_host_network', 'allow_host_pid', 'allow_docker_socket', 'allow_devices',
+  'allow_privileged', 'allow_host_network', 'allow_host_pid', 'allow_host_ipc', 'allow_host_uts', 'allow_host_userns', 'allow_host_cgroup', 'allow_docker_socket', 'allow_devices',
   'allowed_capabilities', 'bind_roots', 'allowed_runtimes', 'allowed_sysctls', 'allowed_security_opts',
 ];
 

@@ -158,10 +158,10 @@ describe('Compose service keys → native fields', () => {
 
   it('refused and unknown keys name file, line and key; x- keys are ignored; x-capstan fields win', async () => {
     const converted = await convertCompose(
-      service('    ipc: host\n    imgae: x\n    x-notes: anything\n    x-capstan:\n      egress: false\n      update: {progress_deadline: 1m}\n    deploy:\n      update_config: {monitor: 2s}\n'),
+      service('    cgroup_parent: x\n    imgae: x\n    x-notes: anything\n    x-capstan:\n      egress: false\n      update: {progress_deadline: 1m}\n    deploy:\n      update_config: {monitor: 2s}\n'),
     );
     assert.deepEqual(converted.problems, [
-      'app/compose.yaml:4:5: services.web.ipc: not supported by Capstan: it changes what the container may do, so it is not dropped silently; remove it, or run this service by hand beside Capstan [COMPOSE_UNSUPPORTED]',
+      'app/compose.yaml:4:5: services.web.cgroup_parent: not supported by Capstan: it changes what the container may do, so it is not dropped silently; remove it, or run this service by hand beside Capstan [COMPOSE_UNSUPPORTED]',
       "app/compose.yaml:5:5: services.web.imgae: 'imgae' is not a Compose key here; did you mean 'image'? [COMPOSE_UNKNOWN_KEY]",
     ]);
     const web = (converted.manifest.services as any).web;

@@ -431,3 +431,41 @@ describe('the same fields in native manifests, and on Swarm', () => {
     ]);
   });
 });
+
+describe('host namespaces, GPUs and the other runtime keys', () => {
+  after(cleanupCheckouts);
+
+  it('ipc, uts, userns_mode, cgroup: host is for the host policy to allow; the rest reaches the container', async () => {
+    const body = service('    ipc: host\n    uts: host\n    userns_mode: host\n    cgroup: host\n    oom_kill_disable: true\n    storage_opt: {size: 20G}\n');
+    const refused = await convertCompose(body);
+    assert.deepEqual(refused.problems.map((line) => line.replace(/ is refused by host policy.*/, '')), [
+      "app/compose.yaml:4:10: services.web.ipc: the host's IPC namespace (ipc: host)",
+      "app/compose.yaml:5:10: services.web.uts: the host's UTS namespace (uts: host)",
+      "app/compose.yaml:6:18: services.web.userns_mode: the host's user namespace (userns_mode: host)",
+      "app/compose.yaml:7:13: services.web.cgroup: the host's cgroup namespace (cgroup: host)",
+      `app/compose.yaml: ${SNIPPET_HEAD}\n    allow_host_ipc: true\n    allow_host_uts: true\n    allow_host_userns: true\n    allow_host_cgroup: true`,
+    ]);
+    const policy = parsePolicy('allow_host_ipc: true\nallow_host_uts: true\nallow_host_userns: true\nallow_host_cgroup: true\n', 'p.yaml');
+    const allowed = await convertCompose(body, {}, { policy });
+    assert.deepEqual(allowed.problems, []);
+    const options = containerCreateOptions(allowed.app!, allowed.app!.services[0], 1, { name: 'x', node: 'n', commit: 'c', endpoints: [] });
+    const host = options.HostConfig as Record<string, unknown>;
+    assert.deepEqual([host.IpcMode, host.UTSMode, host.UsernsMode, host.CgroupnsMode, host.OomKillDisable, host.StorageOpt], ['host', 'host', 'host', 'host', true, { size: '20G' }]);
+    const shareable = await convertCompose(service('    ipc: shareable\n'));
+    assert.deepEqual(shareable.problems, []);
+    const sharing = await convertCompose(service('    ipc: service:db\n'));
+    assert.match(sharing.problems[0], /^app\/compose\.yaml:4:10: services\.web\.ipc: not supported by Capstan: sharing the IPC namespace of another container/);
+  });
+
+  it('gpus: all, or the long syntax, as Docker device requests, when allow_devices is set', async () => {
+    const refused = await convertCompose(service('    gpus: all\n'));
+    assert.equal(refused.problems.at(-1), `app/compose.yaml: ${SNIPPET_HEAD}\n    allow_devices: true`);
+    const policy = { ...DEFAULT_POLICY, allowDevices: true };
+    const all = await convertCompose(service('    gpus: all\n'), {}, { policy });
+    const some = await convertCompose(service('    gpus:\n      - driver: nvidia\n        device_ids: ["0", "1"]\n        capabilities: [gpu, utility]\n'), {}, { policy });
+    assert.deepEqual([all.problems, some.problems], [[], []]);
+    const requests = (converted: typeof all) => containerCreateOptions(converted.app!, converted.app!.services[0], 1, { name: 'x', node: 'n', commit: 'c', endpoints: [] }).HostConfig!.DeviceRequests;
+    assert.deepEqual(requests(all), [{ Driver: 'nvidia', Count: -1, DeviceIDs: [], Capabilities: [['gpu']], Options: {} }]);
+    assert.deepEqual(requests(some), [{ Driver: 'nvidia', Count: 0, DeviceIDs: ['0', '1'], Capabilities: [['gpu', 'utility']], Options: {} }]);
+  });
+});

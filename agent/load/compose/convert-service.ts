@@ -29,6 +29,12 @@ const SAME_AS_NATIVE = new Set([
   'pid',
   'devices',
   'group_add',
+  'uts',
+  'userns_mode',
+  'cgroup',
+  'oom_kill_disable',
+  'storage_opt',
+  'gpus',
   'hostname',
   'domainname',
   'extra_hosts',
@@ -50,7 +56,8 @@ const FIELD_ORDER = [
   'image', 'build', 'command', 'entrypoint', 'user', 'working_dir', 'environment', 'env_files', 'secrets', 'ports', 'volumes', 'tmpfs', 'networks', 'network_mode',
   'depends_on', 'healthcheck', 'restart', 'replicas', 'update', 'resources', 'ulimits', 'labels', 'cap_add', 'cap_drop', 'read_only', 'init', 'stop_signal',
   'stop_grace_period', 'runtime', 'privileged', 'pid', 'devices', 'group_add', 'hostname', 'domainname', 'extra_hosts', 'dns', 'dns_search', 'dns_opt', 'stdin_open', 'tty',
-  'platform', 'oom_score_adj', 'mac_address', 'logging', 'sysctls', 'security_opt', 'uses', 'egress',
+  'platform', 'oom_score_adj', 'mac_address', 'logging', 'sysctls', 'security_opt', 'ipc', 'uts', 'userns_mode', 'cgroup', 'oom_kill_disable', 'storage_opt',
+  'gpus', 'uses', 'egress',
 ];
 
 const VARIABLE_NAME = /^[_A-Za-z][_A-Za-z0-9]*$/;
@@ -116,6 +123,12 @@ function convertField(context: ConvertContext, path: KeyPath, name: string, key:
       return convertNetworks(context, path, entry, service, composeNameAlias(context, name, service.entries.get('networks')!));
     case 'network_mode':
       return convertNetworkMode(context, path, entry);
+    case 'ipc': {
+      const mode = peek(context, entry.value);
+      if (mode?.startsWith('service:') || mode?.startsWith('container:')) return refuse(context, entry.value.at, 'sharing the IPC namespace of another container; use ipc: shareable with a volume, or one service');
+      context.doc.copy([...path, 'ipc'], entry.value, entry.keyAt);
+      return;
+    }
     case 'depends_on':
       return convertDependsOn(context, path, entry, project);
     case 'healthcheck':

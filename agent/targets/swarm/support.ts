@@ -89,6 +89,13 @@ function containerSettings(service: Service): [string, boolean][] {
     ['cpu_period', service.resources?.cpuPeriod !== undefined],
     ['cpu_quota', service.resources?.cpuQuota !== undefined],
     ['group_add', service.groupAdd !== undefined],
+    ['ipc', service.ipc !== undefined],
+    ['uts', service.uts !== undefined],
+    ['userns_mode', service.usernsMode !== undefined],
+    ['cgroup', service.cgroup !== undefined],
+    ['oom_kill_disable', service.oomKillDisable !== undefined],
+    ['storage_opt', service.storageOpt !== undefined],
+    ['gpus', service.gpus !== undefined],
     ['devices (CDI)', service.cdiDevices !== undefined],
   ];
 }
