@@ -155,6 +155,15 @@ export interface DeviceSpec {
   permissions: string;
 }
 
+export interface BlkioSpec {
+  weight?: number;
+  weightDevice?: { path: string; weight: number }[];
+  readBps?: { path: string; rate: number }[];
+  writeBps?: { path: string; rate: number }[];
+  readIops?: { path: string; rate: number }[];
+  writeIops?: { path: string; rate: number }[];
+}
+
 /** One of Docker's DeviceRequests; `count` -1 is all. */
 export interface GpuRequest {
   driver: string;
@@ -274,6 +283,12 @@ export interface Service {
   oomKillDisable?: boolean;
   /** Sorted by name. */
   storageOpt?: Record<string, string>;
+  /** Docker's Blkio* settings; rates in bytes or operations per second. */
+  blkio?: BlkioSpec;
+  deviceCgroupRules?: string[];
+  /** Microseconds. */
+  cpuRtRuntime?: number;
+  cpuRtPeriod?: number;
   /** Docker's DeviceRequests for `gpus` (driver `nvidia` unless set). */
   gpus?: GpuRequest[];
   /** Sorted by name; allowed by the host policy (policy/sysctls.ts). */

@@ -153,6 +153,16 @@ function hostConfigExtras(service: Service): Docker.HostConfig {
   if (service.cgroup !== undefined) (extras as { CgroupnsMode?: string }).CgroupnsMode = service.cgroup;
   if (service.oomKillDisable !== undefined) extras.OomKillDisable = service.oomKillDisable;
   if (service.storageOpt) extras.StorageOpt = service.storageOpt;
+  if (service.deviceCgroupRules) extras.DeviceCgroupRules = service.deviceCgroupRules;
+  if (service.cpuRtRuntime !== undefined) extras.CpuRealtimeRuntime = service.cpuRtRuntime;
+  if (service.cpuRtPeriod !== undefined) extras.CpuRealtimePeriod = service.cpuRtPeriod;
+  const blkio = service.blkio;
+  if (blkio?.weight !== undefined) extras.BlkioWeight = blkio.weight;
+  if (blkio?.weightDevice) extras.BlkioWeightDevice = blkio.weightDevice.map(({ path, weight }) => ({ Path: path, Weight: weight }));
+  if (blkio?.readBps) extras.BlkioDeviceReadBps = blkio.readBps.map(({ path, rate }) => ({ Path: path, Rate: rate }));
+  if (blkio?.writeBps) extras.BlkioDeviceWriteBps = blkio.writeBps.map(({ path, rate }) => ({ Path: path, Rate: rate }));
+  if (blkio?.readIops) extras.BlkioDeviceReadIOps = blkio.readIops.map(({ path, rate }) => ({ Path: path, Rate: rate }));
+  if (blkio?.writeIops) extras.BlkioDeviceWriteIOps = blkio.writeIops.map(({ path, rate }) => ({ Path: path, Rate: rate }));
   if (resources.cpuset !== undefined) extras.CpusetCpus = resources.cpuset;
   if (resources.memorySwapBytes !== undefined) extras.MemorySwap = resources.memorySwapBytes;
   if (resources.memorySwappiness !== undefined) extras.MemorySwappiness = resources.memorySwappiness;

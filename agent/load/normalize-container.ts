@@ -2,7 +2,9 @@
 // extra_hosts as `host:ip` lines, sysctls and logging options as string maps, security options
 // as `name=value`. Only what the manifest sets is present, so services without these fields keep
 // the config hash they had before the fields existed.
-import type { GpuRequest, LoggingSpec, Service } from '../model.js';
+import type { BlkioSpec, GpuRequest, LoggingSpec, Service } from '../model.js';
+import { byteSize } from './normalize-spec.js';
+import { durationMs } from './normalize-rollout.js';
 import type { KeyPath, PathProblem } from './problems.js';
 import type { ServiceManifest } from './schema.js';
 
@@ -29,6 +31,10 @@ export type ContainerFields = Pick<
   | 'oomKillDisable'
   | 'storageOpt'
   | 'gpus'
+  | 'blkio'
+  | 'deviceCgroupRules'
+  | 'cpuRtRuntime'
+  | 'cpuRtPeriod'
 >;
 
 type Scalar = string | number | boolean | null;
@@ -119,6 +125,24 @@ function gpus(spec: NonNullable<ServiceManifest['gpus']>): GpuRequest[] {
   }));
 }
 
+function blkio(spec: NonNullable<ServiceManifest['blkio_config']>): BlkioSpec {
+  const rates = (list: { path: string; rate: number | string }[] | undefined) => list?.map(({ path, rate }) => ({ path, rate: byteSize(rate) }));
+  const result: BlkioSpec = {};
+  if (spec.weight !== undefined) result.weight = spec.weight;
+  if (spec.weight_device !== undefined) result.weightDevice = spec.weight_device;
+  const [readBps, writeBps, readIops, writeIops] = [spec.device_read_bps, spec.device_write_bps, spec.device_read_iops, spec.device_write_iops].map(rates);
+  if (readBps) result.readBps = readBps;
+  if (writeBps) result.writeBps = writeBps;
+  if (readIops) result.readIops = readIops;
+  if (writeIops) result.writeIops = writeIops;
+  return result;
+}
+
+/** Microseconds, written as a number of them or as a duration (`400ms`). */
+function microseconds(value: number | string): number {
+  return typeof value === 'number' ? value : Math.round(durationMs(value) * 1000);
+}
+
 export function normalizeContainerFields(spec: ServiceManifest, path: KeyPath, problems: PathProblem[]): ContainerFields {
   const fields: ContainerFields = {};
   if (spec.hostname !== undefined) fields.hostname = spec.hostname;
@@ -144,6 +168,10 @@ export function normalizeContainerFields(spec: ServiceManifest, path: KeyPath, p
   if (spec.oom_kill_disable !== undefined) fields.oomKillDisable = spec.oom_kill_disable;
   if (spec.storage_opt !== undefined) fields.storageOpt = Object.fromEntries(Object.entries(spec.storage_opt).sort(([left], [right]) => (left < right ? -1 : 1)));
   if (spec.gpus !== undefined) fields.gpus = gpus(spec.gpus);
+  if (spec.blkio_config !== undefined) fields.blkio = blkio(spec.blkio_config);
+  if (spec.device_cgroup_rules !== undefined) fields.deviceCgroupRules = spec.device_cgroup_rules;
+  if (spec.cpu_rt_runtime !== undefined) fields.cpuRtRuntime = microseconds(spec.cpu_rt_runtime);
+  if (spec.cpu_rt_period !== undefined) fields.cpuRtPeriod = microseconds(spec.cpu_rt_period);
   if (spec.security_opt !== undefined) fields.securityOpt = [...new Set(spec.security_opt.map(securityOption))].sort();
   return fields;
 }

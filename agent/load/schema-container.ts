@@ -1,7 +1,8 @@
 // The container's own settings, as Compose spells them: its name on the network (hostname,
 // extra_hosts, dns), its terminal, platform and logging, and the kernel settings the host policy
 // decides (sysctls, security_opt). Spread into the service schema (schema.ts).
-import { Type } from '@sinclair/typebox';
+import { Type, type TSchema } from '@sinclair/typebox';
+import { BYTE_SIZE_PATTERN, DURATION_PATTERN } from './schema-patterns.js';
 
 const StringOrList = (item: ReturnType<typeof Type.String>, description: string) => Type.Union([item, Type.Array(item)], { description });
 
@@ -70,6 +71,34 @@ export const Gpus = Type.Union(
   { description: 'GPUs for the container, as Compose\'s `gpus` (Docker\'s `--gpus`); refused unless the host policy sets `allow_devices`.' },
 );
 
+const DeviceRates = <Rate extends TSchema>(what: string, rate: Rate) =>
+  Type.Array(
+    Type.Object({ path: Type.String({ pattern: '^/', description: 'Block device on the host.' }), rate }, { additionalProperties: false, description: `A ${what} limit of one device.` }),
+    { description: `${what} limits, per block device.` },
+  );
+const ByteRate = Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern: BYTE_SIZE_PATTERN })], { description: 'Bytes per second, or with a unit (`12mb`).' });
+const IoRate = Type.Integer({ minimum: 0, description: 'Operations per second.' });
+
+export const BlkioConfig = Type.Object(
+  {
+    weight: Type.Optional(Type.Integer({ minimum: 10, maximum: 1000, description: 'Relative block I/O weight (10 to 1000).' })),
+    weight_device: Type.Optional(
+      Type.Array(
+        Type.Object(
+          { path: Type.String({ pattern: '^/', description: 'Block device on the host.' }), weight: Type.Integer({ minimum: 10, maximum: 1000, description: 'Its weight.' }) },
+          { additionalProperties: false, description: 'The weight of one device.' },
+        ),
+        { description: 'Weights per block device.' },
+      ),
+    ),
+    device_read_bps: Type.Optional(DeviceRates('Read rate', ByteRate)),
+    device_write_bps: Type.Optional(DeviceRates('Write rate', ByteRate)),
+    device_read_iops: Type.Optional(DeviceRates('Read operations', IoRate)),
+    device_write_iops: Type.Optional(DeviceRates('Write operations', IoRate)),
+  },
+  { additionalProperties: false, description: 'Block I/O limits, as Compose\'s `blkio_config`.' },
+);
+
 /** Service fields, spread into the service schema (schema.ts). */
 export const containerFields = {
   hostname: Type.Optional(Type.String({ pattern: HOSTNAME_PATTERN, description: 'Host name inside the container (default a part of its id), as in Compose. Other services still reach it by service name.' })),
@@ -98,6 +127,18 @@ export const containerFields = {
     }),
   ),
   gpus: Type.Optional(Gpus),
+  blkio_config: Type.Optional(BlkioConfig),
+  device_cgroup_rules: Type.Optional(
+    Type.Array(Type.String({ pattern: '^[abc] (\\*|[0-9]+):(\\*|[0-9]+) [rwm]{1,3}$' }), {
+      description: 'Device cgroup rules (`c 189:* rmw`), as Compose\'s `device_cgroup_rules`; refused unless the host policy sets `allow_devices`.',
+    }),
+  ),
+  cpu_rt_runtime: Type.Optional(
+    Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern: DURATION_PATTERN })], { description: 'Real-time CPU time per period: microseconds, or a duration (`400ms`).' }),
+  ),
+  cpu_rt_period: Type.Optional(
+    Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern: DURATION_PATTERN })], { description: 'Real-time scheduling period: microseconds, or a duration (`1s`).' }),
+  ),
   sysctls: Type.Optional(Sysctls),
   security_opt: Type.Optional(
     Type.Array(Type.String({ minLength: 1 }), {

@@ -23,7 +23,7 @@ export interface PolicyRefusal {
 
 type PolicyService = Pick<
   Service,
-  'privileged' | 'networkMode' | 'pid' | 'devices' | 'cdiDevices' | 'gpus' | 'capAdd' | 'runtime' | 'mounts' | 'sysctls' | 'securityOpt' | 'ipc' | 'uts' | 'usernsMode' | 'cgroup'
+  'privileged' | 'networkMode' | 'pid' | 'devices' | 'cdiDevices' | 'gpus' | 'deviceCgroupRules' | 'capAdd' | 'runtime' | 'mounts' | 'sysctls' | 'securityOpt' | 'ipc' | 'uts' | 'usernsMode' | 'cgroup'
 >;
 
 const DOCKER_SOCKETS = ['/var/run/docker.sock', '/run/docker.sock'];
@@ -66,6 +66,9 @@ export function policyRefusals(service: PolicyService, policy: HostPolicy, mount
   }
   if ((service.gpus ?? []).length > 0 && !policy.allowDevices) {
     refusals.push({ key: ['gpus'], message: refused('access to the host\'s GPUs', 'allow_devices: true'), grant: { allow_devices: true } });
+  }
+  if ((service.deviceCgroupRules ?? []).length > 0 && !policy.allowDevices) {
+    refusals.push({ key: ['device_cgroup_rules'], message: refused('device cgroup rules (access to host devices)', 'allow_devices: true'), grant: { allow_devices: true } });
   }
   if ((service.devices ?? []).length + (service.cdiDevices ?? []).length > 0 && !policy.allowDevices) {
     refusals.push({ key: ['devices'], message: refused('access to host devices', 'allow_devices: true'), grant: { allow_devices: true } });

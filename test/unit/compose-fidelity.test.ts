@@ -469,3 +469,22 @@ describe('host namespaces, GPUs and the other runtime keys', () => {
     assert.deepEqual(requests(some), [{ Driver: 'nvidia', Count: 0, DeviceIDs: ['0', '1'], Capabilities: [['gpu', 'utility']], Options: {} }]);
   });
 });
+
+describe('block I/O, real-time CPU and device cgroup rules', () => {
+  after(cleanupCheckouts);
+
+  it('reach the container; device cgroup rules need allow_devices', async () => {
+    const body = service(
+      '    blkio_config:\n      weight: 300\n      weight_device: [{path: /dev/sda, weight: 400}]\n      device_read_bps: [{path: /dev/sdb, rate: 12mb}]\n      device_write_iops: [{path: /dev/sdb, rate: 120}]\n    cpu_rt_runtime: 400ms\n    cpu_rt_period: 1400000\n    device_cgroup_rules: ["c 189:* rmw"]\n',
+    );
+    const refused = await convertCompose(body);
+    assert.equal(refused.problems.at(-1), `app/compose.yaml: ${SNIPPET_HEAD}\n    allow_devices: true`);
+    const allowed = await convertCompose(body, {}, { policy: { ...DEFAULT_POLICY, allowDevices: true } });
+    assert.deepEqual(allowed.problems, []);
+    const host = containerCreateOptions(allowed.app!, allowed.app!.services[0], 1, { name: 'x', node: 'n', commit: 'c', endpoints: [] }).HostConfig!;
+    assert.deepEqual(
+      [host.BlkioWeight, host.BlkioWeightDevice, host.BlkioDeviceReadBps, host.BlkioDeviceWriteIOps, host.CpuRealtimeRuntime, host.CpuRealtimePeriod, host.DeviceCgroupRules],
+      [300, [{ Path: '/dev/sda', Weight: 400 }], [{ Path: '/dev/sdb', Rate: 12 * 1024 ** 2 }], [{ Path: '/dev/sdb', Rate: 120 }], 400_000, 1_400_000, ['c 189:* rmw']],
+    );
+  });
+});

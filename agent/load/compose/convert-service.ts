@@ -35,6 +35,10 @@ const SAME_AS_NATIVE = new Set([
   'oom_kill_disable',
   'storage_opt',
   'gpus',
+  'blkio_config',
+  'device_cgroup_rules',
+  'cpu_rt_runtime',
+  'cpu_rt_period',
   'hostname',
   'domainname',
   'extra_hosts',
@@ -57,7 +61,7 @@ const FIELD_ORDER = [
   'depends_on', 'healthcheck', 'restart', 'replicas', 'update', 'resources', 'ulimits', 'labels', 'cap_add', 'cap_drop', 'read_only', 'init', 'stop_signal',
   'stop_grace_period', 'runtime', 'privileged', 'pid', 'devices', 'group_add', 'hostname', 'domainname', 'extra_hosts', 'dns', 'dns_search', 'dns_opt', 'stdin_open', 'tty',
   'platform', 'oom_score_adj', 'mac_address', 'logging', 'sysctls', 'security_opt', 'ipc', 'uts', 'userns_mode', 'cgroup', 'oom_kill_disable', 'storage_opt',
-  'gpus', 'uses', 'egress',
+  'gpus', 'blkio_config', 'device_cgroup_rules', 'cpu_rt_runtime', 'cpu_rt_period', 'uses', 'egress',
 ];
 
 const VARIABLE_NAME = /^[_A-Za-z][_A-Za-z0-9]*$/;

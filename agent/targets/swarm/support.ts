@@ -96,6 +96,10 @@ function containerSettings(service: Service): [string, boolean][] {
     ['oom_kill_disable', service.oomKillDisable !== undefined],
     ['storage_opt', service.storageOpt !== undefined],
     ['gpus', service.gpus !== undefined],
+    ['blkio_config', service.blkio !== undefined],
+    ['device_cgroup_rules', service.deviceCgroupRules !== undefined],
+    ['cpu_rt_runtime', service.cpuRtRuntime !== undefined],
+    ['cpu_rt_period', service.cpuRtPeriod !== undefined],
     ['devices (CDI)', service.cdiDevices !== undefined],
   ];
 }
