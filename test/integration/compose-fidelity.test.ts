@@ -43,6 +43,12 @@ function compose(hostname: string, extra = ''): string {
     security_opt: [no-new-privileges:true]
     mac_address: 02:42:ac:11:65:43
     cpuset: "0"
+    cpu_shares: 512
+    mem_limit: 64m
+    memswap_limit: 128m
+    group_add: [1234]
+    ipc: shareable
+    cgroup: private
     volumes:
       - /etc/localtime:/etc/localtime:ro
       - ./conf:/conf:ro,z
@@ -113,6 +119,9 @@ describe('Compose keys of one Docker host, inside the running container', () => 
     assert.deepEqual(host.LogConfig, { Type: 'json-file', Config: { 'max-file': '2', 'max-size': '1m' } });
     assert.deepEqual(host.SecurityOpt, ['no-new-privileges=true']);
     assert.equal(host.CpusetCpus, '0');
+    assert.deepEqual([host.CpuShares, host.Memory, host.MemorySwap, host.GroupAdd, host.IpcMode, (host as { CgroupnsMode?: string }).CgroupnsMode], [512, 64 * 1024 ** 2, 128 * 1024 ** 2, ['1234'], 'shareable', 'private']);
+    const groups = await exec(container.id, ['sh', '-c', 'id -G']);
+    assert.ok(groups.stdout.split(/\s+/).includes('1234'), `group 1234 is a supplementary group: ${JSON.stringify(groups)}`);
     assert.deepEqual(host.Binds?.map((bind) => bind.replace(/^.*:\/conf:/, '/conf:')), ['/conf:ro,z']);
     const data = inspect.Mounts.find((mount) => mount.Destination === '/data');
     assert.equal(data?.Name, `${app}_data`);
