@@ -488,3 +488,22 @@ describe('block I/O, real-time CPU and device cgroup rules', () => {
     );
   });
 });
+
+describe('links with an alias', () => {
+  after(cleanupCheckouts);
+
+  it('the alias becomes a network alias of the linked service, on each of its networks', async () => {
+    const converted = await convertCompose(
+      'services:\n  app:\n    image: local/busybox:1\n    links: [db:database, cache, db:db]\n    networks: [back]\n  db:\n    image: local/busybox:1\n    networks: [back, front]\n  cache:\n    image: local/busybox:1\nnetworks:\n  back:\n  front:\n',
+    );
+    assert.deepEqual(converted.problems, []);
+    assert.deepEqual((converted.manifest.services as any).db.networks, { back: { aliases: ['database'] }, front: { aliases: ['database'] } });
+    assert.deepEqual(
+      converted.app!.services.find((candidate) => candidate.name === 'db')!.networks,
+      [{ network: 'back', aliases: ['database'] }, { network: 'front', aliases: ['database'] }],
+    );
+    assert.ok(converted.notes.includes("app/compose.yaml:4:13: services.app.links[0]: 'database' becomes a network alias of 'db': every service on its networks reaches it by that name"), converted.notes.join('\n'));
+    const unknown = await convertCompose('services:\n  app:\n    image: local/busybox:1\n    links: [nope:alias]\n');
+    assert.deepEqual(unknown.problems, ["app/compose.yaml:4:13: services.app.links[0]: links names 'nope', which is not a service of this file [COMPOSE_INVALID]"]);
+  });
+});

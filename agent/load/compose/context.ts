@@ -27,6 +27,8 @@ export interface ConvertContext {
   volumeKeys: Map<string, string>;
   /** Compose service names the native format does not take (`Web`, `my.app`) → the key used instead. */
   serviceKeys: Map<string, string>;
+  /** `links` aliases (`db:database`), added to the linked service's networks once every service is converted. */
+  linkAliases: { service: string; alias: string; at: Origin }[];
   /** Services mounting each named volume read-write, to keep Compose's shared volumes shared. */
   writers: Map<string, { service: string; at: Origin }[]>;
 }

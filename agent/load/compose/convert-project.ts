@@ -2,7 +2,7 @@
 // name, `.env` as the app's env file, top-level volumes and networks, then each service whose
 // profiles are active, after `extends` is resolved.
 import { interpolate } from '../interpolate.js';
-import { checkKeys, expectMap, isEmpty, note, peek, peekBoolean, problem, refuse, type ConvertContext } from './context.js';
+import { checkKeys, expectMap, isEmpty, note, peek, peekBoolean, problem, refuse, serviceKey, type ConvertContext } from './context.js';
 import { checkSecretDefinitions } from './convert-mounts.js';
 import { convertService } from './convert-service.js';
 import { resolveExtends } from './extends.js';
@@ -53,6 +53,7 @@ export function convertProject(context: ConvertContext, input: ProjectInput): vo
       if (selection.active.has(name) && !unnamed.has(name)) convertService(context, name, service, { secrets, configs, ...selection });
     }
   }
+  linkAliases(context);
   sharedVolumes(context);
   extension(context, tree);
   const data = context.doc.data;
@@ -181,6 +182,35 @@ function convertTopNetworks(context: ConvertContext, networksEntry: MapEntry): v
     context.doc.set(path, {}, place);
     if (internal) context.doc.copy([...path, 'internal'], internal.value, internal.keyAt);
     if (network) copyExtension(context, path, network);
+  }
+}
+
+/**
+ * A link alias (`links: [db:database]`) makes the linked service answer to it, as Compose's
+ * legacy links do; here on each of that service's networks, so every service sharing one reaches
+ * it by the alias too (Compose: only the linking one), which is noted.
+ */
+function linkAliases(context: ConvertContext): void {
+  for (const { service, alias, at } of context.linkAliases) {
+    if (context.refused.services?.has(service)) continue;
+    const path = ['services', serviceKey(context, service)];
+    const native = context.doc.get(path) as Record<string, unknown> | undefined;
+    if (!native) {
+      problem(context, at, 'COMPOSE_INVALID', `links names '${service}', which is not a service of this file`);
+      continue;
+    }
+    if (native.network_mode !== undefined) {
+      refuse(context, at, `a link alias of '${service}', which has a network_mode and so no network of its own to be reached on`);
+      continue;
+    }
+    const written = native.networks ?? ['default'];
+    const networks: Record<string, { aliases?: string[] } | null> = Array.isArray(written) ? Object.fromEntries(written.map((name) => [String(name), null])) : (written as Record<string, { aliases?: string[] } | null>);
+    for (const name of Object.keys(networks)) {
+      const aliases = networks[name]?.aliases ?? [];
+      if (!aliases.includes(alias)) networks[name] = { ...(networks[name] ?? {}), aliases: [...aliases, alias] };
+    }
+    context.doc.set([...path, 'networks'], networks, { at: context.doc.locate([...path, 'networks']), keyAt: context.doc.locate([...path, 'networks'], true) });
+    note(context, at, `'${alias}' becomes a network alias of '${service}': every service on its networks reaches it by that name`);
   }
 }
 

@@ -273,10 +273,13 @@ function convertHealthcheck(context: ConvertContext, path: KeyPath, entry: MapEn
   }
 }
 
+/** `links: [db:database]`: the alias becomes a network alias of the linked service (convert-project.ts adds it). */
 function convertLinks(context: ConvertContext, entry: MapEntry): void {
   const links = entry.value.kind === 'seq' ? entry.value.items : [];
   for (const link of links) {
-    if ((text(link) ?? '').includes(':')) refuse(context, link.at, 'a link alias; put the alias under the linked service\'s networks.<network>.aliases');
+    const [target, alias] = (text(link) ?? '').split(':');
+    if (alias === undefined || alias === target) continue;
+    context.linkAliases.push({ service: target, alias, at: link.at });
   }
 }
 

@@ -80,6 +80,7 @@ export async function convertComposeFolder(folder: string, checkout: Checkout, l
     refused: { volumes: new Set(), networks: new Set(), secrets: new Set(), configs: new Set() },
     volumeKeys: new Map(),
     serviceKeys: new Map(),
+    linkAliases: [],
     writers: new Map(),
   };
   const dotEnv = hasDotEnv(folder) ? { file: repoPath('.env'), line: 0, column: 0, key: '' } : undefined;

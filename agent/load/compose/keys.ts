@@ -117,7 +117,7 @@ export const SERVICE: KeyScope = {
     security_opt: supported('`security_opt`: `no-new-privileges` always; any other (`seccomp=unconfined`, `apparmor=unconfined`, `label=disable`, a seccomp profile file of the repository) only when the host policy lists it in `allowed_security_opts`'),
 
     expose: noted('no effect: services reach every port of the services they share a network with'),
-    links: noted('no effect without an alias (services reach each other by name); `service:alias` is refused, use `networks.<network>.aliases`'),
+    links: noted('services reach each other by name without links; `service:alias` makes the alias a network alias of that service (noted)'),
     pull_policy: noted('ignored: Capstan pulls an image before every rollout that needs it'),
     attach: noted('no effect: Capstan attaches to no container'),
     develop: noted('no effect: `docker compose watch` only'),
