@@ -507,3 +507,17 @@ describe('links with an alias', () => {
     assert.deepEqual(unknown.problems, ["app/compose.yaml:4:13: services.app.links[0]: links names 'nope', which is not a service of this file [COMPOSE_INVALID]"]);
   });
 });
+
+describe('label_file', () => {
+  after(cleanupCheckouts);
+
+  it('labels come from files of the repository; labels: wins', async () => {
+    const converted = await convertCompose(service('    labels: {team: web}\n    label_file: [./app.labels]\n'), { 'app.labels': 'team=ops\ntier=front\n' });
+    assert.deepEqual(converted.problems, []);
+    assert.deepEqual(converted.app!.services[0].labels, { team: 'web', tier: 'front' });
+    const missing = await convertCompose(service('    label_file: ./none.labels\n'));
+    assert.deepEqual(missing.problems, ["app/compose.yaml:4:17: services.web.label_file: the label file does not exist in the repository (paths start from the Compose file's folder); commit it or fix the path [COMPOSE_INVALID]"]);
+    const outside = await convertFiles({ 'app/compose.yaml': service('    label_file: ../../etc/passwd\n') });
+    assert.equal(outside.problems.length, 1, 'a path leaving the checkout is not read');
+  });
+});

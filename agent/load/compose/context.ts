@@ -21,6 +21,8 @@ export interface ConvertContext {
   folder: string;
   /** Whether a path relative to the folder exists (for optional env files). */
   exists(relativePath: string): boolean;
+  /** A file of the checkout, relative to the folder (`label_file`); undefined when it is missing or outside. */
+  readText(relativePath: string): string | undefined;
   /** Names whose top-level definition was refused: their uses are not reported again. */
   refused: { volumes: Set<string>; networks: Set<string>; secrets: Set<string>; configs: Set<string>; services?: Set<string> };
   /** Compose volume names the native format does not take (`etc-dnsmasq.d`) → the key used instead. */

@@ -1,6 +1,7 @@
 // One Compose service → one native service, key by key (the table in keys.ts says which key
 // goes where). Keys the native format spells the same way and reads the same way are copied as
 // written, so the native schema checks them and its problems point at the Compose lines.
+import { parse as parseDotenv } from 'dotenv';
 import type { KeyPath } from '../problems.js';
 import { checkKeys, expectMap, note, peek, peekBoolean, problem, refuse, serviceKey, type ConvertContext } from './context.js';
 import { convertBuild, convertDeploy, convertLegacyResource, convertRestart, LEGACY_RESOURCES } from './convert-deploy.js';
@@ -100,6 +101,7 @@ export function convertService(context: ConvertContext, name: string, serviceEnt
   if (tmpfs.items.length > 0) tmpfs.items.forEach((item, index) => context.doc.set([...path, 'tmpfs', index], item.value, { at: item.at }));
   if (!accepted.has('networks')) containerNameAlias(context, path, service, undefined, composeNameAlias(context, name, serviceEntry));
   if (service.entries.has('links')) convertLinks(context, service.entries.get('links')!);
+  if (field('label_file')) labelFiles(context, path, field('label_file')!);
   extension(context, path, service);
   orderFields(context.doc.get(path) as Record<string, unknown>);
 }
@@ -147,6 +149,7 @@ function convertField(context: ConvertContext, path: KeyPath, name: string, key:
     case 'extends':
     case 'deploy':
     case 'container_name':
+    case 'label_file':
       // profiles and extends are resolved before conversion; deploy and container_name after the other keys.
       return;
   }
@@ -270,6 +273,27 @@ function convertHealthcheck(context: ConvertContext, path: KeyPath, entry: MapEn
   for (const key of checkKeys(context, healthcheck, HEALTHCHECK)) {
     const field = healthcheck.entries.get(key)!;
     context.doc.copy([...path, 'healthcheck', key], field.value, field.keyAt);
+  }
+}
+
+/** `label_file`: labels from `KEY=VALUE` files of the repository, under those `labels` sets itself. */
+function labelFiles(context: ConvertContext, path: KeyPath, entry: MapEntry): void {
+  const items = entry.value.kind === 'seq' ? entry.value.items : [entry.value];
+  for (const item of items) {
+    const written = peek(context, item);
+    const content = written === undefined ? undefined : context.readText(written);
+    if (content === undefined) {
+      problem(context, item.at, 'COMPOSE_INVALID', 'the label file does not exist in the repository (paths start from the Compose file\'s folder); commit it or fix the path');
+      continue;
+    }
+    const existing = context.doc.get([...path, 'labels']);
+    if (existing === undefined) context.doc.set([...path, 'labels'], {}, { at: item.at, keyAt: entry.keyAt });
+    const labels = context.doc.get([...path, 'labels']);
+    const asMap = Array.isArray(labels) ? Object.fromEntries(labels.map((label: string) => [label.split('=')[0], label.slice(label.indexOf('=') + 1)])) : (labels as Record<string, unknown>);
+    if (Array.isArray(labels)) context.doc.set([...path, 'labels'], asMap, { at: item.at, keyAt: entry.keyAt });
+    for (const [key, value] of Object.entries(parseDotenv(content))) {
+      if (!(key in asMap)) context.doc.set([...path, 'labels', key], value, { at: item.at });
+    }
   }
 }
 

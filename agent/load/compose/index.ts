@@ -2,7 +2,7 @@
 // keeping positions, the override merged in, `extends` and profiles resolved, then converted key
 // by key into a native manifest document, which is loaded exactly as a native file is (schema,
 // interpolation, normalization, host policy). Problems of either stage name the Compose files.
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import type { ManifestProblem } from '../../errors.js';
@@ -11,7 +11,7 @@ import type { Lookup } from '../interpolate.js';
 import { loadManifestData, type FileResult } from '../load-file.js';
 import type { VariableContext } from '../manifest-variables.js';
 import { parseManifest } from '../parse.js';
-import { toRepoPath, type Checkout } from '../repo-files.js';
+import { isInside, toRepoPath, type Checkout } from '../repo-files.js';
 import { layerVariables } from '../variables.js';
 import type { ConvertContext, Note } from './context.js';
 import { convertProject } from './convert-project.js';
@@ -77,6 +77,7 @@ export async function convertComposeFolder(folder: string, checkout: Checkout, l
     lookup,
     folder,
     exists: (relativePath) => existsSync(resolve(folder, relativePath)),
+    readText: (relativePath) => readCheckoutText(checkout, resolve(folder, relativePath)),
     refused: { volumes: new Set(), networks: new Set(), secrets: new Set(), configs: new Set() },
     volumeKeys: new Map(),
     serviceKeys: new Map(),
@@ -100,6 +101,16 @@ async function readTree(folder: string, name: string, file: string, problems: Ma
   problems.push(...located.problems);
   checkKeyedLists(located.tree, problems);
   return located.tree;
+}
+
+function readCheckoutText(checkout: Checkout, absolute: string): string | undefined {
+  if (!isInside(checkout.root, absolute)) return undefined;
+  try {
+    const real = realpathSync(absolute);
+    return isInside(checkout.realRoot, real) && statSync(real).isFile() ? readFileSync(real, 'utf8') : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function hasDotEnv(folder: string): boolean {
