@@ -37,9 +37,12 @@ function isUnder(path: string, root: string): boolean {
   return path === root || path.startsWith(root === '/' ? '/' : root + '/');
 }
 
-/** `no-new-privileges=true` only takes rights away; `=false` is Docker's default. */
+/**
+ * `no-new-privileges=true` only takes rights away. (`=false` is not: it undoes a daemon's
+ * `no-new-privileges` default, so the host policy decides it like any other option.)
+ */
 function alwaysAllowedSecurityOption(option: string): boolean {
-  return option === 'no-new-privileges=true' || option === 'no-new-privileges=false';
+  return option === 'no-new-privileges=true';
 }
 
 /**

@@ -95,7 +95,7 @@ describe('Compose service keys of one Docker host', () => {
       ['driver: json-file', 'driver: local'],
       ['max-file: 3', 'max-file: 4'],
       ['somaxconn: 1024', 'somaxconn: 2048'],
-      ['security_opt: [no-new-privileges]', 'security_opt: [no-new-privileges:false]'],
+      ['security_opt: [no-new-privileges]', 'security_opt: []'],
       ['memswap_limit: 512m', 'memswap_limit: -1'],
       ['mem_swappiness: 10', 'mem_swappiness: 0'],
       ['cpu_shares: 512', 'cpu_shares: 256'],
@@ -167,7 +167,9 @@ describe('host policy: sysctls, security_opt, time zone files, and the snippet t
     assert.match(converted.problems[0], /^app\/compose\.yaml:5:35: services\.web\.sysctls\["net\.core\.somaxconn"\]: .*network_mode: host.* \[SYSCTL_HOST_NETWORK\]$/);
   });
 
-  it('security_opt: no-new-privileges always; unconfined profiles and label=disable by allowed_security_opts', async () => {
+  it('security_opt: no-new-privileges always; no-new-privileges=false, unconfined profiles and label=disable by allowed_security_opts', async () => {
+    const undone = await convertCompose(service('    security_opt: ["no-new-privileges:false"]\n'));
+    assert.match(undone.problems[0], /security option no-new-privileges=false is refused by host policy/, 'it undoes a daemon default');
     const body = service('    security_opt:\n      - no-new-privileges:true\n      - seccomp:unconfined\n      - apparmor=unconfined\n      - label=disable\n');
     const refused = await convertCompose(body);
     assert.deepEqual(
