@@ -45,11 +45,16 @@ export interface ManifestProblem {
   key: string;
   /** What is wrong and, where it helps, what to do. Never contains a secret value. */
   message: string;
+  /** A host-policy refusal: the policy-file settings that would lift it (the load ends with their snippet). */
+  grant?: Record<string, unknown>;
 }
 
 export function formatProblem(problem: ManifestProblem): string {
   const where = problem.line > 0 ? `${problem.file}:${problem.line}:${problem.column}` : problem.file;
   const key = problem.key ? ` ${problem.key}:` : '';
+  // A message of several lines (a policy snippet) ends with them, so they can be copied as they are.
+  const newline = problem.message.indexOf('\n');
+  if (newline >= 0) return `${where}:${key} ${problem.message.slice(0, newline)} [${problem.code}]${problem.message.slice(newline)}`;
   return `${where}:${key} ${problem.message} [${problem.code}]`;
 }
 

@@ -27,6 +27,10 @@ export type MountSpec =
       volume: string;
       target: string;
       readOnly: boolean;
+      /** Docker's `nocopy`: a new volume is not seeded with the image's files at the target. */
+      noCopy?: true;
+      /** SELinux relabelling of the volume's folder (`z` shared, `Z` private). */
+      selinux?: 'z' | 'Z';
     }
   | {
       type: 'bind';
@@ -34,6 +38,8 @@ export type MountSpec =
       source: string;
       target: string;
       readOnly: boolean;
+      /** SELinux relabelling (`z` shared, `Z` private); Docker does it only for `Binds`, not `Mounts`. */
+      selinux?: 'z' | 'Z';
       /**
        * For bind mounts of files from the repository (`./conf:/etc/conf`): the path relative
        * to the checkout root and a digest of its content at this commit. The config hash uses
@@ -126,6 +132,14 @@ export interface ResourcesSpec {
   memoryReservationBytes?: number;
   pidsLimit?: number;
   shmSizeBytes?: number;
+  /** CPUs the container may use, Docker's `CpusetCpus` (`0-3`). */
+  cpuset?: string;
+  /** Memory and swap together; -1 unlimited. */
+  memorySwapBytes?: number;
+  memorySwappiness?: number;
+  cpuShares?: number;
+  cpuPeriod?: number;
+  cpuQuota?: number;
 }
 
 export interface UlimitSpec {
@@ -139,6 +153,31 @@ export interface DeviceSpec {
   container: string;
   /** cgroup permissions, `rwm` by default. */
   permissions: string;
+}
+
+export interface BlkioSpec {
+  weight?: number;
+  weightDevice?: { path: string; weight: number }[];
+  readBps?: { path: string; rate: number }[];
+  writeBps?: { path: string; rate: number }[];
+  readIops?: { path: string; rate: number }[];
+  writeIops?: { path: string; rate: number }[];
+}
+
+/** One of Docker's DeviceRequests; `count` -1 is all. */
+export interface GpuRequest {
+  driver: string;
+  count: number;
+  deviceIds: string[];
+  capabilities: string[];
+  options: Record<string, string>;
+}
+
+/** Docker's LogConfig; options as strings, sorted by name. */
+export interface LoggingSpec {
+  /** Absent: the engine's default driver. */
+  driver?: string;
+  options: Record<string, string>;
 }
 
 /** A network of the app besides `default` (Compose's top-level `networks:`), Docker name `<app>_<name>`. */
@@ -218,6 +257,46 @@ export interface Service {
   privileged?: boolean;
   pid?: 'host';
   devices?: DeviceSpec[];
+  /** Supplementary groups, as written (names or ids). */
+  groupAdd?: string[];
+  /** CDI device names (`nvidia.com/gpu=all`), as Docker's `--device` takes them. */
+  cdiDevices?: string[];
+  /** The container's own settings (load/normalize-container.ts), each absent unless set. */
+  hostname?: string;
+  domainname?: string;
+  /** `/etc/hosts` lines as Docker's ExtraHosts takes them, `host:ip`, in the order written. */
+  extraHosts?: string[];
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
+  stdinOpen?: boolean;
+  tty?: boolean;
+  /** `os/arch[/variant]` of the image pulled and run. */
+  platform?: string;
+  oomScoreAdj?: number;
+  macAddress?: string;
+  logging?: LoggingSpec;
+  ipc?: 'host' | 'private' | 'shareable';
+  uts?: 'host';
+  usernsMode?: 'host';
+  cgroup?: 'host' | 'private';
+  oomKillDisable?: boolean;
+  /** Sorted by name. */
+  storageOpt?: Record<string, string>;
+  /** Docker's Blkio* settings; rates in bytes or operations per second. */
+  blkio?: BlkioSpec;
+  deviceCgroupRules?: string[];
+  /** Microseconds. */
+  cpuRtRuntime?: number;
+  cpuRtPeriod?: number;
+  /** Docker's DeviceRequests for `gpus` (driver `nvidia` unless set). */
+  gpus?: GpuRequest[];
+  /** Sorted by name; allowed by the host policy (policy/sysctls.ts). */
+  sysctls?: Record<string, string>;
+  /** Sorted, as written (normalized to `name=value`): `no-new-privileges=true`, `seccomp=unconfined`, `seccomp=./profile.json`. */
+  securityOpt?: string[];
+  /** The content (compact JSON) of the repository file a `seccomp=<path>` option names; Docker takes the profile itself. */
+  seccompProfile?: string;
   build?: BuildSpec;
   /** The app's networks it joins, sorted; absent means `default` only. In the config hash. */
   networks?: ServiceNetworkSpec[];

@@ -176,7 +176,7 @@ async function call(operation: Operation, context: RunContext, deps: ExecuteDeps
   switch (operation.kind) {
     case 'pull-image': {
       const auth = await registryAuth(operation.image, desired.registries, deps.readDockerConfig ?? dockerConfigReader());
-      return pullImage(docker, operation.image, auth);
+      return pullImage(docker, operation.image, auth, operation.platform);
     }
     case 'build-image': {
       const service = findService(desired, operation.app, operation.service);
@@ -330,8 +330,10 @@ export function wasKilledAfterGrace(stop: { exitCode: number; oomKilled: boolean
   return stop.exitCode === 137 && !stop.oomKilled && stop.elapsedMs >= stop.graceSeconds * 1000 - 500;
 }
 
-async function pullImage(docker: Docker, image: string, auth: { username: string; password: string; serveraddress: string } | undefined): Promise<void> {
-  const stream = await docker.pull(image, auth ? { authconfig: auth } : {});
+async function pullImage(docker: Docker, image: string, auth: { username: string; password: string; serveraddress: string } | undefined, platform?: string): Promise<void> {
+  const options: Record<string, unknown> = auth ? { authconfig: auth } : {};
+  if (platform !== undefined) options.platform = platform;
+  const stream = await docker.pull(image, options);
   await new Promise<void>((resolve, reject) => {
     docker.modem.followProgress(stream, (error: Error | null, events: { error?: string }[]) => {
       const failed = events?.find((event) => event.error);

@@ -53,11 +53,22 @@ export function containerCreateOptions(
     },
     HostConfig: {
       PortBindings: portBindings,
-      Mounts: service.mounts.map((mount) =>
-        mount.type === 'volume'
-          ? { Type: 'volume' as const, Source: volumeNames.get(mount.volume) ?? mount.volume, Target: mount.target, ReadOnly: mount.readOnly }
-          : { Type: 'bind' as const, Source: mount.source, Target: mount.target, ReadOnly: mount.readOnly },
-      ),
+      Mounts: service.mounts
+        .filter((mount) => mount.selinux === undefined)
+        .map((mount) =>
+          mount.type === 'volume'
+            ? {
+                Type: 'volume' as const,
+                Source: volumeNames.get(mount.volume) ?? mount.volume,
+                Target: mount.target,
+                ReadOnly: mount.readOnly,
+                // The typings want every VolumeOptions field; Docker takes NoCopy alone.
+                ...(mount.noCopy ? { VolumeOptions: { NoCopy: true } as Docker.MountSettings["VolumeOptions"] } : {}),
+              }
+            : { Type: 'bind' as const, Source: mount.source, Target: mount.target, ReadOnly: mount.readOnly },
+        ),
+      // Docker relabels for SELinux only binds given as `Binds` (`SRC:DST:ro,Z`), never `Mounts`.
+      ...selinuxBinds(service, volumeNames),
       RestartPolicy: { Name: service.restart === 'no' ? '' : service.restart },
       NetworkMode: networkMode(app, service, replica, primary),
       ...hostConfigExtras(service),
@@ -68,7 +79,32 @@ export function containerCreateOptions(
   if (service.workingDir !== undefined) options.WorkingDir = service.workingDir;
   if (service.stopSignal !== undefined) options.StopSignal = service.stopSignal;
   if (service.stopGracePeriodMs !== undefined) options.StopTimeout = Math.ceil(service.stopGracePeriodMs / 1000);
+  containerSettings(options, service);
   return options;
+}
+
+/** The container's own settings (load/normalize-container.ts), only those the manifest sets. */
+function containerSettings(options: Docker.ContainerCreateOptions & { platform?: string }, service: Service): void {
+  if (service.hostname !== undefined) options.Hostname = service.hostname;
+  if (service.domainname !== undefined) options.Domainname = service.domainname;
+  if (service.stdinOpen !== undefined) {
+    options.OpenStdin = service.stdinOpen;
+    options.AttachStdin = false;
+  }
+  if (service.tty !== undefined) options.Tty = service.tty;
+  if (service.macAddress !== undefined) options.MacAddress = service.macAddress;
+  // A query parameter of the create call (docker-modem sends the options as both query and body).
+  if (service.platform !== undefined) options.platform = service.platform;
+}
+
+function selinuxBinds(service: Service, volumeNames: Map<string, string>): Docker.HostConfig {
+  const binds = service.mounts.flatMap((mount) => {
+    if (mount.selinux === undefined) return [];
+    const source = mount.type === 'volume' ? (volumeNames.get(mount.volume) ?? mount.volume) : mount.source;
+    const options = [mount.readOnly ? 'ro' : 'rw', ...(mount.type === 'volume' && mount.noCopy ? ['nocopy'] : []), mount.selinux];
+    return [`${source}:${mount.target}:${options.join(',')}`];
+  });
+  return binds.length > 0 ? { Binds: binds } : {};
 }
 
 /** A sidecar joins the namespace of its parent's replica with the same number (Docker resolves the name to the id). */
@@ -104,6 +140,48 @@ function hostConfigExtras(service: Service): Docker.HostConfig {
   if (service.pid === 'host') extras.PidMode = 'host';
   if (service.devices) {
     extras.Devices = service.devices.map((device) => ({ PathOnHost: device.host, PathInContainer: device.container, CgroupPermissions: device.permissions }));
+  }
+  // What `docker run --device vendor.com/class=name` sends for a CDI device, and `--gpus` for GPUs.
+  const deviceRequests = [
+    ...(service.cdiDevices ? [{ Driver: 'cdi', DeviceIDs: service.cdiDevices, Count: 0, Capabilities: [], Options: {} }] : []),
+    ...(service.gpus ?? []).map((gpu) => ({ Driver: gpu.driver, Count: gpu.count, DeviceIDs: gpu.deviceIds, Capabilities: [gpu.capabilities], Options: gpu.options })),
+  ];
+  if (deviceRequests.length > 0) extras.DeviceRequests = deviceRequests;
+  if (service.ipc !== undefined) extras.IpcMode = service.ipc;
+  if (service.uts !== undefined) extras.UTSMode = service.uts;
+  if (service.usernsMode !== undefined) extras.UsernsMode = service.usernsMode;
+  if (service.cgroup !== undefined) (extras as { CgroupnsMode?: string }).CgroupnsMode = service.cgroup;
+  if (service.oomKillDisable !== undefined) extras.OomKillDisable = service.oomKillDisable;
+  if (service.storageOpt) extras.StorageOpt = service.storageOpt;
+  if (service.deviceCgroupRules) extras.DeviceCgroupRules = service.deviceCgroupRules;
+  if (service.cpuRtRuntime !== undefined) extras.CpuRealtimeRuntime = service.cpuRtRuntime;
+  if (service.cpuRtPeriod !== undefined) extras.CpuRealtimePeriod = service.cpuRtPeriod;
+  const blkio = service.blkio;
+  if (blkio?.weight !== undefined) extras.BlkioWeight = blkio.weight;
+  if (blkio?.weightDevice) extras.BlkioWeightDevice = blkio.weightDevice.map(({ path, weight }) => ({ Path: path, Weight: weight }));
+  if (blkio?.readBps) extras.BlkioDeviceReadBps = blkio.readBps.map(({ path, rate }) => ({ Path: path, Rate: rate }));
+  if (blkio?.writeBps) extras.BlkioDeviceWriteBps = blkio.writeBps.map(({ path, rate }) => ({ Path: path, Rate: rate }));
+  if (blkio?.readIops) extras.BlkioDeviceReadIOps = blkio.readIops.map(({ path, rate }) => ({ Path: path, Rate: rate }));
+  if (blkio?.writeIops) extras.BlkioDeviceWriteIOps = blkio.writeIops.map(({ path, rate }) => ({ Path: path, Rate: rate }));
+  if (resources.cpuset !== undefined) extras.CpusetCpus = resources.cpuset;
+  if (resources.memorySwapBytes !== undefined) extras.MemorySwap = resources.memorySwapBytes;
+  if (resources.memorySwappiness !== undefined) extras.MemorySwappiness = resources.memorySwappiness;
+  if (resources.cpuShares !== undefined) extras.CpuShares = resources.cpuShares;
+  if (resources.cpuPeriod !== undefined) extras.CpuPeriod = resources.cpuPeriod;
+  if (resources.cpuQuota !== undefined) extras.CpuQuota = resources.cpuQuota;
+  if (service.groupAdd) extras.GroupAdd = service.groupAdd;
+  if (service.extraHosts) extras.ExtraHosts = service.extraHosts;
+  if (service.dns) extras.Dns = service.dns;
+  if (service.dnsSearch) extras.DnsSearch = service.dnsSearch;
+  if (service.dnsOptions) extras.DnsOptions = service.dnsOptions;
+  if (service.oomScoreAdj !== undefined) extras.OomScoreAdj = service.oomScoreAdj;
+  if (service.logging) extras.LogConfig = { Type: service.logging.driver ?? '', Config: service.logging.options };
+  if (service.sysctls) extras.Sysctls = service.sysctls;
+  // Docker takes a seccomp profile's content, not a path (load/normalize.ts read the file).
+  if (service.securityOpt) {
+    extras.SecurityOpt = service.securityOpt.map((option) =>
+      option.startsWith('seccomp=') && option !== 'seccomp=unconfined' && service.seccompProfile !== undefined ? `seccomp=${service.seccompProfile}` : option,
+    );
   }
   return extras;
 }

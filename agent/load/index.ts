@@ -6,6 +6,7 @@ import type { Keyring } from '../../secrets/index.js';
 import { ManifestError, type ManifestProblem } from '../errors.js';
 import type { App, DesiredState, RegistryCredential, Service } from '../model.js';
 import { DEFAULT_POLICY, type HostPolicy } from '../policy/index.js';
+import { policySnippetProblem } from '../policy/snippet.js';
 import { redactValues } from '../redact.js';
 import type { SecretRegistry } from '../secret-registry.js';
 import { duplicateApps, grantProblems, portProblems, type AppSite, type GrantBinding, type PortBinding } from './checks.js';
@@ -132,8 +133,11 @@ export async function validateDir(input: ValidateInput): Promise<Validation> {
   if (problems.length > 0) {
     // A value used where it does not fit (a volume name, a bind path) is quoted by the check that
     // refuses it; the problem becomes the error, the log line, the SQLite row, the notification.
-    const scrubbed = problems.map((problem) => scrubProblem(problem, envFiles.secretValues));
-    return { problems: scrubbed.sort(byPosition), skipped: discovery.skipped, uncheckedEnvFiles, notes: noteLines.map((line) => redactValues(line, envFiles.secretValues)) };
+    const sorted = problems.sort(byPosition);
+    const snippet = policySnippetProblem(sorted, input.policy ?? DEFAULT_POLICY);
+    // After every other problem: the load's error ends with the lines to copy.
+    const scrubbed = [...sorted, ...(snippet ? [snippet] : [])].map((problem) => scrubProblem(problem, envFiles.secretValues));
+    return { problems: scrubbed, skipped: discovery.skipped, uncheckedEnvFiles, notes: noteLines.map((line) => redactValues(line, envFiles.secretValues)) };
   }
 
   const hashKey = input.hashKey ?? new Uint8Array();
@@ -161,7 +165,10 @@ function finishServices(drafts: ServiceDraft[], hashKey: Uint8Array): Service[] 
 
 function scrubProblem(problem: ManifestProblem, values: ReadonlySet<string>): ManifestProblem {
   if (values.size === 0) return problem;
-  return { ...problem, key: redactValues(problem.key, values), message: redactValues(problem.message, values) };
+  const scrubbed = { ...problem, key: redactValues(problem.key, values), message: redactValues(problem.message, values) };
+  const grant = JSON.stringify(problem.grant ?? {});
+  if ([...values].some((value) => value !== '' && grant.includes(value))) delete scrubbed.grant;
+  return scrubbed;
 }
 
 /** The planner's work is linear in the containers; a commit asks for at most LIMITS.containers. */

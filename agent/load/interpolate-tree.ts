@@ -1,25 +1,9 @@
-// Interpolates every string value (never a key) of a parsed manifest. A few fields are numbers or
-// booleans in the schema; when their value came from a placeholder (`replicas: ${REPLICAS}`) the
-// resulting string is cast back, as compose-go's interpolation type-cast table does.
+// Interpolates every string value (never a key) of a parsed manifest. A string where the schema
+// wants a number or a boolean (`replicas: ${REPLICAS}`, `read_only: "false"`) is cast after
+// interpolation, as compose-go's interpolation type-cast table does (schema-casts.ts).
 import { interpolate, type Lookup } from './interpolate.js';
 import { type KeyPath, type PathProblem } from './problems.js';
-
-type Cast = (text: string) => unknown;
-
-const toInteger: Cast = (text) => (/^-?\d+$/.test(text.trim()) ? Number(text.trim()) : text);
-const toBoolean: Cast = (text) => (text === 'true' ? true : text === 'false' ? false : text);
-
-/** Path patterns (`*` matches any key or index) of non-string fields, and their cast. */
-const CASTS: { pattern: string[]; cast: Cast }[] = [
-  { pattern: ['services', '*', 'replicas'], cast: toInteger },
-  { pattern: ['services', '*', 'ports', '*', 'target'], cast: toInteger },
-  { pattern: ['services', '*', 'ports', '*', 'published'], cast: toInteger },
-  { pattern: ['services', '*', 'volumes', '*', 'read_only'], cast: toBoolean },
-];
-
-function castFor(path: KeyPath): Cast | undefined {
-  return CASTS.find(({ pattern }) => pattern.length === path.length && pattern.every((part, index) => part === '*' || part === path[index]))?.cast;
-}
+import { castAt } from './schema-casts.js';
 
 export interface InterpolatedTree {
   data: unknown;
@@ -33,7 +17,7 @@ export function interpolateTree(data: unknown, lookup: Lookup, isOpaque: (name: 
   const opaquePaths: KeyPath[] = [];
   const visit = (value: unknown, path: KeyPath): unknown => {
     if (typeof value === 'string') {
-      if (!value.includes('$')) return value;
+      if (!value.includes('$')) return castAt(path)?.(value) ?? value;
       let usedOpaque = false;
       const tracked: Lookup = (name) => {
         if (isOpaque(name)) usedOpaque = true;
@@ -42,7 +26,7 @@ export function interpolateTree(data: unknown, lookup: Lookup, isOpaque: (name: 
       const result = interpolate(value, tracked);
       if (usedOpaque) opaquePaths.push(path);
       for (const issue of result.issues) problems.push({ code: issue.code, path, message: issue.message });
-      return castFor(path)?.(result.value) ?? result.value;
+      return castAt(path)?.(result.value) ?? result.value;
     }
     if (Array.isArray(value)) return value.map((item, index) => visit(item, [...path, index]));
     if (value !== null && typeof value === 'object') {

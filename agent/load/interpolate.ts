@@ -6,7 +6,8 @@
 //   ${VAR:+alt}             alt when set and non-empty      ${VAR+alt}      when set
 //   $$                      a literal `$`
 // Defaults and alternatives may themselves hold `${…}` and are only evaluated when used.
-// As in Compose, `$` before anything else is an error: a shell's `$1` must be written `$$1`.
+// As in Compose (compose-go's template pattern), a `$` followed by anything else (a space, a
+// digit, `}`, the end) is kept as it is; `${` that does not open a valid placeholder is an error.
 // Issues name the variable, never its value.
 
 export type Lookup = (name: string) => string | undefined;
@@ -15,6 +16,8 @@ export interface InterpolationIssue {
   code: 'UNDEFINED_VARIABLE' | 'INVALID_INTERPOLATION';
   variable?: string;
   message: string;
+  /** A `${VAR:?message}` or `${VAR?message}` that failed: an error even where Compose lets unset variables be empty. */
+  required?: true;
 }
 
 export interface Interpolated {
@@ -59,7 +62,7 @@ export function interpolate(template: string, lookup: Lookup): Interpolated {
       value += resolveVariable(braced.name, braced.operator, braced.argument, lookup, issues);
       index = braced.end;
     } else {
-      issues.push({ code: 'INVALID_INTERPOLATION', message: `'$' must be followed by a variable name or '{'; ${LITERAL_DOLLAR_HINT}` });
+      // compose-go's pattern matches nothing here (`a $ string`, `^REGEX$`, `$1`): the `$` stays.
       value += '$';
       index += 1;
     }
@@ -91,15 +94,16 @@ function parseBraced(text: string, start: number): Braced {
   return { name, operator, argument: text.slice(argumentStart, close), end: close + 1 };
 }
 
-/** Index of the `}` closing a `${`, skipping nested `${…}` and `$$`; -1 when there is none. */
+/**
+ * Index of the `}` closing a `${`, skipping `$$` and every nested `{…}`, not only `${…}`, as
+ * compose-go's getFirstBraceClosingIndex does (`${X:-{"json":1}}`); -1 when there is none.
+ */
 function closingBrace(text: string, from: number): number {
   let depth = 0;
   for (let index = from; index < text.length; index++) {
     if (text[index] === '$' && text[index + 1] === '$') index += 1;
-    else if (text[index] === '$' && text[index + 1] === '{') {
-      depth += 1;
-      index += 1;
-    } else if (text[index] === '}') {
+    else if (text[index] === '{') depth += 1;
+    else if (text[index] === '}') {
       if (depth === 0) return index;
       depth -= 1;
     }
@@ -130,7 +134,7 @@ function resolveVariable(name: string, operator: Operator | undefined, argument:
       // The message is quoted as written: interpolating it could print another variable's value.
       const reason = argument;
       const condition = operator === ':?' ? 'is not set or empty' : 'is not set';
-      issues.push(undefinedIssue(name, `variable '${name}' ${condition}${reason ? `: ${reason}` : ''}`));
+      issues.push({ ...undefinedIssue(name, `variable '${name}' ${condition}${reason ? `: ${reason}` : ''}`), required: true });
       return '';
     }
     case ':+':

@@ -1,5 +1,7 @@
 // One manifest file through the pipeline: parse → interpolate → validate → normalize. Problems
 // are located here, where the YAML document is at hand; checks across files happen in index.ts.
+import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { dirname } from 'node:path';
 import type { ManifestProblem } from '../errors.js';
 import type { HostPolicy } from '../policy/index.js';
@@ -51,7 +53,12 @@ export interface ManifestSource {
 
 export async function loadManifestData(source: ManifestSource, checkout: Checkout, context: VariableContext, policy: HostPolicy): Promise<FileResult> {
   const { file, data: parsedData, manifestDir, located } = source;
-  const toProblem = (problem: PathProblem): ManifestProblem => ({ code: problem.code, ...located(problem.path, problem.atKey), message: problem.message });
+  const toProblem = (problem: PathProblem): ManifestProblem => ({
+    code: problem.code,
+    ...located(problem.path, problem.atKey),
+    message: problem.message,
+    ...(problem.grant === undefined ? {} : { grant: problem.grant }),
+  });
 
   const fields = isMap(parsedData) ? parsedData : undefined;
   const { env_files: envFilesField, ...body } = fields ?? {};
@@ -82,6 +89,7 @@ export async function loadManifestData(source: ManifestSource, checkout: Checkou
     lineOf: (path) => located(path, true).line,
     envFiles: context.envFiles,
     policy,
+    homeDir: context.homeDir ?? homedir(),
   });
   problems.push(...normalized.problems.filter((problem) => !isNoise(problem)).map(toProblem));
   const bindings = normalized.ports.map(({ service, index, port, replicas }) => ({

@@ -13,6 +13,8 @@ export interface VariableContext {
   defaults?: EnvFileRead;
   /** The loader's injected lookup, consulted after every env file. */
   fallback: Lookup;
+  /** The agent user's home, for `~` in bind sources; os.homedir() when absent. */
+  homeDir?: string;
 }
 
 export interface ManifestVariables {

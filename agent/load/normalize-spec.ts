@@ -26,6 +26,8 @@ export type SpecFields = Pick<
   | 'privileged'
   | 'pid'
   | 'devices'
+  | 'cdiDevices'
+  | 'groupAdd'
   | 'workingDir'
 >;
 
@@ -80,6 +82,12 @@ function resources(spec: NonNullable<ServiceManifest['resources']>, path: KeyPat
   if (spec.memory_reservation !== undefined) result.memoryReservationBytes = byteSize(spec.memory_reservation);
   if (spec.pids_limit !== undefined) result.pidsLimit = spec.pids_limit;
   if (spec.shm_size !== undefined) result.shmSizeBytes = byteSize(spec.shm_size);
+  if (spec.cpuset !== undefined) result.cpuset = spec.cpuset;
+  if (spec.memory_swap !== undefined) result.memorySwapBytes = spec.memory_swap === -1 ? -1 : byteSize(spec.memory_swap);
+  if (spec.memory_swappiness !== undefined) result.memorySwappiness = spec.memory_swappiness;
+  if (spec.cpu_shares !== undefined) result.cpuShares = spec.cpu_shares;
+  if (spec.cpu_period !== undefined) result.cpuPeriod = spec.cpu_period;
+  if (spec.cpu_quota !== undefined) result.cpuQuota = spec.cpu_quota;
   return result;
 }
 
@@ -106,8 +114,10 @@ function tmpfs(spec: string | string[], path: KeyPath, problems: PathProblem[]):
   return Object.fromEntries(Object.entries(result).sort(([left], [right]) => (left < right ? -1 : 1)));
 }
 
-function devices(spec: string[]): DeviceSpec[] {
-  return spec.map((entry) => {
+/** Host devices; CDI names (`vendor.com/class=name`) go to `cdiDevices`. */
+function devices(spec: NonNullable<ServiceManifest['devices']>): DeviceSpec[] {
+  return spec.filter((entry) => typeof entry !== 'string' || entry.startsWith('/')).map((entry) => {
+    if (typeof entry !== 'string') return { host: entry.source, container: entry.target ?? entry.source, permissions: entry.permissions ?? 'rwm' };
     const [host, second, third] = entry.split(':');
     // `/dev/x:rw` is HOST:PERMISSIONS, as in Docker's --device.
     if (second !== undefined && !second.startsWith('/')) return { host, container: host, permissions: second };
@@ -127,13 +137,18 @@ export function normalizeSpecFields(spec: ServiceManifest, path: KeyPath, proble
   if (spec.tmpfs !== undefined) fields.tmpfs = tmpfs(spec.tmpfs, [...path, 'tmpfs'], problems);
   if (spec.cap_add !== undefined) fields.capAdd = capabilityNames(spec.cap_add);
   if (spec.cap_drop !== undefined) fields.capDrop = capabilityNames(spec.cap_drop);
+  if (spec.group_add !== undefined) fields.groupAdd = spec.group_add.map(String);
   if (spec.init !== undefined) fields.init = spec.init;
   if (spec.stop_signal !== undefined) fields.stopSignal = spec.stop_signal;
   if (spec.stop_grace_period !== undefined) fields.stopGracePeriodMs = durationMs(spec.stop_grace_period);
   if (spec.runtime !== undefined) fields.runtime = spec.runtime;
   if (spec.privileged) fields.privileged = true;
   if (spec.pid !== undefined) fields.pid = spec.pid;
-  if (spec.devices !== undefined) fields.devices = devices(spec.devices);
+  const hostDevices = spec.devices === undefined ? [] : devices(spec.devices);
+  const cdiDevices = (spec.devices ?? []).filter((entry): entry is string => typeof entry === 'string' && !entry.startsWith('/'));
+  // `devices: []` keeps the hash it had before CDI names existed.
+  if (spec.devices !== undefined && (hostDevices.length > 0 || cdiDevices.length === 0)) fields.devices = hostDevices;
+  if (cdiDevices.length > 0) fields.cdiDevices = [...new Set(cdiDevices)].sort();
   if (spec.working_dir !== undefined) fields.workingDir = spec.working_dir;
   return fields;
 }

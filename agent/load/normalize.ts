@@ -1,11 +1,13 @@
 // A validated manifest → the app in the model's shape: defaults applied, short syntaxes parsed,
 // names resolved. Everything still missing is the config hash, which needs the whole service.
+import { readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { normalizeHealthcheck, normalizeUpdate } from './normalize-rollout.js';
 import type { App, GrantSpec, MountSpec, PortSpec, Service, VolumeSpec } from '../model.js';
 import { policyRefusals, type HostPolicy } from '../policy/index.js';
 import { appProblems } from './app-checks.js';
 import { normalizeBuild } from './normalize-build.js';
+import { normalizeContainerFields, securityOption } from './normalize-container.js';
 import { grantText, normalizeSpecFields, parseGrant } from './normalize-spec.js';
 import type { EnvFiles, EnvFileVariables } from './env-files.js';
 import { parseMount } from './mounts.js';
@@ -40,6 +42,8 @@ export interface NormalizeContext {
   envFiles: EnvFiles;
   /** What this host lets manifests ask for. */
   policy: HostPolicy;
+  /** The agent user's home, for `~` in bind sources. */
+  homeDir: string;
 }
 
 /** A grant and where it is written, for the cross-app check that its provider exists. */
@@ -219,10 +223,13 @@ async function normalizeService(app: string, name: string, spec: ServiceManifest
     replicas: spec.replicas ?? 1,
     source: { file: context.file, line: context.lineOf(path) },
     ...normalizeSpecFields(spec, path, problems),
+    ...normalizeContainerFields(spec, path, problems),
   };
   if (build !== undefined) service.build = build;
+  const seccomp = await seccompProfile(spec, path, context, problems);
+  if (seccomp !== undefined) service.seccompProfile = seccomp;
   for (const refusal of await policyRefusals(service, context.policy, mountIndexes)) {
-    problems.push({ code: 'POLICY_REFUSED', path: [...path, ...refusal.key], message: refusal.message });
+    problems.push({ code: 'POLICY_REFUSED', path: [...path, ...writtenKey(spec, refusal.key)], message: refusal.message, grant: refusal.grant });
   }
   const command = argv(spec.command, 'command');
   const entrypoint = argv(spec.entrypoint, 'entrypoint');
@@ -256,16 +263,69 @@ async function resolveMount(entry: MountManifest, declared: Set<string>, context
       if (!declared.has(mount.volume)) {
         return { code: 'VOLUME_UNDECLARED', message: `volume '${mount.volume}' is not declared; add it under the top-level volumes (volumes: {${mount.volume}: {}})` };
       }
-      return { type: 'volume', volume: mount.volume, target: mount.target, readOnly: mount.readOnly };
+      return {
+        type: 'volume',
+        volume: mount.volume,
+        target: mount.target,
+        readOnly: mount.readOnly,
+        ...(mount.noCopy ? { noCopy: true } : {}),
+        ...(mount.selinux ? { selinux: mount.selinux } : {}),
+      };
     case 'host-bind': {
+      // `~` is the home of the user the agent runs as, as a shell (and Compose) would read it.
+      const written = mount.source.startsWith('~') ? context.homeDir + mount.source.slice(1) : mount.source;
       // Trailing slashes and `a/../b` would otherwise make equal paths hash differently.
-      const source = posix.normalize(mount.source).replace(/(.)\/+$/, '$1');
-      return { type: 'bind', source, target: mount.target, readOnly: mount.readOnly };
+      const source = posix.normalize(written).replace(/(.)\/+$/, '$1');
+      return { type: 'bind', source, target: mount.target, readOnly: mount.readOnly, ...(mount.selinux ? { selinux: mount.selinux } : {}) };
     }
     case 'repo-bind': {
       const resolved = await resolveRepoPath(context.checkout, context.manifestDir, mount.relativeSource);
       if ('code' in resolved) return resolved;
-      return { type: 'bind', source: resolved.source, target: mount.target, readOnly: mount.readOnly, repo: resolved.repo };
+      return { type: 'bind', source: resolved.source, target: mount.target, readOnly: mount.readOnly, repo: resolved.repo, ...(mount.selinux ? { selinux: mount.selinux } : {}) };
     }
   }
+}
+
+/** A refusal of one security option or sysctl of a list, at the item as written. */
+function writtenKey(spec: ServiceManifest, key: (string | number)[]): (string | number)[] {
+  const [field, entry] = key;
+  if (field === 'security_opt' && typeof entry === 'string') {
+    const index = (spec.security_opt ?? []).findIndex((option) => securityOption(option) === entry);
+    return index < 0 ? [field] : [field, index];
+  }
+  if (field === 'sysctls' && typeof entry === 'string' && Array.isArray(spec.sysctls)) {
+    const index = spec.sysctls.findIndex((item) => item.slice(0, item.indexOf('=')) === entry);
+    return index < 0 ? [field] : [field, index];
+  }
+  return key;
+}
+
+/**
+ * `seccomp=<file>`: Compose reads the profile from the file and sends its content, and so does
+ * Capstan, from a file of the repository (relative to the manifest's folder).
+ */
+async function seccompProfile(spec: ServiceManifest, path: KeyPath, context: NormalizeContext, problems: PathProblem[]): Promise<string | undefined> {
+  const index = (spec.security_opt ?? []).findIndex((option) => isSeccompFile(securityOption(option)));
+  if (index < 0) return undefined;
+  const at = [...path, 'security_opt', index];
+  const file = securityOption(spec.security_opt![index]).slice('seccomp='.length);
+  if (file.startsWith('/') || file.startsWith('~')) {
+    problems.push({ code: 'SECCOMP_PROFILE', path: at, message: 'a seccomp profile is read from the repository: commit it and name it relative to this file' });
+    return undefined;
+  }
+  const resolved = await resolveRepoPath(context.checkout, context.manifestDir, file);
+  if ('code' in resolved) {
+    problems.push({ code: 'SECCOMP_PROFILE', path: at, message: resolved.message.replace('the bind source', 'the seccomp profile') });
+    return undefined;
+  }
+  try {
+    return JSON.stringify(JSON.parse(await readFile(resolved.source, 'utf8')));
+  } catch {
+    problems.push({ code: 'SECCOMP_PROFILE', path: at, message: 'the seccomp profile is not a JSON file Docker can read' });
+    return undefined;
+  }
+}
+
+export function isSeccompFile(option: string): boolean {
+  return option.startsWith('seccomp=') && option !== 'seccomp=unconfined' && !option.startsWith('seccomp={');
 }

@@ -4,8 +4,9 @@
 // Linear in the file's size: the library's own duplicate-key check (`uniqueKeys`) compares each
 // key with every earlier one of its map (40,000 keys took 18 s), so duplicates are found here
 // with one set per map; aliases expand at most 1000 times (an alias bomb is a problem).
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import type { ManifestProblem } from '../errors.js';
+import { formatKeyPath, type KeyPath } from './problems.js';
 
 export interface ParsedManifest {
   doc: Document;
@@ -16,12 +17,18 @@ export interface ParsedManifest {
 export function parseManifest(text: string, file: string): { parsed?: ParsedManifest; problems: ManifestProblem[] } {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, merge: true, prettyErrors: false, uniqueKeys: false });
-  const errors = doc.errors.map((error) => ({ offset: error.pos[0], message: yamlMessage(error.code, error.message) }));
-  if (errors.length === 0) errors.push(...duplicateKeys(doc));
+  const errors: { offset: number; message: string; key: string }[] = doc.errors.map((error) => ({ offset: error.pos[0], message: yamlMessage(error.code, error.message), key: '' }));
+  if (errors.length === 0) {
+    for (const duplicate of duplicateKeys(doc.contents, [])) {
+      const first = lineCounter.linePos(duplicate.firstOffset).line;
+      const name = String(duplicate.path[duplicate.path.length - 1]);
+      errors.push({ offset: duplicate.offset, key: formatKeyPath(duplicate.path), message: `'${name}' is written twice in the same map (first on line ${first}); keep one` });
+    }
+  }
   if (errors.length > 0) {
     const problems = errors.map((error): ManifestProblem => {
       const { line, col } = lineCounter.linePos(error.offset);
-      return { code: 'YAML_SYNTAX', file, line, column: col, key: '', message: error.message };
+      return { code: 'YAML_SYNTAX', file, line, column: col, key: error.key, message: error.message };
     });
     return { problems };
   }
@@ -63,22 +70,33 @@ function toJsErrorOffset(doc: Document, message: string): number {
   return offset ?? (doc.contents?.range?.[0] ?? 0);
 }
 
-/** Keys written twice in one map, each at its second place; one set per map, so linear. */
-function duplicateKeys(doc: Document): { offset: number; message: string }[] {
-  const found: { offset: number; message: string }[] = [];
-  visit(doc, {
-    Map(_, map) {
-      if (!isMap(map)) return;
-      const seen = new Set<string>();
-      for (const pair of map.items) {
-        const key = pair.key;
-        // Merge keys may repeat; non-scalar keys are not valid manifest keys anyway (the schema says so).
-        if (!isScalar(key) || (key.value === '<<' && key.type === 'PLAIN')) continue;
-        const identity = `${typeof key.value}:${String(key.value)}`;
-        if (seen.has(identity)) found.push({ offset: key.range?.[0] ?? 0, message: 'Map keys must be unique: the key is written twice in the same map' });
-        seen.add(identity);
-      }
-    },
-  });
+/**
+ * Keys written twice in one map, each at its second place with the first one's offset and its
+ * key path; one set per map, so linear. Hostile nesting deeper than 100 is not walked (the
+ * schema refuses such a document anyway).
+ */
+function duplicateKeys(node: unknown, path: KeyPath): { offset: number; firstOffset: number; path: KeyPath }[] {
+  if (path.length > 100) return [];
+  const found: { offset: number; firstOffset: number; path: KeyPath }[] = [];
+  if (isSeq(node)) {
+    for (const [index, item] of node.items.entries()) for (const duplicate of duplicateKeys(item, [...path, index])) found.push(duplicate);
+    return found;
+  }
+  if (!isMap(node)) return found;
+  const seen = new Map<string, number>();
+  for (const pair of node.items) {
+    const key = pair.key as Node | null;
+    const name = isScalar(key) ? String(key.value) : undefined;
+    const start = key?.range?.[0];
+    // Merge keys may repeat; non-scalar keys are not valid manifest keys anyway (the schema says so).
+    const merge = isScalar(key) && key.value === '<<' && key.type === 'PLAIN';
+    if (name !== undefined && start !== undefined && !merge) {
+      const identity = `${typeof (key as { value: unknown }).value}:${name}`;
+      const first = seen.get(identity);
+      if (first !== undefined) found.push({ offset: start, firstOffset: first, path: [...path, name] });
+      else seen.set(identity, start);
+    }
+    for (const duplicate of duplicateKeys(pair.value, [...path, name ?? '?'])) found.push(duplicate);
+  }
   return found;
 }

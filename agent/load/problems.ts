@@ -12,6 +12,8 @@ export interface PathProblem {
   message: string;
   /** Point at the key itself rather than its value (unknown keys, bad names). */
   atKey?: boolean;
+  /** Host-policy refusals: the policy-file settings that would lift it (policy/check.ts). */
+  grant?: Record<string, unknown>;
 }
 
 const PLAIN_KEY = /^[A-Za-z0-9_-]+$/;

@@ -56,3 +56,6 @@ export const LIMITS = {
   /** Process limits (ulimits) and health check retries. */
   integer: Number.MAX_SAFE_INTEGER,
 } as const;
+
+/** A host device `HOST[:CONTAINER][:PERMISSIONS]`, or a CDI name `vendor.com/class=name`. */
+export const DEVICE_PATTERN = '^/[^:]*(:/[^:]*)?(:[rwm]{1,3})?$|^[A-Za-z0-9][A-Za-z0-9.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*=[A-Za-z0-9*][A-Za-z0-9_.:*-]*$';

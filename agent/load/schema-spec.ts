@@ -2,7 +2,7 @@
 // builds. What a manifest may ask of the host (privileged, host namespaces, devices, capabilities,
 // host paths) is further limited by the host policy (agent/policy), not by this schema.
 import { Type } from '@sinclair/typebox';
-import { LIMITS, BYTE_SIZE_PATTERN, CAPABILITY_PATTERN, DURATION_PATTERN, GRANT_PATTERN, NETWORK_MODE_PATTERN, RUNTIME_PATTERN, SIGNAL_PATTERN } from './schema-patterns.js';
+import { LIMITS, BYTE_SIZE_PATTERN, CAPABILITY_PATTERN, DEVICE_PATTERN, DURATION_PATTERN, GRANT_PATTERN, NETWORK_MODE_PATTERN, RUNTIME_PATTERN, SIGNAL_PATTERN } from './schema-patterns.js';
 
 export const DEPENDENCY_CONDITIONS = ['service_started', 'service_healthy', 'service_completed_successfully'] as const;
 
@@ -68,6 +68,16 @@ export const Resources = Type.Object(
     memory_reservation: Type.Optional(ByteSize('Soft memory limit, enforced when the host runs short.')),
     pids_limit: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.pids, description: 'Most processes and threads the container may run (a fork-bomb guard).' })),
     shm_size: Type.Optional(ByteSize('Size of /dev/shm (Docker\'s default is 64m).')),
+    cpuset: Type.Optional(Type.String({ pattern: '^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$', description: 'CPUs the container may run on: `0-3`, `0,2`.' })),
+    memory_swap: Type.Optional(
+      Type.Union([Type.Integer({ minimum: -1 }), Type.String({ pattern: BYTE_SIZE_PATTERN })], {
+        description: 'Memory and swap together (Compose\'s `memswap_limit`), as `memory`; `-1` for unlimited swap.',
+      }),
+    ),
+    memory_swappiness: Type.Optional(Type.Integer({ minimum: 0, maximum: 100, description: 'How readily the kernel swaps the container\'s pages out (0 to 100).' })),
+    cpu_shares: Type.Optional(Type.Integer({ minimum: 0, description: 'Relative CPU weight against other containers (Docker\'s default 1024).' })),
+    cpu_period: Type.Optional(Type.Integer({ minimum: 1000, maximum: 1000000, description: 'CFS period in microseconds, with `cpu_quota`.' })),
+    cpu_quota: Type.Optional(Type.Integer({ minimum: -1, description: 'CPU time in microseconds per `cpu_period` (`cpus` says it more simply).' })),
   },
   { additionalProperties: false, description: 'Resource limits of each container.' },
 );
@@ -150,6 +160,11 @@ export const serviceSpecFields = {
     Capabilities('Linux capabilities to add (`NET_ADMIN`). Beyond Docker\'s default set, each must be allowed by the host policy (`allowed_capabilities`).'),
   ),
   cap_drop: Type.Optional(Capabilities('Linux capabilities to drop; `ALL` drops every one (add back what the service needs).')),
+  group_add: Type.Optional(
+    Type.Array(Type.Union([Type.String({ minLength: 1 }), Type.Integer({ minimum: 0 })]), {
+      description: 'Supplementary groups of the container\'s user, by name (from the image) or id, as Compose\'s `group_add`.',
+    }),
+  ),
   init: Type.Optional(Type.Boolean({ description: 'Run an init process (tini) as PID 1 that forwards signals and reaps zombies.' })),
   stop_signal: Type.Optional(Type.String({ pattern: SIGNAL_PATTERN, description: 'Signal that stops the container (default the image\'s, usually SIGTERM).' })),
   stop_grace_period: Type.Optional(
@@ -167,9 +182,23 @@ export const serviceSpecFields = {
     Type.Unsafe<'host'>({ type: 'string', enum: ['host'], description: '`host` shares the host\'s PID namespace; refused unless the host policy sets `allow_host_pid`.' }),
   ),
   devices: Type.Optional(
-    Type.Array(Type.String({ pattern: '^/[^:]*(:/[^:]*)?(:[rwm]{1,3})?$' }), {
-      maxItems: LIMITS.list,
-      description: 'Host devices, `HOST[:CONTAINER[:PERMISSIONS]]` (`/dev/ttyUSB0:/dev/ttyUSB0:rw`); refused unless the host policy sets `allow_devices`.',
-    }),
+    Type.Array(
+      Type.Union([
+        Type.String({ pattern: DEVICE_PATTERN }),
+        Type.Object(
+          {
+            source: Type.String({ pattern: '^/', description: 'Device path on the host.' }),
+            target: Type.Optional(Type.String({ pattern: '^/', description: 'Path inside the container (default the same).' })),
+            permissions: Type.Optional(Type.String({ pattern: '^[rwm]{1,3}$', description: 'cgroup permissions (default `rwm`).' })),
+          },
+          { additionalProperties: false, description: 'A host device in long form.' },
+        ),
+      ]),
+      {
+        maxItems: LIMITS.list,
+        description:
+          'Host devices, `HOST[:CONTAINER[:PERMISSIONS]]` (`/dev/ttyUSB0:/dev/ttyUSB0:rw`), `{source, target, permissions}`, or a CDI device name (`vendor.com/class=name`, given through the engine\'s CDI support); refused unless the host policy sets `allow_devices`.',
+      },
+    ),
   ),
 };

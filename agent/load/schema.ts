@@ -4,6 +4,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Placement } from './schema-placement.js';
 import { Healthcheck, Update } from './schema-rollout.js';
+import { containerFields } from './schema-container.js';
 import { serviceSpecFields } from './schema-spec.js';
 import { AppNetworks, ServiceNetworks } from './schema-networks.js';
 import {
@@ -135,6 +136,22 @@ export const MountLong = Type.Object(
     }),
     target: Type.String({ pattern: ABSOLUTE_PATH_PATTERN, description: 'Absolute path inside the container.' }),
     read_only: Type.Optional(Type.Boolean({ description: 'Mount read-only.', default: false })),
+    bind: Type.Optional(
+      Type.Object(
+        {
+          selinux: Type.Optional(
+            Type.Unsafe<'z' | 'Z'>({ type: 'string', enum: ['z', 'Z'], description: 'SELinux relabelling of the source: `z` shared between containers, `Z` private to this one (no effect without SELinux).' }),
+          ),
+        },
+        { additionalProperties: false, description: 'Options of a bind mount.' },
+      ),
+    ),
+    volume: Type.Optional(
+      Type.Object(
+        { nocopy: Type.Optional(Type.Boolean({ description: 'Do not copy the image\'s files at the target into a new empty volume.' })) },
+        { additionalProperties: false, description: 'Options of a volume mount.' },
+      ),
+    ),
   },
   { additionalProperties: false, description: 'A mount in long form.' },
 );
@@ -143,7 +160,7 @@ export const Mount = Type.Union(
   [
     Type.String({
       description:
-        'Compose short syntax `SOURCE:TARGET[:ro|rw]`. A SOURCE starting with `/` is a host path, one starting with `.` or containing `/` is a path relative to this manifest\'s folder, anything else is a named volume.',
+        'Compose short syntax `SOURCE:TARGET[:OPTIONS]`. A SOURCE starting with `/` is a host path, `~/` one in the home folder of the user the agent runs as, one starting with `.` or containing `/` is a path relative to this manifest\'s folder, anything else is a named volume. OPTIONS, comma-separated: `ro` or `rw`; `z` or `Z` to relabel a bind source for SELinux; `nocopy` for a volume not to be seeded from the image.',
     }),
     MountLong,
   ],
@@ -180,6 +197,7 @@ export const Service = Type.Object(
       Type.Integer({ minimum: 0, maximum: LIMITS.replicas, default: 1, description: `Number of containers to run, at most ${LIMITS.replicas}; 0 keeps the service defined but stopped. A service with more than one replica cannot publish a fixed host port.` }),
     ),
     ...serviceSpecFields,
+    ...containerFields,
     networks: Type.Optional(ServiceNetworks),
     placement: Type.Optional(Placement),
   },

@@ -7,6 +7,7 @@ import {
   ABSOLUTE_PATH_PATTERN,
   BYTE_SIZE_PATTERN,
   CAPABILITY_PATTERN,
+  DEVICE_PATTERN,
   DOCKER_VOLUME_PATTERN,
   FILE_MODE_PATTERN,
   GRANT_PATTERN,
@@ -32,7 +33,8 @@ const PATTERN_RULES: Record<string, string> = {
   [CAPABILITY_PATTERN]: 'must be a capability name such as NET_ADMIN',
   [SIGNAL_PATTERN]: 'must be a signal name such as SIGTERM, or its number',
   [RUNTIME_PATTERN]: 'must be a Docker runtime name such as runc or runsc',
-  '^/[^:]*(:/[^:]*)?(:[rwm]{1,3})?$': 'must be HOST_DEVICE[:CONTAINER_DEVICE][:PERMISSIONS], such as /dev/ttyUSB0:/dev/ttyUSB0:rw',
+  '^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$': "must be a host name: letters, digits, '-', '_' and '.', starting with a letter or digit",
+  [DEVICE_PATTERN]: 'must be HOST_DEVICE[:CONTAINER_DEVICE][:PERMISSIONS], such as /dev/ttyUSB0:/dev/ttyUSB0:rw, or a CDI device name such as nvidia.com/gpu=all',
   '^[0-9]{1,4}(\\.[0-9]{1,9})?$': 'must be a number of CPUs such as 0.5 or 2',
 };
 

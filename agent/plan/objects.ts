@@ -17,7 +17,12 @@ export function planImages(builder: PlanBuilder, desired: DesiredState, observed
   const operations = new Map<string, number>();
   const services = desired.apps.flatMap((app) => app.services);
   for (const image of unique(services.filter((service) => !service.build).map((service) => service.image)).sort()) {
-    if (!present.has(normalizeImageRef(image))) operations.set(image, builder.add({ kind: 'pull-image', image, after: [], cause: 'image not present' }));
+    if (present.has(normalizeImageRef(image))) continue;
+    // `platform:` pulls that platform's image, as `docker compose pull` does.
+    const platform = services.find((service) => service.image === image && service.platform !== undefined)?.platform;
+    const operation: NewOperation = { kind: 'pull-image', image, after: [], cause: 'image not present' };
+    if (platform !== undefined && operation.kind === 'pull-image') operation.platform = platform;
+    operations.set(image, builder.add(operation));
   }
   for (const service of services.filter((candidate) => candidate.build).sort((left, right) => (left.image < right.image ? -1 : 1))) {
     if (present.has(service.image) || operations.has(service.image)) continue;

@@ -40,7 +40,7 @@ function summary(problems: number, operations: number): string {
 export function describe(operation: Operation): string {
   switch (operation.kind) {
     case 'pull-image':
-      return `pull image ${operation.image}`;
+      return `pull image ${operation.image}${operation.platform === undefined ? '' : ` (${operation.platform})`}`;
     case 'build-image':
       return `build image ${operation.image}`;
     case 'remove-volume':

@@ -21,7 +21,7 @@ export interface ContainerRef {
 
 export type Operation = OperationBase &
   (
-    | { kind: 'pull-image'; image: string }
+    | { kind: 'pull-image'; image: string; platform?: string }
     | {
         /** Builds `image` from the service's `build` (the executor reads it from the desired state). */
         kind: 'build-image';

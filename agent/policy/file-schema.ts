@@ -7,8 +7,12 @@ export const PolicyFile = Type.Object(
     allow_privileged: Type.Optional(Type.Boolean({ description: 'Allow `privileged: true`.' })),
     allow_host_network: Type.Optional(Type.Boolean({ description: 'Allow `network_mode: host`.' })),
     allow_host_pid: Type.Optional(Type.Boolean({ description: 'Allow `pid: host`.' })),
+    allow_host_ipc: Type.Optional(Type.Boolean({ description: 'Allow `ipc: host`.' })),
+    allow_host_uts: Type.Optional(Type.Boolean({ description: 'Allow `uts: host`.' })),
+    allow_host_userns: Type.Optional(Type.Boolean({ description: 'Allow `userns_mode: host`.' })),
+    allow_host_cgroup: Type.Optional(Type.Boolean({ description: 'Allow `cgroup: host`.' })),
     allow_docker_socket: Type.Optional(Type.Boolean({ description: 'Allow bind mounts of a container runtime\'s socket itself (root on the host, in effect): Docker\'s /var/run/docker.sock or a rootless /run/user/UID/docker.sock, containerd, CRI-O, Podman, BuildKit; wherever it is reached from (a link, /proc/PID/root). Folders holding one stay refused.' })),
-    allow_devices: Type.Optional(Type.Boolean({ description: 'Allow `devices:`.' })),
+    allow_devices: Type.Optional(Type.Boolean({ description: 'Allow `devices:` and `gpus:`.' })),
     allowed_capabilities: Type.Optional(
       Type.Array(Type.String({ pattern: '^([Cc][Aa][Pp]_)?[A-Za-z_]+$' }), { description: 'Capabilities `cap_add` may name beyond Docker\'s default set; `ALL` allows `cap_add: [ALL]`.' }),
     ),
@@ -31,6 +35,16 @@ export const PolicyFile = Type.Object(
       }),
     ),
     allowed_runtimes: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Docker runtimes `runtime:` may name; replaces the default list.' })),
+    allowed_sysctls: Type.Optional(
+      Type.Array(Type.String({ pattern: '^[a-z0-9_][a-z0-9_./-]*(\\.\\*)?$' }), {
+        description: 'Sysctls `sysctls:` may set beyond the `net.*` ones Docker namespaces per container: a name (`kernel.shmmax`) or a prefix (`kernel.*`).',
+      }),
+    ),
+    allowed_security_opts: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), {
+        description: '`security_opt` values allowed beyond `no-new-privileges`: `seccomp=unconfined`, `apparmor=unconfined`, `label=disable`, `seccomp=./profile.json`…',
+      }),
+    ),
   },
   { additionalProperties: false, description: 'Capstan host policy.' },
 );

@@ -8,6 +8,8 @@ import { parseDocument } from 'yaml';
 import { CapstanError } from '../errors.js';
 import { POLICY_SCHEMA_FILE, readSchemaFile } from '../load/schema-file.js';
 import type { PolicyFile } from './file-schema.js';
+import { securityOption } from '../load/normalize-container.js';
+import { sysctlName } from './sysctls.js';
 import { DEFAULT_POLICY, type HostPolicy } from './schema.js';
 import { byteSize } from '../load/normalize-spec.js';
 
@@ -29,6 +31,10 @@ export function parsePolicy(text: string, file: string): HostPolicy {
     allowPrivileged: policy.allow_privileged ?? DEFAULT_POLICY.allowPrivileged,
     allowHostNetwork: policy.allow_host_network ?? DEFAULT_POLICY.allowHostNetwork,
     allowHostPid: policy.allow_host_pid ?? DEFAULT_POLICY.allowHostPid,
+    allowHostIpc: policy.allow_host_ipc ?? DEFAULT_POLICY.allowHostIpc,
+    allowHostUts: policy.allow_host_uts ?? DEFAULT_POLICY.allowHostUts,
+    allowHostUserns: policy.allow_host_userns ?? DEFAULT_POLICY.allowHostUserns,
+    allowHostCgroup: policy.allow_host_cgroup ?? DEFAULT_POLICY.allowHostCgroup,
     allowDockerSocket: policy.allow_docker_socket ?? DEFAULT_POLICY.allowDockerSocket,
     allowDevices: policy.allow_devices ?? DEFAULT_POLICY.allowDevices,
     allowedCapabilities: (policy.allowed_capabilities ?? []).map((name) => name.toUpperCase().replace(/^CAP_/, '')),
@@ -37,6 +43,8 @@ export function parsePolicy(text: string, file: string): HostPolicy {
     allowedVolumeNames: policy.allowed_volume_names ?? [],
     allowedTmpfsOptions: policy.allowed_tmpfs_options ?? [],
     maxTmpfsBytes: policy.max_tmpfs_size === undefined ? DEFAULT_POLICY.maxTmpfsBytes : byteSize(policy.max_tmpfs_size),
+    allowedSysctls: (policy.allowed_sysctls ?? []).map(sysctlName),
+    allowedSecurityOpts: (policy.allowed_security_opts ?? []).map(securityOption),
   };
 }
 

@@ -13,7 +13,7 @@ import { lstat, readdir, readlink } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { CapstanError } from '../errors.js';
 import type { MountSpec } from '../model.js';
-import type { HostPolicy } from './schema.js';
+import { READ_ONLY_HOST_FILES, type HostPolicy } from './schema.js';
 
 const SETTING_HINT = 'in the policy file (--policy-file, CAPSTAN_POLICY_FILE) to allow it';
 
@@ -230,11 +230,16 @@ export async function hostPathRefusal(source: string, policy: HostPolicy, fs: Ho
   return refused(what, `bind_roots: [${parent === '/' ? shown : parent}] (folders under which host paths may be mounted)`);
 }
 
+/** `/etc/localtime` and `/etc/timezone` read-only: allowed on every host (policy/schema.ts). */
+function readOnlyHostFile(mount: MountSpec): boolean {
+  return mount.type === 'bind' && mount.readOnly === true && READ_ONLY_HOST_FILES.includes(posix.normalize(mount.source));
+}
+
 /** The refusals of a service's host bind mounts; `mountIndexes[i]` is where mount i is written. */
 export async function hostPathRefusals(mounts: MountSpec[], policy: HostPolicy, mountIndexes: number[], fs: HostFs = nodeFs): Promise<{ key: (string | number)[]; message: string }[]> {
   const refusals: { key: (string | number)[]; message: string }[] = [];
   for (const [index, mount] of mounts.entries()) {
-    if (mount.type !== 'bind' || mount.repo) continue;
+    if (mount.type !== 'bind' || mount.repo || readOnlyHostFile(mount)) continue;
     const message = await hostPathRefusal(mount.source, policy, fs);
     if (message) refusals.push({ key: ['volumes', mountIndexes[index] ?? index], message });
   }
@@ -257,7 +262,7 @@ export function createHostPathCheck(policy: () => Promise<HostPolicy>, fs: HostF
       const current = await policy();
       const result: MountSpec[] = [];
       for (const mount of mounts) {
-        if (mount.type !== 'bind' || mount.repo) {
+        if (mount.type !== 'bind' || mount.repo || readOnlyHostFile(mount)) {
           result.push(mount);
           continue;
         }

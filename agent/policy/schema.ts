@@ -9,6 +9,10 @@ export interface HostPolicy {
   allowPrivileged: boolean;
   allowHostNetwork: boolean;
   allowHostPid: boolean;
+  allowHostIpc: boolean;
+  allowHostUts: boolean;
+  allowHostUserns: boolean;
+  allowHostCgroup: boolean;
   allowDockerSocket: boolean;
   allowDevices: boolean;
   /** Upper case, without `CAP_`. */
@@ -22,6 +26,10 @@ export interface HostPolicy {
   allowedTmpfsOptions: string[];
   /** Largest `size=` of a tmpfs, bytes. */
   maxTmpfsBytes: number;
+  /** Sysctl names (dotted) or `prefix.*` beyond the `net.*` ones Docker namespaces per container. */
+  allowedSysctls: string[];
+  /** security_opt values beyond `no-new-privileges`, spelled `name=value` (load/normalize-container.ts). */
+  allowedSecurityOpts: string[];
 }
 
 /** Default largest tmpfs: 1 GiB. */
@@ -43,6 +51,10 @@ export const DEFAULT_POLICY: HostPolicy = {
   allowPrivileged: false,
   allowHostNetwork: false,
   allowHostPid: false,
+  allowHostIpc: false,
+  allowHostUts: false,
+  allowHostUserns: false,
+  allowHostCgroup: false,
   allowDockerSocket: false,
   allowDevices: false,
   allowedCapabilities: [],
@@ -51,4 +63,12 @@ export const DEFAULT_POLICY: HostPolicy = {
   allowedVolumeNames: [],
   allowedTmpfsOptions: [],
   maxTmpfsBytes: DEFAULT_MAX_TMPFS_BYTES,
+  allowedSysctls: [],
+  allowedSecurityOpts: [],
 };
+
+/**
+ * Host files any manifest may bind-mount read-only, without `bind_roots`: the host's time zone,
+ * which Compose files for self-hosted software mount almost always, and which reveals nothing.
+ */
+export const READ_ONLY_HOST_FILES = ['/etc/localtime', '/etc/timezone'];

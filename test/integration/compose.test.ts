@@ -9,7 +9,7 @@ import { tempDir, type TempDir } from '../helpers/paths.js';
 // real Docker engine. The shop is corpus-like (a database gated by its healthcheck, a web
 // service built from the repository, networks with an internal one, an alias, a container_name);
 // the notes app uses .env, an override file and a secret file. The last commit adds a refused
-// key, which must stop the whole commit.
+// key, which must stop the whole commit. (Compose keys of one host: compose-fidelity.test.ts.)
 
 const TOKEN = 'test-token-c0mp05e';
 const SLEEP = `["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]`;
@@ -145,7 +145,7 @@ describe('Compose folders deployed end to end', () => {
   it('a refused key stops the whole commit; the running apps stay as they are', async () => {
     const before = Object.fromEntries(Object.entries(await byName()).map(([name, container]) => [name, container.id]));
     await repo.write({
-      [`apps/${shop}/compose.yaml`]: shopCompose(shop, '    security_opt: [no-new-privileges:true]\n'),
+      [`apps/${shop}/compose.yaml`]: shopCompose(shop, '    cgroup_parent: legacy\n'),
       ...notesFiles(notes, 'changed'),
     });
     await repo.commit('harden web');
@@ -153,7 +153,7 @@ describe('Compose folders deployed end to end', () => {
 
     const result = await capstan('once');
     assert.equal(result.code, 1);
-    assert.match(result.stderr, new RegExp(`apps/${shop}/compose\\.yaml:26:5: services\\.web\\.security_opt: not supported by Capstan`));
+    assert.match(result.stderr, new RegExp(`apps/${shop}/compose\\.yaml:26:5: services\\.web\\.cgroup_parent: not supported by Capstan`));
     const after = Object.fromEntries(Object.entries(await byName()).map(([name, container]) => [name, container.id]));
     assert.deepEqual(after, before, 'nothing of the commit is applied, not even the notes app change');
     const status = JSON.parse((await capstan('status', '--json')).stdout);

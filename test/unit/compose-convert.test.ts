@@ -31,7 +31,7 @@ describe('Compose service keys → native fields', () => {
     assert.deepEqual(range.problems, ['app/compose.yaml:6:20: services.web.ports[0].published: not supported by Capstan: port ranges; list each port on its own [COMPOSE_UNSUPPORTED]']);
   });
 
-  it('volumes: short and long syntax, tmpfs mounts, SELinux labels refused, nocopy noted', async () => {
+  it('volumes: short and long syntax, tmpfs mounts, SELinux labels and nocopy kept', async () => {
     const converted = await convertCompose(
       service(
         '    volumes:\n      - data:/data:nocopy\n      - ./conf:/etc/app:ro\n      - type: volume\n        source: data\n        target: /more\n        read_only: true\n      - type: tmpfs\n        target: /cache\n        tmpfs:\n          size: 64m\n          mode: 1777\n    tmpfs: /run\n',
@@ -41,13 +41,16 @@ describe('Compose service keys → native fields', () => {
     );
     assert.deepEqual(converted.problems, []);
     const web = (converted.manifest.services as any).web;
-    assert.deepEqual(web.volumes, ['data:/data', './conf:/etc/app:ro', { type: 'volume', source: 'data', target: '/more', read_only: true }]);
+    assert.deepEqual(web.volumes, ['data:/data:nocopy', './conf:/etc/app:ro', { type: 'volume', source: 'data', target: '/more', read_only: true }]);
     assert.deepEqual(web.tmpfs, ['/cache:size=64m,mode=1777', '/run']);
     assert.deepEqual(converted.app!.services[0].tmpfs, { '/cache': 'size=64m,mode=1777', '/run': '' });
-    assert.deepEqual(converted.notes, ["app/compose.yaml:5:9: services.web.volumes[0]: the image's files are copied into a new empty volume, as Docker does by default"]);
+    assert.deepEqual(converted.notes, []);
+    assert.deepEqual(converted.app!.services[0].mounts[0], { type: 'volume', volume: 'data', target: '/data', readOnly: false, noCopy: true });
 
-    const selinux = await convertCompose(service('    volumes:\n      - data:/data:Z\n', 'volumes:\n  data:\n'));
-    assert.deepEqual(selinux.problems, ['app/compose.yaml:5:9: services.web.volumes[0]: not supported by Capstan: SELinux relabelling (`z`, `Z`) is not done by Capstan [COMPOSE_UNSUPPORTED]']);
+    const selinux = await convertCompose(service('    volumes:\n      - data:/data:Z\n      - ./conf:/etc/app:ro,z,cached\n', 'volumes:\n  data:\n'), { 'conf/app.ini': 'x=1\n' });
+    assert.deepEqual(selinux.problems, []);
+    assert.deepEqual((selinux.manifest.services as any).web.volumes, ['data:/data:Z', './conf:/etc/app:ro,z']);
+    assert.deepEqual(selinux.notes, ['app/compose.yaml:6:9: services.web.volumes[1]: no effect on Linux']);
   });
 
   it('a relative bind source missing from the repository says what Compose would have done', async () => {
@@ -155,10 +158,10 @@ describe('Compose service keys → native fields', () => {
 
   it('refused and unknown keys name file, line and key; x- keys are ignored; x-capstan fields win', async () => {
     const converted = await convertCompose(
-      service('    hostname: web\n    imgae: x\n    x-notes: anything\n    x-capstan:\n      egress: false\n      update: {progress_deadline: 1m}\n    deploy:\n      update_config: {monitor: 2s}\n'),
+      service('    cgroup_parent: x\n    imgae: x\n    x-notes: anything\n    x-capstan:\n      egress: false\n      update: {progress_deadline: 1m}\n    deploy:\n      update_config: {monitor: 2s}\n'),
     );
     assert.deepEqual(converted.problems, [
-      "app/compose.yaml:4:5: services.web.hostname: not supported by Capstan: the container's host name is not set by Capstan; services reach each other by service name or network alias [COMPOSE_UNSUPPORTED]",
+      'app/compose.yaml:4:5: services.web.cgroup_parent: not supported by Capstan: it changes what the container may do, so it is not dropped silently; remove it, or run this service by hand beside Capstan [COMPOSE_UNSUPPORTED]',
       "app/compose.yaml:5:5: services.web.imgae: 'imgae' is not a Compose key here; did you mean 'image'? [COMPOSE_UNKNOWN_KEY]",
     ]);
     const web = (converted.manifest.services as any).web;
@@ -168,9 +171,13 @@ describe('Compose service keys → native fields', () => {
 
   it('policy refusals of the native pipeline point at the Compose lines', async () => {
     const converted = await convertCompose(service('    privileged: true\n    volumes:\n      - /srv/data:/data\n'), {}, { policy: DEFAULT_POLICY });
-    assert.equal(converted.problems.length, 2);
+    assert.equal(converted.problems.length, 3);
     assert.match(converted.problems[0], /^app\/compose\.yaml:4:17: services\.web\.privileged: .*\[POLICY_REFUSED\]$/);
     assert.match(converted.problems[1], /^app\/compose\.yaml:6:9: services\.web\.volumes\[0\]: .*\[POLICY_REFUSED\]$/);
+    assert.equal(
+      converted.problems[2],
+      'app/compose.yaml: to admit what the host policy refused, set these lines in the policy file (--policy-file, CAPSTAN_POLICY_FILE), if you trust the repository with them: [POLICY_SNIPPET]\n    allow_privileged: true\n    bind_roots: [/srv]',
+    );
   });
 
   it('network_mode: host, none and service: kept; bridge and container: refused', async () => {

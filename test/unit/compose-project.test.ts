@@ -46,7 +46,8 @@ describe('Compose projects', () => {
     assert.deepEqual(merged.ports, ['8001:80', '8002:81']);
     assert.deepEqual(merged.volumes, ['data:/data:ro']);
     assert.deepEqual(merged.cap_add, ['CHOWN', 'KILL']);
-    assert.deepEqual(converted.problems, ['app/compose.override.yaml:10:5: services.web.tty: not supported by Capstan: containers run detached, with no terminal [COMPOSE_UNSUPPORTED]']);
+    assert.deepEqual(converted.problems, []);
+    assert.equal(converted.app!.services[0].tty, true, 'a key only the override sets');
   });
 
   it('resolves extends within the file; cycles, unknown services and other files are errors', async () => {
@@ -81,10 +82,11 @@ describe('Compose projects', () => {
   });
 
   it('anchors and merge keys: inherited values point at the line that defines them', async () => {
-    const converted = await convertCompose('x-base: &base\n  image: local/busybox:1\n  security_opt: [no-new-privileges:true]\nservices:\n  web:\n    <<: *base\n  api:\n    <<: *base\n    image: local/other:1\n');
+    const converted = await convertCompose('x-base: &base\n  image: local/busybox:1\n  security_opt: [apparmor=unconfined]\nservices:\n  web:\n    <<: *base\n  api:\n    <<: *base\n    image: local/other:1\n');
     assert.deepEqual(converted.problems, [
-      'app/compose.yaml:3:3: services.web.security_opt: not supported by Capstan: it changes what the container may do, so it is not dropped silently; remove it, or run this service by hand beside Capstan [COMPOSE_UNSUPPORTED]',
-      'app/compose.yaml:3:3: services.api.security_opt: not supported by Capstan: it changes what the container may do, so it is not dropped silently; remove it, or run this service by hand beside Capstan [COMPOSE_UNSUPPORTED]',
+      'app/compose.yaml:3:18: services.web.security_opt[0]: security option apparmor=unconfined is refused by host policy; set allowed_security_opts: [apparmor=unconfined] in the policy file (--policy-file, CAPSTAN_POLICY_FILE) to allow it [POLICY_REFUSED]',
+      'app/compose.yaml:3:18: services.api.security_opt[0]: security option apparmor=unconfined is refused by host policy; set allowed_security_opts: [apparmor=unconfined] in the policy file (--policy-file, CAPSTAN_POLICY_FILE) to allow it [POLICY_REFUSED]',
+      'app/compose.yaml: to admit what the host policy refused, set these lines in the policy file (--policy-file, CAPSTAN_POLICY_FILE), if you trust the repository with them: [POLICY_SNIPPET]\n    allowed_security_opts: [apparmor=unconfined]',
     ]);
     assert.equal((converted.manifest.services as any).api.image, 'local/other:1');
   });
@@ -151,7 +153,6 @@ describe('Compose projects', () => {
     assert.deepEqual(converted.state?.notes, [
       'app/compose.yaml:1:1: version: obsolete in the Compose Specification; ignored',
       'app/compose.yaml:5:5: services.web.expose: no effect: services reach every port of the services they share a network with',
-      "app/compose.yaml:6:5: services.web.logging: ignored: containers log to the engine's default logging driver",
     ]);
   });
 

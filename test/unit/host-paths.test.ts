@@ -44,7 +44,7 @@ describe('host paths: resolved on the host, runtime sockets refused', () => {
     await writeFile(join(manifests, 'a.yaml'), `app: a\nservices:\n  web:\n    image: x\n    volumes: [${volumes}]\n`);
     const result = await validateDir({ root: manifests, commit: '', hashKey: new Uint8Array(), policy });
     const byIndex = new Map<string, string>();
-    for (const problem of result.problems) {
+    for (const problem of result.problems.filter((found) => found.code !== 'POLICY_SNIPPET')) {
       const index = Number(/volumes\[(\d+)\]/.exec(problem.key)?.[1]);
       assert.equal(problem.code, 'POLICY_REFUSED', formatProblem(problem));
       assert.equal(problem.file, 'a.yaml');

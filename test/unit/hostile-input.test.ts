@@ -83,7 +83,7 @@ describe('hostile input: bounded, refused with its file and line', () => {
   it('finds a duplicate key among 100,000 in linear time, at its line', async () => {
     const keys = Array.from({ length: 100_000 }, (_, index) => `  k${index}: v\n`).join('');
     const problems = await problemsOf({ 'keys.yaml': `app: a\nservices:\n  web: { image: x }\nx-keys:\n${keys}  k7: again\n` }, { readLimits: { maxManifestBytes: 4 * 1024 * 1024, maxTreeBytes: 4 * 1024 * 1024 } });
-    assert.deepEqual(problems, ['keys.yaml:100005:3: Map keys must be unique: the key is written twice in the same map [YAML_SYNTAX]']);
+    assert.deepEqual(problems, ["keys.yaml:100005:3: x-keys.k7: 'k7' is written twice in the same map (first on line 12); keep one [YAML_SYNTAX]"]);
   });
 
   it('an alias bomb is a problem, not a hang', async () => {
@@ -117,6 +117,9 @@ describe('hostile input: bounded, refused with its file and line', () => {
     assert.deepEqual(problems, [
       'a.yaml:5:12: services.web.tmpfs: tmpfs /big of size 100g, more than 1073741824 bytes, is refused by host policy; set max_tmpfs_size: 100g in the policy file (--policy-file, CAPSTAN_POLICY_FILE) to allow it [POLICY_REFUSED]',
       'a.yaml:5:12: services.web.tmpfs: tmpfs /run with exec, suid is refused by host policy; set allowed_tmpfs_options: [exec, suid] in the policy file (--policy-file, CAPSTAN_POLICY_FILE) to allow it [POLICY_REFUSED]',
+      'a.yaml: to admit what the host policy refused, set these lines in the policy file (--policy-file, CAPSTAN_POLICY_FILE), if you trust the repository with them: [POLICY_SNIPPET]\n' +
+        '    allowed_tmpfs_options: [exec, suid]\n' +
+        '    max_tmpfs_size: 100g',
     ]);
     assert.deepEqual(await problemsOf(files, { policy: { ...DEFAULT_POLICY, allowedTmpfsOptions: ['exec', 'suid'], maxTmpfsBytes: 100 * 1024 ** 3 } }), []);
   });

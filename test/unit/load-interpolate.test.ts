@@ -16,6 +16,11 @@ describe('interpolate', () => {
     ['$$', '$'],
     ['$$NAME', '$NAME'],
     ['cost: $$5', 'cost: $5'],
+    // As compose-go: a `$` that opens no placeholder stays (template_test.go TestUnescaped).
+    ['price $5', 'price $5'],
+    ['trailing $', 'trailing $'],
+    ['^/api$', '^/api$'],
+    ['$}', '$}'],
     ['${UNSET:-fallback}', 'fallback'],
     ['${EMPTY:-fallback}', 'fallback'],
     ['${NAME:-fallback}', 'web'],
@@ -50,8 +55,6 @@ describe('interpolate', () => {
     ['${EMPTY:?required}', 'UNDEFINED_VARIABLE', 'EMPTY', 'is not set or empty: required'],
     ['${UNSET?required}', 'UNDEFINED_VARIABLE', 'UNSET', 'is not set: required'],
     ['${UNSET:-${INNER}}', 'UNDEFINED_VARIABLE', 'INNER', "variable 'INNER'"],
-    ['price $5', 'INVALID_INTERPOLATION', undefined, "write '$$'"],
-    ['trailing $', 'INVALID_INTERPOLATION', undefined, "write '$$'"],
     ['${', 'INVALID_INTERPOLATION', undefined, 'variable name'],
     ['${NAME', 'INVALID_INTERPOLATION', undefined, 'not closed'],
     ['${NAME:-open', 'INVALID_INTERPOLATION', undefined, 'not closed'],
@@ -69,7 +72,7 @@ describe('interpolate', () => {
   }
 
   it('never puts a value into a message, even the one of another variable in a :? text', () => {
-    const templates = ['${SECRET:+${UNSET}}', '${UNSET:?see ${SECRET}}', '$SECRET$', '${SECRET} ${MISSING}'];
+    const templates = ['${SECRET:+${UNSET}}', '${UNSET:?see ${SECRET}}', '$SECRET${', '${SECRET} ${MISSING}'];
     for (const template of templates) {
       const { issues } = interpolate(template, lookup);
       assert.ok(issues.length > 0, template);
@@ -120,7 +123,7 @@ describe('interpolateTree', () => {
   });
 
   it('reports each problem at the key path of its value', () => {
-    const result = interpolateTree({ services: { web: { environment: ['A=${MISSING}'], image: '$' } } }, lookup);
+    const result = interpolateTree({ services: { web: { environment: ['A=${MISSING}'], image: '${' } } }, lookup);
     assert.deepEqual(
       result.problems.map((problem) => [problem.code, problem.path]),
       [

@@ -61,6 +61,14 @@ describe('parseMount', () => {
     [{ type: 'volume', source: 'data', target: '/data' }, { kind: 'volume', volume: 'data', target: '/data', readOnly: false }],
     [{ type: 'bind', source: 'conf', target: '/conf', read_only: true }, { kind: 'repo-bind', relativeSource: 'conf', target: '/conf', readOnly: true }],
     [{ type: 'bind', source: '/var/run/docker.sock', target: '/var/run/docker.sock' }, { kind: 'host-bind', source: '/var/run/docker.sock', target: '/var/run/docker.sock', readOnly: false }],
+    ['~/x:/x', { kind: 'host-bind', source: '~/x', target: '/x', readOnly: false }],
+    [{ type: 'bind', source: '~/x', target: '/x' }, { kind: 'host-bind', source: '~/x', target: '/x', readOnly: false }],
+    ['./conf:/conf:ro,Z', { kind: 'repo-bind', relativeSource: './conf', target: '/conf', readOnly: true, selinux: 'Z' }],
+    ['/srv/x:/x:z,cached', { kind: 'host-bind', source: '/srv/x', target: '/x', readOnly: false, selinux: 'z' }],
+    ['data:/data:nocopy', { kind: 'volume', volume: 'data', target: '/data', readOnly: false, noCopy: true }],
+    ['data:/data:Z', { kind: 'volume', volume: 'data', target: '/data', readOnly: false, selinux: 'Z' }],
+    [{ type: 'volume', source: 'data', target: '/data', volume: { nocopy: true } }, { kind: 'volume', volume: 'data', target: '/data', readOnly: false, noCopy: true }],
+    [{ type: 'bind', source: '/srv/x', target: '/x', bind: { selinux: 'z' } }, { kind: 'host-bind', source: '/srv/x', target: '/x', readOnly: false, selinux: 'z' }],
   ];
   for (const [entry, mount] of cases) {
     it(`${JSON.stringify(entry)}`, () => assert.deepEqual(parseMount(entry), { mount }));
@@ -68,12 +76,14 @@ describe('parseMount', () => {
 
   const errors: [entry: MountManifest, messagePart: string][] = [
     ['/data', 'anonymous volumes'],
-    ['data:/data:z', 'ro or rw'],
+    ['data:/data:shared', 'unknown mount option'],
+    ['/srv:/srv:z,Z', 'z or Z, not both'],
+    ['/srv:/srv:nocopy', 'nocopy is for volumes'],
+    ['data:/data:ro,rw', 'ro or rw, not both'],
     ['data:/data:ro:extra', "too many ':'"],
     [':/data', 'empty'],
     ['data:relative', 'absolute path'],
-    ['~/x:/x', "'~' is not expanded"],
-    [{ type: 'bind', source: '~/x', target: '/x' }, "'~'"],
+    ['~other/x:/x', "'~user' is not expanded"],
     [{ type: 'volume', source: './x', target: '/x' }, 'type: bind'],
   ];
   for (const [entry, messagePart] of errors) {

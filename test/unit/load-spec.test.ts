@@ -360,7 +360,7 @@ ${SLEEP}    network_mode: bridge
         'a.yaml:6:38: services.web.resources.memory: must be a size such as 512m, 1g or 64k (or a number of bytes) [SCHEMA]',
         'a.yaml:7:12: services.web.uses[0]: must name an app (`db`) or one service of it (`db/postgres`) [SCHEMA]',
         'a.yaml:8:15: services.web.cap_add[0]: must be a capability name such as NET_ADMIN [SCHEMA]',
-        'a.yaml:9:15: services.web.devices[0]: must be HOST_DEVICE[:CONTAINER_DEVICE][:PERMISSIONS], such as /dev/ttyUSB0:/dev/ttyUSB0:rw [SCHEMA]',
+        'a.yaml:9:15: services.web.devices[0]: must be HOST_DEVICE[:CONTAINER_DEVICE][:PERMISSIONS], such as /dev/ttyUSB0:/dev/ttyUSB0:rw, or a CDI device name such as nvidia.com/gpu=all [SCHEMA]',
       ],
     },
   ];

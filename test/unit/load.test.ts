@@ -313,7 +313,7 @@ describe('loadDesiredState: manifests that do not load', () => {
         ].join('\n'),
       });
       assert.deepEqual(await problemsOf(root), [
-        "dup-key.yaml:2:1: Map keys must be unique: the key is written twice in the same map [YAML_SYNTAX]",
+        "dup-key.yaml:2:1: app: 'app' is written twice in the same map (first on line 1); keep one [YAML_SYNTAX]",
         'empty.yaml: the file is empty; a manifest needs at least app: and services: [EMPTY_MANIFEST]',
         "misc.yaml:10:3: services.Bad: invalid service name 'Bad': use lowercase letters, digits, '-' and '_', starting with a letter or digit, at most 63 characters [SCHEMA]",
         'multi-doc.yaml:2:1: a manifest holds one YAML document: split the `---` parts into separate files [YAML_SYNTAX]',
@@ -383,7 +383,7 @@ describe('loadDesiredState: manifests that do not load', () => {
           '    replicas: ${SECRET}',
           '    restart: ${SECRET}',
           '    ports: [{target: "${SECRET}"}]',
-          '    environment: {A: "${SECRET:?${SECRET}}", B: "${MISSING:?${SECRET}}", C: "${SECRET:+$}"}',
+          '    environment: {A: "${SECRET:?${SECRET}}", B: "${MISSING:?${SECRET}}", C: "${SECRET:+${}"}',
           '',
         ].join('\n'),
         'normalize.yaml': [

@@ -26,6 +26,10 @@ describe('host policy: parsing the file', () => {
       allowPrivileged: true,
       allowHostNetwork: true,
       allowHostPid: true,
+      allowHostIpc: false,
+      allowHostUts: false,
+      allowHostUserns: false,
+      allowHostCgroup: false,
       allowDockerSocket: true,
       allowDevices: true,
       allowedCapabilities: ['NET_ADMIN', 'SYS_TIME'],
@@ -34,6 +38,8 @@ describe('host policy: parsing the file', () => {
       allowedVolumeNames: ['shared'],
       allowedTmpfsOptions: ['exec'],
       maxTmpfsBytes: 2 * 1024 ** 3,
+      allowedSysctls: [],
+      allowedSecurityOpts: [],
     });
     assert.deepEqual(parsePolicy('', 'empty.yaml'), DEFAULT_POLICY, 'an empty file is the default policy');
   });
@@ -102,6 +108,7 @@ describe('host policy: what a service may ask for', () => {
       assert.deepEqual(refused.problems.map(formatProblem), [
         'a.yaml:5:17: services.web.privileged: privileged mode is refused by host policy; set allow_privileged: true in the policy file (--policy-file, CAPSTAN_POLICY_FILE) to allow it [POLICY_REFUSED]',
         'a.yaml:6:29: services.web.volumes[1]: mounting host path /srv/x is refused by host policy; set bind_roots: [/srv] (folders under which host paths may be mounted) in the policy file (--policy-file, CAPSTAN_POLICY_FILE) to allow it [POLICY_REFUSED]',
+        'a.yaml: to admit what the host policy refused, set these lines in the policy file (--policy-file, CAPSTAN_POLICY_FILE), if you trust the repository with them: [POLICY_SNIPPET]\n    allow_privileged: true\n    bind_roots: [/srv]',
       ]);
       const allowed = await validateDir({ root, commit: '', hashKey: new Uint8Array(), policy: { ...DEFAULT_POLICY, allowPrivileged: true, bindRoots: ['/srv'] } });
       assert.deepEqual(allowed.problems, []);

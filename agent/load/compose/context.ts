@@ -21,10 +21,16 @@ export interface ConvertContext {
   folder: string;
   /** Whether a path relative to the folder exists (for optional env files). */
   exists(relativePath: string): boolean;
+  /** A file of the checkout, relative to the folder (`label_file`); undefined when it is missing or outside. */
+  readText(relativePath: string): string | undefined;
   /** Names whose top-level definition was refused: their uses are not reported again. */
-  refused: { volumes: Set<string>; networks: Set<string>; secrets: Set<string>; configs: Set<string> };
+  refused: { volumes: Set<string>; networks: Set<string>; secrets: Set<string>; configs: Set<string>; services?: Set<string> };
   /** Compose volume names the native format does not take (`etc-dnsmasq.d`) → the key used instead. */
   volumeKeys: Map<string, string>;
+  /** Compose service names the native format does not take (`Web`, `my.app`) → the key used instead. */
+  serviceKeys: Map<string, string>;
+  /** `links` aliases (`db:database`), added to the linked service's networks once every service is converted. */
+  linkAliases: { service: string; alias: string; at: Origin }[];
   /** Services mounting each named volume read-write, to keep Compose's shared volumes shared. */
   writers: Map<string, { service: string; at: Origin }[]>;
 }
@@ -82,6 +88,16 @@ export function peek(context: ConvertContext, located: Located | undefined): str
   return interpolate(raw, context.lookup).value;
 }
 
+/** A boolean as Compose reads one after interpolation (`true`, `yes`, `on`…, any case); undefined for anything else. */
+export function peekBoolean(context: ConvertContext, located: Located | undefined): boolean | undefined {
+  if (located?.kind === 'scalar' && typeof located.value === 'boolean') return located.value;
+  const word = peek(context, located)?.trim().toLowerCase();
+  if (word === undefined) return undefined;
+  if (['true', 'y', 'yes', 'on'].includes(word)) return true;
+  if (['false', 'n', 'no', 'off'].includes(word)) return false;
+  return undefined;
+}
+
 export function expectMap(context: ConvertContext, located: Located | undefined, what: string): LocatedMap | undefined {
   if (located === undefined) return undefined;
   if (located.kind === 'map') return located;
@@ -92,4 +108,9 @@ export function expectMap(context: ConvertContext, located: Located | undefined,
 /** `key: ~` and `key: {}` both mean "defaults" in Compose. */
 export function isEmpty(located: Located | undefined): boolean {
   return located === undefined || (located.kind === 'scalar' && located.value === null) || (located.kind === 'map' && located.entries.size === 0);
+}
+
+/** The native key of a Compose service (`Web` → `web`); the name itself when it needs none. */
+export function serviceKey(context: ConvertContext, name: string): string {
+  return context.serviceKeys.get(name) ?? name;
 }

@@ -14,10 +14,17 @@ export const LEGACY_RESOURCES: Record<string, string> = {
   mem_reservation: 'memory_reservation',
   pids_limit: 'pids_limit',
   shm_size: 'shm_size',
+  cpuset: 'cpuset',
+  memswap_limit: 'memory_swap',
+  mem_swappiness: 'memory_swappiness',
+  cpu_shares: 'cpu_shares',
+  cpu_period: 'cpu_period',
+  cpu_quota: 'cpu_quota',
 };
 
 const LIMITS: Record<string, string> = { cpus: 'cpus', memory: 'memory', pids: 'pids_limit' };
-const RESTART_CONDITIONS: Record<string, string> = { none: 'no', 'on-failure': 'on-failure', any: 'always' };
+/** Compose (not Swarm) passes any other condition on as the restart policy's name (`unless-stopped`). */
+const RESTART_CONDITIONS: Record<string, string> = { none: 'no', 'on-failure': 'on-failure', any: 'always', always: 'always', 'unless-stopped': 'unless-stopped', no: 'no' };
 
 export function convertDeploy(context: ConvertContext, path: KeyPath, deployEntry: MapEntry, hasRestart: boolean): void {
   const deploy = expectMap(context, deployEntry.value, 'deploy');
@@ -84,7 +91,7 @@ function convertRestartPolicy(context: ConvertContext, path: KeyPath, policyEntr
       continue;
     }
     const restart = condition === undefined ? undefined : RESTART_CONDITIONS[condition];
-    if (restart === undefined) refuse(context, field.value.at, 'restart condition; use none, on-failure or any');
+    if (restart === undefined) refuse(context, field.value.at, 'restart condition; use none, on-failure, any or unless-stopped');
     else context.doc.set([...path, 'restart'], restart, { at: field.value.at, keyAt: field.keyAt });
   }
 }

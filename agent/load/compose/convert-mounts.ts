@@ -4,11 +4,13 @@
 //   secrets / configs from a file    → a read-only bind mount of that repository file
 //   ... from environment or content  → a secret file (`secrets:`) holding `${VARIABLE}` or the content
 import type { KeyPath } from '../problems.js';
-import { checkKeys, expectMap, note, peek, problem, refuse, type ConvertContext } from './context.js';
+import { checkKeys, expectMap, note, peek, peekBoolean, problem, refuse, type ConvertContext } from './context.js';
 import { MOUNT, SECRET, SERVICE_SECRET } from './keys.js';
-import { text, type Located, type LocatedMap, type MapEntry, type Origin } from './located.js';
+import { child, entry, text, type Located, type LocatedMap, type MapEntry, type Origin } from './located.js';
 
-const SELINUX_OPTIONS = new Set(['z', 'Z']);
+/** Options the native short syntax takes as Compose does; consistency options are no-ops on Linux. */
+const KEPT_OPTIONS = new Set(['ro', 'rw', 'z', 'Z', 'nocopy']);
+const PROPAGATION_OPTIONS = new Set(['shared', 'rshared', 'slave', 'rslave', 'private', 'rprivate']);
 const CONSISTENCY_OPTIONS = new Set(['cached', 'delegated', 'consistent']);
 
 /** The service's tmpfs mounts, from `tmpfs:` and from `volumes:` entries of type tmpfs. */
@@ -44,20 +46,23 @@ function shortMount(context: ConvertContext, path: KeyPath, service: string, ite
   const renamed = target !== undefined ? context.volumeKeys.get(writtenSource) : undefined;
   const source = renamed ?? writtenSource;
   let dropped = renamed !== undefined;
+  const kept: string[] = [];
   for (const option of options) {
-    if (SELINUX_OPTIONS.has(option)) refuse(context, item.at, MOUNT.rules['bind.selinux'].capstan);
-    else if (option === 'nocopy') note(context, item.at, MOUNT.rules['volume.nocopy'].capstan);
-    else if (CONSISTENCY_OPTIONS.has(option)) note(context, item.at, MOUNT.rules.consistency.capstan);
+    if (KEPT_OPTIONS.has(option)) {
+      kept.push(option);
+      continue;
+    }
+    if (CONSISTENCY_OPTIONS.has(option)) note(context, item.at, MOUNT.rules.consistency.capstan);
+    else if (PROPAGATION_OPTIONS.has(option)) refuse(context, item.at, MOUNT.rules['bind.propagation'].capstan);
     // A value that came through ${VAR} is never quoted: it may be a secret.
-    else if (option !== 'ro' && option !== 'rw') problem(context, item.at, 'COMPOSE_INVALID', `unknown mount option${written.includes('$') ? '' : ` '${option}'`}; use ro or rw`);
-    else continue;
+    else problem(context, item.at, 'COMPOSE_INVALID', `unknown mount option${written.includes('$') ? '' : ` '${option}'`}; use ro or rw, z or Z, nocopy`);
     dropped = true;
   }
   if (target !== undefined && context.refused.volumes.has(writtenSource)) return;
   const readOnly = options.includes('ro');
   if (target !== undefined && isVolumeName(source) && !readOnly) recordWriter(context, source, service, item.at);
   // Only a mount written without placeholders can be rewritten (dropped options, renamed volume).
-  const rewritten = dropped && !written.includes('$') ? `${source}:${target}${readOnly ? ':ro' : ''}` : written;
+  const rewritten = dropped && !written.includes('$') ? `${source}:${target}${kept.length > 0 ? `:${kept.join(',')}` : ''}` : written;
   context.doc.push([...path, 'volumes'], rewritten, { at: item.at });
 }
 
@@ -91,7 +96,13 @@ function longMount(context: ConvertContext, path: KeyPath, service: string, moun
     const field = mount.entries.get(key);
     if (field) context.doc.copy([...path, 'volumes', index, key], key === 'source' && renamed ? { kind: 'scalar', value: renamed, at: field.value.at } : field.value, field.keyAt);
   }
-  const readOnly = peek(context, mount.entries.get('read_only')?.value) === 'true';
+  // `bind: {selinux}` and `volume: {nocopy}` are native too; create_host_path was noted above.
+  for (const [group, option] of [['bind', 'selinux'], ['volume', 'nocopy']]) {
+    const field = child(child(mount, group), option);
+    const entryAt = entry(child(mount, group), option)?.keyAt;
+    if (field) context.doc.copy([...path, 'volumes', index, group, option], field, entryAt);
+  }
+  const readOnly = peekBoolean(context, mount.entries.get('read_only')?.value) === true;
   if (type === 'volume' && sourceName !== undefined && !readOnly) recordWriter(context, sourceName, service, mount.at);
 }
 

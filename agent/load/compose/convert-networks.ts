@@ -1,12 +1,12 @@
 // A Compose service's networks → native `networks` (with aliases) and `network_mode`. Compose's
 // `container_name` is often how the other services address one, so it becomes an alias too.
 import type { KeyPath } from '../problems.js';
-import { checkKeys, note, peek, problem, refuse, type ConvertContext } from './context.js';
+import { checkKeys, note, peek, problem, refuse, serviceKey, type ConvertContext } from './context.js';
 import { SERVICE_NETWORK } from './keys.js';
-import type { Located, LocatedMap, MapEntry } from './located.js';
+import { text, type Located, type LocatedMap, type MapEntry } from './located.js';
 import { asNameMap } from './merge.js';
 
-export function convertNetworks(context: ConvertContext, path: KeyPath, entry: MapEntry, service: LocatedMap): void {
+export function convertNetworks(context: ConvertContext, path: KeyPath, entry: MapEntry, service: LocatedMap, nameAlias?: Located): void {
   const networks = asNameMap(entry.value);
   const joined = new Map<string, { aliases: Located[]; entry: MapEntry }>();
   for (const [name, network] of networks.entries) {
@@ -22,16 +22,27 @@ export function convertNetworks(context: ConvertContext, path: KeyPath, entry: M
     }
     joined.set(name, { aliases, entry: network });
   }
-  containerNameAlias(context, path, service, joined);
+  containerNameAlias(context, path, service, joined, nameAlias);
 }
 
 /**
  * Writes the service's networks. `container_name` is often how other services address this
  * one, so the name becomes an alias on each network the service joins (`default` when none).
  */
-export function containerNameAlias(context: ConvertContext, path: KeyPath, service: LocatedMap, joined: Map<string, { aliases: Located[]; entry: MapEntry }> | undefined): void {
+export function containerNameAlias(
+  context: ConvertContext,
+  path: KeyPath,
+  service: LocatedMap,
+  joined: Map<string, { aliases: Located[]; entry: MapEntry }> | undefined,
+  nameAlias?: Located,
+): void {
   const containerName = service.entries.get('container_name');
   const hasMode = service.entries.has('network_mode');
+  // The service's Compose name, when its native key differs (`Web` → `web`), as if it were a container_name.
+  if (nameAlias && !hasMode) {
+    if (!joined) joined = new Map([['default', { aliases: [], entry: { keyAt: nameAlias.at, value: nameAlias } }]]);
+    for (const network of joined.values()) network.aliases.push(nameAlias);
+  }
   if (containerName) {
     const reach = hasMode ? 'with network_mode, this name is not used' : 'this name stays reachable as a network alias';
     note(context, containerName.keyAt, `containers are named <app>-<service>-<n>; ${reach}`);
@@ -43,8 +54,8 @@ export function containerNameAlias(context: ConvertContext, path: KeyPath, servi
   if (containerName && !hasMode) for (const network of joined.values()) network.aliases.push(containerName.value);
   if (joined.size === 0) return;
   const withAliases = [...joined.values()].some((network) => network.aliases.length > 0);
-  const at = service.entries.get('networks')?.value.at ?? containerName!.value.at;
-  const keyAt = service.entries.get('networks')?.keyAt ?? containerName!.keyAt;
+  const at = service.entries.get('networks')?.value.at ?? containerName?.value.at ?? nameAlias!.at;
+  const keyAt = service.entries.get('networks')?.keyAt ?? containerName?.keyAt ?? nameAlias!.at;
   if (!withAliases) {
     context.doc.set([...path, 'networks'], [], { at, keyAt });
     [...joined].forEach(([name, network], index) => context.doc.set([...path, 'networks', index], name, { at: network.entry.keyAt }));
@@ -63,5 +74,9 @@ export function convertNetworkMode(context: ConvertContext, path: KeyPath, entry
     refuse(context, entry.value.at, `network_mode: ${mode === 'bridge' ? 'bridge (services are on the app\'s own networks)' : 'container:… (use service:<name> for a sidecar)'}`);
     return;
   }
-  context.doc.copy([...path, 'network_mode'], entry.value, entry.keyAt);
+  const parent = mode?.startsWith('service:') ? mode.slice('service:'.length) : undefined;
+  if (parent !== undefined && context.refused.services?.has(parent)) return;
+  const key = parent === undefined || text(entry.value)?.includes('$') ? undefined : serviceKey(context, parent);
+  if (key !== undefined && key !== parent) context.doc.set([...path, 'network_mode'], `service:${key}`, { at: entry.value.at, keyAt: entry.keyAt });
+  else context.doc.copy([...path, 'network_mode'], entry.value, entry.keyAt);
 }

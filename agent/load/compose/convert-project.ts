@@ -2,7 +2,7 @@
 // name, `.env` as the app's env file, top-level volumes and networks, then each service whose
 // profiles are active, after `extends` is resolved.
 import { interpolate } from '../interpolate.js';
-import { checkKeys, expectMap, isEmpty, note, peek, refuse, type ConvertContext } from './context.js';
+import { checkKeys, expectMap, isEmpty, note, peek, peekBoolean, problem, refuse, serviceKey, type ConvertContext } from './context.js';
 import { checkSecretDefinitions } from './convert-mounts.js';
 import { convertService } from './convert-service.js';
 import { resolveExtends } from './extends.js';
@@ -47,10 +47,13 @@ export function convertProject(context: ConvertContext, input: ProjectInput): vo
     context.doc.set(['services'], {}, { at: services.at, keyAt: servicesEntry.keyAt });
     const resolved = resolveExtends(context, services);
     const selection = selectProfiles(context, resolved);
+    const unnamed = serviceKeys(context, resolved);
+    context.refused.services = unnamed;
     for (const [name, service] of resolved.entries) {
-      if (selection.active.has(name)) convertService(context, name, service, { secrets, configs, ...selection });
+      if (selection.active.has(name) && !unnamed.has(name)) convertService(context, name, service, { secrets, configs, ...selection });
     }
   }
+  linkAliases(context);
   sharedVolumes(context);
   extension(context, tree);
   const data = context.doc.data;
@@ -118,6 +121,32 @@ function convertTopVolumes(context: ConvertContext, volumesEntry: MapEntry): voi
   }
 }
 
+/**
+ * Compose takes capitals and dots in service names (`Web`, `my.app`); native keys are DNS-safe
+ * names, so such a service gets one (`web`, `my-app`), and its Compose name stays a network alias
+ * on each of its networks, so the other services reach it by the name the file gives it.
+ */
+function serviceKeys(context: ConvertContext, services: LocatedMap): Set<string> {
+  const unnamed = new Set<string>();
+  const pattern = new RegExp(NAME_PATTERN);
+  const taken = new Map([...services.entries.keys()].filter((name) => pattern.test(name)).map((name) => [name, name]));
+  for (const [name, service] of services.entries) {
+    if (pattern.test(name)) continue;
+    const key = name.toLowerCase().replace(/[^a-z0-9_-]/g, '-').replace(/^[_-]+/, '').slice(0, 63);
+    if (key === '' || taken.has(key)) {
+      const clash = key === '' ? 'it has no letter or digit to name a container with' : `'${taken.get(key)!}' becomes '${key}' too`;
+      problem(context, service.keyAt, 'COMPOSE_SERVICE_NAME', `service name '${name}' cannot be told apart in container names: ${clash}; rename one`);
+      unnamed.add(name);
+      continue;
+    }
+    taken.set(key, name);
+    context.serviceKeys.set(name, key);
+    const shared = service.value.kind === 'map' && service.value.entries.has('network_mode');
+    note(context, service.keyAt, `containers of this service are named <app>-${key}-<n>${shared ? '' : `; '${name}' stays reachable as a network alias`}`);
+  }
+  return unnamed;
+}
+
 /** Compose takes dots and capitals in volume names; native keys are DNS-safe names. */
 function volumeKey(context: ConvertContext, name: string, definition: MapEntry): string {
   if (new RegExp(NAME_PATTERN).test(name)) return name;
@@ -141,7 +170,7 @@ function convertTopNetworks(context: ConvertContext, networksEntry: MapEntry): v
     const driver = accepted.includes('driver') ? network!.entries.get('driver')! : undefined;
     if (driver && text(driver.value) !== 'bridge') refuse(context, driver.value.at, `network driver '${text(driver.value) ?? ''}'; networks are bridge networks on this host`);
     const internal = accepted.includes('internal') ? network!.entries.get('internal')! : undefined;
-    if (name === 'default' && internal && peek(context, internal.value) === 'true') {
+    if (name === 'default' && internal && peekBoolean(context, internal.value) === true) {
       refuse(context, internal.keyAt, 'an internal default network; the app\'s default network keeps its way out: declare another network with internal: true and list it under the services');
     }
     if (context.problems.length > before) {
@@ -153,6 +182,35 @@ function convertTopNetworks(context: ConvertContext, networksEntry: MapEntry): v
     context.doc.set(path, {}, place);
     if (internal) context.doc.copy([...path, 'internal'], internal.value, internal.keyAt);
     if (network) copyExtension(context, path, network);
+  }
+}
+
+/**
+ * A link alias (`links: [db:database]`) makes the linked service answer to it, as Compose's
+ * legacy links do; here on each of that service's networks, so every service sharing one reaches
+ * it by the alias too (Compose: only the linking one), which is noted.
+ */
+function linkAliases(context: ConvertContext): void {
+  for (const { service, alias, at } of context.linkAliases) {
+    if (context.refused.services?.has(service)) continue;
+    const path = ['services', serviceKey(context, service)];
+    const native = context.doc.get(path) as Record<string, unknown> | undefined;
+    if (!native) {
+      problem(context, at, 'COMPOSE_INVALID', `links names '${service}', which is not a service of this file`);
+      continue;
+    }
+    if (native.network_mode !== undefined) {
+      refuse(context, at, `a link alias of '${service}', which has a network_mode and so no network of its own to be reached on`);
+      continue;
+    }
+    const written = native.networks ?? ['default'];
+    const networks: Record<string, { aliases?: string[] } | null> = Array.isArray(written) ? Object.fromEntries(written.map((name) => [String(name), null])) : (written as Record<string, { aliases?: string[] } | null>);
+    for (const name of Object.keys(networks)) {
+      const aliases = networks[name]?.aliases ?? [];
+      if (!aliases.includes(alias)) networks[name] = { ...(networks[name] ?? {}), aliases: [...aliases, alias] };
+    }
+    context.doc.set([...path, 'networks'], networks, { at: context.doc.locate([...path, 'networks']), keyAt: context.doc.locate([...path, 'networks'], true) });
+    note(context, at, `'${alias}' becomes a network alias of '${service}': every service on its networks reaches it by that name`);
   }
 }
 

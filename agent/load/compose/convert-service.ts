@@ -1,8 +1,9 @@
 // One Compose service → one native service, key by key (the table in keys.ts says which key
 // goes where). Keys the native format spells the same way and reads the same way are copied as
 // written, so the native schema checks them and its problems point at the Compose lines.
+import { parse as parseDotenv } from 'dotenv';
 import type { KeyPath } from '../problems.js';
-import { checkKeys, expectMap, note, peek, problem, refuse, type ConvertContext } from './context.js';
+import { checkKeys, expectMap, note, peek, peekBoolean, problem, refuse, serviceKey, type ConvertContext } from './context.js';
 import { convertBuild, convertDeploy, convertLegacyResource, convertRestart, LEGACY_RESOURCES } from './convert-deploy.js';
 import { convertSecretRefs, convertTmpfs, convertVolumes, type TmpfsMounts } from './convert-mounts.js';
 import { containerNameAlias, convertNetworkMode, convertNetworks } from './convert-networks.js';
@@ -28,13 +29,40 @@ const SAME_AS_NATIVE = new Set([
   'privileged',
   'pid',
   'devices',
+  'group_add',
+  'uts',
+  'userns_mode',
+  'cgroup',
+  'oom_kill_disable',
+  'storage_opt',
+  'gpus',
+  'blkio_config',
+  'device_cgroup_rules',
+  'cpu_rt_runtime',
+  'cpu_rt_period',
+  'hostname',
+  'domainname',
+  'extra_hosts',
+  'dns',
+  'dns_search',
+  'dns_opt',
+  'stdin_open',
+  'tty',
+  'platform',
+  'oom_score_adj',
+  'mac_address',
+  'logging',
+  'sysctls',
+  'security_opt',
 ]);
 
 /** The order of the native fields in `capstan convert`'s output. */
 const FIELD_ORDER = [
   'image', 'build', 'command', 'entrypoint', 'user', 'working_dir', 'environment', 'env_files', 'secrets', 'ports', 'volumes', 'tmpfs', 'networks', 'network_mode',
   'depends_on', 'healthcheck', 'restart', 'replicas', 'update', 'resources', 'ulimits', 'labels', 'cap_add', 'cap_drop', 'read_only', 'init', 'stop_signal',
-  'stop_grace_period', 'runtime', 'privileged', 'pid', 'devices', 'uses', 'egress',
+  'stop_grace_period', 'runtime', 'privileged', 'pid', 'devices', 'group_add', 'hostname', 'domainname', 'extra_hosts', 'dns', 'dns_search', 'dns_opt', 'stdin_open', 'tty',
+  'platform', 'oom_score_adj', 'mac_address', 'logging', 'sysctls', 'security_opt', 'ipc', 'uts', 'userns_mode', 'cgroup', 'oom_kill_disable', 'storage_opt',
+  'gpus', 'blkio_config', 'device_cgroup_rules', 'cpu_rt_runtime', 'cpu_rt_period', 'uses', 'egress',
 ];
 
 const VARIABLE_NAME = /^[_A-Za-z][_A-Za-z0-9]*$/;
@@ -49,7 +77,7 @@ export interface ProjectParts {
 }
 
 export function convertService(context: ConvertContext, name: string, serviceEntry: MapEntry, project: ProjectParts): void {
-  const path: KeyPath = ['services', name];
+  const path: KeyPath = ['services', serviceKey(context, name)];
   const service = expectMap(context, serviceEntry.value, `service '${name}'`);
   if (!service) return;
   context.doc.set(path, {}, { at: serviceEntry.keyAt, keyAt: serviceEntry.keyAt });
@@ -71,8 +99,9 @@ export function convertService(context: ConvertContext, name: string, serviceEnt
   const deploy = field('deploy');
   if (deploy) convertDeploy(context, path, deploy, field('restart') !== undefined);
   if (tmpfs.items.length > 0) tmpfs.items.forEach((item, index) => context.doc.set([...path, 'tmpfs', index], item.value, { at: item.at }));
-  if (!accepted.has('networks')) containerNameAlias(context, path, service, undefined);
+  if (!accepted.has('networks')) containerNameAlias(context, path, service, undefined, composeNameAlias(context, name, serviceEntry));
   if (service.entries.has('links')) convertLinks(context, service.entries.get('links')!);
+  if (field('label_file')) labelFiles(context, path, field('label_file')!);
   extension(context, path, service);
   orderFields(context.doc.get(path) as Record<string, unknown>);
 }
@@ -90,16 +119,22 @@ function convertField(context: ConvertContext, path: KeyPath, name: string, key:
     case 'ports':
       return convertPorts(context, path, entry);
     case 'volumes':
-      return convertVolumes(context, path, name, entry, tmpfs);
+      return convertVolumes(context, path, serviceKey(context, name), entry, tmpfs);
     case 'tmpfs':
       return convertTmpfs(context, entry, tmpfs);
     case 'secrets':
     case 'configs':
       return convertSecretRefs(context, path, key, entry, key === 'secrets' ? project.secrets : project.configs);
     case 'networks':
-      return convertNetworks(context, path, entry, service);
+      return convertNetworks(context, path, entry, service, composeNameAlias(context, name, service.entries.get('networks')!));
     case 'network_mode':
       return convertNetworkMode(context, path, entry);
+    case 'ipc': {
+      const mode = peek(context, entry.value);
+      if (mode?.startsWith('service:') || mode?.startsWith('container:')) return refuse(context, entry.value.at, 'sharing the IPC namespace of another container; use ipc: shareable with a volume, or one service');
+      context.doc.copy([...path, 'ipc'], entry.value, entry.keyAt);
+      return;
+    }
     case 'depends_on':
       return convertDependsOn(context, path, entry, project);
     case 'healthcheck':
@@ -114,9 +149,15 @@ function convertField(context: ConvertContext, path: KeyPath, name: string, key:
     case 'extends':
     case 'deploy':
     case 'container_name':
+    case 'label_file':
       // profiles and extends are resolved before conversion; deploy and container_name after the other keys.
       return;
   }
+}
+
+/** A service whose Compose name is not its native key answers to that name too (`Web`, `my.app`). */
+function composeNameAlias(context: ConvertContext, name: string, entry: MapEntry): Located | undefined {
+  return serviceKey(context, name) === name ? undefined : { kind: 'scalar', value: name, at: entry.keyAt };
 }
 
 function hasRestartPolicy(service: LocatedMap): boolean {
@@ -153,9 +194,9 @@ function convertEnvFile(context: ConvertContext, path: KeyPath, entry: MapEntry)
         else if (key !== 'path' && key !== 'required') problem(context, option.keyAt, 'COMPOSE_UNKNOWN_KEY', `'${key}' is not a Compose key here`);
       }
       file = item.entries.get('path')?.value;
-      const required = peek(context, item.entries.get('required')?.value);
+      const required = peekBoolean(context, item.entries.get('required')?.value);
       const written = peek(context, file);
-      if (required === 'false' && written !== undefined && !context.exists(written)) {
+      if (required === false && written !== undefined && !context.exists(written)) {
         note(context, item.at, 'this optional env file does not exist in the repository; left out');
         continue;
       }
@@ -200,9 +241,11 @@ function convertDependsOn(context: ConvertContext, path: KeyPath, entry: MapEntr
   const dependencies = asNameMap(entry.value);
   const kept: [string, MapEntry, Located | undefined][] = [];
   for (const [name, dependency] of dependencies.entries) {
+    // A service refused for its name has its problem already; depending on it is not another one.
+    if (context.refused.services?.has(name)) continue;
     const options = dependency.value.kind === 'map' ? dependency.value : undefined;
     const accepted = options ? checkKeys(context, options, DEPENDENCY) : [];
-    const required = accepted.includes('required') ? peek(context, options!.entries.get('required')!.value) !== 'false' : true;
+    const required = accepted.includes('required') ? peekBoolean(context, options!.entries.get('required')!.value) !== false : true;
     if (!project.active.has(name) && project.leftOut.has(name)) {
       if (!required) note(context, dependency.keyAt, `'${name}' is left out (${project.leftOut.get(name)}); this optional dependency is dropped`);
       else problem(context, dependency.keyAt, 'COMPOSE_PROFILE_DEPENDENCY', `'${name}' is left out (${project.leftOut.get(name)}), but this service needs it; add its profile to COMPOSE_PROFILES or mark the dependency required: false`);
@@ -214,10 +257,11 @@ function convertDependsOn(context: ConvertContext, path: KeyPath, entry: MapEntr
   const conditional = kept.some(([, , condition]) => condition !== undefined);
   context.doc.set([...path, 'depends_on'], conditional ? {} : [], { at: entry.value.at, keyAt: entry.keyAt });
   kept.forEach(([name, dependency, condition], index) => {
-    if (!conditional) context.doc.set([...path, 'depends_on', index], name, { at: dependency.keyAt });
+    const key = serviceKey(context, name);
+    if (!conditional) context.doc.set([...path, 'depends_on', index], key, { at: dependency.keyAt });
     else {
-      context.doc.set([...path, 'depends_on', name], {}, { at: dependency.value.at, keyAt: dependency.keyAt });
-      if (condition) context.doc.copy([...path, 'depends_on', name, 'condition'], condition);
+      context.doc.set([...path, 'depends_on', key], {}, { at: dependency.value.at, keyAt: dependency.keyAt });
+      if (condition) context.doc.copy([...path, 'depends_on', key, 'condition'], condition);
     }
   });
 }
@@ -232,10 +276,34 @@ function convertHealthcheck(context: ConvertContext, path: KeyPath, entry: MapEn
   }
 }
 
+/** `label_file`: labels from `KEY=VALUE` files of the repository, under those `labels` sets itself. */
+function labelFiles(context: ConvertContext, path: KeyPath, entry: MapEntry): void {
+  const items = entry.value.kind === 'seq' ? entry.value.items : [entry.value];
+  for (const item of items) {
+    const written = peek(context, item);
+    const content = written === undefined ? undefined : context.readText(written);
+    if (content === undefined) {
+      problem(context, item.at, 'COMPOSE_INVALID', 'the label file does not exist in the repository (paths start from the Compose file\'s folder); commit it or fix the path');
+      continue;
+    }
+    const existing = context.doc.get([...path, 'labels']);
+    if (existing === undefined) context.doc.set([...path, 'labels'], {}, { at: item.at, keyAt: entry.keyAt });
+    const labels = context.doc.get([...path, 'labels']);
+    const asMap = Array.isArray(labels) ? Object.fromEntries(labels.map((label: string) => [label.split('=')[0], label.slice(label.indexOf('=') + 1)])) : (labels as Record<string, unknown>);
+    if (Array.isArray(labels)) context.doc.set([...path, 'labels'], asMap, { at: item.at, keyAt: entry.keyAt });
+    for (const [key, value] of Object.entries(parseDotenv(content))) {
+      if (!(key in asMap)) context.doc.set([...path, 'labels', key], value, { at: item.at });
+    }
+  }
+}
+
+/** `links: [db:database]`: the alias becomes a network alias of the linked service (convert-project.ts adds it). */
 function convertLinks(context: ConvertContext, entry: MapEntry): void {
   const links = entry.value.kind === 'seq' ? entry.value.items : [];
   for (const link of links) {
-    if ((text(link) ?? '').includes(':')) refuse(context, link.at, 'a link alias; put the alias under the linked service\'s networks.<network>.aliases');
+    const [target, alias] = (text(link) ?? '').split(':');
+    if (alias === undefined || alias === target) continue;
+    context.linkAliases.push({ service: target, alias, at: link.at });
   }
 }
 

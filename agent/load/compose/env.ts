@@ -10,15 +10,19 @@ import { resolve } from 'node:path';
 import { isEncryptedEnv } from '../../../secrets/format.js';
 import type { EnvFileRead, EnvFiles } from '../env-files.js';
 import { isInside, toRepoPath, type Checkout } from '../repo-files.js';
+import type { ManifestProblem } from '../../errors.js';
+import type { Lookup } from '../interpolate.js';
 import type { Note } from './context.js';
+import { expandDotenv } from './dotenv-expand.js';
 
-export function composeEnvFiles(checkout: Checkout, encrypted: EnvFiles, notes: Note[]): EnvFiles {
+/** `outer` resolves what a plaintext file's values use beyond their own file (dotenv-expand.ts); asked at each read. */
+export function composeEnvFiles(checkout: Checkout, encrypted: EnvFiles, notes: Note[], outer: () => Lookup): EnvFiles {
   const plaintext = new Map<string, Promise<EnvFileRead | undefined>>();
   const read = async (fromDir: string, path: string): Promise<EnvFileRead> => {
     const absolute = resolve(fromDir, path);
     let pending = plaintext.get(absolute);
     if (!pending) {
-      pending = readPlaintext(checkout, absolute, notes);
+      pending = readPlaintext(checkout, absolute, notes, outer(), encrypted.problems);
       plaintext.set(absolute, pending);
     }
     return (await pending) ?? encrypted.read(fromDir, path);
@@ -39,7 +43,7 @@ export function composeEnvFiles(checkout: Checkout, encrypted: EnvFiles, notes: 
 }
 
 /** The file's variables when it is a plaintext file inside the checkout; else undefined, for the loader's own checks. */
-async function readPlaintext(checkout: Checkout, absolute: string, notes: Note[]): Promise<EnvFileRead | undefined> {
+async function readPlaintext(checkout: Checkout, absolute: string, notes: Note[], outer: Lookup, problems: ManifestProblem[]): Promise<EnvFileRead | undefined> {
   if (!isInside(checkout.root, absolute)) return undefined;
   const real = await realpath(absolute).catch(() => undefined);
   if (!real || !isInside(checkout.realRoot, real) || !(await stat(real)).isFile()) return undefined;
@@ -55,6 +59,7 @@ async function readPlaintext(checkout: Checkout, absolute: string, notes: Note[]
     key: '',
     message: `plaintext env file, read as Compose does; anyone who reads the repository reads its values: encrypt it with \`capstan secrets encrypt ${file}\` (Capstan reads both)`,
   });
-  const values = parseDotenv(text.replace(/^\uFEFF/, ''));
-  return { variables: { values: new Map(Object.entries(values)), opaque: false } };
+  const unmarked = text.replace(/^\uFEFF/, '');
+  const values = expandDotenv(unmarked, parseDotenv(unmarked), outer, file, problems);
+  return { variables: { values, opaque: false } };
 }

@@ -2,8 +2,8 @@
 // keeping positions, the override merged in, `extends` and profiles resolved, then converted key
 // by key into a native manifest document, which is loaded exactly as a native file is (schema,
 // interpolation, normalization, host policy). Problems of either stage name the Compose files.
-import { existsSync, statSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import type { ManifestProblem } from '../../errors.js';
 import type { HostPolicy } from '../../policy/index.js';
@@ -11,11 +11,12 @@ import type { Lookup } from '../interpolate.js';
 import { loadManifestData, type FileResult } from '../load-file.js';
 import type { VariableContext } from '../manifest-variables.js';
 import { parseManifest } from '../parse.js';
-import { toRepoPath, type Checkout } from '../repo-files.js';
+import { isInside, toRepoPath, type Checkout } from '../repo-files.js';
 import { layerVariables } from '../variables.js';
 import type { ConvertContext, Note } from './context.js';
 import { convertProject } from './convert-project.js';
 import { NativeDocument } from './document.js';
+import { checkKeyedLists } from './check-lists.js';
 import { composeEnvFiles } from './env.js';
 import { pickComposeFiles } from './files.js';
 import { locatedTree, type Located, type Origin } from './located.js';
@@ -76,8 +77,11 @@ export async function convertComposeFolder(folder: string, checkout: Checkout, l
     lookup,
     folder,
     exists: (relativePath) => existsSync(resolve(folder, relativePath)),
+    readText: (relativePath) => readCheckoutText(checkout, resolve(folder, relativePath)),
     refused: { volumes: new Set(), networks: new Set(), secrets: new Set(), configs: new Set() },
     volumeKeys: new Map(),
+    serviceKeys: new Map(),
+    linkAliases: [],
     writers: new Map(),
   };
   const dotEnv = hasDotEnv(folder) ? { file: repoPath('.env'), line: 0, column: 0, key: '' } : undefined;
@@ -100,7 +104,18 @@ async function readTree(checkout: Checkout, folder: string, name: string, file: 
   }
   const located = locatedTree(parsed.doc, parsed.lineCounter, file);
   problems.push(...located.problems);
+  checkKeyedLists(located.tree, problems);
   return located.tree;
+}
+
+function readCheckoutText(checkout: Checkout, absolute: string): string | undefined {
+  if (!isInside(checkout.root, absolute)) return undefined;
+  try {
+    const real = realpathSync(absolute);
+    return isInside(checkout.realRoot, real) && statSync(real).isFile() ? readFileSync(real, 'utf8') : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function hasDotEnv(folder: string): boolean {
@@ -118,9 +133,12 @@ export interface ComposeLoad {
 /** For the loader (index.ts): one Compose folder as one app, or its problems. */
 export async function loadComposeFolder(folder: string, checkout: Checkout, context: VariableContext, policy: HostPolicy): Promise<ComposeLoad> {
   const notes: Note[] = [];
-  const envFiles = composeEnvFiles(checkout, context.envFiles, notes);
+  // `.env` values may use capstan.env's variables; a service's env_file values `.env`'s too.
+  let outer = layerVariables([context.defaults], context.fallback).lookup;
+  const envFiles = composeEnvFiles(checkout, context.envFiles, notes, () => outer);
   const dotEnv = hasDotEnv(folder) ? await envFiles.read(folder, '.env') : undefined;
   const variables = layerVariables([dotEnv, context.defaults], context.fallback);
+  outer = variables.lookup;
   const conversion = await convertComposeFolder(folder, checkout, variables.lookup);
   notes.push(...conversion.notes);
   if (!conversion.document) return { result: { problems: conversion.problems, bindings: [], grants: [] }, notes: uniqueNotes(notes), conversion };
@@ -131,7 +149,10 @@ export async function loadComposeFolder(folder: string, checkout: Checkout, cont
     { ...context, envFiles },
     policy,
   );
-  const problems = unique([...conversion.problems, ...result.problems.map(composeHint)]);
+  // A key the conversion already refused is not reported again by the native pipeline.
+  const refusedKeys = conversion.problems.filter((problem) => problem.key !== '').map((problem) => problem.key);
+  const followOn = (problem: ManifestProblem) => refusedKeys.some((key) => problem.key === key || problem.key.startsWith(`${key}.`) || problem.key.startsWith(`${key}[`));
+  const problems = unique([...conversion.problems, ...result.problems.filter((problem) => !followOn(problem)).map(composeHint)]);
   return { result: { ...result, problems }, notes: uniqueNotes(notes), conversion };
 }
 

@@ -68,7 +68,7 @@ export function desiredSwarmService(app: App, service: Service, context: SwarmSp
       const volume = volumes.get(mount.volume);
       // Local driver: the volume lives on whichever node runs the task, created there on first use.
       const labels = { ...(volume?.labels ?? {}), ...ownerLabels(context.node), [LABEL.app]: app.name };
-      mounts.push({ Type: 'volume', Source: volume?.dockerName ?? mount.volume, Target: mount.target, ReadOnly: mount.readOnly, VolumeOptions: { Labels: labels } as never });
+      mounts.push({ Type: 'volume', Source: volume?.dockerName ?? mount.volume, Target: mount.target, ReadOnly: mount.readOnly, VolumeOptions: { Labels: labels, ...(mount.noCopy ? { NoCopy: true } : {}) } as never });
     } else if (mount.repo) {
       configs.push({ name: configName(app.name, mount.repo.digest), path: mount.repo.path, source: mount.source, target: mount.target });
     } else {

@@ -29,6 +29,9 @@ export function unsupportedFields(app: App, service: Service, repoFiles: Readonl
   if (service.privileged) problems.push(refuse('privileged', 'Swarm services cannot run privileged; use cap_add for what it needs'));
   if (service.pid === 'host') problems.push(refuse('pid: host', 'Swarm services cannot share the host\'s PID namespace'));
   if (service.devices?.length) problems.push(refuse('devices', 'Swarm services cannot map host devices'));
+  for (const [field, set] of containerSettings(service)) {
+    if (set) problems.push(refuse(field, 'not carried into Swarm services by Capstan; run this service with the containers target, or leave the key out'));
+  }
   if (service.resources?.shmSizeBytes !== undefined) problems.push(refuse('shm_size', 'Swarm services cannot size /dev/shm; mount a tmpfs at /dev/shm instead'));
   for (const [target, options] of Object.entries(service.tmpfs ?? {})) {
     const parsed = parseTmpfsOptions(options);
@@ -40,6 +43,7 @@ export function unsupportedFields(app: App, service: Service, repoFiles: Readonl
     }
   }
   for (const mount of service.mounts) {
+    if (mount.selinux) problems.push(refuse(`volumes ${mount.target}:${mount.selinux}`, 'Swarm services cannot relabel a bind source for SELinux; label it on the nodes by hand'));
     if (mount.type !== 'bind' || !mount.repo) continue;
     const file = repoFiles.get(mount.source);
     if (file?.kind === 'folder') {
@@ -59,4 +63,43 @@ export function unsupportedVolumes(app: App): SwarmPlanProblem[] {
       code: 'SWARM_UNSUPPORTED',
       message: `app ${app.name} (${app.source.file}:${app.source.line}): volumes.${volume.name}.remove: Swarm's local volumes live on the nodes that ran the tasks, where Capstan cannot remove them; remove them there by hand`,
     }));
+}
+
+/** Service settings the Swarm target does not translate (yet): refused by name, never dropped. */
+function containerSettings(service: Service): [string, boolean][] {
+  return [
+    ['hostname', service.hostname !== undefined],
+    ['domainname', service.domainname !== undefined],
+    ['extra_hosts', service.extraHosts !== undefined],
+    ['dns', service.dns !== undefined],
+    ['dns_search', service.dnsSearch !== undefined],
+    ['dns_opt', service.dnsOptions !== undefined],
+    ['stdin_open', service.stdinOpen !== undefined],
+    ['tty', service.tty !== undefined],
+    ['platform', service.platform !== undefined],
+    ['oom_score_adj', service.oomScoreAdj !== undefined],
+    ['mac_address', service.macAddress !== undefined],
+    ['logging', service.logging !== undefined],
+    ['sysctls', service.sysctls !== undefined],
+    ['security_opt', service.securityOpt !== undefined],
+    ['cpuset', service.resources?.cpuset !== undefined],
+    ['memswap_limit', service.resources?.memorySwapBytes !== undefined],
+    ['mem_swappiness', service.resources?.memorySwappiness !== undefined],
+    ['cpu_shares', service.resources?.cpuShares !== undefined],
+    ['cpu_period', service.resources?.cpuPeriod !== undefined],
+    ['cpu_quota', service.resources?.cpuQuota !== undefined],
+    ['group_add', service.groupAdd !== undefined],
+    ['ipc', service.ipc !== undefined],
+    ['uts', service.uts !== undefined],
+    ['userns_mode', service.usernsMode !== undefined],
+    ['cgroup', service.cgroup !== undefined],
+    ['oom_kill_disable', service.oomKillDisable !== undefined],
+    ['storage_opt', service.storageOpt !== undefined],
+    ['gpus', service.gpus !== undefined],
+    ['blkio_config', service.blkio !== undefined],
+    ['device_cgroup_rules', service.deviceCgroupRules !== undefined],
+    ['cpu_rt_runtime', service.cpuRtRuntime !== undefined],
+    ['cpu_rt_period', service.cpuRtPeriod !== undefined],
+    ['devices (CDI)', service.cdiDevices !== undefined],
+  ];
 }
