@@ -40,6 +40,16 @@ export type MountSpec =
        * these instead of `source`, whose absolute path changes with every commit's checkout.
        */
       repo?: { path: string; digest: string };
+    }
+  | {
+      /**
+       * Compose's anonymous volume (`- /app/node_modules`): a volume of its own per replica slot,
+       * kept across the slot's replacements as Compose keeps it across recreation. Its Docker
+       * name is `anonymousVolumeName(...)` (names.ts), labelled with the app, service and replica.
+       */
+      type: 'anonymous';
+      target: string;
+      readOnly: boolean;
     };
 
 export interface VolumeSpec {
@@ -246,6 +256,11 @@ export interface App {
   volumes: VolumeSpec[];
   /** Declared networks besides `default`, sorted by name; absent when there are none. */
   networks?: AppNetworkSpec[];
+  /**
+   * The manifest says anonymous volumes no desired replica mounts any more (a service removed,
+   * scaled down, or a target changed) are deleted. Absent: they are kept, as every volume is.
+   */
+  removeAnonymousVolumes?: true;
 }
 
 /** Credentials for one registry host, from the repository's encrypted `capstan.env`. */

@@ -180,9 +180,10 @@ async function call(operation: Operation, context: RunContext, deps: ExecuteDeps
     }
     case 'create-volume': {
       const volume = desired.apps.find((app) => app.name === operation.app)?.volumes.find((candidate) => candidate.name === operation.volume);
+      const slotLabels: Record<string, string> = operation.slot ? { [LABEL.service]: operation.slot.service, [LABEL.replica]: String(operation.slot.replica) } : {};
       await docker.createVolume({
         Name: operation.dockerName,
-        Labels: { ...(volume?.labels ?? {}), ...ownerLabels(plan.node), [LABEL.app]: operation.app },
+        Labels: { ...(volume?.labels ?? {}), ...ownerLabels(plan.node), [LABEL.app]: operation.app, ...slotLabels },
       });
       return;
     }

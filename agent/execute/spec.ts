@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import { LABEL, ownerLabels } from '../labels.js';
 import type { App, Service } from '../model.js';
-import { containerName } from '../names.js';
+import { anonymousVolumeName, containerName } from '../names.js';
 import type { EndpointSpec } from '../plan/networks.js';
 
 /**
@@ -53,11 +53,12 @@ export function containerCreateOptions(
     },
     HostConfig: {
       PortBindings: portBindings,
-      Mounts: service.mounts.map((mount) =>
-        mount.type === 'volume'
-          ? { Type: 'volume' as const, Source: volumeNames.get(mount.volume) ?? mount.volume, Target: mount.target, ReadOnly: mount.readOnly }
-          : { Type: 'bind' as const, Source: mount.source, Target: mount.target, ReadOnly: mount.readOnly },
-      ),
+      Mounts: service.mounts.map((mount) => {
+        if (mount.type === 'volume') return { Type: 'volume' as const, Source: volumeNames.get(mount.volume) ?? mount.volume, Target: mount.target, ReadOnly: mount.readOnly };
+        // The slot's own volume, by name: the replacement of replica n mounts what replica n had.
+        if (mount.type === 'anonymous') return { Type: 'volume' as const, Source: anonymousVolumeName(app.name, service.name, replica, mount.target), Target: mount.target, ReadOnly: mount.readOnly };
+        return { Type: 'bind' as const, Source: mount.source, Target: mount.target, ReadOnly: mount.readOnly };
+      }),
       RestartPolicy: { Name: service.restart === 'no' ? '' : service.restart },
       NetworkMode: networkMode(app, service, replica, primary),
       ...hostConfigExtras(service),

@@ -3,10 +3,12 @@
 //   short: `SOURCE:TARGET[:ro|rw]`; SOURCE `/x` is a host path, `./x`, `../x` or `a/b` a path
 //          relative to the manifest's folder, a bare word a named volume (as in Compose).
 //   long:  {type: volume|bind, source, target, read_only}
+//   anonymous: `/TARGET` alone, or {type: volume, target} without source: a volume per replica
 import type { MountManifest } from './schema.js';
 
 export type MountEntry =
   | { kind: 'volume'; volume: string; target: string; readOnly: boolean }
+  | { kind: 'anonymous'; target: string; readOnly: boolean }
   | { kind: 'host-bind'; source: string; target: string; readOnly: boolean }
   | { kind: 'repo-bind'; relativeSource: string; target: string; readOnly: boolean };
 
@@ -18,14 +20,17 @@ export function parseMount(entry: MountManifest): MountResult {
   if (typeof entry === 'object') {
     const readOnly = entry.read_only ?? false;
     if (entry.type === 'volume') {
+      if (entry.source === undefined) return { mount: { kind: 'anonymous', target: entry.target, readOnly } };
       if (entry.source.includes('/')) return { error: "a volume source is a volume name; for a path use type: bind" };
       return { mount: { kind: 'volume', volume: entry.source, target: entry.target, readOnly } };
     }
+    if (entry.source === undefined) return { error: 'a bind mount needs a source; a mount without one is an anonymous volume: type: volume' };
     return bindEntry(entry.source, entry.target, readOnly);
   }
   const parts = entry.split(':');
   if (parts.length === 1) {
-    return { error: 'anonymous volumes are not supported: name the volume (data:/path) and declare it under the top-level volumes' };
+    if (!entry.startsWith('/')) return { error: "a mount is SOURCE:TARGET, or an absolute container path alone for an anonymous volume (/app/node_modules)" };
+    return { mount: { kind: 'anonymous', target: entry, readOnly: false } };
   }
   if (parts.length > 3) return { error: "too many ':'; write SOURCE:TARGET or SOURCE:TARGET:ro" };
   const [source, target, mode = 'rw'] = parts;

@@ -97,6 +97,7 @@ export async function normalizeManifest(manifest: Manifest, context: NormalizeCo
   };
   if (declaredNetworks.length > 0) app.networks = declaredNetworks;
   if (manifest.placement) app.placement = manifest.placement;
+  if (manifest.remove_anonymous_volumes === true) app.removeAnonymousVolumes = true;
   problems.push(...appProblems(app, context.lineOf));
   return { app, ports, grants, problems };
 }
@@ -242,6 +243,8 @@ async function resolveMount(entry: MountManifest, declared: Set<string>, context
         return { code: 'VOLUME_UNDECLARED', message: `volume '${mount.volume}' is not declared; add it under the top-level volumes (volumes: {${mount.volume}: {}})` };
       }
       return { type: 'volume', volume: mount.volume, target: mount.target, readOnly: mount.readOnly };
+    case 'anonymous':
+      return { type: 'anonymous', target: posix.normalize(mount.target).replace(/(.)\/+$/, '$1'), readOnly: mount.readOnly };
     case 'host-bind': {
       // Trailing slashes and `a/../b` would otherwise make equal paths hash differently.
       const source = posix.normalize(mount.source).replace(/(.)\/+$/, '$1');

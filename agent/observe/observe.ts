@@ -40,6 +40,8 @@ export interface ObservedNetwork {
 export interface ObservedVolume {
   name: string;
   app: string;
+  /** For an anonymous volume, the replica slot that owns it (its `capstan.service` and `capstan.replica` labels). */
+  slot?: { service: string; replica: number };
 }
 
 /** Names of containers, networks and volumes that others own on the engine. */
@@ -121,7 +123,11 @@ export async function observe(docker: Docker, node: string, options: ObserveOpti
     if (isOwnedBy(network.Labels, node)) observed.networks.push({ id: network.Id, name: network.Name, app: network.Labels?.[LABEL.app] ?? '' });
   }
   for (const volume of volumes.Volumes ?? []) {
-    if (isOwnedBy(volume.Labels, node)) observed.volumes.push({ name: volume.Name, app: volume.Labels?.[LABEL.app] ?? '' });
+    if (!isOwnedBy(volume.Labels, node)) continue;
+    const observedVolume: ObservedVolume = { name: volume.Name, app: volume.Labels?.[LABEL.app] ?? '' };
+    const service = volume.Labels?.[LABEL.service];
+    if (service !== undefined) observedVolume.slot = { service, replica: parseReplica(volume.Labels?.[LABEL.replica]) };
+    observed.volumes.push(observedVolume);
   }
   observed.containers.sort((a, b) => a.name.localeCompare(b.name));
   observed.networks.sort((a, b) => a.name.localeCompare(b.name));

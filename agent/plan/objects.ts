@@ -1,8 +1,8 @@
 // The plan's objects around the containers: images to pull or build and networks to create
 // first; networks and volumes to remove last; and the problems that block a plan before it
 // starts (names held by others, runtimes the engine lacks). Pure, like plan.ts.
-import type { DesiredState } from '../model.js';
-import { containerName, nextContainerName } from '../names.js';
+import type { DesiredState, Service } from '../model.js';
+import { anonymousVolumeName, containerName, nextContainerName } from '../names.js';
 import type { ObservedState } from '../observe/observe.js';
 import type { PlanBuilder, NewOperation } from './builder.js';
 import type { NetworkLayout } from './networks.js';
@@ -50,10 +50,22 @@ export function planNetworkRemovals(builder: PlanBuilder, layout: NetworkLayout,
   }
 }
 
-/** Only `remove: true` deletes a volume, after every container of ours that mounts it is gone. */
+/**
+ * Only a manifest deletes a volume, after every container of ours that mounts it is gone: a named
+ * one with `remove: true`; an anonymous one that no desired replica mounts any more when its app
+ * says `remove_anonymous_volumes: true`. An app removed from the repository keeps them all.
+ */
 export function planVolumeRemovals(builder: PlanBuilder, desired: DesiredState, observed: ObservedState): void {
   const owned = new Set(observed.volumes.map((volume) => volume.name));
   for (const app of desired.apps) {
+    if (app.removeAnonymousVolumes) {
+      const wanted = new Set(app.services.flatMap((service) => anonymousVolumeNames(service)));
+      for (const volume of observed.volumes) {
+        if (volume.app !== app.name || !volume.slot || wanted.has(volume.name)) continue;
+        const cause = 'anonymous volume no replica mounts any more (remove_anonymous_volumes: true)';
+        builder.add({ kind: 'remove-volume', app: app.name, volume: volume.name, dockerName: volume.name, after: builder.unmounted.get(volume.name) ?? [], cause });
+      }
+    }
     for (const volume of app.volumes) {
       if (!volume.remove || !owned.has(volume.dockerName)) continue;
       builder.add({
@@ -82,6 +94,9 @@ export function findConflicts(desired: DesiredState, observed: ObservedState, la
       if (!volume.remove && foreignVolumes.has(volume.dockerName)) problems.push(conflict('volume', volume.dockerName, app.name));
     }
     for (const service of app.services) {
+      for (const name of anonymousVolumeNames(service)) {
+        if (foreignVolumes.has(name)) problems.push(conflict('volume', name, app.name));
+      }
       for (let replica = 1; replica <= service.replicas; replica++) {
         for (const name of [containerName(app.name, service.name, replica), nextContainerName(app.name, service.name, replica)]) {
           if (foreignContainers.has(name)) problems.push(conflict('container', name, app.name));
@@ -119,6 +134,16 @@ export function normalizeImageRef(image: string): string {
   if (image.includes('@')) return image;
   const lastSlash = image.lastIndexOf('/');
   return image.slice(lastSlash + 1).includes(':') ? image : `${image}:latest`;
+}
+
+/** The anonymous volumes every desired replica of the service mounts. */
+function anonymousVolumeNames(service: Service): string[] {
+  const names: string[] = [];
+  for (const mount of service.mounts) {
+    if (mount.type !== 'anonymous') continue;
+    for (let replica = 1; replica <= service.replicas; replica++) names.push(anonymousVolumeName(service.app, service.name, replica, mount.target));
+  }
+  return names;
 }
 
 function unique<T>(values: T[]): T[] {

@@ -37,7 +37,14 @@ export type Operation = OperationBase &
         /** For a grant network, the provider service. */
         service?: string;
       }
-    | { kind: 'create-volume'; app: string; volume: string; dockerName: string }
+    | {
+        kind: 'create-volume';
+        app: string;
+        volume: string;
+        dockerName: string;
+        /** For an anonymous volume: the replica slot that owns it, labelled on the volume. */
+        slot?: { service: string; replica: number };
+      }
     | { kind: 'remove-volume'; app: string; volume: string; dockerName: string }
     | {
         /** Also connects the container to the rest of its networks (Docker creates on one). */

@@ -50,7 +50,7 @@ export const SERVICE: KeyScope = {
     environment: supported('`environment`; a name without a value (`- TZ`) takes `${TZ}` from `.env`, and is an error when `.env` lacks it'),
     env_file: supported('`env_files` (plaintext or encrypted; `required: false` entries that are missing are left out)'),
     ports: supported('`ports` (short and long syntax; no ranges)'),
-    volumes: supported('`volumes` (short and long syntax); `type: tmpfs` → `tmpfs`'),
+    volumes: supported('`volumes` (short and long syntax); `type: tmpfs` → `tmpfs`; an anonymous volume (`- /app/node_modules`) is a volume per replica, `<app>-<service>-<n>_<digest>`, kept across its replacements as Compose keeps it across recreation (the service then rolls out stop-first), deleted only with `x-capstan: {remove_anonymous_volumes: true}` once no replica mounts it'),
     networks: supported('`networks`, with `aliases`'),
     depends_on: supported('`depends_on`, with conditions'),
     healthcheck: supported('`healthcheck`'),
@@ -246,7 +246,7 @@ export const MOUNT: KeyScope = {
   title: '`volumes` of a service (long syntax)',
   rules: {
     type: supported('`volume`, `bind`, `tmpfs`; `npipe`, `cluster` and `image` are refused'),
-    source: supported('named volume, or a path: absolute on the host, or relative (a file or folder committed in the repository)'),
+    source: supported('named volume, or a path: absolute on the host, or relative (a file or folder committed in the repository); left out with `type: volume`, an anonymous volume (see `volumes` above)'),
     target: supported('`target`'),
     read_only: supported('`read_only`'),
     'tmpfs.size': supported('`tmpfs` option `size`'),

@@ -40,6 +40,10 @@ export function unsupportedFields(app: App, service: Service, repoFiles: Readonl
     }
   }
   for (const mount of service.mounts) {
+    if (mount.type === 'anonymous') {
+      problems.push(refuse(`volumes ${mount.target}`, 'a Swarm task\'s anonymous volume is new with every task, not kept per replica; name the volume and declare it under the top-level volumes'));
+      continue;
+    }
     if (mount.type !== 'bind' || !mount.repo) continue;
     const file = repoFiles.get(mount.source);
     if (file?.kind === 'folder') {
