@@ -156,6 +156,22 @@ export interface AppNetworkSpec {
   name: string;
   /** No way out of the host, as Compose's `internal: true`. */
   internal: boolean;
+  /**
+   * Compose's `external: true`: this Docker network exists on the host already; services join
+   * it, Capstan never creates, changes or removes it. `line` is where the manifest declares it.
+   */
+  external?: { dockerName: string; line: number };
+  /** Compose's `ipam`: the subnet the network is created with. */
+  ipam?: IpamSpec;
+}
+
+export interface IpamSpec {
+  subnet: string;
+  ipRange?: string;
+  gateway?: string;
+  auxAddresses?: Record<string, string>;
+  /** Where the manifest sets it, for a conflict found when planning. */
+  line: number;
 }
 
 /** A network of its app that a service joins, with the extra DNS names it answers to there. */
@@ -164,6 +180,8 @@ export interface ServiceNetworkSpec {
   network: string;
   /** Beyond `<service>` and `<service>.<app>`, which every service has; sorted. */
   aliases: string[];
+  /** Compose's `ipv4_address`: a fixed address on this network. */
+  ipv4Address?: string;
 }
 
 /** `build:` from the commit's checkout; the built image is `Service.image`. */

@@ -64,7 +64,10 @@ export function containerCreateOptions(
       ...hostConfigExtras(service),
     },
   };
-  if (primary) options.NetworkingConfig = { EndpointsConfig: { [primary.network]: { Aliases: primary.aliases } } };
+  if (primary) {
+    const endpoint = primary.ipv4Address === undefined ? { Aliases: primary.aliases } : { Aliases: primary.aliases, IPAMConfig: { IPv4Address: primary.ipv4Address } };
+    options.NetworkingConfig = { EndpointsConfig: { [primary.network]: endpoint } };
+  }
   if (service.user !== undefined) options.User = service.user;
   if (service.workingDir !== undefined) options.WorkingDir = service.workingDir;
   if (service.stopSignal !== undefined) options.StopSignal = service.stopSignal;

@@ -70,7 +70,7 @@ export async function normalizeManifest(manifest: Manifest, context: NormalizeCo
     return volume;
   });
   const declared = new Set(volumes.map((volume) => volume.name));
-  const declaredNetworks = appNetworks(manifest, problems);
+  const declaredNetworks = appNetworks(manifest, problems, context.lineOf);
   const services: ServiceDraft[] = [];
   const grants: GrantSite[] = [];
   const portIndexes = new Map<string, number[]>();

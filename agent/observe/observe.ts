@@ -67,11 +67,23 @@ export interface ObservedState {
   runtimes: string[];
   /** Undefined unless listed (observeForeignNames): only a plan that creates a name needs them. */
   foreign?: ForeignNames;
+  /**
+   * Every network on the engine, whoever made it, with its IPv4 subnets; listed only when the
+   * desired state joins external networks or asks for subnets (`ObserveOptions.engineNetworks`).
+   */
+  engineNetworks?: EngineNetwork[];
+}
+
+export interface EngineNetwork {
+  name: string;
+  subnets: string[];
 }
 
 export interface ObserveOptions {
   /** Ask `docker info` for the engine's runtimes (only a service that names one needs them). */
   runtimes?: boolean;
+  /** List every network of the engine with its subnets (external networks, ipam). */
+  engineNetworks?: boolean;
 }
 
 /**
@@ -88,6 +100,7 @@ export async function observe(docker: Docker, node: string, options: ObserveOpti
     docker.listImages(),
     options.runtimes ? (docker.info() as Promise<{ Runtimes?: Record<string, unknown> }>) : Promise.resolve(undefined),
   ]);
+  const engineNetworks = options.engineNetworks ? await docker.listNetworks() : undefined;
   const observed: ObservedState = {
     node,
     containers: [],
@@ -99,6 +112,11 @@ export async function observe(docker: Docker, node: string, options: ObserveOpti
       .sort(),
     runtimes: Object.keys(info?.Runtimes ?? {}).sort(),
   };
+  if (engineNetworks) {
+    observed.engineNetworks = engineNetworks
+      .map((network) => ({ name: network.Name, subnets: (network.IPAM?.Config ?? []).flatMap((config) => (config.Subnet && !config.Subnet.includes(':') ? [config.Subnet] : [])) }))
+      .sort((left, right) => left.name.localeCompare(right.name));
+  }
   for (const info of containers) {
     if (!isOwnedBy(info.Labels, node)) continue;
     const name = containerNameOf(info);

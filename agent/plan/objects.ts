@@ -7,6 +7,7 @@ import type { ObservedState } from '../observe/observe.js';
 import type { PlanBuilder, NewOperation } from './builder.js';
 import type { NetworkLayout } from './networks.js';
 import type { PlanProblem } from './types.js';
+import { withinSubnet } from '../load/normalize-networks.js';
 
 /**
  * Pull every image a container to be created needs and the host lacks, and build every built
@@ -35,6 +36,7 @@ export function planNetworks(builder: PlanBuilder, layout: NetworkLayout, observ
     const cause = network.service !== undefined ? `network missing (granted: ${network.app}/${network.service})` : 'network missing';
     const operation: NewOperation = { kind: 'create-network', app: network.app, network: network.name, internal: network.internal, after: [], cause };
     if (network.service !== undefined) operation.service = network.service;
+    if (network.ipam !== undefined && operation.kind === 'create-network') operation.ipam = network.ipam;
     operations.set(network.name, builder.add(operation));
   }
   return operations;
@@ -105,6 +107,43 @@ export function findConflicts(desired: DesiredState, observed: ObservedState, la
     }
   }
   return problems;
+}
+
+/**
+ * Networks the plan relies on that the engine contradicts: an external network that does not
+ * exist, a subnet that overlaps one the engine (or another network of the commit) already has.
+ * Only when the engine's networks were listed (observe's `engineNetworks`).
+ */
+export function networkProblems(layout: NetworkLayout, observed: ObservedState): PlanProblem[] {
+  const engine = observed.engineNetworks;
+  if (!engine) return [];
+  const problems: PlanProblem[] = [];
+  const present = new Set(engine.map((network) => network.name));
+  for (const external of layout.external) {
+    if (present.has(external.name)) continue;
+    problems.push({
+      code: 'NETWORK_EXTERNAL_MISSING',
+      message: `${external.file}:${external.line}: ${external.key}: network '${external.name}' does not exist on this host; Capstan never creates an external network: create it (docker network create ${external.name}) or declare the network without external`,
+    });
+  }
+  const taken = engine.flatMap((network) => network.subnets.map((subnet) => ({ name: network.name, subnet })));
+  for (const network of layout.networks) {
+    if (!network.ipam) continue;
+    const clash = taken.find((other) => other.name !== network.name && overlaps(other.subnet, network.ipam!.subnet));
+    if (clash) {
+      const key = `networks.${network.name.slice(network.app.length + 1)}.ipam.config[0].subnet`;
+      problems.push({
+        code: 'IPAM_CONFLICT',
+        message: `${network.file ?? network.app}:${network.ipam.line}: ${key}: subnet ${network.ipam.subnet} overlaps ${clash.subnet} of network '${clash.name}' on this host; choose a free subnet`,
+      });
+    }
+    if (!present.has(network.name)) taken.push({ name: network.name, subnet: network.ipam.subnet });
+  }
+  return problems;
+}
+
+function overlaps(left: string, right: string): boolean {
+  return withinSubnet(left.split('/')[0], right) || withinSubnet(right.split('/')[0], left);
 }
 
 /** A runtime the engine lacks would fail at create, after other replicas were already replaced. */

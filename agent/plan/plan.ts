@@ -3,7 +3,7 @@ import { anonymousVolumeName, containerName, nextContainerName } from '../names.
 import type { ObservedContainer, ObservedState } from '../observe/observe.js';
 import { PlanBuilder, type NewOperation } from './builder.js';
 import { networkLayout, type EndpointSpec, type NetworkLayout } from './networks.js';
-import { findConflicts, planImages, planNetworkRemovals, planNetworks, planVolumeRemovals, runtimeProblems } from './objects.js';
+import { findConflicts, networkProblems, planImages, planNetworkRemovals, planNetworks, planVolumeRemovals, runtimeProblems } from './objects.js';
 import { batches, effectiveOrder, isOneShot, updateOf, type EffectiveOrder } from './rollout.js';
 import type { ContainerRef, Plan, PlanProblem } from './types.js';
 
@@ -66,7 +66,7 @@ export function plan(desired: DesiredState, observed: ObservedState, options: Pl
   }
 
   const layout = networkLayout(desired);
-  problems.push(...findConflicts(desired, observed, layout), ...runtimeProblems(desired, observed));
+  problems.push(...findConflicts(desired, observed, layout), ...runtimeProblems(desired, observed), ...networkProblems(layout, observed));
   if (problems.length > 0) return { commit: desired.commit, node: observed.node, operations: [], problems };
 
   const context: PlanContext = {

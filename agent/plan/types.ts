@@ -1,3 +1,5 @@
+import type { IpamSpec } from '../model.js';
+
 // A plan is data: each operation is one Docker call, with the object it touches, the cause
 // that made the planner choose it, and the operations it must wait for. `capstan plan` prints
 // it; the executor carries it out without deciding anything.
@@ -36,6 +38,8 @@ export type Operation = OperationBase &
         internal: boolean;
         /** For a grant network, the provider service. */
         service?: string;
+        /** The subnet the manifest gives it (`ipam`). */
+        ipam?: IpamSpec;
       }
     | {
         kind: 'create-volume';

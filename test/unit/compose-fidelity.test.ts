@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { networkLayout } from '../../agent/plan/networks.js';
+import { plan } from '../../agent/plan/plan.js';
+import { printPlan } from '../../agent/plan/print.js';
 import { cleanupCheckouts, convertCompose } from './compose-helpers.js';
 
 // Compose fidelity (issue 23): anonymous volumes, external networks, ipam, network_mode:
@@ -50,5 +53,104 @@ services:
 `);
     assert.deepEqual(converted.problems, []);
     assert.equal(converted.app!.removeAnonymousVolumes, true);
+  });
+});
+
+describe('Compose external networks and ipam', () => {
+  it('joins an external network by its name, creates nothing for it, and plans a missing one as a problem naming file, line and key', async () => {
+    const converted = await convertCompose(`
+services:
+  web:
+    image: local/busybox:1
+    ports: ["8080:80"]
+    networks: [proxy, default]
+networks:
+  proxy:
+    external: true
+    name: traefik_proxy
+`);
+    assert.deepEqual(converted.problems, []);
+    const layout = networkLayout(converted.state!);
+    assert.deepEqual(layout.networks.map((network) => network.name), ['app_default']);
+    assert.deepEqual(layout.endpoints('app', 'web').map((endpoint) => endpoint.network), ['app_default', 'traefik_proxy']);
+    const base = { node: 'n1', containers: [], networks: [], volumes: [], images: ['local/busybox:1'], runtimes: [] };
+    const missing = plan(converted.state!, { ...base, engineNetworks: [{ name: 'bridge', subnets: ['172.17.0.0/16'] }] });
+    assert.equal(missing.operations.length, 0);
+    assert.deepEqual(missing.problems.map((entry) => entry.code), ['NETWORK_EXTERNAL_MISSING']);
+    assert.match(missing.problems[0].message, /^app\/compose\.yaml:9: networks\.proxy\.external: network 'traefik_proxy' does not exist/);
+    const present = plan(converted.state!, { ...base, engineNetworks: [{ name: 'traefik_proxy', subnets: [] }] });
+    assert.deepEqual(present.problems, []);
+    assert.doesNotMatch(printPlan(present), /traefik_proxy/);
+  });
+
+  it('never disconnects from nor removes an external network', async () => {
+    const converted = await convertCompose(`
+services:
+  web: {image: local/busybox:1, networks: [proxy]}
+networks:
+  proxy: {external: true}
+`);
+    assert.deepEqual(converted.problems, []);
+    const observedState = {
+      node: 'n1',
+      containers: [],
+      networks: [],
+      volumes: [],
+      images: ['local/busybox:1'],
+      runtimes: [],
+      engineNetworks: [{ name: 'proxy', subnets: [] }],
+    };
+    const printed = printPlan(plan({ ...converted.state!, apps: [] }, observedState, { allowEmpty: true }));
+    assert.doesNotMatch(printed, /proxy/);
+  });
+
+  it('refuses name: without external, and an unknown ipam driver', async () => {
+    const converted = await convertCompose(`
+services:
+  web: {image: local/busybox:1, networks: [back]}
+networks:
+  back:
+    name: elsewhere
+    ipam: {driver: dhcp}
+`);
+    assert.equal(converted.problems.length, 2, converted.problems.join('\n'));
+    assert.match(converted.problems[0], /compose\.yaml:6:5: networks\.back\.name: .*external/);
+    assert.match(converted.problems[1], /compose\.yaml:7:20: networks\.back\.ipam\.driver: .*ipam driver other than default/);
+  });
+
+  it('creates a network with its subnet and a fixed address, and refuses an overlap with a network of the host', async () => {
+    const converted = await convertCompose(`
+services:
+  dns:
+    image: local/busybox:1
+    networks:
+      back: {ipv4_address: 172.30.5.10}
+networks:
+  back:
+    ipam:
+      config:
+        - subnet: 172.30.5.0/24
+          gateway: 172.30.5.1
+`);
+    assert.deepEqual(converted.problems, []);
+    const base = { node: 'n1', containers: [], networks: [], volumes: [], images: ['local/busybox:1'], runtimes: [] };
+    const result = plan(converted.state!, { ...base, engineNetworks: [] });
+    const create = result.operations.find((operation) => operation.kind === 'create-network' && operation.network === 'app_back');
+    assert.deepEqual(create && 'ipam' in create ? create.ipam : undefined, { subnet: '172.30.5.0/24', gateway: '172.30.5.1', line: 11 });
+    assert.equal(networkLayout(converted.state!).endpoints('app', 'dns')[0].ipv4Address, '172.30.5.10');
+    const clash = plan(converted.state!, { ...base, engineNetworks: [{ name: 'other', subnets: ['172.30.0.0/16'] }] });
+    assert.deepEqual(clash.problems.map((entry) => entry.code), ['IPAM_CONFLICT']);
+    assert.match(clash.problems[0].message, /^app\/compose\.yaml:11: networks\.back\.ipam\.config\[0\]\.subnet: subnet 172\.30\.5\.0\/24 overlaps 172\.30\.0\.0\/16 of network 'other'/);
+  });
+
+  it('refuses an address outside the subnet', async () => {
+    const converted = await convertCompose(`
+services:
+  dns: {image: local/busybox:1, networks: {back: {ipv4_address: 10.0.0.2}}}
+networks:
+  back: {ipam: {config: [{subnet: 172.30.5.0/24}]}}
+`);
+    assert.equal(converted.problems.length, 1);
+    assert.match(converted.problems[0], /services\.dns\.networks\.back\.ipv4_address: 10\.0\.0\.2 is not inside the subnet 172\.30\.5\.0\/24/);
   });
 });

@@ -110,7 +110,7 @@ describe('Compose projects', () => {
     for (const result of [plain, decrypted, noKey, unchecked]) assert.doesNotMatch([...result.problems, ...result.notes].join('\n'), /sentinel/);
   });
 
-  it('networks: declared ones are the app\'s, with aliases and container_name; external and internal defaults refused', async () => {
+  it('networks: declared ones are the app\'s, with aliases and container_name; internal defaults refused, external networks joined', async () => {
     const converted = await convertCompose(
       'services:\n  proxy:\n    image: local/busybox:1\n    networks: [front]\n  app:\n    image: local/busybox:1\n    container_name: my-app\n    networks:\n      front:\n      back:\n        aliases: [api]\n  db:\n    image: local/busybox:1\n    networks: [back]\nnetworks:\n  front:\n  back:\n    internal: true\n',
     );
@@ -128,9 +128,8 @@ describe('Compose projects', () => {
     const refused = await convertCompose(
       'services:\n  web:\n    image: local/busybox:1\n    networks: [shared, default]\nnetworks:\n  shared:\n    external: true\n    name: proxy\n  default:\n    internal: true\n',
     );
+    // An external network is joined (issue 23); only the internal default is refused, with no follow-on error.
     assert.deepEqual(refused.problems, [
-      'app/compose.yaml:7:5: networks.shared.external: not supported by Capstan: Capstan only uses Docker objects it created itself; to reach another app, grant it: `x-capstan: {uses: [other-app]}` [COMPOSE_UNSUPPORTED]',
-      'app/compose.yaml:8:5: networks.shared.name: not supported by Capstan: networks are named `<app>_<network>` [COMPOSE_UNSUPPORTED]',
       "app/compose.yaml:10:5: networks.default.internal: not supported by Capstan: an internal default network; the app's default network keeps its way out: declare another network with internal: true and list it under the services [COMPOSE_UNSUPPORTED]",
     ]);
   });

@@ -57,10 +57,16 @@ export function unsupportedFields(app: App, service: Service, repoFiles: Readonl
 
 /** Volume settings Swarm cannot carry out: a local volume lives on whichever node ran the task. */
 export function unsupportedVolumes(app: App): SwarmPlanProblem[] {
-  return app.volumes
+  const networks = (app.networks ?? [])
+    .filter((network) => network.external || network.ipam)
+    .map((network) => ({
+      code: 'SWARM_UNSUPPORTED',
+      message: `app ${app.name} (${app.source.file}:${app.source.line}): networks.${network.name}.${network.external ? 'external' : 'ipam'}: Swarm services join the overlay networks Capstan creates, with addresses Swarm assigns`,
+    }));
+  return networks.concat(app.volumes
     .filter((volume) => volume.remove)
     .map((volume) => ({
       code: 'SWARM_UNSUPPORTED',
       message: `app ${app.name} (${app.source.file}:${app.source.line}): volumes.${volume.name}.remove: Swarm's local volumes live on the nodes that ran the tasks, where Capstan cannot remove them; remove them there by hand`,
-    }));
+    })));
 }
