@@ -3,7 +3,12 @@ import { after, describe, it } from 'node:test';
 import { networkLayout } from '../../agent/plan/networks.js';
 import { plan } from '../../agent/plan/plan.js';
 import { printPlan } from '../../agent/plan/print.js';
-import { cleanupCheckouts, convertCompose } from './compose-helpers.js';
+import { symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ManifestProblem } from '../../agent/errors.js';
+import { readOtherFile } from '../../agent/load/compose/other-files.js';
+import { openCheckout } from '../../agent/load/repo-files.js';
+import { cleanupCheckouts, convertCompose, writeCheckout } from './compose-helpers.js';
 
 // Compose fidelity (issue 23): anonymous volumes, external networks, ipam, network_mode:
 // service:, extends.file and include, each as a Compose file loads it.
@@ -152,5 +157,65 @@ networks:
 `);
     assert.equal(converted.problems.length, 1);
     assert.match(converted.problems[0], /services\.dns\.networks\.back\.ipv4_address: 10\.0\.0\.2 is not inside the subnet 172\.30\.5\.0\/24/);
+  });
+});
+
+describe('Compose extends.file and include', () => {
+  it('extends a service of another file of the repository, its own extends resolved there', async () => {
+    const converted = await convertCompose(
+      `
+services:
+  web:
+    extends: {file: common.yaml, service: web}
+    environment: {MODE: prod}
+`,
+      { 'common.yaml': 'services:\n  base: {image: local/busybox:1, environment: {A: "1"}}\n  web: {extends: base, command: ["httpd", "-f"], environment: {MODE: dev}}\n' },
+    );
+    assert.deepEqual(converted.problems, []);
+    const web = converted.app!.services[0];
+    assert.equal(web.image, 'local/busybox:1');
+    assert.deepEqual(web.command, ['httpd', '-f']);
+    assert.deepEqual(web.environment, { A: '1', MODE: 'prod' });
+  });
+
+  it('includes files: their services and volumes join the app; a name defined twice is an error', async () => {
+    const converted = await convertCompose(
+      `
+include: [db/compose.db.yaml]
+services:
+  web: {image: local/busybox:1, depends_on: [db]}
+`,
+      { 'db/compose.db.yaml': 'services:\n  db: {image: local/busybox:1, volumes: [data:/data]}\nvolumes:\n  data:\n' },
+    );
+    assert.deepEqual(converted.problems, []);
+    assert.deepEqual(converted.app!.services.map((service) => service.name).sort(), ['db', 'web']);
+    assert.deepEqual(converted.app!.volumes.map((volume) => volume.dockerName), ['app_data']);
+
+    const twice = await convertCompose('include: [other.yaml]\nservices:\n  web: {image: local/busybox:1}\n', { 'other.yaml': 'services:\n  web: {image: local/busybox:1}\n' });
+    assert.equal(twice.problems.length, 1, twice.problems.join('\n'));
+    assert.match(twice.problems[0], /^app\/other\.yaml:2:3: services\.web: services\.web is defined in app\/compose\.yaml \(line 3\) too/);
+  });
+
+  it('refuses a file outside the repository and relative paths of another folder, naming file, line and key', async () => {
+    const outside = await convertCompose('include: [../../etc/passwd]\nservices:\n  web:\n    extends: {file: ../../x.yaml, service: a}\n');
+    assert.deepEqual(outside.problems.map((line) => line.replace(/: the file.*/, '')), [
+      'app/compose.yaml:1:11: include[0]',
+      'app/compose.yaml:4:21: services.web.extends.file',
+    ]);
+    const relative = await convertCompose('include: [sub/c.yaml]\nservices:\n  web: {image: local/busybox:1}\n', { 'sub/c.yaml': 'services:\n  x:\n    image: local/busybox:1\n    volumes: [./conf:/conf]\n' });
+    assert.equal(relative.problems.length, 1);
+    assert.match(relative.problems[0], /^app\/sub\/c\.yaml:4:15: services\.x\.volumes\[0\]: not supported by Capstan: a relative path in a Compose file of another folder/);
+  });
+
+  it('refuses a symbolic link that leads out of the checkout', async () => {
+    const root = await writeCheckout({ 'app/compose.yaml': 'services: {}\n' });
+    const outsideDir = await writeCheckout({ 'base.yaml': 'services:\n  a: {image: x}\n' });
+    symlinkSync(join(outsideDir, 'base.yaml'), join(root, 'app', 'base.yaml'));
+    const problems: ManifestProblem[] = [];
+    const read = await readOtherFile(await openCheckout(root), join(root, 'app'), 'base.yaml', { file: 'app/compose.yaml', line: 3, column: 7, key: 'include[0]' }, problems);
+    assert.equal(read, undefined);
+    assert.equal(problems[0].code, 'COMPOSE_FILE_OUTSIDE');
+    assert.match(problems[0].message, /through a symbolic link/);
+    assert.deepEqual([problems[0].file, problems[0].line, problems[0].key], ['app/compose.yaml', 3, 'include[0]']);
   });
 });

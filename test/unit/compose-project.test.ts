@@ -49,7 +49,7 @@ describe('Compose projects', () => {
     assert.deepEqual(converted.problems, ['app/compose.override.yaml:10:5: services.web.tty: not supported by Capstan: containers run detached, with no terminal [COMPOSE_UNSUPPORTED]']);
   });
 
-  it('resolves extends within the file; cycles, unknown services and other files are errors', async () => {
+  it('resolves extends within the file; cycles, unknown services and missing files are errors', async () => {
     const chain = await convertCompose(
       'services:\n  base:\n    image: local/busybox:1\n    environment: {A: "1"}\n  mid:\n    extends: base\n    environment: {B: "2"}\n  top:\n    extends: {service: mid}\n    command: [x]\n',
     );
@@ -61,7 +61,8 @@ describe('Compose projects', () => {
     assert.deepEqual(broken.problems, [
       "app/compose.yaml:3:5: services.a.extends: extends forms a cycle through 'a' [COMPOSE_EXTENDS_CYCLE]",
       "app/compose.yaml:8:14: services.c.extends: there is no service 'nope' in this file to extend [COMPOSE_EXTENDS_UNKNOWN]",
-      'app/compose.yaml:11:15: services.d.extends.file: not supported by Capstan: extends from another file; copy the service here, or use a YAML anchor [COMPOSE_UNSUPPORTED]',
+      // Another file of the repository may be extended (issue 23); this one is not there.
+      "app/compose.yaml:11:21: services.d.extends.file: 'other.yaml' does not exist in the repository (paths start from app) [COMPOSE_FILE_NOT_FOUND]",
     ]);
   });
 

@@ -7,6 +7,7 @@ import { closest } from '../suggest.js';
 import type { NativeDocument } from './document.js';
 import { text, type Located, type LocatedMap, type Origin } from './located.js';
 import type { KeyScope } from './keys.js';
+import type { OtherFile } from './other-files.js';
 
 /** A note has a problem's shape (file, line, key, message) and a code, but stops nothing. */
 export type Note = ManifestProblem;
@@ -25,6 +26,10 @@ export interface ConvertContext {
   refused: { volumes: Set<string>; networks: Set<string>; secrets: Set<string>; configs: Set<string> };
   /** Compose volume names the native format does not take (`etc-dnsmasq.d`) → the key used instead. */
   volumeKeys: Map<string, string>;
+  /** Services whose `extends` could not be resolved: what they lack is not reported again. */
+  incomplete?: Set<string>;
+  /** Compose files read for `extends.file` and `include`, by absolute path. */
+  otherFiles?: Map<string, OtherFile>;
   /** Services mounting each named volume read-write, to keep Compose's shared volumes shared. */
   writers: Map<string, { service: string; at: Origin }[]>;
 }

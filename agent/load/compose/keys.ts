@@ -35,7 +35,7 @@ export const TOP_LEVEL: KeyScope = {
     secrets: supported('files mounted into the services that list them (see below)'),
     configs: supported('files mounted into the services that list them (see below)'),
     version: noted('obsolete in the Compose Specification; ignored'),
-    include: refused('other Compose files are not read; put the services in this file, or make each project its own folder'),
+    include: supported('files of the repository (paths from the Compose file\'s folder, never outside the checkout or through a symbolic link out of it); their services, volumes, networks, secrets and configs join the app, a name defined twice is an error. In a file of another folder, relative paths are refused (Capstan does not rebase them); `project_directory` and `env_file` are refused'),
     models: refused('AI models are not run by Capstan'),
   },
 };
@@ -67,7 +67,7 @@ export const SERVICE: KeyScope = {
     secrets: supported('files from the repository bind-mounted read-only at `/run/secrets/<name>`; `environment:` sources become secret files'),
     configs: supported('as `secrets`, at `/<name>` unless `target` says otherwise'),
     profiles: supported('services whose profiles are not in `COMPOSE_PROFILES` (from `.env`) are left out (noted)'),
-    extends: supported('within the same file; `file:` is refused'),
+    extends: supported('within the same file, or `file:` another Compose file of the repository (never outside the checkout); relative paths of a service extended from another folder are refused (Capstan does not rebase them)'),
     init: supported('`init`'),
     stop_signal: supported('`stop_signal`'),
     stop_grace_period: supported('`stop_grace_period`'),
