@@ -46,6 +46,16 @@ export type MountSpec =
        * these instead of `source`, whose absolute path changes with every commit's checkout.
        */
       repo?: { path: string; digest: string };
+    }
+  | {
+      /**
+       * Compose's anonymous volume (`- /app/node_modules`): a volume of its own per replica slot,
+       * kept across the slot's replacements as Compose keeps it across recreation. Its Docker
+       * name is `anonymousVolumeName(...)` (names.ts), labelled with the app, service and replica.
+       */
+      type: 'anonymous';
+      target: string;
+      readOnly: boolean;
     };
 
 export interface VolumeSpec {
@@ -185,6 +195,22 @@ export interface AppNetworkSpec {
   name: string;
   /** No way out of the host, as Compose's `internal: true`. */
   internal: boolean;
+  /**
+   * Compose's `external: true`: this Docker network exists on the host already; services join
+   * it, Capstan never creates, changes or removes it. `line` is where the manifest declares it.
+   */
+  external?: { dockerName: string; line: number };
+  /** Compose's `ipam`: the subnet the network is created with. */
+  ipam?: IpamSpec;
+}
+
+export interface IpamSpec {
+  subnet: string;
+  ipRange?: string;
+  gateway?: string;
+  auxAddresses?: Record<string, string>;
+  /** Where the manifest sets it, for a conflict found when planning. */
+  line: number;
 }
 
 /** A network of its app that a service joins, with the extra DNS names it answers to there. */
@@ -193,6 +219,8 @@ export interface ServiceNetworkSpec {
   network: string;
   /** Beyond `<service>` and `<service>.<app>`, which every service has; sorted. */
   aliases: string[];
+  /** Compose's `ipv4_address`: a fixed address on this network. */
+  ipv4Address?: string;
 }
 
 /** `build:` from the commit's checkout; the built image is `Service.image`. */
@@ -325,6 +353,11 @@ export interface App {
   volumes: VolumeSpec[];
   /** Declared networks besides `default`, sorted by name; absent when there are none. */
   networks?: AppNetworkSpec[];
+  /**
+   * The manifest says anonymous volumes no desired replica mounts any more (a service removed,
+   * scaled down, or a target changed) are deleted. Absent: they are kept, as every volume is.
+   */
+  removeAnonymousVolumes?: true;
 }
 
 /** Credentials for one registry host, from the repository's encrypted `capstan.env`. */

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 // Docker object names, in one place. They follow Compose (`<project>-<service>-<n>`,
 // `<project>_default`) so people coming from Compose recognise them in `docker ps`.
 
@@ -12,6 +14,15 @@ export function containerName(app: string, service: string, replica: number): st
  */
 export function nextContainerName(app: string, service: string, replica: number): string {
   return `${containerName(app, service, replica)}--next`;
+}
+
+/**
+ * The anonymous volume a replica slot mounts at `target` (Compose's `- /app/node_modules`):
+ * named after the slot and a digest of the target, so every container of the slot, old or new,
+ * finds the same volume by name after any crash. 12 hex digits: two targets of one slot never meet.
+ */
+export function anonymousVolumeName(app: string, service: string, replica: number, target: string): string {
+  return `${containerName(app, service, replica)}_${createHash('sha256').update(target).digest('hex').slice(0, 12)}`;
 }
 
 export function appNetworkName(app: string): string {

@@ -189,14 +189,19 @@ async function call(operation: Operation, context: RunContext, deps: ExecuteDeps
       // Docker's internal networks still give the host bridge an address, through which a
       // container reaches every service listening on the host; without it nothing is routed out.
       const options = operation.internal ? { 'com.docker.network.bridge.inhibit_ipv4': 'true' } : undefined;
-      await docker.createNetwork({ Name: operation.network, Driver: 'bridge', Internal: operation.internal, Options: options, CheckDuplicate: true, Labels: labels });
+      const ipam = operation.ipam && {
+        Driver: 'default',
+        Config: [{ Subnet: operation.ipam.subnet, IPRange: operation.ipam.ipRange, Gateway: operation.ipam.gateway, AuxiliaryAddresses: operation.ipam.auxAddresses }],
+      };
+      await docker.createNetwork({ Name: operation.network, Driver: 'bridge', Internal: operation.internal, Options: options, CheckDuplicate: true, Labels: labels, ...(ipam ? { IPAM: ipam } : {}) });
       return;
     }
     case 'create-volume': {
       const volume = desired.apps.find((app) => app.name === operation.app)?.volumes.find((candidate) => candidate.name === operation.volume);
+      const slotLabels: Record<string, string> = operation.slot ? { [LABEL.service]: operation.slot.service, [LABEL.replica]: String(operation.slot.replica) } : {};
       await docker.createVolume({
         Name: operation.dockerName,
-        Labels: { ...(volume?.labels ?? {}), ...ownerLabels(plan.node), [LABEL.app]: operation.app },
+        Labels: { ...(volume?.labels ?? {}), ...ownerLabels(plan.node), [LABEL.app]: operation.app, ...slotLabels },
       });
       return;
     }
@@ -218,11 +223,13 @@ async function call(operation: Operation, context: RunContext, deps: ExecuteDeps
       await writeSecretFiles(created, service.secretFiles, numericUser(service.user) ?? ROOT_OWNER);
       // Joined before the first start; a crash in between leaves a created container whose
       // missing networks the next plan connects before starting it.
-      for (const endpoint of endpoints.slice(1)) await connect(docker, endpoint.network, created.id, endpoint.aliases);
+      for (const endpoint of endpoints.slice(1)) await connect(docker, endpoint.network, created.id, endpoint.aliases, endpoint.ipv4Address);
       return;
     }
-    case 'connect-network':
-      return connect(docker, operation.network, operation.container.ref, operation.aliases);
+    case 'connect-network': {
+      const address = context.layout.endpoints(operation.container.app, operation.container.service).find((endpoint) => endpoint.network === operation.network)?.ipv4Address;
+      return connect(docker, operation.network, operation.container.ref, operation.aliases, address);
+    }
     case 'disconnect-network':
       try {
         await docker.getNetwork(operation.network).disconnect({ Container: operation.container.ref, Force: true });
@@ -259,9 +266,10 @@ function findService(desired: DesiredState, appName: string, serviceName: string
 }
 
 /** Docker 20.10 answers 403 "endpoint … already exists" for a container already on the network: done. */
-async function connect(docker: Docker, network: string, containerId: string, aliases: string[]): Promise<void> {
+async function connect(docker: Docker, network: string, containerId: string, aliases: string[], ipv4Address?: string): Promise<void> {
   try {
-    await docker.getNetwork(network).connect({ Container: containerId, EndpointConfig: { Aliases: aliases } });
+    const endpoint = ipv4Address === undefined ? { Aliases: aliases } : { Aliases: aliases, IPAMConfig: { IPv4Address: ipv4Address } };
+    await docker.getNetwork(network).connect({ Container: containerId, EndpointConfig: endpoint });
   } catch (error) {
     if (!/already exists/i.test(errorMessage(error))) throw error;
   }

@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import { LABEL, ownerLabels } from '../labels.js';
 import type { App, Service } from '../model.js';
-import { containerName } from '../names.js';
+import { anonymousVolumeName, containerName } from '../names.js';
 import type { EndpointSpec } from '../plan/networks.js';
 
 /**
@@ -54,19 +54,22 @@ export function containerCreateOptions(
     HostConfig: {
       PortBindings: portBindings,
       Mounts: service.mounts
-        .filter((mount) => mount.selinux === undefined)
-        .map((mount) =>
-          mount.type === 'volume'
-            ? {
-                Type: 'volume' as const,
-                Source: volumeNames.get(mount.volume) ?? mount.volume,
-                Target: mount.target,
-                ReadOnly: mount.readOnly,
-                // The typings want every VolumeOptions field; Docker takes NoCopy alone.
-                ...(mount.noCopy ? { VolumeOptions: { NoCopy: true } as Docker.MountSettings["VolumeOptions"] } : {}),
-              }
-            : { Type: 'bind' as const, Source: mount.source, Target: mount.target, ReadOnly: mount.readOnly },
-        ),
+        .filter((mount) => mount.type === 'anonymous' || mount.selinux === undefined)
+        .map((mount) => {
+          if (mount.type === 'volume') {
+            return {
+              Type: 'volume' as const,
+              Source: volumeNames.get(mount.volume) ?? mount.volume,
+              Target: mount.target,
+              ReadOnly: mount.readOnly,
+              // The typings want every VolumeOptions field; Docker takes NoCopy alone.
+              ...(mount.noCopy ? { VolumeOptions: { NoCopy: true } as Docker.MountSettings["VolumeOptions"] } : {}),
+            };
+          }
+          // The slot's own volume, by name: the replacement of replica n mounts what replica n had.
+          if (mount.type === 'anonymous') return { Type: 'volume' as const, Source: anonymousVolumeName(app.name, service.name, replica, mount.target), Target: mount.target, ReadOnly: mount.readOnly };
+          return { Type: 'bind' as const, Source: mount.source, Target: mount.target, ReadOnly: mount.readOnly };
+        }),
       // Docker relabels for SELinux only binds given as `Binds` (`SRC:DST:ro,Z`), never `Mounts`.
       ...selinuxBinds(service, volumeNames),
       RestartPolicy: { Name: service.restart === 'no' ? '' : service.restart },
@@ -74,7 +77,10 @@ export function containerCreateOptions(
       ...hostConfigExtras(service),
     },
   };
-  if (primary) options.NetworkingConfig = { EndpointsConfig: { [primary.network]: { Aliases: primary.aliases } } };
+  if (primary) {
+    const endpoint = primary.ipv4Address === undefined ? { Aliases: primary.aliases } : { Aliases: primary.aliases, IPAMConfig: { IPv4Address: primary.ipv4Address } };
+    options.NetworkingConfig = { EndpointsConfig: { [primary.network]: endpoint } };
+  }
   if (service.user !== undefined) options.User = service.user;
   if (service.workingDir !== undefined) options.WorkingDir = service.workingDir;
   if (service.stopSignal !== undefined) options.StopSignal = service.stopSignal;
@@ -99,7 +105,7 @@ function containerSettings(options: Docker.ContainerCreateOptions & { platform?:
 
 function selinuxBinds(service: Service, volumeNames: Map<string, string>): Docker.HostConfig {
   const binds = service.mounts.flatMap((mount) => {
-    if (mount.selinux === undefined) return [];
+    if (mount.type === 'anonymous' || mount.selinux === undefined) return [];
     const source = mount.type === 'volume' ? (volumeNames.get(mount.volume) ?? mount.volume) : mount.source;
     const options = [mount.readOnly ? 'ro' : 'rw', ...(mount.type === 'volume' && mount.noCopy ? ['nocopy'] : []), mount.selinux];
     return [`${source}:${mount.target}:${options.join(',')}`];

@@ -5,6 +5,7 @@
 //          named volume (as in Compose). OPTIONS, comma-separated: `ro` or `rw`, `z` or `Z`
 //          (SELinux relabelling of a bind source), `nocopy` (a volume is not seeded from the image).
 //   long:  {type: volume|bind, source, target, read_only, bind: {selinux}, volume: {nocopy}}
+//   anonymous: `/TARGET` alone, or {type: volume, target} without source: a volume per replica
 import type { MountManifest } from './schema.js';
 
 /** What Docker's bind option `z` / `Z` asks: relabel the source shared, or private to the container. */
@@ -12,6 +13,7 @@ export type SelinuxLabel = 'z' | 'Z';
 
 export type MountEntry =
   | { kind: 'volume'; volume: string; target: string; readOnly: boolean; noCopy?: true; selinux?: SelinuxLabel }
+  | { kind: 'anonymous'; target: string; readOnly: boolean }
   | { kind: 'host-bind'; source: string; target: string; readOnly: boolean; selinux?: SelinuxLabel }
   | { kind: 'repo-bind'; relativeSource: string; target: string; readOnly: boolean; selinux?: SelinuxLabel };
 
@@ -25,17 +27,20 @@ export function parseMount(entry: MountManifest): MountResult {
   if (typeof entry === 'object') {
     const readOnly = entry.read_only ?? false;
     if (entry.type === 'volume') {
+      if (entry.source === undefined) return { mount: { kind: 'anonymous', target: entry.target, readOnly } };
       if (entry.source.includes('/')) return { error: "a volume source is a volume name; for a path use type: bind" };
       if (entry.bind) return { error: 'bind options are for type: bind' };
       return withOptions({ kind: 'volume', volume: entry.source, target: entry.target, readOnly }, entry.volume?.nocopy ? ['nocopy'] : []);
     }
     if (entry.volume) return { error: 'volume options are for type: volume' };
+    if (entry.source === undefined) return { error: 'a bind mount needs a source; a mount without one is an anonymous volume: type: volume' };
     const bind = bindEntry(entry.source, entry.target, readOnly);
     return 'error' in bind ? bind : withOptions(bind.mount, entry.bind?.selinux ? [entry.bind.selinux] : []);
   }
   const parts = entry.split(':');
   if (parts.length === 1) {
-    return { error: 'anonymous volumes are not supported: name the volume (data:/path) and declare it under the top-level volumes' };
+    if (!entry.startsWith('/')) return { error: "a mount is SOURCE:TARGET, or an absolute container path alone for an anonymous volume (/app/node_modules)" };
+    return { mount: { kind: 'anonymous', target: entry, readOnly: false } };
   }
   if (parts.length > 3) return { error: "too many ':'; write SOURCE:TARGET or SOURCE:TARGET:ro" };
   const [source, target, written = 'rw'] = parts;
@@ -61,6 +66,7 @@ function withOptions(mount: MountEntry, options: string[]): MountResult {
     return { mount: selinux.length > 0 ? { ...volume, selinux: selinux[0] } : volume };
   }
   if (options.includes('nocopy')) return { error: 'nocopy is for volumes: a bind mount copies nothing' };
+  if (mount.kind === 'anonymous') return selinux.length > 0 ? { error: 'z and Z relabel a bind source; an anonymous volume needs no relabelling' } : { mount };
   return { mount: selinux.length > 0 ? { ...mount, selinux: selinux[0] } : mount };
 }
 

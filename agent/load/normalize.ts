@@ -79,7 +79,7 @@ export async function normalizeManifest(manifest: Manifest, context: NormalizeCo
     return volume;
   });
   const declared = new Set(volumes.map((volume) => volume.name));
-  const declaredNetworks = appNetworks(manifest, problems);
+  const declaredNetworks = appNetworks(manifest, problems, context.lineOf);
   const services: ServiceDraft[] = [];
   const grants: GrantSite[] = [];
   const portIndexes = new Map<string, number[]>();
@@ -106,6 +106,7 @@ export async function normalizeManifest(manifest: Manifest, context: NormalizeCo
   };
   if (declaredNetworks.length > 0) app.networks = declaredNetworks;
   if (manifest.placement) app.placement = manifest.placement;
+  if (manifest.remove_anonymous_volumes === true) app.removeAnonymousVolumes = true;
   problems.push(...appProblems(app, context.lineOf));
   return { app, ports, grants, problems };
 }
@@ -271,6 +272,8 @@ async function resolveMount(entry: MountManifest, declared: Set<string>, context
         ...(mount.noCopy ? { noCopy: true } : {}),
         ...(mount.selinux ? { selinux: mount.selinux } : {}),
       };
+    case 'anonymous':
+      return { type: 'anonymous', target: posix.normalize(mount.target).replace(/(.)\/+$/, '$1'), readOnly: mount.readOnly };
     case 'host-bind': {
       // `~` is the home of the user the agent runs as, as a shell (and Compose) would read it.
       const written = mount.source.startsWith('~') ? context.homeDir + mount.source.slice(1) : mount.source;

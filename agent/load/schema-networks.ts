@@ -4,6 +4,39 @@
 import { Type } from '@sinclair/typebox';
 import { ALIAS_PATTERN, NETWORK_NAME_PATTERN, LIMITS } from './schema-patterns.js';
 
+const IPV4 = '(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}';
+const IPV4_PATTERN = `^${IPV4}$`;
+const CIDR_PATTERN = `^${IPV4}/([0-9]|[12][0-9]|3[0-2])$`;
+/** Docker's rule for network names. */
+const DOCKER_NETWORK_PATTERN = '^[a-zA-Z0-9][a-zA-Z0-9_.-]*$';
+
+const Ipam = Type.Object(
+  {
+    driver: Type.Optional(Type.Literal('default', { description: 'Docker\'s own address management, the only one Capstan uses.' })),
+    config: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            subnet: Type.String({ pattern: CIDR_PATTERN, description: 'The network\'s IPv4 subnet, e.g. `172.28.0.0/16`.' }),
+            ip_range: Type.Optional(Type.String({ pattern: CIDR_PATTERN, description: 'Addresses Docker hands out, within the subnet.' })),
+            gateway: Type.Optional(Type.String({ pattern: IPV4_PATTERN, description: 'The bridge\'s address in the subnet.' })),
+            aux_addresses: Type.Optional(
+              Type.Record(Type.String({ minLength: 1 }), Type.String({ pattern: IPV4_PATTERN, description: 'An address in the subnet.' }), { description: 'Addresses Docker must not hand out, by host name.' }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
+        { minItems: 1, maxItems: 1, description: 'One IPv4 subnet for the network.' },
+      ),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'A static subnet for the network, as Compose\'s `ipam`. A subnet that overlaps a network the engine already has stops the commit before anything changes. Set when the network is created: changing it later needs the network removed by hand first.',
+  },
+);
+
 export const AppNetwork = Type.Union(
   [
     Type.Object(
@@ -11,6 +44,15 @@ export const AppNetwork = Type.Union(
         internal: Type.Optional(
           Type.Boolean({ default: false, description: 'No route out of the host: the services on it reach each other and nothing else, and cannot publish ports from it.' }),
         ),
+        external: Type.Optional(
+          Type.Boolean({
+            default: false,
+            description:
+              'A network that exists on the host already (made by hand, or by another tool such as a reverse proxy\'s Compose project): the services listing it join it, and Capstan never creates, changes or removes it. A missing one stops the commit before anything changes.',
+          }),
+        ),
+        name: Type.Optional(Type.String({ pattern: DOCKER_NETWORK_PATTERN, description: 'With `external: true`: the Docker network\'s name, when it is not the key.' })),
+        ipam: Type.Optional(Ipam),
       },
       { additionalProperties: false },
     ),
@@ -36,7 +78,19 @@ export const ServiceNetworks = Type.Union(
     Type.Array(Type.String({ pattern: NETWORK_NAME_PATTERN }), { minItems: 1, maxItems: LIMITS.list, description: 'Network names.' }),
     Type.Record(
       Type.String({ pattern: NETWORK_NAME_PATTERN }),
-      Type.Union([Type.Object({ aliases: Type.Optional(Aliases) }, { additionalProperties: false }), Type.Null()], { description: 'Settings on this network.' }),
+      Type.Union(
+        [
+          Type.Object(
+            {
+              aliases: Type.Optional(Aliases),
+              ipv4_address: Type.Optional(Type.String({ pattern: IPV4_PATTERN, description: 'A fixed address on this network, inside its `ipam` subnet; the service then has one replica.' })),
+            },
+            { additionalProperties: false },
+          ),
+          Type.Null(),
+        ],
+        { description: 'Settings on this network.' },
+      ),
       { additionalProperties: false, minProperties: 1, maxProperties: LIMITS.list, description: 'Network names, with aliases.' },
     ),
   ],

@@ -128,12 +128,14 @@ export const Port = Type.Union(
 
 export const MountLong = Type.Object(
   {
-    type: StringEnum(['volume', 'bind'], { description: '`volume` for a named volume declared under the top-level `volumes`, `bind` for a path.' }),
-    source: Type.String({
-      minLength: 1,
-      description:
-        'Volume name, or bind path: absolute on the host, or relative to this manifest\'s folder (a file or folder of the repository, which must stay inside the checkout).',
-    }),
+    type: StringEnum(['volume', 'bind'], { description: '`volume` for a named volume declared under the top-level `volumes` (or, without `source`, an anonymous volume), `bind` for a path.' }),
+    source: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'Volume name, or bind path: absolute on the host, or relative to this manifest\'s folder (a file or folder of the repository, which must stay inside the checkout). Left out with `type: volume`: an anonymous volume, one per replica, kept across its replacements.',
+      }),
+    ),
     target: Type.String({ pattern: ABSOLUTE_PATH_PATTERN, description: 'Absolute path inside the container.' }),
     read_only: Type.Optional(Type.Boolean({ description: 'Mount read-only.', default: false })),
     bind: Type.Optional(
@@ -160,7 +162,7 @@ export const Mount = Type.Union(
   [
     Type.String({
       description:
-        'Compose short syntax `SOURCE:TARGET[:OPTIONS]`. A SOURCE starting with `/` is a host path, `~/` one in the home folder of the user the agent runs as, one starting with `.` or containing `/` is a path relative to this manifest\'s folder, anything else is a named volume. OPTIONS, comma-separated: `ro` or `rw`; `z` or `Z` to relabel a bind source for SELinux; `nocopy` for a volume not to be seeded from the image.',
+        'Compose short syntax `SOURCE:TARGET[:OPTIONS]`. A SOURCE starting with `/` is a host path, `~/` one in the home folder of the user the agent runs as, one starting with `.` or containing `/` is a path relative to this manifest\'s folder, anything else is a named volume. OPTIONS, comma-separated: `ro` or `rw`; `z` or `Z` to relabel a bind source for SELinux; `nocopy` for a volume not to be seeded from the image. A container path alone (`/app/node_modules`) is an anonymous volume: each replica gets a volume of its own (`<app>-<service>-<n>_<digest>`), kept across its replacements as Compose keeps it across recreation.',
     }),
     MountLong,
   ],
@@ -245,6 +247,13 @@ export const Manifest = Type.Object(
       }),
     ),
     networks: Type.Optional(AppNetworks),
+    remove_anonymous_volumes: Type.Optional(
+      Type.Boolean({
+        default: false,
+        description:
+          'Delete the anonymous volumes (and their data) that no desired replica of this app mounts any more: of a removed service, of replicas scaled away, of a changed target. Without it they are kept, as every volume is; an app removed from the repository keeps them all.',
+      }),
+    ),
     placement: Type.Optional(Placement),
     services: Type.Record(Type.String({ pattern: NAME_PATTERN }), Service, {
       additionalProperties: false,

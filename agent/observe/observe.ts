@@ -40,6 +40,8 @@ export interface ObservedNetwork {
 export interface ObservedVolume {
   name: string;
   app: string;
+  /** For an anonymous volume, the replica slot that owns it (its `capstan.service` and `capstan.replica` labels). */
+  slot?: { service: string; replica: number };
 }
 
 /** Names of containers, networks and volumes that others own on the engine. */
@@ -65,11 +67,23 @@ export interface ObservedState {
   runtimes: string[];
   /** Undefined unless listed (observeForeignNames): only a plan that creates a name needs them. */
   foreign?: ForeignNames;
+  /**
+   * Every network on the engine, whoever made it, with its IPv4 subnets; listed only when the
+   * desired state joins external networks or asks for subnets (`ObserveOptions.engineNetworks`).
+   */
+  engineNetworks?: EngineNetwork[];
+}
+
+export interface EngineNetwork {
+  name: string;
+  subnets: string[];
 }
 
 export interface ObserveOptions {
   /** Ask `docker info` for the engine's runtimes (only a service that names one needs them). */
   runtimes?: boolean;
+  /** List every network of the engine with its subnets (external networks, ipam). */
+  engineNetworks?: boolean;
 }
 
 /**
@@ -86,6 +100,7 @@ export async function observe(docker: Docker, node: string, options: ObserveOpti
     docker.listImages(),
     options.runtimes ? (docker.info() as Promise<{ Runtimes?: Record<string, unknown> }>) : Promise.resolve(undefined),
   ]);
+  const engineNetworks = options.engineNetworks ? await docker.listNetworks() : undefined;
   const observed: ObservedState = {
     node,
     containers: [],
@@ -97,6 +112,11 @@ export async function observe(docker: Docker, node: string, options: ObserveOpti
       .sort(),
     runtimes: Object.keys(info?.Runtimes ?? {}).sort(),
   };
+  if (engineNetworks) {
+    observed.engineNetworks = engineNetworks
+      .map((network) => ({ name: network.Name, subnets: (network.IPAM?.Config ?? []).flatMap((config) => (config.Subnet && !config.Subnet.includes(':') ? [config.Subnet] : [])) }))
+      .sort((left, right) => left.name.localeCompare(right.name));
+  }
   for (const info of containers) {
     if (!isOwnedBy(info.Labels, node)) continue;
     const name = containerNameOf(info);
@@ -121,7 +141,11 @@ export async function observe(docker: Docker, node: string, options: ObserveOpti
     if (isOwnedBy(network.Labels, node)) observed.networks.push({ id: network.Id, name: network.Name, app: network.Labels?.[LABEL.app] ?? '' });
   }
   for (const volume of volumes.Volumes ?? []) {
-    if (isOwnedBy(volume.Labels, node)) observed.volumes.push({ name: volume.Name, app: volume.Labels?.[LABEL.app] ?? '' });
+    if (!isOwnedBy(volume.Labels, node)) continue;
+    const observedVolume: ObservedVolume = { name: volume.Name, app: volume.Labels?.[LABEL.app] ?? '' };
+    const service = volume.Labels?.[LABEL.service];
+    if (service !== undefined) observedVolume.slot = { service, replica: parseReplica(volume.Labels?.[LABEL.replica]) };
+    observed.volumes.push(observedVolume);
   }
   observed.containers.sort((a, b) => a.name.localeCompare(b.name));
   observed.networks.sort((a, b) => a.name.localeCompare(b.name));

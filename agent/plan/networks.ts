@@ -11,7 +11,7 @@
 //
 // A consumer joins the provider's network without aliases of its own: providers do not call
 // their consumers. Grant networks are internal, so a grant never gives a way out either.
-import type { DesiredState, Service } from '../model.js';
+import type { DesiredState, IpamSpec, Service } from '../model.js';
 import { appNetworkName, declaredNetworkName, grantNetworkName, internalNetworkName } from '../names.js';
 
 export interface NetworkSpec {
@@ -21,16 +21,33 @@ export interface NetworkSpec {
   internal: boolean;
   /** For a grant network, the provider service. */
   service?: string;
+  ipam?: IpamSpec;
+  /** The manifest that declares it, for problems about its ipam. */
+  file?: string;
 }
 
 export interface EndpointSpec {
   network: string;
   aliases: string[];
+  /** A fixed address on the network (Compose's `ipv4_address`). */
+  ipv4Address?: string;
+}
+
+/** A network the manifest says exists on the host (`external: true`): joined, never created or removed. */
+export interface ExternalNetworkSpec {
+  /** The Docker network's name. */
+  name: string;
+  app: string;
+  file: string;
+  line: number;
+  key: string;
 }
 
 export interface NetworkLayout {
-  /** Sorted by name. */
+  /** Sorted by name; the networks Capstan creates and owns. */
   networks: NetworkSpec[];
+  /** Sorted by name. */
+  external: ExternalNetworkSpec[];
   /** The service's networks, its own app's first (the one it is created on); empty without any. */
   endpoints(app: string, service: string): EndpointSpec[];
 }
@@ -55,10 +72,23 @@ export function networkLayout(desired: DesiredState): NetworkLayout {
     }
   }
   const networks: NetworkSpec[] = [];
+  const external: ExternalNetworkSpec[] = [];
+  const dockerNames = new Map<string, string>();
+  for (const app of desired.apps) {
+    for (const declared of app.networks ?? []) dockerNames.set(`${app.name}/${declared.name}`, declared.external?.dockerName ?? declaredNetworkName(app.name, declared.name));
+  }
   for (const app of desired.apps) {
     networks.push({ name: appNetworkName(app.name), app: app.name, internal: false });
     if (internalApps.has(app.name)) networks.push({ name: internalNetworkName(app.name), app: app.name, internal: true });
-    for (const declared of app.networks ?? []) networks.push({ name: declaredNetworkName(app.name, declared.name), app: app.name, internal: declared.internal });
+    for (const declared of app.networks ?? []) {
+      if (declared.external) {
+        external.push({ name: declared.external.dockerName, app: app.name, file: app.source.file, line: declared.external.line, key: `networks.${declared.name}.external` });
+        continue;
+      }
+      const network: NetworkSpec = { name: declaredNetworkName(app.name, declared.name), app: app.name, internal: declared.internal };
+      if (declared.ipam) Object.assign(network, { ipam: declared.ipam, file: app.source.file });
+      networks.push(network);
+    }
   }
   for (const key of grants) {
     const [app, service] = key.split('/');
@@ -73,8 +103,10 @@ export function networkLayout(desired: DesiredState): NetworkLayout {
     const own: EndpointSpec[] = [];
     if (service.networks) {
       for (const joined of service.networks) {
-        const network = joined.network === 'default' ? appNetworkName(app) : declaredNetworkName(app, joined.network);
-        own.push({ network, aliases: [...aliases, ...joined.aliases] });
+        const network = joined.network === 'default' ? appNetworkName(app) : (dockerNames.get(`${app}/${joined.network}`) ?? declaredNetworkName(app, joined.network));
+        const endpoint: EndpointSpec = { network, aliases: [...aliases, ...joined.aliases] };
+        if (joined.ipv4Address !== undefined) endpoint.ipv4Address = joined.ipv4Address;
+        own.push(endpoint);
       }
     } else if (service.egress !== false) own.push({ network: appNetworkName(app), aliases });
     if (internalApps.has(app)) own.push({ network: internalNetworkName(app), aliases });
@@ -86,5 +118,6 @@ export function networkLayout(desired: DesiredState): NetworkLayout {
     granted.sort((left, right) => (left.network < right.network ? -1 : 1));
     return [...own, ...granted];
   };
-  return { networks, endpoints };
+  external.sort((left, right) => (left.name < right.name ? -1 : left.name > right.name ? 1 : 0));
+  return { networks, external, endpoints };
 }

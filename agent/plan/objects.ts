@@ -1,12 +1,13 @@
 // The plan's objects around the containers: images to pull or build and networks to create
 // first; networks and volumes to remove last; and the problems that block a plan before it
 // starts (names held by others, runtimes the engine lacks). Pure, like plan.ts.
-import type { DesiredState } from '../model.js';
-import { containerName, nextContainerName } from '../names.js';
+import type { DesiredState, Service } from '../model.js';
+import { anonymousVolumeName, containerName, nextContainerName } from '../names.js';
 import type { ObservedState } from '../observe/observe.js';
 import type { PlanBuilder, NewOperation } from './builder.js';
 import type { NetworkLayout } from './networks.js';
 import type { PlanProblem } from './types.js';
+import { withinSubnet } from '../load/normalize-networks.js';
 
 /**
  * Pull every image a container to be created needs and the host lacks, and build every built
@@ -40,6 +41,7 @@ export function planNetworks(builder: PlanBuilder, layout: NetworkLayout, observ
     const cause = network.service !== undefined ? `network missing (granted: ${network.app}/${network.service})` : 'network missing';
     const operation: NewOperation = { kind: 'create-network', app: network.app, network: network.name, internal: network.internal, after: [], cause };
     if (network.service !== undefined) operation.service = network.service;
+    if (network.ipam !== undefined && operation.kind === 'create-network') operation.ipam = network.ipam;
     operations.set(network.name, builder.add(operation));
   }
   return operations;
@@ -55,10 +57,22 @@ export function planNetworkRemovals(builder: PlanBuilder, layout: NetworkLayout,
   }
 }
 
-/** Only `remove: true` deletes a volume, after every container of ours that mounts it is gone. */
+/**
+ * Only a manifest deletes a volume, after every container of ours that mounts it is gone: a named
+ * one with `remove: true`; an anonymous one that no desired replica mounts any more when its app
+ * says `remove_anonymous_volumes: true`. An app removed from the repository keeps them all.
+ */
 export function planVolumeRemovals(builder: PlanBuilder, desired: DesiredState, observed: ObservedState): void {
   const owned = new Set(observed.volumes.map((volume) => volume.name));
   for (const app of desired.apps) {
+    if (app.removeAnonymousVolumes) {
+      const wanted = new Set(app.services.flatMap((service) => anonymousVolumeNames(service)));
+      for (const volume of observed.volumes) {
+        if (volume.app !== app.name || !volume.slot || wanted.has(volume.name)) continue;
+        const cause = 'anonymous volume no replica mounts any more (remove_anonymous_volumes: true)';
+        builder.add({ kind: 'remove-volume', app: app.name, volume: volume.name, dockerName: volume.name, after: builder.unmounted.get(volume.name) ?? [], cause });
+      }
+    }
     for (const volume of app.volumes) {
       if (!volume.remove || !owned.has(volume.dockerName)) continue;
       builder.add({
@@ -87,6 +101,9 @@ export function findConflicts(desired: DesiredState, observed: ObservedState, la
       if (!volume.remove && foreignVolumes.has(volume.dockerName)) problems.push(conflict('volume', volume.dockerName, app.name));
     }
     for (const service of app.services) {
+      for (const name of anonymousVolumeNames(service)) {
+        if (foreignVolumes.has(name)) problems.push(conflict('volume', name, app.name));
+      }
       for (let replica = 1; replica <= service.replicas; replica++) {
         for (const name of [containerName(app.name, service.name, replica), nextContainerName(app.name, service.name, replica)]) {
           if (foreignContainers.has(name)) problems.push(conflict('container', name, app.name));
@@ -95,6 +112,43 @@ export function findConflicts(desired: DesiredState, observed: ObservedState, la
     }
   }
   return problems;
+}
+
+/**
+ * Networks the plan relies on that the engine contradicts: an external network that does not
+ * exist, a subnet that overlaps one the engine (or another network of the commit) already has.
+ * Only when the engine's networks were listed (observe's `engineNetworks`).
+ */
+export function networkProblems(layout: NetworkLayout, observed: ObservedState): PlanProblem[] {
+  const engine = observed.engineNetworks;
+  if (!engine) return [];
+  const problems: PlanProblem[] = [];
+  const present = new Set(engine.map((network) => network.name));
+  for (const external of layout.external) {
+    if (present.has(external.name)) continue;
+    problems.push({
+      code: 'NETWORK_EXTERNAL_MISSING',
+      message: `${external.file}:${external.line}: ${external.key}: network '${external.name}' does not exist on this host; Capstan never creates an external network: create it (docker network create ${external.name}) or declare the network without external`,
+    });
+  }
+  const taken = engine.flatMap((network) => network.subnets.map((subnet) => ({ name: network.name, subnet })));
+  for (const network of layout.networks) {
+    if (!network.ipam) continue;
+    const clash = taken.find((other) => other.name !== network.name && overlaps(other.subnet, network.ipam!.subnet));
+    if (clash) {
+      const key = `networks.${network.name.slice(network.app.length + 1)}.ipam.config[0].subnet`;
+      problems.push({
+        code: 'IPAM_CONFLICT',
+        message: `${network.file ?? network.app}:${network.ipam.line}: ${key}: subnet ${network.ipam.subnet} overlaps ${clash.subnet} of network '${clash.name}' on this host; choose a free subnet`,
+      });
+    }
+    if (!present.has(network.name)) taken.push({ name: network.name, subnet: network.ipam.subnet });
+  }
+  return problems;
+}
+
+function overlaps(left: string, right: string): boolean {
+  return withinSubnet(left.split('/')[0], right) || withinSubnet(right.split('/')[0], left);
 }
 
 /** A runtime the engine lacks would fail at create, after other replicas were already replaced. */
@@ -124,6 +178,16 @@ export function normalizeImageRef(image: string): string {
   if (image.includes('@')) return image;
   const lastSlash = image.lastIndexOf('/');
   return image.slice(lastSlash + 1).includes(':') ? image : `${image}:latest`;
+}
+
+/** The anonymous volumes every desired replica of the service mounts. */
+function anonymousVolumeNames(service: Service): string[] {
+  const names: string[] = [];
+  for (const mount of service.mounts) {
+    if (mount.type !== 'anonymous') continue;
+    for (let replica = 1; replica <= service.replicas; replica++) names.push(anonymousVolumeName(service.app, service.name, replica, mount.target));
+  }
+  return names;
 }
 
 function unique<T>(values: T[]): T[] {

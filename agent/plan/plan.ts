@@ -1,9 +1,9 @@
 import type { App, DesiredState, Service } from '../model.js';
-import { containerName, nextContainerName } from '../names.js';
+import { anonymousVolumeName, containerName, nextContainerName } from '../names.js';
 import type { ObservedContainer, ObservedState } from '../observe/observe.js';
 import { PlanBuilder, type NewOperation } from './builder.js';
 import { networkLayout, type EndpointSpec, type NetworkLayout } from './networks.js';
-import { findConflicts, planImages, planNetworkRemovals, planNetworks, planVolumeRemovals, runtimeProblems } from './objects.js';
+import { findConflicts, networkProblems, planImages, planNetworkRemovals, planNetworks, planVolumeRemovals, runtimeProblems } from './objects.js';
 import { batches, effectiveOrder, isOneShot, updateOf, type EffectiveOrder } from './rollout.js';
 import type { ContainerRef, Plan, PlanProblem } from './types.js';
 
@@ -66,7 +66,7 @@ export function plan(desired: DesiredState, observed: ObservedState, options: Pl
   }
 
   const layout = networkLayout(desired);
-  problems.push(...findConflicts(desired, observed, layout), ...runtimeProblems(desired, observed));
+  problems.push(...findConflicts(desired, observed, layout), ...runtimeProblems(desired, observed), ...networkProblems(layout, observed));
   if (problems.length > 0) return { commit: desired.commit, node: observed.node, operations: [], problems };
 
   const context: PlanContext = {
@@ -75,6 +75,7 @@ export function plan(desired: DesiredState, observed: ObservedState, options: Pl
     images: planImages(builder, desired, observed),
     networkOps: planNetworks(builder, layout, observed),
     ownedNetworks: new Set(observed.networks.map((network) => network.name)),
+    ownedVolumes: new Set(observed.volumes.map((volume) => volume.name)),
     appliedHashes: options.appliedHashes,
   };
   const desiredApps = new Set(desired.apps.map((app) => app.name));
@@ -96,6 +97,7 @@ interface PlanContext {
   networkOps: Map<string, number>;
   /** Networks this node created: the only ones a container is ever disconnected from. */
   ownedNetworks: Set<string>;
+  ownedVolumes: Set<string>;
   appliedHashes?: ReadonlyMap<string, string>;
 }
 
@@ -153,6 +155,7 @@ function planApp(builder: PlanBuilder, app: App, context: PlanContext): void {
       completion: completionTargets.has(service.name),
       ownedNetworks: context.ownedNetworks,
       keepersProven: context.appliedHashes === undefined || context.appliedHashes.get(`${app.name}/${service.name}`) === service.configHash,
+      volumeNames: context.ownedVolumes,
     });
     results.set(service.name, slots);
   }
@@ -195,6 +198,24 @@ interface ServiceContext {
   ownedNetworks: Set<string>;
   /** Containers already at the desired hash passed readiness (the hash is the applied one). */
   keepersProven: boolean;
+  /** Names of the volumes this node owns. */
+  volumeNames: Set<string>;
+}
+
+/**
+ * The slot's anonymous volumes it lacks, created before any container of the slot (idempotent
+ * by name, so a crash after a create is finished by the next plan). Returns the creates.
+ */
+function planAnonymousVolumes(builder: PlanBuilder, service: Service, replica: number, owned: Set<string>): number[] {
+  const creates: number[] = [];
+  for (const mount of service.mounts) {
+    if (mount.type !== 'anonymous') continue;
+    const dockerName = anonymousVolumeName(service.app, service.name, replica, mount.target);
+    if (owned.has(dockerName)) continue;
+    const slot = { service: service.name, replica };
+    creates.push(builder.add({ kind: 'create-volume', app: service.app, volume: mount.target, dockerName, slot, after: [], cause: `anonymous volume missing (replica ${replica})` }));
+  }
+  return creates;
 }
 
 function planService(builder: PlanBuilder, app: App, service: Service, containers: ObservedContainer[], context: ServiceContext): SlotResult[] {
@@ -216,7 +237,8 @@ function planService(builder: PlanBuilder, app: App, service: Service, container
     const gate = batch !== undefined && batch > 0 ? batchEnds[batch - 1] : [];
     const isLastBatch = batch === undefined || batch === replacementBatches.length - 1;
     const parentSlot = context.parent?.[replica - 1];
-    const after = parentSlot?.end !== undefined ? unique([...context.prerequisites, parentSlot.end]) : context.prerequisites;
+    const volumes = planAnonymousVolumes(builder, service, replica, context.volumeNames);
+    const after = unique([...context.prerequisites, ...(parentSlot?.end !== undefined ? [parentSlot.end] : []), ...volumes]);
     const result = planSlot(builder, service, replica, slotContainers.get(replica)!, {
       keeper: keepers.get(replica),
       after,

@@ -26,6 +26,9 @@ export function effectiveOrder(service: Service, volumes: VolumeSpec[] = []): Ef
   const shared = new Set(volumes.filter((volume) => volume.shared).map((volume) => volume.name));
   const writer = (service.mounts ?? []).find((mount) => mount.type === 'volume' && !mount.readOnly && !shared.has(mount.volume));
   if (writer?.type === 'volume') return { order: 'stop-first', reason: `stop-first: volume ${writer.volume} has a single writer (not shared)` };
+  // The replacement mounts the slot's own anonymous volume, as Compose's recreate does: one writer at a time.
+  const anonymous = (service.mounts ?? []).find((mount) => mount.type === 'anonymous' && !mount.readOnly);
+  if (anonymous) return { order: 'stop-first', reason: `stop-first: the anonymous volume at ${anonymous.target} passes to the replacement` };
   return { order: 'start-first' };
 }
 

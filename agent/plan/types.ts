@@ -1,3 +1,5 @@
+import type { IpamSpec } from '../model.js';
+
 // A plan is data: each operation is one Docker call, with the object it touches, the cause
 // that made the planner choose it, and the operations it must wait for. `capstan plan` prints
 // it; the executor carries it out without deciding anything.
@@ -36,8 +38,17 @@ export type Operation = OperationBase &
         internal: boolean;
         /** For a grant network, the provider service. */
         service?: string;
+        /** The subnet the manifest gives it (`ipam`). */
+        ipam?: IpamSpec;
       }
-    | { kind: 'create-volume'; app: string; volume: string; dockerName: string }
+    | {
+        kind: 'create-volume';
+        app: string;
+        volume: string;
+        dockerName: string;
+        /** For an anonymous volume: the replica slot that owns it, labelled on the volume. */
+        slot?: { service: string; replica: number };
+      }
     | { kind: 'remove-volume'; app: string; volume: string; dockerName: string }
     | {
         /** Also connects the container to the rest of its networks (Docker creates on one). */

@@ -49,6 +49,12 @@ function comparable(app: AppDraft): unknown {
   return {
     ...app,
     source: undefined,
+    // Where a network's external or ipam setting is written differs between the two files too.
+    networks: app.networks?.map((network) => ({
+      ...network,
+      external: network.external && { ...network.external, line: undefined },
+      ipam: network.ipam && { ...network.ipam, line: undefined },
+    })),
     services: app.services.map((service) => ({
       ...service,
       source: undefined,
@@ -76,8 +82,8 @@ describe('Compose corpus', () => {
     for (const dir of temporary) await dir.cleanup();
   });
 
-  it('holds at least 15 projects', () => {
-    assert.ok(names.length >= 15, `${names.length} projects`);
+  it('holds at least 40 projects', () => {
+    assert.ok(names.length >= 40, `${names.length} projects`);
   });
 
   for (const name of names) {

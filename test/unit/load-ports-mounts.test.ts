@@ -59,6 +59,8 @@ describe('parseMount', () => {
     ['.:/repo', { kind: 'repo-bind', relativeSource: '.', target: '/repo', readOnly: false }],
     ['/srv/x:/x', { kind: 'host-bind', source: '/srv/x', target: '/x', readOnly: false }],
     [{ type: 'volume', source: 'data', target: '/data' }, { kind: 'volume', volume: 'data', target: '/data', readOnly: false }],
+    ['/data', { kind: 'anonymous', target: '/data', readOnly: false }],
+    [{ type: 'volume', target: '/cache', read_only: true }, { kind: 'anonymous', target: '/cache', readOnly: true }],
     [{ type: 'bind', source: 'conf', target: '/conf', read_only: true }, { kind: 'repo-bind', relativeSource: 'conf', target: '/conf', readOnly: true }],
     [{ type: 'bind', source: '/var/run/docker.sock', target: '/var/run/docker.sock' }, { kind: 'host-bind', source: '/var/run/docker.sock', target: '/var/run/docker.sock', readOnly: false }],
     ['~/x:/x', { kind: 'host-bind', source: '~/x', target: '/x', readOnly: false }],
@@ -75,11 +77,12 @@ describe('parseMount', () => {
   }
 
   const errors: [entry: MountManifest, messagePart: string][] = [
-    ['/data', 'anonymous volumes'],
     ['data:/data:shared', 'unknown mount option'],
     ['/srv:/srv:z,Z', 'z or Z, not both'],
     ['/srv:/srv:nocopy', 'nocopy is for volumes'],
     ['data:/data:ro,rw', 'ro or rw, not both'],
+    ['data', 'absolute container path alone'],
+    [{ type: 'bind', target: '/x' }, 'needs a source'],
     ['data:/data:ro:extra', "too many ':'"],
     [':/data', 'empty'],
     ['data:relative', 'absolute path'],

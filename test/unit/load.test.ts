@@ -328,7 +328,7 @@ describe('loadDesiredState: manifests that do not load', () => {
           '    command: echo "unterminated',
           '    labels: {capstan.app: other, ok: yes}',
           '    environment: [A=1, B, A=2]',
-          '    volumes: ["/srv/a:/data", "/srv/b:/data", "/c"]',
+          '    volumes: ["/srv/a:/data", "/srv/b:/data", "c"]',
           '    ports: ["8000-8001:80"]',
           '',
         ].join('\n'),
@@ -339,7 +339,7 @@ describe('loadDesiredState: manifests that do not load', () => {
         "misc.yaml:6:14: services.web.labels[\"capstan.app\"]: keys starting with 'capstan.' are reserved for Capstan's own labels; rename the key [RESERVED_KEY]",
         'misc.yaml:7:27: services.web.environment[2]: this variable is already set by item 0; keep one [DUPLICATE_KEY]',
         'misc.yaml:8:31: services.web.volumes[1]: volumes[0] already mounts on the same container path; Docker refuses two mounts on one target [MOUNT_DUPLICATE_TARGET]',
-        'misc.yaml:8:47: services.web.volumes[2]: anonymous volumes are not supported: name the volume (data:/path) and declare it under the top-level volumes [MOUNT_INVALID]',
+        'misc.yaml:8:47: services.web.volumes[2]: a mount is SOURCE:TARGET, or an absolute container path alone for an anonymous volume (/app/node_modules) [MOUNT_INVALID]',
         'misc.yaml:9:13: services.web.ports[0]: port ranges are not supported: list each port on its own [PORT_INVALID]',
       ]);
     });

@@ -5,6 +5,7 @@ import { loadKeyring } from '../../../secrets/index.js';
 import { formatProblem } from '../../errors.js';
 import { formatNote, isComposeFile, loadComposeFolder, renderManifest } from '../../load/compose/index.js';
 import { openEnvFiles } from '../../load/env-files.js';
+import { portProblems } from '../../load/checks.js';
 import { SCHEMA_FILE } from '../../load/schema-file.js';
 import { openCheckout } from '../../load/repo-files.js';
 import { DEFAULT_POLICY, readPolicyFile } from '../../policy/index.js';
@@ -41,7 +42,8 @@ export function convertCommand(): Command {
       const context = { envFiles, defaults: await envFiles.readDefault(root), fallback: () => undefined };
       const policy = policyFile ? await readPolicyFile(resolve(policyFile)) : DEFAULT_POLICY;
       const { result, notes, conversion } = await loadComposeFolder(folder, checkout, context, policy);
-      const problems = [...result.problems, ...envFiles.problems];
+      // The app's own ports clash checks as validate's do (validate checks across every app).
+      const problems = [...result.problems, ...envFiles.problems, ...portProblems(result.bindings)];
       for (const note of notes) process.stderr.write(`note: ${formatNote(note)}\n`);
       if (problems.length > 0 || !conversion.document) {
         process.stderr.write(problems.map(formatProblem).join('\n') + '\n');

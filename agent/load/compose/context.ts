@@ -7,6 +7,7 @@ import { closest } from '../suggest.js';
 import type { NativeDocument } from './document.js';
 import { text, type Located, type LocatedMap, type Origin } from './located.js';
 import type { KeyScope } from './keys.js';
+import type { OtherFile } from './other-files.js';
 
 /** A note has a problem's shape (file, line, key, message) and a code, but stops nothing. */
 export type Note = ManifestProblem;
@@ -31,6 +32,10 @@ export interface ConvertContext {
   serviceKeys: Map<string, string>;
   /** `links` aliases (`db:database`), added to the linked service's networks once every service is converted. */
   linkAliases: { service: string; alias: string; at: Origin }[];
+  /** Services whose `extends` could not be resolved: what they lack is not reported again. */
+  incomplete?: Set<string>;
+  /** Compose files read for `extends.file` and `include`, by absolute path. */
+  otherFiles?: Map<string, OtherFile>;
   /** Services mounting each named volume read-write, to keep Compose's shared volumes shared. */
   writers: Map<string, { service: string; at: Origin }[]>;
 }

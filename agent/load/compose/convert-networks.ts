@@ -8,19 +8,24 @@ import { asNameMap } from './merge.js';
 
 export function convertNetworks(context: ConvertContext, path: KeyPath, entry: MapEntry, service: LocatedMap, nameAlias?: Located): void {
   const networks = asNameMap(entry.value);
-  const joined = new Map<string, { aliases: Located[]; entry: MapEntry }>();
+  const joined = new Map<string, { aliases: Located[]; entry: MapEntry; address?: MapEntry }>();
   for (const [name, network] of networks.entries) {
     if (context.refused.networks.has(name)) continue;
     const aliases: Located[] = [];
     const options = network.value.kind === 'map' ? network.value : undefined;
+    let address: MapEntry | undefined;
     if (options) {
       for (const key of checkKeys(context, options, SERVICE_NETWORK)) {
+        if (key === 'ipv4_address') {
+          address = options.entries.get(key)!;
+          continue;
+        }
         const list = options.entries.get(key)!.value;
         if (list.kind === 'seq') aliases.push(...list.items);
         else problem(context, list.at, 'COMPOSE_INVALID', 'aliases must be a list');
       }
     }
-    joined.set(name, { aliases, entry: network });
+    joined.set(name, { aliases, entry: network, address });
   }
   containerNameAlias(context, path, service, joined, nameAlias);
 }
@@ -33,7 +38,7 @@ export function containerNameAlias(
   context: ConvertContext,
   path: KeyPath,
   service: LocatedMap,
-  joined: Map<string, { aliases: Located[]; entry: MapEntry }> | undefined,
+  joined: Map<string, { aliases: Located[]; entry: MapEntry; address?: MapEntry }> | undefined,
   nameAlias?: Located,
 ): void {
   const containerName = service.entries.get('container_name');
@@ -53,7 +58,7 @@ export function containerNameAlias(
   }
   if (containerName && !hasMode) for (const network of joined.values()) network.aliases.push(containerName.value);
   if (joined.size === 0) return;
-  const withAliases = [...joined.values()].some((network) => network.aliases.length > 0);
+  const withAliases = [...joined.values()].some((network) => network.aliases.length > 0 || network.address !== undefined);
   const at = service.entries.get('networks')?.value.at ?? containerName?.value.at ?? nameAlias!.at;
   const keyAt = service.entries.get('networks')?.keyAt ?? containerName?.keyAt ?? nameAlias!.at;
   if (!withAliases) {
@@ -63,8 +68,11 @@ export function containerNameAlias(
   }
   context.doc.set([...path, 'networks'], {}, { at, keyAt });
   for (const [name, network] of joined) {
-    context.doc.set([...path, 'networks', name], network.aliases.length > 0 ? { aliases: [] } : null, { at: network.entry.value.at, keyAt: network.entry.keyAt });
+    const settings = network.aliases.length > 0 || network.address ? {} : null;
+    context.doc.set([...path, 'networks', name], settings, { at: network.entry.value.at, keyAt: network.entry.keyAt });
+    if (network.aliases.length > 0) context.doc.set([...path, 'networks', name, 'aliases'], [], { at: network.entry.value.at });
     network.aliases.forEach((alias, index) => context.doc.copy([...path, 'networks', name, 'aliases', index], alias));
+    if (network.address) context.doc.copy([...path, 'networks', name, 'ipv4_address'], network.address.value, network.address.keyAt);
   }
 }
 

@@ -170,6 +170,15 @@ function convertTopNetworks(context: ConvertContext, networksEntry: MapEntry): v
     const driver = accepted.includes('driver') ? network!.entries.get('driver')! : undefined;
     if (driver && text(driver.value) !== 'bridge') refuse(context, driver.value.at, `network driver '${text(driver.value) ?? ''}'; networks are bridge networks on this host`);
     const internal = accepted.includes('internal') ? network!.entries.get('internal')! : undefined;
+    const external = accepted.includes('external') ? network!.entries.get('external')! : undefined;
+    // Compose's older `external: {name: x}` means external: true, name: x.
+    const externalName = external?.value.kind === 'map' ? external.value.entries.get('name') : undefined;
+    const isExternal = external !== undefined && (externalName !== undefined || peekBoolean(context, external.value) === true);
+    const nameEntry = accepted.includes('name') ? network!.entries.get('name')! : externalName;
+    if (nameEntry && !isExternal) refuse(context, nameEntry.keyAt, 'a network of the app is named `<app>_<network>`; name: is for an external network (external: true)');
+    if (isExternal && name === 'default') refuse(context, external.keyAt, 'an external default network; declare the external network under another name and list it under the services');
+    const ipam = accepted.includes('ipam') ? expectMap(context, network!.entries.get('ipam')!.value, 'ipam') : undefined;
+    if (ipam) convertIpamChecks(context, ipam);
     if (name === 'default' && internal && peekBoolean(context, internal.value) === true) {
       refuse(context, internal.keyAt, 'an internal default network; the app\'s default network keeps its way out: declare another network with internal: true and list it under the services');
     }
@@ -181,7 +190,31 @@ function convertTopNetworks(context: ConvertContext, networksEntry: MapEntry): v
     if (name === 'default') continue;
     context.doc.set(path, {}, place);
     if (internal) context.doc.copy([...path, 'internal'], internal.value, internal.keyAt);
+    if (isExternal) {
+      context.doc.set([...path, 'external'], true, { at: external.value.at, keyAt: external.keyAt });
+      if (nameEntry) context.doc.copy([...path, 'name'], nameEntry.value, nameEntry.keyAt);
+    }
+    if (ipam) context.doc.copy([...path, 'ipam'], ipam, network!.entries.get('ipam')!.keyAt);
     if (network) copyExtension(context, path, network);
+  }
+}
+
+/** Compose's ipam: the default driver and one IPv4 config entry; the native schema checks the values. */
+function convertIpamChecks(context: ConvertContext, ipam: LocatedMap): void {
+  for (const [key, entry] of ipam.entries) {
+    if (key === 'driver') {
+      if (peek(context, entry.value) !== 'default') refuse(context, entry.value.at, 'an ipam driver other than default');
+    } else if (key === 'options') refuse(context, entry.keyAt, 'ipam driver options');
+    else if (key === 'config') {
+      const items = entry.value.kind === 'seq' ? entry.value.items : [];
+      if (items.length > 1) refuse(context, items[1].at, 'more than one ipam config entry (IPv6 and several subnets); give the network one IPv4 subnet');
+      for (const item of items) {
+        if (item.kind !== 'map') continue;
+        for (const [field, value] of item.entries) {
+          if (!['subnet', 'ip_range', 'gateway', 'aux_addresses'].includes(field)) problem(context, value.keyAt, 'COMPOSE_UNKNOWN_KEY', `'${field}' is not a Compose key here`);
+        }
+      }
+    } else if (!key.startsWith('x-')) problem(context, entry.keyAt, 'COMPOSE_UNKNOWN_KEY', `'${key}' is not a Compose key here`);
   }
 }
 

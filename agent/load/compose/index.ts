@@ -19,7 +19,9 @@ import { NativeDocument } from './document.js';
 import { checkKeyedLists } from './check-lists.js';
 import { composeEnvFiles } from './env.js';
 import { pickComposeFiles } from './files.js';
-import { locatedTree, type Located, type Origin } from './located.js';
+import { child, locatedTree, text, type Located, type LocatedMap, type Origin } from './located.js';
+import { MAX_OTHER_FILES, preloadExtends } from './extends.js';
+import { readOtherFile, relativePathProblems, type OtherFile } from './other-files.js';
 import { mergeProject } from './merge.js';
 
 export { isComposeFile } from './files.js';
@@ -35,6 +37,8 @@ export interface ComposeConversion {
   /** Problems of the conversion itself (refused and unknown keys, YAML syntax). */
   problems: ManifestProblem[];
   notes: Note[];
+  /** Services whose `extends` failed (already reported): their missing image is no news. */
+  incomplete?: Set<string>;
 }
 
 /** Compose files → native manifest. `lookup` gives `.env` and `capstan.env`, for profiles and the project name. */
@@ -63,11 +67,14 @@ export async function convertComposeFolder(folder: string, checkout: Checkout, l
     if (tree) trees.push(tree);
   }
   if (problems.length > 0 || trees.length === 0) return { file, problems, notes };
-  const project = trees.reduce((merged, tree) => mergeProject(merged, tree));
+  const merged = trees.reduce((left, tree) => mergeProject(left, tree));
   const fileStart: Origin = { file, line: 1, column: 1, key: '' };
-  if (project.kind !== 'map') {
+  if (merged.kind !== 'map') {
     return { file, problems: [{ code: 'COMPOSE_INVALID', file, line: 1, column: 1, key: '', message: 'a Compose file is a map with services:' }], notes };
   }
+  const otherFiles = new Map<string, OtherFile>();
+  const project = await applyIncludes(checkout, merged, folder, { mainFolder: folder, files: otherFiles, problems, depth: 0 });
+  await preloadExtends(checkout, otherFiles, project.entries.get('services')?.value, folder, problems);
 
   const document = new NativeDocument({ at: fileStart });
   const context: ConvertContext = {
@@ -83,10 +90,87 @@ export async function convertComposeFolder(folder: string, checkout: Checkout, l
     serviceKeys: new Map(),
     linkAliases: [],
     writers: new Map(),
+    otherFiles,
+    incomplete: new Set(),
   };
   const dotEnv = hasDotEnv(folder) ? { file: repoPath('.env'), line: 0, column: 0, key: '' } : undefined;
   convertProject(context, { tree: project, folderName: basename(folder), dotEnv, fileStart });
-  return { file, document, problems, notes };
+  return { file, document, problems, notes, incomplete: context.incomplete };
+}
+
+const INCLUDED_SECTIONS = ['services', 'volumes', 'networks', 'secrets', 'configs'];
+const MAX_INCLUDE_DEPTH = 8;
+
+interface IncludeState {
+  mainFolder: string;
+  files: Map<string, OtherFile>;
+  problems: ManifestProblem[];
+  depth: number;
+}
+
+/**
+ * Compose's `include`: each listed file of the repository is read (its own includes first) and
+ * its services, volumes, networks, secrets and configs join the project's; a name defined twice
+ * is an error, as in Compose. Returns the project without its `include` key.
+ */
+async function applyIncludes(checkout: Checkout, project: LocatedMap, folder: string, state: IncludeState): Promise<LocatedMap> {
+  const include = project.entries.get('include');
+  if (!include) return project;
+  const result: LocatedMap = { ...project, entries: new Map([...project.entries].filter(([key]) => key !== 'include')) };
+  const fail = (at: Origin, code: string, message: string) => state.problems.push({ code, file: at.file, line: at.line, column: at.column, key: at.key, message });
+  if (state.depth >= MAX_INCLUDE_DEPTH) {
+    fail(include.keyAt, 'COMPOSE_INVALID', `include nested more than ${MAX_INCLUDE_DEPTH} files deep`);
+    return result;
+  }
+  const items = include.value.kind === 'seq' ? include.value.items : [include.value];
+  for (const item of items) {
+    let paths: Located[] = [];
+    if (item.kind === 'scalar') paths = [item];
+    else if (item.kind === 'map') {
+      for (const [key, option] of item.entries) {
+        if (key === 'path') paths = option.value.kind === 'seq' ? option.value.items : [option.value];
+        else if (key === 'project_directory' || key === 'env_file') fail(option.keyAt, 'COMPOSE_UNSUPPORTED', `not supported by Capstan: include ${key}; variables come from the project's own .env, and paths from each file's folder`);
+        else if (!key.startsWith('x-')) fail(option.keyAt, 'COMPOSE_UNKNOWN_KEY', `'${key}' is not a Compose key here`);
+      }
+    }
+    if (paths.length === 0) fail(item.at, 'COMPOSE_INVALID', 'an include entry is a path or {path: …}');
+    for (const pathValue of paths) {
+      const written = text(pathValue);
+      if (written === undefined || written.includes('$')) {
+        fail(pathValue.at, 'COMPOSE_INVALID', 'an included file is a path, written without variables');
+        continue;
+      }
+      if (state.files.size >= MAX_OTHER_FILES) {
+        fail(pathValue.at, 'COMPOSE_INVALID', `more than ${MAX_OTHER_FILES} Compose files behind extends and include`);
+        return result;
+      }
+      const other = await readOtherFile(checkout, folder, written, pathValue.at, state.problems);
+      if (!other) continue;
+      state.files.set(other.path, other);
+      const included = await applyIncludes(checkout, other.tree, other.folder, { ...state, depth: state.depth + 1 });
+      const services = included.entries.get('services')?.value;
+      if (other.folder !== state.mainFolder && services?.kind === 'map') {
+        for (const service of services.entries.values()) {
+          relativePathProblems(service.value, state.problems);
+          const extendsFile = service.value.kind === 'map' ? child(child(service.value, 'extends'), 'file') : undefined;
+          if (extendsFile) fail(extendsFile.at, 'COMPOSE_UNSUPPORTED', 'not supported by Capstan: extends.file in an included file of another folder; include the base file too, or move the file beside compose.yaml');
+        }
+      }
+      for (const section of INCLUDED_SECTIONS) {
+        const addition = included.entries.get(section);
+        if (addition?.value.kind !== 'map') continue;
+        const existing = result.entries.get(section);
+        const target: LocatedMap = existing?.value.kind === 'map' ? { ...existing.value, entries: new Map(existing.value.entries) } : { kind: 'map', entries: new Map(), at: addition.value.at };
+        for (const [name, definition] of addition.value.entries) {
+          const earlier = target.entries.get(name);
+          if (earlier) fail(definition.keyAt, 'COMPOSE_INCLUDE_CONFLICT', `${section}.${name} is defined in ${earlier.keyAt.file} (line ${earlier.keyAt.line}) too; Compose refuses a name defined twice through include`);
+          else target.entries.set(name, definition);
+        }
+        result.entries.set(section, { keyAt: existing?.keyAt ?? addition.keyAt, value: target });
+      }
+    }
+  }
+  return result;
 }
 
 async function readTree(checkout: Checkout, folder: string, name: string, file: string, problems: ManifestProblem[]): Promise<Located | undefined> {
@@ -149,9 +233,14 @@ export async function loadComposeFolder(folder: string, checkout: Checkout, cont
     { ...context, envFiles },
     policy,
   );
-  // A key the conversion already refused is not reported again by the native pipeline.
+  // A key or a value the conversion already refused has its problem: the native loader's view of
+  // the same place is no news.
   const refusedKeys = conversion.problems.filter((problem) => problem.key !== '').map((problem) => problem.key);
-  const followOn = (problem: ManifestProblem) => refusedKeys.some((key) => problem.key === key || problem.key.startsWith(`${key}.`) || problem.key.startsWith(`${key}[`));
+  const refusedAt = new Set(conversion.problems.map((problem) => `${problem.file}:${problem.line}:${problem.column}`));
+  const followOn = (problem: ManifestProblem) =>
+    refusedKeys.some((key) => problem.key === key || problem.key.startsWith(`${key}.`) || problem.key.startsWith(`${key}[`)) ||
+    refusedAt.has(`${problem.file}:${problem.line}:${problem.column}`) ||
+    (problem.code === 'IMAGE_MISSING' && [...(conversion.incomplete ?? [])].some((name) => problem.key === `services.${name}`));
   const problems = unique([...conversion.problems, ...result.problems.filter((problem) => !followOn(problem)).map(composeHint)]);
   return { result: { ...result, problems }, notes: uniqueNotes(notes), conversion };
 }

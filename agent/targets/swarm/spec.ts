@@ -69,6 +69,8 @@ export function desiredSwarmService(app: App, service: Service, context: SwarmSp
       // Local driver: the volume lives on whichever node runs the task, created there on first use.
       const labels = { ...(volume?.labels ?? {}), ...ownerLabels(context.node), [LABEL.app]: app.name };
       mounts.push({ Type: 'volume', Source: volume?.dockerName ?? mount.volume, Target: mount.target, ReadOnly: mount.readOnly, VolumeOptions: { Labels: labels, ...(mount.noCopy ? { NoCopy: true } : {}) } as never });
+    } else if (mount.type === 'anonymous') {
+      continue; // refused by support.ts: a task's anonymous volume is not kept per replica
     } else if (mount.repo) {
       configs.push({ name: configName(app.name, mount.repo.digest), path: mount.repo.path, source: mount.source, target: mount.target });
     } else {

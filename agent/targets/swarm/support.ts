@@ -43,6 +43,10 @@ export function unsupportedFields(app: App, service: Service, repoFiles: Readonl
     }
   }
   for (const mount of service.mounts) {
+    if (mount.type === 'anonymous') {
+      problems.push(refuse(`volumes ${mount.target}`, 'a Swarm task\'s anonymous volume is new with every task, not kept per replica; name the volume and declare it under the top-level volumes'));
+      continue;
+    }
     if (mount.selinux) problems.push(refuse(`volumes ${mount.target}:${mount.selinux}`, 'Swarm services cannot relabel a bind source for SELinux; label it on the nodes by hand'));
     if (mount.type !== 'bind' || !mount.repo) continue;
     const file = repoFiles.get(mount.source);
@@ -57,12 +61,18 @@ export function unsupportedFields(app: App, service: Service, repoFiles: Readonl
 
 /** Volume settings Swarm cannot carry out: a local volume lives on whichever node ran the task. */
 export function unsupportedVolumes(app: App): SwarmPlanProblem[] {
-  return app.volumes
+  const networks = (app.networks ?? [])
+    .filter((network) => network.external || network.ipam)
+    .map((network) => ({
+      code: 'SWARM_UNSUPPORTED',
+      message: `app ${app.name} (${app.source.file}:${app.source.line}): networks.${network.name}.${network.external ? 'external' : 'ipam'}: Swarm services join the overlay networks Capstan creates, with addresses Swarm assigns`,
+    }));
+  return networks.concat(app.volumes
     .filter((volume) => volume.remove)
     .map((volume) => ({
       code: 'SWARM_UNSUPPORTED',
       message: `app ${app.name} (${app.source.file}:${app.source.line}): volumes.${volume.name}.remove: Swarm's local volumes live on the nodes that ran the tasks, where Capstan cannot remove them; remove them there by hand`,
-    }));
+    })));
 }
 
 /** Service settings the Swarm target does not translate (yet): refused by name, never dropped. */

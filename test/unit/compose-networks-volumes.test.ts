@@ -1,0 +1,221 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { networkLayout } from '../../agent/plan/networks.js';
+import { plan } from '../../agent/plan/plan.js';
+import { printPlan } from '../../agent/plan/print.js';
+import { symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ManifestProblem } from '../../agent/errors.js';
+import { readOtherFile } from '../../agent/load/compose/other-files.js';
+import { openCheckout } from '../../agent/load/repo-files.js';
+import { cleanupCheckouts, convertCompose, writeCheckout } from './compose-helpers.js';
+
+// Compose fidelity (issue 23): anonymous volumes, external networks, ipam, network_mode:
+// service:, extends.file and include, each as a Compose file loads it.
+
+after(cleanupCheckouts);
+
+describe('Compose anonymous volumes', () => {
+  it('accepts the short and long syntax, as a volume per replica', async () => {
+    const converted = await convertCompose(`
+services:
+  app:
+    image: local/busybox:1
+    volumes:
+      - ./src:/app
+      - /app/node_modules
+      - type: volume
+        target: /app/cache
+`, { 'src/index.js': '' });
+    assert.deepEqual(converted.problems, []);
+    const mounts = converted.app!.services[0].mounts;
+    assert.deepEqual(mounts.filter((mount) => mount.type === 'anonymous'), [
+      { type: 'anonymous', target: '/app/node_modules', readOnly: false },
+      { type: 'anonymous', target: '/app/cache', readOnly: false },
+    ]);
+  });
+
+  it('refuses a relative path alone, and a bind without source, naming file, line and key', async () => {
+    const converted = await convertCompose(`
+services:
+  app:
+    image: local/busybox:1
+    volumes:
+      - node_modules
+      - type: bind
+        target: /x
+`);
+    assert.equal(converted.problems.length, 2, converted.problems.join('\n'));
+    assert.match(converted.problems[0], /^app\/compose\.yaml:6:9: services\.app\.volumes\[0\]: .*absolute container path alone/);
+    assert.match(converted.problems[1], /^app\/compose\.yaml:7:9: services\.app\.volumes\[1\]: a bind mount needs a source/);
+  });
+
+  it('takes remove_anonymous_volumes from x-capstan', async () => {
+    const converted = await convertCompose(`
+x-capstan: {remove_anonymous_volumes: true}
+services:
+  app: {image: local/busybox:1, volumes: [/data]}
+`);
+    assert.deepEqual(converted.problems, []);
+    assert.equal(converted.app!.removeAnonymousVolumes, true);
+  });
+});
+
+describe('Compose external networks and ipam', () => {
+  it('joins an external network by its name, creates nothing for it, and plans a missing one as a problem naming file, line and key', async () => {
+    const converted = await convertCompose(`
+services:
+  web:
+    image: local/busybox:1
+    ports: ["8080:80"]
+    networks: [proxy, default]
+networks:
+  proxy:
+    external: true
+    name: traefik_proxy
+`);
+    assert.deepEqual(converted.problems, []);
+    const layout = networkLayout(converted.state!);
+    assert.deepEqual(layout.networks.map((network) => network.name), ['app_default']);
+    assert.deepEqual(layout.endpoints('app', 'web').map((endpoint) => endpoint.network), ['app_default', 'traefik_proxy']);
+    const base = { node: 'n1', containers: [], networks: [], volumes: [], images: ['local/busybox:1'], runtimes: [] };
+    const missing = plan(converted.state!, { ...base, engineNetworks: [{ name: 'bridge', subnets: ['172.17.0.0/16'] }] });
+    assert.equal(missing.operations.length, 0);
+    assert.deepEqual(missing.problems.map((entry) => entry.code), ['NETWORK_EXTERNAL_MISSING']);
+    assert.match(missing.problems[0].message, /^app\/compose\.yaml:9: networks\.proxy\.external: network 'traefik_proxy' does not exist/);
+    const present = plan(converted.state!, { ...base, engineNetworks: [{ name: 'traefik_proxy', subnets: [] }] });
+    assert.deepEqual(present.problems, []);
+    assert.doesNotMatch(printPlan(present), /traefik_proxy/);
+  });
+
+  it('never disconnects from nor removes an external network', async () => {
+    const converted = await convertCompose(`
+services:
+  web: {image: local/busybox:1, networks: [proxy]}
+networks:
+  proxy: {external: true}
+`);
+    assert.deepEqual(converted.problems, []);
+    const observedState = {
+      node: 'n1',
+      containers: [],
+      networks: [],
+      volumes: [],
+      images: ['local/busybox:1'],
+      runtimes: [],
+      engineNetworks: [{ name: 'proxy', subnets: [] }],
+    };
+    const printed = printPlan(plan({ ...converted.state!, apps: [] }, observedState, { allowEmpty: true }));
+    assert.doesNotMatch(printed, /proxy/);
+  });
+
+  it('refuses name: without external, and an unknown ipam driver', async () => {
+    const converted = await convertCompose(`
+services:
+  web: {image: local/busybox:1, networks: [back]}
+networks:
+  back:
+    name: elsewhere
+    ipam: {driver: dhcp}
+`);
+    assert.equal(converted.problems.length, 2, converted.problems.join('\n'));
+    assert.match(converted.problems[0], /compose\.yaml:6:5: networks\.back\.name: .*external/);
+    assert.match(converted.problems[1], /compose\.yaml:7:20: networks\.back\.ipam\.driver: .*ipam driver other than default/);
+  });
+
+  it('creates a network with its subnet and a fixed address, and refuses an overlap with a network of the host', async () => {
+    const converted = await convertCompose(`
+services:
+  dns:
+    image: local/busybox:1
+    networks:
+      back: {ipv4_address: 172.30.5.10}
+networks:
+  back:
+    ipam:
+      config:
+        - subnet: 172.30.5.0/24
+          gateway: 172.30.5.1
+`);
+    assert.deepEqual(converted.problems, []);
+    const base = { node: 'n1', containers: [], networks: [], volumes: [], images: ['local/busybox:1'], runtimes: [] };
+    const result = plan(converted.state!, { ...base, engineNetworks: [] });
+    const create = result.operations.find((operation) => operation.kind === 'create-network' && operation.network === 'app_back');
+    assert.deepEqual(create && 'ipam' in create ? create.ipam : undefined, { subnet: '172.30.5.0/24', gateway: '172.30.5.1', line: 11 });
+    assert.equal(networkLayout(converted.state!).endpoints('app', 'dns')[0].ipv4Address, '172.30.5.10');
+    const clash = plan(converted.state!, { ...base, engineNetworks: [{ name: 'other', subnets: ['172.30.0.0/16'] }] });
+    assert.deepEqual(clash.problems.map((entry) => entry.code), ['IPAM_CONFLICT']);
+    assert.match(clash.problems[0].message, /^app\/compose\.yaml:11: networks\.back\.ipam\.config\[0\]\.subnet: subnet 172\.30\.5\.0\/24 overlaps 172\.30\.0\.0\/16 of network 'other'/);
+  });
+
+  it('refuses an address outside the subnet', async () => {
+    const converted = await convertCompose(`
+services:
+  dns: {image: local/busybox:1, networks: {back: {ipv4_address: 10.0.0.2}}}
+networks:
+  back: {ipam: {config: [{subnet: 172.30.5.0/24}]}}
+`);
+    assert.equal(converted.problems.length, 1);
+    assert.match(converted.problems[0], /services\.dns\.networks\.back\.ipv4_address: 10\.0\.0\.2 is not inside the subnet 172\.30\.5\.0\/24/);
+  });
+});
+
+describe('Compose extends.file and include', () => {
+  it('extends a service of another file of the repository, its own extends resolved there', async () => {
+    const converted = await convertCompose(
+      `
+services:
+  web:
+    extends: {file: common.yaml, service: web}
+    environment: {MODE: prod}
+`,
+      { 'common.yaml': 'services:\n  base: {image: local/busybox:1, environment: {A: "1"}}\n  web: {extends: base, command: ["httpd", "-f"], environment: {MODE: dev}}\n' },
+    );
+    assert.deepEqual(converted.problems, []);
+    const web = converted.app!.services[0];
+    assert.equal(web.image, 'local/busybox:1');
+    assert.deepEqual(web.command, ['httpd', '-f']);
+    assert.deepEqual(web.environment, { A: '1', MODE: 'prod' });
+  });
+
+  it('includes files: their services and volumes join the app; a name defined twice is an error', async () => {
+    const converted = await convertCompose(
+      `
+include: [db/compose.db.yaml]
+services:
+  web: {image: local/busybox:1, depends_on: [db]}
+`,
+      { 'db/compose.db.yaml': 'services:\n  db: {image: local/busybox:1, volumes: [data:/data]}\nvolumes:\n  data:\n' },
+    );
+    assert.deepEqual(converted.problems, []);
+    assert.deepEqual(converted.app!.services.map((service) => service.name).sort(), ['db', 'web']);
+    assert.deepEqual(converted.app!.volumes.map((volume) => volume.dockerName), ['app_data']);
+
+    const twice = await convertCompose('include: [other.yaml]\nservices:\n  web: {image: local/busybox:1}\n', { 'other.yaml': 'services:\n  web: {image: local/busybox:1}\n' });
+    assert.equal(twice.problems.length, 1, twice.problems.join('\n'));
+    assert.match(twice.problems[0], /^app\/other\.yaml:2:3: services\.web: services\.web is defined in app\/compose\.yaml \(line 3\) too/);
+  });
+
+  it('refuses a file outside the repository and relative paths of another folder, naming file, line and key', async () => {
+    const outside = await convertCompose('include: [../../etc/passwd]\nservices:\n  web:\n    extends: {file: ../../x.yaml, service: a}\n');
+    assert.deepEqual(outside.problems.map((line) => line.replace(/: the file.*/, '')), [
+      'app/compose.yaml:1:11: include[0]',
+      'app/compose.yaml:4:21: services.web.extends.file',
+    ]);
+    const relative = await convertCompose('include: [sub/c.yaml]\nservices:\n  web: {image: local/busybox:1}\n', { 'sub/c.yaml': 'services:\n  x:\n    image: local/busybox:1\n    volumes: [./conf:/conf]\n' });
+    assert.equal(relative.problems.length, 1);
+    assert.match(relative.problems[0], /^app\/sub\/c\.yaml:4:15: services\.x\.volumes\[0\]: not supported by Capstan: a relative path in a Compose file of another folder/);
+  });
+
+  it('refuses a symbolic link that leads out of the checkout', async () => {
+    const root = await writeCheckout({ 'app/compose.yaml': 'services: {}\n' });
+    const outsideDir = await writeCheckout({ 'base.yaml': 'services:\n  a: {image: x}\n' });
+    symlinkSync(join(outsideDir, 'base.yaml'), join(root, 'app', 'base.yaml'));
+    const problems: ManifestProblem[] = [];
+    const read = await readOtherFile(await openCheckout(root), join(root, 'app'), 'base.yaml', { file: 'app/compose.yaml', line: 3, column: 7, key: 'include[0]' }, problems);
+    assert.equal(read, undefined);
+    assert.equal(problems[0].code, 'COMPOSE_FILE_OUTSIDE');
+    assert.match(problems[0].message, /through a symbolic link/);
+    assert.deepEqual([problems[0].file, problems[0].line, problems[0].key], ['app/compose.yaml', 3, 'include[0]']);
+  });
+});
