@@ -1,4 +1,5 @@
 import type { Keyring } from '../secrets/index.js';
+import type { SopsKeys } from '../secrets/sops/index.js';
 import type { HostPolicy } from './policy/index.js';
 import type { Clock } from './clock.js';
 import { CapstanError } from './errors.js';
@@ -34,6 +35,8 @@ export interface ReconcilerDeps {
   verify?: (input: { commit: string; gitdir: string; appliedCommit: string | null; appliedCommittedAt?: string }) => Promise<unknown>;
   /** The keyring for encrypted env files, read at each load; absent when no key file is configured. */
   keyring?: () => Promise<Keyring>;
+  /** Age and OpenPGP keys for SOPS files, read at each load; absent when none is configured. */
+  sopsKeys?: () => Promise<SopsKeys>;
   /**
    * Fleet mode: this node's share of a loaded desired state (agent/fleet/placement.ts). Absent
    * for Swarm, whose scheduler places services itself.
@@ -287,6 +290,7 @@ export class Reconciler {
       hashKey: this.deps.hashKey,
       lookup: this.deps.lookup,
       keyring: await this.deps.keyring?.(),
+      sopsKeys: await this.deps.sopsKeys?.(),
       policy: await this.deps.policy?.(),
       secrets: this.deps.secrets,
     });

@@ -2,21 +2,25 @@ import { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { loadKeyring } from '../../../secrets/index.js';
+import { loadSopsKeys } from '../../../secrets/sops/index.js';
+import { sopsKeyFiles, withSopsKeyOptions, type SopsKeyOptions } from '../sops-options.js';
 import { formatProblem } from '../../errors.js';
 import { validateDir } from '../../load/index.js';
 import { readPolicyFile } from '../../policy/index.js';
 
 export function validateCommand(): Command {
-  return new Command('validate')
+  return withSopsKeyOptions(new Command('validate'))
     .description('check a manifests checkout offline (for the manifests repository\'s own CI); exit 1 on any problem')
     .argument('[dir]', 'checkout root', '.')
     .option('--path <dir>', 'folder inside DIR holding the manifests', '.')
     .option('--key-file <file>', 'key file (CAPSTAN_KEY_FILE): decrypt the env files too; without one only their headers and variable names are checked')
     .option('--policy-file <file>', 'host policy (CAPSTAN_POLICY_FILE) to check the manifests against; without one, the defaults, which refuse privileged mode, host namespaces, devices, extra capabilities and host paths')
     .option('--json', 'print the problems as JSON')
-    .action(async (dir: string, options: { path: string; keyFile?: string; policyFile?: string; json?: boolean }) => {
+    .action(async (dir: string, options: { path: string; keyFile?: string; policyFile?: string; json?: boolean } & SopsKeyOptions) => {
       const keyFile = options.keyFile ?? process.env.CAPSTAN_KEY_FILE;
       const policyFile = options.policyFile ?? process.env.CAPSTAN_POLICY_FILE;
+      const sopsFiles = sopsKeyFiles(options, process.env);
+      const hasSops = Boolean(sopsFiles.ageKeyFile || sopsFiles.pgpKeyFile);
       const { problems, state, uncheckedEnvFiles } = await validateDir({
         root: resolve(dir),
         path: options.path,
@@ -25,11 +29,13 @@ export function validateCommand(): Command {
         hashKey: randomBytes(32),
         keyring: keyFile ? await loadKeyring(resolve(keyFile)) : undefined,
         uncheckedEnvFiles: !keyFile,
+        sopsKeys: hasSops ? await loadSopsKeys(sopsFiles) : undefined,
+        uncheckedSopsFiles: !hasSops,
         policy: policyFile ? await readPolicyFile(resolve(policyFile)) : undefined,
       });
       if (uncheckedEnvFiles.length > 0 && !options.json) {
         process.stderr.write(
-          `note: ${uncheckedEnvFiles.length} env file(s) not decrypted (no --key-file): their headers were checked and the variables they name count as set, but not their values: ${uncheckedEnvFiles.join(', ')}\n`,
+          `note: ${uncheckedEnvFiles.length} env file(s) not decrypted (no key given): their headers were checked and the variables they name count as set, but not their values: ${uncheckedEnvFiles.join(', ')}\n`,
         );
       }
       if (options.json) process.stdout.write(JSON.stringify({ valid: problems.length === 0, problems, uncheckedEnvFiles }, null, 2) + '\n');

@@ -1,0 +1,139 @@
+import { armor, Decrypter, identityToRecipient } from 'age-encryption';
+import { readFile, stat } from 'node:fs/promises';
+import * as openpgp from 'openpgp';
+import { secretsError } from '../errors.js';
+
+// The keys that open SOPS files on this host: age identities (`AGE-SECRET-KEY-1…`, one a line,
+// `#` comments, as age-keygen writes them and SOPS reads SOPS_AGE_KEY_FILE) and OpenPGP secret
+// keys (armored or binary, unprotected: no agent, no passphrase prompt). Both files must be
+// private to their owner, as Capstan's own key file.
+
+export interface AgeKey {
+  identity: string;
+  recipient: string;
+}
+
+export interface SopsKeys {
+  age: AgeKey[];
+  ageSource?: string;
+  pgp: openpgp.PrivateKey[];
+  pgpSource?: string;
+}
+
+export interface SopsKeyFiles {
+  ageKeyFile?: string;
+  pgpKeyFile?: string;
+}
+
+const GROUP_OR_OTHERS = 0o077;
+
+async function readPrivateFile(path: string, what: string): Promise<Buffer> {
+  let mode: number;
+  try {
+    mode = (await stat(path)).mode;
+  } catch (error) {
+    throw secretsError('SECRETS_KEY_FILE_MISSING', `${what} ${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`, { file: path });
+  }
+  if ((mode & GROUP_OR_OTHERS) !== 0) {
+    const octal = `0${(mode & 0o777).toString(8)}`;
+    throw secretsError('SECRETS_KEY_FILE_MODE', `${what} ${path} is accessible by group or others (mode ${octal}); it must be private to its owner: run \`chmod 600 ${path}\``, {
+      file: path,
+      mode: octal,
+    });
+  }
+  return readFile(path);
+}
+
+export async function parseAgeKeys(text: string, source: string): Promise<AgeKey[]> {
+  const keys: AgeKey[] = [];
+  for (const [index, raw] of text.split('\n').entries()) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    if (!line.startsWith('AGE-SECRET-KEY-')) {
+      const problem = line.startsWith('AGE-PLUGIN-') ? 'age plugin identities are not supported' : line.startsWith('-----BEGIN') ? 'SSH keys are not supported; use an age X25519 identity (age-keygen)' : 'expected an age identity (AGE-SECRET-KEY-1…)';
+      throw secretsError('SOPS_KEY_FILE_INVALID', `${source}:${index + 1}: ${problem}`, { file: source, line: index + 1 });
+    }
+    try {
+      keys.push({ identity: line, recipient: await identityToRecipient(line) });
+    } catch {
+      throw secretsError('SOPS_KEY_FILE_INVALID', `${source}:${index + 1}: not a valid age identity`, { file: source, line: index + 1 });
+    }
+  }
+  if (keys.length === 0) throw secretsError('SOPS_KEY_FILE_INVALID', `${source}: no age identity in the file`, { file: source });
+  return keys;
+}
+
+export async function parsePgpKeys(bytes: Uint8Array, source: string): Promise<openpgp.PrivateKey[]> {
+  let keys: openpgp.PrivateKey[];
+  try {
+    const text = Buffer.from(bytes).toString('latin1');
+    keys = text.includes('-----BEGIN PGP PRIVATE KEY BLOCK-----')
+      ? await openpgp.readPrivateKeys({ armoredKeys: text })
+      : await openpgp.readPrivateKeys({ binaryKeys: bytes });
+  } catch {
+    throw secretsError('SOPS_KEY_FILE_INVALID', `${source}: no OpenPGP secret key could be read (export one with \`gpg --export-secret-keys --armor FINGERPRINT\`)`, { file: source });
+  }
+  for (const key of keys) {
+    if (!key.isDecrypted()) {
+      throw secretsError('SOPS_KEY_FILE_INVALID', `${source}: key ${key.getFingerprint().toUpperCase()} is protected by a passphrase, which Capstan cannot ask for; export a copy without one for this host`, {
+        file: source,
+      });
+    }
+  }
+  return keys;
+}
+
+/** Reads the configured key files; either may be absent. */
+export async function loadSopsKeys(files: SopsKeyFiles): Promise<SopsKeys> {
+  const keys: SopsKeys = { age: [], pgp: [] };
+  if (files.ageKeyFile) {
+    keys.age = await parseAgeKeys((await readPrivateFile(files.ageKeyFile, 'age key file')).toString('utf8'), files.ageKeyFile);
+    keys.ageSource = files.ageKeyFile;
+  }
+  if (files.pgpKeyFile) {
+    keys.pgp = await parsePgpKeys(await readPrivateFile(files.pgpKeyFile, 'OpenPGP key file'), files.pgpKeyFile);
+    keys.pgpSource = files.pgpKeyFile;
+  }
+  return keys;
+}
+
+export function hasSopsKeys(keys: SopsKeys | undefined): keys is SopsKeys {
+  return keys !== undefined && (keys.age.length > 0 || keys.pgp.length > 0);
+}
+
+/** The data key (or Shamir part) an age stanza holds, or undefined when none of our identities opens it. */
+export async function openAgeStanza(enc: string, recipient: string, keys: SopsKeys): Promise<Uint8Array | undefined> {
+  const mine = keys.age.filter((key) => key.recipient === recipient);
+  // The recipient is written by SOPS beside the stanza; try the matching identity first, then the rest.
+  const ordered = [...mine, ...keys.age.filter((key) => key.recipient !== recipient)];
+  if (ordered.length === 0) return undefined;
+  let ciphertext: Uint8Array;
+  try {
+    ciphertext = enc.includes('-----BEGIN AGE ENCRYPTED FILE-----') ? armor.decode(enc.trim() + '\n') : Buffer.from(enc, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const decrypter = new Decrypter();
+  for (const key of ordered) decrypter.addIdentity(key.identity);
+  try {
+    return await decrypter.decrypt(ciphertext);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The data key (or Shamir part) an OpenPGP message holds, or undefined when none of our keys opens it. */
+export async function openPgpStanza(enc: string, keys: SopsKeys): Promise<Uint8Array | undefined> {
+  if (keys.pgp.length === 0) return undefined;
+  try {
+    const message = await openpgp.readMessage({ armoredMessage: enc });
+    const { data } = await openpgp.decrypt({ message, decryptionKeys: keys.pgp, format: 'binary' });
+    return data as Uint8Array;
+  } catch {
+    return undefined;
+  }
+}
+
+export function pgpFingerprints(keys: SopsKeys): string[] {
+  return keys.pgp.flatMap((key) => [key.getFingerprint(), ...key.getSubkeys().map((subkey) => subkey.getFingerprint())]).map((fingerprint) => fingerprint.toUpperCase());
+}
