@@ -1,6 +1,6 @@
 // SOPS files (getsops/sops) read beside Capstan's own format: age and OpenPGP keys, dotenv, YAML
 // and JSON, MAC verified. See the README's SOPS section for what is and is not supported.
-export { isSopsFile, parseSopsTree, MAX_SOPS_BYTES } from './tree.js';
+export { isSopsFile, hasSopsMetadata, parseSopsTree, MAX_SOPS_BYTES } from './tree.js';
 export type { SopsFormat, SopsTree, SopsNode, SopsMap } from './tree.js';
 export { decryptSops, shouldBeEncrypted, goFormatFloat } from './decrypt.js';
 export type { DecryptedSops, SopsLeaf } from './decrypt.js';

@@ -64,6 +64,16 @@ export function isSopsFile(text: string): boolean {
   }
 }
 
+/** A YAML or JSON file with a top-level `sops` map: SOPS data, never a manifest. */
+export function hasSopsMetadata(text: string): boolean {
+  if (!/^\s*"?sops"?\s*:/m.test(text) || Buffer.byteLength(text) > MAX_SOPS_BYTES) return false;
+  try {
+    return sniffStructured(text)?.metadata !== undefined;
+  } catch {
+    return false;
+  }
+}
+
 /** Parses a SOPS file; throws SOPS_MALFORMED naming the file (and line) when it cannot be read. */
 export function parseSopsTree(text: string, file: string): SopsTree {
   if (Buffer.byteLength(text) > MAX_SOPS_BYTES) {
