@@ -7,6 +7,8 @@ import { decryptEnvDocument, encryptEnv, isEncryptedEnv, isValidName, type Decry
 import { addPrimaryKey, loadKeyring, newKeyringKey, parseKeyring, serializeKeyring, type Keyring } from './keyring.js';
 import { dotenvLine, parsePlainEnv, serializePlainEnv } from './plaintext.js';
 import { repoRelativePath } from './repo-path.js';
+import { decryptSopsText } from './sops-commands.js';
+import { emitPlain, isSopsFile, type SopsKeyOptions } from './sops/index.js';
 
 // `capstan secrets …`, as functions over injected I/O. Values travel only through stdin, the
 // editor's temporary file and `decrypt`'s stdout; messages name files and variables only.
@@ -36,10 +38,10 @@ export interface FileOptions extends KeyFileOptions {
   repoPath?: string;
 }
 
-const NEW_FILE_MODE = 0o644;
+export const NEW_FILE_MODE = 0o644;
 const KEY_FILE_MODE = 0o600;
 
-function keyFilePath(deps: SecretsDeps, options: KeyFileOptions): string {
+export function keyFilePath(deps: SecretsDeps, options: KeyFileOptions): string {
   const path = options.keyFile ?? deps.env.CAPSTAN_KEY_FILE;
   if (!path) throw secretsError('SECRETS_NO_KEY_FILE', 'no key file: pass --key-file or set CAPSTAN_KEY_FILE');
   return resolve(deps.cwd, path);
@@ -54,13 +56,13 @@ async function readOptional(fs: SecretsFs, path: string): Promise<string | undef
   }
 }
 
-async function readRequired(fs: SecretsFs, path: string, file: string): Promise<string> {
+export async function readRequired(fs: SecretsFs, path: string, file: string): Promise<string> {
   const text = await readOptional(fs, path);
   if (text === undefined) throw secretsError('SECRETS_FILE_MISSING', `${file} does not exist`, { file });
   return text;
 }
 
-async function modeOf(fs: SecretsFs, path: string, fallback: number): Promise<number> {
+export async function modeOf(fs: SecretsFs, path: string, fallback: number): Promise<number> {
   try {
     return (await fs.stat(path)).mode & 0o777;
   } catch {
@@ -69,7 +71,7 @@ async function modeOf(fs: SecretsFs, path: string, fallback: number): Promise<nu
 }
 
 /** Write beside the target, then rename: a crash leaves the old file or the new one, never half. */
-async function writeAtomic(fs: SecretsFs, path: string, text: string, mode: number): Promise<void> {
+export async function writeAtomic(fs: SecretsFs, path: string, text: string, mode: number): Promise<void> {
   const temporary = `${path}.${randomBytes(6).toString('hex')}.capstan-tmp`;
   try {
     await fs.writeFile(temporary, text, { mode, flag: 'wx' });
@@ -81,7 +83,7 @@ async function writeAtomic(fs: SecretsFs, path: string, text: string, mode: numb
   }
 }
 
-function write(stream: NodeJS.WritableStream, text: string): Promise<void> {
+export function write(stream: NodeJS.WritableStream, text: string): Promise<void> {
   return new Promise((done, fail) => stream.write(text, (error) => (error ? fail(error) : done())));
 }
 
@@ -188,7 +190,13 @@ export async function encryptFile(deps: SecretsDeps, file: string, options: File
   await write(deps.stderr, `encrypted ${Object.keys(values).length} variables in ${file} for ${repoPath} with key ${keyring.primary.id}\n`);
 }
 
-export async function decryptFile(deps: SecretsDeps, file: string, options: FileOptions): Promise<void> {
+export async function decryptFile(deps: SecretsDeps, file: string, options: FileOptions & SopsKeyOptions): Promise<void> {
+  // A SOPS file prints as `sops --decrypt` would; it needs SOPS keys, not Capstan's key file.
+  const text = await readRequired(deps.fs, resolve(deps.cwd, file), file);
+  if (!isEncryptedEnv(text) && isSopsFile(text)) {
+    await write(deps.stdout, emitPlain(await decryptSopsText(deps, text, file, options)));
+    return;
+  }
   const target = await openTarget(deps, file, options, false);
   await write(deps.stdout, serializePlainEnv(valuesOf(target.existing), file));
 }

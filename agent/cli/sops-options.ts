@@ -1,15 +1,11 @@
 import { Command } from 'commander';
-import { resolve } from 'node:path';
-import type { SopsKeyFiles } from '../../secrets/sops/index.js';
+import { sopsKeyFiles as fromOptions, type SopsKeyFiles, type SopsKeyOptions } from '../../secrets/sops/index.js';
 
 // Where the commands that read a checkout without the agent's configuration (`validate`,
-// `convert`, `secrets …`) find the keys for SOPS files: flags, then CAPSTAN_* variables, then
-// SOPS's own SOPS_AGE_KEY_FILE.
+// `convert`) find the keys for SOPS files: flags, then CAPSTAN_* variables, then SOPS's own
+// SOPS_AGE_KEY_FILE.
 
-export interface SopsKeyOptions {
-  ageKeyFile?: string;
-  sopsPgpKeyFile?: string;
-}
+export type { SopsKeyOptions } from '../../secrets/sops/index.js';
 
 export function withSopsKeyOptions(command: Command): Command {
   return command
@@ -18,7 +14,5 @@ export function withSopsKeyOptions(command: Command): Command {
 }
 
 export function sopsKeyFiles(options: SopsKeyOptions, env: Record<string, string | undefined>, cwd = process.cwd()): SopsKeyFiles {
-  const age = options.ageKeyFile ?? env.CAPSTAN_AGE_KEY_FILE ?? env.SOPS_AGE_KEY_FILE;
-  const pgp = options.sopsPgpKeyFile ?? env.CAPSTAN_SOPS_PGP_KEY_FILE;
-  return { ageKeyFile: age ? resolve(cwd, age) : undefined, pgpKeyFile: pgp ? resolve(cwd, pgp) : undefined };
+  return fromOptions(options, env, cwd);
 }

@@ -4,8 +4,8 @@ export { isSopsFile, hasSopsMetadata, parseSopsTree, MAX_SOPS_BYTES } from './tr
 export type { SopsFormat, SopsTree, SopsNode, SopsMap } from './tree.js';
 export { decryptSops, shouldBeEncrypted, goFormatFloat } from './decrypt.js';
 export type { DecryptedSops, SopsLeaf } from './decrypt.js';
-export { loadSopsKeys, parseAgeKeys, parsePgpKeys, hasSopsKeys, pgpFingerprints } from './keys.js';
-export type { SopsKeys, SopsKeyFiles, AgeKey } from './keys.js';
+export { loadSopsKeys, sopsKeyFiles, parseAgeKeys, parsePgpKeys, hasSopsKeys, pgpFingerprints } from './keys.js';
+export type { SopsKeys, SopsKeyFiles, SopsKeyOptions, AgeKey } from './keys.js';
 export { readMetadata, goRfc3339, describeKey } from './metadata.js';
 export type { SopsMetadata, MasterKey } from './metadata.js';
 export { sopsEnvValues, sopsEnvNames, emitPlain, scalarText } from './plain.js';

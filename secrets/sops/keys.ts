@@ -1,5 +1,6 @@
 import { armor, Decrypter, identityToRecipient } from 'age-encryption';
 import { readFile, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import * as openpgp from 'openpgp';
 import { secretsError } from '../errors.js';
 
@@ -23,6 +24,19 @@ export interface SopsKeys {
 export interface SopsKeyFiles {
   ageKeyFile?: string;
   pgpKeyFile?: string;
+}
+
+/** Flags of the commands that name SOPS key files. */
+export interface SopsKeyOptions {
+  ageKeyFile?: string;
+  sopsPgpKeyFile?: string;
+}
+
+/** Flags, then CAPSTAN_* variables, then SOPS's own SOPS_AGE_KEY_FILE. */
+export function sopsKeyFiles(options: SopsKeyOptions, env: Record<string, string | undefined>, cwd: string): SopsKeyFiles {
+  const age = options.ageKeyFile ?? env.CAPSTAN_AGE_KEY_FILE ?? env.SOPS_AGE_KEY_FILE;
+  const pgp = options.sopsPgpKeyFile ?? env.CAPSTAN_SOPS_PGP_KEY_FILE;
+  return { ageKeyFile: age ? resolve(cwd, age) : undefined, pgpKeyFile: pgp ? resolve(cwd, pgp) : undefined };
 }
 
 const GROUP_OR_OTHERS = 0o077;

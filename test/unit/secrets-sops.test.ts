@@ -9,6 +9,7 @@ import type { DesiredState } from '../../agent/model.js';
 import { SecretRegistry } from '../../agent/secret-registry.js';
 import { openAgeStanza } from '../../secrets/sops/keys.js';
 import { decryptSops, emitPlain, goFormatFloat, goRfc3339, isSopsFile, loadSopsKeys, parseAgeKeys, sopsEnvValues, type SopsKeys } from '../../secrets/sops/index.js';
+import { runCapstan } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/paths.js';
 import { ageKeygen, buildSopsFile } from '../helpers/sops.js';
 
@@ -270,3 +271,34 @@ async function joinedKeyFile(files: string[]): Promise<string> {
   await writeFile(joined, (await Promise.all(files.map((file) => readFile(file, 'utf8')))).join('\n'), { mode: 0o600 });
   return joined;
 }
+
+describe('capstan secrets decrypt and import-sops on SOPS files', () => {
+  it('decrypt prints the plaintext in the file\'s format; import-sops re-encrypts it in Capstan\'s format', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'capstan-sops-cli-'));
+    try {
+      const file = join(folder, 'app.sops.yaml');
+      await writeFile(file, await buildSopsFile({ format: 'yaml', values: { DB_PASSWORD: SENTINEL, PORT_unencrypted: '8080' }, keyGroups: [[hostAge.recipient]] }));
+      const env = { CAPSTAN_AGE_KEY_FILE: hostAge.file, SOPS_AGE_KEY_FILE: undefined };
+      const decrypted = await runCapstan(['secrets', 'decrypt', file], { env, timeoutMs: 60_000 });
+      assert.equal(decrypted.code, 0, decrypted.stderr);
+      assert.equal(decrypted.stdout, `DB_PASSWORD: ${SENTINEL}\nPORT_unencrypted: "8080"\n`);
+      const wrong = await runCapstan(['secrets', 'decrypt', file, '--age-key-file', otherAge.file], { env, timeoutMs: 60_000 });
+      assert.equal(wrong.code, 1);
+      assert.match(wrong.stderr, /SOPS_NO_MATCHING_KEY/);
+
+      const keyFile = join(folder, 'capstan.keys');
+      const keygen = await runCapstan(['secrets', 'keygen', '--key-file', keyFile], { env, timeoutMs: 60_000 });
+      assert.equal(keygen.code, 0, keygen.stderr);
+      const imported = await runCapstan(['secrets', 'import-sops', file, '--key-file', keyFile, '--repo-path', 'apps/app.sops.yaml'], { env, timeoutMs: 60_000 });
+      assert.equal(imported.code, 0, imported.stderr);
+      assert.ok(!imported.stderr.includes(SENTINEL));
+      const text = await readFile(file, 'utf8');
+      assert.ok(text.startsWith('# capstan-secrets v1 ') && !text.includes(SENTINEL));
+      const native = await runCapstan(['secrets', 'decrypt', file, '--key-file', keyFile, '--repo-path', 'apps/app.sops.yaml'], { env, timeoutMs: 60_000 });
+      assert.equal(native.code, 0, native.stderr);
+      assert.equal(native.stdout, `DB_PASSWORD=${SENTINEL}\nPORT_unencrypted=8080\n`);
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+  });
+});
