@@ -108,6 +108,11 @@ export class Reconciler {
     return { checkout, desired, plan, text: this.redact(this.deps.target.print(plan)) };
   }
 
+  /** The head commit's checkout, not loaded: for `doctor`, which looks at its files. */
+  async headCheckout(): Promise<Checkout> {
+    return this.deps.source.checkout(await this.deps.source.fetch());
+  }
+
   async cycle(trigger: string): Promise<CycleOutcome> {
     const { store, clock, node } = this.deps;
     const startedAt = clock.now();

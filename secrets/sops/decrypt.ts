@@ -83,6 +83,14 @@ export async function decryptSops(input: { text: string; file: string; keys: Sop
   return { format: tree.format, branches, leaves, metadata, openedWith };
 }
 
+/** Which key opens the file's data key, without decrypting any value (`capstan doctor`); throws as decryptSops does. */
+export async function openSopsDataKey(input: { text: string; file: string; keys: SopsKeys }): Promise<string[]> {
+  const tree = parseSopsTree(input.text, input.file);
+  if (tree.metadata === undefined) throw secretsError('SOPS_TAMPERED', `${input.file}: SOPS-encrypted values but no sops metadata`, { file: input.file });
+  const metadata = readMetadata(tree.metadata, input.file, tree.metadataLine);
+  return (await recoverDataKey(metadata, input.keys, input.file, tree.metadataLine)).openedWith;
+}
+
 type LeafVisitor = (value: SopsScalarValue, path: string[], line: number) => SopsScalarValue;
 
 /** sops.go walkBranch: list items keep their parent's path; comments are not in the tree. */

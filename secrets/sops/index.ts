@@ -2,7 +2,7 @@
 // and JSON, MAC verified. See the README's SOPS section for what is and is not supported.
 export { isSopsFile, hasSopsMetadata, parseSopsTree, MAX_SOPS_BYTES } from './tree.js';
 export type { SopsFormat, SopsTree, SopsNode, SopsMap } from './tree.js';
-export { decryptSops, shouldBeEncrypted, goFormatFloat } from './decrypt.js';
+export { decryptSops, openSopsDataKey, shouldBeEncrypted, goFormatFloat } from './decrypt.js';
 export type { DecryptedSops, SopsLeaf } from './decrypt.js';
 export { loadSopsKeys, sopsKeyFiles, parseAgeKeys, parsePgpKeys, hasSopsKeys, pgpFingerprints } from './keys.js';
 export type { SopsKeys, SopsKeyFiles, SopsKeyOptions, AgeKey } from './keys.js';

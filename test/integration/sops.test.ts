@@ -147,6 +147,26 @@ describe('SOPS files from the repository to the containers (age key)', () => {
     assert.equal((await container()).id, before);
   });
 
+  it('doctor says which SOPS files this host\'s keys open, and which they do not', async () => {
+    const doctor = async (ageKeyFile: string) => {
+      const result = await runCapstan(['doctor', '--json'], {
+        timeoutMs: 120_000,
+        env: { CAPSTAN_REPO: repo.url, CAPSTAN_GIT_TOKEN: TOKEN, CAPSTAN_STATE_DIR: state.path, CAPSTAN_NODE: node, CAPSTAN_AGE_KEY_FILE: ageKeyFile, SOPS_AGE_KEY_FILE: undefined },
+      });
+      outputs.push(result);
+      const checks = JSON.parse(result.stdout) as Array<{ name: string; status: string; detail: string }>;
+      return Object.fromEntries(checks.map((check) => [check.name, check]));
+    };
+    const good = await doctor(hostKey.file);
+    assert.equal(good['sops keys'].status, 'ok');
+    assert.ok(good['sops keys'].detail.includes(hostKey.recipient));
+    assert.equal(good['sops files'].status, 'ok', good['sops files'].detail);
+    assert.match(good['sops files'].detail, /2 open with this host's keys/);
+    const wrong = await doctor(wrongKey.file);
+    assert.equal(wrong['sops files'].status, 'fail');
+    assert.ok(wrong['sops files'].detail.includes(`apps/${app}/.env`) && wrong['sops files'].detail.includes(hostKey.recipient), wrong['sops files'].detail);
+  });
+
   it('no value in any output, any state file (SQLite and WAL) or any label', async () => {
     for (const result of outputs) {
       for (const sentinel of SENTINELS) assert.ok(!result.stdout.includes(sentinel) && !result.stderr.includes(sentinel), 'no value in command output');
