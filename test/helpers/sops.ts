@@ -43,6 +43,8 @@ export interface SopsFileSpec {
   /** Default `unencrypted_suffix: _unencrypted`, as SOPS writes when no rule is given. */
   rule?: { unencrypted_suffix?: string; encrypted_suffix?: string; unencrypted_regex?: string; encrypted_regex?: string };
   lastModified?: string;
+  /** MAC only the encrypted values (SOPS's mac_only_encrypted), starting from sha256("sops"). */
+  macOnlyEncrypted?: boolean;
 }
 
 function seal(dataKey: Uint8Array, plaintext: string, aad: string): string {
@@ -54,10 +56,15 @@ function seal(dataKey: Uint8Array, plaintext: string, aad: string): string {
   return `ENC[AES256_GCM,data:${data},iv:${iv.toString('base64')},tag:${tag},type:str]`;
 }
 
+/** Go's `(?i)` prefix as a JavaScript flag. */
+function goRegExp(source: string): RegExp {
+  return source.startsWith('(?i)') ? new RegExp(source.slice(4), 'i') : new RegExp(source);
+}
+
 function encryptedByRule(path: string[], rule: NonNullable<SopsFileSpec['rule']>): boolean {
   if (rule.encrypted_suffix) return path.some((key) => key.endsWith(rule.encrypted_suffix!));
-  if (rule.unencrypted_regex) return !path.some((key) => new RegExp(rule.unencrypted_regex!).test(key));
-  if (rule.encrypted_regex) return path.some((key) => new RegExp(rule.encrypted_regex!).test(key));
+  if (rule.unencrypted_regex) return !path.some((key) => goRegExp(rule.unencrypted_regex!).test(key));
+  if (rule.encrypted_regex) return path.some((key) => goRegExp(rule.encrypted_regex!).test(key));
   const suffix = rule.unencrypted_suffix ?? '_unencrypted';
   return !path.some((key) => key.endsWith(suffix));
 }
@@ -67,13 +74,15 @@ export async function buildSopsFile(spec: SopsFileSpec): Promise<string> {
   const rule = spec.rule ?? { unencrypted_suffix: '_unencrypted' };
   const lastModified = spec.lastModified ?? '2026-01-02T03:04:05Z';
   const hash = createHash('sha512');
+  if (spec.macOnlyEncrypted) hash.update(createHash('sha256').update('sops').digest());
   const encryptTree = (values: Record<string, SopsValue>, path: string[]): Record<string, SopsValue> =>
     Object.fromEntries(
       Object.entries(values).map(([key, value]) => {
         const at = [...path, key];
         if (typeof value !== 'string') return [key, encryptTree(value, at)];
-        hash.update(value);
-        return [key, encryptedByRule(at, rule) ? seal(dataKey, value, at.join(':') + ':') : value];
+        const encrypted = encryptedByRule(at, rule);
+        if (encrypted || !spec.macOnlyEncrypted) hash.update(value);
+        return [key, encrypted ? seal(dataKey, value, at.join(':') + ':') : value];
       }),
     );
   const encrypted = encryptTree(spec.values, []);
@@ -84,7 +93,7 @@ export async function buildSopsFile(spec: SopsFileSpec): Promise<string> {
     age: recipients.map((recipient) => ({ recipient, enc: ageEncrypt([recipient], parts[index]) })),
   }));
   const metadata: Record<string, unknown> = spec.keyGroups.length === 1 ? { age: groups[0].age } : { key_groups: groups, shamir_threshold: spec.shamirThreshold ?? spec.keyGroups.length };
-  Object.assign(metadata, { lastmodified: lastModified, mac, ...rule, version: '3.9.4' });
+  Object.assign(metadata, { lastmodified: lastModified, mac, ...rule, ...(spec.macOnlyEncrypted ? { mac_only_encrypted: true } : {}), version: '3.9.4' });
 
   if (spec.format === 'yaml') return stringify({ ...encrypted, sops: metadata }, { indent: 4, lineWidth: 0 });
   if (spec.format === 'json') return JSON.stringify({ ...encrypted, sops: metadata }, null, '\t') + '\n';

@@ -181,6 +181,15 @@ describe('SOPS files with age keys (data key wrapped by the age CLI)', () => {
     assert.deepEqual(Object.fromEntries(sopsEnvValues(opened, 'r.json')), { password: SENTINEL, host: 'db' });
   });
 
+  it('mac_only_encrypted: clear values are outside the MAC, encrypted ones inside; (?i) regexes', async () => {
+    const text = await buildSopsFile({ format: 'dotenv', values: { PASSWORD: SENTINEL, host: 'db' }, keyGroups: [[hostAge.recipient]], rule: { encrypted_regex: '(?i)^pass' }, macOnlyEncrypted: true });
+    const decrypted = await decryptSops({ text, file: 'm.env', keys: ageKeys });
+    assert.deepEqual(Object.fromEntries(sopsEnvValues(decrypted, 'm.env')), { PASSWORD: SENTINEL, host: 'db' });
+    const edited = await decryptSops({ text: text.replace('host=db', 'host=other'), file: 'm.env', keys: ageKeys });
+    assert.equal(sopsEnvValues(edited, 'm.env').get('host'), 'other');
+    await refusal(decryptSops({ text: text.replace('sops_mac_only_encrypted=true', 'sops_mac_only_encrypted=false'), file: 'm.env', keys: ageKeys }), 'SOPS_TAMPERED');
+  });
+
   it('a nested value cannot be an environment variable: refused by line and key', async () => {
     const text = await buildSopsFile({ format: 'yaml', values: { DB: { password: SENTINEL } }, keyGroups: [[hostAge.recipient]] });
     const decrypted = await decryptSops({ text, file: 'n.yaml', keys: ageKeys });
