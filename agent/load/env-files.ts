@@ -7,7 +7,7 @@ import { readFile, realpath, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { decryptEnvFile, isEncryptedEnv } from '../../secrets/format.js';
 import type { Keyring } from '../../secrets/keyring.js';
-import { decryptSops, hasSopsKeys, isSopsFile, parseSopsTree, scalarText, sopsEnvNames, sopsEnvValues, type SopsKeys } from '../../secrets/sops/index.js';
+import { decryptSops, hasSopsKeys, isSopsFile, parseSopsTree, scalarText, sopsEnvNames, sopsEnvValues, sopsFileContent, type SopsKeys } from '../../secrets/sops/index.js';
 import { CapstanError, type ManifestProblem } from '../errors.js';
 import type { SecretRegistry } from '../secret-registry.js';
 import { isInside, toRepoPath, type Checkout } from './repo-files.js';
@@ -47,11 +47,16 @@ export interface ReferenceProblem {
  */
 export type EnvFileRead = { variables: EnvFileVariables } | { failed: true; reference?: ReferenceProblem };
 
+/** A secret file's source (`secrets: {target: {file}}`): the decrypted content of a SOPS file. */
+export type SecretFileRead = { content: string; opaque: boolean } | { failed: true; reference?: ReferenceProblem };
+
 export interface EnvFiles {
   /** `path` as written in a manifest, relative to `fromDir` (the manifest's folder). */
   read(fromDir: string, path: string): Promise<EnvFileRead>;
   /** `capstan.env` in the manifests folder; undefined when there is none. */
   readDefault(folder: string): Promise<EnvFileRead | undefined>;
+  /** A SOPS file named as a secret file's source, relative to `fromDir`; its problems as `read`'s. */
+  readSecretFile(fromDir: string, path: string): Promise<SecretFileRead>;
   /** Problems located in env files (not encrypted, tampered, unknown key…), one per file. */
   readonly problems: ManifestProblem[];
   /** Repository paths of the files read for their names only. */
@@ -166,7 +171,58 @@ export function openEnvFiles(checkout: Checkout, access: EnvFileAccess): EnvFile
     return result;
   };
 
-  return { read, readDefault, problems, unchecked, secretValues };
+  const secretFiles = new Map<string, Promise<SecretFileRead>>();
+  const decryptSecretFile = async (real: string, repoPath: string): Promise<SecretFileRead> => {
+    const fileProblem = (code: string, message: string, line = 0, variable = ''): SecretFileRead => {
+      problems.push({ code, file: repoPath, line, column: line > 0 ? 1 : 0, key: variable, message });
+      return { failed: true };
+    };
+    const text = await readFile(real, 'utf8').catch(() => undefined);
+    if (text === undefined) return fileProblem('SECRET_FILE_UNREADABLE', 'the secret file cannot be read');
+    if (isEncryptedEnv(text) || !isSopsFile(text)) {
+      const message = 'a secret file source must be a SOPS-encrypted file (anyone who reads the repository reads a plaintext one); encrypt it with sops, or use `value: ${VAR}` with an encrypted env file';
+      return fileProblem('SECRET_FILE_NOT_ENCRYPTED', message, 1);
+    }
+    if (!hasSopsKeys(access.sopsKeys)) {
+      if (access.sopsUnchecked) {
+        unchecked.push(repoPath);
+        return { content: STAND_IN, opaque: true };
+      }
+      const message = `secret file '${repoPath}' is a SOPS file and no SOPS key is configured; set CAPSTAN_AGE_KEY_FILE (or SOPS_AGE_KEY_FILE) or CAPSTAN_SOPS_PGP_KEY_FILE`;
+      return { failed: true, reference: { code: 'SOPS_NO_KEY', message } };
+    }
+    try {
+      const decrypted = await decryptSops({ text, file: repoPath, keys: access.sopsKeys });
+      for (const leaf of decrypted.leaves) {
+        if (!leaf.encrypted) continue;
+        secretValues.add(scalarText(leaf.value));
+        access.secrets?.register(scalarText(leaf.value));
+      }
+      const content = sopsFileContent(decrypted, repoPath);
+      if (decrypted.leaves.some((leaf) => leaf.encrypted)) {
+        secretValues.add(content);
+        access.secrets?.register(content);
+      }
+      return { content, opaque: false };
+    } catch (error) {
+      if (!(error instanceof CapstanError)) throw error;
+      const line = typeof error.data.line === 'number' ? error.data.line : 0;
+      const variable = typeof error.data.variable === 'string' ? error.data.variable : '';
+      return fileProblem(error.code, withoutPlace(error.message, repoPath, line, variable), line, variable);
+    }
+  };
+  const readSecretFile = async (fromDir: string, path: string): Promise<SecretFileRead> => {
+    const located = await locateEnvFile(checkout, fromDir, path);
+    if ('code' in located) return { failed: true, reference: { code: located.code.replace(/^ENV_FILE_/, 'SECRET_FILE_'), message: located.message.replaceAll('env file', 'secret file') } };
+    let pending = secretFiles.get(located.repoPath);
+    if (!pending) {
+      pending = decryptSecretFile(located.real, located.repoPath);
+      secretFiles.set(located.repoPath, pending);
+    }
+    return pending;
+  };
+
+  return { read, readDefault, readSecretFile, problems, unchecked, secretValues };
 }
 
 async function locateEnvFile(checkout: Checkout, fromDir: string, path: string): Promise<{ real: string; repoPath: string } | ReferenceProblem> {

@@ -8,4 +8,4 @@ export { loadSopsKeys, sopsKeyFiles, parseAgeKeys, parsePgpKeys, hasSopsKeys, pg
 export type { SopsKeys, SopsKeyFiles, SopsKeyOptions, AgeKey } from './keys.js';
 export { readMetadata, goRfc3339, describeKey } from './metadata.js';
 export type { SopsMetadata, MasterKey } from './metadata.js';
-export { sopsEnvValues, sopsEnvNames, emitPlain, scalarText } from './plain.js';
+export { sopsEnvValues, sopsEnvNames, emitPlain, scalarText, sopsFileContent } from './plain.js';

@@ -70,3 +70,20 @@ function jsonOf(node: SopsNode, indent = ''): string {
   if (node.kind === 'list') return node.items.length === 0 ? '[]' : `[\n${node.items.map((item) => inner + jsonOf(item, inner)).join(',\n')}\n${indent}]`;
   return node.items.length === 0 ? '{}' : `{\n${node.items.map((item) => `${inner}${JSON.stringify(item.key)}: ${jsonOf(item.value, inner)}`).join(',\n')}\n${indent}}`;
 }
+
+/**
+ * The content `sops --decrypt FILE` prints, which SOPS chooses by the file's extension: YAML,
+ * JSON and dotenv files print in their format; any other name is a binary file, stored as
+ * `{"data": …}` and printed as the raw `data`. INI is not read.
+ */
+export function sopsFileContent(decrypted: DecryptedSops, file: string): string {
+  const extension = /\.([^./]+)$/.exec(file)?.[1]?.toLowerCase() ?? '';
+  if (['yaml', 'yml', 'json', 'env'].includes(extension)) return emitPlain(decrypted);
+  if (extension === 'ini') throw secretsError('SOPS_UNSUPPORTED', `${file}: SOPS INI files are not supported`, { file });
+  const items = decrypted.branches.length === 1 ? decrypted.branches[0].items : [];
+  const data = items.length === 1 && items[0].key === 'data' && items[0].value.kind === 'scalar' ? items[0].value.value : undefined;
+  if (typeof data !== 'string') {
+    throw secretsError('SOPS_MALFORMED', `${file}: read as a SOPS binary file (its name does not end in .yaml, .yml, .json or .env), which holds exactly one key, data`, { file });
+  }
+  return data;
+}

@@ -17,7 +17,8 @@ import { ageKeygen, buildSopsFile, type AgeKeyPair } from '../helpers/sops.js';
 const TOKEN = 'test-token-sops-51ab';
 const DOTENV_SECRET = `S0PS-${randomBytes(8).toString('hex')}`;
 const YAML_SECRET = `S0PS-${randomBytes(8).toString('hex')}`;
-const SENTINELS = [DOTENV_SECRET, YAML_SECRET];
+const FILE_SECRET = `S0PS-${randomBytes(8).toString('hex')}`;
+const SENTINELS = [DOTENV_SECRET, YAML_SECRET, FILE_SECRET];
 const SLEEPER = `["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]`;
 
 function compose(app: string): string {
@@ -29,6 +30,10 @@ services:
     env_file: [secrets.sops.yaml]
     environment:
       FROM_DOTENV: \${DOTENV_SECRET}
+    secrets: [db_password]
+secrets:
+  db_password:
+    file: ./db_password.sops
 `;
 }
 
@@ -97,11 +102,12 @@ describe('SOPS files from the repository to the containers (age key)', () => {
     await keys?.cleanup();
   });
 
-  it('deploys a Compose app whose .env is a SOPS dotenv file and whose env_file is SOPS YAML', async () => {
+  it('deploys a Compose app whose .env is a SOPS dotenv file, whose env_file is SOPS YAML and whose secret is a SOPS binary file', async () => {
     goodDotenv = await buildSopsFile({ format: 'dotenv', values: { DOTENV_SECRET }, keyGroups: [[hostKey.recipient]] });
     await repo.write({
       [`apps/${app}/compose.yaml`]: compose(app),
       [`apps/${app}/.env`]: goodDotenv,
+      [`apps/${app}/db_password.sops`]: await buildSopsFile({ format: 'json', values: { data: FILE_SECRET }, keyGroups: [[hostKey.recipient]] }),
       [`apps/${app}/secrets.sops.yaml`]: await buildSopsFile({ format: 'yaml', values: { YAML_SECRET, LEVEL_unencrypted: 'info' }, keyGroups: [[hostKey.recipient]] }),
     });
     await repo.commit('a Compose app with SOPS env files');
@@ -112,6 +118,8 @@ describe('SOPS files from the repository to the containers (age key)', () => {
     assert.equal(await envOf('FROM_DOTENV'), DOTENV_SECRET);
     assert.equal(await envOf('YAML_SECRET'), YAML_SECRET);
     assert.equal(await envOf('LEVEL_unencrypted'), 'info');
+    const secretFile = await exec((await container()).id, ['sh', '-c', 'cat /run/secrets/db_password; echo; stat -c %a /run/secrets/db_password']);
+    assert.equal(secretFile.stdout, `${FILE_SECRET}\n400\n`);
   });
 
   it('a tampered .env (values moved between keys) is refused by file, line and key; nothing changes', async () => {
@@ -161,7 +169,7 @@ describe('SOPS files from the repository to the containers (age key)', () => {
     assert.equal(good['sops keys'].status, 'ok');
     assert.ok(good['sops keys'].detail.includes(hostKey.recipient));
     assert.equal(good['sops files'].status, 'ok', good['sops files'].detail);
-    assert.match(good['sops files'].detail, /2 open with this host's keys/);
+    assert.match(good['sops files'].detail, /3 open with this host's keys/);
     const wrong = await doctor(wrongKey.file);
     assert.equal(wrong['sops files'].status, 'fail');
     assert.ok(wrong['sops files'].detail.includes(`apps/${app}/.env`) && wrong['sops files'].detail.includes(hostKey.recipient), wrong['sops files'].detail);

@@ -253,6 +253,36 @@ describe('the loader reads SOPS env files wherever encrypted ones are accepted',
     });
   });
 
+  it('secrets: file sources: a SOPS file decrypted into a secret file (native `file:`, Compose top-level secrets)', async () => {
+    const manifest = 'app: shop\nservices:\n  web:\n    image: local/busybox:1\n    secrets:\n      /run/secrets/config.yaml: { file: config.sops.yaml, mode: "0440" }\n';
+    const compose = 'services:\n  web:\n    image: local/busybox:1\n    secrets: [db_password]\nsecrets:\n  db_password:\n    file: ./db_password.sops\n';
+    const files = {
+      'shop.yaml': manifest,
+      'config.sops.yaml': await buildSopsFile({ format: 'yaml', values: { password: SENTINEL, user_unencrypted: 'shop' }, keyGroups: [[hostAge.recipient]] }),
+      'blog/compose.yaml': compose,
+      'blog/db_password.sops': await buildSopsFile({ format: 'json', values: { data: `${SENTINEL}-binary\n` }, keyGroups: [[hostAge.recipient]] }),
+    };
+    await withCheckout(files, async (root) => {
+      const secrets = new SecretRegistry();
+      const state = await loadDesiredState({ root, commit: COMMIT, hashKey, sopsKeys: ageKeys, secrets });
+      const shop = state.apps.find((app) => app.name === 'shop')!.services[0];
+      assert.deepEqual(shop.secretFiles, [{ target: '/run/secrets/config.yaml', value: `password: ${SENTINEL}\nuser_unencrypted: shop\n`, mode: 0o440 }]);
+      const blog = state.apps.find((app) => app.name === 'blog')!.services[0];
+      assert.deepEqual(blog.secretFiles, [{ target: '/run/secrets/db_password', value: `${SENTINEL}-binary\n`, mode: 0o400 }]);
+      assert.deepEqual(blog.mounts, [], 'a SOPS file is not bind-mounted');
+      assert.ok(secrets.values().includes(`${SENTINEL}-binary\n`));
+    });
+    await withCheckout({ 'shop.yaml': manifest.replace('config.sops.yaml', 'config.txt'), 'config.txt': 'password: plain\n' }, async (root) => {
+      const result = await validateDir({ root, commit: COMMIT, hashKey, sopsKeys: ageKeys });
+      assert.deepEqual(result.problems.map((problem) => [problem.code, problem.file]), [['SECRET_FILE_NOT_ENCRYPTED', 'config.txt']]);
+    });
+    const both = manifest.replace('{ file: config.sops.yaml, mode: "0440" }', '{ file: config.sops.yaml, value: x }');
+    await withCheckout({ 'shop.yaml': both }, async (root) => {
+      const result = await validateDir({ root, commit: COMMIT, hashKey, sopsKeys: ageKeys });
+      assert.deepEqual(result.problems.map((problem) => problem.code), ['SECRET_SOURCE_INVALID']);
+    });
+  });
+
   it('a tampered file, or no key, stops the whole load with file, line and key; no value in any problem', async () => {
     const good = await buildSopsFile({ format: 'dotenv', values: { DB_PASSWORD: SENTINEL, OTHER: `${SENTINEL}-2` }, keyGroups: [[hostAge.recipient]] });
     const lines = good.split('\n');

@@ -27,6 +27,7 @@ export function composeEnvFiles(checkout: Checkout, encrypted: EnvFiles, notes: 
   return {
     read,
     readDefault: (folder) => encrypted.readDefault(folder),
+    readSecretFile: (fromDir, path) => encrypted.readSecretFile(fromDir, path),
     get problems() {
       return encrypted.problems;
     },

@@ -314,7 +314,7 @@ export const NETWORK: KeyScope = {
 export const SECRET: KeyScope = {
   title: 'top-level `secrets` and `configs`',
   rules: {
-    file: supported('a file of the repository, bind-mounted read-only (noted: its content is in git in plaintext)'),
+    file: supported('a file of the repository, bind-mounted read-only (noted: its content is in git in plaintext); a SOPS-encrypted file is decrypted into a secret file instead (mode 0400 unless `mode` says otherwise)'),
     environment: supported('a secret file whose content is `${VARIABLE}`'),
     content: supported('`configs` only: a file with this content'),
     name: noted('no effect'),
@@ -330,7 +330,7 @@ export const SERVICE_SECRET: KeyScope = {
   rules: {
     source: supported('the top-level entry'),
     target: supported('the path in the container (relative: under `/run/secrets/` for secrets, `/` for configs)'),
-    mode: supported('`mode` of a secret file from `environment` or `content`; noted for files, which are bind-mounted as they are'),
+    mode: supported('`mode` of a secret file from `environment`, `content` or a SOPS file; noted for other files, which are bind-mounted as they are'),
     uid: noted('secret files belong to root, or to the numeric `user` of the service'),
     gid: noted('secret files belong to root, or to the numeric `user` of the service'),
   },
