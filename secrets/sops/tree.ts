@@ -45,6 +45,8 @@ export interface SopsTree {
 export const MAX_SOPS_BYTES = 4 * 1024 * 1024;
 
 const ENCRYPTED_VALUE = /ENC\[AES256_GCM,data:/;
+/** Deeper than any secrets file; stops a pathological file from exhausting the stack. */
+const MAX_DEPTH = 64;
 const DOTENV_METADATA = /^sops_(?:lastmodified|mac|version)=/m;
 const SOPS_PREFIX = 'sops_';
 const LIST_SEPARATOR = '__list_';
@@ -55,6 +57,8 @@ const LIST_SEPARATOR = '__list_';
  * Never decided from the file name.
  */
 export function isSopsFile(text: string): boolean {
+  // Too big to be parsed; a SOPS-looking start is still refused, as parseSopsTree refuses it.
+  if (Buffer.byteLength(text) > MAX_SOPS_BYTES) return ENCRYPTED_VALUE.test(text.slice(0, 65536)) || DOTENV_METADATA.test(text.slice(0, 65536));
   if (ENCRYPTED_VALUE.test(text) || DOTENV_METADATA.test(text)) return true;
   if (!/^\s*"?sops"?\s*:/m.test(text)) return false;
   try {
@@ -99,7 +103,8 @@ function sniffStructured(text: string, file = ''): SopsTree | undefined {
   }
   const format: SopsFormat = text.trimStart().startsWith('{') ? 'json' : 'yaml';
   const lineOf = (node: { range?: [number, number, number] | null } | null | undefined) => (node?.range ? lineCounter.linePos(node.range[0]).line : 0);
-  const convert = (node: unknown, fallbackLine: number): SopsNode => {
+  const convert = (node: unknown, fallbackLine: number, depth = 0): SopsNode => {
+    if (depth > MAX_DEPTH) throw secretsError('SOPS_MALFORMED', `${file}:${fallbackLine}: nested more than ${MAX_DEPTH} levels deep`, { file, line: fallbackLine });
     if (isAlias(node)) throw secretsError('SOPS_MALFORMED', `${file}:${lineOf(node)}: YAML aliases are not read in SOPS files`, { file, line: lineOf(node) });
     if (isMap(node)) {
       const items: SopsMapItem[] = [];
@@ -108,11 +113,11 @@ function sniffStructured(text: string, file = ''): SopsTree | undefined {
         const key = isScalar(keyNode) ? String(keyNode.value) : undefined;
         const line = lineOf(keyNode) || fallbackLine;
         if (key === undefined) throw secretsError('SOPS_MALFORMED', `${file}:${line}: only string keys are supported`, { file, line });
-        items.push({ key, value: convert(pair.value, line), line });
+        items.push({ key, value: convert(pair.value, line, depth + 1), line });
       }
       return { kind: 'map', items, line: lineOf(node) || fallbackLine };
     }
-    if (isSeq(node)) return { kind: 'list', items: node.items.map((item) => convert(item, lineOf(node))), line: lineOf(node) || fallbackLine };
+    if (isSeq(node)) return { kind: 'list', items: node.items.map((item) => convert(item, lineOf(node) || fallbackLine, depth + 1)), line: lineOf(node) || fallbackLine };
     if (node === null || node === undefined) return { kind: 'scalar', value: null, line: fallbackLine };
     if (isScalar(node)) {
       const value = node.value;

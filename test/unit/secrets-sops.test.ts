@@ -341,3 +341,15 @@ describe('capstan secrets decrypt and import-sops on SOPS files', () => {
     }
   });
 });
+
+describe('hostile SOPS files are refused, never a hang', () => {
+  it('too large, too deep, aliases', async () => {
+    const keys: SopsKeys = { age: [], pgp: [] };
+    const huge = `A=ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]\n${'B=1\n'.repeat(1_100_000)}`;
+    assert.ok(isSopsFile(huge));
+    await refusal(decryptSops({ text: huge, file: 'huge.env', keys }), 'SOPS_MALFORMED');
+    const deep = `${Array.from({ length: 200 }, (_, index) => `${'  '.repeat(index)}k${index}:`).join('\n')} x\nsops: {mac: m}\n`;
+    await refusal(decryptSops({ text: deep, file: 'deep.yaml', keys }), 'SOPS_MALFORMED');
+    await refusal(decryptSops({ text: 'a: &x ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]\nb: *x\nsops: {mac: m}\n', file: 'alias.yaml', keys }), 'SOPS_MALFORMED');
+  });
+});
