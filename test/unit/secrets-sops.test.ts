@@ -8,7 +8,7 @@ import { loadDesiredState, validateDir } from '../../agent/load/index.js';
 import type { DesiredState } from '../../agent/model.js';
 import { SecretRegistry } from '../../agent/secret-registry.js';
 import { openAgeStanza } from '../../secrets/sops/keys.js';
-import { decryptSops, emitPlain, goFormatFloat, goRfc3339, isSopsFile, loadSopsKeys, parseAgeKeys, sopsEnvValues, type SopsKeys } from '../../secrets/sops/index.js';
+import { decryptSops, emitPlain, goFormatFloat, goRfc3339, isSopsFile, loadSopsKeys, parseAgeKeys, parsePgpKeys, sopsEnvValues, type SopsKeys } from '../../secrets/sops/index.js';
 import { runCapstan } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/paths.js';
 import { ageKeygen, buildSopsFile } from '../helpers/sops.js';
@@ -351,5 +351,31 @@ describe('hostile SOPS files are refused, never a hang', () => {
     const deep = `${Array.from({ length: 200 }, (_, index) => `${'  '.repeat(index)}k${index}:`).join('\n')} x\nsops: {mac: m}\n`;
     await refusal(decryptSops({ text: deep, file: 'deep.yaml', keys }), 'SOPS_MALFORMED');
     await refusal(decryptSops({ text: 'a: &x ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]\nb: *x\nsops: {mac: m}\n', file: 'alias.yaml', keys }), 'SOPS_MALFORMED');
+  });
+});
+
+describe('SOPS key configuration', () => {
+  it('CAPSTAN_AGE_KEY_FILE wins over SOPS_AGE_KEY_FILE, which is read when it is the only one', async () => {
+    const { resolveConfig } = await import('../../agent/cli/config.js');
+    const cwd = await mkdtemp(join(tmpdir(), 'capstan-sops-config-'));
+    try {
+      const base = { CAPSTAN_REPO: '/srv/repo' };
+      assert.equal(resolveConfig({}, { ...base, SOPS_AGE_KEY_FILE: '/k/sops.txt' }, cwd).ageKeyFile, '/k/sops.txt');
+      assert.equal(resolveConfig({}, { ...base, SOPS_AGE_KEY_FILE: '/k/sops.txt', CAPSTAN_AGE_KEY_FILE: '/k/capstan.txt' }, cwd).ageKeyFile, '/k/capstan.txt');
+      assert.equal(resolveConfig({ ageKeyFile: 'rel.txt' }, base, cwd).ageKeyFile, join(cwd, 'rel.txt'));
+      assert.equal(resolveConfig({}, { ...base, CAPSTAN_SOPS_PGP_KEY_FILE: '/k/pgp.asc' }, cwd).sopsPgpKeyFile, '/k/pgp.asc');
+    } finally {
+      await rm(cwd, { recursive: true, force: true });
+    }
+  });
+
+  it('a passphrase-protected OpenPGP key is refused by name; a key that is not the recipient does not open the file', async () => {
+    const openpgp = await import('openpgp');
+    const protectedKey = await openpgp.generateKey({ userIDs: [{ name: 'ops' }], passphrase: 'secret', format: 'armored' });
+    await refusal(parsePgpKeys(Buffer.from(protectedKey.privateKey), 'ops.asc'), 'SOPS_KEY_FILE_INVALID');
+    const other = await openpgp.generateKey({ userIDs: [{ name: 'other' }], format: 'armored' });
+    const keys: SopsKeys = { age: [], pgp: await parsePgpKeys(Buffer.from(other.privateKey), 'other.asc') };
+    const error = await refusal(decryptSops({ text: await fixture('format.enc.yaml'), file: 'f.yaml', keys }), 'SOPS_NO_MATCHING_KEY');
+    assert.match(error.message, /FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4/);
   });
 });
