@@ -142,6 +142,12 @@ describe('SOPS files with age keys (data key wrapped by the age CLI)', () => {
     assert.match(error.message, /2 of its 3 key groups/);
   });
 
+  it('Shamir parts are SOPS\'s (shamir/shamir.go): Rijndael\'s field, the x coordinate as the last byte', async () => {
+    // f(x) = 0x42 + 0x80·x: f(1) = 0xC2; f(2) = 0x42 ^ (0x80·2 = 0x100 mod x⁸+x⁴+x³+x+1 = 0x1B) = 0x59.
+    const { combine } = await import('shamir-secret-sharing');
+    assert.deepEqual([...(await combine([Uint8Array.from([0xc2, 1]), Uint8Array.from([0x59, 2])]))], [0x42]);
+  });
+
   it('a value moved to another key fails by line and key', async () => {
     const text = await buildSopsFile({ format: 'dotenv', values, keyGroups: [[hostAge.recipient]] });
     const lines = text.split('\n');
