@@ -37,6 +37,12 @@ export interface AgentConfig {
   allowRewind: boolean;
   /** Where desired state is converged: this engine's containers, or Swarm services (on a manager). */
   target: 'containers' | 'swarm';
+  /**
+   * `verify` (default): a network gets no replica unless the engine's isolation rules are read
+   * back from this host's iptables (agent/execute/isolation.ts). `off`: the operator enforces
+   * isolation another way (an engine run with `--iptables=false` behind their own firewall).
+   */
+  networkIsolation: 'verify' | 'off';
 }
 
 /** Flag name (commander's camelCase) → environment variable, for the documented settings. */
@@ -62,6 +68,7 @@ const SETTINGS = {
   tagPattern: 'CAPSTAN_TAG_PATTERN',
   allowRewind: 'CAPSTAN_ALLOW_REWIND',
   target: 'CAPSTAN_TARGET',
+  networkIsolation: 'CAPSTAN_NETWORK_ISOLATION',
 } as const;
 
 export type ConfigFlags = Partial<Record<keyof typeof SETTINGS, string | boolean>>;
@@ -109,6 +116,10 @@ export function resolveConfig(
   if (target !== 'containers' && target !== 'swarm') {
     throw new CapstanError('CONFIG_INVALID', 'terminal', `--target / CAPSTAN_TARGET must be 'containers' or 'swarm', not '${target}'`);
   }
+  const networkIsolation = pick('networkIsolation') ?? 'verify';
+  if (networkIsolation !== 'verify' && networkIsolation !== 'off') {
+    throw new CapstanError('CONFIG_INVALID', 'terminal', `--network-isolation / CAPSTAN_NETWORK_ISOLATION must be 'verify' or 'off', not '${networkIsolation}'`);
+  }
   const stateDir = resolve(cwd, pick('stateDir') ?? defaultStateDir());
   const trustFile = pick('trustFile');
   const metricsFile = pick('metricsFile');
@@ -134,6 +145,7 @@ export function resolveConfig(
     tagPattern: pick('tagPattern') ?? '*',
     allowRewind: isTrue(pick('allowRewind')),
     target,
+    networkIsolation,
   };
 }
 

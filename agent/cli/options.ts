@@ -21,12 +21,13 @@ export function withConfigOptions(command: Command): Command {
     .option('--verify <what>', 'with a trust file: `commit` (the branch head) or `tag` (a signed tag on it) (CAPSTAN_VERIFY)')
     .option('--tag-pattern <glob>', 'with --verify tag: which tag names count, e.g. "v*" (CAPSTAN_TAG_PATTERN)')
     .option('--allow-rewind', 'accept a new head older than the applied commit (CAPSTAN_ALLOW_REWIND)')
-    .option('--target <where>', '`containers` on this engine, or `swarm` services (on a Swarm manager) (CAPSTAN_TARGET, default containers)');
+    .option('--target <where>', '`containers` on this engine, or `swarm` services (on a Swarm manager) (CAPSTAN_TARGET, default containers)')
+    .option('--network-isolation <mode>', '`verify` the engine isolates each network before a replica joins it, or `off` where the operator isolates them another way (CAPSTAN_NETWORK_ISOLATION, default verify)');
 }
 
 export function configFlags(options: Record<string, unknown>): ConfigFlags {
   const flags: ConfigFlags = {};
-  for (const key of ['repo', 'branch', 'path', 'schedule', 'stateDir', 'keyFile', 'ageKeyFile', 'sopsPgpKeyFile', 'policyFile', 'node', 'nodeLabels', 'metricsFile', 'notify', 'trustFile', 'verify', 'tagPattern', 'target'] as const) {
+  for (const key of ['repo', 'branch', 'path', 'schedule', 'stateDir', 'keyFile', 'ageKeyFile', 'sopsPgpKeyFile', 'policyFile', 'node', 'nodeLabels', 'metricsFile', 'notify', 'trustFile', 'verify', 'tagPattern', 'target', 'networkIsolation'] as const) {
     if (typeof options[key] === 'string') flags[key] = options[key] as string;
   }
   if (options.allowRewind === true) flags.allowRewind = true;

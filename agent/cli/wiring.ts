@@ -75,14 +75,17 @@ export function createReconciler(config: AgentConfig, store: StateStore, logger:
 function createTarget(config: AgentConfig, store: StateStore, hashKey: Uint8Array): Target {
   const common = { docker: connectDocker(), store, clock: systemClock, node: config.node, allowEmpty: config.allowEmpty };
   if (config.target === 'containers') {
-    return new ContainerTarget({ ...common, mountCopies: createMountCopies({ fs, stateDir: config.stateDir }), isolation: hostIsolationCheck(common.docker) });
+    return new ContainerTarget({ ...common, mountCopies: createMountCopies({ fs, stateDir: config.stateDir }), isolation: hostIsolationCheck(common.docker, config) });
   }
   return new SwarmTarget({ ...common, hashKey, readFile: (path) => fs.promises.readFile(path), stat: (path) => fs.promises.stat(path) });
 }
 
-/** Network isolation is read from this host's iptables, so only for an engine on this host. */
-export function hostIsolationCheck(docker: Docker): IsolationCheck | undefined {
-  return engineIsLocal(process.env) ? createIsolationCheck({ docker, readRules: readHostRules, clock: systemClock }) : undefined;
+/**
+ * Network isolation is read from this host's iptables, so only for an engine on this host, and
+ * not when the operator turned the check off (`--network-isolation off`).
+ */
+export function hostIsolationCheck(docker: Docker, config: Pick<AgentConfig, 'networkIsolation'>): IsolationCheck | undefined {
+  return config.networkIsolation !== 'off' && engineIsLocal(process.env) ? createIsolationCheck({ docker, readRules: readHostRules, clock: systemClock }) : undefined;
 }
 
 /** Signature policy from the host's trust file, read again each cycle so edits need no restart. */

@@ -121,7 +121,8 @@ export async function execute(plan: Plan, desired: DesiredState, deps: ExecuteDe
 
 function isRolloutFailure(operation: Operation, error: unknown, createdSlots: Set<string>): boolean {
   // A replica that never got ready, or a Dockerfile that does not build: the commit itself.
-  if (operation.kind === 'wait-ready' || operation.kind === 'build-image') return error instanceof CapstanError;
+  if (operation.kind === 'wait-ready') return error instanceof CapstanError && operation.serving !== true;
+  if (operation.kind === 'build-image') return error instanceof CapstanError;
   // Docker answered with a status: it refused the new container (bad command, port taken…).
   // Restarting a drifted container of the current config is not a rollout.
   const dockerAnswered = typeof (error as { statusCode?: unknown }).statusCode === 'number';

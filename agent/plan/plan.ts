@@ -271,8 +271,9 @@ function planSlot(builder: PlanBuilder, service: Service, replica: number, slot:
   const outdated = slot.filter((container) => container !== keep);
   const timeoutSeconds = stopTimeout(service);
 
-  const waitReady = (container: ContainerRef, afterIds: number[], resumed = false) => {
-    const cause = (resumed ? 'interrupted rollout, not proven ready: ' : '') + readinessCause(service, context.completion);
+  const waitReady = (container: ContainerRef, afterIds: number[], resumed: WatchAgain = false) => {
+    const why = resumed === 'serving' ? 'started again, health check starting: ' : resumed ? 'interrupted rollout, not proven ready: ' : '';
+    const cause = why + readinessCause(service, context.completion);
     const operation: NewOperation = {
       kind: 'wait-ready',
       container,
@@ -284,7 +285,8 @@ function planSlot(builder: PlanBuilder, service: Service, replica: number, slot:
       delayMs: context.delayMs,
     };
     if (context.completion) operation.completion = true;
-    if (resumed) operation.resumed = true;
+    if (resumed === true) operation.resumed = true;
+    if (resumed === 'serving') operation.serving = true;
     return builder.add(operation);
   };
 
@@ -323,9 +325,20 @@ function planSlot(builder: PlanBuilder, service: Service, replica: number, slot:
 
 
 /**
+ * How a keeper is watched again: `true`, it was left by an interrupted rollout and never proven
+ * (restarts since its creation count); `serving`, it runs the applied config but its health check
+ * is starting again (a rollback the agent did not live to watch, or a restart by Docker): it is
+ * watched, but a failure is the host's, not the commit's.
+ */
+type WatchAgain = boolean | 'serving';
+
+/**
  * A slot whose keeper exists: remove the others, give it the replica name, start it if needed.
  * An unproven keeper (left by an interrupted rollout) is watched first: a running one before
- * anything it replaces is removed or it is renamed, a stopped one right after its start.
+ * anything it replaces is removed or it is renamed; a stopped one right after its start, and,
+ * with start-first, under its `--next` name beside the old one, which is removed only once the
+ * keeper is ready (kill -9 right after the create: the old replica never stops for a replica
+ * that then fails).
  */
 function planKeeper(
   builder: PlanBuilder,
@@ -334,17 +347,31 @@ function planKeeper(
   outdated: ObservedContainer[],
   name: string,
   context: SlotContext,
-  waitReady: (container: ContainerRef, afterIds: number[], resumed?: boolean) => number,
+  waitReady: (container: ContainerRef, afterIds: number[], resumed?: WatchAgain) => number,
 ): SlotResult {
   const { after } = context;
   const timeoutSeconds = stopTimeout(service);
   // A container never started is never proven, whatever its hash: the rollback the agent did
   // not live to finish leaves one at the applied hash.
   const proven = context.keeperProven && keep.state !== 'created';
-  const watchFirst = !proven && !needsStart(keep, service);
-  const watched = watchFirst ? [waitReady(refOf(keep), after, true)] : [];
+  const removeOutdated = (afterIds: number[]) =>
+    outdated.map((container) => removeContainer(builder, container, describeOutdated(container, service), afterIds, timeoutSeconds));
+
+  if (!proven && needsStart(keep, service) && keep.name !== name && outdated.some((container) => container.state === 'running') && context.order.order === 'start-first') {
+    const current = refOf(keep);
+    const connects = planMembership(builder, keep, current, context, after);
+    const started = builder.add({ kind: 'start-container', container: current, after: [...after, ...connects], cause: 'interrupted replacement starts beside the old one' });
+    const ready = waitReady(current, [started], true);
+    const removals = removeOutdated([ready]);
+    const renamed = builder.add({ kind: 'rename-container', container: current, to: name, after: [ready, ...removals], cause: 'finish interrupted replacement' });
+    return { keeperId: keep.id, restarted: started, ready, end: renamed };
+  }
+
+  const watchAgain: WatchAgain = !proven ? true : keep.state === 'running' && keep.health === 'starting' ? 'serving' : false;
+  const watchFirst = watchAgain !== false && !needsStart(keep, service);
+  const watched = watchFirst ? [waitReady(refOf(keep), after, watchAgain)] : [];
   const removalAfter = [...after, ...watched];
-  const removals = outdated.map((container) => removeContainer(builder, container, describeOutdated(container, service), removalAfter, timeoutSeconds));
+  const removals = removeOutdated(removalAfter);
   let renamed: number[] = [];
   if (keep.name !== name) {
     renamed = [builder.add({ kind: 'rename-container', container: refOf(keep), to: name, after: [...removalAfter, ...removals], cause: 'finish interrupted replacement' })];

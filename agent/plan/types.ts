@@ -71,6 +71,12 @@ export type Operation = OperationBase &
          * Docker made since its creation count against it, not only those seen while watching.
          */
         resumed?: boolean;
+        /**
+         * The container already runs the applied config, its health check starting again: it is
+         * watched so the cycle ends with it serving, but a failure is the host's (a cycle
+         * failure), not the commit's (no quarantine, no rollback).
+         */
+        serving?: boolean;
       }
     | { kind: 'remove-network'; app: string; network: string; networkId: string }
   );

@@ -71,6 +71,15 @@ describe('network isolation is verified before replicas start', { skip: canEditR
     const during = await listManaged(node);
     assert.deepEqual(during.map((container) => container.id), before.map((container) => container.id), 'the running replica is untouched');
 
+    // An operator who isolates networks another way turns the check off: applied, doctor warns.
+    const unchecked = await capstan('once', '--network-isolation', 'off');
+    assert.equal(unchecked.code, 0, unchecked.stderr);
+    const uncheckedDoctor = JSON.parse((await capstan('doctor', '--json', '--network-isolation', 'off')).stdout) as { name: string; status: string }[];
+    assert.equal(uncheckedDoctor.find((check) => check.name === 'network isolation')?.status, 'warn');
+    await repo.write({ [`${app}.yaml`]: manifest('3') });
+    await repo.commit('v3');
+    await repo.push();
+
     execFileSync('iptables', ['-I', ...removedRule], { timeout: 10_000 });
     removedRule = undefined;
     const applied = await capstan('once');

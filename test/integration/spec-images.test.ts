@@ -31,7 +31,7 @@ describe('spec: private registries and builds from the repository', () => {
   const node = testNodeName();
   const app = uniqueName('private');
   const site = uniqueName('site');
-  const user = 'capstan';
+  const user = 'puller';
   let registry: Registry;
   let server: GitServer;
   let repo: RemoteRepo;

@@ -122,6 +122,33 @@ plan for commit c0ffee000000 on node n1: 3 operation(s)
     );
   });
 
+  it('start-first, killed right after the create: the new replica starts beside the old one, which goes only once it is ready', () => {
+    const result = plan(
+      desired([service('web')]),
+      observed([container('old', 1, { configHash: OLD }), container('new', 1, { name: 'shop-web-1--next', state: 'created' })]),
+      { appliedHashes: appliedOld },
+    );
+    golden(
+      printPlan(result),
+      `
+plan for commit c0ffee000000 on node n1: 5 operation(s)
+    1. start container shop-web-1--next                    interrupted replacement starts beside the old one
+    2. wait until shop-web-1--next is ready                interrupted rollout, not proven ready: must keep running 5000 ms (update.monitor)  (after 1)
+    3. stop container shop-web-1                           config-hash changed (aaaaaaaa → bbbbbbbb)  (after 2)
+    4. remove container shop-web-1                         config-hash changed (aaaaaaaa → bbbbbbbb)  (after 3)
+    5. rename container shop-web-1--next → shop-web-1      finish interrupted replacement  (after 2, 4)
+`,
+    );
+  });
+
+  it('a replica at the applied hash whose health check is starting again (a rollback killed during its watch) is watched, its failure not the commit\'s', () => {
+    const result = plan(desired([service('web')]), observed([container('rollback', 1, { health: 'starting' })]), { appliedHashes: new Map([['shop/web', NEW]]) });
+    assert.deepEqual(result.operations.map((operation) => operation.kind), ['wait-ready']);
+    const wait = result.operations[0];
+    assert.ok(wait.kind === 'wait-ready' && wait.serving === true && wait.resumed !== true, printPlan(result));
+    assert.match(printPlan(result), /started again, health check starting/);
+  });
+
   it('the first deploy, killed during its wait (nothing applied yet): watched again', () => {
     const result = plan(desired([service('web')]), observed([container('new', 1)]), { appliedHashes: new Map() });
     assert.deepEqual(result.operations.map((operation) => operation.kind), ['wait-ready']);

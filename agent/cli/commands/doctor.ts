@@ -30,7 +30,7 @@ export function doctorCommand(): Command {
       } finally {
         store.close();
       }
-      results.push(await networkIsolationCheck(docker, config.node, hostIsolationCheck(docker)));
+      results.push(await networkIsolationCheck(docker, config.node, hostIsolationCheck(docker, config), config.networkIsolation));
       results.push(await diskCheck(docker, config.stateDir));
       if (options.json) process.stdout.write(JSON.stringify(results, null, 2) + '\n');
       else for (const result of results) process.stdout.write(`${MARK[result.status]} ${result.name.padEnd(16)} ${result.detail}\n`);

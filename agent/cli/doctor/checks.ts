@@ -62,8 +62,9 @@ export async function trustFileCheck(config: AgentConfig): Promise<CheckResult> 
 }
 
 /** Every network this node's Capstan manages must be isolated by the engine (agent/execute/isolation.ts). */
-export async function networkIsolationCheck(docker: Docker, node: string, isolation: IsolationCheck | undefined): Promise<CheckResult> {
+export async function networkIsolationCheck(docker: Docker, node: string, isolation: IsolationCheck | undefined, mode: 'verify' | 'off' = 'verify'): Promise<CheckResult> {
   const name = 'network isolation';
+  if (mode === 'off') return { name, status: 'warn', detail: 'not verified: turned off (--network-isolation off / CAPSTAN_NETWORK_ISOLATION=off); the operator isolates networks' };
   if (!isolation) return { name, status: 'warn', detail: 'not verified: the engine is not on this host (DOCKER_HOST), so its firewall rules cannot be read' };
   try {
     const networks = await docker.listNetworks({ filters: { label: ['capstan.managed=true', `capstan.node=${node}`] } });
