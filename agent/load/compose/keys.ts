@@ -64,7 +64,7 @@ export const SERVICE: KeyScope = {
     read_only: supported('`read_only`'),
     tmpfs: supported('`tmpfs`'),
     ulimits: supported('`ulimits`'),
-    secrets: supported('files from the repository bind-mounted read-only at `/run/secrets/<name>`; `environment:` sources become secret files'),
+    secrets: supported('files from the repository bind-mounted read-only at `/run/secrets/<name>`; `environment:` sources and SOPS-encrypted files become secret files'),
     configs: supported('as `secrets`, at `/<name>` unless `target` says otherwise'),
     profiles: supported('services whose profiles are not in `COMPOSE_PROFILES` (from `.env`) are left out (noted)'),
     extends: supported('within the same file; `file:` is refused'),
