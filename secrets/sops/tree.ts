@@ -68,11 +68,12 @@ export function isSopsFile(text: string): boolean {
   }
 }
 
-/** A YAML or JSON file with a top-level `sops` map: SOPS data, never a manifest. */
+/** A YAML or JSON file with a top-level `sops` map holding SOPS's `lastmodified` or `mac`: SOPS data, never a manifest. */
 export function hasSopsMetadata(text: string): boolean {
   if (!/^\s*"?sops"?\s*:/m.test(text) || Buffer.byteLength(text) > MAX_SOPS_BYTES) return false;
   try {
-    return sniffStructured(text)?.metadata !== undefined;
+    const metadata = sniffStructured(text)?.metadata;
+    return typeof metadata === 'object' && metadata !== null && ('lastmodified' in metadata || 'mac' in metadata);
   } catch {
     return false;
   }
