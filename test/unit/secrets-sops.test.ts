@@ -96,6 +96,15 @@ describe('SOPS test vectors (getsops/sops functional tests, OpenPGP)', () => {
     await refusal(decryptSops({ text: text.replace(/^ {4}mac: .*\n/m, ''), file: 'f.yaml', keys: pgpKeys }), 'SOPS_TAMPERED');
   });
 
+  it('values swapped between keys of a SOPS-written file fail by line and key', async () => {
+    const text = await fixture('comments.enc.yaml');
+    const lorem = /^lorem: (.*)$/m.exec(text)![1];
+    const dolor = /^dolor: (.*)$/m.exec(text)![1];
+    const swapped = text.replace(`lorem: ${lorem}`, `lorem: ${dolor}`).replace(`dolor: ${dolor}`, `dolor: ${lorem}`);
+    const error = await refusal(decryptSops({ text: swapped, file: 'c.yaml', keys: pgpKeys }), 'SOPS_TAMPERED');
+    assert.deepEqual([error.data.line, error.data.variable], [2, 'lorem']);
+  });
+
   it('the age layer: SOPS\'s age test file opens with its identity (age-encryption)', async () => {
     const lines = (await fixture('age-layer.txt')).split('\n');
     const identity = lines.find((line) => line.startsWith('AGE-SECRET-KEY-'))!;
