@@ -3,6 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import * as openpgp from 'openpgp';
 import { secretsError } from '../errors.js';
+import { parseOpenSshEd25519, sshEd25519Identity, type SshEd25519Key } from './ssh.js';
 
 // The keys that open SOPS files on this host: age identities (`AGE-SECRET-KEY-1…`, one a line,
 // `#` comments, as age-keygen writes them and SOPS reads SOPS_AGE_KEY_FILE) and OpenPGP secret
@@ -10,8 +11,11 @@ import { secretsError } from '../errors.js';
 // private to their owner, as Capstan's own key file.
 
 export interface AgeKey {
+  /** `AGE-SECRET-KEY-1…`, or '' for an SSH key. */
   identity: string;
+  /** `age1…`, or `ssh-ed25519 AAAA…` for an SSH key. */
   recipient: string;
+  ssh?: SshEd25519Key;
 }
 
 export interface SopsKeys {
@@ -60,11 +64,25 @@ async function readPrivateFile(path: string, what: string): Promise<Buffer> {
 
 export async function parseAgeKeys(text: string, source: string): Promise<AgeKey[]> {
   const keys: AgeKey[] = [];
-  for (const [index, raw] of text.split('\n').entries()) {
-    const line = raw.trim();
+  const lines = text.split('\n');
+  for (let index = 0; index < lines.length; index++) {
+    const line = lines[index].trim();
     if (line === '' || line.startsWith('#')) continue;
+    // An OpenSSH Ed25519 private key, as age -i and SOPS accept one.
+    if (line === '-----BEGIN OPENSSH PRIVATE KEY-----') {
+      const end = lines.findIndex((candidate, at) => at > index && candidate.trim() === '-----END OPENSSH PRIVATE KEY-----');
+      if (end === -1) throw secretsError('SOPS_KEY_FILE_INVALID', `${source}:${index + 1}: the SSH key has no END line`, { file: source, line: index + 1 });
+      const ssh = parseOpenSshEd25519(lines.slice(index, end + 1).join('\n'), source, index + 1);
+      keys.push({ identity: '', recipient: ssh.recipient, ssh });
+      index = end;
+      continue;
+    }
     if (!line.startsWith('AGE-SECRET-KEY-')) {
-      const problem = line.startsWith('AGE-PLUGIN-') ? 'age plugin identities are not supported' : line.startsWith('-----BEGIN') ? 'SSH keys are not supported; use an age X25519 identity (age-keygen)' : 'expected an age identity (AGE-SECRET-KEY-1…)';
+      const problem = line.startsWith('AGE-PLUGIN-')
+        ? 'age plugin identities are not supported'
+        : line.startsWith('-----BEGIN')
+          ? 'only age identities and unencrypted OpenSSH Ed25519 keys (-----BEGIN OPENSSH PRIVATE KEY-----) are read'
+          : 'expected an age identity (AGE-SECRET-KEY-1…)';
       throw secretsError('SOPS_KEY_FILE_INVALID', `${source}:${index + 1}: ${problem}`, { file: source, line: index + 1 });
     }
     try {
@@ -117,9 +135,9 @@ export function hasSopsKeys(keys: SopsKeys | undefined): keys is SopsKeys {
 
 /** The data key (or Shamir part) an age stanza holds, or undefined when none of our identities opens it. */
 export async function openAgeStanza(enc: string, recipient: string, keys: SopsKeys): Promise<Uint8Array | undefined> {
-  const mine = keys.age.filter((key) => key.recipient === recipient);
-  // The recipient is written by SOPS beside the stanza; try the matching identity first, then the rest.
-  const ordered = [...mine, ...keys.age.filter((key) => key.recipient !== recipient)];
+  // SOPS writes the recipient beside the stanza (an SSH one with its comment): try the matching identity first, then the rest.
+  const matches = (key: AgeKey) => key.recipient === recipient || (key.ssh !== undefined && recipient.startsWith(`${key.recipient} `));
+  const ordered = [...keys.age.filter(matches), ...keys.age.filter((key) => !matches(key))];
   if (ordered.length === 0) return undefined;
   let ciphertext: Uint8Array;
   try {
@@ -128,7 +146,7 @@ export async function openAgeStanza(enc: string, recipient: string, keys: SopsKe
     return undefined;
   }
   const decrypter = new Decrypter();
-  for (const key of ordered) decrypter.addIdentity(key.identity);
+  for (const key of ordered) decrypter.addIdentity(key.ssh ? sshEd25519Identity(key.ssh) : key.identity);
   try {
     return await decrypter.decrypt(ciphertext);
   } catch {

@@ -116,6 +116,38 @@ describe('SOPS test vectors (getsops/sops functional tests, OpenPGP)', () => {
   });
 });
 
+describe('OpenSSH Ed25519 keys as age identities (agessh)', () => {
+  it('SOPS\'s SSH test file opens with its key', async () => {
+    const text = await fixture('age-layer-ssh.txt');
+    const recipient = text.split('\n').find((line) => line.startsWith('ssh-ed25519 '))!;
+    const pem = text.slice(text.indexOf('-----BEGIN OPENSSH'), text.indexOf('-----END OPENSSH PRIVATE KEY-----') + 34);
+    const armored = text.slice(text.indexOf('-----BEGIN AGE'));
+    const keys: SopsKeys = { age: await parseAgeKeys(pem, 'ssh.key'), pgp: [] };
+    assert.ok(recipient.startsWith(keys.age[0].recipient));
+    assert.equal(Buffer.from((await openAgeStanza(armored, recipient, keys))!).toString(), 'data');
+  });
+
+  it('a key made by ssh-keygen opens a SOPS file wrapped by `age -r <ssh public key>`; RSA and protected keys are refused by name', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const keyPath = join(scratch, 'id_ed25519');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'ops@host', '-f', keyPath]);
+    const recipient = (await readFile(`${keyPath}.pub`, 'utf8')).trim();
+    const text = await buildSopsFile({ format: 'yaml', values: { DB_PASSWORD: SENTINEL }, keyGroups: [[recipient]] });
+    const keys = await loadSopsKeys({ ageKeyFile: keyPath });
+    const decrypted = await decryptSops({ text, file: 's.yaml', keys });
+    assert.equal(sopsEnvValues(decrypted, 's.yaml').get('DB_PASSWORD'), SENTINEL);
+    await refusal(decryptSops({ text, file: 's.yaml', keys: ageKeys }), 'SOPS_NO_MATCHING_KEY');
+    const rsaPath = join(scratch, 'id_rsa');
+    execFileSync('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-N', '', '-f', rsaPath]);
+    const rsa = await refusal(parseAgeKeys(await readFile(rsaPath, 'utf8'), 'id_rsa'), 'SOPS_KEY_FILE_INVALID');
+    assert.match(rsa.message, /ssh-rsa keys are not supported/);
+    const lockedPath = join(scratch, 'id_locked');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'passphrase', '-f', lockedPath]);
+    const locked = await refusal(parseAgeKeys(await readFile(lockedPath, 'utf8'), 'id_locked'), 'SOPS_KEY_FILE_INVALID');
+    assert.match(locked.message, /passphrase/);
+  });
+});
+
 describe('SOPS files with age keys (data key wrapped by the age CLI)', () => {
   const values = { DB_PASSWORD: SENTINEL, API_TOKEN: `${SENTINEL}-api`, MULTI: `${SENTINEL}\nline two`, EMPTY: '' };
 
@@ -212,12 +244,13 @@ describe('SOPS files with age keys (data key wrapped by the age CLI)', () => {
     assert.deepEqual([error.data.line, error.data.variable], [1, 'DB']);
   });
 
-  it('key files: a key file readable by others is refused, as is an SSH key', async () => {
+  it('key files: a key file readable by others is refused, as are an SSH key cut short and a PEM key', async () => {
     const loose = join(scratch, 'loose.key');
     await copyFile(hostAge.file, loose);
     await chmod(loose, 0o644);
     await refusal(loadSopsKeys({ ageKeyFile: loose }), 'SECRETS_KEY_FILE_MODE');
     await refusal(parseAgeKeys('-----BEGIN OPENSSH PRIVATE KEY-----\n', 'ssh.key'), 'SOPS_KEY_FILE_INVALID');
+    await refusal(parseAgeKeys('-----BEGIN RSA PRIVATE KEY-----\n', 'pem.key'), 'SOPS_KEY_FILE_INVALID');
   });
 });
 
