@@ -160,6 +160,11 @@ describe('SOPS files with age keys (data key wrapped by the age CLI)', () => {
     });
   }
 
+  it('a post-quantum age identity (SOPS\'s mockHybridIdentity) is read', async () => {
+    const keys = await parseAgeKeys('AGE-SECRET-KEY-PQ-1JPDDEMSK6G9MG0VNJRSA0QKZ05CF4H6TK50YZGDKZKTRGC5Z7KEQUDUPG6\n', 'pq.key');
+    assert.match(keys[0].recipient, /^age1pq1/);
+  });
+
   it('several recipients: the host holding any one of them opens the file', async () => {
     const text = await buildSopsFile({ format: 'yaml', values, keyGroups: [[otherAge.recipient, hostAge.recipient]] });
     const decrypted = await decryptSops({ text, file: 'a.yaml', keys: ageKeys });
