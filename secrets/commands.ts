@@ -101,8 +101,15 @@ async function openTarget(deps: SecretsDeps, file: string, options: FileOptions,
   const path = resolve(deps.cwd, file);
   const repoPath = options.repoPath ?? (await repoRelativePath(file, deps.cwd, deps.fs));
   const text = create ? await readOptional(deps.fs, path) : await readRequired(deps.fs, path, file);
+  if (text !== undefined) refuseSops(text, file);
   const existing = text === undefined ? undefined : decryptEnvDocument({ text, repoPath, keyring });
   return { path, file, repoPath, keyring, existing };
+}
+
+/** A SOPS file is neither plaintext to encrypt nor Capstan's format to edit: say what works on it. */
+function refuseSops(text: string, file: string): void {
+  if (isEncryptedEnv(text) || !isSopsFile(text)) return;
+  throw secretsError('SECRETS_ALREADY_ENCRYPTED', `${file} is a SOPS file: edit it with sops, print it with \`capstan secrets decrypt\`, or convert it to Capstan's format with \`capstan secrets import-sops ${file}\``, { file });
 }
 
 function valuesOf(env: DecryptedEnv | undefined): Record<string, string> {
@@ -183,6 +190,7 @@ export async function encryptFile(deps: SecretsDeps, file: string, options: File
   const path = resolve(deps.cwd, file);
   const text = await readRequired(deps.fs, path, file);
   if (isEncryptedEnv(text)) throw secretsError('SECRETS_ALREADY_ENCRYPTED', `${file} is already encrypted`, { file });
+  refuseSops(text, file);
   const values = parsePlainEnv(text, file);
   serializePlainEnv(values, file); // throws now for a value `decrypt` could not print back
   const repoPath = options.repoPath ?? (await repoRelativePath(file, deps.cwd, deps.fs));
@@ -260,7 +268,9 @@ export async function rotateFiles(deps: SecretsDeps, files: string[], options: F
   for (const file of files) {
     const path = resolve(deps.cwd, file);
     const repoPath = options.repoPath ?? (await repoRelativePath(file, deps.cwd, deps.fs));
-    const existing = decryptEnvDocument({ text: await readRequired(deps.fs, path, file), repoPath, keyring });
+    const text = await readRequired(deps.fs, path, file);
+    refuseSops(text, file);
+    const existing = decryptEnvDocument({ text, repoPath, keyring });
     if (existing.keyId === keyring.primary.id) {
       await write(deps.stderr, `${file} already uses key ${existing.keyId}\n`);
       continue;

@@ -381,6 +381,10 @@ describe('capstan secrets decrypt and import-sops on SOPS files', () => {
       const keyFile = join(folder, 'capstan.keys');
       const keygen = await runCapstan(['secrets', 'keygen', '--key-file', keyFile], { env, timeoutMs: 60_000 });
       assert.equal(keygen.code, 0, keygen.stderr);
+      // `encrypt` would take the ENC[…] strings for plaintext values: refused, pointing at import-sops.
+      const encrypt = await runCapstan(['secrets', 'encrypt', file, '--key-file', keyFile], { env, timeoutMs: 60_000 });
+      assert.equal(encrypt.code, 1);
+      assert.match(encrypt.stderr, /SECRETS_ALREADY_ENCRYPTED[\s\S]*import-sops/);
       const imported = await runCapstan(['secrets', 'import-sops', file, '--key-file', keyFile, '--repo-path', 'apps/app.sops.yaml'], { env, timeoutMs: 60_000 });
       assert.equal(imported.code, 0, imported.stderr);
       assert.ok(!imported.stderr.includes(SENTINEL));
