@@ -1,6 +1,5 @@
 import { gcm } from '@noble/ciphers/aes.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { combine } from 'shamir-secret-sharing';
 import { secretsError } from '../errors.js';
 import { openAgeStanza, openPgpStanza, type SopsKeys } from './keys.js';
 import { describeKey, readMetadata, type EncryptionRule, type MasterKey, type SopsMetadata } from './metadata.js';
@@ -220,6 +219,7 @@ async function recoverDataKey(metadata: SopsMetadata, keys: SopsKeys, file: stri
   }
   let dataKey: Uint8Array;
   try {
+    const { combine } = await import('shamir-secret-sharing');
     dataKey = await combine(parts);
   } catch {
     throw secretsError('SOPS_MALFORMED', `${file}:${line}: the key groups' Shamir parts do not combine`, { file, line });

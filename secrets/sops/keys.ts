@@ -1,9 +1,11 @@
-import { armor, Decrypter, identityToRecipient } from 'age-encryption';
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import * as openpgp from 'openpgp';
+import type * as openpgp from 'openpgp';
 import { secretsError } from '../errors.js';
-import { parseOpenSshEd25519, sshEd25519Identity, type SshEd25519Key } from './ssh.js';
+import type { SshEd25519Key } from './ssh.js';
+
+// age-encryption, openpgp and the SSH code are imported when a key is read, not with the loader:
+// `capstan run` idles for the host's life, and most hosts hold no SOPS keys (run-footprint test).
 
 // The keys that open SOPS files on this host: age identities (`AGE-SECRET-KEY-1…`, one a line,
 // `#` comments, as age-keygen writes them and SOPS reads SOPS_AGE_KEY_FILE) and OpenPGP secret
@@ -72,6 +74,7 @@ export async function parseAgeKeys(text: string, source: string): Promise<AgeKey
     if (line === '-----BEGIN OPENSSH PRIVATE KEY-----') {
       const end = lines.findIndex((candidate, at) => at > index && candidate.trim() === '-----END OPENSSH PRIVATE KEY-----');
       if (end === -1) throw secretsError('SOPS_KEY_FILE_INVALID', `${source}:${index + 1}: the SSH key has no END line`, { file: source, line: index + 1 });
+      const { parseOpenSshEd25519 } = await import('./ssh.js');
       const ssh = parseOpenSshEd25519(lines.slice(index, end + 1).join('\n'), source, index + 1);
       keys.push({ identity: '', recipient: ssh.recipient, ssh });
       index = end;
@@ -86,6 +89,7 @@ export async function parseAgeKeys(text: string, source: string): Promise<AgeKey
       throw secretsError('SOPS_KEY_FILE_INVALID', `${source}:${index + 1}: ${problem}`, { file: source, line: index + 1 });
     }
     try {
+      const { identityToRecipient } = await import('age-encryption');
       keys.push({ identity: line, recipient: await identityToRecipient(line) });
     } catch {
       throw secretsError('SOPS_KEY_FILE_INVALID', `${source}:${index + 1}: not a valid age identity`, { file: source, line: index + 1 });
@@ -97,11 +101,12 @@ export async function parseAgeKeys(text: string, source: string): Promise<AgeKey
 
 export async function parsePgpKeys(bytes: Uint8Array, source: string): Promise<openpgp.PrivateKey[]> {
   let keys: openpgp.PrivateKey[];
+  const { readPrivateKeys } = await import('openpgp');
   try {
     const text = Buffer.from(bytes).toString('latin1');
     keys = text.includes('-----BEGIN PGP PRIVATE KEY BLOCK-----')
-      ? await openpgp.readPrivateKeys({ armoredKeys: text })
-      : await openpgp.readPrivateKeys({ binaryKeys: bytes });
+      ? await readPrivateKeys({ armoredKeys: text })
+      : await readPrivateKeys({ binaryKeys: bytes });
   } catch {
     throw secretsError('SOPS_KEY_FILE_INVALID', `${source}: no OpenPGP secret key could be read (export one with \`gpg --export-secret-keys --armor FINGERPRINT\`)`, { file: source });
   }
@@ -139,6 +144,8 @@ export async function openAgeStanza(enc: string, recipient: string, keys: SopsKe
   const matches = (key: AgeKey) => key.recipient === recipient || (key.ssh !== undefined && recipient.startsWith(`${key.recipient} `));
   const ordered = [...keys.age.filter(matches), ...keys.age.filter((key) => !matches(key))];
   if (ordered.length === 0) return undefined;
+  const { armor, Decrypter } = await import('age-encryption');
+  const { sshEd25519Identity } = await import('./ssh.js');
   let ciphertext: Uint8Array;
   try {
     ciphertext = enc.includes('-----BEGIN AGE ENCRYPTED FILE-----') ? armor.decode(enc.trim() + '\n') : Buffer.from(enc, 'utf8');
@@ -157,9 +164,10 @@ export async function openAgeStanza(enc: string, recipient: string, keys: SopsKe
 /** The data key (or Shamir part) an OpenPGP message holds, or undefined when none of our keys opens it. */
 export async function openPgpStanza(enc: string, keys: SopsKeys): Promise<Uint8Array | undefined> {
   if (keys.pgp.length === 0) return undefined;
+  const { readMessage, decrypt } = await import('openpgp');
   try {
-    const message = await openpgp.readMessage({ armoredMessage: enc });
-    const { data } = await openpgp.decrypt({ message, decryptionKeys: keys.pgp, format: 'binary' });
+    const message = await readMessage({ armoredMessage: enc });
+    const { data } = await decrypt({ message, decryptionKeys: keys.pgp, format: 'binary' });
     return data as Uint8Array;
   } catch {
     return undefined;
