@@ -1,4 +1,5 @@
 import type { Keyring } from '../secrets/index.js';
+import type { SopsKeys } from '../secrets/sops/index.js';
 import type { HostPolicy } from './policy/index.js';
 import type { ReadLimits } from './load/read-text.js';
 import type { Clock } from './clock.js';
@@ -35,6 +36,8 @@ export interface ReconcilerDeps {
   verify?: (input: { commit: string; gitdir: string; appliedCommit: string | null; appliedCommittedAt?: string }) => Promise<unknown>;
   /** The keyring for encrypted env files, read at each load; absent when no key file is configured. */
   keyring?: () => Promise<Keyring>;
+  /** Age and OpenPGP keys for SOPS files, read at each load; absent when none is configured. */
+  sopsKeys?: () => Promise<SopsKeys>;
   /**
    * Fleet mode: this node's share of a loaded desired state (agent/fleet/placement.ts). Absent
    * for Swarm, whose scheduler places services itself.
@@ -114,6 +117,11 @@ export class Reconciler {
     const { checkout, desired } = await this.load(commit);
     const plan = await this.deps.target.plan(desired);
     return { checkout, desired, plan, text: this.redact(this.deps.target.print(plan)) };
+  }
+
+  /** The head commit's checkout, not loaded: for `doctor`, which looks at its files. */
+  async headCheckout(): Promise<Checkout> {
+    return this.deps.source.checkout(await this.deps.source.fetch());
   }
 
   async cycle(trigger: string): Promise<CycleOutcome> {
@@ -337,6 +345,7 @@ export class Reconciler {
       hashKey: this.deps.hashKey,
       lookup: this.deps.lookup,
       keyring: await this.deps.keyring?.(),
+      sopsKeys: await this.deps.sopsKeys?.(),
       policy: await this.deps.policy?.(),
       secrets: this.deps.secrets,
       readLimits: this.deps.readLimits,

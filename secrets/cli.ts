@@ -1,7 +1,11 @@
 import { Command, Option } from 'commander';
+import { importSopsFile } from './sops-commands.js';
 import { decryptFile, editFile, encryptFile, keygen, rotateFiles, setVariable, unsetVariable, type SecretsDeps } from './commands.js';
 
 const keyFileOption = () => new Option('--key-file <file>', 'key file (default: $CAPSTAN_KEY_FILE)');
+const ageKeyFileOption = () => new Option('--age-key-file <file>', 'age identities for SOPS files (default: $CAPSTAN_AGE_KEY_FILE, else $SOPS_AGE_KEY_FILE)');
+const pgpKeyFileOption = () => new Option('--sops-pgp-key-file <file>', 'OpenPGP secret keys for SOPS files (default: $CAPSTAN_SOPS_PGP_KEY_FILE)');
+type SopsFlags = { ageKeyFile?: string; sopsPgpKeyFile?: string };
 const repoPathOption = () =>
   new Option('--repo-path <path>', 'bind the values to this repository-relative path instead of the one found from the nearest .git');
 
@@ -44,11 +48,23 @@ export function secretsCommand(deps: SecretsDeps): Command {
 
   secrets
     .command('decrypt')
-    .description('print the plaintext env file to stdout')
+    .description('print the plaintext env file to stdout (a SOPS file: as `sops --decrypt` prints it)')
     .argument('<file>')
     .addOption(keyFileOption())
     .addOption(repoPathOption())
-    .action((file: string, options: { keyFile?: string; repoPath?: string }) => decryptFile(deps, file, options));
+    .addOption(ageKeyFileOption())
+    .addOption(pgpKeyFileOption())
+    .action((file: string, options: { keyFile?: string; repoPath?: string } & SopsFlags) => decryptFile(deps, file, options));
+
+  secrets
+    .command('import-sops')
+    .description('convert a SOPS env file (dotenv, YAML or JSON, flat) to Capstan\'s format in place, under the primary key')
+    .argument('<file>')
+    .addOption(keyFileOption())
+    .addOption(repoPathOption())
+    .addOption(ageKeyFileOption())
+    .addOption(pgpKeyFileOption())
+    .action((file: string, options: { keyFile?: string; repoPath?: string } & SopsFlags) => importSopsFile(deps, file, options));
 
   secrets
     .command('edit')

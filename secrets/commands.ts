@@ -7,6 +7,8 @@ import { decryptEnvDocument, encryptEnv, isEncryptedEnv, isValidName, type Decry
 import { addPrimaryKey, loadKeyring, newKeyringKey, parseKeyring, serializeKeyring, type Keyring } from './keyring.js';
 import { dotenvLine, parsePlainEnv, serializePlainEnv } from './plaintext.js';
 import { repoRelativePath } from './repo-path.js';
+import { decryptSopsText } from './sops-commands.js';
+import { emitPlain, isSopsFile, type SopsKeyOptions } from './sops/index.js';
 
 // `capstan secrets …`, as functions over injected I/O. Values travel only through stdin, the
 // editor's temporary file and `decrypt`'s stdout; messages name files and variables only.
@@ -36,10 +38,10 @@ export interface FileOptions extends KeyFileOptions {
   repoPath?: string;
 }
 
-const NEW_FILE_MODE = 0o644;
+export const NEW_FILE_MODE = 0o644;
 const KEY_FILE_MODE = 0o600;
 
-function keyFilePath(deps: SecretsDeps, options: KeyFileOptions): string {
+export function keyFilePath(deps: SecretsDeps, options: KeyFileOptions): string {
   const path = options.keyFile ?? deps.env.CAPSTAN_KEY_FILE;
   if (!path) throw secretsError('SECRETS_NO_KEY_FILE', 'no key file: pass --key-file or set CAPSTAN_KEY_FILE');
   return resolve(deps.cwd, path);
@@ -54,13 +56,13 @@ async function readOptional(fs: SecretsFs, path: string): Promise<string | undef
   }
 }
 
-async function readRequired(fs: SecretsFs, path: string, file: string): Promise<string> {
+export async function readRequired(fs: SecretsFs, path: string, file: string): Promise<string> {
   const text = await readOptional(fs, path);
   if (text === undefined) throw secretsError('SECRETS_FILE_MISSING', `${file} does not exist`, { file });
   return text;
 }
 
-async function modeOf(fs: SecretsFs, path: string, fallback: number): Promise<number> {
+export async function modeOf(fs: SecretsFs, path: string, fallback: number): Promise<number> {
   try {
     return (await fs.stat(path)).mode & 0o777;
   } catch {
@@ -69,7 +71,7 @@ async function modeOf(fs: SecretsFs, path: string, fallback: number): Promise<nu
 }
 
 /** Write beside the target, then rename: a crash leaves the old file or the new one, never half. */
-async function writeAtomic(fs: SecretsFs, path: string, text: string, mode: number): Promise<void> {
+export async function writeAtomic(fs: SecretsFs, path: string, text: string, mode: number): Promise<void> {
   const temporary = `${path}.${randomBytes(6).toString('hex')}.capstan-tmp`;
   try {
     await fs.writeFile(temporary, text, { mode, flag: 'wx' });
@@ -81,7 +83,7 @@ async function writeAtomic(fs: SecretsFs, path: string, text: string, mode: numb
   }
 }
 
-function write(stream: NodeJS.WritableStream, text: string): Promise<void> {
+export function write(stream: NodeJS.WritableStream, text: string): Promise<void> {
   return new Promise((done, fail) => stream.write(text, (error) => (error ? fail(error) : done())));
 }
 
@@ -99,8 +101,15 @@ async function openTarget(deps: SecretsDeps, file: string, options: FileOptions,
   const path = resolve(deps.cwd, file);
   const repoPath = options.repoPath ?? (await repoRelativePath(file, deps.cwd, deps.fs));
   const text = create ? await readOptional(deps.fs, path) : await readRequired(deps.fs, path, file);
+  if (text !== undefined) refuseSops(text, file);
   const existing = text === undefined ? undefined : decryptEnvDocument({ text, repoPath, keyring });
   return { path, file, repoPath, keyring, existing };
+}
+
+/** A SOPS file is neither plaintext to encrypt nor Capstan's format to edit: say what works on it. */
+function refuseSops(text: string, file: string): void {
+  if (isEncryptedEnv(text) || !isSopsFile(text)) return;
+  throw secretsError('SECRETS_ALREADY_ENCRYPTED', `${file} is a SOPS file: edit it with sops, print it with \`capstan secrets decrypt\`, or convert it to Capstan's format with \`capstan secrets import-sops ${file}\``, { file });
 }
 
 function valuesOf(env: DecryptedEnv | undefined): Record<string, string> {
@@ -181,6 +190,7 @@ export async function encryptFile(deps: SecretsDeps, file: string, options: File
   const path = resolve(deps.cwd, file);
   const text = await readRequired(deps.fs, path, file);
   if (isEncryptedEnv(text)) throw secretsError('SECRETS_ALREADY_ENCRYPTED', `${file} is already encrypted`, { file });
+  refuseSops(text, file);
   const values = parsePlainEnv(text, file);
   serializePlainEnv(values, file); // throws now for a value `decrypt` could not print back
   const repoPath = options.repoPath ?? (await repoRelativePath(file, deps.cwd, deps.fs));
@@ -188,7 +198,13 @@ export async function encryptFile(deps: SecretsDeps, file: string, options: File
   await write(deps.stderr, `encrypted ${Object.keys(values).length} variables in ${file} for ${repoPath} with key ${keyring.primary.id}\n`);
 }
 
-export async function decryptFile(deps: SecretsDeps, file: string, options: FileOptions): Promise<void> {
+export async function decryptFile(deps: SecretsDeps, file: string, options: FileOptions & SopsKeyOptions): Promise<void> {
+  // A SOPS file prints as `sops --decrypt` would; it needs SOPS keys, not Capstan's key file.
+  const text = await readRequired(deps.fs, resolve(deps.cwd, file), file);
+  if (!isEncryptedEnv(text) && isSopsFile(text)) {
+    await write(deps.stdout, emitPlain(await decryptSopsText(deps, text, file, options)));
+    return;
+  }
   const target = await openTarget(deps, file, options, false);
   await write(deps.stdout, serializePlainEnv(valuesOf(target.existing), file));
 }
@@ -252,7 +268,9 @@ export async function rotateFiles(deps: SecretsDeps, files: string[], options: F
   for (const file of files) {
     const path = resolve(deps.cwd, file);
     const repoPath = options.repoPath ?? (await repoRelativePath(file, deps.cwd, deps.fs));
-    const existing = decryptEnvDocument({ text: await readRequired(deps.fs, path, file), repoPath, keyring });
+    const text = await readRequired(deps.fs, path, file);
+    refuseSops(text, file);
+    const existing = decryptEnvDocument({ text, repoPath, keyring });
     if (existing.keyId === keyring.primary.id) {
       await write(deps.stderr, `${file} already uses key ${existing.keyId}\n`);
       continue;

@@ -21,7 +21,15 @@ export type SecretsErrorCode =
   | 'SECRETS_INVALID_NAME'
   | 'SECRETS_UNREPRESENTABLE'
   | 'SECRETS_EDITOR_FAILED'
-  | 'SECRETS_USAGE';
+  | 'SECRETS_USAGE'
+  /** SOPS files (secrets/sops): unreadable file or metadata; a MAC, value or metadata that does not verify. */
+  | 'SOPS_MALFORMED'
+  | 'SOPS_TAMPERED'
+  /** None of the host's age identities or OpenPGP keys opens the file's data key (wrong or missing key). */
+  | 'SOPS_NO_MATCHING_KEY'
+  /** A SOPS feature Capstan does not read (comment-based encryption rules). */
+  | 'SOPS_UNSUPPORTED'
+  | 'SOPS_KEY_FILE_INVALID';
 
 export interface SecretsErrorData {
   file?: string;

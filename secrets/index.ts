@@ -9,4 +9,5 @@ export type { SecretsErrorCode } from './errors.js';
 export { keygen, setVariable, unsetVariable, encryptFile, decryptFile, editFile, rotateFiles } from './commands.js';
 export type { SecretsDeps, SecretsFs, FileOptions, KeyFileOptions } from './commands.js';
 export { secretsCommand } from './cli.js';
+export { importSopsFile } from './sops-commands.js';
 export { systemSecretsDeps, spawnEditor } from './system.js';

@@ -88,8 +88,21 @@ if [ -n "$needs_docker" ]; then
   command -v htpasswd >/dev/null 2>&1 || tools+=(apache2-utils)
   command -v gpg >/dev/null 2>&1 && command -v gpg-agent >/dev/null 2>&1 || tools+=(gnupg)
   command -v ssh-keygen >/dev/null 2>&1 || tools+=(openssh-client)
+  # age wraps SOPS data keys in the SOPS tests (test/helpers/sops.ts).
+  command -v age >/dev/null 2>&1 && command -v age-keygen >/dev/null 2>&1 || tools+=(age)
   if [ "${#tools[@]}" -gt 0 ]; then capstan_apt_install "${tools[@]}"; fi
   bash examples/lib/busybox-image.sh
+else
+  # Unit tests only: no engine to start, but the SOPS tests still need Debian's age and ssh-keygen.
+  unit_tools=()
+  command -v age >/dev/null 2>&1 && command -v age-keygen >/dev/null 2>&1 || unit_tools+=(age)
+  command -v ssh-keygen >/dev/null 2>&1 || unit_tools+=(openssh-client)
+  if [ "${#unit_tools[@]}" -gt 0 ]; then
+    say "${unit_tools[*]} (Debian packages) for the SOPS tests"
+    export DEBIAN_FRONTEND=noninteractive
+    compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null || apt-get -o DPkg::Lock::Timeout=300 -y update
+    apt-get -o DPkg::Lock::Timeout=300 -y install "${unit_tools[@]}"
+  fi
 fi
 
 # Tests label what they create with this id (test/helpers/docker.ts), so the sweep below removes

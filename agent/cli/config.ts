@@ -14,6 +14,10 @@ export interface AgentConfig {
   schedule: string;
   stateDir: string;
   keyFile?: string;
+  /** SOPS files: age identities (CAPSTAN_AGE_KEY_FILE, else SOPS's SOPS_AGE_KEY_FILE). */
+  ageKeyFile?: string;
+  /** SOPS files: unprotected OpenPGP secret keys, armored or binary (CAPSTAN_SOPS_PGP_KEY_FILE). */
+  sopsPgpKeyFile?: string;
   /** Host policy: what manifests may ask of this host (agent/policy); absent, the defaults refuse it all. */
   policyFile?: string;
   node: string;
@@ -52,6 +56,8 @@ const SETTINGS = {
   schedule: 'CAPSTAN_SCHEDULE',
   stateDir: 'CAPSTAN_STATE_DIR',
   keyFile: 'CAPSTAN_KEY_FILE',
+  ageKeyFile: 'CAPSTAN_AGE_KEY_FILE',
+  sopsPgpKeyFile: 'CAPSTAN_SOPS_PGP_KEY_FILE',
   policyFile: 'CAPSTAN_POLICY_FILE',
   node: 'CAPSTAN_NODE',
   nodeLabels: 'CAPSTAN_NODE_LABELS',
@@ -103,6 +109,9 @@ export function resolveConfig(
     throw new CapstanError('CONFIG_INVALID', 'terminal', `invalid --schedule / CAPSTAN_SCHEDULE cron expression '${schedule}'`);
   }
   const keyFile = pick('keyFile');
+  // SOPS's own variable too, so a host already set up for `sops --decrypt` needs nothing new.
+  const ageKeyFile = pick('ageKeyFile') ?? env.SOPS_AGE_KEY_FILE ?? fileEnv.SOPS_AGE_KEY_FILE;
+  const sopsPgpKeyFile = pick('sopsPgpKeyFile');
   const policyFile = pick('policyFile');
   const verify = pick('verify') ?? 'commit';
   if (verify !== 'commit' && verify !== 'tag') {
@@ -126,6 +135,8 @@ export function resolveConfig(
     schedule,
     stateDir,
     keyFile: keyFile ? resolve(cwd, keyFile) : undefined,
+    ageKeyFile: ageKeyFile ? resolve(cwd, ageKeyFile) : undefined,
+    sopsPgpKeyFile: sopsPgpKeyFile ? resolve(cwd, sopsPgpKeyFile) : undefined,
     policyFile: policyFile ? resolve(cwd, policyFile) : undefined,
     node: pick('node') ?? hostname(),
     nodeLabels: nodeLabels(pick('nodeLabels')),

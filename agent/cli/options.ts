@@ -10,6 +10,8 @@ export function withConfigOptions(command: Command): Command {
     .option('--schedule <cron>', 'cron expression for cycles (CAPSTAN_SCHEDULE, default every minute)')
     .option('--state-dir <dir>', 'SQLite database and git cache (CAPSTAN_STATE_DIR)')
     .option('--key-file <file>', 'key file for encrypted env files (CAPSTAN_KEY_FILE)')
+    .option('--age-key-file <file>', 'age identities for SOPS files (CAPSTAN_AGE_KEY_FILE, else SOPS_AGE_KEY_FILE)')
+    .option('--sops-pgp-key-file <file>', 'OpenPGP secret keys for SOPS files, without a passphrase (CAPSTAN_SOPS_PGP_KEY_FILE)')
     .option('--policy-file <file>', 'host policy: what manifests may ask of this host (CAPSTAN_POLICY_FILE)')
     .option('--node <name>', 'this agent\'s node name (CAPSTAN_NODE, default the host name)')
     .option('--node-labels <k=v,…>', 'fleet mode: this node\'s labels, matched by `placement.labels` (CAPSTAN_NODE_LABELS)')
@@ -27,7 +29,7 @@ export function withConfigOptions(command: Command): Command {
 
 export function configFlags(options: Record<string, unknown>): ConfigFlags {
   const flags: ConfigFlags = {};
-  for (const key of ['repo', 'branch', 'path', 'schedule', 'stateDir', 'keyFile', 'policyFile', 'node', 'nodeLabels', 'metricsFile', 'notify', 'trustFile', 'verify', 'tagPattern', 'target', 'maxManifestBytes', 'maxTreeBytes', 'networkIsolation'] as const) {
+  for (const key of ['repo', 'branch', 'path', 'schedule', 'stateDir', 'keyFile', 'ageKeyFile', 'sopsPgpKeyFile', 'policyFile', 'node', 'nodeLabels', 'metricsFile', 'notify', 'trustFile', 'verify', 'tagPattern', 'target', 'maxManifestBytes', 'maxTreeBytes', 'networkIsolation'] as const) {
     if (typeof options[key] === 'string') flags[key] = options[key] as string;
   }
   if (options.allowRewind === true) flags.allowRewind = true;

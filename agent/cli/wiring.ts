@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import http from 'isomorphic-git/http/node';
 import { loadKeyring } from '../../secrets/keyring.js';
+import { loadSopsKeys } from '../../secrets/sops/index.js';
 import { systemClock } from '../clock.js';
 import type Docker from 'dockerode';
 import { connectDocker } from '../docker.js';
@@ -65,6 +66,7 @@ export function createReconciler(config: AgentConfig, store: StateStore, logger:
     hashKey,
     // Read whenever a new commit is loaded, so a key added to the file (rotation) needs no restart.
     keyring: config.keyFile ? () => loadKeyring(config.keyFile as string) : undefined,
+    sopsKeys: config.ageKeyFile || config.sopsPgpKeyFile ? () => loadSopsKeys({ ageKeyFile: config.ageKeyFile, pgpKeyFile: config.sopsPgpKeyFile }) : undefined,
     // Read at each load too, so a policy edit needs no restart; a broken one fails the load.
     policy: config.policyFile ? hostPolicy(config) : undefined,
     readLimits: config.readLimits,

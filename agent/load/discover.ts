@@ -2,8 +2,9 @@
 // path so problems and plans come out in the same order on every host. Dot-files and dot-folders
 // (`.git`, `.github`, CI configs) are not manifests. Symbolic links to folders are not followed.
 import type { Dirent } from 'node:fs';
-import { readdir, realpath, stat } from 'node:fs/promises';
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { hasSopsMetadata } from '../../secrets/sops/index.js';
 import type { ManifestProblem } from '../errors.js';
 import { isComposeFile } from './compose/files.js';
 import { isInside, toRepoPath, type Checkout } from './repo-files.js';
@@ -60,9 +61,16 @@ async function visitFolder(checkout: Checkout, folder: string, discovery: Discov
     } else if (entry.isSymbolicLink()) {
       await visitLink(checkout, absolute, discovery);
     } else if (entry.isFile() && MANIFEST_FILE.test(entry.name)) {
-      discovery.files.push(absolute);
+      if (await isSopsData(absolute)) discovery.skipped.push({ path: toRepoPath(checkout.root, absolute), reason: 'a SOPS-encrypted file (data for env_files, not a manifest)' });
+      else discovery.files.push(absolute);
     }
   }
+}
+
+/** A SOPS YAML file kept beside the manifests (as Flux users do) is data, not an app. */
+async function isSopsData(absolute: string): Promise<boolean> {
+  const text = await readFile(absolute, 'utf8').catch(() => '');
+  return hasSopsMetadata(text);
 }
 
 async function visitLink(checkout: Checkout, absolute: string, discovery: Discovery): Promise<void> {

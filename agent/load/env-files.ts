@@ -7,6 +7,7 @@ import { realpath, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { decryptEnvFile, isEncryptedEnv } from '../../secrets/format.js';
 import type { Keyring } from '../../secrets/keyring.js';
+import { decryptSops, hasSopsKeys, isSopsFile, parseSopsTree, scalarText, sopsEnvNames, sopsEnvValues, sopsFileContent, type SopsKeys } from '../../secrets/sops/index.js';
 import { CapstanError, type ManifestProblem } from '../errors.js';
 import type { SecretRegistry } from '../secret-registry.js';
 import { isInside, toRepoPath, type Checkout } from './repo-files.js';
@@ -19,7 +20,11 @@ import { DEFAULT_ENV_FILE } from './schema-patterns.js';
  */
 export interface EnvFileAccess {
   keyring?: Keyring;
+  /** Age identities and OpenPGP keys for SOPS files (CAPSTAN_AGE_KEY_FILE, CAPSTAN_SOPS_PGP_KEY_FILE). */
+  sopsKeys?: SopsKeys;
   unchecked?: boolean;
+  /** As `unchecked`, for SOPS files when no SOPS key is at hand (`capstan validate`). */
+  sopsUnchecked?: boolean;
   /** The agent's registry: every value is registered as it is decrypted, before anything can quote it. */
   secrets?: SecretRegistry;
 }
@@ -42,11 +47,16 @@ export interface ReferenceProblem {
  */
 export type EnvFileRead = { variables: EnvFileVariables } | { failed: true; reference?: ReferenceProblem };
 
+/** A secret file's source (`secrets: {target: {file}}`): the decrypted content of a SOPS file. */
+export type SecretFileRead = { content: string; opaque: boolean } | { failed: true; reference?: ReferenceProblem };
+
 export interface EnvFiles {
   /** `path` as written in a manifest, relative to `fromDir` (the manifest's folder). */
   read(fromDir: string, path: string): Promise<EnvFileRead>;
   /** `capstan.env` in the manifests folder; undefined when there is none. */
   readDefault(folder: string): Promise<EnvFileRead | undefined>;
+  /** A SOPS file named as a secret file's source, relative to `fromDir`; its problems as `read`'s. */
+  readSecretFile(fromDir: string, path: string): Promise<SecretFileRead>;
   /** Problems located in env files (not encrypted, tampered, unknown key…), one per file. */
   readonly problems: ManifestProblem[];
   /** Repository paths of the files read for their names only. */
@@ -77,8 +87,15 @@ export function openEnvFiles(checkout: Checkout, access: EnvFileAccess): EnvFile
     } catch (error) {
       return fileProblem('ENV_FILE_UNREADABLE', `the env file cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
     }
+    const failed = (error: unknown): EnvFileRead => {
+      if (!(error instanceof CapstanError)) throw error;
+      const line = typeof error.data.line === 'number' ? error.data.line : 0;
+      const variable = typeof error.data.variable === 'string' ? error.data.variable : '';
+      return fileProblem(error.code, withoutPlace(error.message, repoPath, line, variable), line, variable);
+    };
+    if (!isEncryptedEnv(text) && isSopsFile(text)) return readSops(text, repoPath, failed);
     if (!isEncryptedEnv(text)) {
-      const message = `the env file is not encrypted (line 1 is not a capstan-secrets header); encrypt it with \`capstan secrets encrypt ${repoPath}\`, and change any value that was pushed in plaintext: git history keeps it`;
+      const message = `the env file is not encrypted (line 1 is not a capstan-secrets header, and it has no SOPS metadata); encrypt it with \`capstan secrets encrypt ${repoPath}\` (or SOPS), and change any value that was pushed in plaintext: git history keeps it`;
       return fileProblem('SECRETS_NOT_ENCRYPTED', message, 1);
     }
     if (!access.keyring) {
@@ -98,10 +115,36 @@ export function openEnvFiles(checkout: Checkout, access: EnvFileAccess): EnvFile
       }
       return { variables: { values: new Map(Object.entries(values)), opaque: false } };
     } catch (error) {
-      if (!(error instanceof CapstanError)) throw error;
-      const line = typeof error.data.line === 'number' ? error.data.line : 0;
-      const variable = typeof error.data.variable === 'string' ? error.data.variable : '';
-      return fileProblem(error.code, withoutPlace(error.message, repoPath, line, variable), line, variable);
+      return failed(error);
+    }
+  };
+
+  // A SOPS file (detected by its metadata): decrypted with the host's age or OpenPGP keys, its
+  // MAC verified; each encrypted value registered before anything else can quote it.
+  const readSops = async (text: string, repoPath: string, failed: (error: unknown) => EnvFileRead): Promise<EnvFileRead> => {
+    if (!hasSopsKeys(access.sopsKeys)) {
+      if (!access.sopsUnchecked) {
+        const message = `env file '${repoPath}' is a SOPS file and no SOPS key is configured; set CAPSTAN_AGE_KEY_FILE (or SOPS_AGE_KEY_FILE) or CAPSTAN_SOPS_PGP_KEY_FILE`;
+        return { failed: true, reference: { code: 'SOPS_NO_KEY', message } };
+      }
+      try {
+        const names = sopsEnvNames(parseSopsTree(text, repoPath).branches);
+        unchecked.push(repoPath);
+        return { variables: { values: new Map(names.map((name) => [name, STAND_IN])), opaque: true } };
+      } catch (error) {
+        return failed(error);
+      }
+    }
+    try {
+      const decrypted = await decryptSops({ text, file: repoPath, keys: access.sopsKeys });
+      for (const leaf of decrypted.leaves) {
+        if (!leaf.encrypted) continue;
+        secretValues.add(scalarText(leaf.value));
+        access.secrets?.register(scalarText(leaf.value));
+      }
+      return { variables: { values: sopsEnvValues(decrypted, repoPath), opaque: false } };
+    } catch (error) {
+      return failed(error);
     }
   };
 
@@ -130,7 +173,60 @@ export function openEnvFiles(checkout: Checkout, access: EnvFileAccess): EnvFile
     return result;
   };
 
-  return { read, readDefault, problems, unchecked, secretValues };
+  const secretFiles = new Map<string, Promise<SecretFileRead>>();
+  const decryptSecretFile = async (real: string, repoPath: string): Promise<SecretFileRead> => {
+    const fileProblem = (code: string, message: string, line = 0, variable = ''): SecretFileRead => {
+      problems.push({ code, file: repoPath, line, column: line > 0 ? 1 : 0, key: variable, message });
+      return { failed: true };
+    };
+    // Bounded and strict UTF-8 like every file of the commit (load/read-text.ts).
+    const read = await checkout.reader.read(real, repoPath).catch(() => undefined);
+    const text = read && 'text' in read ? read.text : undefined;
+    if (text === undefined) return fileProblem('SECRET_FILE_UNREADABLE', 'the secret file cannot be read');
+    if (isEncryptedEnv(text) || !isSopsFile(text)) {
+      const message = 'a secret file source must be a SOPS-encrypted file (anyone who reads the repository reads a plaintext one); encrypt it with sops, or use `value: ${VAR}` with an encrypted env file';
+      return fileProblem('SECRET_FILE_NOT_ENCRYPTED', message, 1);
+    }
+    if (!hasSopsKeys(access.sopsKeys)) {
+      if (access.sopsUnchecked) {
+        unchecked.push(repoPath);
+        return { content: STAND_IN, opaque: true };
+      }
+      const message = `secret file '${repoPath}' is a SOPS file and no SOPS key is configured; set CAPSTAN_AGE_KEY_FILE (or SOPS_AGE_KEY_FILE) or CAPSTAN_SOPS_PGP_KEY_FILE`;
+      return { failed: true, reference: { code: 'SOPS_NO_KEY', message } };
+    }
+    try {
+      const decrypted = await decryptSops({ text, file: repoPath, keys: access.sopsKeys });
+      for (const leaf of decrypted.leaves) {
+        if (!leaf.encrypted) continue;
+        secretValues.add(scalarText(leaf.value));
+        access.secrets?.register(scalarText(leaf.value));
+      }
+      const content = sopsFileContent(decrypted, repoPath);
+      if (decrypted.leaves.some((leaf) => leaf.encrypted)) {
+        secretValues.add(content);
+        access.secrets?.register(content);
+      }
+      return { content, opaque: false };
+    } catch (error) {
+      if (!(error instanceof CapstanError)) throw error;
+      const line = typeof error.data.line === 'number' ? error.data.line : 0;
+      const variable = typeof error.data.variable === 'string' ? error.data.variable : '';
+      return fileProblem(error.code, withoutPlace(error.message, repoPath, line, variable), line, variable);
+    }
+  };
+  const readSecretFile = async (fromDir: string, path: string): Promise<SecretFileRead> => {
+    const located = await locateEnvFile(checkout, fromDir, path);
+    if ('code' in located) return { failed: true, reference: { code: located.code.replace(/^ENV_FILE_/, 'SECRET_FILE_'), message: located.message.replaceAll('env file', 'secret file') } };
+    let pending = secretFiles.get(located.repoPath);
+    if (!pending) {
+      pending = decryptSecretFile(located.real, located.repoPath);
+      secretFiles.set(located.repoPath, pending);
+    }
+    return pending;
+  };
+
+  return { read, readDefault, readSecretFile, problems, unchecked, secretValues };
 }
 
 async function locateEnvFile(checkout: Checkout, fromDir: string, path: string): Promise<{ real: string; repoPath: string } | ReferenceProblem> {

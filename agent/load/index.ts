@@ -3,6 +3,7 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Keyring } from '../../secrets/index.js';
+import type { SopsKeys } from '../../secrets/sops/index.js';
 import { ManifestError, type ManifestProblem } from '../errors.js';
 import type { App, DesiredState, RegistryCredential, Service } from '../model.js';
 import { DEFAULT_POLICY, type HostPolicy } from '../policy/index.js';
@@ -40,6 +41,8 @@ export interface LoadInput {
   hashKey: Uint8Array;
   /** Decrypts the env files manifests name; without it naming one is a SECRETS_NO_KEY problem. */
   keyring?: Keyring;
+  /** Age identities and OpenPGP keys that open SOPS env files; without them naming one is a SOPS_NO_KEY problem. */
+  sopsKeys?: SopsKeys;
   /**
    * Resolves `${VAR}` after every env file; the agent passes none, so only the repository's
    * encrypted env files define variables.
@@ -62,6 +65,8 @@ export type ValidateInput = Omit<LoadInput, 'commit' | 'hashKey'> &
      * The state returned then holds stand-ins, so it is only ever counted, never deployed.
      */
     uncheckedEnvFiles?: boolean;
+    /** The same for SOPS files, when no age or OpenPGP key is at hand. */
+    uncheckedSopsFiles?: boolean;
   };
 
 export interface Validation {
@@ -95,7 +100,7 @@ export async function validateDir(input: ValidateInput): Promise<Validation> {
   }
 
   const checkout = await openCheckout(root, input.readLimits);
-  const envFiles = openEnvFiles(checkout, { keyring: input.keyring, unchecked: input.uncheckedEnvFiles, secrets: input.secrets });
+  const envFiles = openEnvFiles(checkout, { keyring: input.keyring, sopsKeys: input.sopsKeys, unchecked: input.uncheckedEnvFiles, sopsUnchecked: input.uncheckedSopsFiles, secrets: input.secrets });
   const variableContext = { envFiles, defaults: await envFiles.readDefault(folder), fallback: input.lookup ?? noVariables };
   const discovery = await discoverManifests(checkout, folder);
   const problems = [...discovery.problems];

@@ -15,8 +15,8 @@ import { appNetworks, serviceNetworks } from './normalize-networks.js';
 import { parsePort } from './ports.js';
 import type { KeyPath, PathProblem } from './problems.js';
 import { resolveRepoPath, type Checkout } from './repo-files.js';
-import type { Manifest, MountManifest, ServiceManifest } from './schema.js';
-import { normalizeSecretFiles } from './secret-files.js';
+import type { Manifest, MountManifest, SecretFileManifest, ServiceManifest } from './schema.js';
+import { normalizeSecretFiles, type SecretFileContent } from './secret-files.js';
 import { shellSplit } from './shell-split.js';
 import { toStringMap } from './string-map.js';
 import { envFileEnvironment } from './variables.js';
@@ -200,7 +200,8 @@ async function normalizeService(app: string, name: string, spec: ServiceManifest
     mountIndexes.push(index);
   }
 
-  const secrets = normalizeSecretFiles(spec.secrets, [...path, 'secrets'], mounts);
+  const secretContents = await secretFileContents(spec.secrets, [...path, 'secrets'], context, problems);
+  const secrets = normalizeSecretFiles(secretContents, [...path, 'secrets'], mounts);
   problems.push(...secrets.problems);
   const fromFiles = await serviceEnvFiles(spec.env_files, [...path, 'env_files'], context, problems);
 
@@ -243,6 +244,36 @@ async function normalizeService(app: string, name: string, spec: ServiceManifest
   if (entrypoint !== undefined) service.entrypoint = entrypoint;
   if (spec.placement) service.placement = spec.placement;
   return { service, portIndexes, problems };
+}
+
+/** `secrets:` with each `file:` source (a SOPS file) read into its decrypted content. */
+async function secretFileContents(
+  secrets: Record<string, SecretFileManifest> | undefined,
+  path: KeyPath,
+  context: NormalizeContext,
+  problems: PathProblem[],
+): Promise<Record<string, SecretFileContent> | undefined> {
+  if (secrets === undefined) return undefined;
+  const contents: Record<string, SecretFileContent> = {};
+  for (const [target, entry] of Object.entries(secrets)) {
+    if (typeof entry === 'string') {
+      contents[target] = entry;
+      continue;
+    }
+    const mode = entry.mode === undefined ? {} : { mode: entry.mode };
+    if ((entry.value === undefined) === (entry.file === undefined)) {
+      problems.push({ code: 'SECRET_SOURCE_INVALID', path: [...path, target], atKey: true, message: 'give the file\'s content as `value` or a SOPS file as `file`, exactly one of them' });
+      continue;
+    }
+    if (entry.value !== undefined) {
+      contents[target] = { value: entry.value, ...mode };
+      continue;
+    }
+    const read = await context.envFiles.readSecretFile(context.manifestDir, entry.file as string);
+    if ('content' in read) contents[target] = { value: read.content, ...mode };
+    else if (read.reference) problems.push({ ...read.reference, path: [...path, target, 'file'] });
+  }
+  return contents;
 }
 
 async function serviceEnvFiles(paths: string[] | undefined, path: KeyPath, context: NormalizeContext, problems: PathProblem[]): Promise<EnvFileVariables[]> {

@@ -80,7 +80,14 @@ export const ServiceEnvFiles = Type.Array(Type.String({ minLength: 1, descriptio
 
 export const SecretFileLong = Type.Object(
   {
-    value: Type.String({ description: 'Content of the file, usually a placeholder such as `${DB_PASSWORD}`.' }),
+    value: Type.Optional(Type.String({ description: 'Content of the file, usually a placeholder such as `${DB_PASSWORD}`. Give `value` or `file`, not both.' })),
+    file: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'Path of a SOPS-encrypted file in the repository (relative to this manifest\'s folder), whose decrypted content becomes the file, as `sops --decrypt` prints it: YAML, JSON or dotenv in the file\'s own format, or the raw `data` of a SOPS binary file. A plaintext file is refused.',
+      }),
+    ),
     mode: Type.Optional(
       Type.String({
         pattern: FILE_MODE_PATTERN,

@@ -3,12 +3,14 @@
 import { posix } from 'node:path';
 import type { MountSpec, SecretFileSpec } from '../model.js';
 import type { KeyPath, PathProblem } from './problems.js';
-import type { SecretFileManifest } from './schema.js';
 
 export const DEFAULT_SECRET_MODE = 0o400;
 
+/** A `secrets:` entry once a `file:` source has been read (normalize.ts): its content and mode. */
+export type SecretFileContent = string | { value: string; mode?: string };
+
 export function normalizeSecretFiles(
-  secrets: Record<string, SecretFileManifest> | undefined,
+  secrets: Record<string, SecretFileContent> | undefined,
   path: KeyPath,
   mounts: MountSpec[],
 ): { secretFiles: SecretFileSpec[]; problems: PathProblem[] } {

@@ -2,6 +2,8 @@ import { Command } from 'commander';
 import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { loadKeyring } from '../../../secrets/index.js';
+import { loadSopsKeys } from '../../../secrets/sops/index.js';
+import { sopsKeyFiles, withSopsKeyOptions, type SopsKeyOptions } from '../sops-options.js';
 import { formatProblem } from '../../errors.js';
 import { formatNote, isComposeFile, loadComposeFolder, renderManifest } from '../../load/compose/index.js';
 import { openEnvFiles } from '../../load/env-files.js';
@@ -10,7 +12,7 @@ import { SCHEMA_FILE } from '../../load/schema-file.js';
 import { openCheckout } from '../../load/repo-files.js';
 import { DEFAULT_POLICY, readPolicyFile } from '../../policy/index.js';
 
-interface ConvertOptions {
+interface ConvertOptions extends SopsKeyOptions {
   root?: string;
   keyFile?: string;
   policyFile?: string;
@@ -18,7 +20,7 @@ interface ConvertOptions {
 }
 
 export function convertCommand(): Command {
-  return new Command('convert')
+  return withSopsKeyOptions(new Command('convert'))
     .description('print the native manifest a Compose folder converts to; problems go to stderr, with exit 1')
     .argument('<path>', 'a folder holding compose.yaml (or docker-compose.yml…), or the Compose file itself')
     .option('--root <dir>', 'repository root, which relative paths must stay inside (default: the enclosing git repository, else the folder)')
@@ -38,7 +40,14 @@ export function convertCommand(): Command {
       const keyFile = options.keyFile ?? process.env.CAPSTAN_KEY_FILE;
       const policyFile = options.policyFile ?? process.env.CAPSTAN_POLICY_FILE;
       const checkout = await openCheckout(root);
-      const envFiles = openEnvFiles(checkout, { keyring: keyFile ? await loadKeyring(resolve(keyFile)) : undefined, unchecked: !keyFile });
+      const sopsFiles = sopsKeyFiles(options, process.env);
+      const hasSops = Boolean(sopsFiles.ageKeyFile || sopsFiles.pgpKeyFile);
+      const envFiles = openEnvFiles(checkout, {
+        keyring: keyFile ? await loadKeyring(resolve(keyFile)) : undefined,
+        unchecked: !keyFile,
+        sopsKeys: hasSops ? await loadSopsKeys(sopsFiles) : undefined,
+        sopsUnchecked: !hasSops,
+      });
       const context = { envFiles, defaults: await envFiles.readDefault(root), fallback: () => undefined };
       const policy = policyFile ? await readPolicyFile(resolve(policyFile)) : DEFAULT_POLICY;
       const { result, notes, conversion } = await loadComposeFolder(folder, checkout, context, policy);

@@ -3,6 +3,9 @@
 //   volumes with type: tmpfs, tmpfs  → `tmpfs`
 //   secrets / configs from a file    → a read-only bind mount of that repository file
 //   ... from environment or content  → a secret file (`secrets:`) holding `${VARIABLE}` or the content
+import { readFileSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { isSopsFile, MAX_SOPS_BYTES } from '../../../secrets/sops/index.js';
 import type { KeyPath } from '../problems.js';
 import { checkKeys, expectMap, note, peek, peekBoolean, problem, refuse, type ConvertContext } from './context.js';
 import { MOUNT, SECRET, SERVICE_SECRET } from './keys.js';
@@ -150,7 +153,7 @@ export function checkSecretDefinitions(context: ConvertContext, kind: SecretKind
       problem(context, definition.keyAt, 'COMPOSE_INVALID', `a ${kind === 'secrets' ? 'secret' : 'config'} needs exactly one of file, environment${kind === 'configs' ? ' or content' : ''}`);
     }
     if (context.problems.length > problemsBefore) context.refused[kind].add(name);
-    else if (sources[0] === 'file' && kind === 'secrets') {
+    else if (sources[0] === 'file' && kind === 'secrets' && !isSopsSource(context, map.entries.get('file')!.value)) {
       note(context, map.entries.get('file')!.keyAt, 'this secret is a file committed in plaintext; anyone who reads the repository reads it (an `environment:` source from an encrypted .env is not)');
     }
   }
@@ -179,6 +182,13 @@ export function convertSecretRefs(context: ConvertContext, path: KeyPath, kind: 
     const target = targetPath(kind, name, text(options?.entries.get('target')?.value));
     const mode = options?.entries.get('mode');
     const file = definition.entries.get('file');
+    if (file && isSopsSource(context, file.value)) {
+      // A SOPS file is decrypted on the host into a secret file (mode 0400 unless `mode` says otherwise), never bind-mounted.
+      const source = text(file.value) ?? '';
+      const octal = mode ? octalMode(mode.value) : undefined;
+      context.doc.set([...path, 'secrets', target], octal === undefined ? { file: source } : { file: source, mode: octal }, { at: item.at });
+      continue;
+    }
     if (file) {
       if (mode) note(context, mode.keyAt, 'a file is bind-mounted as it is in the repository: mode has no effect');
       context.doc.push([...path, 'volumes'], { type: 'bind', source: file.value.kind === 'scalar' ? file.value.value : null, target, read_only: true }, { at: item.at });
@@ -188,6 +198,20 @@ export function convertSecretRefs(context: ConvertContext, path: KeyPath, kind: 
     const value = variable !== undefined ? `\${${variable}}` : text(definition.entries.get('content')?.value) ?? '';
     const octal = mode ? octalMode(mode.value) : kind === 'configs' ? '0444' : undefined;
     context.doc.set([...path, 'secrets', target], octal === undefined ? value : { value, mode: octal }, { at: item.at });
+  }
+}
+
+/** A secret's `file:` that is a SOPS file (by its metadata): decrypted into a secret file, not bind-mounted. */
+function isSopsSource(context: ConvertContext, located: Located): boolean {
+  const source = text(located);
+  if (source === undefined || source === '') return false;
+  const absolute = resolve(context.folder, source);
+  try {
+    const info = statSync(absolute);
+    if (!info.isFile() || info.size > MAX_SOPS_BYTES) return false;
+    return isSopsFile(readFileSync(absolute, 'utf8'));
+  } catch {
+    return false;
   }
 }
 

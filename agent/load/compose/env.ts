@@ -1,13 +1,14 @@
 // Env files of a Compose folder: the folder's `.env` (variables for `${VAR}`) and the services'
 // `env_file`s. Compose users commit them in plaintext, and the issue asks for Compose folders to
 // run unchanged, so here a plaintext file is read as it is, with a note in `plan` saying anyone
-// who reads the repository reads it; an encrypted one (capstan-secrets header) goes through the
+// who reads the repository reads it; an encrypted one (capstan-secrets header, or SOPS metadata) goes through the
 // loader's own env files: decrypted with the key file, checked for tampering. The native format
 // keeps refusing plaintext: converting to it means encrypting these files.
 import { parse as parseDotenv } from 'dotenv';
-import { readFile, realpath, stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { isEncryptedEnv } from '../../../secrets/format.js';
+import { isSopsFile } from '../../../secrets/sops/index.js';
 import type { EnvFileRead, EnvFiles } from '../env-files.js';
 import { isInside, toRepoPath, type Checkout } from '../repo-files.js';
 import type { ManifestProblem } from '../../errors.js';
@@ -30,6 +31,7 @@ export function composeEnvFiles(checkout: Checkout, encrypted: EnvFiles, notes: 
   return {
     read,
     readDefault: (folder) => encrypted.readDefault(folder),
+    readSecretFile: (fromDir, path) => encrypted.readSecretFile(fromDir, path),
     get problems() {
       return encrypted.problems;
     },
@@ -50,7 +52,8 @@ async function readPlaintext(checkout: Checkout, absolute: string, notes: Note[]
   const file = toRepoPath(checkout.realRoot, real);
   const read = await checkout.reader.read(real, file).catch(() => undefined);
   const text = read && 'text' in read ? read.text : undefined;
-  if (text === undefined || isEncryptedEnv(text)) return undefined;
+  // A SOPS file, even one whose metadata was cut out, is never read as plaintext.
+  if (text === undefined || isEncryptedEnv(text) || isSopsFile(text)) return undefined;
   notes.push({
     code: 'COMPOSE_NOTE',
     file,

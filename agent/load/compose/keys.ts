@@ -65,7 +65,7 @@ export const SERVICE: KeyScope = {
     read_only: supported('`read_only`'),
     tmpfs: supported('`tmpfs`'),
     ulimits: supported('`ulimits`'),
-    secrets: supported('files from the repository bind-mounted read-only at `/run/secrets/<name>`; `environment:` sources become secret files'),
+    secrets: supported('files from the repository bind-mounted read-only at `/run/secrets/<name>`; `environment:` sources and SOPS-encrypted files become secret files'),
     configs: supported('as `secrets`, at `/<name>` unless `target` says otherwise'),
     profiles: supported('services whose profiles are not in `COMPOSE_PROFILES` (from `.env`) are left out (noted)'),
     extends: supported('within the same file, or `file:` another Compose file of the repository (never outside the checkout); relative paths of a service extended from another folder are refused (Capstan does not rebase them)'),
@@ -314,7 +314,7 @@ export const NETWORK: KeyScope = {
 export const SECRET: KeyScope = {
   title: 'top-level `secrets` and `configs`',
   rules: {
-    file: supported('a file of the repository, bind-mounted read-only (noted: its content is in git in plaintext)'),
+    file: supported('a file of the repository, bind-mounted read-only (noted: its content is in git in plaintext); a SOPS-encrypted file is decrypted into a secret file instead (mode 0400 unless `mode` says otherwise)'),
     environment: supported('a secret file whose content is `${VARIABLE}`'),
     content: supported('`configs` only: a file with this content'),
     name: noted('no effect'),
@@ -330,7 +330,7 @@ export const SERVICE_SECRET: KeyScope = {
   rules: {
     source: supported('the top-level entry'),
     target: supported('the path in the container (relative: under `/run/secrets/` for secrets, `/` for configs)'),
-    mode: supported('`mode` of a secret file from `environment` or `content`; noted for files, which are bind-mounted as they are'),
+    mode: supported('`mode` of a secret file from `environment`, `content` or a SOPS file; noted for other files, which are bind-mounted as they are'),
     uid: noted('secret files belong to root, or to the numeric `user` of the service'),
     gid: noted('secret files belong to root, or to the numeric `user` of the service'),
   },
