@@ -75,12 +75,12 @@ export async function importBundle(file: string, config: ImportConfig, deps: Imp
         if (verdict.ok) signer = `${verdict.signer.format} ${verdict.signer.fingerprint}`;
         return verdict;
       },
-      beforeParts: async (index) => {
+      beforeParts: async (index, indexDigest) => {
         if (index.branch !== branch) {
           throw bundleError(BundleErrorCode.wrongBranch, file, `is for branch ${index.branch}; this agent deploys ${branch}`, { branch: index.branch });
         }
-        const previous = store.getMeta(`${META_PREFIX}${index.commit}`);
-        if (previous !== null) throw bundleError(BundleErrorCode.alreadyImported, file, `commit ${index.commit} was imported already (${previous})`, { commit: index.commit });
+        const previous = store.getMeta(`${META_PREFIX}${indexDigest}`);
+        if (previous !== null) throw bundleError(BundleErrorCode.alreadyImported, file, `was imported already (${previous})`, { commit: index.commit });
         const head = await git('rev-parse', '--verify', '--quiet', `refs/heads/${branch}`).catch(() => '');
         const applied = store.lastAppliedCommit;
         for (const [what, commit] of [['the local branch head', head], ['the applied commit', applied]] as const) {
@@ -124,7 +124,7 @@ export async function importBundle(file: string, config: ImportConfig, deps: Imp
     await git('fetch', '--quiet', '--no-tags', '--update-head-ok', repoBundle, `${config.allowRewind ? '+' : ''}refs/heads/${branch}:refs/heads/${branch}`).catch((cause) => {
       throw bundleError(BundleErrorCode.older, file, `its branch does not fast-forward the local one: ${(cause as Error).message}`, {}, cause);
     });
-    store.setMeta(`${META_PREFIX}${index.commit}`, `bundle ${read.indexDigest.slice(0, 16)} at ${deps.now().toISOString()}`);
+    store.setMeta(`${META_PREFIX}${read.indexDigest}`, `commit ${index.commit} at ${deps.now().toISOString()}`);
     store.setMeta('bundle_last_imported', JSON.stringify({ commit: index.commit, branch, index: read.indexDigest, signer, at: deps.now().toISOString() }));
     logger.info({ file, commit: index.commit, signer, images: index.images.length }, 'bundle imported');
     return { index, indexDigest: read.indexDigest, signer, loaded };

@@ -13,7 +13,7 @@ export interface ReadBundleOptions {
   /** Where parts are written as they are hashed; undefined: hash only (inspect). */
   stagingDir?: string;
   /** Called with the verified index, before any part is read: a last chance to refuse (wrong branch, replay). */
-  beforeParts?: (index: BundleIndex) => void | Promise<void>;
+  beforeParts?: (index: BundleIndex, indexDigest: string) => void | Promise<void>;
   progress?: (message: string) => void;
 }
 
@@ -103,7 +103,7 @@ export async function readBundle(file: string, options: ReadBundleOptions): Prom
       throw bundleError(code, file, `the index signature is refused${who}: ${verdict.reason}`, { fingerprint: verdict.fingerprint });
     }
     index = parseIndex(indexBytes, file);
-    await options.beforeParts?.(index);
+    await options.beforeParts?.(index, createHash('sha256').update(indexBytes).digest('hex'));
   }
 
   try {
