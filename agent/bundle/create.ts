@@ -15,7 +15,7 @@ import type { HostPolicy } from '../policy/index.js';
 import { writeCheckout } from '../source/checkouts.js';
 import { parseRepoLocation, shortBranchName } from '../source/location.js';
 import { execTool } from './exec.js';
-import { BundleErrorCode, bundleError, BUNDLE_FORMAT, INDEX_ENTRY, SIGNATURE_ENTRY, type BundleImage, type BundleIndex, type BundlePart, type PartName } from './format.js';
+import { BundleErrorCode, bundleError, BUNDLE_FORMAT, INDEX_ENTRY, LIMITS, SIGNATURE_ENTRY, type BundleImage, type BundleIndex, type BundlePart, type PartName } from './format.js';
 import { repackImages, saveImages } from './images.js';
 import { readIndexOnly } from './inspect.js';
 import { signIndex } from './sign.js';
@@ -97,7 +97,11 @@ export async function createBundle(options: CreateOptions, deps: CreateDeps): Pr
     }
 
     const described: BundlePart[] = [];
-    for (const part of parts) described.push({ name: part.name, ...(await digestFile(part.file)) });
+    for (const part of parts) {
+      const digest = await digestFile(part.file);
+      if (digest.size > LIMITS.partBytes) throw fail(`${part.name} would be ${digest.size} bytes, more than a bundle part may hold (${LIMITS.partBytes}): bundle fewer apps, or use --since`);
+      described.push({ name: part.name, ...digest });
+    }
     const index: BundleIndex = {
       format: BUNDLE_FORMAT,
       repo: location.kind === 'http' ? location.url.replace(/\/\/[^/@]*@/, '//') : location.path,

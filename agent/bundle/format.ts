@@ -25,8 +25,8 @@ export type PartName = (typeof PART_NAMES)[number];
 export const LIMITS = {
   indexBytes: 4 * 1024 * 1024,
   signatureBytes: 64 * 1024,
-  /** A part, and the bundle as a whole. */
-  partBytes: 64 * 1024 ** 3,
+  /** A part: what a ustar header's 11 octal digits can state (8 GiB - 1). */
+  partBytes: 8 * 1024 ** 3 - 1,
   /** Tar entries (the two index entries and the parts). */
   entries: 2 + PART_NAMES.length,
 };

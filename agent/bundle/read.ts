@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import type { CapstanError } from '../errors.js';
 import type { SignatureVerdict } from '../trust/verify-signature.js';
-import { BundleErrorCode, bundleError, INDEX_ENTRY, LIMITS, parseIndex, SIGNATURE_ENTRY, type BundleIndex, type PartName } from './format.js';
+import { BundleErrorCode, bundleError, INDEX_ENTRY, LIMITS, parseIndex, PART_NAMES, SIGNATURE_ENTRY, type BundleIndex, type PartName } from './format.js';
 
 export interface ReadBundleOptions {
   /** Judges the signature of the index bytes; reading stops on a refusal. */
@@ -36,7 +36,9 @@ export async function readBundle(file: string, options: ReadBundleOptions): Prom
   const info = await fsp.lstat(file).catch((cause) => { throw bundleError(BundleErrorCode.unreadable, file, `cannot be read (${(cause as NodeJS.ErrnoException).code ?? cause})`); });
   if (info.isSymbolicLink()) throw bundleError(BundleErrorCode.unreadable, file, 'is a symbolic link: copy the bundle itself');
   if (!info.isFile()) throw bundleError(BundleErrorCode.unreadable, file, 'is not a regular file');
-  if (info.size > LIMITS.partBytes + LIMITS.indexBytes) throw bundleError(BundleErrorCode.malformed, file, `is ${info.size} bytes, more than a bundle may hold`);
+  if (info.size > PART_NAMES.length * (LIMITS.partBytes + 2 * 512) + LIMITS.indexBytes + LIMITS.signatureBytes + 64 * 1024) throw bundleError(BundleErrorCode.malformed, file, `is ${info.size} bytes, more than a bundle may hold`);
+
+  await scanHeaders(file, info.size);
 
   let indexBytes: Buffer | undefined;
   let signature: string | undefined;
@@ -129,4 +131,39 @@ async function collect(stream: NodeJS.ReadableStream, limit: number): Promise<Bu
     chunks.push(chunk);
   }
   return Buffer.concat(chunks);
+}
+
+const BLOCK = 512;
+const ENTRY_NAMES = new Set<string>([INDEX_ENTRY, SIGNATURE_ENTRY, ...PART_NAMES]);
+
+/**
+ * Walks the tar headers by seeking, before the archive is streamed: only plain ustar file
+ * entries under the bundle's own names, at most LIMITS.entries of them, within the file. So the
+ * tar reader never meets a link, a folder, a pax or GNU long-name header (which it would buffer
+ * whole, whatever size they claim) or a path of the writer's choosing.
+ */
+async function scanHeaders(file: string, fileSize: number): Promise<void> {
+  const handle = await fsp.open(file, 'r');
+  try {
+    const header = Buffer.alloc(BLOCK);
+    let offset = 0;
+    for (let entry = 0; ; entry++) {
+      const { bytesRead } = await handle.read(header, 0, BLOCK, offset);
+      if (bytesRead < BLOCK) throw bundleError(BundleErrorCode.truncated, file, `ends inside the header of entry ${entry + 1}`);
+      if (header.every((byte) => byte === 0)) return;
+      if (entry >= LIMITS.entries) throw bundleError(BundleErrorCode.malformed, file, `holds more than ${LIMITS.entries} entries`);
+      const name = header.subarray(0, 100).toString('latin1').replace(/\0.*$/s, '');
+      const type = String.fromCharCode(header[156]);
+      const prefix = header.subarray(345, 500).toString('latin1').replace(/\0.*$/s, '');
+      if (type !== '0' && header[156] !== 0) throw bundleError(BundleErrorCode.malformed, file, `entry ${entry + 1} is of tar type ${JSON.stringify(type)}: only plain files are accepted (no links, folders or extended headers)`);
+      if (prefix !== '' || !ENTRY_NAMES.has(name)) throw bundleError(BundleErrorCode.malformed, file, `entry ${entry + 1} is named ${JSON.stringify((prefix + name).slice(0, 100))}, not one of ${[...ENTRY_NAMES].join(', ')}`);
+      const sizeField = header.subarray(124, 136).toString('latin1').replace(/[\0 ]+$/, '').trim();
+      if (!/^[0-7]{1,11}$/.test(sizeField)) throw bundleError(BundleErrorCode.malformed, file, `entry ${entry + 1} has an unreadable size`);
+      const size = parseInt(sizeField, 8);
+      offset += BLOCK + Math.ceil(size / BLOCK) * BLOCK;
+      if (offset > fileSize) throw bundleError(BundleErrorCode.truncated, file, `ends inside ${name} (${size} bytes announced)`);
+    }
+  } finally {
+    await handle.close();
+  }
 }
