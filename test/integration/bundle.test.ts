@@ -56,9 +56,9 @@ describe('bundle: signed offline delivery of commits and images', { timeout: 900
   };
 
   /** Builds `tag` on engine 1: the test image plus one small layer holding `content`. */
-  async function buildImage(tag: string, content: string): Promise<void> {
+  async function buildImage(tag: string, content: string, from = TEST_IMAGE): Promise<void> {
     const pack = tar.pack();
-    pack.entry({ name: 'Dockerfile' }, `FROM ${TEST_IMAGE}\nCOPY version.txt /version.txt\n`);
+    pack.entry({ name: 'Dockerfile' }, `FROM ${from}\nCOPY version.txt /version-${content.trim()}.txt\n`);
     pack.entry({ name: 'version.txt' }, content);
     pack.finalize();
     const stream = await engine1.buildImage(pack as unknown as NodeJS.ReadableStream, { t: tag, labels: testLabels(), rm: true });
@@ -93,13 +93,14 @@ describe('bundle: signed offline delivery of commits and images', { timeout: 900
     writeFileSync(trustFile, `${allowedSignersLine('release@example.test', trusted, 'namespaces="git,capstan-bundle"')}\n`);
     await buildImage(`${imageName}:1`, 'one\n');
     await buildImage(`${imageName}:2`, 'two\n');
+    await buildImage(`${imageName}:3`, 'three\n', `${imageName}:2`);
     commits.v1 = await repo.commit('v1', { [`${app}.yaml`]: manifest(`${imageName}:1`, 'v1') }, { sign: trusted });
     await remote.push();
   });
 
   after(async () => {
     await engine2?.stop();
-    for (const tag of ['1', '2']) await engine1.getImage(`${imageName}:${tag}`).remove({ force: true }).catch(() => undefined);
+    for (const tag of ['3', '2', '1']) await engine1.getImage(`${imageName}:${tag}`).remove({ force: true }).catch(() => undefined);
     await server?.close();
     await workspace?.cleanup();
     await work?.cleanup();
@@ -230,5 +231,27 @@ describe('bundle: signed offline delivery of commits and images', { timeout: 900
     assert.equal(existsSync(join(inbox, 'v3.bundle')), false);
     assert.equal(await siteHead(), commits.v3);
     assert.deepEqual(await running(), { web: `${imageName}:1`, side: TEST_IMAGE });
+  });
+
+  it('refuses a delta that relies on a layer the site no longer holds, loading nothing', async () => {
+    // The site pruned image 2 (unused since v3); a delta made since v2 counts on its layer.
+    await engine2.docker.getImage(`${imageName}:2`).remove();
+    commits.v4 = await repo.commit('v4', { [`${app}.yaml`]: manifest(`${imageName}:3`, 'v4') }, { sign: trusted });
+    await remote.push();
+    assert.equal((await create('v4.bundle', '--sign-key', trusted.privateKeyPath, '--since', commits.v2)).code, 0);
+    await assertRefused(bundle('v4.bundle'), /BUNDLE_MISSING_LAYER: .*needs layer sha256:/, `${imageName}:3`);
+    assert.deepEqual(await running(), { web: `${imageName}:1`, side: TEST_IMAGE });
+  });
+
+  it('verifies a bundle signed with an OpenPGP key from the trust file', async () => {
+    const key = await workspace.gpgKey('pgp-release');
+    writeFileSync(trustFile, `${readFileSync(trustFile, 'utf8')}${await workspace.exportGpgKey(key)}`);
+    const result = await create('pgp.bundle', '--sign-key', `gpg:${key.fingerprint}`);
+    assert.equal(result.code, 0, result.stderr);
+    const inspect = await runCapstan(['bundle', 'inspect', bundle('pgp.bundle'), '--trust-file', trustFile, '--json']);
+    assert.equal(inspect.code, 0, inspect.stderr);
+    const report = JSON.parse(inspect.stdout);
+    assert.equal(report.signature.status, 'verified');
+    assert.match(report.signature.detail, new RegExp(`^openpgp ${key.fingerprint}`));
   });
 });
