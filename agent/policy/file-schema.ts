@@ -16,6 +16,12 @@ export const PolicyFile = Type.Object(
       Type.Array(Type.String({ pattern: '^/' }), { description: 'Host folders under which bind mounts of host paths are allowed; none by default. Files of the repository may always be mounted.' }),
     ),
     allowed_runtimes: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Docker runtimes `runtime:` may name; replaces the default list.' })),
+    mirrors: Type.Optional(Type.Record(
+      Type.String({ pattern: '^[A-Za-z0-9.-]+(:[0-9]{1,5})?$' }),
+      Type.String({ pattern: '^[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[a-z0-9._/-]*)?$' }),
+      { description: 'Registry mirrors, e.g. `docker.io: registry.local:5000`: images of that registry are pulled from the mirror first (same path and tag or digest), then tagged with their own name.' },
+    )),
+    mirrors_fail_closed: Type.Optional(Type.Boolean({ description: 'When a mirror does not have an image, fail rather than pull from the original registry.' })),
   },
   { additionalProperties: false, description: 'Capstan host policy.' },
 );

@@ -33,6 +33,8 @@ export function parsePolicy(text: string, file: string): HostPolicy {
     allowedCapabilities: (policy.allowed_capabilities ?? []).map((name) => name.toUpperCase().replace(/^CAP_/, '')),
     bindRoots: (policy.bind_roots ?? []).map((root) => posix.normalize(root).replace(/(.)\/+$/, '$1')),
     allowedRuntimes: policy.allowed_runtimes ?? DEFAULT_POLICY.allowedRuntimes,
+    mirrors: Object.fromEntries(Object.entries(policy.mirrors ?? {}).map(([host, mirror]) => [host === 'index.docker.io' ? 'docker.io' : host, mirror.replace(/\/+$/, '')])),
+    mirrorsFailClosed: policy.mirrors_fail_closed ?? false,
   };
 }
 

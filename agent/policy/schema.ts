@@ -16,6 +16,10 @@ export interface HostPolicy {
   /** Normalized absolute paths, without a trailing slash. */
   bindRoots: string[];
   allowedRuntimes: string[];
+  /** Registry host (`docker.io`, `ghcr.io`, `host:port`) → mirror (`host[:port][/prefix]`). */
+  mirrors: Record<string, string>;
+  /** A pull that the mirror cannot serve fails instead of reaching the original registry. */
+  mirrorsFailClosed: boolean;
 }
 
 /** Docker's default capabilities: keeping or re-adding them (after `cap_drop: [ALL]`) grants nothing new. */
@@ -39,4 +43,6 @@ export const DEFAULT_POLICY: HostPolicy = {
   allowedCapabilities: [],
   bindRoots: [],
   allowedRuntimes: DEFAULT_RUNTIMES,
+  mirrors: {},
+  mirrorsFailClosed: false,
 };

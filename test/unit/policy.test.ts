@@ -31,6 +31,8 @@ describe('host policy: parsing the file', () => {
       allowedCapabilities: ['NET_ADMIN', 'SYS_TIME'],
       bindRoots: ['/srv', '/data/apps'],
       allowedRuntimes: ['runc', 'nvidia'],
+      mirrors: {},
+      mirrorsFailClosed: false,
     });
     assert.deepEqual(parsePolicy('', 'empty.yaml'), DEFAULT_POLICY, 'an empty file is the default policy');
   });
