@@ -14,6 +14,7 @@ import type { DesiredState } from '../model.js';
 import type { HostPolicy } from '../policy/index.js';
 import { writeCheckout } from '../source/checkouts.js';
 import { parseRepoLocation, shortBranchName } from '../source/location.js';
+import { buildImage } from '../execute/build.js';
 import { execTool } from './exec.js';
 import { BundleErrorCode, bundleError, BUNDLE_FORMAT, INDEX_ENTRY, LIMITS, SIGNATURE_ENTRY, type BundleImage, type BundleIndex, type BundlePart, type PartName } from './format.js';
 import { repackImages, saveImages } from './images.js';
@@ -46,6 +47,7 @@ export async function createBundle(options: CreateOptions, deps: CreateDeps): Pr
   const out = resolve(options.out);
   const work = await fs.promises.mkdtemp(join(fs.realpathSync(process.env.TMPDIR ?? '/tmp'), 'capstan-bundle-'));
   const fail = (message: string, cause?: unknown) => bundleError(BundleErrorCode.createFailed, out, message, {}, cause);
+  const temporaryImages: string[] = [];
   try {
     // A bare clone of the one branch, with the git CLI: HTTP(S) URLs and local paths alike.
     const location = parseRepoLocation(options.repo);
@@ -77,9 +79,13 @@ export async function createBundle(options: CreateOptions, deps: CreateDeps): Pr
 
     const desired = await loadAt(commit, gitdir, work, options, deps.logger, fail);
     const refs = [...new Set(desired.apps.flatMap((app) => app.services.map((service) => service.image)))].sort();
-    const built = desired.apps.flatMap((app) => app.services.filter((service) => service.build).map((service) => `${app.name}/${service.name}`));
-    if (built.length > 0) {
-      throw fail(`services ${built.join(', ')} are built from the repository (build:), and the tag a site gives a built image depends on its own hash key: build them in CI, push or tag them, and name them with image:`);
+    // Built images get a tag under this run's throwaway hash key; the site tags them with its own
+    // (the tag depends on the site's hash.key), and they are removed here once saved.
+    const built = desired.apps.flatMap((app) => app.services.filter((service) => service.build));
+    for (const service of built) {
+      progress(`building ${service.app}/${service.name}`);
+      await buildImage(docker, service.image, service.build!, { 'capstan.bundle': 'build' }, deps.logger);
+      temporaryImages.push(service.image);
     }
     const imageIds = new Map<string, string>();
     for (const ref of refs) imageIds.set(ref, await ensureImage(docker, ref, progress, fail));
@@ -110,7 +116,7 @@ export async function createBundle(options: CreateOptions, deps: CreateDeps): Pr
       ...(previous ? { since: previous.commit } : {}),
       createdAt: new Date().toISOString(),
       commits,
-      apps: desired.apps.map((app) => ({ name: app.name, services: app.services.map((service) => ({ name: service.name, image: service.image })) })),
+      apps: desired.apps.map((app) => ({ name: app.name, services: app.services.map((service) => ({ name: service.name, image: service.image, ...(service.build ? { built: true } : {}) })) })),
       images,
       parts: described,
     };
@@ -126,6 +132,7 @@ export async function createBundle(options: CreateOptions, deps: CreateDeps): Pr
     progress(`wrote ${out}: ${(await fs.promises.stat(out)).size} bytes`);
     return index;
   } finally {
+    for (const image of temporaryImages) await docker.getImage(image).remove().catch(() => undefined);
     await fs.promises.rm(work, { recursive: true, force: true });
   }
 }

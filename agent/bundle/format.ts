@@ -70,7 +70,12 @@ export const BundleIndex = Type.Object({
   commits: Type.Array(Type.Object({ id: CommitId, subject: Text(1024) }, { additionalProperties: false }), { maxItems: 1000 }),
   apps: Type.Array(Type.Object({
     name: Text(255),
-    services: Type.Array(Type.Object({ name: Text(255), image: Text(512) }, { additionalProperties: false }), { maxItems: 1000 }),
+    services: Type.Array(Type.Object({
+      name: Text(255),
+      image: Text(512),
+      /** Built from the repository (`build:`) where the bundle was made; the site tags it with its own tag. */
+      built: Type.Optional(Type.Boolean()),
+    }, { additionalProperties: false }), { maxItems: 1000 }),
   }, { additionalProperties: false }), { maxItems: 1000 }),
   images: Type.Array(BundleImage, { maxItems: 1000 }),
   parts: Type.Array(BundlePart, { minItems: 1, maxItems: PART_NAMES.length }),

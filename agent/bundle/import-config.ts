@@ -1,5 +1,8 @@
 import * as fs from 'node:fs';
 import type { AgentConfig } from '../cli/config.js';
+import { loadKeyring } from '../../secrets/index.js';
+import { readPolicyFile } from '../policy/index.js';
+import { loadHashKey } from '../state/hash-key.js';
 import { loadTrustFile } from '../trust/index.js';
 import { BundleErrorCode, bundleError } from './format.js';
 import type { ImportConfig } from './import.js';
@@ -15,5 +18,11 @@ export async function importConfig(config: AgentConfig, file: string): Promise<I
     stateDir: config.stateDir,
     signers: await loadTrustFile(fs, config.trustFile),
     allowRewind: config.allowRewind,
+    load: {
+      path: config.path,
+      hashKey: () => loadHashKey(config.stateDir),
+      keyring: config.keyFile ? () => loadKeyring(config.keyFile as string) : undefined,
+      policy: config.policyFile ? () => readPolicyFile(config.policyFile as string) : undefined,
+    },
   };
 }

@@ -9,6 +9,12 @@ import { parseRepoLocation, shortBranchName } from '../source/location.js';
 import { locateGitdir } from '../source/local.js';
 import type { StateStore } from '../state/store.js';
 import type { TrustedSigner } from '../trust/types.js';
+import * as nodeFs from 'node:fs';
+import type { Keyring } from '../../secrets/index.js';
+import { splitReference } from '../execute/mirrors.js';
+import { validateDir } from '../load/index.js';
+import type { HostPolicy } from '../policy/index.js';
+import { writeCheckout } from '../source/checkouts.js';
 import { execTool } from './exec.js';
 import { BundleErrorCode, bundleError, type BundleIndex } from './format.js';
 import { chainIds, loadImages, localChainIds } from './images.js';
@@ -24,6 +30,8 @@ export interface ImportConfig {
   signers: TrustedSigner[];
   /** `--allow-rewind`: a bundle whose commit is not a descendant of the local head may still move it. */
   allowRewind: boolean;
+  /** What the agent loads manifests with, to tag built images as this site names them. */
+  load: { path: string; hashKey: () => Uint8Array; keyring?: () => Promise<Keyring>; policy?: () => Promise<HostPolicy> };
 }
 
 export interface ImportDeps {
@@ -124,12 +132,48 @@ export async function importBundle(file: string, config: ImportConfig, deps: Imp
     await git('fetch', '--quiet', '--no-tags', '--update-head-ok', repoBundle, `${config.allowRewind ? '+' : ''}refs/heads/${branch}:refs/heads/${branch}`).catch((cause) => {
       throw bundleError(BundleErrorCode.older, file, `its branch does not fast-forward the local one: ${(cause as Error).message}`, {}, cause);
     });
+    const built = index.apps.flatMap((app) => app.services.filter((service) => service.built).map((service) => ({ app: app.name, service: service.name, image: service.image })));
+    if (built.length > 0) await tagBuiltImages(built, index, { gitdir, stagingDir, config, docker, logger, file });
     store.setMeta(`${META_PREFIX}${read.indexDigest}`, `commit ${index.commit} at ${deps.now().toISOString()}`);
     store.setMeta('bundle_last_imported', JSON.stringify({ commit: index.commit, branch, index: read.indexDigest, signer, at: deps.now().toISOString() }));
     logger.info({ file, commit: index.commit, signer, images: index.images.length }, 'bundle imported');
     return { index, indexDigest: read.indexDigest, signer, loaded };
   } finally {
     await fsp.rm(stagingDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A built image's tag is an HMAC under the site's own hash key (load/normalize-build.ts), so the
+ * bundle's tag means nothing here: the manifests at the commit are loaded as the agent will load
+ * them, and each built image is tagged with the tag this site gives it, so the cycle finds it
+ * and builds nothing. Manifests that do not load are left to the cycle to report.
+ */
+async function tagBuiltImages(built: Array<{ app: string; service: string; image: string }>, index: BundleIndex,
+  context: { gitdir: string; stagingDir: string; config: ImportConfig; docker: Docker; logger: Logger; file: string }): Promise<void> {
+  const { config, docker, logger } = context;
+  const checkout = await writeCheckout(nodeFs, context.stagingDir, index.commit, context.gitdir, logger, 'bundle');
+  const validation = await validateDir({
+    root: checkout.dir,
+    path: config.load.path,
+    commit: index.commit,
+    hashKey: config.load.hashKey(),
+    keyring: await config.load.keyring?.(),
+    policy: await config.load.policy?.(),
+  });
+  if (!validation.state) {
+    logger.warn({ file: context.file, problems: validation.problems.length }, 'the manifests of the bundle do not load here; built images are not tagged');
+    return;
+  }
+  for (const entry of built) {
+    const service = validation.state.apps.find((app) => app.name === entry.app)?.services.find((candidate) => candidate.name === entry.service);
+    const image = index.images.find((candidate) => candidate.ref === entry.image);
+    if (!service?.build || !image) continue;
+    const { repo, tag } = splitReference(service.image);
+    await docker.getImage(image.id).tag({ repo, tag: tag ?? 'latest' });
+    // The bundle's own tag for it is meaningless here.
+    await docker.getImage(entry.image).remove({ noprune: true }).catch(() => undefined);
+    logger.info({ app: entry.app, service: entry.service, image: service.image }, 'built image tagged for this site');
   }
 }
 

@@ -243,6 +243,31 @@ describe('bundle: signed offline delivery of commits and images', { timeout: 900
     assert.deepEqual(await running(), { web: `${imageName}:1`, side: TEST_IMAGE });
   });
 
+  it('carries an image built from the repository, which the site tags as its own hash key names it', async () => {
+    const builtService = `  built:\n    build: { context: built }\n    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]\n`;
+    commits.v5 = await repo.commit('v5: a built service', {
+      [`${app}.yaml`]: manifest(`${imageName}:1`, 'v5') + builtService,
+      'built/Dockerfile': `FROM ${TEST_IMAGE}\nCOPY hello.txt /hello.txt\n`,
+      'built/hello.txt': `built for ${app}\n`,
+    }, { sign: trusted });
+    await remote.push();
+    const made = await create('v5.bundle', '--sign-key', trusted.privateKeyPath, '--since', commits.v3);
+    assert.equal(made.code, 0, made.stderr);
+    const report = JSON.parse((await runCapstan(['bundle', 'inspect', bundle('v5.bundle'), '--json'])).stdout);
+    const builtEntry = report.index.apps[0].services.find((service: { name: string }) => service.name === 'built');
+    assert.equal(builtEntry.built, true);
+    const builtImage = report.index.images.find((image: { ref: string }) => image.ref === builtEntry.image);
+    assert.equal(builtImage.carried.length, 1, 'only the COPY layer: the base is on the site');
+    const imported = await onSite('bundle', 'import', bundle('v5.bundle'));
+    assert.equal(imported.code, 0, imported.stderr);
+    const once = await onSite('once');
+    assert.equal(once.code, 0, once.stderr);
+    assert.doesNotMatch(once.stdout + once.stderr, /build-image|"msg":"build output"/);
+    const containers = await engine2.docker.listContainers({ filters: { label: [`capstan.node=${node}`, 'capstan.service=built'] } });
+    assert.equal(containers.length, 1);
+    assert.equal(containers[0].ImageID, builtImage.id, 'the site runs the image built where the bundle was made');
+  });
+
   it('verifies a bundle signed with an OpenPGP key from the trust file', async () => {
     const key = await workspace.gpgKey('pgp-release');
     writeFileSync(trustFile, `${readFileSync(trustFile, 'utf8')}${await workspace.exportGpgKey(key)}`);
