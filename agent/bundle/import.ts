@@ -119,6 +119,19 @@ export async function importBundle(file: string, config: ImportConfig, deps: Imp
       });
     }
 
+    // Objects in under a private ref: the branch does not move, and nothing reads them yet.
+    const incoming = 'refs/capstan/bundle-incoming';
+    await git('fetch', '--quiet', '--no-tags', repoBundle, `+refs/heads/${branch}:${incoming}`).catch((cause) => {
+      throw bundleError(BundleErrorCode.missingCommit, file, `its commits cannot be added: ${(cause as Error).message}`, {}, cause);
+    });
+    const fetched = await git('rev-parse', incoming);
+    if (fetched !== index.commit) throw bundleError(BundleErrorCode.tampered, file, `its git bundle holds ${fetched}, the signed index says ${index.commit}`);
+    const head = await git('rev-parse', '--verify', '--quiet', `refs/heads/${branch}`).catch(() => '');
+    if (head && !config.allowRewind && !(await isAncestor(head, index.commit))) {
+      await git('update-ref', '-d', incoming).catch(() => undefined);
+      throw bundleError(BundleErrorCode.older, file, `${index.commit} does not descend from the local head ${head}: it would rewind the branch (--allow-rewind allows it)`, { commit: index.commit });
+    }
+
     const imagesTar = read.parts.get('images.tar');
     let loaded: string[] = [];
     if (imagesTar) {
@@ -128,12 +141,12 @@ export async function importBundle(file: string, config: ImportConfig, deps: Imp
         throw bundleError(BundleErrorCode.loadFailed, file, `docker load failed: ${(cause as Error).message}`, {}, cause);
       });
     }
-    // Fast-forward only (git refuses otherwise), unless the agent allows rewinds.
-    await git('fetch', '--quiet', '--no-tags', '--update-head-ok', repoBundle, `${config.allowRewind ? '+' : ''}refs/heads/${branch}:refs/heads/${branch}`).catch((cause) => {
-      throw bundleError(BundleErrorCode.older, file, `its branch does not fast-forward the local one: ${(cause as Error).message}`, {}, cause);
-    });
     const built = index.apps.flatMap((app) => app.services.filter((service) => service.built).map((service) => ({ app: app.name, service: service.name, image: service.image })));
     if (built.length > 0) await tagBuiltImages(built, index, { gitdir, stagingDir, config, docker, logger, file });
+    // Last, and atomic (git's compare-and-swap on the old value): the branch moves, the next
+    // cycle sees the commit. A crash before this leaves the site as it was, the bundle importable.
+    await git('update-ref', '-m', 'capstan bundle import', `refs/heads/${branch}`, index.commit, head || '0'.repeat(40));
+    await git('update-ref', '-d', incoming).catch(() => undefined);
     store.setMeta(`${META_PREFIX}${read.indexDigest}`, `commit ${index.commit} at ${deps.now().toISOString()}`);
     store.setMeta('bundle_last_imported', JSON.stringify({ commit: index.commit, branch, index: read.indexDigest, signer, at: deps.now().toISOString() }));
     logger.info({ file, commit: index.commit, signer, images: index.images.length }, 'bundle imported');
