@@ -180,6 +180,10 @@ describe('bundle: signed offline delivery of commits and images', { timeout: 900
     const once = await onSite('once');
     assert.equal(once.code, 0, once.stderr);
     assert.deepEqual(await running(), { web: `${imageName}:1`, side: TEST_IMAGE });
+    const status = JSON.parse((await onSite('status', '--json')).stdout);
+    assert.equal(status.appliedCommit, commits.v1);
+    assert.equal(status.lastBundle.commit, commits.v1);
+    assert.match(status.lastBundle.signer, new RegExp(`^ssh ${trusted.fingerprint.replace(/[+/]/g, '.')}`));
   });
 
   it('a delta after a one-service change carries only the new layer, and imports on top', async () => {

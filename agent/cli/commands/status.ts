@@ -57,6 +57,8 @@ export function statusCommand(): Command {
           lastCycle: store.cycles(1)[0] ?? null,
           nextCycleAt: store.getMeta('next_cycle_at'),
           quarantined: store.quarantined(config.node),
+          /** The last offline bundle imported (`capstan bundle import`, `run --inbox`), if any. */
+          lastBundle: parseJson(store.getMeta('bundle_last_imported')) as { commit: string; branch: string; index: string; signer: string; at: string } | null,
           services,
         };
         if (options.json) {
@@ -72,6 +74,7 @@ export function statusCommand(): Command {
         ];
         if (status.lastCycle) lines.push(`last cycle: ${status.lastCycle.result} at ${status.lastCycle.finishedAt ?? status.lastCycle.startedAt}`);
         if (status.nextCycleAt) lines.push(`next cycle: ${status.nextCycleAt}`);
+        if (status.lastBundle) lines.push(`last bundle: ${status.lastBundle.commit.slice(0, 12)} imported at ${status.lastBundle.at}, signed by ${status.lastBundle.signer}`);
         for (const entry of status.quarantined) lines.push(`quarantined: ${entry.commit.slice(0, 12)} since ${entry.at}: ${entry.reason}: ${entry.message}`);
         if (status.lastError) lines.push(`last error: [${status.lastError.code}] at ${status.lastError.commit?.slice(0, 12) ?? '-'}:`, indent(status.lastError.message));
         process.stdout.write(lines.join('\n') + '\n\n');
@@ -109,4 +112,13 @@ function healthSummary(states: (string | null)[]): string {
   for (const state of states) counts.set(state ?? 'no check', (counts.get(state ?? 'no check') ?? 0) + 1);
   if (counts.size === 1 && counts.has('healthy')) return 'healthy';
   return [...counts].map(([state, count]) => `${count} ${state}`).join(', ');
+}
+
+function parseJson(text: string | null): unknown {
+  if (text === null) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
 }
