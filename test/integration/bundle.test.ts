@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, statSync, truncateSync, utimesSync, writeFileSync, copyFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, statSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import tar from 'tar-stream';
@@ -222,6 +222,9 @@ describe('bundle: signed offline delivery of commits and images', { timeout: 900
     // Copied "long ago": the inbox leaves files changed in the last seconds to finish copying.
     const past = new Date(Date.now() - 60_000);
     for (const name of ['v3.bundle', 'bad.bundle']) utimesSync(join(inbox, name), past, past);
+    // Left alone: a link (a stick's content is not followed anywhere), and a file still being copied.
+    symlinkSync(bundle('v3.bundle'), join(inbox, 'link.bundle'));
+    writeFileSync(join(inbox, 'copying.bundle'), readFileSync(bundle('v3.bundle')).subarray(0, 1000));
     const agent = spawnCapstan(['run', '--inbox', inbox, '--schedule', '0 0 1 1 *'], { env: siteEnv() });
     try {
       const finished = await waitForLine(agent, (_line, json) => json?.msg === 'cycle finished', 300_000);
@@ -233,6 +236,7 @@ describe('bundle: signed offline delivery of commits and images', { timeout: 900
     assert.deepEqual(readdirSync(join(inbox, 'rejected')).sort(), ['bad.bundle', 'bad.bundle.reason']);
     assert.match(readFileSync(join(inbox, 'rejected', 'bad.bundle.reason'), 'utf8'), /BUNDLE_TAMPERED/);
     assert.equal(existsSync(join(inbox, 'v3.bundle')), false);
+    assert.deepEqual(readdirSync(inbox).sort(), ['copying.bundle', 'imported', 'link.bundle', 'rejected']);
     assert.equal(await siteHead(), commits.v3);
     assert.deepEqual(await running(), { web: `${imageName}:1`, side: TEST_IMAGE });
   });
