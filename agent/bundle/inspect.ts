@@ -1,10 +1,11 @@
 import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import type { TrustedSigner } from '../trust/types.js';
 import type { SignatureVerdict } from '../trust/verify-signature.js';
 import { BundleErrorCode, bundleError, INDEX_ENTRY, LIMITS, parseIndex, type BundleIndex } from './format.js';
-import { readBundle } from './read.js';
+import { readBundle, scanHeaders } from './read.js';
 import { verifyIndex } from './sign.js';
 
 /**
@@ -12,6 +13,9 @@ import { verifyIndex } from './sign.js';
  * the previous bundle is the creator's own file, and never for anything a site deploys.
  */
 export async function readIndexOnly(file: string): Promise<BundleIndex> {
+  const info = await stat(file).catch(() => undefined);
+  if (!info?.isFile()) throw bundleError(BundleErrorCode.unreadable, file, 'is not a readable file');
+  await scanHeaders(file, info.size);
   let bytes: Buffer | undefined;
   const extract = tar.extract();
   extract.on('entry', (header, stream, next) => {

@@ -142,7 +142,7 @@ const ENTRY_NAMES = new Set<string>([INDEX_ENTRY, SIGNATURE_ENTRY, ...PART_NAMES
  * tar reader never meets a link, a folder, a pax or GNU long-name header (which it would buffer
  * whole, whatever size they claim) or a path of the writer's choosing.
  */
-async function scanHeaders(file: string, fileSize: number): Promise<void> {
+export async function scanHeaders(file: string, fileSize: number): Promise<void> {
   const handle = await fsp.open(file, 'r');
   try {
     const header = Buffer.alloc(BLOCK);
