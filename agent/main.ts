@@ -21,6 +21,7 @@ const commands: Array<[name: string, load: () => Promise<Command>]> = [
   ['validate', async () => (await import('./cli/commands/validate.js')).validateCommand()],
   ['convert', async () => (await import('./cli/commands/convert.js')).convertCommand()],
   ['doctor', async () => (await import('./cli/commands/doctor.js')).doctorCommand()],
+  ['bundle', async () => (await import('./cli/commands/bundle.js')).bundleCommand()],
   ['secrets', async () => {
     const { secretsCommand, systemSecretsDeps } = await import('../secrets/index.js');
     return secretsCommand(systemSecretsDeps());

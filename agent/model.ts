@@ -391,6 +391,8 @@ export interface DesiredState {
   apps: App[];
   /** Absent when the repository defines none; the host's Docker config is used then. */
   registries?: RegistryCredential[];
+  /** From the host policy (`mirrors:`): where pulls go first. Absent when none is configured. */
+  mirrors?: { hosts: Record<string, string>; failClosed: boolean };
   /**
    * What the load accepted but wants a person to know (a Compose key with no effect here, a
    * plaintext env file), as `file:line:column: key: message`; `capstan plan` prints them.

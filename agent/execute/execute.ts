@@ -10,6 +10,7 @@ import type { Clock } from '../clock.js';
 import { numericUser } from '../load/normalize-spec.js';
 import { networkLayout, type NetworkLayout } from '../plan/networks.js';
 import { buildImage } from './build.js';
+import { mirrorReference, splitReference } from './mirrors.js';
 import { readiness, recheckDelayMs, type ContainerStateView } from './readiness.js';
 import { dockerConfigReader, registryAuth, type DockerConfigReader } from './registry-auth.js';
 import { ROOT_OWNER, writeSecretFiles } from './secret-files.js';
@@ -175,7 +176,9 @@ async function call(operation: Operation, context: RunContext, deps: ExecuteDeps
   const { desired, plan } = context;
   switch (operation.kind) {
     case 'pull-image': {
-      const auth = await registryAuth(operation.image, desired.registries, deps.readDockerConfig ?? dockerConfigReader());
+      const readConfig = deps.readDockerConfig ?? dockerConfigReader();
+      if (await pullFromMirror(docker, operation.image, desired, readConfig, log, operation.platform)) return;
+      const auth = await registryAuth(operation.image, desired.registries, readConfig);
       return pullImage(docker, operation.image, auth, operation.platform);
     }
     case 'build-image': {
@@ -336,6 +339,34 @@ async function stopContainer(operation: Extract<Operation, { kind: 'stop-contain
 export function wasKilledAfterGrace(stop: { exitCode: number; oomKilled: boolean; elapsedMs: number; graceSeconds: number }): boolean {
   // Half a second of slack: Docker's own timer and ours do not start at the same instant.
   return stop.exitCode === 137 && !stop.oomKilled && stop.elapsedMs >= stop.graceSeconds * 1000 - 500;
+}
+
+/**
+ * Pulls a tag reference of a mirrored registry from its mirror and tags it with its own name;
+ * true when that worked. A digest reference cannot be tagged back to its own name, so it goes
+ * to the original registry (or fails, fail-closed).
+ */
+async function pullFromMirror(docker: Docker, image: string, desired: DesiredState, readConfig: DockerConfigReader, log: Logger, platform?: string): Promise<boolean> {
+  const mirrors = desired.mirrors;
+  const mirror = mirrors ? mirrorReference(image, mirrors.hosts) : undefined;
+  if (!mirrors || mirror === undefined) return false;
+  const fail = (reason: string, cause?: unknown) => new CapstanError('MIRROR_PULL_FAILED', 'transient',
+    `${image} cannot be pulled from mirror ${mirror} (${reason}), and mirrors_fail_closed forbids the original registry`, { image, mirror }, { cause });
+  const target = splitReference(image);
+  if (target.tag === undefined) {
+    if (mirrors.failClosed) throw fail('a digest reference cannot be pulled through a mirror');
+    return false;
+  }
+  try {
+    await pullImage(docker, mirror, await registryAuth(mirror, desired.registries, readConfig), platform);
+    await docker.getImage(mirror).tag({ repo: target.repo, tag: target.tag });
+    log.info({ image, mirror }, 'pulled from the mirror');
+    return true;
+  } catch (error) {
+    if (mirrors.failClosed) throw fail(errorMessage(error), error);
+    log.warn({ image, mirror, error: errorMessage(error) }, 'the mirror failed, pulling from the original registry');
+    return false;
+  }
 }
 
 async function pullImage(docker: Docker, image: string, auth: { username: string; password: string; serveraddress: string } | undefined, platform?: string): Promise<void> {

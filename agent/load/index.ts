@@ -152,6 +152,7 @@ export async function validateDir(input: ValidateInput): Promise<Validation> {
   const state: DesiredState = { commit: input.commit ?? '', apps };
   if (registries && registries.registries.length > 0) state.registries = registries.registries satisfies RegistryCredential[];
   if (noteLines.length > 0) state.notes = noteLines;
+  if (input.policy && Object.keys(input.policy.mirrors).length > 0) state.mirrors = { hosts: input.policy.mirrors, failClosed: input.policy.mirrorsFailClosed };
   if (envFiles.secretValues.size > 0) state.sensitiveValues = [...envFiles.secretValues];
   if (settings.settings?.placement) state.placementDefault = settings.settings.placement.default;
   return { problems: [], state, skipped: discovery.skipped, uncheckedEnvFiles, notes: noteLines };

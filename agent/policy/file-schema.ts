@@ -45,6 +45,12 @@ export const PolicyFile = Type.Object(
         description: '`security_opt` values allowed beyond `no-new-privileges`: `seccomp=unconfined`, `apparmor=unconfined`, `label=disable`, `seccomp=./profile.json`…',
       }),
     ),
+    mirrors: Type.Optional(Type.Record(
+      Type.String({ pattern: '^[A-Za-z0-9.-]+(:[0-9]{1,5})?$' }),
+      Type.String({ pattern: '^[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[a-z0-9._/-]*)?$' }),
+      { description: 'Registry mirrors, e.g. `docker.io: registry.local:5000`: images of that registry are pulled from the mirror first (same path and tag or digest), then tagged with their own name.' },
+    )),
+    mirrors_fail_closed: Type.Optional(Type.Boolean({ description: 'When a mirror does not have an image, fail rather than pull from the original registry.' })),
   },
   { additionalProperties: false, description: 'Capstan host policy.' },
 );

@@ -45,6 +45,8 @@ export function parsePolicy(text: string, file: string): HostPolicy {
     maxTmpfsBytes: policy.max_tmpfs_size === undefined ? DEFAULT_POLICY.maxTmpfsBytes : byteSize(policy.max_tmpfs_size),
     allowedSysctls: (policy.allowed_sysctls ?? []).map(sysctlName),
     allowedSecurityOpts: (policy.allowed_security_opts ?? []).map(securityOption),
+    mirrors: Object.fromEntries(Object.entries(policy.mirrors ?? {}).map(([host, mirror]) => [host === 'index.docker.io' ? 'docker.io' : host, mirror.replace(/\/+$/, '')])),
+    mirrorsFailClosed: policy.mirrors_fail_closed ?? false,
   };
 }
 

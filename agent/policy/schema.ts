@@ -30,6 +30,10 @@ export interface HostPolicy {
   allowedSysctls: string[];
   /** security_opt values beyond `no-new-privileges`, spelled `name=value` (load/normalize-container.ts). */
   allowedSecurityOpts: string[];
+  /** Registry host (`docker.io`, `ghcr.io`, `host:port`) → mirror (`host[:port][/prefix]`). */
+  mirrors: Record<string, string>;
+  /** A pull that the mirror cannot serve fails instead of reaching the original registry. */
+  mirrorsFailClosed: boolean;
 }
 
 /** Default largest tmpfs: 1 GiB. */
@@ -65,6 +69,8 @@ export const DEFAULT_POLICY: HostPolicy = {
   maxTmpfsBytes: DEFAULT_MAX_TMPFS_BYTES,
   allowedSysctls: [],
   allowedSecurityOpts: [],
+  mirrors: {},
+  mirrorsFailClosed: false,
 };
 
 /**

@@ -14,7 +14,7 @@ export const gitNamespace = 'git';
  * revocation wins over any listing; trust is decided before any cryptography, so an unknown
  * key is "untrusted" whether or not its signature is sound.
  */
-export function verifySshSignatureText(armored: string, payload: Buffer, signers: TrustedSigner[], now: Date): SignatureVerdict {
+export function verifySshSignatureText(armored: string, payload: Buffer, signers: TrustedSigner[], now: Date, namespace = gitNamespace): SignatureVerdict {
   const format = 'ssh';
   let envelope;
   try {
@@ -29,12 +29,12 @@ export function verifySshSignatureText(armored: string, payload: Buffer, signers
   }
   const listed = signers.filter((signer): signer is SshSigner => signer.kind === 'ssh' && signer.publicKey.equals(envelope.publicKey));
   if (listed.length === 0) return { ok: false, code: TrustErrorCode.untrustedSigner, format, fingerprint, reason: 'the key is not in the trust file' };
-  const usable = listed.filter((signer) => refusalOf(signer, now) === undefined);
+  const usable = listed.filter((signer) => refusalOf(signer, now, namespace) === undefined);
   if (usable.length === 0) {
-    return { ok: false, code: TrustErrorCode.untrustedSigner, format, fingerprint, reason: listed.map((signer) => refusalOf(signer, now)).join('; ') };
+    return { ok: false, code: TrustErrorCode.untrustedSigner, format, fingerprint, reason: listed.map((signer) => refusalOf(signer, now, namespace)).join('; ') };
   }
   try {
-    const check = verifySshEnvelope(envelope, parseSshPublicKey(envelope.publicKey), payload, gitNamespace);
+    const check = verifySshEnvelope(envelope, parseSshPublicKey(envelope.publicKey), payload, namespace);
     if (!check.valid) return { ok: false, code: TrustErrorCode.badSignature, format, fingerprint, reason: check.reason };
   } catch (error) {
     if (error instanceof SshWireError || error instanceof UnsupportedKeyError) {
@@ -45,10 +45,10 @@ export function verifySshSignatureText(armored: string, payload: Buffer, signers
   return { ok: true, signer: { format, fingerprint, identities: [...new Set(usable.flatMap((signer) => signer.principals))] } };
 }
 
-/** Why this listing of the key does not allow a git signature now; undefined when it does. */
-function refusalOf(signer: SshSigner, now: Date): string | undefined {
+/** Why this listing of the key does not allow a signature in `namespace` now; undefined when it does. */
+function refusalOf(signer: SshSigner, now: Date, namespace: string): string | undefined {
   const line = `trust file line ${signer.line}`;
-  if (signer.namespaces !== undefined && !signer.namespaces.some((namespace) => globMatches(namespace, gitNamespace))) {
+  if (signer.namespaces !== undefined && !signer.namespaces.some((allowed) => globMatches(allowed, namespace))) {
     return `${line} allows the key only for namespaces ${signer.namespaces.join(',')}`;
   }
   if (signer.validAfter !== undefined && now < signer.validAfter) return `${line} makes the key valid only after ${signer.validAfter.toISOString()}`;

@@ -25,15 +25,16 @@ export type SignatureVerdict =
     };
 
 /**
- * Verifies `content` against the trust file's signers at time `now`. Never throws for a bad
+ * Verifies `content` against the trust file's signers at time `now`. SSH signatures must be made
+ * in `sshNamespace` (default `git`; offline bundles use `capstan-bundle`). Never throws for a bad
  * signature: a verdict comes back, so tag mode can weigh several tags before refusing.
  */
-export async function checkSignature(content: SignedContent, signers: TrustedSigner[], now: Date): Promise<SignatureVerdict> {
+export async function checkSignature(content: SignedContent, signers: TrustedSigner[], now: Date, sshNamespace?: string): Promise<SignatureVerdict> {
   if (content.malformed !== undefined) return { ok: false, code: TrustErrorCode.badSignature, reason: content.malformed };
   const signature = content.signature;
   if (signature === undefined || signature.trim() === '') return { ok: false, code: TrustErrorCode.unsignedCommit, reason: 'no signature' };
   const format = signatureFormat(signature);
-  if (format === 'ssh') return verifySshSignatureText(signature, content.payload, signers, now);
+  if (format === 'ssh') return verifySshSignatureText(signature, content.payload, signers, now, sshNamespace);
   if (format === 'openpgp') return verifyOpenPgpSignature(signature, content.payload, signers, now);
   return { ok: false, code: TrustErrorCode.untrustedSigner, format, reason: `${format} signatures are not supported: sign with an SSH or OpenPGP key` };
 }

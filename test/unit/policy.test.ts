@@ -40,6 +40,8 @@ describe('host policy: parsing the file', () => {
       maxTmpfsBytes: 2 * 1024 ** 3,
       allowedSysctls: [],
       allowedSecurityOpts: [],
+      mirrors: {},
+      mirrorsFailClosed: false,
     });
     assert.deepEqual(parsePolicy('', 'empty.yaml'), DEFAULT_POLICY, 'an empty file is the default policy');
   });

@@ -8,10 +8,14 @@ import { systemClock } from '../../clock.js';
 import { createCycleHooks } from '../hooks.js';
 import { createReconciler, openState } from '../wiring.js';
 import { acquireCycleLock, lockTimeoutMs } from '../../state/cycle-lock.js';
+import { resolve } from 'node:path';
+import { connectDocker } from '../../docker.js';
+import { CapstanError } from '../../errors.js';
 
 export function runCommand(): Command {
   return withConfigOptions(new Command('run'))
     .description('the agent: a cycle at start and then on the schedule, never two at once')
+    .option('--inbox <dir>', 'import signed offline bundles dropped into this folder before each cycle (CAPSTAN_INBOX); see `capstan bundle`')
     .option('--lock-timeout <duration>', 'how long a cycle waits for another process\'s cycle on the same state dir (`capstan once`) before skipping (CAPSTAN_LOCK_TIMEOUT, default 10m)')
     .action(async (options: Record<string, unknown>) => {
       const config = resolveConfig(configFlags(options));
@@ -32,6 +36,11 @@ export function runCommand(): Command {
         }
       };
       beat();
+      const inbox = (options.inbox as string | undefined) ?? process.env.CAPSTAN_INBOX;
+      const inboxDir = inbox ? resolve(inbox) : undefined;
+      if (inboxDir && !config.trustFile) {
+        throw new CapstanError('CONFIG_INVALID', 'terminal', '--inbox needs a trust file (--trust-file / CAPSTAN_TRUST_FILE) listing who may sign bundles');
+      }
 
       // Each cycle holds the state dir's lock (state/cycle-lock.ts), so a `capstan once` waits
       // for it, and this cycle waits for a `once` in flight. Cycles the lock found interrupted
@@ -48,10 +57,27 @@ export function runCommand(): Command {
         try {
           const interrupted = store.markInterrupted();
           if (interrupted > 0) logger.warn({ cycles: interrupted }, 'a previous cycle was interrupted; converging from what Docker shows');
+          // Bundles first, through every check, so this very cycle deploys what they bring.
+          if (inboxDir) await importInbox(inboxDir);
           const outcome = await reconciler.cycle(trigger);
           await hooks.afterCycle(outcome);
         } finally {
           lock.release();
+        }
+      };
+
+      const inboxDocker = inboxDir ? connectDocker() : undefined;
+      const importInbox = async (dir: string) => {
+        try {
+          // Loaded only with --inbox: the bundle format's schema (TypeBox) is no resident weight otherwise.
+          const { processInbox } = await import('../../bundle/inbox.js');
+          const { importConfig } = await import('../../bundle/import-config.js');
+          await processInbox(dir, await importConfig(config, dir), {
+            docker: inboxDocker as NonNullable<typeof inboxDocker>, store, logger: logger.child({ stage: 'inbox' }), now: () => new Date(systemClock.now()), clock: systemClock,
+          });
+        } catch (error) {
+          // A broken trust file or an unreadable inbox: nothing is imported, the cycle still runs.
+          logger.error({ inbox: dir, error: (error as Error).message }, 'inbox not processed');
         }
       };
 
@@ -74,6 +100,7 @@ export function runCommand(): Command {
 
       const task = cron.schedule(config.schedule, () => void runCycle('schedule'), { name: 'capstan-cycle', noOverlap: true });
       logger.info({ repo: redactUrl(config.repo), branch: config.branch, path: config.path, schedule: config.schedule, node: config.node }, 'agent started');
+      if (inboxDir) logger.info({ inbox: inboxDir }, 'importing bundles from the inbox before each cycle');
       void runCycle('startup');
 
       await new Promise<void>((resolve) => {

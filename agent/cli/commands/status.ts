@@ -43,11 +43,15 @@ export function statusCommand(): Command {
           deployments: store.deployments(config.node),
           containers: observed.containers,
         });
+        /** The last offline bundle imported (`capstan bundle import`, `run --inbox`), if any. */
+        const lastBundle = parseJson(store.getMeta('bundle_last_imported')) as { commit: string; branch: string; index: string; signer: string; at: string } | null;
         if (options.json) {
-          process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+          process.stdout.write(JSON.stringify({ ...report, lastBundle }, null, 2) + '\n');
           return;
         }
-        process.stdout.write(renderStatus(report, Date.now()).join('\n') + '\n\n');
+        const lines = renderStatus(report, Date.now());
+        if (lastBundle) lines.push(`last bundle: ${lastBundle.commit.slice(0, 12)} imported at ${lastBundle.at}, signed by ${lastBundle.signer}`);
+        process.stdout.write(lines.join('\n') + '\n\n');
         process.stdout.write(
           renderTable(
             ['APP', 'SERVICE', 'READY', 'HEALTH', 'IMAGE', 'CONFIG', 'LAST CHANGE'],
@@ -66,4 +70,12 @@ export function statusCommand(): Command {
         store.close();
       }
     });
+}
+function parseJson(text: string | null): unknown {
+  if (text === null) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
 }
