@@ -11,15 +11,16 @@ export function createLogger(options: { level?: string; pretty?: boolean; destin
   const level = options.level ?? process.env.CAPSTAN_LOG_LEVEL ?? 'info';
   // Every line passes the secret registry on its way out (agent/secret-registry.ts): an
   // operation's description can hold a decrypted value (an image named from a secret).
-  const hooks = options.redact ? { streamWrite: options.redact } : undefined;
+  // (pino takes no `hooks: undefined`: the key is left out without a redactor.)
+  const hooks = options.redact ? { hooks: { streamWrite: options.redact } } : {};
   const destination = options.destination ?? 1;
   const pretty = options.pretty ?? Boolean(process.stdout.isTTY && destination === 1);
   if (pretty) {
     return pino({
       level,
-      hooks,
+      ...hooks,
       transport: { target: 'pino-pretty', options: { destination, colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' } },
     });
   }
-  return pino({ level, hooks, base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: destination, sync: true }));
+  return pino({ level, ...hooks, base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: destination, sync: true }));
 }
