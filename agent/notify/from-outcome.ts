@@ -25,8 +25,11 @@ export function withOutputs(message: string, outputs: OutcomeFacts['outputs']): 
   return [message, ...parts].join('\n\n');
 }
 
-/** Refusals of a commit by signature policy (agent/trust). */
-const REFUSALS = new Set(['UNSIGNED_COMMIT', 'UNTRUSTED_SIGNER', 'BAD_SIGNATURE', 'REVOKED_KEY', 'NO_SIGNED_TAG', 'REWIND_REFUSED']);
+/**
+ * Refusals of a commit: by signature policy (agent/trust), or because it does not load (a
+ * blocked cycle, which no longer counts towards a repeated failure: said once instead).
+ */
+const REFUSALS = new Set(['LOAD_FAILED', 'UNSIGNED_COMMIT', 'UNTRUSTED_SIGNER', 'BAD_SIGNATURE', 'REVOKED_KEY', 'NO_SIGNED_TAG', 'REWIND_REFUSED']);
 
 /** A run of this many failed cycles in a row is worth one "repeated failure" message. */
 export const REPEATED_FAILURE_THRESHOLD = 3;

@@ -79,7 +79,7 @@ describe('redaction: a commit that fails to load on a secret value leaks nothing
     await repo.commit('secrets used where they cannot be');
     await repo.push();
 
-    // Three failed cycles in a row make the repeated-failure notification.
+    // The commit does not load: its cycles are blocked, and the refusal is notified once.
     for (let attempt = 0; attempt < 3; attempt++) {
       const result = await run(['once']);
       assert.equal(result.code, 1, 'the commit does not load');
@@ -87,7 +87,7 @@ describe('redaction: a commit that fails to load on a secret value leaks nothing
     }
     await run(['status', '--json']);
     await run(['history', '--json']);
-    assert.ok(received.some((body) => body.includes('repeated-failure')), `the repeated-failure notification was sent: ${received.join('\n')}`);
+    assert.ok(received.some((body) => body.includes('commit-refused')), `the commit-refused notification was sent: ${received.join('\n')}`);
     for (const body of received) assert.deepEqual(leaks(body), [], `notification ${body}`);
 
     // A commit that loads, with an image named from a secret: plan prints it scrubbed.
