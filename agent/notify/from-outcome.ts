@@ -25,11 +25,8 @@ export function withOutputs(message: string, outputs: OutcomeFacts['outputs']): 
   return [message, ...parts].join('\n\n');
 }
 
-/**
- * Refusals of a commit: by signature policy (agent/trust), or because it does not load (a
- * blocked cycle, which no longer counts towards a repeated failure: said once instead).
- */
-const REFUSALS = new Set(['LOAD_FAILED', 'UNSIGNED_COMMIT', 'UNTRUSTED_SIGNER', 'BAD_SIGNATURE', 'REVOKED_KEY', 'NO_SIGNED_TAG', 'REWIND_REFUSED']);
+/** Refusals of a commit by signature policy (agent/trust). */
+const REFUSALS = new Set(['UNSIGNED_COMMIT', 'UNTRUSTED_SIGNER', 'BAD_SIGNATURE', 'REVOKED_KEY', 'NO_SIGNED_TAG', 'REWIND_REFUSED']);
 
 /** A run of this many failed cycles in a row is worth one "repeated failure" message. */
 export const REPEATED_FAILURE_THRESHOLD = 3;
@@ -58,7 +55,10 @@ export function eventsForOutcome(
   }
   if (outcome.reason === 'ROLLOUT_FAILED' || outcome.reason === 'ROLLBACK_FAILED') events.push({ ...failedWithOutput, kind: 'quarantined' });
   const repeated = context.previous?.commit === outcome.commit && context.previous?.reason === outcome.reason;
-  if (outcome.reason && REFUSALS.has(outcome.reason) && !repeated) events.push({ ...base, kind: 'commit-refused' });
+  // A head blocked because it does not load (MANIFEST_INVALID, LOAD_FAILED…) no longer counts
+  // towards a repeated failure, so it is said once here; a quarantined one was said already.
+  const refusedHead = (outcome.reason !== undefined && REFUSALS.has(outcome.reason)) || (outcome.result === 'blocked' && outcome.reason !== 'COMMIT_QUARANTINED');
+  if (refusedHead && !repeated) events.push({ ...base, kind: 'commit-refused' });
   if (outcome.result === 'failed' && context.consecutiveFailures === REPEATED_FAILURE_THRESHOLD) {
     events.push({ ...base, kind: 'repeated-failure', message: `${REPEATED_FAILURE_THRESHOLD} cycles failed in a row: ${base.message}` });
   }

@@ -66,7 +66,7 @@ describe('redaction: a commit that fails to load on a secret value leaks nothing
     await keys?.cleanup();
   });
 
-  it('keeps the values out of the error, the log, SQLite, status, history and the repeated-failure notification', async () => {
+  it('keeps the values out of the error, the log, SQLite, status, history and the commit-refused notification', async () => {
     assert.equal((await run(['secrets', 'keygen'])).code, 0);
     mkdirSync(join(repo.workDir, 'apps'), { recursive: true });
     const envPath = join(repo.workDir, 'apps', 'store.env');

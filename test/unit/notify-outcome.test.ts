@@ -21,8 +21,9 @@ it('maps cycle outcomes to notifications, each said once', () => {
       { previous: { commit: 'c1', reason: 'UNTRUSTED_SIGNER' }, consecutiveFailures: 2 },
       [],
     ],
-    ['a head that does not load (blocked)', { ...applied, result: 'blocked', reason: 'LOAD_FAILED', rollouts: [] }, {}, ['commit-refused']],
-    ['the same head again', { ...applied, result: 'blocked', reason: 'LOAD_FAILED', rollouts: [] }, { previous: { commit: 'c1', reason: 'LOAD_FAILED' } }, []],
+    ['a head that does not load (blocked)', { ...applied, result: 'blocked', reason: 'MANIFEST_INVALID', rollouts: [] }, {}, ['commit-refused']],
+    ['the same head again', { ...applied, result: 'blocked', reason: 'MANIFEST_INVALID', rollouts: [] }, { previous: { commit: 'c1', reason: 'MANIFEST_INVALID' } }, []],
+    ['a quarantined head, blocked', { ...applied, result: 'blocked', reason: 'COMMIT_QUARANTINED', rollouts: [] }, {}, []],
     ['the third failure in a row', { ...applied, result: 'failed', reason: 'FETCH_FAILED', rollouts: [] }, { consecutiveFailures: 3 }, ['repeated-failure']],
     ['the fourth failure in a row', { ...applied, result: 'failed', reason: 'FETCH_FAILED', rollouts: [] }, { consecutiveFailures: 4 }, []],
   ];
