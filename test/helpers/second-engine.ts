@@ -45,6 +45,10 @@ export async function startSecondEngine(): Promise<SecondEngine> {
   );
   const docker = new Docker({ socketPath: socket });
   const stop = async () => {
+    // A network's bridge outlives the dockerd that made it (its data root is deleted below), and
+    // its /24 would then overlap every later second engine's pool: remove what engine 2 made
+    // while it answers, and any bridge of its pool still up after it exited.
+    const bridges = await removeEngineObjects(docker).catch(() => [] as string[]);
     if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
@@ -53,6 +57,13 @@ export async function startSecondEngine(): Promise<SecondEngine> {
       clearTimeout(timer);
     }
     rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+    for (const name of bridges) {
+      try {
+        execFileSync('ip', ['link', 'delete', name], { stdio: 'ignore' });
+      } catch {
+        // removed with its network, as it should be
+      }
+    }
     try {
       execFileSync('ip', ['link', 'delete', bridge]);
     } catch {
@@ -70,4 +81,16 @@ export async function startSecondEngine(): Promise<SecondEngine> {
     throw error;
   }
   return { host: `unix://${socket}`, docker, stop };
+}
+
+/** Removes engine 2's containers and networks; returns the networks' bridge names. */
+async function removeEngineObjects(docker: Docker): Promise<string[]> {
+  for (const container of await docker.listContainers({ all: true })) await docker.getContainer(container.Id).remove({ force: true }).catch(() => undefined);
+  const bridges: string[] = [];
+  for (const network of await docker.listNetworks()) {
+    if (['bridge', 'host', 'none'].includes(network.Name)) continue;
+    bridges.push(network.Options?.['com.docker.network.bridge.name'] ?? `br-${network.Id.slice(0, 12)}`);
+    await docker.getNetwork(network.Id).remove().catch(() => undefined);
+  }
+  return bridges;
 }
