@@ -82,6 +82,19 @@ export interface CleanupReport {
  * (in that order, since a network or volume in use cannot be removed). Throws if any is left.
  */
 export async function cleanupNode(node: string): Promise<CleanupReport> {
+  // A pass can race an agent process that is still dying (a container it created after the
+  // listing keeps a network or volume busy): up to 3 passes, 1 s apart, before giving up.
+  for (let pass = 1; ; pass++) {
+    try {
+      return await cleanupPass(node);
+    } catch (error) {
+      if (pass >= 3) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+}
+
+async function cleanupPass(node: string): Promise<CleanupReport> {
   const filters = { label: [`capstan.node=${node}`] };
   const failures: unknown[] = [];
   const report: CleanupReport = { containers: 0, networks: 0, volumes: 0 };
@@ -126,7 +139,8 @@ export async function cleanupNode(node: string): Promise<CleanupReport> {
   }
 
   if (failures.length > 0) {
-    throw new AggregateError(failures, `cleanupNode(${node}): ${failures.length} object(s) could not be removed`);
+    const why = failures.map((failure) => (failure instanceof Error ? failure.message : String(failure))).join('; ');
+    throw new AggregateError(failures, `cleanupNode(${node}): ${failures.length} object(s) could not be removed: ${why}`);
   }
   return report;
 }
