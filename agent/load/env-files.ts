@@ -72,6 +72,15 @@ export function openEnvFiles(checkout: Checkout, access: EnvFileAccess): EnvFile
   const problems: ManifestProblem[] = [];
   const unchecked: string[] = [];
   const secretValues = new Set<string>();
+  /** A decrypted value: kept for this load's redaction and registered with the process's registry at once. */
+  const keepSecret = (value: string) => {
+    secretValues.add(value);
+    access.secrets?.register(value);
+  };
+  /** Every encrypted leaf of a decrypted SOPS file. */
+  const keepSopsSecrets = (decrypted: Awaited<ReturnType<typeof decryptSops>>) => {
+    for (const leaf of decrypted.leaves) if (leaf.encrypted) keepSecret(scalarText(leaf.value));
+  };
   const byRepoPath = new Map<string, Promise<EnvFileRead>>();
 
   const decrypt = async (real: string, repoPath: string): Promise<EnvFileRead> => {
@@ -109,10 +118,7 @@ export function openEnvFiles(checkout: Checkout, access: EnvFileAccess): EnvFile
     }
     try {
       const values = decryptEnvFile({ text, repoPath, keyring: access.keyring });
-      for (const value of Object.values(values)) {
-        secretValues.add(value);
-        access.secrets?.register(value);
-      }
+      for (const value of Object.values(values)) keepSecret(value);
       return { variables: { values: new Map(Object.entries(values)), opaque: false } };
     } catch (error) {
       return failed(error);
@@ -137,11 +143,7 @@ export function openEnvFiles(checkout: Checkout, access: EnvFileAccess): EnvFile
     }
     try {
       const decrypted = await decryptSops({ text, file: repoPath, keys: access.sopsKeys });
-      for (const leaf of decrypted.leaves) {
-        if (!leaf.encrypted) continue;
-        secretValues.add(scalarText(leaf.value));
-        access.secrets?.register(scalarText(leaf.value));
-      }
+      keepSopsSecrets(decrypted);
       return { variables: { values: sopsEnvValues(decrypted, repoPath), opaque: false } };
     } catch (error) {
       return failed(error);
@@ -197,16 +199,9 @@ export function openEnvFiles(checkout: Checkout, access: EnvFileAccess): EnvFile
     }
     try {
       const decrypted = await decryptSops({ text, file: repoPath, keys: access.sopsKeys });
-      for (const leaf of decrypted.leaves) {
-        if (!leaf.encrypted) continue;
-        secretValues.add(scalarText(leaf.value));
-        access.secrets?.register(scalarText(leaf.value));
-      }
+      keepSopsSecrets(decrypted);
       const content = sopsFileContent(decrypted, repoPath);
-      if (decrypted.leaves.some((leaf) => leaf.encrypted)) {
-        secretValues.add(content);
-        access.secrets?.register(content);
-      }
+      if (decrypted.leaves.some((leaf) => leaf.encrypted)) keepSecret(content);
       return { content, opaque: false };
     } catch (error) {
       if (!(error instanceof CapstanError)) throw error;
