@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { validate as validateCron } from 'node-cron';
 import { CapstanError } from '../errors.js';
 import { parseNodeLabels } from '../fleet/placement.js';
-import { DEFAULT_READ_LIMITS, type ReadLimits } from '../load/read-text.js';
+import { DEFAULT_READ_LIMITS, type ReadLimits } from '../load/files/read-text.js';
 
 export interface AgentConfig {
   repo: string;

@@ -8,7 +8,7 @@ import { lstat, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import tar from 'tar-stream';
 import type { Logger } from '../log.js';
-import { listContext } from '../load/build-context.js';
+import { listContext } from '../load/files/build-context.js';
 import type { BuildSpec } from '../model.js';
 import { KEPT_BYTES, KEPT_LINES, lastLines } from '../output/bounded.js';
 import { redactValues } from '../redact.js';

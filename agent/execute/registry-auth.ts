@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { registryHost, registryKey } from '../load/registries.js';
+import { registryHost, registryKey } from '../load/variables/registries.js';
 import type { RegistryCredential } from '../model.js';
 
 export interface AuthConfig {

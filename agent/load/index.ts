@@ -11,24 +11,24 @@ import { policySnippetProblem } from '../policy/snippet.js';
 import { redactValues } from '../redact.js';
 import type { SecretRegistry } from '../secret-registry.js';
 import { duplicateApps, grantProblems, portProblems, type AppSite, type GrantBinding, type PortBinding } from './checks.js';
-import { discoverManifests, type Skipped } from './discover.js';
+import { discoverManifests, type Skipped } from './files/discover.js';
 import { formatNote, loadComposeFolder, type Note } from './compose/index.js';
-import { networkNameClashes } from './normalize-networks.js';
-import { openEnvFiles } from './env-files.js';
-import { configHash } from './hash.js';
-import type { Lookup } from './interpolate.js';
+import { networkNameClashes } from './normalize/networks.js';
+import { openEnvFiles } from './variables/env-files.js';
+import { configHash } from './normalize/hash.js';
+import type { Lookup } from './variables/interpolate.js';
 import { loadManifestFile } from './load-file.js';
-import { buildImageTag } from './normalize-build.js';
-import type { AppDraft, ServiceDraft } from './normalize.js';
-import { registryCredentials } from './registries.js';
-import { isInside, openCheckout, toRepoPath } from './repo-files.js';
-import { readRepositorySettings, SETTINGS_FILE } from './settings.js';
-import type { ReadLimits } from './read-text.js';
-import { DEFAULT_ENV_FILE, LIMITS } from './schema-patterns.js';
+import { buildImageTag } from './normalize/build.js';
+import type { AppDraft, ServiceDraft } from './normalize/normalize.js';
+import { registryCredentials } from './variables/registries.js';
+import { isInside, openCheckout, toRepoPath } from './files/repo-files.js';
+import { readRepositorySettings, SETTINGS_FILE } from './files/settings.js';
+import type { ReadLimits } from './files/read-text.js';
+import { DEFAULT_ENV_FILE, LIMITS } from './schema/patterns.js';
 
-export type { Lookup } from './interpolate.js';
-export type { Skipped } from './discover.js';
-export { DEFAULT_READ_LIMITS, type ReadLimits } from './read-text.js';
+export type { Lookup } from './variables/interpolate.js';
+export type { Skipped } from './files/discover.js';
+export { DEFAULT_READ_LIMITS, type ReadLimits } from './files/read-text.js';
 
 export interface LoadInput {
   /** Absolute path of the checkout. */

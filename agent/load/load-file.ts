@@ -6,15 +6,15 @@ import { dirname } from 'node:path';
 import type { ManifestProblem } from '../errors.js';
 import type { HostPolicy } from '../policy/index.js';
 import type { AppSite, GrantBinding, PortBinding } from './checks.js';
-import { interpolateTree } from './interpolate-tree.js';
-import { locate } from './locate.js';
-import { manifestVariables, type VariableContext } from './manifest-variables.js';
-import { normalizeManifest, type AppDraft } from './normalize.js';
-import { parseManifest } from './parse.js';
+import { interpolateTree } from './variables/interpolate-tree.js';
+import { locate } from './files/locate.js';
+import { manifestVariables, type VariableContext } from './variables/manifest-variables.js';
+import { normalizeManifest, type AppDraft } from './normalize/normalize.js';
+import { parseManifest } from './files/parse.js';
 import { formatKeyPath, startsWith, type KeyPath, type PathProblem } from './problems.js';
-import { toRepoPath, type Checkout } from './repo-files.js';
-import type { Manifest } from './schema.js';
-import { validateManifest } from './validate.js';
+import { toRepoPath, type Checkout } from './files/repo-files.js';
+import type { Manifest } from './schema/schema.js';
+import { validateManifest } from './schema/validate.js';
 
 export interface FileResult {
   problems: ManifestProblem[];

@@ -1,0 +1,20 @@
+// `npm run schema`: regenerates manifests-schema/ from the TypeBox definitions. A unit test fails
+// when a checked-in file differs, so run this after changing a schema.
+import { existsSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { renderSchemaFiles } from './json.js';
+
+function repositoryRoot(start: string): string {
+  for (let dir = start, depth = 0; depth < 10; dir = dirname(dir), depth++) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+  }
+  throw new Error(`no package.json above ${start}`);
+}
+
+const root = repositoryRoot(dirname(fileURLToPath(import.meta.url)));
+for (const { file, text } of renderSchemaFiles()) {
+  const target = join(root, file);
+  writeFileSync(target, text);
+  process.stdout.write(`wrote ${target}\n`);
+}
