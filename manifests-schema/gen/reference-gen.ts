@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderReference } from './reference.js';
-import { renderSchemaJson } from './json.js';
+import { renderSchemaJson } from './schema-json.js';
 
 export const REFERENCE_FILE = 'docs/manifest-reference.md';
 

@@ -1,8 +1,8 @@
-// `node dist/agent/load/compose/table-gen.js`: rewrites the Compose key table in README.md.
+// `npm run schema` (last): rewrites the Compose key table in README.md from compose/keys.ts.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { withKeyTable } from './table.js';
+import { withKeyTable } from './compose-table.js';
 
 let root = dirname(fileURLToPath(import.meta.url));
 while (!existsSync(join(root, 'package.json'))) root = dirname(root);

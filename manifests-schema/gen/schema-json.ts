@@ -3,10 +3,10 @@
 // test checks that each file is what this renders, so the checked-in files, editors and the
 // loader cannot disagree.
 import type { TSchema } from '@sinclair/typebox';
-import { PolicyFile } from '../../policy/file-schema.js';
-import { Manifest } from './schema.js';
-import { POLICY_SCHEMA_FILE, SCHEMA_FILE, SCHEMA_ID, SETTINGS_SCHEMA_FILE } from './file.js';
-import { RepositorySettings } from './placement.js';
+import { PolicyFile } from '../../agent/policy/file-schema.js';
+import { Manifest } from '../../agent/load/schema/schema.js';
+import { POLICY_SCHEMA_FILE, SCHEMA_FILE, SCHEMA_ID, SETTINGS_SCHEMA_FILE } from '../../agent/load/schema/file.js';
+import { RepositorySettings } from '../../agent/load/schema/placement.js';
 
 export { SCHEMA_FILE };
 

@@ -3,7 +3,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { renderSchemaFiles } from './json.js';
+import { renderSchemaFiles } from './schema-json.js';
 
 function repositoryRoot(start: string): string {
   for (let dir = start, depth = 0; depth < 10; dir = dirname(dir), depth++) {
