@@ -19,7 +19,7 @@ import { configHash } from './normalize/hash.js';
 import type { Lookup } from './variables/interpolate.js';
 import { loadManifestFile } from './load-file.js';
 import { buildImageTag } from './normalize/build.js';
-import type { AppDraft, ServiceDraft } from './normalize/normalize.js';
+import type { AppDraft, ServiceDraft } from './normalize/draft.js';
 import { registryCredentials } from './variables/registries.js';
 import { isInside, openCheckout, toRepoPath } from './files/repo-files.js';
 import { readRepositorySettings, SETTINGS_FILE } from './files/settings.js';

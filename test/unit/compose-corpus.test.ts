@@ -11,7 +11,7 @@ import { validateDir } from '../../agent/load/index.js';
 import { loadManifestFile } from '../../agent/load/load-file.js';
 import { openCheckout } from '../../agent/load/files/repo-files.js';
 import type { DesiredState } from '../../agent/model.js';
-import type { AppDraft } from '../../agent/load/normalize/normalize.js';
+import type { AppDraft } from '../../agent/load/normalize/draft.js';
 import { DEFAULT_POLICY, readPolicyFile, type HostPolicy } from '../../agent/policy/index.js';
 import { repoRoot, tempDir, type TempDir } from '../helpers/paths.js';
 

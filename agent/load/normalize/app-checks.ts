@@ -1,6 +1,6 @@
 // Checks across the services of one app, once all of them are normalized: single-writer volumes,
 // depends_on, sidecars and network settings that contradict each other. Pure.
-import type { AppDraft, ServiceDraft } from './normalize.js';
+import type { AppDraft, ServiceDraft } from './draft.js';
 import { formatKeyPath, type KeyPath, type PathProblem } from '../problems.js';
 
 type LineOf = (path: KeyPath) => number;

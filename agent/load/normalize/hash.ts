@@ -11,7 +11,7 @@
 // the hashed environment holds secrets, so without the key a guessed value cannot be confirmed.
 import { createHmac } from 'node:crypto';
 import type { MountSpec } from '../../model.js';
-import type { ServiceDraft } from './normalize.js';
+import type { ServiceDraft } from './draft.js';
 
 /** JSON with object keys sorted at every level and `undefined` members left out. */
 export function canonicalJson(value: unknown): string {

@@ -3,7 +3,8 @@
 import { readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { normalizeHealthcheck, normalizeUpdate } from './rollout.js';
-import type { App, GrantSpec, MountSpec, PortSpec, Service, VolumeSpec } from '../../model.js';
+import type { GrantSpec, MountSpec, PortSpec, VolumeSpec } from '../../model.js';
+import type { AppDraft, ServiceDraft } from './draft.js';
 import { policyRefusals, type HostPolicy } from '../../policy/index.js';
 import { appProblems } from './app-checks.js';
 import { normalizeBuild } from './build.js';
@@ -20,9 +21,6 @@ import { normalizeSecretFiles, type SecretFileContent } from './secret-files.js'
 import { shellSplit } from './shell-split.js';
 import { toStringMap } from './string-map.js';
 import { envFileEnvironment } from '../variables/variables.js';
-
-export type ServiceDraft = Omit<Service, 'configHash'>;
-export type AppDraft = Omit<App, 'services'> & { services: ServiceDraft[] };
 
 /** A published port and where it is written, for the cross-app conflict checks. */
 export interface PortSite {
