@@ -5,7 +5,7 @@
 import type { TSchema } from '@sinclair/typebox';
 import { PolicyFile } from '../../agent/policy/file-schema.js';
 import { Manifest } from '../../agent/load/schema/schema.js';
-import { POLICY_SCHEMA_FILE, SCHEMA_FILE, SCHEMA_ID, SETTINGS_SCHEMA_FILE } from '../../agent/load/schema/file.js';
+import { POLICY_SCHEMA_FILE, SCHEMA_FILE, SCHEMA_ID, SETTINGS_SCHEMA_FILE } from '../../agent/schema-file.js';
 import { RepositorySettings } from '../../agent/load/schema/placement.js';
 
 export { SCHEMA_FILE };

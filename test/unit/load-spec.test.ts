@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { formatProblem } from '../../agent/errors.js';
 import { isIgnored, parseDockerignore } from '../../agent/load/files/build-context.js';
 import { loadDesiredState, validateDir } from '../../agent/load/index.js';
-import { byteSize } from '../../agent/load/normalize/spec.js';
+import { byteSize } from '../../agent/spelling.js';
 import type { DesiredState, Service } from '../../agent/model.js';
 import { encryptEnv, newKeyringKey, type Keyring } from '../../secrets/index.js';
 

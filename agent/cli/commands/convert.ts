@@ -8,7 +8,7 @@ import { formatProblem } from '../../errors.js';
 import { formatNote, isComposeFile, loadComposeFolder, renderManifest } from '../../load/compose/index.js';
 import { openEnvFiles } from '../../load/variables/env-files.js';
 import { portProblems } from '../../load/checks.js';
-import { SCHEMA_FILE } from '../../load/schema/file.js';
+import { SCHEMA_FILE } from '../../schema-file.js';
 import { openCheckout } from '../../load/files/repo-files.js';
 import { DEFAULT_POLICY, readPolicyFile } from '../../policy/index.js';
 

@@ -8,7 +8,7 @@ import type { ManifestProblem } from '../../errors.js';
 import { locate } from './locate.js';
 import { parseManifest } from './parse.js';
 import type { RepositorySettings } from '../schema/placement.js';
-import { readSchemaFile, SETTINGS_SCHEMA_FILE } from '../schema/file.js';
+import { readSchemaFile, SETTINGS_SCHEMA_FILE } from '../../schema-file.js';
 
 export const SETTINGS_FILE = 'capstan.yaml';
 

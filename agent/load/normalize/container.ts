@@ -3,7 +3,7 @@
 // as `name=value`. Only what the manifest sets is present, so services without these fields keep
 // the config hash they had before the fields existed.
 import type { BlkioSpec, GpuRequest, LoggingSpec, Service } from '../../model.js';
-import { byteSize } from './spec.js';
+import { byteSize, securityOption } from '../../spelling.js';
 import { durationMs } from './rollout.js';
 import type { KeyPath, PathProblem } from '../problems.js';
 import type { ServiceManifest } from '../schema/schema.js';
@@ -75,19 +75,6 @@ export function sysctls(spec: NonNullable<ServiceManifest['sysctls']>, path: Key
     });
   } else entries.push(...Object.entries(spec).map(([name, value]): [string, string] => [name, scalarText(value)]));
   return Object.fromEntries(entries.sort(([left], [right]) => (left < right ? -1 : left > right ? 1 : 0)));
-}
-
-/**
- * Docker reads `name=value` and `name:value` alike; written one way, as `name=value`, the hash
- * does not change with the spelling. A bare `no-new-privileges` means `no-new-privileges=true`.
- */
-export function securityOption(option: string): string {
-  const trimmed = option.trim();
-  if (trimmed === 'no-new-privileges') return 'no-new-privileges=true';
-  const equals = trimmed.indexOf('=');
-  const colon = trimmed.indexOf(':');
-  if (equals < 0 && colon >= 0) return `${trimmed.slice(0, colon)}=${trimmed.slice(colon + 1)}`;
-  return trimmed;
 }
 
 function logging(spec: NonNullable<ServiceManifest['logging']>): LoggingSpec {

@@ -2,6 +2,7 @@
 // sorted so that writing them in another order changes no config hash, and only the fields the
 // manifest sets are present, so services without them keep the hash they had before.
 import type { DependencySpec, DeviceSpec, GrantSpec, NetworkModeSpec, ResourcesSpec, Service, UlimitSpec } from '../../model.js';
+import { byteSize } from '../../spelling.js';
 import { durationMs } from './rollout.js';
 import type { KeyPath, PathProblem } from '../problems.js';
 import type { ServiceManifest } from '../schema/schema.js';
@@ -30,16 +31,6 @@ export type SpecFields = Pick<
   | 'groupAdd'
   | 'workingDir'
 >;
-
-const BYTE_UNITS: Record<string, number> = { b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
-
-/** `512m` → 536870912, `1.5g` → 1610612736, `64` → 64. The schema has checked the syntax. */
-export function byteSize(value: number | string): number {
-  if (typeof value === 'number') return value;
-  const match = /^([0-9]+(?:\.[0-9]+)?)\s*([bkmgt])?/i.exec(value.trim());
-  if (!match) return Number.NaN;
-  return Math.round(Number(match[1]) * BYTE_UNITS[(match[2] ?? 'b').toLowerCase()]);
-}
 
 /** `db` → the whole app, `db/postgres` → one service. */
 export function parseGrant(text: string): GrantSpec {

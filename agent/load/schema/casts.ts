@@ -2,7 +2,7 @@
 // value written as a string there (`read_only: ${RO:-false}`, `init: "true"`) is typed after
 // interpolation, as compose-go's type-cast table does (loader/interpolate.go), for every such
 // field rather than a list that falls behind the schema.
-import { readSchemaFile, SCHEMA_FILE } from './file.js';
+import { readSchemaFile, SCHEMA_FILE } from '../../schema-file.js';
 import type { KeyPath } from '../problems.js';
 
 interface SchemaNode {

@@ -2,7 +2,7 @@
 // ajv's errors into problems a person can act on: one per mistake, pointing at the key path.
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { KeyPath, PathProblem } from '../problems.js';
-import { readSchemaFile, SCHEMA_FILE } from './file.js';
+import { readSchemaFile, SCHEMA_FILE } from '../../schema-file.js';
 import {
   ABSOLUTE_PATH_PATTERN,
   BYTE_SIZE_PATTERN,

@@ -1,5 +1,6 @@
-// The generated JSON Schemas as ajv compiles them at run time. The TypeBox definitions (schema.ts,
-// schema-placement.ts, policy/file-schema.ts) stay the one source, but only `npm run schema` and
+// The generated JSON Schemas as ajv compiles them at run time, for the loader (manifests,
+// capstan.yaml) and the host policy file alike. The TypeBox definitions (load/schema/schema.ts,
+// load/schema/placement.ts, policy/file-schema.ts) stay the one source, but only `npm run schema` and
 // the drift test load them: TypeBox adds ~10 MB to the agent's resident memory. The drift test
 // keeps these files and the definitions from disagreeing.
 import { readFileSync } from 'node:fs';
@@ -14,10 +15,10 @@ export const POLICY_SCHEMA_FILE = 'manifests-schema/host-policy.schema.json';
 export const SCHEMA_ID = 'urn:capstan:schema:manifest:v1';
 
 /**
- * Compiled, this module is dist/agent/load/schema/file.js, four folders below the root that holds
+ * Compiled, this module is dist/agent/schema-file.js, two folders below the root that holds
  * manifests-schema/, both in the repository and in an installed package (`files` ships both).
  */
-const packageRoot = new URL('../../../../', import.meta.url);
+const packageRoot = new URL('../../', import.meta.url);
 
 export function readSchemaFile(file: string): Record<string, unknown> {
   return JSON.parse(readFileSync(new URL(file, packageRoot), 'utf8')) as Record<string, unknown>;
