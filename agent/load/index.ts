@@ -1,6 +1,5 @@
 // The load stage: a checkout folder of manifests → DesiredState, or every problem at once. A
 // commit applies whole or not at all, so one bad file fails the load but all files are checked.
-import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Keyring } from '../../secrets/index.js';
 import type { SopsKeys } from '../../secrets/sops/index.js';
@@ -24,11 +23,13 @@ import { registryCredentials } from './variables/registries.js';
 import { isInside, openCheckout, toRepoPath } from './files/repo-files.js';
 import { readRepositorySettings, SETTINGS_FILE } from './files/settings.js';
 import type { ReadLimits } from './files/read-text.js';
+import { nodeFileReader, type FileReader } from './files/file-reader.js';
 import { DEFAULT_ENV_FILE, LIMITS } from './schema/patterns.js';
 
 export type { Lookup } from './variables/interpolate.js';
 export type { Skipped } from './files/discover.js';
 export { DEFAULT_READ_LIMITS, type ReadLimits } from './files/read-text.js';
+export type { FileReader } from './files/file-reader.js';
 
 export interface LoadInput {
   /** Absolute path of the checkout. */
@@ -54,6 +55,8 @@ export interface LoadInput {
   secrets?: SecretRegistry;
   /** Largest file and most bytes the load reads; absent, DEFAULT_READ_LIMITS. */
   readLimits?: ReadLimits;
+  /** The file system the checkout is read from; absent, the real one (a unit test passes memory). */
+  files?: FileReader;
 }
 
 /** For `capstan validate`: commit and key only matter for the returned state, so may be left out. */
@@ -93,13 +96,14 @@ export async function validateDir(input: ValidateInput): Promise<Validation> {
   const root = resolve(input.root);
   const path = input.path ?? '.';
   const folder = resolve(root, path);
-  const folderInfo = isInside(root, folder) ? await stat(folder).catch(() => undefined) : undefined;
+  const files = input.files ?? nodeFileReader;
+  const folderInfo = isInside(root, folder) ? await files.stat(folder).catch(() => undefined) : undefined;
   if (!folderInfo?.isDirectory()) {
     const message = `manifests folder '${path}' does not exist in the checkout; check --path (CAPSTAN_PATH), relative to the repository root`;
     return { problems: [{ code: 'PATH_NOT_FOUND', file: path, line: 0, column: 0, key: '', message }], skipped: [], uncheckedEnvFiles: [], notes: [] };
   }
 
-  const checkout = await openCheckout(root, input.readLimits);
+  const checkout = await openCheckout(root, input.readLimits, files);
   const envFiles = openEnvFiles(checkout, { keyring: input.keyring, sopsKeys: input.sopsKeys, unchecked: input.uncheckedEnvFiles, sopsUnchecked: input.uncheckedSopsFiles, secrets: input.secrets });
   const variableContext = { envFiles, defaults: await envFiles.readDefault(folder), fallback: input.lookup ?? noVariables };
   const discovery = await discoverManifests(checkout, folder);

@@ -1,6 +1,5 @@
 // One manifest file through the pipeline: parse → interpolate → validate → normalize. Problems
 // are located here, where the YAML document is at hand; checks across files happen in index.ts.
-import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname } from 'node:path';
 import type { ManifestProblem } from '../errors.js';

@@ -2,8 +2,8 @@
 // digests them (so the image tag changes exactly when what is sent changes) and the executor tars
 // the same list, so both always agree on what the context is.
 import { createHash } from 'node:crypto';
-import { lstat, readFile, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { nodeFileReader, type FileReader } from './file-reader.js';
 
 export interface ContextEntry {
   /** Relative to the context, `/`-separated. */
@@ -74,18 +74,19 @@ export function isIgnored(path: string, rules: IgnoreRule[]): boolean {
 
 /**
  * The entries of the context in sorted order. The Dockerfile and `.dockerignore` are always
- * sent, as the Docker CLI does, even when `.dockerignore` lists them.
+ * sent, as the Docker CLI does, even when `.dockerignore` lists them. The loader passes its
+ * checkout's reader; the executor, which tars the real files, the real file system.
  */
-export async function listContext(contextDir: string, dockerfile: string): Promise<ContextEntry[]> {
-  const ignoreText = await readFile(join(contextDir, '.dockerignore'), 'utf8').catch(() => '');
+export async function listContext(contextDir: string, dockerfile: string, files: FileReader = nodeFileReader): Promise<ContextEntry[]> {
+  const ignoreText = await files.readFile(join(contextDir, '.dockerignore')).then((bytes) => bytes.toString('utf8'), () => '');
   const rules = parseDockerignore(ignoreText);
   const always = new Set(['.dockerignore', dockerfile]);
   const entries: ContextEntry[] = [];
   const walk = async (folder: string, prefix: string): Promise<void> => {
-    for (const name of (await readdir(folder)).sort()) {
+    for (const name of (await files.readdir(folder)).map((entry) => entry.name).sort()) {
       const path = prefix + name;
       const absolute = join(folder, name);
-      const info = await lstat(absolute);
+      const info = await files.lstat(absolute);
       const kept = always.has(path) || !isIgnored(path, rules);
       if (info.isDirectory()) {
         if (name === '.git' && prefix === '') continue;
@@ -103,16 +104,16 @@ export async function listContext(contextDir: string, dockerfile: string): Promi
 }
 
 /** `sha256:<hex>` over the listing: each entry's path and kind, files' content and executable bit, links' target. */
-export async function contextDigest(contextDir: string, entries: ContextEntry[]): Promise<string> {
+export async function contextDigest(files: FileReader, contextDir: string, entries: ContextEntry[]): Promise<string> {
   const listing = createHash('sha256');
   for (const entry of entries) {
     const absolute = join(contextDir, entry.path);
     if (entry.kind === 'folder') listing.update(`D ${JSON.stringify(entry.path)}\n`);
-    else if (entry.kind === 'link') listing.update(`L ${JSON.stringify(entry.path)} ${JSON.stringify(await readlink(absolute))}\n`);
+    else if (entry.kind === 'link') listing.update(`L ${JSON.stringify(entry.path)} ${JSON.stringify(await files.readlink(absolute))}\n`);
     else {
-      const info = await lstat(absolute);
+      const info = await files.lstat(absolute);
       const executable = (info.mode & 0o111) !== 0 ? 'x' : '-';
-      const content = createHash('sha256').update(await readFile(absolute)).digest('hex');
+      const content = createHash('sha256').update(await files.readFile(absolute)).digest('hex');
       listing.update(`F ${JSON.stringify(entry.path)} ${executable} ${content}\n`);
     }
   }

@@ -1,8 +1,6 @@
 // Finds the manifests under the configured folder: every `*.yaml`/`*.yml`, recursively, sorted by
 // path so problems and plans come out in the same order on every host. Dot-files and dot-folders
 // (`.git`, `.github`, CI configs) are not manifests. Symbolic links to folders are not followed.
-import type { Dirent } from 'node:fs';
-import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hasSopsMetadata } from '../../../secrets/sops/index.js';
 import type { ManifestProblem } from '../../errors.js';
@@ -45,7 +43,7 @@ async function visitFolder(checkout: Checkout, folder: string, discovery: Discov
     discovery.skipped.push({ path: repoPath, reason: 'nested more than 32 folders deep' });
     return;
   }
-  const entries: Dirent[] = await readdir(folder, { withFileTypes: true });
+  const entries = await checkout.files.readdir(folder);
   if (entries.some((entry) => isComposeFile(entry.name) && !entry.isDirectory())) {
     // A Compose project: the whole folder is one app; its other files are the app's own
     // (configs, Dockerfiles), never manifests.
@@ -61,27 +59,27 @@ async function visitFolder(checkout: Checkout, folder: string, discovery: Discov
     } else if (entry.isSymbolicLink()) {
       await visitLink(checkout, absolute, discovery);
     } else if (entry.isFile() && MANIFEST_FILE.test(entry.name)) {
-      if (await isSopsData(absolute)) discovery.skipped.push({ path: toRepoPath(checkout.root, absolute), reason: 'a SOPS-encrypted file (data for env_files, not a manifest)' });
+      if (await isSopsData(checkout, absolute)) discovery.skipped.push({ path: toRepoPath(checkout.root, absolute), reason: 'a SOPS-encrypted file (data for env_files, not a manifest)' });
       else discovery.files.push(absolute);
     }
   }
 }
 
 /** A SOPS YAML file kept beside the manifests (as Flux users do) is data, not an app. */
-async function isSopsData(absolute: string): Promise<boolean> {
-  const text = await readFile(absolute, 'utf8').catch(() => '');
+async function isSopsData(checkout: Checkout, absolute: string): Promise<boolean> {
+  const text = await checkout.files.readFile(absolute).then((bytes) => bytes.toString('utf8'), () => '');
   return hasSopsMetadata(text);
 }
 
 async function visitLink(checkout: Checkout, absolute: string, discovery: Discovery): Promise<void> {
   const repoPath = toRepoPath(checkout.root, absolute);
-  const target = await stat(absolute).catch(() => undefined);
+  const target = await checkout.files.stat(absolute).catch(() => undefined);
   if (target?.isDirectory()) {
     discovery.skipped.push({ path: repoPath, reason: 'symbolic link to a folder; not followed' });
     return;
   }
   if (!MANIFEST_FILE.test(absolute)) return;
-  const real = target ? await realpath(absolute) : undefined;
+  const real = target ? await checkout.files.realpath(absolute) : undefined;
   if (!real || !isInside(checkout.realRoot, real)) {
     const message = 'this manifest is a symbolic link to nothing or to a file outside the checkout; commit the file itself';
     discovery.problems.push({ code: 'MANIFEST_OUTSIDE_CHECKOUT', file: repoPath, line: 0, column: 0, key: '', message });

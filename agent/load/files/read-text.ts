@@ -3,8 +3,8 @@
 // --max-manifest-bytes, a tree whose files add up to more than --max-tree-bytes, and bytes that
 // are not UTF-8 (never replaced silently: a changed byte would change what is deployed).
 import { isUtf8 } from 'node:buffer';
-import { open } from 'node:fs/promises';
 import type { ManifestProblem } from '../../errors.js';
+import type { FileReader } from './file-reader.js';
 
 export interface ReadLimits {
   /** Largest file the loader reads, bytes. */
@@ -22,31 +22,26 @@ export type TextRead = { text: string } | { problem: ManifestProblem };
 export class TextReader {
   private used = 0;
 
-  constructor(readonly limits: ReadLimits = DEFAULT_READ_LIMITS) {}
+  constructor(
+    private readonly files: FileReader,
+    readonly limits: ReadLimits = DEFAULT_READ_LIMITS,
+  ) {}
 
   /** `file` names the file in problems (relative to the checkout root). Missing files throw, as readFile does. */
   async read(absolute: string, file: string): Promise<TextRead> {
     const problem = (code: string, message: string, line = 0): TextRead => ({ problem: { code, file, line, column: line > 0 ? 1 : 0, key: '', message } });
-    const handle = await open(absolute, 'r');
-    let bytes: Buffer;
-    try {
-      const { size } = await handle.stat();
-      const { maxManifestBytes, maxTreeBytes } = this.limits;
-      if (size > maxManifestBytes) {
-        return problem('FILE_TOO_LARGE', `the file is ${size} bytes, more than the limit of ${maxManifestBytes} per file (--max-manifest-bytes, CAPSTAN_MAX_MANIFEST_BYTES)`);
-      }
-      if (this.used + size > maxTreeBytes) {
-        return problem('TREE_TOO_LARGE', `the files read so far and this one add up to ${this.used + size} bytes, more than the limit of ${maxTreeBytes} per commit (--max-tree-bytes, CAPSTAN_MAX_TREE_BYTES)`);
-      }
-      // At most the limit plus one byte: a file that grows after the stat is still bounded.
-      const buffer = Buffer.alloc(Math.min(size, maxManifestBytes) + 1);
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
-      if (bytesRead > maxManifestBytes) return problem('FILE_TOO_LARGE', `the file is more than ${maxManifestBytes} bytes per file (--max-manifest-bytes, CAPSTAN_MAX_MANIFEST_BYTES)`);
-      bytes = buffer.subarray(0, bytesRead);
-      this.used += bytesRead;
-    } finally {
-      await handle.close();
+    const { maxManifestBytes, maxTreeBytes } = this.limits;
+    const read = await this.files.readAtMost(absolute, Math.min(maxManifestBytes, maxTreeBytes - this.used));
+    if (read.size > maxManifestBytes) {
+      return problem('FILE_TOO_LARGE', `the file is ${read.size} bytes, more than the limit of ${maxManifestBytes} per file (--max-manifest-bytes, CAPSTAN_MAX_MANIFEST_BYTES)`);
     }
+    if (this.used + read.size > maxTreeBytes || read.bytes === undefined) {
+      return problem('TREE_TOO_LARGE', `the files read so far and this one add up to ${this.used + read.size} bytes, more than the limit of ${maxTreeBytes} per commit (--max-tree-bytes, CAPSTAN_MAX_TREE_BYTES)`);
+    }
+    // At most its size plus one byte is read: a file that grows after the stat is still bounded.
+    if (read.bytes.length > maxManifestBytes) return problem('FILE_TOO_LARGE', `the file is more than ${maxManifestBytes} bytes per file (--max-manifest-bytes, CAPSTAN_MAX_MANIFEST_BYTES)`);
+    const bytes = read.bytes;
+    this.used += bytes.length;
     if (!isUtf8(bytes)) {
       const line = firstBadLine(bytes);
       return problem('NOT_UTF8', `line ${line} holds bytes that are not UTF-8; save the file as UTF-8 (nothing is replaced or guessed)`, line);

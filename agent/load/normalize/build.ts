@@ -2,7 +2,6 @@
 // will send them and digested. The image tag needs the hash key (args may be secrets), so it is
 // set in index.ts (see buildImageTag).
 import { createHmac } from 'node:crypto';
-import { realpath, stat } from 'node:fs/promises';
 import { posix, resolve } from 'node:path';
 import type { BuildSpec } from '../../model.js';
 import { contextDigest, listContext } from '../files/build-context.js';
@@ -30,16 +29,16 @@ export async function normalizeBuild(
 
   const absolute = resolve(context.manifestDir, long.context);
   const outside = 'the build context leaves the checkout; build from a folder of the repository';
-  const real = isInside(context.checkout.root, absolute) ? await realpath(absolute).catch(() => undefined) : undefined;
+  const real = isInside(context.checkout.root, absolute) ? await context.checkout.files.realpath(absolute).catch(() => undefined) : undefined;
   if (!isInside(context.checkout.root, absolute) || (real !== undefined && !isInside(context.checkout.realRoot, real))) {
     problems.push({ code: 'BUILD_OUTSIDE_CHECKOUT', path: contextPath, message: outside });
     return undefined;
   }
-  if (real === undefined || !(await stat(real)).isDirectory()) {
+  if (real === undefined || !(await context.checkout.files.stat(real)).isDirectory()) {
     problems.push({ code: 'BUILD_NOT_FOUND', path: contextPath, message: 'the build context is not a folder of the checkout (relative to the manifest\'s folder); commit it or fix the path' });
     return undefined;
   }
-  const dockerfileInfo = await stat(resolve(real, dockerfile)).catch(() => undefined);
+  const dockerfileInfo = await context.checkout.files.stat(resolve(real, dockerfile)).catch(() => undefined);
   if (!dockerfileInfo?.isFile()) {
     const at = typeof spec !== 'string' && spec.dockerfile !== undefined ? [...path, 'dockerfile'] : contextPath;
     problems.push({ code: 'BUILD_NOT_FOUND', path: at, message: `there is no ${dockerfile} in the build context` });
@@ -47,7 +46,7 @@ export async function normalizeBuild(
   }
   let digest: string;
   try {
-    digest = await contextDigest(real, await listContext(real, dockerfile));
+    digest = await contextDigest(context.checkout.files, real, await listContext(real, dockerfile, context.checkout.files));
   } catch (error) {
     problems.push({ code: 'BUILD_INVALID', path: contextPath, message: (error as Error).message });
     return undefined;

@@ -1,6 +1,5 @@
 // A validated manifest → the app in the model's shape: defaults applied, short syntaxes parsed,
 // names resolved. Everything still missing is the config hash, which needs the whole service.
-import { readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { normalizeHealthcheck, normalizeUpdate } from './rollout.js';
 import type { GrantSpec, MountSpec, PortSpec, VolumeSpec } from '../../model.js';
@@ -352,7 +351,7 @@ async function seccompProfile(spec: ServiceManifest, path: KeyPath, context: Nor
     return undefined;
   }
   try {
-    return JSON.stringify(JSON.parse(await readFile(resolved.source, 'utf8')));
+    return JSON.stringify(JSON.parse((await context.checkout.files.readFile(resolved.source)).toString('utf8')));
   } catch {
     problems.push({ code: 'SECCOMP_PROFILE', path: at, message: 'the seccomp profile is not a JSON file Docker can read' });
     return undefined;

@@ -3,7 +3,6 @@
 // the content), decrypted with the keyring, each once per load however many manifests name it.
 // Values stay in memory; problems name files, lines and variables, never a value.
 import { parse as parseDotenv } from 'dotenv';
-import { realpath, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { decryptEnvFile, isEncryptedEnv } from '../../../secrets/format.js';
 import type { Keyring } from '../../../secrets/keyring.js';
@@ -162,7 +161,7 @@ export function openEnvFiles(checkout: Checkout, access: EnvFileAccess): EnvFile
   };
 
   const readDefault = async (folder: string): Promise<EnvFileRead | undefined> => {
-    const exists = await stat(join(folder, DEFAULT_ENV_FILE)).then(
+    const exists = await checkout.files.stat(join(folder, DEFAULT_ENV_FILE)).then(
       () => true,
       () => false,
     );
@@ -232,10 +231,10 @@ async function locateEnvFile(checkout: Checkout, fromDir: string, path: string):
     code: 'ENV_FILE_NOT_FOUND',
     message: `the env file does not exist in the checkout (paths start from the manifest's folder, '${toRepoPath(checkout.root, fromDir)}'); commit it or fix the path`,
   };
-  const real = await realpath(absolute).catch(() => undefined);
+  const real = await checkout.files.realpath(absolute).catch(() => undefined);
   if (!real) return notFound;
   if (!isInside(checkout.realRoot, real)) return { code: 'ENV_FILE_OUTSIDE_CHECKOUT', message: `${outside} (through a symbolic link)` };
-  if (!(await stat(real)).isFile()) return { ...notFound, message: 'the env file path names a folder, not a file' };
+  if (!(await checkout.files.stat(real)).isFile()) return { ...notFound, message: 'the env file path names a folder, not a file' };
   // Values are bound to where the bytes live, so a link is read as the file it points to.
   return { real, repoPath: toRepoPath(checkout.realRoot, real) };
 }
