@@ -28,7 +28,7 @@ import { DEFAULT_ENV_FILE, LIMITS } from './schema/patterns.js';
 
 export type { Lookup } from './variables/interpolate.js';
 export type { Skipped } from './files/discover.js';
-export { DEFAULT_READ_LIMITS, type ReadLimits } from './files/read-text.js';
+export type { ReadLimits } from './files/read-text.js';
 export type { FileReader } from './files/file-reader.js';
 
 export interface LoadInput {

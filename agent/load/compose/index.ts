@@ -26,7 +26,6 @@ import { mergeProject } from './merge.js';
 
 export { isComposeFile } from './files.js';
 export { renderManifest } from './render.js';
-export { KEY_SCOPES } from './keys.js';
 export type { Note } from './context.js';
 
 export interface ComposeConversion {

@@ -275,5 +275,4 @@ export type Manifest = Static<typeof Manifest>;
 export type ServiceManifest = Static<typeof Service>;
 export type PortManifest = Static<typeof Port>;
 export type MountManifest = Static<typeof Mount>;
-export type VolumeManifest = Static<typeof Volume>;
 export type SecretFileManifest = Static<typeof SecretFiles>[string];
