@@ -26,7 +26,7 @@ export interface ReconcilerDeps {
   node: string;
   /** Folder inside the repository that holds the manifests. */
   path: string;
-  /** Key of the config-hash HMAC (see load/hash.ts). */
+  /** Key of the config-hash HMAC (see load/normalize/hash.ts). */
   hashKey: Uint8Array;
   lookup?: (name: string) => string | undefined;
   /**

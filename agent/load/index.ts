@@ -38,7 +38,7 @@ export interface LoadInput {
   path?: string;
   /** Commit the checkout holds, recorded in the state. */
   commit: string;
-  /** Key of the config-hash HMAC; see hash.ts. */
+  /** Key of the config-hash HMAC; see normalize/hash.ts. */
   hashKey: Uint8Array;
   /** Decrypts the env files manifests name; without it naming one is a SECRETS_NO_KEY problem. */
   keyring?: Keyring;

@@ -1,5 +1,5 @@
 // The published JSON Schemas: each TypeBox definition plus its document header. `npm run schema`
-// writes them to manifests-schema/, which ajv compiles at run time (schema-file.ts); the drift
+// writes them to manifests-schema/, which ajv compiles at run time (agent/schema-file.ts); the drift
 // test checks that each file is what this renders, so the checked-in files, editors and the
 // loader cannot disagree.
 import type { TSchema } from '@sinclair/typebox';

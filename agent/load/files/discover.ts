@@ -51,7 +51,7 @@ async function visitFolder(checkout: Checkout, folder: string, discovery: Discov
     return;
   }
   for (const entry of entries) {
-    // Reserved for repository settings (load/settings.ts), never an app.
+    // Reserved for repository settings (load/files/settings.ts), never an app.
     if (entry.name.startsWith('.') || entry.name === 'capstan.yaml') continue;
     const absolute = join(folder, entry.name);
     if (entry.isDirectory()) {

@@ -1,4 +1,4 @@
-// The container's own settings (schema-container.ts) → the model's shape, in Docker's spelling:
+// The container's own settings (../schema/container.ts) → the model's shape, in Docker's spelling:
 // extra_hosts as `host:ip` lines, sysctls and logging options as string maps, security options
 // as `name=value`. Only what the manifest sets is present, so services without these fields keep
 // the config hash they had before the fields existed.

@@ -1,4 +1,4 @@
-// The app's declared networks and the ones each service joins (schema-networks.ts) → the model.
+// The app's declared networks and the ones each service joins (../schema/networks.ts) → the model.
 // Only what the manifest sets is present, so apps without networks keep their config hashes.
 import type { ManifestProblem } from '../../errors.js';
 import type { AppNetworkSpec, IpamSpec, ServiceNetworkSpec } from '../../model.js';

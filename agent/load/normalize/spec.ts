@@ -1,4 +1,4 @@
-// The runtime fields of a service (schema-spec.ts) → the model's shape: units converted, lists
+// The runtime fields of a service (../schema/spec.ts) → the model's shape: units converted, lists
 // sorted so that writing them in another order changes no config hash, and only the fields the
 // manifest sets are present, so services without them keep the hash they had before.
 import type { DependencySpec, DeviceSpec, GrantSpec, NetworkModeSpec, ResourcesSpec, Service, UlimitSpec } from '../../model.js';

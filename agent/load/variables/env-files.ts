@@ -180,7 +180,7 @@ export function openEnvFiles(checkout: Checkout, access: EnvFileAccess): EnvFile
       problems.push({ code, file: repoPath, line, column: line > 0 ? 1 : 0, key: variable, message });
       return { failed: true };
     };
-    // Bounded and strict UTF-8 like every file of the commit (load/read-text.ts).
+    // Bounded and strict UTF-8 like every file of the commit (load/files/read-text.ts).
     const read = await checkout.reader.read(real, repoPath).catch(() => undefined);
     const text = read && 'text' in read ? read.text : undefined;
     if (text === undefined) return fileProblem('SECRET_FILE_UNREADABLE', 'the secret file cannot be read');

@@ -1,6 +1,6 @@
 // Interpolates every string value (never a key) of a parsed manifest. A string where the schema
 // wants a number or a boolean (`replicas: ${REPLICAS}`, `read_only: "false"`) is cast after
-// interpolation, as compose-go's interpolation type-cast table does (schema-casts.ts).
+// interpolation, as compose-go's interpolation type-cast table does (../schema/casts.ts).
 import { interpolate, type Lookup } from './interpolate.js';
 import { type KeyPath, type PathProblem } from '../problems.js';
 import { castAt } from '../schema/casts.js';
