@@ -1,11 +1,11 @@
 import * as fs from 'node:fs';
-import type { AgentConfig } from '../cli/config.js';
+import type { AgentConfig } from './config.js';
 import { loadKeyring } from '../../secrets/index.js';
 import { readPolicyFile } from '../policy/index.js';
 import { loadHashKey } from '../state/hash-key.js';
 import { loadTrustFile } from '../trust/index.js';
-import { BundleErrorCode, bundleError } from './format.js';
-import type { ImportConfig } from './import.js';
+import { BundleErrorCode, bundleError } from '../bundle/format.js';
+import type { ImportConfig } from '../bundle/import.js';
 
 /** What import needs from the agent's settings; the trust file is required and read afresh each time. */
 export async function importConfig(config: AgentConfig, file: string): Promise<ImportConfig> {
