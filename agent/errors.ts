@@ -74,7 +74,3 @@ export class ManifestError extends CapstanError {
     this.problems = problems;
   }
 }
-
-export function isTransient(error: unknown): boolean {
-  return error instanceof CapstanError && error.errorClass === 'transient';
-}

@@ -229,7 +229,7 @@ export interface BuildSpec {
   context: string;
   /** The context relative to the checkout root, for plans and errors. */
   contextPath: string;
-  /** Of the files sent (see load/build-context.ts); the image tag is derived from it. */
+  /** Of the files sent (see load/files/build-context.ts); the image tag is derived from it. */
   contextDigest: string;
   /** Relative to the context. */
   dockerfile: string;
@@ -289,7 +289,7 @@ export interface Service {
   groupAdd?: string[];
   /** CDI device names (`nvidia.com/gpu=all`), as Docker's `--device` takes them. */
   cdiDevices?: string[];
-  /** The container's own settings (load/normalize-container.ts), each absent unless set. */
+  /** The container's own settings (load/normalize/container.ts), each absent unless set. */
   hostname?: string;
   domainname?: string;
   /** `/etc/hosts` lines as Docker's ExtraHosts takes them, `host:ip`, in the order written. */
@@ -329,7 +329,7 @@ export interface Service {
   /** The app's networks it joins, sorted; absent means `default` only. In the config hash. */
   networks?: ServiceNetworkSpec[];
   workingDir?: string;
-  /** HMAC of the normalized service without `replicas`; see `load/hash.ts`. */
+  /** HMAC of the normalized service without `replicas`; see `load/normalize/hash.ts`. */
   configHash: string;
   source: SourcePos;
   /** Replaces the app's placement for this service. */
@@ -363,7 +363,7 @@ export interface App {
 /** Credentials for one registry host, from the repository's encrypted `capstan.env`. */
 export interface RegistryCredential {
   /**
-   * The registry host as variable names spell it (load/registries.ts): upper case, every
+   * The registry host as variable names spell it (load/variables/registries.ts): upper case, every
    * character but letters and digits turned into `_`: `GHCR_IO`, `127_0_0_1_5000`, `DOCKER_IO`.
    */
   key: string;

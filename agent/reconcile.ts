@@ -1,7 +1,7 @@
 import type { Keyring } from '../secrets/index.js';
 import type { SopsKeys } from '../secrets/sops/index.js';
 import type { HostPolicy } from './policy/index.js';
-import type { ReadLimits } from './load/read-text.js';
+import type { ReadLimits } from './load/files/read-text.js';
 import type { Clock } from './clock.js';
 import { CapstanError } from './errors.js';
 import { loadDesiredState } from './load/index.js';
@@ -26,7 +26,7 @@ export interface ReconcilerDeps {
   node: string;
   /** Folder inside the repository that holds the manifests. */
   path: string;
-  /** Key of the config-hash HMAC (see load/hash.ts). */
+  /** Key of the config-hash HMAC (see load/normalize/hash.ts). */
   hashKey: Uint8Array;
   lookup?: (name: string) => string | undefined;
   /**

@@ -1,7 +1,7 @@
 // Defence in depth for "no secret value in logs, SQLite or messages": Capstan's own messages
 // never include values, but text from elsewhere can (Docker answering "exec: \"<command>\":
 // executable file not found" for a command built from a secret). Every such text passes here.
-import { shellSplit } from './load/shell-split.js';
+import { shellSplit } from './load/normalize/shell-split.js';
 
 export const REDACTED = '[redacted]';
 

@@ -5,7 +5,6 @@ import { randomBytes } from '@noble/ciphers/utils.js';
 export const MASTER_KEY_BYTES = 32;
 export const NONCE_BYTES = 24;
 export const TAG_BYTES = 16;
-export const MAC_BYTES = 32;
 /** Plaintexts are padded to a multiple of this, so a ciphertext shows a value's length only
  *  to within 32 bytes: "hunter2" and a 20-character password look the same. */
 export const PAD_BLOCK = 32;

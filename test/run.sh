@@ -54,7 +54,9 @@ for arg in "$@"; do
     *) sources+=("$arg") ;;
   esac
 done
+whole_suite=""
 if [ "${#sources[@]}" -eq 0 ]; then
+  whole_suite=yes
   sources=(test/unit/*.test.ts test/integration/*.test.ts)
 fi
 test_files=()
@@ -136,6 +138,15 @@ trap 'sweep_docker || true' EXIT
 # --- build and run ---------------------------------------------------------------------------
 say "type-check and build (tsc)"
 node_modules/.bin/tsc -p tsconfig.json
+
+# The whole suite (npm test, CI) first checks the import graph: no cycles, no forbidden edges
+# (.ci/dependency-cruiser.cjs), and no export that nothing imports (.ci/knip.json). About 10 s,
+# so a run of chosen files skips it (`npm run check:imports` runs it alone).
+if [ -n "$whole_suite" ]; then
+  say "import graph (dependency-cruiser) and unused exports (knip)"
+  node_modules/.bin/depcruise --config .ci/dependency-cruiser.cjs agent manifests-schema/gen
+  node_modules/.bin/knip --config .ci/knip.json
+fi
 
 for compiled in "${test_files[@]}"; do
   if [ ! -f "$compiled" ]; then

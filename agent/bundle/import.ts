@@ -157,7 +157,7 @@ export async function importBundle(file: string, config: ImportConfig, deps: Imp
 }
 
 /**
- * A built image's tag is an HMAC under the site's own hash key (load/normalize-build.ts), so the
+ * A built image's tag is an HMAC under the site's own hash key (load/normalize/build.ts), so the
  * bundle's tag means nothing here: the manifests at the commit are loaded as the agent will load
  * them, and each built image is tagged with the tag this site gives it, so the cycle finds it
  * and builds nothing. Manifests that do not load are left to the cycle to report.

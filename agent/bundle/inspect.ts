@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import type { TrustedSigner } from '../trust/types.js';
-import type { SignatureVerdict } from '../trust/verify-signature.js';
+import type { SignatureVerdict } from '../trust/types.js';
 import { BundleErrorCode, bundleError, INDEX_ENTRY, LIMITS, parseIndex, type BundleIndex } from './format.js';
 import { readBundle, scanHeaders } from './read.js';
 import { verifyIndex } from './sign.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import type { CapstanError } from '../errors.js';
-import type { SignatureVerdict } from '../trust/verify-signature.js';
+import type { SignatureVerdict } from '../trust/types.js';
 import { BundleErrorCode, bundleError, INDEX_ENTRY, LIMITS, parseIndex, PART_NAMES, SIGNATURE_ENTRY, type BundleIndex, type PartName } from './format.js';
 
 export interface ReadBundleOptions {

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import type { SignatureVerdict } from '../trust/verify-signature.js';
+import type { SignatureVerdict } from '../trust/types.js';
 import { checkSignature } from '../trust/verify-signature.js';
 import type { TrustedSigner } from '../trust/types.js';
 import { execTool } from './exec.js';

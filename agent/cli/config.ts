@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { validate as validateCron } from 'node-cron';
 import { CapstanError } from '../errors.js';
 import { parseNodeLabels } from '../fleet/placement.js';
-import { DEFAULT_READ_LIMITS, type ReadLimits } from '../load/read-text.js';
+import { DEFAULT_READ_LIMITS, type ReadLimits } from '../load/files/read-text.js';
 
 export interface AgentConfig {
   repo: string;
@@ -38,7 +38,7 @@ export interface AgentConfig {
   allowRewind: boolean;
   /** Where desired state is converged: this engine's containers, or Swarm services (on a manager). */
   target: 'containers' | 'swarm';
-  /** Hostile-input bounds of the loader (load/read-text.ts). */
+  /** Hostile-input bounds of the loader (load/files/read-text.ts). */
   readLimits: ReadLimits;
   /**
    * `verify` (default): a network gets no replica unless the engine's isolation rules are read

@@ -1,5 +1,5 @@
 // Builds a service's image from the commit's checkout through the Docker API: the context is the
-// list load/build-context.ts digested (so what is built is what the tag names), tarred as it is
+// list load/files/build-context.ts digested (so what is built is what the tag names), tarred as it is
 // sent. Build arguments may hold secrets: every value is masked in the output logged and in the
 // error thrown.
 import type Docker from 'dockerode';
@@ -8,7 +8,7 @@ import { lstat, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import tar from 'tar-stream';
 import type { Logger } from '../log.js';
-import { listContext } from '../load/build-context.js';
+import { listContext } from '../load/files/build-context.js';
 import type { BuildSpec } from '../model.js';
 import { KEPT_BYTES, KEPT_LINES, lastLines } from '../output/bounded.js';
 import { redactValues } from '../redact.js';

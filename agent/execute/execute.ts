@@ -7,7 +7,7 @@ import type { DesiredState } from '../model.js';
 import { describe } from '../plan/print.js';
 import type { Operation, Plan } from '../plan/types.js';
 import type { Clock } from '../clock.js';
-import { numericUser } from '../load/normalize-spec.js';
+import { numericUser } from '../load/normalize/spec.js';
 import { networkLayout, type NetworkLayout } from '../plan/networks.js';
 import { buildImage } from './build.js';
 import { mirrorReference, splitReference } from './mirrors.js';

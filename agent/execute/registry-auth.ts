@@ -1,11 +1,11 @@
 // Credentials for a pull, resolved when the pull runs, never stored in the plan: first the
-// repository's (capstan.env, see load/registries.ts), then the host's Docker config
+// repository's (capstan.env, see load/variables/registries.ts), then the host's Docker config
 // (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`, its `auths` entries; credential
 // helpers and stores are not run). Nothing here logs or returns a credential except to Docker.
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { registryHost, registryKey } from '../load/registries.js';
+import { registryHost, registryKey } from '../load/variables/registries.js';
 import type { RegistryCredential } from '../model.js';
 
 export interface AuthConfig {

@@ -89,7 +89,7 @@ export function containerCreateOptions(
   return options;
 }
 
-/** The container's own settings (load/normalize-container.ts), only those the manifest sets. */
+/** The container's own settings (load/normalize/container.ts), only those the manifest sets. */
 function containerSettings(options: Docker.ContainerCreateOptions & { platform?: string }, service: Service): void {
   if (service.hostname !== undefined) options.Hostname = service.hostname;
   if (service.domainname !== undefined) options.Domainname = service.domainname;
@@ -183,7 +183,7 @@ function hostConfigExtras(service: Service): Docker.HostConfig {
   if (service.oomScoreAdj !== undefined) extras.OomScoreAdj = service.oomScoreAdj;
   if (service.logging) extras.LogConfig = { Type: service.logging.driver ?? '', Config: service.logging.options };
   if (service.sysctls) extras.Sysctls = service.sysctls;
-  // Docker takes a seccomp profile's content, not a path (load/normalize.ts read the file).
+  // Docker takes a seccomp profile's content, not a path (load/normalize/normalize.ts read the file).
   if (service.securityOpt) {
     extras.SecurityOpt = service.securityOpt.map((option) =>
       option.startsWith('seccomp=') && option !== 'seccomp=unconfined' && service.seccompProfile !== undefined ? `seccomp=${service.seccompProfile}` : option,

@@ -1,7 +1,7 @@
 // Checks that span files: each needs every manifest loaded first. Pure, over located sites.
 import type { ManifestProblem } from '../errors.js';
 import type { GrantSpec, PortSpec } from '../model.js';
-import type { AppDraft } from './normalize.js';
+import type { AppDraft } from './normalize/draft.js';
 import { closest } from './suggest.js';
 
 export interface Site {

@@ -1,6 +1,5 @@
 // The load stage: a checkout folder of manifests → DesiredState, or every problem at once. A
 // commit applies whole or not at all, so one bad file fails the load but all files are checked.
-import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Keyring } from '../../secrets/index.js';
 import type { SopsKeys } from '../../secrets/sops/index.js';
@@ -11,24 +10,26 @@ import { policySnippetProblem } from '../policy/snippet.js';
 import { redactValues } from '../redact.js';
 import type { SecretRegistry } from '../secret-registry.js';
 import { duplicateApps, grantProblems, portProblems, type AppSite, type GrantBinding, type PortBinding } from './checks.js';
-import { discoverManifests, type Skipped } from './discover.js';
+import { discoverManifests, type Skipped } from './files/discover.js';
 import { formatNote, loadComposeFolder, type Note } from './compose/index.js';
-import { networkNameClashes } from './normalize-networks.js';
-import { openEnvFiles } from './env-files.js';
-import { configHash } from './hash.js';
-import type { Lookup } from './interpolate.js';
+import { networkNameClashes } from './normalize/networks.js';
+import { openEnvFiles } from './variables/env-files.js';
+import { configHash } from './normalize/hash.js';
+import type { Lookup } from './variables/interpolate.js';
 import { loadManifestFile } from './load-file.js';
-import { buildImageTag } from './normalize-build.js';
-import type { AppDraft, ServiceDraft } from './normalize.js';
-import { registryCredentials } from './registries.js';
-import { isInside, openCheckout, toRepoPath } from './repo-files.js';
-import { readRepositorySettings, SETTINGS_FILE } from './settings.js';
-import type { ReadLimits } from './read-text.js';
-import { DEFAULT_ENV_FILE, LIMITS } from './schema-patterns.js';
+import { buildImageTag } from './normalize/build.js';
+import type { AppDraft, ServiceDraft } from './normalize/draft.js';
+import { registryCredentials } from './variables/registries.js';
+import { isInside, openCheckout, toRepoPath } from './files/repo-files.js';
+import { readRepositorySettings, SETTINGS_FILE } from './files/settings.js';
+import type { ReadLimits } from './files/read-text.js';
+import { nodeFileReader, type FileReader } from './files/file-reader.js';
+import { DEFAULT_ENV_FILE, LIMITS } from './schema/patterns.js';
 
-export type { Lookup } from './interpolate.js';
-export type { Skipped } from './discover.js';
-export { DEFAULT_READ_LIMITS, type ReadLimits } from './read-text.js';
+export type { Lookup } from './variables/interpolate.js';
+export type { Skipped } from './files/discover.js';
+export type { ReadLimits } from './files/read-text.js';
+export type { FileReader } from './files/file-reader.js';
 
 export interface LoadInput {
   /** Absolute path of the checkout. */
@@ -37,7 +38,7 @@ export interface LoadInput {
   path?: string;
   /** Commit the checkout holds, recorded in the state. */
   commit: string;
-  /** Key of the config-hash HMAC; see hash.ts. */
+  /** Key of the config-hash HMAC; see normalize/hash.ts. */
   hashKey: Uint8Array;
   /** Decrypts the env files manifests name; without it naming one is a SECRETS_NO_KEY problem. */
   keyring?: Keyring;
@@ -54,6 +55,8 @@ export interface LoadInput {
   secrets?: SecretRegistry;
   /** Largest file and most bytes the load reads; absent, DEFAULT_READ_LIMITS. */
   readLimits?: ReadLimits;
+  /** The file system the checkout is read from; absent, the real one (a unit test passes memory). */
+  files?: FileReader;
 }
 
 /** For `capstan validate`: commit and key only matter for the returned state, so may be left out. */
@@ -93,13 +96,14 @@ export async function validateDir(input: ValidateInput): Promise<Validation> {
   const root = resolve(input.root);
   const path = input.path ?? '.';
   const folder = resolve(root, path);
-  const folderInfo = isInside(root, folder) ? await stat(folder).catch(() => undefined) : undefined;
+  const files = input.files ?? nodeFileReader;
+  const folderInfo = isInside(root, folder) ? await files.stat(folder).catch(() => undefined) : undefined;
   if (!folderInfo?.isDirectory()) {
     const message = `manifests folder '${path}' does not exist in the checkout; check --path (CAPSTAN_PATH), relative to the repository root`;
     return { problems: [{ code: 'PATH_NOT_FOUND', file: path, line: 0, column: 0, key: '', message }], skipped: [], uncheckedEnvFiles: [], notes: [] };
   }
 
-  const checkout = await openCheckout(root, input.readLimits);
+  const checkout = await openCheckout(root, input.readLimits, files);
   const envFiles = openEnvFiles(checkout, { keyring: input.keyring, sopsKeys: input.sopsKeys, unchecked: input.uncheckedEnvFiles, sopsUnchecked: input.uncheckedSopsFiles, secrets: input.secrets });
   const variableContext = { envFiles, defaults: await envFiles.readDefault(folder), fallback: input.lookup ?? noVariables };
   const discovery = await discoverManifests(checkout, folder);

@@ -1,20 +1,20 @@
 // One manifest file through the pipeline: parse → interpolate → validate → normalize. Problems
 // are located here, where the YAML document is at hand; checks across files happen in index.ts.
-import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname } from 'node:path';
 import type { ManifestProblem } from '../errors.js';
 import type { HostPolicy } from '../policy/index.js';
 import type { AppSite, GrantBinding, PortBinding } from './checks.js';
-import { interpolateTree } from './interpolate-tree.js';
-import { locate } from './locate.js';
-import { manifestVariables, type VariableContext } from './manifest-variables.js';
-import { normalizeManifest, type AppDraft } from './normalize.js';
-import { parseManifest } from './parse.js';
+import { interpolateTree } from './variables/interpolate-tree.js';
+import { locate } from './files/locate.js';
+import { manifestVariables, type VariableContext } from './variables/manifest-variables.js';
+import type { AppDraft } from './normalize/draft.js';
+import { normalizeManifest } from './normalize/normalize.js';
+import { parseManifest } from './files/parse.js';
 import { formatKeyPath, startsWith, type KeyPath, type PathProblem } from './problems.js';
-import { toRepoPath, type Checkout } from './repo-files.js';
-import type { Manifest } from './schema.js';
-import { validateManifest } from './validate.js';
+import { toRepoPath, type Checkout } from './files/repo-files.js';
+import type { Manifest } from './schema/schema.js';
+import { validateManifest } from './schema/validate.js';
 
 export interface FileResult {
   problems: ManifestProblem[];

@@ -3,11 +3,10 @@ import { writeFileAtomic } from './atomic-write.js';
 import { renderMetrics } from './render.js';
 import type { MetricsSnapshot } from './snapshot.js';
 
-export { writeFileAtomic } from './atomic-write.js';
-export { countRollback, countRollout, incrementCounter, readCounter, type CounterSample, type Labels } from './counters.js';
+export { countRollback, countRollout, incrementCounter, readCounter } from './counters.js';
 export { metricsSnapshotFromStore } from './from-store.js';
-export { escapeHelp, escapeLabelValue, formatValue, metricFamilies, renderFamilies, renderMetrics, type MetricFamily, type Sample } from './render.js';
-export type { LastCycle, MetricsSnapshot, ServiceReplicas } from './snapshot.js';
+export { escapeLabelValue, renderMetrics } from './render.js';
+export type { MetricsSnapshot } from './snapshot.js';
 
 /** `--metrics-file` / `CAPSTAN_METRICS_FILE` default: beside the SQLite file in the state directory. */
 export function defaultMetricsFile(stateDir: string): string {

@@ -7,7 +7,7 @@ import type { ObservedState } from '../observe/observe.js';
 import type { PlanBuilder, NewOperation } from './builder.js';
 import type { NetworkLayout } from './networks.js';
 import type { PlanProblem } from './types.js';
-import { withinSubnet } from '../load/normalize-networks.js';
+import { withinSubnet } from '../load/normalize/networks.js';
 
 /**
  * Pull every image a container to be created needs and the host lacks, and build every built

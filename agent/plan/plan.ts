@@ -7,7 +7,6 @@ import { findConflicts, networkProblems, planImages, planNetworkRemovals, planNe
 import { batches, effectiveOrder, isOneShot, updateOf, type EffectiveOrder } from './rollout.js';
 import type { ContainerRef, Plan, PlanProblem } from './types.js';
 
-export { normalizeImageRef } from './objects.js';
 
 export interface PlanOptions {
   /** Allow a commit that renders no services to prune everything this node runs. */

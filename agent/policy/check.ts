@@ -4,7 +4,7 @@
 // setting as data (`grant`), from which the loader writes the policy-file snippet that would
 // admit the whole app (policy/snippet.ts).
 import type { Service } from '../model.js';
-import { byteSize } from '../load/normalize-spec.js';
+import { byteSize } from '../spelling.js';
 import { hostPathRefusals, type HostFs } from './host-paths.js';
 import { DEFAULT_CAPABILITIES, type HostPolicy } from './schema.js';
 import type { PolicyFile } from './file-schema.js';

@@ -6,12 +6,12 @@ import { posix } from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { parseDocument } from 'yaml';
 import { CapstanError } from '../errors.js';
-import { POLICY_SCHEMA_FILE, readSchemaFile } from '../load/schema-file.js';
+import { POLICY_SCHEMA_FILE, readSchemaFile } from '../schema-file.js';
 import type { PolicyFile } from './file-schema.js';
-import { securityOption } from '../load/normalize-container.js';
+import { securityOption } from '../spelling.js';
 import { sysctlName } from './sysctls.js';
 import { DEFAULT_POLICY, type HostPolicy } from './schema.js';
-import { byteSize } from '../load/normalize-spec.js';
+import { byteSize } from '../spelling.js';
 
 let compiled: ValidateFunction | undefined;
 

@@ -1,6 +1,4 @@
-export { DEFAULT_CAPABILITIES, DEFAULT_POLICY, DEFAULT_RUNTIMES, type HostPolicy } from './schema.js';
-export type { PolicyFile } from './file-schema.js';
+export { DEFAULT_POLICY, type HostPolicy } from './schema.js';
 export { parsePolicy, readPolicyFile } from './file.js';
-export { fieldRefusals, policyRefusals, type PolicyGrant, type PolicyRefusal } from './check.js';
-export { createHostPathCheck, hostPathRefusal, resolveHostPath, type HostFs, type HostPathCheck } from './host-paths.js';
-export { READ_ONLY_HOST_FILES } from './schema.js';
+export { policyRefusals } from './check.js';
+export { createHostPathCheck } from './host-paths.js';

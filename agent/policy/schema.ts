@@ -28,7 +28,7 @@ export interface HostPolicy {
   maxTmpfsBytes: number;
   /** Sysctl names (dotted) or `prefix.*` beyond the `net.*` ones Docker namespaces per container. */
   allowedSysctls: string[];
-  /** security_opt values beyond `no-new-privileges`, spelled `name=value` (load/normalize-container.ts). */
+  /** security_opt values beyond `no-new-privileges`, spelled `name=value` (agent/spelling.ts). */
   allowedSecurityOpts: string[];
   /** Registry host (`docker.io`, `ghcr.io`, `host:port`) → mirror (`host[:port][/prefix]`). */
   mirrors: Record<string, string>;

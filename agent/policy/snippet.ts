@@ -4,7 +4,7 @@
 // pasted over `[NET_ADMIN]` would refuse what was admitted before.
 import { Document, isSeq } from 'yaml';
 import type { ManifestProblem } from '../errors.js';
-import { byteSize } from '../load/normalize-spec.js';
+import { byteSize } from '../spelling.js';
 import type { PolicyGrant } from './check.js';
 import { DEFAULT_RUNTIMES, type HostPolicy } from './schema.js';
 

@@ -5,9 +5,8 @@ import { parseRepoLocation, shortBranchName } from './location.js';
 import { guardSecret } from './redact.js';
 import type { GitSource, SourceConfig, SourceDeps } from './types.js';
 
-export type { Checkout, FetchedContext, GitSource, HttpClient, SourceConfig, SourceDeps } from './types.js';
+export type { Checkout, GitSource, HttpClient, SourceConfig, SourceDeps } from './types.js';
 export { GitErrorCode } from './errors.js';
-export { backoffDelay, defaultBackoff, type BackoffPolicy } from './retry.js';
 
 /**
  * The source stage: resolves `config.branch` to a commit and materializes commits under

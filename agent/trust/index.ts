@@ -5,8 +5,6 @@
  * verifyRevision between the source's fetch and checkout.
  */
 export { loadTrustFile, parseTrustFile } from './trust-file.js';
-export { verifyRevision, type VerifyRevisionInput } from './verify-revision.js';
-export { fetchTagsAt, type TagFetchInput } from './fetch-tags.js';
-export { TrustError, TrustErrorCode } from './errors.js';
-export { globMatches } from './glob.js';
-export type { OpenPgpSigner, RevokedKey, SignerIdentity, SshSigner, TrustedSigner, TrustPolicy, Verified } from './types.js';
+export { verifyRevision } from './verify-revision.js';
+export { fetchTagsAt } from './fetch-tags.js';
+export type { TrustedSigner, TrustPolicy, Verified } from './types.js';

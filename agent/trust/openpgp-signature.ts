@@ -1,7 +1,7 @@
 import type * as openpgp from 'openpgp';
 import { TrustErrorCode } from './errors.js';
 import type { OpenPgpSigner, TrustedSigner } from './types.js';
-import type { SignatureVerdict } from './verify-signature.js';
+import type { SignatureVerdict } from './types.js';
 
 /**
  * The signature names its issuer (key ID, and with GnuPG 2.2+ the full fingerprint); the key is

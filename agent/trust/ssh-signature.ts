@@ -4,7 +4,7 @@ import { parseSshPublicKey, sshFingerprint, UnsupportedKeyError } from './ssh-ke
 import { SshWireError } from './ssh-wire.js';
 import { parseSshSignature, verifySshEnvelope } from './sshsig.js';
 import type { SshSigner, TrustedSigner } from './types.js';
-import type { SignatureVerdict } from './verify-signature.js';
+import type { SignatureVerdict } from './types.js';
 
 /** git signs commits and tags in this SSHSIG namespace (`ssh-keygen -Y sign -n git`). */
 export const gitNamespace = 'git';

@@ -1,4 +1,5 @@
 import type { Key } from 'openpgp';
+import type { TrustErrorCode } from './errors.js';
 
 /** One `allowed_signers` line: who may sign, with which SSH key, for which namespaces, when. */
 export interface SshSigner {
@@ -73,3 +74,17 @@ export interface Verified {
   /** Committer time of the verified commit, ISO 8601 UTC (for the next rewind check). */
   committedAt: string;
 }
+
+/** What checking one signature found; the SSH and OpenPGP verifiers both return it. */
+export type SignatureVerdict =
+  | { ok: true; signer: SignerIdentity }
+  | {
+      ok: false;
+      code: typeof TrustErrorCode.unsignedCommit | typeof TrustErrorCode.untrustedSigner
+        | typeof TrustErrorCode.badSignature | typeof TrustErrorCode.revokedKey;
+      /** Short, public: which check failed and why. */
+      reason: string;
+      format?: SignatureFormat;
+      /** The key that signed, when it can be told (always for SSH; the issuer for OpenPGP). */
+      fingerprint?: string;
+    };

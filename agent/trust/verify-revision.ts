@@ -5,8 +5,8 @@ import { TrustError, TrustErrorCode } from './errors.js';
 import { findAncestry, rewindVerdict } from './rewind.js';
 import { readRawObject, splitSignedCommit, type SignedCommit } from './signed-object.js';
 import { findTagCandidates } from './tag-candidates.js';
-import type { TrustPolicy, Verified } from './types.js';
-import { checkSignature, type SignatureVerdict } from './verify-signature.js';
+import type { SignatureVerdict, TrustPolicy, Verified } from './types.js';
+import { checkSignature } from './verify-signature.js';
 
 type SignatureRefusal = Extract<SignatureVerdict, { ok: false }>;
 

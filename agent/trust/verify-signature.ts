@@ -1,6 +1,6 @@
 import { verifyOpenPgpSignature } from './openpgp-signature.js';
 import { verifySshSignatureText } from './ssh-signature.js';
-import type { SignatureFormat, SignerIdentity, TrustedSigner } from './types.js';
+import type { SignatureFormat, SignatureVerdict, TrustedSigner } from './types.js';
 import { TrustErrorCode } from './errors.js';
 
 /** Whatever was signed (a commit, or a tag vouching for one), reduced to what verification needs. */
@@ -10,19 +10,6 @@ export interface SignedContent {
   /** Set when the object's structure is wrong before any cryptography is tried. */
   malformed?: string;
 }
-
-export type SignatureVerdict =
-  | { ok: true; signer: SignerIdentity }
-  | {
-      ok: false;
-      code: typeof TrustErrorCode.unsignedCommit | typeof TrustErrorCode.untrustedSigner
-        | typeof TrustErrorCode.badSignature | typeof TrustErrorCode.revokedKey;
-      /** Short, public: which check failed and why. */
-      reason: string;
-      format?: SignatureFormat;
-      /** The key that signed, when it can be told (always for SSH; the issuer for OpenPGP). */
-      fingerprint?: string;
-    };
 
 /**
  * Verifies `content` against the trust file's signers at time `now`. SSH signatures must be made

@@ -54,5 +54,3 @@ export async function updateBenchmarksMd(path: string, section: string, template
     : `${current.trimEnd()}\n\n${section}\n`;
   await writeFile(path, next);
 }
-
-export const resultsMarker = begin;

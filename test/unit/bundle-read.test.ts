@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import tar from 'tar-stream';
 import { BUNDLE_FORMAT, type BundleIndex } from '../../agent/bundle/format.js';
 import { readBundle } from '../../agent/bundle/read.js';
-import type { SignatureVerdict } from '../../agent/trust/verify-signature.js';
+import type { SignatureVerdict } from '../../agent/trust/types.js';
 import { tempDir, type TempDir } from '../helpers/paths.js';
 
 // The bundle reader against hostile archives: everything is refused before anything is staged,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { renderKeyTable, withKeyTable } from '../../agent/load/compose/table.js';
+import { renderKeyTable, withKeyTable } from '../../manifests-schema/gen/compose-table.js';
 import { KEY_SCOPES } from '../../agent/load/compose/keys.js';
 import { runCapstan } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/paths.js';
@@ -41,7 +41,7 @@ describe('capstan convert', () => {
 });
 
 describe('README: Compose keys', () => {
-  it('the table is generated from keys.ts and up to date (node dist/agent/load/compose/table-gen.js)', () => {
+  it('the table is generated from keys.ts and up to date (run `npm run build && npm run schema`)', () => {
     const readme = readFileSync(join(repoRoot(), 'README.md'), 'utf8');
     assert.equal(withKeyTable(readme), readme);
     assert.ok(readme.includes(renderKeyTable()));

@@ -6,12 +6,12 @@ import { parse } from 'yaml';
 import { encryptEnv, newKeyringKey, parsePlainEnv, type Keyring } from '../../secrets/index.js';
 import { formatProblem } from '../../agent/errors.js';
 import { formatNote, loadComposeFolder, renderManifest } from '../../agent/load/compose/index.js';
-import { openEnvFiles } from '../../agent/load/env-files.js';
+import { openEnvFiles } from '../../agent/load/variables/env-files.js';
 import { validateDir } from '../../agent/load/index.js';
 import { loadManifestFile } from '../../agent/load/load-file.js';
-import { openCheckout } from '../../agent/load/repo-files.js';
+import { openCheckout } from '../../agent/load/files/repo-files.js';
 import type { DesiredState } from '../../agent/model.js';
-import type { AppDraft } from '../../agent/load/normalize.js';
+import type { AppDraft } from '../../agent/load/normalize/draft.js';
 import { DEFAULT_POLICY, readPolicyFile, type HostPolicy } from '../../agent/policy/index.js';
 import { repoRoot, tempDir, type TempDir } from '../helpers/paths.js';
 

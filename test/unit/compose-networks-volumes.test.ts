@@ -7,7 +7,7 @@ import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ManifestProblem } from '../../agent/errors.js';
 import { readOtherFile } from '../../agent/load/compose/other-files.js';
-import { openCheckout } from '../../agent/load/repo-files.js';
+import { openCheckout } from '../../agent/load/files/repo-files.js';
 import { cleanupCheckouts, convertCompose, writeCheckout } from './compose-helpers.js';
 
 // Compose fidelity (issue 23): anonymous volumes, external networks, ipam, network_mode:

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { interpolate } from '../../agent/load/interpolate.js';
+import { interpolate } from '../../agent/load/variables/interpolate.js';
 
 // compose-go's own interpolation tests, run against Capstan's interpolate(): the templates and
 // expected results are copied from compose-spec/compose-go template/template_test.go (Apache

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { canonicalJson, configHash } from '../../agent/load/hash.js';
-import type { ServiceDraft } from '../../agent/load/normalize.js';
+import { canonicalJson, configHash } from '../../agent/load/normalize/hash.js';
+import type { ServiceDraft } from '../../agent/load/normalize/draft.js';
 
 const key = new TextEncoder().encode('test-hash-key');
 

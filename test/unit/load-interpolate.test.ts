@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { interpolate, type Lookup } from '../../agent/load/interpolate.js';
-import { interpolateTree } from '../../agent/load/interpolate-tree.js';
+import { interpolate, type Lookup } from '../../agent/load/variables/interpolate.js';
+import { interpolateTree } from '../../agent/load/variables/interpolate-tree.js';
 
 const variables: Record<string, string> = { NAME: 'web', EMPTY: '', PORT: '8080', SECRET: 'hunter2-value' };
 const lookup: Lookup = (name) => variables[name];

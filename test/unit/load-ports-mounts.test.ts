@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { PortSpec } from '../../agent/model.js';
-import { parseMount, type MountEntry } from '../../agent/load/mounts.js';
-import { parsePort } from '../../agent/load/ports.js';
-import type { MountManifest, PortManifest } from '../../agent/load/schema.js';
+import { parseMount, type MountEntry } from '../../agent/load/normalize/mounts.js';
+import { parsePort } from '../../agent/load/normalize/ports.js';
+import type { MountManifest, PortManifest } from '../../agent/load/schema/schema.js';
 
 describe('parsePort', () => {
   const cases: [entry: PortManifest, port: PortSpec][] = [

@@ -3,10 +3,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { readSchemaFile } from '../../agent/load/schema-file.js';
-import { manifestJsonSchema, renderSchemaFiles, renderSchemaJson } from '../../agent/load/schema-json.js';
+import { readSchemaFile } from '../../agent/schema-file.js';
+import { manifestJsonSchema, renderSchemaFiles, renderSchemaJson } from '../../manifests-schema/gen/schema-json.js';
 import { closest } from '../../agent/load/suggest.js';
-import { validateManifest } from '../../agent/load/validate.js';
+import { validateManifest } from '../../agent/load/schema/validate.js';
 
 function repositoryRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));

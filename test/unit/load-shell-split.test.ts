@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { shellSplit } from '../../agent/load/shell-split.js';
+import { shellSplit } from '../../agent/load/normalize/shell-split.js';
 
 describe('shellSplit', () => {
   const cases: [text: string, words: string[]][] = [

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { formatProblem } from '../../agent/errors.js';
-import { isIgnored, parseDockerignore } from '../../agent/load/build-context.js';
+import { isIgnored, parseDockerignore } from '../../agent/load/files/build-context.js';
 import { loadDesiredState, validateDir } from '../../agent/load/index.js';
-import { byteSize } from '../../agent/load/normalize-spec.js';
+import { byteSize } from '../../agent/spelling.js';
 import type { DesiredState, Service } from '../../agent/model.js';
 import { encryptEnv, newKeyringKey, type Keyring } from '../../secrets/index.js';
 

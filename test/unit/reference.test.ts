@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { it } from 'node:test';
-import { renderReference } from '../../agent/load/reference.js';
-import { renderSchemaJson } from '../../agent/load/schema-json.js';
+import { renderReference } from '../../manifests-schema/gen/reference.js';
+import { renderSchemaJson } from '../../manifests-schema/gen/schema-json.js';
 import { repoRoot } from '../helpers/paths.js';
 
 it('docs/manifest-reference.md is generated from the schema and up to date (run `npm run schema`)', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { readiness, recheckDelayMs, type ContainerStateView } from '../../agent/execute/readiness.js';
-import { durationMs, normalizeUpdate } from '../../agent/load/normalize-rollout.js';
+import { durationMs, normalizeUpdate } from '../../agent/load/normalize/rollout.js';
 import type { Service } from '../../agent/model.js';
 import { batches, effectiveOrder, rolloutBounds } from '../../agent/plan/rollout.js';
 

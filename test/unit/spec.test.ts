@@ -3,8 +3,8 @@ import { it } from 'node:test';
 import { maskValues } from '../../agent/execute/build.js';
 import { registryAuth } from '../../agent/execute/registry-auth.js';
 import { containerCreateOptions } from '../../agent/execute/spec.js';
-import { numericUser } from '../../agent/load/normalize-spec.js';
-import { registryHost, registryKey } from '../../agent/load/registries.js';
+import { numericUser } from '../../agent/load/normalize/spec.js';
+import { registryHost, registryKey } from '../../agent/load/variables/registries.js';
 import type { App, Service } from '../../agent/model.js';
 
 it('container spec carries the label contract, which user labels cannot override', () => {

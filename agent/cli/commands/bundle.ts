@@ -12,7 +12,7 @@ import { readPolicyFile } from '../../policy/index.js';
 import { acquireCycleLock, lockTimeoutMs } from '../../state/cycle-lock.js';
 import { loadTrustFile } from '../../trust/index.js';
 import { resolveConfig } from '../config.js';
-import { importConfig } from '../../bundle/import-config.js';
+import { importConfig } from '../import-config.js';
 import { configFlags, withConfigOptions } from '../options.js';
 import { openState } from '../wiring.js';
 

@@ -6,10 +6,10 @@ import { loadSopsKeys } from '../../../secrets/sops/index.js';
 import { sopsKeyFiles, withSopsKeyOptions, type SopsKeyOptions } from '../sops-options.js';
 import { formatProblem } from '../../errors.js';
 import { formatNote, isComposeFile, loadComposeFolder, renderManifest } from '../../load/compose/index.js';
-import { openEnvFiles } from '../../load/env-files.js';
+import { openEnvFiles } from '../../load/variables/env-files.js';
 import { portProblems } from '../../load/checks.js';
-import { SCHEMA_FILE } from '../../load/schema-file.js';
-import { openCheckout } from '../../load/repo-files.js';
+import { SCHEMA_FILE } from '../../schema-file.js';
+import { openCheckout } from '../../load/files/repo-files.js';
 import { DEFAULT_POLICY, readPolicyFile } from '../../policy/index.js';
 
 interface ConvertOptions extends SopsKeyOptions {

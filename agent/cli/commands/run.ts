@@ -71,7 +71,7 @@ export function runCommand(): Command {
         try {
           // Loaded only with --inbox: the bundle format's schema (TypeBox) is no resident weight otherwise.
           const { processInbox } = await import('../../bundle/inbox.js');
-          const { importConfig } = await import('../../bundle/import-config.js');
+          const { importConfig } = await import('../import-config.js');
           await processInbox(dir, await importConfig(config, dir), {
             docker: inboxDocker as NonNullable<typeof inboxDocker>, store, logger: logger.child({ stage: 'inbox' }), now: () => new Date(systemClock.now()), clock: systemClock,
           });

@@ -2,7 +2,7 @@
 // notes found so far, and the variables, which decide a few things before the native pipeline
 // interpolates (active profiles, the project name, whether a mount is a volume).
 import type { ManifestProblem } from '../../errors.js';
-import { interpolate, type Lookup } from '../interpolate.js';
+import { interpolate, type Lookup } from '../variables/interpolate.js';
 import { closest } from '../suggest.js';
 import type { NativeDocument } from './document.js';
 import { text, type Located, type LocatedMap, type Origin } from './located.js';

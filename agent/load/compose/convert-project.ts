@@ -1,12 +1,12 @@
 // A whole Compose project (the file with its override merged in) → one native manifest: the app
 // name, `.env` as the app's env file, top-level volumes and networks, then each service whose
 // profiles are active, after `extends` is resolved.
-import { interpolate } from '../interpolate.js';
+import { interpolate } from '../variables/interpolate.js';
 import { checkKeys, expectMap, isEmpty, note, peek, peekBoolean, problem, refuse, serviceKey, type ConvertContext } from './context.js';
 import { checkSecretDefinitions } from './convert-mounts.js';
 import { convertService } from './convert-service.js';
 import { resolveExtends } from './extends.js';
-import { NAME_PATTERN } from '../schema-patterns.js';
+import { NAME_PATTERN } from '../schema/patterns.js';
 import { NETWORK, TOP_LEVEL, VOLUME } from './keys.js';
 import { text, type LocatedMap, type MapEntry, type Origin } from './located.js';
 import { asKeyedMap } from './merge.js';

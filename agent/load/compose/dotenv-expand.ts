@@ -5,7 +5,7 @@
 // except `${VAR:?message}`, which is an error. Problems name the file, line and variable, never
 // a value.
 import type { ManifestProblem } from '../../errors.js';
-import { interpolate, type Lookup } from '../interpolate.js';
+import { interpolate, type Lookup } from '../variables/interpolate.js';
 
 /** `KEY=` / `export KEY=` / `KEY:` at the start of a line, and the value as written after it. */
 const ASSIGNMENT = /^[ \t]*(?:export[ \t]+)?([\w.-]+)[ \t]*(?:=|:[ \t])[ \t]*(.*)$/;

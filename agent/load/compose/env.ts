@@ -9,10 +9,10 @@ import { realpath, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { isEncryptedEnv } from '../../../secrets/format.js';
 import { isSopsFile } from '../../../secrets/sops/index.js';
-import type { EnvFileRead, EnvFiles } from '../env-files.js';
-import { isInside, toRepoPath, type Checkout } from '../repo-files.js';
+import type { EnvFileRead, EnvFiles } from '../variables/env-files.js';
+import { isInside, toRepoPath, type Checkout } from '../files/repo-files.js';
 import type { ManifestProblem } from '../../errors.js';
-import type { Lookup } from '../interpolate.js';
+import type { Lookup } from '../variables/interpolate.js';
 import type { Note } from './context.js';
 import { expandDotenv } from './dotenv-expand.js';
 

@@ -4,7 +4,7 @@
 // followed, cycles are errors.
 import { resolve } from 'node:path';
 import type { ManifestProblem } from '../../errors.js';
-import type { Checkout } from '../repo-files.js';
+import type { Checkout } from '../files/repo-files.js';
 import { problem, type ConvertContext } from './context.js';
 import { text, type Located, type LocatedMap, type MapEntry } from './located.js';
 import { mergeService } from './merge.js';

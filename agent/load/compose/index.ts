@@ -7,12 +7,12 @@ import { readdir, readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import type { ManifestProblem } from '../../errors.js';
 import type { HostPolicy } from '../../policy/index.js';
-import type { Lookup } from '../interpolate.js';
+import type { Lookup } from '../variables/interpolate.js';
 import { loadManifestData, type FileResult } from '../load-file.js';
-import type { VariableContext } from '../manifest-variables.js';
-import { parseManifest } from '../parse.js';
-import { isInside, toRepoPath, type Checkout } from '../repo-files.js';
-import { layerVariables } from '../variables.js';
+import type { VariableContext } from '../variables/manifest-variables.js';
+import { parseManifest } from '../files/parse.js';
+import { isInside, toRepoPath, type Checkout } from '../files/repo-files.js';
+import { layerVariables } from '../variables/variables.js';
 import type { ConvertContext, Note } from './context.js';
 import { convertProject } from './convert-project.js';
 import { NativeDocument } from './document.js';
@@ -26,7 +26,6 @@ import { mergeProject } from './merge.js';
 
 export { isComposeFile } from './files.js';
 export { renderManifest } from './render.js';
-export { KEY_SCOPES } from './keys.js';
 export type { Note } from './context.js';
 
 export interface ComposeConversion {

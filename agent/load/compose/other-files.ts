@@ -4,8 +4,8 @@
 import { lstat, readFile, realpath } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { ManifestProblem } from '../../errors.js';
-import { parseManifest } from '../parse.js';
-import { isInside, toRepoPath, type Checkout } from '../repo-files.js';
+import { parseManifest } from '../files/parse.js';
+import { isInside, toRepoPath, type Checkout } from '../files/repo-files.js';
 import { locatedTree, type Located, type LocatedMap, type Origin } from './located.js';
 
 /** A Compose file is text a person writes; beyond this it is not one. */

@@ -13,7 +13,6 @@ import { describeSwarm, printSwarmPlan, swarmChangeSummary } from './print.js';
 import type { SwarmObservedState, SwarmPlan } from './types.js';
 
 export type { SwarmPlan } from './types.js';
-export { observeSwarm } from './observe.js';
 
 export interface SwarmTargetDeps {
   docker: Docker;

@@ -1,5 +1,5 @@
 import type Docker from 'dockerode';
-import { numericUser } from '../../load/normalize-spec.js';
+import { numericUser } from '../../load/normalize/spec.js';
 import { LABEL, ownerLabels } from '../../labels.js';
 import type { App, Service, PlacementSpec } from '../../model.js';
 import type { EndpointSpec, NetworkLayout } from '../../plan/networks.js';
