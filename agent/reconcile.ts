@@ -9,7 +9,7 @@ import type { Logger } from './log.js';
 import type { DesiredState } from './model.js';
 import { redactValues } from './redact.js';
 import type { SecretRegistry } from './secret-registry.js';
-import { isOneShot, updateOf } from './plan/rollout.js';
+import { isOneShot, updateOf } from './targets/rollout.js';
 import type { Checkout, GitSource } from './source/index.js';
 import type { StateStore } from './state/store.js';
 import type { Convergence, KeptOutput, ServiceReadiness, Target, TargetPlan } from './targets/target.js';

@@ -14,7 +14,7 @@ import type { DesiredState } from '../model.js';
 import type { HostPolicy } from '../policy/index.js';
 import { writeCheckout } from '../source/checkouts.js';
 import { parseRepoLocation, shortBranchName } from '../source/location.js';
-import { buildImage } from '../execute/build.js';
+import { buildImage } from '../targets/containers/execute-build.js';
 import { execTool } from './exec.js';
 import { BundleErrorCode, bundleError, BUNDLE_FORMAT, INDEX_ENTRY, LIMITS, SIGNATURE_ENTRY, type BundleImage, type BundleIndex, type BundlePart, type PartName } from './format.js';
 import { repackImages, saveImages } from './images.js';

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { App, DesiredState, Service } from '../../agent/model.js';
-import type { ObservedContainer, ObservedState } from '../../agent/observe/observe.js';
-import { plan } from '../../agent/plan/plan.js';
-import { describe as describeOperation, printPlan } from '../../agent/plan/print.js';
+import type { ObservedContainer, ObservedState } from '../../agent/targets/containers/observe.js';
+import { plan } from '../../agent/targets/containers/plan.js';
+import { describe as describeOperation, printPlan } from '../../agent/targets/containers/print.js';
 
 // Golden plans, as in docker/compose's reconcile_test.go: build the observed state by hand,
 // compare the printed plan. The printer is the one `capstan plan` uses.

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { App, DesiredState, Service } from '../../agent/model.js';
-import { networkLayout } from '../../agent/plan/networks.js';
+import { networkLayout } from '../../agent/targets/networks.js';
 import { configName, secretName, serviceNameProblem } from '../../agent/targets/swarm/names.js';
 import { readyTasks, rolloutDeadlineMs, rolloutVerdict, type RolloutExpectation, type TaskView } from '../../agent/targets/swarm/rollout.js';
 import { desiredSwarmService, parseTmpfsOptions } from '../../agent/targets/swarm/spec.js';

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { join } from 'node:path';
-import { observe } from '../../observe/observe.js';
+import { observe } from '../../targets/containers/observe.js';
 import { LOCK_FILE, processExists, readHolder } from '../../state/cycle-lock.js';
 import { swarmTaskRows } from '../../targets/swarm/status.js';
 import { resolveConfig } from '../config.js';

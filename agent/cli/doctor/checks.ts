@@ -5,7 +5,7 @@ import { CapstanError } from '../../errors.js';
 import type { Reconciler } from '../../reconcile.js';
 import { loadTrustFile } from '../../trust/index.js';
 import type { AgentConfig } from '../config.js';
-import type { IsolationCheck } from '../../execute/isolation.js';
+import type { IsolationCheck } from '../../targets/containers/execute-isolation.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 

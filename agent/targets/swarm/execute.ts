@@ -1,15 +1,15 @@
 import type Docker from 'dockerode';
 import type { Clock } from '../../clock.js';
-import { dockerConfigReader, registryAuth, type AuthConfig, type DockerConfigReader } from '../../execute/registry-auth.js';
+import { dockerConfigReader, registryAuth, type AuthConfig, type DockerConfigReader } from '../registry-auth.js';
 import { LABEL, ownerLabels } from '../../labels.js';
 import type { Logger } from '../../log.js';
 import type { App, DesiredState, Service } from '../../model.js';
-import { networkLayout, type NetworkLayout } from '../../plan/networks.js';
+import { networkLayout, type NetworkLayout } from '../networks.js';
 import { describeSwarm } from './print.js';
 import { expectationFor } from './rollout.js';
 import { desiredSwarmService, type DesiredSwarmService } from './spec.js';
 import type { ServiceRef, SwarmOperation, SwarmPlan } from './types.js';
-import { watchRollout } from './watch.js';
+import { watchRollout } from './execute-watch.js';
 
 // Carries out a Swarm plan, one operation after another, with no decisions of its own. Service
 // operations wait until Swarm's rollout is done (watch.ts). It stops at the first failure: the

@@ -1,5 +1,5 @@
 import type { DesiredState } from '../../model.js';
-import { networkLayout } from '../../plan/networks.js';
+import { networkLayout } from '../networks.js';
 import { rolloutDeadlineMs } from './rollout.js';
 import { desiredSwarmService, type DesiredSwarmService } from './spec.js';
 import { unsupportedFields, unsupportedVolumes } from './support.js';

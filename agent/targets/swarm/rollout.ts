@@ -1,5 +1,5 @@
 import type { Service } from '../../model.js';
-import { isOneShot, updateOf } from '../../plan/rollout.js';
+import { isOneShot, updateOf } from '../rollout.js';
 import type { UpdateStatus } from './types.js';
 
 // Swarm places and replaces tasks itself; Capstan only reads how that went. These are the pure

@@ -2,8 +2,8 @@ import type Docker from 'dockerode';
 import { numericUser } from '../../load/normalize-spec.js';
 import { LABEL, ownerLabels } from '../../labels.js';
 import type { App, Service, PlacementSpec } from '../../model.js';
-import type { EndpointSpec, NetworkLayout } from '../../plan/networks.js';
-import { isOneShot, updateOf } from '../../plan/rollout.js';
+import type { EndpointSpec, NetworkLayout } from '../networks.js';
+import { isOneShot, updateOf } from '../rollout.js';
 import { configName, secretName, swarmServiceName } from './names.js';
 import type { RolloutSettings, ServiceRef } from './types.js';
 

@@ -7,12 +7,12 @@ import { createReadStream } from 'node:fs';
 import { lstat, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import tar from 'tar-stream';
-import type { Logger } from '../log.js';
-import { listContext } from '../load/build-context.js';
-import type { BuildSpec } from '../model.js';
-import { KEPT_BYTES, KEPT_LINES, lastLines } from '../output/bounded.js';
-import { redactValues } from '../redact.js';
-import { OutputKeptError } from './kept-output.js';
+import type { Logger } from '../../log.js';
+import { listContext } from '../../load/build-context.js';
+import type { BuildSpec } from '../../model.js';
+import { KEPT_BYTES, KEPT_LINES, lastLines } from '../../output/bounded.js';
+import { redactValues } from '../../redact.js';
+import { OutputKeptError } from './execute-kept-output.js';
 
 const MASK = '***';
 

@@ -1,19 +1,19 @@
 import type Docker from 'dockerode';
-import type { Clock } from '../clock.js';
-import { execute, type Journal, type OperationFailure } from '../execute/execute.js';
-import { collectImages } from '../execute/images.js';
-import type { IsolationCheck } from '../execute/isolation.js';
-import type { Logger } from '../log.js';
-import type { HostPathCheck } from '../policy/host-paths.js';
-import type { DesiredState } from '../model.js';
-import { isReadyReplica, observe, observeForeignNames, type ObservedState } from '../observe/observe.js';
-import { plan as makePlan } from '../plan/plan.js';
-import { changeSummary, describe, printPlan } from '../plan/print.js';
-import type { Plan } from '../plan/types.js';
-import type { MountCopies } from '../source/mount-copies.js';
-import type { StateStore } from '../state/store.js';
-import type { Convergence, RolloutFailure, ServiceReadiness, Target, TargetPlan } from './target.js';
-import { journalOf, notStarted } from './target.js';
+import type { Clock } from '../../clock.js';
+import { execute, type Journal, type OperationFailure } from './execute.js';
+import { collectImages } from './images.js';
+import type { IsolationCheck } from './execute-isolation.js';
+import type { Logger } from '../../log.js';
+import type { HostPathCheck } from '../../policy/host-paths.js';
+import type { DesiredState } from '../../model.js';
+import { isReadyReplica, observe, observeForeignNames, type ObservedState } from './observe.js';
+import { plan as makePlan } from './plan.js';
+import { changeSummary, describe, printPlan } from './print.js';
+import type { Plan } from './types.js';
+import type { MountCopies } from '../../source/mount-copies.js';
+import type { StateStore } from '../../state/store.js';
+import type { Convergence, RolloutFailure, ServiceReadiness, Target, TargetPlan } from '../target.js';
+import { journalOf, notStarted } from '../target.js';
 
 export interface ContainerTargetDeps {
   docker: Docker;

@@ -1,13 +1,13 @@
-import type { App, DesiredState, Service } from '../model.js';
-import { anonymousVolumeName, containerName, nextContainerName } from '../names.js';
-import type { ObservedContainer, ObservedState } from '../observe/observe.js';
-import { PlanBuilder, type NewOperation } from './builder.js';
-import { networkLayout, type EndpointSpec, type NetworkLayout } from './networks.js';
-import { findConflicts, networkProblems, planImages, planNetworkRemovals, planNetworks, planVolumeRemovals, runtimeProblems } from './objects.js';
-import { batches, effectiveOrder, isOneShot, updateOf, type EffectiveOrder } from './rollout.js';
+import type { App, DesiredState, Service } from '../../model.js';
+import { anonymousVolumeName, containerName, nextContainerName } from '../../names.js';
+import type { ObservedContainer, ObservedState } from './observe.js';
+import { PlanBuilder, type NewOperation } from './plan-builder.js';
+import { networkLayout, type EndpointSpec, type NetworkLayout } from '../networks.js';
+import { findConflicts, networkProblems, planImages, planNetworkRemovals, planNetworks, planVolumeRemovals, runtimeProblems } from './plan-objects.js';
+import { batches, effectiveOrder, isOneShot, updateOf, type EffectiveOrder } from '../rollout.js';
 import type { ContainerRef, Plan, PlanProblem } from './types.js';
 
-export { normalizeImageRef } from './objects.js';
+export { normalizeImageRef } from './plan-objects.js';
 
 export interface PlanOptions {
   /** Allow a commit that renders no services to prune everything this node runs. */

@@ -1,25 +1,25 @@
-import { redactValues } from '../redact.js';
+import { redactValues } from '../../redact.js';
 import type Docker from 'dockerode';
-import { CapstanError } from '../errors.js';
-import { LABEL, ownerLabels } from '../labels.js';
-import type { Logger } from '../log.js';
-import type { DesiredState } from '../model.js';
-import { describe } from '../plan/print.js';
-import type { Operation, Plan } from '../plan/types.js';
-import type { Clock } from '../clock.js';
-import { numericUser } from '../load/normalize-spec.js';
-import { networkLayout, type NetworkLayout } from '../plan/networks.js';
-import { buildImage } from './build.js';
-import { mirrorReference, splitReference } from './mirrors.js';
-import { readiness, recheckDelayMs, type ContainerStateView } from './readiness.js';
-import { dockerConfigReader, registryAuth, type DockerConfigReader } from './registry-auth.js';
-import { ROOT_OWNER, writeSecretFiles } from './secret-files.js';
-import { containerCreateOptions } from './spec.js';
-import type { IsolationCheck } from './isolation.js';
-import type { HostPathCheck } from '../policy/host-paths.js';
-import type { MountCopies } from '../source/mount-copies.js';
-import type { KeptOutput } from '../targets/target.js';
-import { keptOutputOf, OutputKeptError, replicaOutput } from './kept-output.js';
+import { CapstanError } from '../../errors.js';
+import { LABEL, ownerLabels } from '../../labels.js';
+import type { Logger } from '../../log.js';
+import type { DesiredState } from '../../model.js';
+import { describe } from './print.js';
+import type { Operation, Plan } from './types.js';
+import type { Clock } from '../../clock.js';
+import { numericUser } from '../../load/normalize-spec.js';
+import { networkLayout, type NetworkLayout } from '../networks.js';
+import { buildImage } from './execute-build.js';
+import { mirrorReference, splitReference } from './execute-mirrors.js';
+import { readiness, recheckDelayMs, type ContainerStateView } from './execute-readiness.js';
+import { dockerConfigReader, registryAuth, type DockerConfigReader } from '../registry-auth.js';
+import { ROOT_OWNER, writeSecretFiles } from './execute-secret-files.js';
+import { containerCreateOptions } from './execute-spec.js';
+import type { IsolationCheck } from './execute-isolation.js';
+import type { HostPathCheck } from '../../policy/host-paths.js';
+import type { MountCopies } from '../../source/mount-copies.js';
+import type { KeptOutput } from '../target.js';
+import { keptOutputOf, OutputKeptError, replicaOutput } from './execute-kept-output.js';
 
 /** Written before and after each Docker call; see `state/store.ts`. */
 export interface Journal {

@@ -1,13 +1,13 @@
 // The plan's objects around the containers: images to pull or build and networks to create
 // first; networks and volumes to remove last; and the problems that block a plan before it
 // starts (names held by others, runtimes the engine lacks). Pure, like plan.ts.
-import type { DesiredState, Service } from '../model.js';
-import { anonymousVolumeName, containerName, nextContainerName } from '../names.js';
-import type { ObservedState } from '../observe/observe.js';
-import type { PlanBuilder, NewOperation } from './builder.js';
-import type { NetworkLayout } from './networks.js';
+import type { DesiredState, Service } from '../../model.js';
+import { anonymousVolumeName, containerName, nextContainerName } from '../../names.js';
+import type { ObservedState } from './observe.js';
+import type { PlanBuilder, NewOperation } from './plan-builder.js';
+import type { NetworkLayout } from '../networks.js';
 import type { PlanProblem } from './types.js';
-import { withinSubnet } from '../load/normalize-networks.js';
+import { withinSubnet } from '../../load/normalize-networks.js';
 
 /**
  * Pull every image a container to be created needs and the host lacks, and build every built

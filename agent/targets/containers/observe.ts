@@ -1,5 +1,5 @@
 import type Docker from 'dockerode';
-import { LABEL, isOwnedBy, ownerLabels } from '../labels.js';
+import { LABEL, isOwnedBy, ownerLabels } from '../../labels.js';
 
 export type ContainerState = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
 

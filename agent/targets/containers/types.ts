@@ -1,4 +1,4 @@
-import type { IpamSpec } from '../model.js';
+import type { IpamSpec } from '../../model.js';
 
 // A plan is data: each operation is one Docker call, with the object it touches, the cause
 // that made the planner choose it, and the operations it must wait for. `capstan plan` prints
