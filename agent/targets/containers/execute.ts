@@ -1,6 +1,6 @@
 import { redactValues } from '../../redact.js';
 import type Docker from 'dockerode';
-import { CapstanError } from '../../errors.js';
+import { CapstanError, type ErrorClass } from '../../errors.js';
 import { LABEL, ownerLabels } from '../../labels.js';
 import type { Logger } from '../../log.js';
 import type { DesiredState } from '../../model.js';
@@ -57,6 +57,8 @@ export interface OperationFailure {
    * registry unreachable) it is transient and the next cycle simply tries again.
    */
   rollout: boolean;
+  /** What the failure calls for: the error's own class, terminal for a rollout failure, else transient. */
+  errorClass: ErrorClass;
   /** What the failed replica or build printed last, redacted. */
   output?: KeptOutput;
 }
@@ -114,10 +116,12 @@ export async function execute(plan: Plan, desired: DesiredState, deps: ExecuteDe
         .catch((error: unknown) => {
           state.set(operation.id, 'failed');
           const output = keptOutputOf(error, desired.sensitiveValues);
+          const rollout = isRolloutFailure(operation, error, createdSlots);
           failures.push({
             operation,
             message: redactValues(errorMessage(error), desired.sensitiveValues),
-            rollout: isRolloutFailure(operation, error, createdSlots),
+            rollout,
+            errorClass: rollout ? 'terminal' : error instanceof CapstanError ? error.errorClass : 'transient',
             ...(output ? { output } : {}),
           });
         })

@@ -26,11 +26,6 @@ export interface ObservedContainer {
   volumes: string[];
 }
 
-/** A replica that serves: running the current config, and healthy when Docker runs a check. */
-export function isReadyReplica(container: { state: string; configHash: string; health: string | null }, configHash: string): boolean {
-  return container.state === 'running' && container.configHash === configHash && container.health !== 'starting' && container.health !== 'unhealthy';
-}
-
 export interface ObservedNetwork {
   id: string;
   name: string;

@@ -1,6 +1,7 @@
 import type { App, DesiredState, Service } from '../../model.js';
 import { anonymousVolumeName, containerName, nextContainerName } from '../../names.js';
 import type { ObservedContainer, ObservedState } from './observe.js';
+import { emptyStateProblem } from '../converge.js';
 import { PlanBuilder, type NewOperation } from './plan-builder.js';
 import { networkLayout, type EndpointSpec, type NetworkLayout } from '../networks.js';
 import { findConflicts, networkProblems, planImages, planNetworkRemovals, planNetworks, planVolumeRemovals, runtimeProblems } from './plan-objects.js';
@@ -50,20 +51,8 @@ export interface PlanOptions {
 export function plan(desired: DesiredState, observed: ObservedState, options: PlanOptions = {}): Plan {
   const builder = new PlanBuilder();
   const problems: PlanProblem[] = [];
-  const serviceCount = desired.apps.reduce((count, app) => count + app.services.length, 0);
-
-  // A node whose whole share moved to other nodes has nothing to run on purpose; the guard is
-  // for a commit that renders nothing at all (a path typo).
-  const placedElsewhere = (desired.placedElsewhere ?? 0) > 0;
-  if (serviceCount === 0 && observed.containers.length > 0 && !options.allowEmpty && !placedElsewhere) {
-    problems.push({
-      code: 'EMPTY_DESIRED_STATE',
-      message:
-        `commit renders no services while this node runs ${observed.containers.length} managed container(s); ` +
-        'refusing to prune them all (is the configured path right?). Set CAPSTAN_ALLOW_EMPTY=true to allow it',
-    });
-    return { commit: desired.commit, node: observed.node, operations: [], problems };
-  }
+  const empty = emptyStateProblem(desired, { count: observed.containers.length, what: 'managed container(s)', verb: 'prune' }, options.allowEmpty);
+  if (empty) return { commit: desired.commit, node: observed.node, operations: [], problems: [empty] };
 
   const layout = networkLayout(desired);
   problems.push(...findConflicts(desired, observed, layout), ...runtimeProblems(desired, observed), ...networkProblems(layout, observed));

@@ -92,8 +92,6 @@ export type Operation = OperationBase &
     | { kind: 'remove-network'; app: string; network: string; networkId: string }
   );
 
-export type OperationKind = Operation['kind'];
-
 /** Something that stops the whole plan from being carried out (nothing is applied). */
 export interface PlanProblem {
   code: string;

@@ -1,5 +1,6 @@
 import type { DesiredState } from '../../model.js';
 import { networkLayout } from '../networks.js';
+import { emptyStateProblem } from '../converge.js';
 import { rolloutDeadlineMs } from './rollout.js';
 import { desiredSwarmService, type DesiredSwarmService } from './spec.js';
 import { unsupportedFields, unsupportedVolumes } from './support.js';
@@ -37,14 +38,9 @@ type NewOperation = SwarmOperation extends infer O ? (O extends SwarmOperation ?
 
 export function planSwarm(desired: DesiredState, observed: SwarmObservedState, options: SwarmPlanOptions): SwarmPlan {
   const result: SwarmPlan = { target: 'swarm', commit: desired.commit, node: observed.node, operations: [], problems: [] };
-  const serviceCount = desired.apps.reduce((sum, app) => sum + app.services.length, 0);
-  if (serviceCount === 0 && observed.services.length > 0 && !options.allowEmpty) {
-    result.problems.push({
-      code: 'EMPTY_DESIRED_STATE',
-      message:
-        `commit renders no services while this node runs ${observed.services.length} managed Swarm service(s); ` +
-        'refusing to remove them all (is the configured path right?). Set CAPSTAN_ALLOW_EMPTY=true to allow it',
-    });
+  const empty = emptyStateProblem(desired, { count: observed.services.length, what: 'managed Swarm service(s)', verb: 'remove' }, options.allowEmpty);
+  if (empty) {
+    result.problems.push(empty);
     return result;
   }
   const layout = networkLayout(desired);

@@ -120,8 +120,6 @@ export type SwarmOperation = OperationBase &
     | { kind: 'remove-config'; configId: string; config: string }
   );
 
-export type SwarmOperationKind = SwarmOperation['kind'];
-
 export interface SwarmPlanProblem {
   code: string;
   message: string;
