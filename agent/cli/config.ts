@@ -43,7 +43,7 @@ export interface AgentConfig {
   readLimits: ReadLimits;
   /**
    * `verify` (default): a network gets no replica unless the engine's isolation rules are read
-   * back from this host's iptables (agent/execute/isolation.ts). `off`: the operator enforces
+   * back from this host's iptables (agent/targets/containers/execute-isolation.ts). `off`: the operator enforces
    * isolation another way (an engine run with `--iptables=false` behind their own firewall).
    */
   networkIsolation: 'verify' | 'off';

@@ -25,3 +25,13 @@ function summary(problems: number, operations: number): string {
   if (operations === 0) return 'in sync, nothing to do';
   return `${operations} operation(s)`;
 }
+
+/**
+ * A plan as `capstan plan --json` prints it: every operation without its `spec`, the execution
+ * payload (a service's environment, a build's arguments, a secret's value) that no printer shows.
+ */
+export function planJson(plan: { operations: unknown[] }): string {
+  const withoutSpec = (operation: unknown) => Object.fromEntries(Object.entries(operation as object).filter(([key]) => key !== 'spec'));
+  const printable = { ...plan, operations: plan.operations.map(withoutSpec) };
+  return JSON.stringify(printable, null, 2) + '\n';
+}

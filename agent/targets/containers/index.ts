@@ -1,5 +1,7 @@
 import type Docker from 'dockerode';
 import type { Clock } from '../../clock.js';
+import { listContext } from '../../load/build-context.js';
+import { dockerConfigReader, registryAuth } from '../registry-auth.js';
 import { execute, type Journal, type OperationFailure } from './execute.js';
 import { collectImages } from './images.js';
 import type { IsolationCheck } from './execute-isolation.js';
@@ -111,11 +113,16 @@ export class ContainerTarget implements Target {
         store.startRollout(node, cycleId, desired.commit, rolloutTotals(plan));
         let executed;
         try {
-          executed = await execute(plan, desired, {
+          const readConfig = dockerConfigReader();
+          executed = await execute(plan, {
             docker,
             journal: this.journal(cycleId),
             logger,
             clock,
+            // Credentials stay out of the plan, which `capstan plan` prints.
+            registryAuth: (image) => registryAuth(image, desired.registries, readConfig),
+            listContext,
+            secrets: desired.sensitiveValues ?? [],
             mountCopies: this.deps.mountCopies,
             isolation: this.deps.isolation,
             hostPaths: this.deps.hostPaths,

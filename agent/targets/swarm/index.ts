@@ -1,5 +1,6 @@
 import type Docker from 'dockerode';
 import type { Clock } from '../../clock.js';
+import { dockerConfigReader, registryAuth } from '../registry-auth.js';
 import type { Logger } from '../../log.js';
 import type { DesiredState } from '../../model.js';
 import type { StateStore } from '../../state/store.js';
@@ -87,13 +88,15 @@ export class SwarmTarget implements Target {
       // Swarm's nodes mount no checkout of this one.
       inUseCommits: () => [],
       execute: async (plan, { logger, cycleId }) => {
-        const { done, failure } = await executeSwarm(plan, desired, {
+        const readConfig = dockerConfigReader();
+        const { done, failure } = await executeSwarm(plan, {
           docker,
           clock,
           node,
           logger,
-          hashKey: this.deps.hashKey,
           readFile: this.deps.readFile,
+          // Credentials stay out of the plan, which `capstan plan` prints.
+          registryAuth: (image) => registryAuth(image, desired.registries, readConfig),
           pollIntervalMs: this.deps.pollIntervalMs,
           journal: journalOf(store, cycleId, describeSwarm, this.deps.redact),
         });
