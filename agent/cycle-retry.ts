@@ -4,13 +4,13 @@
 //   terminal (the commit does not load, is refused or quarantined; a plan blocked by a name
 //     another holds): no early retry, the next scheduled cycle looks for a new commit.
 
-export interface CycleRetryPolicy {
+interface CycleRetryPolicy {
   baseDelayMs: number;
   maxDelayMs: number;
 }
 
 /** 5 s, 10 s, 20 s … up to 5 min, each between half and all of that (jitter). */
-export const defaultCycleRetry: CycleRetryPolicy = { baseDelayMs: 5_000, maxDelayMs: 300_000 };
+const defaultCycleRetry: CycleRetryPolicy = { baseDelayMs: 5_000, maxDelayMs: 300_000 };
 
 /**
  * The wait before trying again after the `failuresInARow`-th retryable failure (1-based), or

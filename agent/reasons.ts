@@ -31,11 +31,6 @@ export const REASON = {
 
 export type CycleReason = (typeof REASON)[keyof typeof REASON];
 
-/** The reasons a cycle's commit is quarantined with (a failed rollout, whatever followed). */
-export function quarantinedBy(reason: CycleReason | undefined): boolean {
-  return reason === REASON.rolloutFailed || reason === REASON.rolledBack || reason === REASON.rollbackFailed;
-}
-
 /** What people see and SQLite keeps: the error's own code when there is one, else the reason. */
 export function reasonCode(outcome: { reason?: CycleReason; code?: string }): string | undefined {
   return outcome.code ?? outcome.reason;

@@ -16,7 +16,6 @@ import { TARGETS } from '../targets/index.js';
 import type { Target } from '../targets/target.js';
 import { createGitSource } from '../source/index.js';
 import { readCommitInfo } from '../source/objects.js';
-import { createMountCopies } from '../source/mount-copies.js';
 import { openDb, type Db } from '../state/db.js';
 import { loadHashKey } from '../state/hash-key.js';
 import { StateStore } from '../state/store.js';

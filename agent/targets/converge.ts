@@ -83,7 +83,7 @@ export async function convergeWith<Observed, Plan extends TargetPlan>(
 }
 
 /** Desired and ready replicas of every desired service. */
-export function readinessOf(desired: DesiredState, readyReplicas: (app: string, service: Service) => number): ServiceReadiness[] {
+function readinessOf(desired: DesiredState, readyReplicas: (app: string, service: Service) => number): ServiceReadiness[] {
   return desired.apps.flatMap((app) =>
     app.services.map((service) => ({ app: app.name, service: service.name, desiredReplicas: service.replicas, readyReplicas: readyReplicas(app.name, service) })),
   );

@@ -5,8 +5,6 @@ import { containersTarget } from './containers/index.js';
 import { swarmTarget } from './swarm/index.js';
 import type { TargetRegistration } from './target.js';
 
-export type { TargetContext, TargetRegistration } from './target.js';
-
 export const TARGETS = {
   containers: containersTarget,
   swarm: swarmTarget,

@@ -18,7 +18,7 @@ import { containerStatusRows } from './status.js';
 import type { StateStore } from '../../state/store.js';
 import { convergeWith, type TargetStages } from '../converge.js';
 import type { Convergence, RolloutFailure, Target, TargetPlan, TargetRegistration } from '../target.js';
-import { journalOf, notStarted } from '../target.js';
+import { journalOf } from '../target.js';
 
 /** `--target containers` (the default): this engine's containers. */
 export const containersTarget: TargetRegistration = {

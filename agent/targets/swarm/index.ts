@@ -6,7 +6,7 @@ import type { DesiredState } from '../../model.js';
 import type { StateStore } from '../../state/store.js';
 import { convergeWith, type TargetStages } from '../converge.js';
 import type { Convergence, RolloutFailure, Target, TargetPlan, TargetRegistration } from '../target.js';
-import { journalOf, notStarted } from '../target.js';
+import { journalOf } from '../target.js';
 import { executeSwarm, type SwarmExecuteDeps } from './execute.js';
 import { swarmServiceName } from './names.js';
 import { observeRepoFiles, observeSwarm } from './observe.js';
@@ -35,6 +35,7 @@ export const swarmTarget: TargetRegistration = {
     }),
   status: swarmStatusRows,
   fleetShare: false,
+  logsElsewhere: 'for Swarm services use `docker service logs`',
 };
 
 export interface SwarmTargetDeps {

@@ -2,12 +2,12 @@ import type Docker from 'dockerode';
 import { numericUser } from '../../load/normalize-spec.js';
 import { LABEL, ownerLabels } from '../../labels.js';
 import type { App, Service, PlacementSpec } from '../../model.js';
-import type { EndpointSpec, NetworkLayout } from '../networks.js';
+import type { NetworkLayout } from '../networks.js';
 import { isOneShot, updateOf } from '../rollout.js';
 import { configName, secretName, swarmServiceName } from './names.js';
-import type { DesiredSwarmService, RolloutSettings, ServiceRef, SwarmConfigRef, SwarmSecretRef } from './types.js';
+import type { DesiredSwarmService, RolloutSettings, ServiceRef, SwarmConfigRef } from './types.js';
 
-export type { DesiredSwarmService, SwarmConfigRef, SwarmSecretRef } from './types.js';
+export type { DesiredSwarmService } from './types.js';
 
 // Model `Service` → Swarm `ServiceSpec`. Pure, so the planner's comparisons and what Swarm
 // receives come from the same function, and golden tests can pin the mapping. Whatever the
