@@ -12,7 +12,6 @@ import { resolve } from 'node:path';
 import { connectDocker } from '../../docker.js';
 import { CapstanError } from '../../errors.js';
 import { cycleRetryDelayMs } from '../../cycle-retry.js';
-import { reasonCode } from '../../reasons.js';
 import type { CycleOutcome } from '../../reconcile.js';
 
 export function runCommand(): Command {
@@ -95,7 +94,7 @@ export function runCommand(): Command {
         const delayMs = cycleRetryDelayMs(outcome, failuresInARow, Math.random());
         const next = task.getNextRun();
         if (delayMs === undefined || (next && next.getTime() <= Date.now() + delayMs)) return;
-        logger.info({ reason: reasonCode(outcome), errorClass: outcome.errorClass, retryInMs: delayMs }, 'trying again before the next scheduled cycle');
+        logger.info({ reason: outcome.reason, code: outcome.code, errorClass: outcome.errorClass, retryInMs: delayMs }, 'trying again before the next scheduled cycle');
         retryTimer = setTimeout(() => void runCycle('retry'), delayMs);
         retryTimer.unref();
       };
