@@ -18,16 +18,6 @@ module.exports = {
       to: { path: '^agent/load' },
     },
     {
-      name: 'execute-not-load',
-      // Not failing yet: agent/execute/ still imports agent/load/ (build context, registry
-      // credentials, mirrors) until it moves into agent/targets/containers/execute/ (issue 15,
-      // session 15b). Make it `error` then.
-      comment: 'The executor acts on the plan alone (see target-execute-not-load).',
-      severity: 'warn',
-      from: { path: '^agent/execute' },
-      to: { path: '^agent/load' },
-    },
-    {
       name: 'policy-not-load',
       comment: 'The loader checks the host policy (load → policy), never the other way round.',
       severity: 'error',

@@ -1,9 +1,10 @@
 // Typed errors, as in Flux and isomorphic-git: a stable `code`, a message for a person, and
-// structured `data` for logs. The class decides what the agent does next:
+// structured `data` for logs. The class decides what the agent does next (cycle-retry.ts, from
+// the cycle's outcome, reconcile.ts):
 //   terminal   – bad manifest, missing variable, undecryptable secret: wait for a new commit,
 //                change nothing;
-//   transient  – git or Docker unreachable: retry with backoff, containers untouched;
-//   not-ready  – a health check is pending: check again later.
+//   transient  – git or Docker unreachable: retry with backoff and jitter, containers untouched;
+//   not-ready  – still pending after apply (a health check): check again, backing off too.
 // No message or data field may ever contain a secret value.
 
 export type ErrorClass = 'terminal' | 'transient' | 'not-ready';

@@ -3,13 +3,14 @@ import type { SopsKeys } from '../secrets/sops/index.js';
 import type { HostPolicy } from './policy/index.js';
 import type { ReadLimits } from './load/files/read-text.js';
 import type { Clock } from './clock.js';
-import { CapstanError } from './errors.js';
+import { CapstanError, type ErrorClass } from './errors.js';
 import { loadDesiredState } from './load/index.js';
 import type { Logger } from './log.js';
 import type { DesiredState } from './model.js';
+import { REASON, reasonCode, type CycleReason } from './reasons.js';
 import { redactValues } from './redact.js';
 import type { SecretRegistry } from './secret-registry.js';
-import { isOneShot, updateOf } from './plan/rollout.js';
+import { isOneShot, updateOf } from './targets/rollout.js';
 import type { Checkout, GitSource } from './source/index.js';
 import type { StateStore } from './state/store.js';
 import type { Convergence, KeptOutput, ServiceReadiness, Target, TargetPlan } from './targets/target.js';
@@ -28,7 +29,6 @@ export interface ReconcilerDeps {
   path: string;
   /** Key of the config-hash HMAC (see load/normalize/hash.ts). */
   hashKey: Uint8Array;
-  lookup?: (name: string) => string | undefined;
   /**
    * Signature policy (agent/trust): throws a terminal error for a commit that must not be
    * applied. Absent when no trust file is configured.
@@ -60,8 +60,12 @@ export interface CycleOutcome {
   /** `blocked`: the head is quarantined, invalid or refused; nothing failed on the host (state/store.ts). */
   result: 'applied' | 'in-sync' | 'failed' | 'blocked';
   commit: string | null;
-  /** Stable reason code on failure: the error's code. */
-  reason?: string;
+  /** Why the cycle ended so, when it did not converge (reasons.ts). */
+  reason?: CycleReason;
+  /** The error's own code (`MANIFEST_INVALID`, `UNTRUSTED_SIGNER`…), shown instead of the reason when set. */
+  code?: string;
+  /** What the failure calls for (errors.ts): transient retries with backoff, terminal waits for a new commit. */
+  errorClass?: ErrorClass;
   message?: string;
   changes: string[];
   /** `app/service` this cycle deployed with a new config (new or changed), and those rolled back. */
@@ -130,22 +134,23 @@ export class Reconciler {
     const cycleId = store.startCycle(trigger, node);
     let logger = this.deps.logger.child({ cycle: cycleId });
     const finish = (outcome: CycleOutcome, level?: 'error' | 'info'): CycleOutcome => {
-      const { result, commit, reason, rollouts, rollbacks, services, outputs } = outcome;
+      const { result, commit, reason, code, errorClass, rollouts, rollbacks, services, outputs } = outcome;
       // Messages can quote Docker, which can quote a command built from a secret.
       const secrets = this.sensitiveValues();
       const message = outcome.message === undefined ? undefined : redactValues(outcome.message, secrets);
       const changes = outcome.changes.map((change) => redactValues(change, secrets));
       const durationMs = clock.now() - startedAt;
-      store.finishCycle(cycleId, { result, reason, message, changes, durationMs });
-      logger[level ?? (result === 'failed' ? 'error' : 'info')]({ result, reason, error: message, durationMs, changes: changes.length }, 'cycle finished');
-      return { result, commit, reason, message, changes, rollouts, rollbacks, services, ...(outputs ? { outputs } : {}) };
+      store.finishCycle(cycleId, { result, reason: reasonCode(outcome), message, changes, durationMs });
+      logger[level ?? (result === 'failed' ? 'error' : 'info')]({ result, reason: reasonCode(outcome), error: message, durationMs, changes: changes.length }, 'cycle finished');
+      const known = { ...(code === undefined ? {} : { code }), ...(errorClass === undefined ? {} : { errorClass }) };
+      return { result, commit, reason, ...known, message, changes, rollouts, rollbacks, services, ...(outputs ? { outputs } : {}) };
     };
 
     let commit: string;
     try {
       commit = await this.deps.source.fetch();
     } catch (error) {
-      return finish(failure(null, error, 'FETCH_FAILED'));
+      return finish(failure(null, error, REASON.fetchFailed));
     }
     logger = logger.child({ commit: commit.slice(0, 12) });
     const lastApplied = store.lastAppliedCommit;
@@ -165,13 +170,14 @@ export class Reconciler {
       // tag pushed later makes the same commit acceptable.
       store.setCycleCommit(cycleId, await this.describe(commit));
       refusal = { ...untrusted, result: 'blocked' };
-      logger[refusedLevel]({ reason: refusal.reason, error: refusal.message }, 'commit refused by signature policy, keeping the last applied state');
+      logger[refusedLevel]({ reason: reasonCode(refusal), error: refusal.message }, 'commit refused by signature policy, keeping the last applied state');
     } else if (quarantined) {
       store.setCycleCommit(cycleId, await this.describe(commit));
       refusal = {
         result: 'blocked',
         commit,
-        reason: 'COMMIT_QUARANTINED',
+        reason: REASON.commitQuarantined,
+        errorClass: 'terminal',
         message: `commit ${commit.slice(0, 12)} is quarantined since ${quarantined.at} (${quarantined.reason}: ${quarantined.message}); push a new commit`,
         changes: [],
         ...noRollouts,
@@ -183,8 +189,8 @@ export class Reconciler {
         store.setCycleCommit(cycleId, { id: commit, author: target.checkout.author, message: target.checkout.message });
       } catch (error) {
         store.setCycleCommit(cycleId, await this.describe(commit));
-        refusal = { ...failure(commit, error, 'LOAD_FAILED'), result: 'blocked' };
-        logger[refusedLevel]({ reason: refusal.reason, error: refusal.message }, 'commit not applied, keeping the last applied state');
+        refusal = { ...failure(commit, error, REASON.loadFailed), result: 'blocked' };
+        logger[refusedLevel]({ reason: reasonCode(refusal), error: refusal.message }, 'commit not applied, keeping the last applied state');
       }
     }
     if (refusal) {
@@ -194,8 +200,8 @@ export class Reconciler {
       const kept = await this.deps.target.converge(fallback.desired, { logger, cycleId });
       // Keeping the last applied commit running failed on the host: that is a failure.
       if (kept.result === 'failed') {
-        const message = `${refusal.message}; converging the last applied commit ${lastApplied.slice(0, 12)} failed: ${kept.reason}: ${kept.message}`;
-        return finish({ ...refusal, result: 'failed', message, changes: kept.changes, services: kept.services });
+        const message = `${refusal.message}; converging the last applied commit ${lastApplied.slice(0, 12)} failed: ${reasonCode(kept)}: ${kept.message}`;
+        return finish({ ...refusal, result: 'failed', errorClass: kept.errorClass, message, changes: kept.changes, services: kept.services });
       }
       return finish({ ...refusal, changes: kept.changes, services: kept.services }, refusedLevel);
     }
@@ -215,7 +221,7 @@ export class Reconciler {
   private async handleRolloutFailure(target: Loaded, outcome: Convergence, lastApplied: string | null, logger: Logger, cycleId: number): Promise<CycleOutcome> {
     const { store, node } = this.deps;
     const what = outcome.rolloutFailures.map((item) => item.message).join('; ');
-    store.quarantine(node, { commit: target.commit, reason: 'ROLLOUT_FAILED', message: what });
+    store.quarantine(node, { commit: target.commit, reason: REASON.rolloutFailed, message: what });
     // Kept before the rollback removes the failed replicas, and their logs with them.
     const outputs = this.keepOutputs(outcome, target.commit, cycleId, logger);
     const pause = outcome.rolloutFailures.some(({ app, service }) => {
@@ -225,7 +231,7 @@ export class Reconciler {
     const previous = !pause && lastApplied && lastApplied !== target.commit ? await this.load(lastApplied).catch(() => undefined) : undefined;
     if (!previous) {
       logger.error({ error: what }, 'rollout failed; commit quarantined, rollout paused');
-      return { ...outcome, ...noRollouts, result: 'failed', commit: target.commit, reason: 'ROLLOUT_FAILED', message: `rollout failed, paused: ${what}`, outputs };
+      return { ...outcome, ...noRollouts, result: 'failed', commit: target.commit, reason: REASON.rolloutFailed, code: undefined, errorClass: 'terminal', message: `rollout failed, paused: ${what}`, outputs };
     }
     const failed = [...new Set(outcome.rolloutFailures.map(({ app, service }) => `${app}/${service}`))];
     logger.error({ error: what, rollbackTo: lastApplied }, 'rollout failed; commit quarantined, rolling back');
@@ -233,13 +239,15 @@ export class Reconciler {
     const changes = [...outcome.changes, ...rollback.changes.map((change) => `rollback: ${change}`)];
     if (rollback.result === 'failed') {
       const message = `rollout failed: ${what}; rollback failed too: ${rollback.message}`;
-      return { result: 'failed', commit: target.commit, reason: 'ROLLBACK_FAILED', message, changes, rollouts: [], rollbacks: failed, services: rollback.services, outputs };
+      // The commit is quarantined already; what failed is converging the last applied one, a host problem.
+      return { result: 'failed', commit: target.commit, reason: REASON.rollbackFailed, errorClass: 'transient', message, changes, rollouts: [], rollbacks: failed, services: rollback.services, outputs };
     }
     this.recordDeployments(previous);
     return {
       result: 'failed',
       commit: target.commit,
-      reason: 'ROLLED_BACK',
+      reason: REASON.rolledBack,
+      errorClass: 'terminal',
       message: `rollout failed: ${what}; rolled back to ${previous.commit.slice(0, 12)}`,
       changes,
       rollouts: [],
@@ -257,7 +265,7 @@ export class Reconciler {
       output ? [{ ...output, app, service, output: redactValues(output.output, secrets) }] : [],
     );
     for (const kept of outputs) {
-      this.deps.store.keepFailureOutput(this.deps.node, { ...kept, cycleId, commit, reason: 'ROLLOUT_FAILED', at });
+      this.deps.store.keepFailureOutput(this.deps.node, { ...kept, cycleId, commit, reason: REASON.rolloutFailed, at });
       logger.error({ app: kept.app, service: kept.service, [kept.kind]: kept.subject, exitCode: kept.exitCode, output: kept.output }, 'failed replica\'s last output');
     }
     return outputs;
@@ -330,7 +338,7 @@ export class Reconciler {
       await verify({ commit, gitdir: await source.gitdir(), appliedCommit: lastApplied, appliedCommittedAt });
       return undefined;
     } catch (error) {
-      return failure(commit, error, 'VERIFY_FAILED');
+      return failure(commit, error, REASON.verifyFailed);
     }
   }
 
@@ -343,7 +351,6 @@ export class Reconciler {
       path: this.deps.path,
       commit,
       hashKey: this.deps.hashKey,
-      lookup: this.deps.lookup,
       keyring: await this.deps.keyring?.(),
       sopsKeys: await this.deps.sopsKeys?.(),
       policy: await this.deps.policy?.(),
@@ -358,7 +365,12 @@ export class Reconciler {
 
 const noRollouts = { rollouts: [] as string[], rollbacks: [] as string[] };
 
-function failure(commit: string | null, error: unknown, fallbackCode: string): CycleOutcome {
+/**
+ * A stage that threw. Its error's class decides what follows; an error that is not a
+ * CapstanError is transient when fetching (the network) and terminal otherwise (the commit).
+ */
+function failure(commit: string | null, error: unknown, reason: CycleReason): CycleOutcome {
   const message = error instanceof Error ? error.message : String(error);
-  return { result: 'failed', commit, reason: error instanceof CapstanError ? error.code : fallbackCode, message, changes: [], ...noRollouts };
+  const known = error instanceof CapstanError ? { code: error.code, errorClass: error.errorClass } : { errorClass: reason === REASON.fetchFailed ? ('transient' as const) : ('terminal' as const) };
+  return { result: 'failed', commit, reason, ...known, message, changes: [], ...noRollouts };
 }

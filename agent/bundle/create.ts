@@ -14,7 +14,8 @@ import type { DesiredState } from '../model.js';
 import type { HostPolicy } from '../policy/index.js';
 import { writeCheckout } from '../source/checkouts.js';
 import { parseRepoLocation, shortBranchName } from '../source/location.js';
-import { buildImage } from '../execute/build.js';
+import { listContext } from '../load/files/build-context.js';
+import { buildImage } from '../targets/containers/execute-build.js';
 import { execTool } from './exec.js';
 import { BundleErrorCode, bundleError, BUNDLE_FORMAT, INDEX_ENTRY, LIMITS, SIGNATURE_ENTRY, type BundleImage, type BundleIndex, type BundlePart, type PartName } from './format.js';
 import { repackImages, saveImages } from './images.js';
@@ -84,7 +85,7 @@ export async function createBundle(options: CreateOptions, deps: CreateDeps): Pr
     const built = desired.apps.flatMap((app) => app.services.filter((service) => service.build));
     for (const service of built) {
       progress(`building ${service.app}/${service.name}`);
-      await buildImage(docker, service.image, service.build!, { 'capstan.bundle': 'build' }, deps.logger);
+      await buildImage(docker, service.image, service.build!, { 'capstan.bundle': 'build' }, deps.logger, { listContext });
       temporaryImages.push(service.image);
     }
     const imageIds = new Map<string, string>();

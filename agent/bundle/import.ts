@@ -11,7 +11,7 @@ import type { StateStore } from '../state/store.js';
 import type { TrustedSigner } from '../trust/types.js';
 import * as nodeFs from 'node:fs';
 import type { Keyring } from '../../secrets/index.js';
-import { splitReference } from '../execute/mirrors.js';
+import { splitReference } from '../targets/containers/plan-mirrors.js';
 import { validateDir } from '../load/index.js';
 import type { HostPolicy } from '../policy/index.js';
 import { writeCheckout } from '../source/checkouts.js';

@@ -6,6 +6,7 @@ import { validate as validateCron } from 'node-cron';
 import { CapstanError } from '../errors.js';
 import { parseNodeLabels } from '../fleet/placement.js';
 import { DEFAULT_READ_LIMITS, type ReadLimits } from '../load/files/read-text.js';
+import { isTargetName, TARGET_NAMES, type TargetName } from '../targets/index.js';
 
 export interface AgentConfig {
   repo: string;
@@ -36,13 +37,13 @@ export interface AgentConfig {
   verify: 'commit' | 'tag';
   tagPattern: string;
   allowRewind: boolean;
-  /** Where desired state is converged: this engine's containers, or Swarm services (on a manager). */
-  target: 'containers' | 'swarm';
+  /** Where desired state is converged: this engine's containers, or Swarm services (on a manager); see agent/targets/index.ts. */
+  target: TargetName;
   /** Hostile-input bounds of the loader (load/files/read-text.ts). */
   readLimits: ReadLimits;
   /**
    * `verify` (default): a network gets no replica unless the engine's isolation rules are read
-   * back from this host's iptables (agent/execute/isolation.ts). `off`: the operator enforces
+   * back from this host's iptables (agent/targets/containers/execute-isolation.ts). `off`: the operator enforces
    * isolation another way (an engine run with `--iptables=false` behind their own firewall).
    */
   networkIsolation: 'verify' | 'off';
@@ -118,8 +119,8 @@ export function resolveConfig(
     throw new CapstanError('CONFIG_INVALID', 'terminal', `--verify / CAPSTAN_VERIFY must be 'commit' or 'tag', not '${verify}'`);
   }
   const target = pick('target') ?? 'containers';
-  if (target !== 'containers' && target !== 'swarm') {
-    throw new CapstanError('CONFIG_INVALID', 'terminal', `--target / CAPSTAN_TARGET must be 'containers' or 'swarm', not '${target}'`);
+  if (!isTargetName(target)) {
+    throw new CapstanError('CONFIG_INVALID', 'terminal', `--target / CAPSTAN_TARGET must be ${TARGET_NAMES.map((name) => `'${name}'`).join(' or ')}, not '${target}'`);
   }
   const networkIsolation = pick('networkIsolation') ?? 'verify';
   if (networkIsolation !== 'verify' && networkIsolation !== 'off') {

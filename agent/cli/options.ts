@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import type { ConfigFlags } from './config.js';
+import { TARGET_NAMES, TARGETS } from '../targets/index.js';
 
 /** The agent settings every command that talks to the repository or state accepts. */
 export function withConfigOptions(command: Command): Command {
@@ -21,7 +22,7 @@ export function withConfigOptions(command: Command): Command {
     .option('--verify <what>', 'with a trust file: `commit` (the branch head) or `tag` (a signed tag on it) (CAPSTAN_VERIFY)')
     .option('--tag-pattern <glob>', 'with --verify tag: which tag names count, e.g. "v*" (CAPSTAN_TAG_PATTERN)')
     .option('--allow-rewind', 'accept a new head older than the applied commit (CAPSTAN_ALLOW_REWIND)')
-    .option('--target <where>', '`containers` on this engine, or `swarm` services (on a Swarm manager) (CAPSTAN_TARGET, default containers)')
+    .option('--target <where>', `${TARGET_NAMES.map((name) => `\`${name}\`: ${TARGETS[name].description}`).join('; ')} (CAPSTAN_TARGET, default containers)`)
     .option('--max-manifest-bytes <size>', 'largest manifest, Compose or env file the loader reads, e.g. 2m (CAPSTAN_MAX_MANIFEST_BYTES, default 1m)')
     .option('--max-tree-bytes <size>', 'most bytes of such files one commit may hold (CAPSTAN_MAX_TREE_BYTES, default 16m)')
     .option('--network-isolation <mode>', '`verify` the engine isolates each network before a replica joins it, or `off` where the operator isolates them another way (CAPSTAN_NETWORK_ISOLATION, default verify)');

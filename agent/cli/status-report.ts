@@ -1,20 +1,13 @@
 // What `capstan status` says, decided from plain facts (SQLite rows, Docker's containers, the
 // clock, which processes exist), so every rule is unit-tested without an engine. The command
 // (commands/status.ts) gathers the facts and prints the report; `--json` prints it as it is.
-import { isReadyReplica } from '../observe/observe.js';
+import { isReadyReplica, type StatusReplica } from '../targets/status.js';
 import type { AgentHeartbeat, CycleRecord, DeploymentRecord, FailureOutput, LastError, QuarantineRecord, RolloutProgress } from '../state/store.js';
 
 /** A quarantine younger than this is shown by `status`; older ones only by `history --quarantined`. */
 export const RECENT_QUARANTINE_MS = 24 * 60 * 60 * 1000;
 
-export interface ObservedReplica {
-  app: string;
-  service: string;
-  state: string;
-  configHash: string;
-  health: string | null;
-  exitCode?: number | null;
-}
+export type ObservedReplica = StatusReplica;
 
 export interface StatusFacts {
   node: string;

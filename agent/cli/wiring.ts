@@ -6,18 +6,16 @@ import { loadSopsKeys } from '../../secrets/sops/index.js';
 import { systemClock } from '../clock.js';
 import type Docker from 'dockerode';
 import { connectDocker } from '../docker.js';
-import { createIsolationCheck, engineIsLocal, readHostRules, type IsolationCheck } from '../execute/isolation.js';
+import { createIsolationCheck, engineIsLocal, readHostRules, type IsolationCheck } from '../targets/containers/execute-isolation.js';
 import type { Logger } from '../log.js';
-import { createHostPathCheck, DEFAULT_POLICY, readPolicyFile, type HostPolicy } from '../policy/index.js';
+import { DEFAULT_POLICY, readPolicyFile, type HostPolicy } from '../policy/index.js';
 import { shareOf } from '../fleet/placement.js';
 import { Reconciler, type ReconcilerDeps } from '../reconcile.js';
 import { SecretRegistry } from '../secret-registry.js';
-import { ContainerTarget } from '../targets/containers.js';
-import { SwarmTarget } from '../targets/swarm/index.js';
+import { TARGETS } from '../targets/index.js';
 import type { Target } from '../targets/target.js';
 import { createGitSource } from '../source/index.js';
 import { readCommitInfo } from '../source/objects.js';
-import { createMountCopies } from '../source/mount-copies.js';
 import { openDb, type Db } from '../state/db.js';
 import { loadHashKey } from '../state/hash-key.js';
 import { StateStore } from '../state/store.js';
@@ -74,23 +72,26 @@ export function createReconciler(config: AgentConfig, store: StateStore, logger:
     secrets,
     describeCommit: async (commit) => readCommitInfo({ fs, gitdir: await source.gitdir(), cache: {} }, commit),
     // Fleet mode: each agent converges its own share; Swarm places services itself.
-    share: config.target === 'swarm' ? undefined : (desired) => shareOf(desired, { name: config.node, labels: config.nodeLabels }),
+    share: TARGETS[config.target].fleetShare ? (desired) => shareOf(desired, { name: config.node, labels: config.nodeLabels }) : undefined,
   });
 }
 
-/** `--target`: this engine's containers, or Swarm services (the same manifests, scheduled by Swarm). */
+/** `--target`: one registration per target (agent/targets/index.ts), given the real engine and files. */
 function createTarget(config: AgentConfig, store: StateStore, hashKey: Uint8Array, secrets: SecretRegistry): Target {
-  const redact = (text: string) => secrets.redact(text);
-  const common = { docker: connectDocker(), store, clock: systemClock, node: config.node, allowEmpty: config.allowEmpty, redact };
-  if (config.target === 'containers') {
-    return new ContainerTarget({
-      ...common,
-      mountCopies: createMountCopies({ fs, stateDir: config.stateDir }),
-      isolation: hostIsolationCheck(common.docker, config),
-      hostPaths: createHostPathCheck(hostPolicy(config)),
-    });
-  }
-  return new SwarmTarget({ ...common, hashKey, readFile: (path) => fs.promises.readFile(path), stat: (path) => fs.promises.stat(path) });
+  const docker = connectDocker();
+  return TARGETS[config.target].create({
+    docker,
+    store,
+    clock: systemClock,
+    node: config.node,
+    allowEmpty: config.allowEmpty,
+    stateDir: config.stateDir,
+    hashKey,
+    redact: (text) => secrets.redact(text),
+    fs,
+    policy: hostPolicy(config),
+    isolation: () => hostIsolationCheck(docker, config),
+  });
 }
 
 /**

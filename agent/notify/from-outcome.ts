@@ -1,10 +1,13 @@
+import { REASON, reasonCode, type CycleReason } from '../reasons.js';
 import type { NotificationEvent } from './events.js';
 
 /** The parts of a cycle's outcome that decide what operators are told. */
 export interface OutcomeFacts {
   result: 'applied' | 'in-sync' | 'failed' | 'blocked';
   commit: string | null;
-  reason?: string;
+  reason?: CycleReason;
+  /** The error's own code, said instead of the reason when set (`MANIFEST_INVALID`). */
+  code?: string;
   message?: string;
   /** `app/service` deployed with a new config by this cycle (new or changed), and those rolled back. */
   rollouts: string[];
@@ -25,9 +28,6 @@ export function withOutputs(message: string, outputs: OutcomeFacts['outputs']): 
   return [message, ...parts].join('\n\n');
 }
 
-/** Refusals of a commit by signature policy (agent/trust). */
-const REFUSALS = new Set(['UNSIGNED_COMMIT', 'UNTRUSTED_SIGNER', 'BAD_SIGNATURE', 'REVOKED_KEY', 'NO_SIGNED_TAG', 'REWIND_REFUSED']);
-
 /** A run of this many failed cycles in a row is worth one "repeated failure" message. */
 export const REPEATED_FAILURE_THRESHOLD = 3;
 
@@ -43,21 +43,28 @@ export function eventsForOutcome(
   outcome: OutcomeFacts,
   context: { node: string; previous: { commit: string | null; reason: string | null } | null; consecutiveFailures: number },
 ): Omit<NotificationEvent, 'at'>[] {
-  const base = { node: context.node, commit: outcome.commit, reason: outcome.reason, message: outcome.message ?? '' };
+  const code = reasonCode(outcome);
+  const base = { node: context.node, commit: outcome.commit, reason: code, message: outcome.message ?? '' };
   const events: Omit<NotificationEvent, 'at'>[] = [];
   if ((outcome.result === 'applied' || outcome.result === 'in-sync') && outcome.rollouts.length > 0) {
     events.push({ ...base, kind: 'deployed', message: `deployed ${outcome.commit?.slice(0, 12)}: ${outcome.rollouts.join(', ')}` });
   }
   const failedWithOutput = { ...base, message: withOutputs(base.message, outcome.outputs) };
-  if (outcome.reason === 'ROLLED_BACK') {
-    events.push({ ...failedWithOutput, kind: 'rollback' });
-    events.push({ ...failedWithOutput, kind: 'quarantined' });
+  switch (outcome.reason) {
+    case REASON.rolledBack:
+      events.push({ ...failedWithOutput, kind: 'rollback' });
+      events.push({ ...failedWithOutput, kind: 'quarantined' });
+      break;
+    case REASON.rolloutFailed:
+    case REASON.rollbackFailed:
+      events.push({ ...failedWithOutput, kind: 'quarantined' });
+      break;
   }
-  if (outcome.reason === 'ROLLOUT_FAILED' || outcome.reason === 'ROLLBACK_FAILED') events.push({ ...failedWithOutput, kind: 'quarantined' });
-  const repeated = context.previous?.commit === outcome.commit && context.previous?.reason === outcome.reason;
-  // A head blocked because it does not load (MANIFEST_INVALID, LOAD_FAILED…) no longer counts
+  // `previous` is a history row, which keeps the code people see.
+  const repeated = context.previous?.commit === outcome.commit && context.previous?.reason === code;
+  // A head refused by signature policy, or blocked because it does not load, no longer counts
   // towards a repeated failure, so it is said once here; a quarantined one was said already.
-  const refusedHead = (outcome.reason !== undefined && REFUSALS.has(outcome.reason)) || (outcome.result === 'blocked' && outcome.reason !== 'COMMIT_QUARANTINED');
+  const refusedHead = outcome.reason === REASON.verifyFailed || (outcome.result === 'blocked' && outcome.reason !== REASON.commitQuarantined);
   if (refusedHead && !repeated) events.push({ ...base, kind: 'commit-refused' });
   if (outcome.result === 'failed' && context.consecutiveFailures === REPEATED_FAILURE_THRESHOLD) {
     events.push({ ...base, kind: 'repeated-failure', message: `${REPEATED_FAILURE_THRESHOLD} cycles failed in a row: ${base.message}` });

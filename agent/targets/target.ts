@@ -1,11 +1,20 @@
+import type Docker from 'dockerode';
+import type * as NodeFs from 'node:fs';
+import type { Clock } from '../clock.js';
+import type { HostPolicy } from '../policy/index.js';
 import type { StateStore } from '../state/store.js';
-import { CapstanError } from '../errors.js';
+import type { IsolationCheck } from './containers/execute-isolation.js';
+import type { StatusReplica } from './status.js';
+import { CapstanError, type ErrorClass } from '../errors.js';
+import { REASON, type CycleReason } from '../reasons.js';
 import type { Logger } from '../log.js';
 import type { DesiredState } from '../model.js';
 
-// Where desired state is converged: the local Docker engine's containers (targets/containers.ts)
-// or Docker Swarm services. The cycle around it (fetch, verify, load, quarantine, rollback,
-// record) is the same for every target; see reconcile.ts.
+// The `Target` seam: where desired state is converged, the local Docker engine's containers
+// (targets/containers/) or Docker Swarm services (targets/swarm/). Each target is a folder with
+// the same stage files (observe, plan, execute, print, status, types, index) and one entry in
+// targets/index.ts. The cycle around it (fetch, verify, load, quarantine, rollback, record) is
+// the same for every target (reconcile.ts), and so is the order of `converge` (converge.ts).
 
 export interface ServiceReadiness {
   app: string;
@@ -36,7 +45,11 @@ export interface RolloutFailure {
 export interface Convergence {
   result: 'applied' | 'in-sync' | 'failed';
   commit: string;
-  reason?: string;
+  reason?: CycleReason;
+  /** The error's own code (`NAME_CONFLICT`, a Docker error's code), shown instead of the reason. */
+  code?: string;
+  /** What a failure calls for: retry with backoff (transient), a new commit (terminal), a recheck (not ready). */
+  errorClass?: ErrorClass;
   message?: string;
   /** One line per change made, for history. */
   changes: string[];
@@ -66,15 +79,48 @@ export interface Target {
   afterApplied(desired: DesiredState, logger: Logger): Promise<void>;
 }
 
+/** What the composition root (cli/wiring.ts) hands a target: the real engine, store, clock and files. */
+export interface TargetContext {
+  docker: Docker;
+  store: StateStore;
+  clock: Clock;
+  node: string;
+  allowEmpty: boolean;
+  stateDir: string;
+  /** The state dir's hash key (config hashes, Swarm secret names). */
+  hashKey: Uint8Array;
+  /** Scrubs every decrypted value from what the journal keeps. */
+  redact: (text: string) => string;
+  fs: typeof NodeFs;
+  /** The host policy, read at each use. */
+  policy: () => Promise<HostPolicy>;
+  /** The engine's network isolation check, when it can be read on this host (`--network-isolation`). */
+  isolation: () => IsolationCheck | undefined;
+}
+
+export interface TargetRegistration {
+  /** For `--help` and the error naming the choices. */
+  description: string;
+  create(context: TargetContext): Target;
+  /** Each replica this node runs, for `capstan status` (no repository needed). */
+  status(docker: Docker, node: string): Promise<{ containers: StatusReplica[] }>;
+  /** Whether fleet placement applies (each agent converges its own share); false when the target's scheduler places services itself. */
+  fleetShare: boolean;
+  /** Set when `capstan logs` (which reads this engine's containers) cannot serve the target: what to use instead. */
+  logsElsewhere?: string;
+}
+
 /** A convergence that stopped before changing anything: observing failed, or the plan is blocked. */
 export function notStarted(commit: string, why: { error: unknown } | { problems: { code: string; message: string }[] }): Convergence {
   const base = { commit, changes: [], rolloutFailures: [], inUseCommits: [], result: 'failed' as const };
   if ('error' in why) {
     const message = why.error instanceof Error ? why.error.message : String(why.error);
-    return { ...base, reason: why.error instanceof CapstanError ? why.error.code : 'OBSERVE_FAILED', message };
+    const known = why.error instanceof CapstanError ? { code: why.error.code, errorClass: why.error.errorClass } : { errorClass: 'transient' as const };
+    return { ...base, reason: REASON.observeFailed, ...known, message };
   }
   const message = why.problems.map((problem) => `${problem.code}: ${problem.message}`).join('; ');
-  return { ...base, reason: why.problems[0].code, message };
+  // A name held by another, an empty commit: nothing a retry fixes before someone acts.
+  return { ...base, reason: REASON.planBlocked, code: why.problems[0].code, errorClass: 'terminal', message };
 }
 
 /**

@@ -84,7 +84,7 @@ describe('corpus apps end to end', () => {
         env: { CAPSTAN_REPO: repo.url, CAPSTAN_GIT_TOKEN: TOKEN, CAPSTAN_STATE_DIR: state.path, CAPSTAN_NODE: node, CAPSTAN_PATH: 'apps' },
       });
     // Docker 20.10 briefly drops its isolation jump while networks are being created (see
-    // agent/execute/isolation.ts); Capstan then starts no replica there and the next cycle
+    // agent/targets/containers/execute-isolation.ts); Capstan then starts no replica there and the next cycle
     // finishes the job. At most three cycles.
     let result = await once();
     for (let attempt = 1; attempt < 3 && result.code !== 0 && /is not isolated/.test(result.stderr); attempt++) result = await once();

@@ -8,7 +8,7 @@ import { createLogger } from '../../agent/log.js';
 import { createHostPathCheck, DEFAULT_POLICY } from '../../agent/policy/index.js';
 import { openDb } from '../../agent/state/db.js';
 import { StateStore } from '../../agent/state/store.js';
-import { ContainerTarget } from '../../agent/targets/containers.js';
+import { ContainerTarget } from '../../agent/targets/containers/index.js';
 import { runCapstan } from '../helpers/cli.js';
 import { cleanupNode, docker, listManaged, testNodeName, uniqueName } from '../helpers/docker.js';
 import { startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';

@@ -112,7 +112,7 @@ describe('spec: networks closed by default, granted by the consumer', () => {
     assert.ok(address, 'postgres has an address on its app network');
     assert.equal(await fetchFrom(probe, `http://${address}:8080/`), undefined, 'nor is its address reachable');
     // Probed again and again, by name and by address: a gap in the engine's isolation (its rules
-    // re-inserted while any network is created, see agent/execute/isolation.ts) cannot hide
+    // re-inserted while any network is created, see agent/targets/containers/execute-isolation.ts) cannot hide
     // behind a single probe that happened to be dropped.
     const rounds = 20;
     const script = `for i in $(seq ${rounds}); do timeout -s KILL 1 wget -q -O /dev/null "http://${address}:8080/" && echo REACHED-ADDRESS; ` +

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { containerCreateOptions } from '../../agent/execute/spec.js';
+import { containerCreateOptions } from '../../agent/targets/containers/execute-spec.js';
 import { DEFAULT_POLICY, parsePolicy, type HostPolicy } from '../../agent/policy/index.js';
 import { cleanupCheckouts, convertCompose, convertFiles } from './compose-helpers.js';
 

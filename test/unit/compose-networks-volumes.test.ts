@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { networkLayout } from '../../agent/plan/networks.js';
-import { plan } from '../../agent/plan/plan.js';
-import { printPlan } from '../../agent/plan/print.js';
+import { networkLayout } from '../../agent/targets/networks.js';
+import { plan } from '../../agent/targets/containers/plan.js';
+import { printPlan } from '../../agent/targets/containers/print.js';
 import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ManifestProblem } from '../../agent/errors.js';

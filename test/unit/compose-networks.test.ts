@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { formatProblem } from '../../agent/errors.js';
-import { containerCreateOptions } from '../../agent/execute/spec.js';
+import { containerCreateOptions } from '../../agent/targets/containers/execute-spec.js';
 import { validateDir } from '../../agent/load/index.js';
 import type { DesiredState } from '../../agent/model.js';
-import { networkLayout } from '../../agent/plan/networks.js';
+import { networkLayout } from '../../agent/targets/networks.js';
 import { cleanupCheckouts, hashKey, writeCheckout } from './compose-helpers.js';
 
 // The native fields Compose files need and the native format gained for them: app networks with

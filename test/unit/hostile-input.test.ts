@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { formatProblem } from '../../agent/errors.js';
 import { validateDir, type ValidateInput } from '../../agent/load/index.js';
-import { plan } from '../../agent/plan/plan.js';
+import { plan } from '../../agent/targets/containers/plan.js';
 import { DEFAULT_POLICY } from '../../agent/policy/index.js';
 
 // Issue 21, holes 5 and 8: hostile or absurd input is refused with its file and line, in time

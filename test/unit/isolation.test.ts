@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { isolationOf, type BridgeNetwork } from '../../agent/execute/isolation.js';
+import { isolationOf, type BridgeNetwork } from '../../agent/targets/containers/execute-isolation.js';
 
 // The engine's isolation rules as `iptables-save -t filter` prints them on Docker 20.10 (taken
 // from this project's test engine), and the ways they go missing.

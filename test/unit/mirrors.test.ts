@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { mirrorReference, splitReference } from '../../agent/execute/mirrors.js';
+import { mirrorReference, splitReference } from '../../agent/targets/containers/plan-mirrors.js';
 import { parsePolicy } from '../../agent/policy/index.js';
 
 describe('registry mirrors', () => {

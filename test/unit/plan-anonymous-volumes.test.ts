@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { App, DesiredState, Service } from '../../agent/model.js';
 import { anonymousVolumeName } from '../../agent/names.js';
-import type { ObservedContainer, ObservedState } from '../../agent/observe/observe.js';
-import { plan } from '../../agent/plan/plan.js';
-import { printPlan } from '../../agent/plan/print.js';
-import { containerCreateOptions } from '../../agent/execute/spec.js';
+import type { ObservedContainer, ObservedState } from '../../agent/targets/containers/observe.js';
+import { plan } from '../../agent/targets/containers/plan.js';
+import { printPlan } from '../../agent/targets/containers/print.js';
+import { containerCreateOptions } from '../../agent/targets/containers/execute-spec.js';
 
 // Anonymous volumes (Compose's `- /app/node_modules`): one per replica slot, kept across the
 // slot's replacements as Compose's recreate keeps them, removed only when the manifest says so.

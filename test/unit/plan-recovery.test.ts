@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { App, DesiredState, Service } from '../../agent/model.js';
-import type { ObservedContainer, ObservedState } from '../../agent/observe/observe.js';
-import { plan } from '../../agent/plan/plan.js';
-import { printPlan } from '../../agent/plan/print.js';
+import type { ObservedContainer, ObservedState } from '../../agent/targets/containers/observe.js';
+import { plan } from '../../agent/targets/containers/plan.js';
+import { printPlan } from '../../agent/targets/containers/print.js';
 
 // Golden plans for a rollout the agent did not live to finish (kill -9): a container at the
 // desired hash that SQLite does not record as applied is watched again before it is promoted.

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { App, DesiredState, Service } from '../../agent/model.js';
-import type { ObservedContainer, ObservedState } from '../../agent/observe/observe.js';
-import { plan } from '../../agent/plan/plan.js';
-import { describe as describeOperation, printPlan } from '../../agent/plan/print.js';
+import type { ObservedContainer, ObservedState } from '../../agent/targets/containers/observe.js';
+import { plan } from '../../agent/targets/containers/plan.js';
+import { describe as describeOperation, printPlan } from '../../agent/targets/containers/print.js';
 
 // Golden plans, as in docker/compose's reconcile_test.go: build the observed state by hand,
 // compare the printed plan. The printer is the one `capstan plan` uses.
@@ -568,4 +568,43 @@ plan for commit c0ffee000000 on node n1: 3 operation(s)
     assert.deepEqual(foreign.problems.map((problem) => problem.code), ['NAME_CONFLICT']);
     assert.match(foreign.problems[0].message, /network 'db\.pg\.grant' needed by app 'db'/);
   });
+});
+
+describe('a plan carries everything execution needs', () => {
+  it('gives each create its service spec and endpoints, each start its networks, and prints neither', async () => {
+    const { planJson } = await import('../../agent/targets/print.js');
+    const secret = 's3cr3t-value-never-printed';
+    const web = service('web', { environment: { TOKEN: secret }, user: '1000:1000' });
+    const result = plan(desired(app('shop', [web])), observed([]));
+    const create = result.operations.find((operation) => operation.kind === 'create-container');
+    const start = result.operations.find((operation) => operation.kind === 'start-container');
+    assert.ok(create?.kind === 'create-container' && start?.kind === 'start-container');
+    assert.equal(create.spec.service.environment.TOKEN, secret);
+    assert.deepEqual(create.spec.endpoints.map((endpoint) => endpoint.network), ['shop_default']);
+    assert.deepEqual(create.spec.secretOwner, { uid: 1000, gid: 1000 });
+    assert.deepEqual(start.networks, ['shop_default']);
+    assert.doesNotMatch(printPlan(result), new RegExp(secret));
+    const json = planJson(result);
+    assert.doesNotMatch(json, new RegExp(secret), '`plan --json` leaves the spec out');
+    assert.equal((JSON.parse(json) as { operations: object[] }).operations.length, result.operations.length);
+  });
+
+  it('names the mirror a pull goes to, and the tag it takes after', () => {
+    const mirrored: DesiredState = { ...desired(app('shop', [service('web', { image: 'nginx:1' })])), mirrors: { hosts: { 'docker.io': 'registry.local:5000' }, failClosed: true } };
+    const pull = plan(mirrored, observed([])).operations.find((operation) => operation.kind === 'pull-image');
+    assert.ok(pull?.kind === 'pull-image');
+    assert.deepEqual(pull.mirror, { reference: 'registry.local:5000/library/nginx:1', tagAs: { repo: 'nginx', tag: '1' }, failClosed: true });
+  });
+});
+
+it('keeps agent/load out of every execute stage file', async () => {
+  const { readdirSync, readFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { repoRoot } = await import('../helpers/paths.js');
+  const targets = join(repoRoot(), 'agent', 'targets');
+  for (const folder of readdirSync(targets, { withFileTypes: true }).filter((entry) => entry.isDirectory())) {
+    for (const file of readdirSync(join(targets, folder.name)).filter((name) => name.startsWith('execute'))) {
+      assert.doesNotMatch(readFileSync(join(targets, folder.name, file), 'utf8'), /from '[./]*load\//, `agent/targets/${folder.name}/${file} imports agent/load`);
+    }
+  }
 });

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { readiness, recheckDelayMs, type ContainerStateView } from '../../agent/execute/readiness.js';
+import { readiness, recheckDelayMs, type ContainerStateView } from '../../agent/targets/containers/execute-readiness.js';
 import { durationMs, normalizeUpdate } from '../../agent/load/normalize/rollout.js';
 import type { Service } from '../../agent/model.js';
-import { batches, effectiveOrder, rolloutBounds } from '../../agent/plan/rollout.js';
+import { batches, effectiveOrder, rolloutBounds } from '../../agent/targets/rollout.js';
 
 describe('rollout arithmetic', () => {
   it('batches slots by parallelism; 0 means all at once', () => {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { maskValues } from '../../agent/execute/build.js';
-import { registryAuth } from '../../agent/execute/registry-auth.js';
-import { containerCreateOptions } from '../../agent/execute/spec.js';
+import { maskValues } from '../../agent/targets/containers/execute-build.js';
+import { registryAuth } from '../../agent/targets/registry-auth.js';
+import { containerCreateOptions } from '../../agent/targets/containers/execute-spec.js';
 import { numericUser } from '../../agent/load/normalize/spec.js';
 import { registryHost, registryKey } from '../../agent/load/variables/registries.js';
 import type { App, Service } from '../../agent/model.js';
@@ -177,7 +177,7 @@ it('build output and errors mask every build argument value', () => {
 });
 
 it('readiness for a completion dependency: ready only once exited 0', async () => {
-  const { readiness } = await import('../../agent/execute/readiness.js');
+  const { readiness } = await import('../../agent/targets/containers/execute-readiness.js');
   const rule = { monitorMs: 1000, oneShot: true, deadline: 10_000, completion: true };
   const view = (state: Partial<{ Status: string; Running: boolean; ExitCode: number }>) => ({
     Status: 'running',
@@ -195,7 +195,7 @@ it('readiness for a completion dependency: ready only once exited 0', async () =
 });
 
 it('network layout: an egress-less consumer of a whole app joins that app\'s internal network', async () => {
-  const { networkLayout } = await import('../../agent/plan/networks.js');
+  const { networkLayout } = await import('../../agent/targets/networks.js');
   const shopApp: App = { ...shop, services: [{ ...bare, egress: false, uses: [{ app: 'db' }] }] };
   const db: App = { name: 'db', source: { file: 'db.yaml', line: 1 }, volumes: [], services: [{ ...bare, app: 'db', name: 'pg' }] };
   const layout = networkLayout({ commit: 'c', apps: [db, shopApp] });

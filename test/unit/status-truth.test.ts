@@ -6,7 +6,7 @@ import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { RECENT_QUARANTINE_MS, readyCell, serviceStatus, statusReport, type StatusFacts } from '../../agent/cli/status-report.js';
 import { parseTail, parseTarget } from '../../agent/cli/commands/logs.js';
-import { wasKilledAfterGrace } from '../../agent/execute/execute.js';
+import { wasKilledAfterGrace } from '../../agent/targets/containers/execute.js';
 import { withOutputs } from '../../agent/notify/from-outcome.js';
 import { KEPT_BYTES, lastLines } from '../../agent/output/bounded.js';
 import { FrameReader, LineSplitter, demuxLogs } from '../../agent/output/frames.js';

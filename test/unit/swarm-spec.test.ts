@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { App, DesiredState, Service } from '../../agent/model.js';
-import { networkLayout } from '../../agent/plan/networks.js';
+import { networkLayout } from '../../agent/targets/networks.js';
 import { configName, secretName, serviceNameProblem } from '../../agent/targets/swarm/names.js';
 import { readyTasks, rolloutDeadlineMs, rolloutVerdict, type RolloutExpectation, type TaskView } from '../../agent/targets/swarm/rollout.js';
-import { desiredSwarmService, parseTmpfsOptions } from '../../agent/targets/swarm/spec.js';
+import { desiredSwarmService, parseTmpfsOptions, withReferenceIds } from '../../agent/targets/swarm/spec.js';
 
 // The mapping from the model to Swarm's ServiceSpec, pinned field by field, and the pure halves
 // of the rollout watch (how long to wait, what Swarm's update state means), as tables.
@@ -33,7 +33,10 @@ function service(overrides: Partial<Service> = {}): Service {
 function build(web: Service, volumes: App['volumes'] = [], others: App[] = []) {
   const app: App = { name: 'shop', source: { file: 'shop.yaml', line: 1 }, services: [web], volumes };
   const desired: DesiredState = { commit: COMMIT, apps: [...others, app].sort((left, right) => (left.name < right.name ? -1 : 1)) };
-  return desiredSwarmService(app, web, { node: 'mgr1', commit: COMMIT, layout: networkLayout(desired), hashKey: HASH_KEY, secretId: (name) => `id-${name}`, configId: (name) => `id-${name}` });
+  const swarm = desiredSwarmService(app, web, { node: 'mgr1', commit: COMMIT, layout: networkLayout(desired), hashKey: HASH_KEY });
+  // The executor names each secret and config by id as well, as Swarm wants.
+  const ids = (refs: { name: string }[]) => new Map(refs.map((ref) => [ref.name, `id-${ref.name}`]));
+  return { ...swarm, spec: withReferenceIds(swarm.spec, { secrets: ids(swarm.secrets), configs: ids(swarm.configs) }) };
 }
 
 describe('swarm spec: model service → ServiceSpec', () => {

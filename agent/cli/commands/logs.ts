@@ -6,6 +6,7 @@ import { LABEL, isOwnedBy, ownerLabels } from '../../labels.js';
 import { FrameReader, LineSplitter, type LogStream } from '../../output/frames.js';
 import { resolveConfig } from '../config.js';
 import { configFlags, withConfigOptions } from '../options.js';
+import { TARGETS } from '../../targets/index.js';
 
 // `capstan logs APP[/SERVICE]`: what the current replicas print, read through the Docker API
 // (no port, like everything Capstan does), each line prefixed with its container's name as
@@ -24,9 +25,8 @@ export function logsCommand(): Command {
       const config = resolveConfig(configFlags(options), process.env, process.cwd(), { requireRepo: false });
       const { app, service } = parseTarget(target);
       const tail = parseTail(String(options.tail));
-      if (config.target === 'swarm') {
-        throw new CapstanError('UNSUPPORTED', 'terminal', 'capstan logs reads containers on this engine; for Swarm services use `docker service logs`');
-      }
+      const elsewhere = TARGETS[config.target].logsElsewhere;
+      if (elsewhere !== undefined) throw new CapstanError('UNSUPPORTED', 'terminal', `capstan logs reads containers on this engine; ${elsewhere}`);
       const docker = connectDocker();
       const replicas = await currentReplicas(docker, config.node, app, service);
       if (replicas.length === 0) {

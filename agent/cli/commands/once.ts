@@ -6,6 +6,7 @@ import { configFlags, withConfigOptions } from '../options.js';
 import { systemClock } from '../../clock.js';
 import { createCycleHooks } from '../hooks.js';
 import { createReconciler, openState } from '../wiring.js';
+import { reasonCode } from '../../reasons.js';
 import { acquireCycleLock, lockTimeoutMs } from '../../state/cycle-lock.js';
 
 export function onceCommand(): Command {
@@ -31,7 +32,7 @@ export function onceCommand(): Command {
         await hooks.flush();
         if (outcome.result === 'failed' || outcome.result === 'blocked') {
           // Blocked: the head is quarantined, invalid or refused; the last applied commit runs on.
-          process.stderr.write(`capstan: cycle ${outcome.result}: ${outcome.reason}: ${outcome.message}\n`);
+          process.stderr.write(`capstan: cycle ${outcome.result}: ${reasonCode(outcome)}: ${outcome.message}\n`);
           process.exitCode = 1;
         } else {
           process.stdout.write(`${outcome.result} at ${outcome.commit?.slice(0, 12)} (${outcome.changes.length} change(s))\n`);

@@ -3,6 +3,7 @@ import { createLogger } from '../../log.js';
 import { SecretRegistry } from '../../secret-registry.js';
 import { resolveConfig } from '../config.js';
 import { configFlags, withConfigOptions } from '../options.js';
+import { planJson } from '../../targets/print.js';
 import { renderTable } from '../table.js';
 import { createReconciler, openStore } from '../wiring.js';
 
@@ -28,7 +29,7 @@ export function planCommand(): Command {
           return;
         }
         const { plan, text, desired } = await reconciler.preview();
-        print(options.json ? JSON.stringify(plan, null, 2) + '\n' : text);
+        print(options.json ? planJson(plan) : text);
         // Accepted but worth knowing (Compose keys with no effect here); never a value.
         const notes = (desired.notes ?? []).map((note) => `note: ${note}\n`).join('');
         if (notes) (options.json ? process.stderr : process.stdout).write(reconciler.redact(notes));

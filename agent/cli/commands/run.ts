@@ -11,6 +11,8 @@ import { acquireCycleLock, lockTimeoutMs } from '../../state/cycle-lock.js';
 import { resolve } from 'node:path';
 import { connectDocker } from '../../docker.js';
 import { CapstanError } from '../../errors.js';
+import { cycleRetryDelayMs } from '../../cycle-retry.js';
+import type { CycleOutcome } from '../../reconcile.js';
 
 export function runCommand(): Command {
   return withConfigOptions(new Command('run'))
@@ -61,6 +63,7 @@ export function runCommand(): Command {
           if (inboxDir) await importInbox(inboxDir);
           const outcome = await reconciler.cycle(trigger);
           await hooks.afterCycle(outcome);
+          return outcome;
         } finally {
           lock.release();
         }
@@ -81,13 +84,30 @@ export function runCommand(): Command {
         }
       };
 
+      // A transient or not-ready failure is tried again before the next scheduled cycle, backing
+      // off with jitter (cycle-retry.ts); a terminal one waits for the schedule and a new commit.
+      let retryTimer: NodeJS.Timeout | undefined;
+      let failuresInARow = 0;
+      const scheduleRetry = (outcome: CycleOutcome | undefined) => {
+        if (!outcome) return;
+        failuresInARow = outcome.result === 'failed' && outcome.errorClass !== 'terminal' ? failuresInARow + 1 : 0;
+        const delayMs = cycleRetryDelayMs(outcome, failuresInARow, Math.random());
+        const next = task.getNextRun();
+        if (delayMs === undefined || (next && next.getTime() <= Date.now() + delayMs)) return;
+        logger.info({ reason: outcome.reason, code: outcome.code, errorClass: outcome.errorClass, retryInMs: delayMs }, 'trying again before the next scheduled cycle');
+        retryTimer = setTimeout(() => void runCycle('retry'), delayMs);
+        retryTimer.unref();
+      };
+
       let inFlight: Promise<unknown> | undefined;
       const runCycle = (trigger: string) => {
         if (inFlight) {
           logger.warn({ trigger }, 'previous cycle still running, skipping this one');
           return inFlight;
         }
+        clearTimeout(retryTimer);
         inFlight = lockedCycle(trigger)
+          .then(scheduleRetry)
           .catch((error: unknown) => logger.error({ error: String(error) }, 'cycle crashed'))
           .finally(() => {
             inFlight = undefined;
@@ -108,6 +128,7 @@ export function runCommand(): Command {
           logger.info({ signal }, 'stopping: waiting for the cycle in flight');
           await task.stop();
           await inFlight;
+          clearTimeout(retryTimer);
           await hooks.stop();
           store.setMeta('next_cycle_at', null);
           beat(true);

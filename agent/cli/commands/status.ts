@@ -1,8 +1,7 @@
 import { Command } from 'commander';
 import { join } from 'node:path';
-import { observe } from '../../observe/observe.js';
 import { LOCK_FILE, processExists, readHolder } from '../../state/cycle-lock.js';
-import { swarmTaskRows } from '../../targets/swarm/status.js';
+import { TARGETS } from '../../targets/index.js';
 import { resolveConfig } from '../config.js';
 import { configFlags, withConfigOptions } from '../options.js';
 import { readyCell, renderStatus, statusReport, type ServiceStatus } from '../status-report.js';
@@ -20,7 +19,7 @@ export function statusCommand(): Command {
       const config = resolveConfig(configFlags(options), process.env, process.cwd(), { requireRepo: false });
       const store = openStore(config);
       try {
-        const observed = config.target === 'swarm' ? await swarmTaskRows(connectDocker(), config.node) : await observe(connectDocker(), config.node);
+        const observed = await TARGETS[config.target].status(connectDocker(), config.node);
         const applied = store.lastAppliedCommit;
         const attempted = store.lastAttemptedCommit;
         const lastError = store.lastError;

@@ -5,7 +5,7 @@ import { CapstanError } from '../../errors.js';
 import type { Reconciler } from '../../reconcile.js';
 import { loadTrustFile } from '../../trust/index.js';
 import type { AgentConfig } from '../config.js';
-import type { IsolationCheck } from '../../execute/isolation.js';
+import type { IsolationCheck } from '../../targets/containers/execute-isolation.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -61,7 +61,7 @@ export async function trustFileCheck(config: AgentConfig): Promise<CheckResult> 
   }
 }
 
-/** Every network this node's Capstan manages must be isolated by the engine (agent/execute/isolation.ts). */
+/** Every network this node's Capstan manages must be isolated by the engine (agent/targets/containers/execute-isolation.ts). */
 export async function networkIsolationCheck(docker: Docker, node: string, isolation: IsolationCheck | undefined, mode: 'verify' | 'off' = 'verify'): Promise<CheckResult> {
   const name = 'network isolation';
   if (mode === 'off') return { name, status: 'warn', detail: 'not verified: turned off (--network-isolation off / CAPSTAN_NETWORK_ISOLATION=off); the operator isolates networks' };

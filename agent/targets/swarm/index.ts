@@ -1,18 +1,41 @@
 import type Docker from 'dockerode';
 import type { Clock } from '../../clock.js';
+import { dockerConfigReader, registryAuth } from '../registry-auth.js';
 import type { Logger } from '../../log.js';
 import type { DesiredState } from '../../model.js';
 import type { StateStore } from '../../state/store.js';
-import type { Convergence, RolloutFailure, ServiceReadiness, Target, TargetPlan } from '../target.js';
-import { journalOf, notStarted } from '../target.js';
+import { convergeWith, type TargetStages } from '../converge.js';
+import type { Convergence, RolloutFailure, Target, TargetPlan, TargetRegistration } from '../target.js';
+import { journalOf } from '../target.js';
 import { executeSwarm, type SwarmExecuteDeps } from './execute.js';
 import { swarmServiceName } from './names.js';
 import { observeRepoFiles, observeSwarm } from './observe.js';
 import { planSwarm } from './plan.js';
 import { describeSwarm, printSwarmPlan, swarmChangeSummary } from './print.js';
 import type { SwarmObservedState, SwarmPlan } from './types.js';
+import { swarmStatusRows } from './status.js';
 
 export type { SwarmPlan } from './types.js';
+
+/** `--target swarm`: Swarm services, on a manager; Swarm places them, so no fleet share. */
+export const swarmTarget: TargetRegistration = {
+  description: 'Swarm services (on a manager)',
+  create: (context) =>
+    new SwarmTarget({
+      docker: context.docker,
+      store: context.store,
+      clock: context.clock,
+      node: context.node,
+      allowEmpty: context.allowEmpty,
+      redact: context.redact,
+      hashKey: context.hashKey,
+      readFile: (path) => context.fs.promises.readFile(path),
+      stat: (path) => context.fs.promises.stat(path),
+    }),
+  status: swarmStatusRows,
+  fleetShare: false,
+  logsElsewhere: 'for Swarm services use `docker service logs`',
+};
 
 export interface SwarmTargetDeps {
   docker: Docker;
@@ -48,45 +71,44 @@ export class SwarmTarget implements Target {
   /** Unused secret versions and configs go with the plan that stops using them; Swarm nodes pull their own images. */
   async afterApplied(): Promise<void> {}
 
-  async converge(desired: DesiredState, { logger, cycleId }: { logger: Logger; cycleId: number }): Promise<Convergence> {
-    const { docker, store, clock, node } = this.deps;
-    const base = { commit: desired.commit, rolloutFailures: [] as RolloutFailure[], inUseCommits: [] as string[] };
-    let observed: SwarmObservedState;
-    let plan: SwarmPlan;
-    try {
-      ({ observed, plan } = await this.observeAndPlan(desired));
-    } catch (error) {
-      return notStarted(desired.commit, { error });
-    }
-    if (plan.problems.length > 0) return notStarted(desired.commit, { problems: plan.problems });
-    if (plan.operations.length === 0) return { ...base, result: 'in-sync', changes: [], services: readiness(desired, observed) };
+  converge(desired: DesiredState, context: { logger: Logger; cycleId: number }): Promise<Convergence> {
+    return convergeWith(this.stages(desired), desired, context);
+  }
 
-    logger.info({ operations: plan.operations.length }, 'applying swarm plan');
-    const { done, failure } = await executeSwarm(plan, desired, {
-      docker,
-      clock,
-      node,
-      logger,
-      hashKey: this.deps.hashKey,
-      readFile: this.deps.readFile,
-      pollIntervalMs: this.deps.pollIntervalMs,
-      journal: journalOf(store, cycleId, describeSwarm, this.deps.redact),
-    });
-    const changes = swarmChangeSummary(done);
-    if (failure) {
-      const rolloutFailures: RolloutFailure[] =
-        failure.rollout && 'service' in failure.operation && typeof failure.operation.service === 'object'
-          ? [{ app: failure.operation.service.app, service: failure.operation.service.service, message: `${failure.operation.service.app}/${failure.operation.service.service}: ${failure.message}` }]
-          : [];
-      return { ...base, result: 'failed', reason: 'APPLY_FAILED', message: `${describeSwarm(failure.operation)}: ${failure.message}`, changes, rolloutFailures };
-    }
-    // Observe again instead of assuming: what Swarm shows now is the truth.
-    const after = await this.observeAndPlan(desired);
-    if (after.plan.operations.length > 0) {
-      const message = `still pending after apply: ${swarmChangeSummary(after.plan.operations).slice(0, 5).join('; ')}`;
-      return { ...base, result: 'failed', reason: 'NOT_CONVERGED', message, changes, services: readiness(desired, after.observed) };
-    }
-    return { ...base, result: 'applied', changes, services: readiness(desired, after.observed) };
+  /** This target's stages, for the order every target shares (converge.ts). */
+  private stages(desired: DesiredState): TargetStages<SwarmObservedState, SwarmPlan> {
+    const { docker, store, clock, node } = this.deps;
+    return {
+      observeAndPlan: (wanted) => this.observeAndPlan(wanted),
+      pending: (plan) => swarmChangeSummary(plan.operations),
+      readyReplicas: (observed, app, service) => {
+        const current = observed.services.find((candidate) => candidate.name === swarmServiceName(app, service.name));
+        return current && current.configHash === service.configHash ? current.readyTasks : 0;
+      },
+      // Swarm's nodes mount no checkout of this one.
+      inUseCommits: () => [],
+      execute: async (plan, { logger, cycleId }) => {
+        const readConfig = dockerConfigReader();
+        const { done, failure } = await executeSwarm(plan, {
+          docker,
+          clock,
+          node,
+          logger,
+          readFile: this.deps.readFile,
+          // Credentials stay out of the plan, which `capstan plan` prints.
+          registryAuth: (image) => registryAuth(image, desired.registries, readConfig),
+          pollIntervalMs: this.deps.pollIntervalMs,
+          journal: journalOf(store, cycleId, describeSwarm, this.deps.redact),
+        });
+        const changes = swarmChangeSummary(done);
+        if (!failure) return { changes, rolloutFailures: [] };
+        const rolloutFailures: RolloutFailure[] =
+          failure.rollout && 'service' in failure.operation && typeof failure.operation.service === 'object'
+            ? [{ app: failure.operation.service.app, service: failure.operation.service.service, message: `${failure.operation.service.app}/${failure.operation.service.service}: ${failure.message}` }]
+            : [];
+        return { changes, failure: { message: `${describeSwarm(failure.operation)}: ${failure.message}`, errorClass: failure.rollout ? 'terminal' : 'transient' }, rolloutFailures };
+      },
+    };
   }
 
   private async observeAndPlan(desired: DesiredState): Promise<{ observed: SwarmObservedState; plan: SwarmPlan }> {
@@ -94,19 +116,4 @@ export class SwarmTarget implements Target {
     const plan = planSwarm(desired, observed, { hashKey: this.deps.hashKey, repoFiles, allowEmpty: this.deps.allowEmpty });
     return { observed, plan };
   }
-}
-
-function readiness(desired: DesiredState, observed: SwarmObservedState): ServiceReadiness[] {
-  const byName = new Map(observed.services.map((service) => [service.name, service]));
-  return desired.apps.flatMap((app) =>
-    app.services.map((service) => {
-      const current = byName.get(swarmServiceName(app.name, service.name));
-      return {
-        app: app.name,
-        service: service.name,
-        desiredReplicas: service.replicas,
-        readyReplicas: current && current.configHash === service.configHash ? current.readyTasks : 0,
-      };
-    }),
-  );
 }

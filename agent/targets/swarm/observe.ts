@@ -4,7 +4,7 @@ import { LABEL, isOwnedBy } from '../../labels.js';
 import type { DesiredState } from '../../model.js';
 import type { ObservedObject, ObservedService, RepoFileInfo, RolloutSettings, SwarmObservedState } from './types.js';
 import { readyTasks, type TaskView } from './rollout.js';
-import { toTaskView, toUpdateStatus } from './watch.js';
+import { toTaskView, toUpdateStatus } from './execute-watch.js';
 
 // Only reads. What this node's agent owns in the swarm (services, overlay networks, secrets,
 // configs labelled `capstan.managed=true` and `capstan.node=<node>`), what its containers target

@@ -1,6 +1,7 @@
 import type { DesiredState } from '../../model.js';
-import { networkLayout } from '../../plan/networks.js';
-import { rolloutDeadlineMs } from './rollout.js';
+import { networkLayout } from '../networks.js';
+import { emptyStateProblem } from '../converge.js';
+import { expectedTasks, rolloutDeadlineMs } from './rollout.js';
 import { desiredSwarmService, type DesiredSwarmService } from './spec.js';
 import { unsupportedFields, unsupportedVolumes } from './support.js';
 import type { ObservedService, RepoFileInfo, RolloutSettings, SwarmObservedState, SwarmOperation, SwarmPlan, SwarmPlanProblem } from './types.js';
@@ -37,14 +38,9 @@ type NewOperation = SwarmOperation extends infer O ? (O extends SwarmOperation ?
 
 export function planSwarm(desired: DesiredState, observed: SwarmObservedState, options: SwarmPlanOptions): SwarmPlan {
   const result: SwarmPlan = { target: 'swarm', commit: desired.commit, node: observed.node, operations: [], problems: [] };
-  const serviceCount = desired.apps.reduce((sum, app) => sum + app.services.length, 0);
-  if (serviceCount === 0 && observed.services.length > 0 && !options.allowEmpty) {
-    result.problems.push({
-      code: 'EMPTY_DESIRED_STATE',
-      message:
-        `commit renders no services while this node runs ${observed.services.length} managed Swarm service(s); ` +
-        'refusing to remove them all (is the configured path right?). Set CAPSTAN_ALLOW_EMPTY=true to allow it',
-    });
+  const empty = emptyStateProblem(desired, { count: observed.services.length, what: 'managed Swarm service(s)', verb: 'remove' }, options.allowEmpty);
+  if (empty) {
+    result.problems.push(empty);
     return result;
   }
   const layout = networkLayout(desired);
@@ -87,11 +83,13 @@ export function planSwarm(desired: DesiredState, observed: SwarmObservedState, o
   }
   const observedSecrets = new Set(observed.secrets.map((secret) => secret.name));
   const observedConfigs = new Set(observed.configs.map((config) => config.name));
-  for (const { swarm } of wanted) {
+  for (const { service, swarm } of wanted) {
     for (const secret of swarm.secrets) {
       if (observedSecrets.has(secret.name) || ready.has(`secret:${secret.name}`)) continue;
       const cause = `secret file ${secret.target} of ${swarm.ref.app}/${swarm.ref.service}: new value`;
-      ready.set(`secret:${secret.name}`, add({ kind: 'create-secret', secret: secret.name, app: swarm.ref.app, service: swarm.ref.service, target: secret.target, after: [], cause }));
+      const value = service.secretFiles?.find((file) => file.target === secret.target)?.value ?? '';
+      const operation: NewOperation = { kind: 'create-secret', secret: secret.name, app: swarm.ref.app, service: swarm.ref.service, target: secret.target, spec: { value }, after: [], cause };
+      ready.set(`secret:${secret.name}`, add(operation));
     }
     for (const config of swarm.configs) {
       if (observedConfigs.has(config.name) || ready.has(`config:${config.name}`)) continue;
@@ -110,22 +108,24 @@ export function planSwarm(desired: DesiredState, observed: SwarmObservedState, o
     ].filter((id): id is number => id !== undefined);
     const after = [...legacyContainers, ...needs].sort((left, right) => left - right);
     const progressDeadlineMs = rolloutDeadlineMs(service);
+    const expected = expectedTasks(service);
     const current = observedServices.get(swarm.ref.name);
     if (!current) {
-      serviceOperations.push(add({ kind: 'create-service', service: swarm.ref, progressDeadlineMs, after, cause: 'service missing' }));
+      serviceOperations.push(add({ kind: 'create-service', service: swarm.ref, progressDeadlineMs, expected, spec: swarm, after, cause: 'service missing' }));
       continue;
     }
     const change = compare(swarm, current);
     if (change.spec.length > 0) {
       const cause = [...change.spec, ...change.replicas].join('; ');
-      serviceOperations.push(add({ kind: 'update-service', service: swarm.ref, serviceId: current.id, rolling: change.rolling, progressDeadlineMs, after, cause }));
+      serviceOperations.push(add({ kind: 'update-service', service: swarm.ref, serviceId: current.id, rolling: change.rolling, progressDeadlineMs, expected, spec: swarm, after, cause }));
     } else if (change.replicas.length > 0) {
-      serviceOperations.push(add({ kind: 'scale-service', service: swarm.ref, serviceId: current.id, replicas: swarm.replicas, progressDeadlineMs, after, cause: change.replicas[0] }));
+      const scale: NewOperation = { kind: 'scale-service', service: swarm.ref, serviceId: current.id, replicas: swarm.replicas, progressDeadlineMs, expected, after, cause: change.replicas[0] };
+      serviceOperations.push(add(scale));
     } else if (current.updateStatus && IN_FLIGHT.has(current.updateStatus.state)) {
       // The spec is this commit's, but the cycle that sent it ended before Swarm finished (a
       // crash, a restart): see the rollout through before calling the commit applied.
       const cause = `Swarm's update is ${current.updateStatus.state.replace('_', ' ')} (sent by an earlier cycle)`;
-      serviceOperations.push(add({ kind: 'await-rollout', service: swarm.ref, serviceId: current.id, progressDeadlineMs, after: [], cause }));
+      serviceOperations.push(add({ kind: 'await-rollout', service: swarm.ref, serviceId: current.id, progressDeadlineMs, expected, after: [], cause }));
     }
   }
 

@@ -1,4 +1,4 @@
-import { renderPlan } from '../../plan/print.js';
+import { renderPlan } from '../print.js';
 import type { SwarmOperation, SwarmPlan } from './types.js';
 
 /**

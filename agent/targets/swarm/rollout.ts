@@ -1,6 +1,6 @@
 import type { Service } from '../../model.js';
-import { isOneShot, updateOf } from '../../plan/rollout.js';
-import type { UpdateStatus } from './types.js';
+import { isOneShot, updateOf } from '../rollout.js';
+import type { ExpectedTasks, UpdateStatus } from './types.js';
 
 // Swarm places and replaces tasks itself; Capstan only reads how that went. These are the pure
 // halves: how long to wait, and what Swarm's state means. The polling is in watch.ts.
@@ -53,8 +53,13 @@ const FAILED_UPDATE: Record<string, string> = {
 };
 const ENDED = new Set(['complete', 'failed', 'rejected', 'shutdown', 'orphaned', 'remove']);
 
-export function expectationFor(service: Service, options: { rolling: boolean; created: boolean; previousStartedAt?: string }): RolloutExpectation {
-  return { configHash: service.configHash, replicas: service.replicas, oneShot: isOneShot(service), ...options, previousStartedAt: options.previousStartedAt };
+/** What the tasks of `service` must show once its rollout is done (carried by the plan). */
+export function expectedTasks(service: Service): ExpectedTasks {
+  return { configHash: service.configHash, replicas: service.replicas, oneShot: isOneShot(service) };
+}
+
+export function expectationFor(expected: ExpectedTasks, options: { rolling: boolean; created: boolean; previousStartedAt?: string }): RolloutExpectation {
+  return { ...expected, ...options, previousStartedAt: options.previousStartedAt };
 }
 
 /** Running (Swarm reports `starting` until a health check passes) on the expected config. */

@@ -2,10 +2,12 @@ import type Docker from 'dockerode';
 import { numericUser } from '../../load/normalize/spec.js';
 import { LABEL, ownerLabels } from '../../labels.js';
 import type { App, Service, PlacementSpec } from '../../model.js';
-import type { EndpointSpec, NetworkLayout } from '../../plan/networks.js';
-import { isOneShot, updateOf } from '../../plan/rollout.js';
+import type { NetworkLayout } from '../networks.js';
+import { isOneShot, updateOf } from '../rollout.js';
 import { configName, secretName, swarmServiceName } from './names.js';
-import type { RolloutSettings, ServiceRef } from './types.js';
+import type { DesiredSwarmService, RolloutSettings, ServiceRef, SwarmConfigRef } from './types.js';
+
+export type { DesiredSwarmService } from './types.js';
 
 // Model `Service` → Swarm `ServiceSpec`. Pure, so the planner's comparisons and what Swarm
 // receives come from the same function, and golden tests can pin the mapping. Whatever the
@@ -17,43 +19,13 @@ export interface SwarmSpecContext {
   layout: NetworkLayout;
   /** Keys secret names (names.ts). */
   hashKey: Uint8Array;
-  /**
-   * Swarm wants secret and config references by id as well as name; the executor resolves them
-   * when it sends the spec. The planner never needs them, so they default to the name.
-   */
-  secretId?: (name: string) => string;
-  configId?: (name: string) => string;
-}
-
-export interface SwarmSecretRef {
-  name: string;
-  target: string;
-}
-
-export interface SwarmConfigRef {
-  name: string;
-  /** The file in the repository, for the plan, and its absolute path in this commit's checkout. */
-  path: string;
-  source: string;
-  target: string;
-}
-
-/** One desired Swarm service: its spec, and what the spec refers to that must exist first. */
-export interface DesiredSwarmService {
-  ref: ServiceRef;
-  replicas: number;
-  spec: Docker.ServiceSpec;
-  secrets: SwarmSecretRef[];
-  configs: SwarmConfigRef[];
-  networks: EndpointSpec[];
-  update: RolloutSettings;
-  rollback: RolloutSettings;
 }
 
 const MS = 1_000_000;
 
 export function desiredSwarmService(app: App, service: Service, context: SwarmSpecContext): DesiredSwarmService {
   const ref: ServiceRef = { name: swarmServiceName(app.name, service.name), app: app.name, service: service.name };
+  const image = service.image;
   const owner = numericUser(service.user) ?? { uid: 0, gid: 0 };
   const secrets = (service.secretFiles ?? []).map((file) => ({
     name: secretName(app.name, service.name, file.target, file.value, context.hashKey),
@@ -84,8 +56,6 @@ export function desiredSwarmService(app: App, service: Service, context: SwarmSp
   }
   const networks = context.layout.endpoints(app.name, service.name);
   const { update, rollback } = rolloutSettings(app, service);
-  const secretId = context.secretId ?? ((name: string) => name);
-  const configId = context.configId ?? ((name: string) => name);
 
   const containerSpec: Docker.ContainerSpec = {
     Image: service.image,
@@ -101,12 +71,13 @@ export function desiredSwarmService(app: App, service: Service, context: SwarmSp
     Mounts: mounts,
     Secrets: secrets.map((secret) => ({
       SecretName: secret.name,
-      SecretID: secretId(secret.name),
+      // Swarm wants the id beside the name: the executor fills it in (withReferenceIds).
+      SecretID: secret.name,
       File: { Name: secret.target, UID: String(owner.uid), GID: String(owner.gid), Mode: secret.mode },
     })),
     Configs: configs.map((config) => ({
       ConfigName: config.name,
-      ConfigID: configId(config.name),
+      ConfigID: config.name,
       File: { Name: config.target, UID: '0', GID: '0', Mode: 0o444 },
     })),
   };
@@ -161,6 +132,7 @@ export function desiredSwarmService(app: App, service: Service, context: SwarmSp
   };
   return {
     ref,
+    image,
     replicas: service.replicas,
     spec,
     secrets: secrets.map(({ name, target }) => ({ name, target })),
@@ -169,6 +141,19 @@ export function desiredSwarmService(app: App, service: Service, context: SwarmSp
     update,
     rollback,
   };
+}
+
+/** The spec to send: each secret and config named by its id as well (Swarm wants both). */
+export function withReferenceIds(spec: Docker.ServiceSpec, ids: { secrets: Map<string, string>; configs: Map<string, string> }): Docker.ServiceSpec {
+  const template = spec.TaskTemplate as { ContainerSpec?: Docker.ContainerSpec } | undefined;
+  const container = template?.ContainerSpec;
+  if (!container) return spec;
+  const withIds: Docker.ContainerSpec = {
+    ...container,
+    Secrets: container.Secrets?.map((secret) => ({ ...secret, SecretID: ids.secrets.get(secret.SecretName ?? '') ?? secret.SecretID })),
+    Configs: container.Configs?.map((config) => ({ ...config, ConfigID: ids.configs.get(config.ConfigName ?? '') ?? config.ConfigID })),
+  };
+  return { ...spec, TaskTemplate: { ...template, ContainerSpec: withIds } as Docker.ServiceSpec['TaskTemplate'] };
 }
 
 /**

@@ -18,7 +18,7 @@ interface RawTask {
   Spec?: { ContainerSpec?: { Labels?: Record<string, string>; Healthcheck?: { Test?: string[] } } };
 }
 
-export async function swarmTaskRows(docker: Docker, node: string): Promise<{ containers: TaskRow[] }> {
+export async function swarmStatusRows(docker: Docker, node: string): Promise<{ containers: TaskRow[] }> {
   const services = (await docker.listServices({ filters: { label: [`${LABEL.managed}=true`, `${LABEL.node}=${node}`] } })) as Docker.Service[];
   const owned = new Set(services.map((service) => service.ID));
   const tasks = (await docker.listTasks({ filters: { 'desired-state': ['running'] } })) as RawTask[];

@@ -23,9 +23,9 @@
 // engine's window; it refuses where the rules are missing for longer, and doctor says so.
 import { execFile } from 'node:child_process';
 import type Docker from 'dockerode';
-import { CapstanError } from '../errors.js';
-import type { Logger } from '../log.js';
-import type { Clock } from '../clock.js';
+import { CapstanError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import type { Clock } from '../../clock.js';
 
 export interface BridgeNetwork {
   name: string;

@@ -1,8 +1,8 @@
 import type Docker from 'dockerode';
-import { LABEL, ownerLabels } from '../labels.js';
-import type { App, Service } from '../model.js';
-import { anonymousVolumeName, containerName } from '../names.js';
-import type { EndpointSpec } from '../plan/networks.js';
+import { LABEL, ownerLabels } from '../../labels.js';
+import type { App, Service } from '../../model.js';
+import { anonymousVolumeName, containerName } from '../../names.js';
+import type { EndpointSpec } from '../networks.js';
 
 /**
  * The Docker create body for one replica. Pure, so it is unit-testable and the planner's

@@ -1,25 +1,21 @@
-import { redactValues } from '../redact.js';
+import { redactValues } from '../../redact.js';
 import type Docker from 'dockerode';
-import { CapstanError } from '../errors.js';
-import { LABEL, ownerLabels } from '../labels.js';
-import type { Logger } from '../log.js';
-import type { DesiredState } from '../model.js';
-import { describe } from '../plan/print.js';
-import type { Operation, Plan } from '../plan/types.js';
-import type { Clock } from '../clock.js';
-import { numericUser } from '../load/normalize/spec.js';
-import { networkLayout, type NetworkLayout } from '../plan/networks.js';
-import { buildImage } from './build.js';
-import { mirrorReference, splitReference } from './mirrors.js';
-import { readiness, recheckDelayMs, type ContainerStateView } from './readiness.js';
-import { dockerConfigReader, registryAuth, type DockerConfigReader } from './registry-auth.js';
-import { ROOT_OWNER, writeSecretFiles } from './secret-files.js';
-import { containerCreateOptions } from './spec.js';
-import type { IsolationCheck } from './isolation.js';
-import type { HostPathCheck } from '../policy/host-paths.js';
-import type { MountCopies } from '../source/mount-copies.js';
-import type { KeptOutput } from '../targets/target.js';
-import { keptOutputOf, OutputKeptError, replicaOutput } from './kept-output.js';
+import { CapstanError, type ErrorClass } from '../../errors.js';
+import { LABEL, ownerLabels } from '../../labels.js';
+import type { Logger } from '../../log.js';
+import { describe } from './print.js';
+import type { Operation, Plan } from './types.js';
+import type { Clock } from '../../clock.js';
+import { buildImage, type ContextLister } from './execute-build.js';
+import { readiness, recheckDelayMs, type ContainerStateView } from './execute-readiness.js';
+import type { AuthConfig } from '../registry-auth.js';
+import { writeSecretFiles } from './execute-secret-files.js';
+import { containerCreateOptions } from './execute-spec.js';
+import type { IsolationCheck } from './execute-isolation.js';
+import type { HostPathCheck } from '../../policy/host-paths.js';
+import type { MountCopies } from '../../source/mount-copies.js';
+import type { KeptOutput } from '../target.js';
+import { keptOutputOf, OutputKeptError, replicaOutput } from './execute-kept-output.js';
 
 /** Written before and after each Docker call; see `state/store.ts`. */
 export interface Journal {
@@ -35,8 +31,15 @@ export interface ExecuteDeps {
   concurrency?: number;
   /** Grace period for `docker stop`, seconds, when the service sets none; else the container's own (Docker's 10 s). */
   stopTimeoutSeconds?: number;
-  /** The host's Docker config, for registry credentials the repository does not hold. */
-  readDockerConfig?: DockerConfigReader;
+  /**
+   * Registry credentials for an image (the manifests' `registries`, else the host's Docker
+   * config). Asked for at the pull, never carried by a plan, which is printed.
+   */
+  registryAuth: (image: string) => Promise<AuthConfig | undefined>;
+  /** The build context's files, as the loader digested them (load/files/build-context.ts). */
+  listContext: ContextLister;
+  /** Every decrypted value, scrubbed from messages, journal rows and kept output. */
+  secrets: readonly string[];
   clock: Clock;
   /** How often `wait-ready` inspects the container. */
   pollIntervalMs?: number;
@@ -57,6 +60,8 @@ export interface OperationFailure {
    * registry unreachable) it is transient and the next cycle simply tries again.
    */
   rollout: boolean;
+  /** What the failure calls for: the error's own class, terminal for a rollout failure, else transient. */
+  errorClass: ErrorClass;
   /** What the failed replica or build printed last, redacted. */
   output?: KeptOutput;
 }
@@ -67,18 +72,18 @@ export interface ExecuteResult {
 }
 
 /**
- * Carries out a plan with no decisions of its own. Operations run as soon as everything in
- * their `after` list has succeeded; an operation whose prerequisite failed is skipped, so a
- * failed pull or create never leads to stopping the container that still serves.
+ * Carries out a plan with no decisions of its own, and nothing but the plan: each operation
+ * carries what its Docker call needs. Operations run as soon as everything in their `after`
+ * list has succeeded; an operation whose prerequisite failed is skipped, so a failed pull or
+ * create never leads to stopping the container that still serves.
  */
-export async function execute(plan: Plan, desired: DesiredState, deps: ExecuteDeps): Promise<ExecuteResult> {
+export async function execute(plan: Plan, deps: ExecuteDeps): Promise<ExecuteResult> {
   const concurrency = deps.concurrency ?? 8;
   const state = new Map<number, 'pending' | 'running' | 'done' | 'failed' | 'skipped'>(plan.operations.map((operation) => [operation.id, 'pending']));
   const failures: OperationFailure[] = [];
   const done: Operation[] = [];
   const createdSlots = new Set(plan.operations.flatMap((operation) => (operation.kind === 'create-container' ? [slotKey(operation.container)] : [])));
   const running = new Set<Promise<void>>();
-  const layout = networkLayout(desired);
 
   const ready = () =>
     plan.operations.filter((operation) => state.get(operation.id) === 'pending' && operation.after.every((id) => state.get(id) === 'done'));
@@ -106,18 +111,20 @@ export async function execute(plan: Plan, desired: DesiredState, deps: ExecuteDe
       if (takesSlot(operation) && busy >= concurrency) continue;
       if (takesSlot(operation)) busy++;
       state.set(operation.id, 'running');
-      const task = runOne(operation, { desired, plan, layout }, deps)
+      const task = runOne(operation, plan, deps)
         .then(() => {
           state.set(operation.id, 'done');
           done.push(operation);
         })
         .catch((error: unknown) => {
           state.set(operation.id, 'failed');
-          const output = keptOutputOf(error, desired.sensitiveValues);
+          const output = keptOutputOf(error, [...deps.secrets]);
+          const rollout = isRolloutFailure(operation, error, createdSlots);
           failures.push({
             operation,
-            message: redactValues(errorMessage(error), desired.sensitiveValues),
-            rollout: isRolloutFailure(operation, error, createdSlots),
+            message: redactValues(errorMessage(error), deps.secrets),
+            rollout,
+            errorClass: rollout ? 'terminal' : error instanceof CapstanError ? error.errorClass : 'transient',
             ...(output ? { output } : {}),
           });
         })
@@ -149,124 +156,97 @@ function slotKey(container: { app: string; service: string; replica: number }): 
   return `${container.app}/${container.service}/${container.replica}`;
 }
 
-interface RunContext {
-  desired: DesiredState;
-  plan: Plan;
-  layout: NetworkLayout;
-}
-
-async function runOne(operation: Operation, context: RunContext, deps: ExecuteDeps): Promise<void> {
+async function runOne(operation: Operation, plan: Plan, deps: ExecuteDeps): Promise<void> {
   const log = deps.logger.child({ op: operation.id, kind: operation.kind });
   const entry = deps.journal.start(operation);
   log.info({ target: describe(operation), cause: operation.cause }, 'operation started');
   try {
-    await call(operation, context, deps, log);
+    await (EXECUTORS[operation.kind] as Executor<Operation>)(operation, { plan, deps, log });
     deps.journal.finish(entry);
     log.info({ target: describe(operation) }, 'operation done');
   } catch (error) {
-    const message = redactValues(errorMessage(error), context.desired.sensitiveValues);
+    const message = redactValues(errorMessage(error), deps.secrets);
     deps.journal.finish(entry, new Error(message));
     log.error({ target: describe(operation), error: message }, 'operation failed');
     throw error;
   }
 }
 
-async function call(operation: Operation, context: RunContext, deps: ExecuteDeps, log: Logger): Promise<void> {
-  const { docker } = deps;
-  const { desired, plan } = context;
-  switch (operation.kind) {
-    case 'pull-image': {
-      const readConfig = deps.readDockerConfig ?? dockerConfigReader();
-      if (await pullFromMirror(docker, operation.image, desired, readConfig, log, operation.platform)) return;
-      const auth = await registryAuth(operation.image, desired.registries, readConfig);
-      return pullImage(docker, operation.image, auth, operation.platform);
-    }
-    case 'build-image': {
-      const service = findService(desired, operation.app, operation.service);
-      if (!service.build) throw new CapstanError('PLAN_INCONSISTENT', 'terminal', `service ${operation.app}/${operation.service} has no build`);
-      return buildImage(docker, operation.image, service.build, { ...ownerLabels(plan.node), [LABEL.app]: operation.app, [LABEL.service]: operation.service }, log, desired.sensitiveValues);
-    }
-    case 'create-network': {
-      const labels: Record<string, string> = { ...ownerLabels(plan.node), [LABEL.app]: operation.app };
-      if (operation.service !== undefined) labels[LABEL.service] = operation.service;
-      // Docker's internal networks still give the host bridge an address, through which a
-      // container reaches every service listening on the host; without it nothing is routed out.
-      const options = operation.internal ? { 'com.docker.network.bridge.inhibit_ipv4': 'true' } : undefined;
-      const ipam = operation.ipam && {
-        Driver: 'default',
-        Config: [{ Subnet: operation.ipam.subnet, IPRange: operation.ipam.ipRange, Gateway: operation.ipam.gateway, AuxiliaryAddresses: operation.ipam.auxAddresses }],
-      };
-      await docker.createNetwork({ Name: operation.network, Driver: 'bridge', Internal: operation.internal, Options: options, CheckDuplicate: true, Labels: labels, ...(ipam ? { IPAM: ipam } : {}) });
-      return;
-    }
-    case 'create-volume': {
-      const volume = desired.apps.find((app) => app.name === operation.app)?.volumes.find((candidate) => candidate.name === operation.volume);
-      const slotLabels: Record<string, string> = operation.slot ? { [LABEL.service]: operation.slot.service, [LABEL.replica]: String(operation.slot.replica) } : {};
-      await docker.createVolume({
-        Name: operation.dockerName,
-        Labels: { ...(volume?.labels ?? {}), ...ownerLabels(plan.node), [LABEL.app]: operation.app, ...slotLabels },
-      });
-      return;
-    }
-    case 'remove-volume':
-      await ignoreStatus(docker.getVolume(operation.dockerName).remove(), 404);
-      return;
-    case 'create-container': {
-      const { container } = operation;
-      const app = desired.apps.find((candidate) => candidate.name === container.app);
-      const service = findService(desired, container.app, container.service);
-      const endpoints = context.layout.endpoints(container.app, container.service);
-      for (const endpoint of endpoints) await deps.isolation?.assertIsolated(endpoint.network, log);
-      // The host may have changed since the load (a link planted under a bind root): checked again.
-      const hostMounts = deps.hostPaths ? await deps.hostPaths.resolveMounts(service.mounts, `${container.app}/${container.service}`) : service.mounts;
-      const mounts = deps.mountCopies ? await deps.mountCopies.prepare({ commit: desired.commit, container: container.name, mounts: hostMounts }) : hostMounts;
-      const created = await docker.createContainer(
-        containerCreateOptions(app!, { ...service, mounts }, container.replica, { name: container.name, node: plan.node, commit: desired.commit, endpoints }),
-      );
-      await writeSecretFiles(created, service.secretFiles, numericUser(service.user) ?? ROOT_OWNER);
-      // Joined before the first start; a crash in between leaves a created container whose
-      // missing networks the next plan connects before starting it.
-      for (const endpoint of endpoints.slice(1)) await connect(docker, endpoint.network, created.id, endpoint.aliases, endpoint.ipv4Address);
-      return;
-    }
-    case 'connect-network': {
-      const address = context.layout.endpoints(operation.container.app, operation.container.service).find((endpoint) => endpoint.network === operation.network)?.ipv4Address;
-      return connect(docker, operation.network, operation.container.ref, operation.aliases, address);
-    }
-    case 'disconnect-network':
-      try {
-        await docker.getNetwork(operation.network).disconnect({ Container: operation.container.ref, Force: true });
-      } catch (error) {
-        if (!/is not connected/i.test(errorMessage(error)) && (error as { statusCode?: number }).statusCode !== 404) throw error;
-      }
-      return;
-    case 'start-container':
-      for (const endpoint of context.layout.endpoints(operation.container.app, operation.container.service)) {
-        await deps.isolation?.assertIsolated(endpoint.network, log);
-      }
-      await ignoreStatus(docker.getContainer(operation.container.ref).start(), 304);
-      return;
-    case 'stop-container':
-      return stopContainer(operation, deps, log);
-    case 'remove-container':
-      await ignoreStatus(docker.getContainer(operation.container.ref).remove({ force: true, v: false }), 404);
-      return;
-    case 'rename-container':
-      await docker.getContainer(operation.container.ref).rename({ name: operation.to });
-      return;
-    case 'remove-network':
-      await ignoreStatus(docker.getNetwork(operation.networkId).remove(), 404);
-      return;
-    case 'wait-ready':
-      return waitReady(operation, deps);
-  }
+interface RunContext {
+  plan: Plan;
+  deps: ExecuteDeps;
+  log: Logger;
 }
 
-function findService(desired: DesiredState, appName: string, serviceName: string) {
-  const service = desired.apps.find((candidate) => candidate.name === appName)?.services.find((candidate) => candidate.name === serviceName);
-  if (!service) throw new CapstanError('PLAN_INCONSISTENT', 'terminal', `no desired service ${appName}/${serviceName}`);
-  return service;
-}
+type Executor<O extends Operation> = (operation: O, context: RunContext) => Promise<void>;
+type OperationOf<Kind extends Operation['kind']> = Extract<Operation, { kind: Kind }>;
+
+/** One function per operation kind, as docker/compose's convergence: each one Docker call (or a watch). */
+const EXECUTORS: { [Kind in Operation['kind']]: Executor<OperationOf<Kind>> } = {
+  'pull-image': async (operation, { deps, log }) => {
+    if (await pullFromMirror(operation, deps, log)) return;
+    return pullImage(deps.docker, operation.image, await deps.registryAuth(operation.image), operation.platform);
+  },
+  'build-image': (operation, { plan, deps, log }) =>
+    buildImage(deps.docker, operation.image, operation.spec, { ...ownerLabels(plan.node), [LABEL.app]: operation.app, [LABEL.service]: operation.service }, log, {
+      listContext: deps.listContext,
+      sensitive: deps.secrets,
+    }),
+  'create-network': async (operation, { plan, deps }) => {
+    const labels: Record<string, string> = { ...ownerLabels(plan.node), [LABEL.app]: operation.app };
+    if (operation.service !== undefined) labels[LABEL.service] = operation.service;
+    // Docker's internal networks still give the host bridge an address, through which a
+    // container reaches every service listening on the host; without it nothing is routed out.
+    const options = operation.internal ? { 'com.docker.network.bridge.inhibit_ipv4': 'true' } : undefined;
+    const ipam = operation.ipam && {
+      Driver: 'default',
+      Config: [{ Subnet: operation.ipam.subnet, IPRange: operation.ipam.ipRange, Gateway: operation.ipam.gateway, AuxiliaryAddresses: operation.ipam.auxAddresses }],
+    };
+    await deps.docker.createNetwork({ Name: operation.network, Driver: 'bridge', Internal: operation.internal, Options: options, CheckDuplicate: true, Labels: labels, ...(ipam ? { IPAM: ipam } : {}) });
+  },
+  'create-volume': async (operation, { plan, deps }) => {
+    const slotLabels: Record<string, string> = operation.slot ? { [LABEL.service]: operation.slot.service, [LABEL.replica]: String(operation.slot.replica) } : {};
+    await deps.docker.createVolume({
+      Name: operation.dockerName,
+      Labels: { ...(operation.labels ?? {}), ...ownerLabels(plan.node), [LABEL.app]: operation.app, ...slotLabels },
+    });
+  },
+  'remove-volume': (operation, { deps }) => ignoreStatus(deps.docker.getVolume(operation.dockerName).remove(), 404),
+  'create-container': async (operation, { plan, deps, log }) => {
+    const { container, spec } = operation;
+    const { service, endpoints } = spec;
+    for (const endpoint of endpoints) await deps.isolation?.assertIsolated(endpoint.network, log);
+    // The host may have changed since the load (a link planted under a bind root): checked again.
+    const hostMounts = deps.hostPaths ? await deps.hostPaths.resolveMounts(service.mounts, `${container.app}/${container.service}`) : service.mounts;
+    const mounts = deps.mountCopies ? await deps.mountCopies.prepare({ commit: plan.commit, container: container.name, mounts: hostMounts }) : hostMounts;
+    const created = await deps.docker.createContainer(
+      containerCreateOptions(spec.app, { ...service, mounts }, container.replica, { name: container.name, node: plan.node, commit: plan.commit, endpoints }),
+    );
+    await writeSecretFiles(created, service.secretFiles, spec.secretOwner);
+    // Joined before the first start; a crash in between leaves a created container whose
+    // missing networks the next plan connects before starting it.
+    for (const endpoint of endpoints.slice(1)) await connect(deps.docker, endpoint.network, created.id, endpoint.aliases, endpoint.ipv4Address);
+  },
+  'connect-network': (operation, { deps }) => connect(deps.docker, operation.network, operation.container.ref, operation.aliases, operation.ipv4Address),
+  'disconnect-network': async (operation, { deps }) => {
+    try {
+      await deps.docker.getNetwork(operation.network).disconnect({ Container: operation.container.ref, Force: true });
+    } catch (error) {
+      if (!/is not connected/i.test(errorMessage(error)) && (error as { statusCode?: number }).statusCode !== 404) throw error;
+    }
+  },
+  'start-container': async (operation, { deps, log }) => {
+    for (const network of operation.networks) await deps.isolation?.assertIsolated(network, log);
+    await ignoreStatus(deps.docker.getContainer(operation.container.ref).start(), 304);
+  },
+  'stop-container': (operation, { deps, log }) => stopContainer(operation, deps, log),
+  'remove-container': (operation, { deps }) => ignoreStatus(deps.docker.getContainer(operation.container.ref).remove({ force: true, v: false }), 404),
+  'rename-container': async (operation, { deps }) => {
+    await deps.docker.getContainer(operation.container.ref).rename({ name: operation.to });
+  },
+  'remove-network': (operation, { deps }) => ignoreStatus(deps.docker.getNetwork(operation.networkId).remove(), 404),
+  'wait-ready': (operation, { deps }) => waitReady(operation, deps),
+};
 
 /** Docker 20.10 answers 403 "endpoint … already exists" for a container already on the network: done. */
 async function connect(docker: Docker, network: string, containerId: string, aliases: string[], ipv4Address?: string): Promise<void> {
@@ -279,7 +259,7 @@ async function connect(docker: Docker, network: string, containerId: string, ali
 }
 
 /** Inspects the replica until the readiness rule says ready or failed; bounded by the deadline. */
-async function waitReady(operation: Extract<Operation, { kind: 'wait-ready' }>, deps: ExecuteDeps): Promise<void> {
+async function waitReady(operation: OperationOf<'wait-ready'>, deps: ExecuteDeps): Promise<void> {
   const { clock } = deps;
   const rule = { monitorMs: operation.monitorMs, oneShot: operation.oneShot, deadline: clock.now() + operation.progressDeadlineMs, completion: operation.completion };
   let firstRestartCount: number | undefined;
@@ -313,7 +293,7 @@ async function waitReady(operation: Extract<Operation, { kind: 'wait-ready' }>, 
  * the signal is said so in the log (it lost the chance to finish its work cleanly): it exited
  * 137 (128 + SIGKILL) without running out of memory, and the stop took the grace period.
  */
-async function stopContainer(operation: Extract<Operation, { kind: 'stop-container' }>, deps: ExecuteDeps, log: Logger): Promise<void> {
+async function stopContainer(operation: OperationOf<'stop-container'>, deps: ExecuteDeps, log: Logger): Promise<void> {
   const container = deps.docker.getContainer(operation.container.ref);
   const timeout = operation.timeoutSeconds ?? deps.stopTimeoutSeconds;
   const startedAt = deps.clock.now();
@@ -342,34 +322,32 @@ export function wasKilledAfterGrace(stop: { exitCode: number; oomKilled: boolean
 }
 
 /**
- * Pulls a tag reference of a mirrored registry from its mirror and tags it with its own name;
- * true when that worked. A digest reference cannot be tagged back to its own name, so it goes
- * to the original registry (or fails, fail-closed).
+ * Pulls a mirrored registry's image from its mirror (the plan names it) and tags it with its own
+ * name; true when that worked. A digest reference (no `tagAs`) goes to the original registry,
+ * or fails when `mirrors_fail_closed` forbids that.
  */
-async function pullFromMirror(docker: Docker, image: string, desired: DesiredState, readConfig: DockerConfigReader, log: Logger, platform?: string): Promise<boolean> {
-  const mirrors = desired.mirrors;
-  const mirror = mirrors ? mirrorReference(image, mirrors.hosts) : undefined;
-  if (!mirrors || mirror === undefined) return false;
+async function pullFromMirror(operation: OperationOf<'pull-image'>, deps: ExecuteDeps, log: Logger): Promise<boolean> {
+  const { image, mirror } = operation;
+  if (mirror === undefined) return false;
   const fail = (reason: string, cause?: unknown) => new CapstanError('MIRROR_PULL_FAILED', 'transient',
-    `${image} cannot be pulled from mirror ${mirror} (${reason}), and mirrors_fail_closed forbids the original registry`, { image, mirror }, { cause });
-  const target = splitReference(image);
-  if (target.tag === undefined) {
-    if (mirrors.failClosed) throw fail('a digest reference cannot be pulled through a mirror');
+    `${image} cannot be pulled from mirror ${mirror.reference} (${reason}), and mirrors_fail_closed forbids the original registry`, { image, mirror: mirror.reference }, { cause });
+  if (mirror.tagAs === undefined) {
+    if (mirror.failClosed) throw fail('a digest reference cannot be pulled through a mirror');
     return false;
   }
   try {
-    await pullImage(docker, mirror, await registryAuth(mirror, desired.registries, readConfig), platform);
-    await docker.getImage(mirror).tag({ repo: target.repo, tag: target.tag });
-    log.info({ image, mirror }, 'pulled from the mirror');
+    await pullImage(deps.docker, mirror.reference, await deps.registryAuth(mirror.reference), operation.platform);
+    await deps.docker.getImage(mirror.reference).tag({ repo: mirror.tagAs.repo, tag: mirror.tagAs.tag });
+    log.info({ image, mirror: mirror.reference }, 'pulled from the mirror');
     return true;
   } catch (error) {
-    if (mirrors.failClosed) throw fail(errorMessage(error), error);
-    log.warn({ image, mirror, error: errorMessage(error) }, 'the mirror failed, pulling from the original registry');
+    if (mirror.failClosed) throw fail(errorMessage(error), error);
+    log.warn({ image, mirror: mirror.reference, error: errorMessage(error) }, 'the mirror failed, pulling from the original registry');
     return false;
   }
 }
 
-async function pullImage(docker: Docker, image: string, auth: { username: string; password: string; serveraddress: string } | undefined, platform?: string): Promise<void> {
+async function pullImage(docker: Docker, image: string, auth: AuthConfig | undefined, platform?: string): Promise<void> {
   const options: Record<string, unknown> = auth ? { authconfig: auth } : {};
   if (platform !== undefined) options.platform = platform;
   const stream = await docker.pull(image, options);

@@ -1,12 +1,13 @@
-import type { App, DesiredState, Service } from '../model.js';
-import { anonymousVolumeName, containerName, nextContainerName } from '../names.js';
-import type { ObservedContainer, ObservedState } from '../observe/observe.js';
-import { PlanBuilder, type NewOperation } from './builder.js';
-import { networkLayout, type EndpointSpec, type NetworkLayout } from './networks.js';
-import { findConflicts, networkProblems, planImages, planNetworkRemovals, planNetworks, planVolumeRemovals, runtimeProblems } from './objects.js';
-import { batches, effectiveOrder, isOneShot, updateOf, type EffectiveOrder } from './rollout.js';
-import type { ContainerRef, Plan, PlanProblem } from './types.js';
-
+import type { App, DesiredState, Service } from '../../model.js';
+import { anonymousVolumeName, containerName, nextContainerName } from '../../names.js';
+import type { ObservedContainer, ObservedState } from './observe.js';
+import { emptyStateProblem } from '../converge.js';
+import { PlanBuilder, type NewOperation } from './plan-builder.js';
+import { networkLayout, type EndpointSpec, type NetworkLayout } from '../networks.js';
+import { findConflicts, networkProblems, planImages, planNetworkRemovals, planNetworks, planVolumeRemovals, runtimeProblems } from './plan-objects.js';
+import { batches, effectiveOrder, isOneShot, updateOf, type EffectiveOrder } from '../rollout.js';
+import type { ContainerRef, ContainerSpec, Plan, PlanProblem } from './types.js';
+import { numericUser } from '../../load/normalize/spec.js';
 
 export interface PlanOptions {
   /** Allow a commit that renders no services to prune everything this node runs. */
@@ -49,20 +50,8 @@ export interface PlanOptions {
 export function plan(desired: DesiredState, observed: ObservedState, options: PlanOptions = {}): Plan {
   const builder = new PlanBuilder();
   const problems: PlanProblem[] = [];
-  const serviceCount = desired.apps.reduce((count, app) => count + app.services.length, 0);
-
-  // A node whose whole share moved to other nodes has nothing to run on purpose; the guard is
-  // for a commit that renders nothing at all (a path typo).
-  const placedElsewhere = (desired.placedElsewhere ?? 0) > 0;
-  if (serviceCount === 0 && observed.containers.length > 0 && !options.allowEmpty && !placedElsewhere) {
-    problems.push({
-      code: 'EMPTY_DESIRED_STATE',
-      message:
-        `commit renders no services while this node runs ${observed.containers.length} managed container(s); ` +
-        'refusing to prune them all (is the configured path right?). Set CAPSTAN_ALLOW_EMPTY=true to allow it',
-    });
-    return { commit: desired.commit, node: observed.node, operations: [], problems };
-  }
+  const empty = emptyStateProblem(desired, { count: observed.containers.length, what: 'managed container(s)', verb: 'prune' }, options.allowEmpty);
+  if (empty) return { commit: desired.commit, node: observed.node, operations: [], problems: [empty] };
 
   const layout = networkLayout(desired);
   problems.push(...findConflicts(desired, observed, layout), ...runtimeProblems(desired, observed), ...networkProblems(layout, observed));
@@ -121,7 +110,15 @@ function planApp(builder: PlanBuilder, app: App, context: PlanContext): void {
     if (!observed.volumes.some((candidate) => candidate.name === volume.dockerName)) {
       volumeOps.set(
         volume.name,
-        builder.add({ kind: 'create-volume', app: app.name, volume: volume.name, dockerName: volume.dockerName, after: [], cause: 'volume missing' }),
+        builder.add({
+          kind: 'create-volume',
+          app: app.name,
+          volume: volume.name,
+          dockerName: volume.dockerName,
+          ...(volume.labels === undefined ? {} : { labels: volume.labels }),
+          after: [],
+          cause: 'volume missing',
+        }),
       );
     }
   }
@@ -148,6 +145,7 @@ function planApp(builder: PlanBuilder, app: App, context: PlanContext): void {
     }
     const parent = service.networkMode?.kind === 'service' ? results.get(service.networkMode.service) : undefined;
     const slots = planService(builder, app, service, appContainers.filter((container) => container.service === service.name), {
+      app,
       prerequisites: unique(prerequisites).sort((left, right) => left - right),
       endpoints,
       parent,
@@ -188,6 +186,7 @@ function serviceOrder(services: Service[]): Service[] {
 }
 
 interface ServiceContext {
+  app: App;
   prerequisites: number[];
   endpoints: EndpointSpec[];
   /** For a sidecar, its parent's slots. */
@@ -239,6 +238,7 @@ function planService(builder: PlanBuilder, app: App, service: Service, container
     const volumes = planAnonymousVolumes(builder, service, replica, context.volumeNames);
     const after = unique([...context.prerequisites, ...(parentSlot?.end !== undefined ? [parentSlot.end] : []), ...volumes]);
     const result = planSlot(builder, service, replica, slotContainers.get(replica)!, {
+      app: context.app,
       keeper: keepers.get(replica),
       after,
       gate,
@@ -263,6 +263,7 @@ function planService(builder: PlanBuilder, app: App, service: Service, container
 }
 
 interface SlotContext {
+  app: App;
   keeper: ObservedContainer | undefined;
   after: number[];
   /** The previous batch's ends, for a replacement. */
@@ -326,7 +327,9 @@ function planSlot(builder: PlanBuilder, service: Service, replica: number, slot:
   const oldOnes = outdated.filter((container) => !blockers.includes(container));
   let createCause = replacing ? describeOutdated(slot[0], service) : 'container missing';
   if (replacing && order.reason) createCause += `; ${order.reason}`;
-  const createId = builder.add({ kind: 'create-container', container: created, after: [...createAfter, ...cleared], cause: createCause });
+  const spec: ContainerSpec = { app: context.app, service, endpoints: context.endpoints, secretOwner: numericUser(service.user) ?? { uid: 0, gid: 0 } };
+  const createId = builder.add({ kind: 'create-container', container: created, spec, after: [...createAfter, ...cleared], cause: createCause });
+  const networks = networksOf(context);
 
   const rename = (afterIds: number[]) =>
     builder.add({ kind: 'rename-container', container: created, to: name, after: afterIds, cause: 'replacement takes the replica name' });
@@ -334,11 +337,11 @@ function planSlot(builder: PlanBuilder, service: Service, replica: number, slot:
   if (!replacing || order.order === 'stop-first') {
     const removals = oldOnes.map((container) => removeContainer(builder, container, describeOutdated(container, service), [createId], timeoutSeconds));
     const startAfter = createName !== name ? [rename([createId, ...removals])] : [createId, ...removals];
-    const started = builder.add({ kind: 'start-container', container: final, after: startAfter, cause: replacing ? 'replacement' : 'new container' });
+    const started = builder.add({ kind: 'start-container', container: final, networks, after: startAfter, cause: replacing ? 'replacement' : 'new container' });
     const ready = waitReady(final, [started]);
     return { started, ready, end: ready };
   }
-  const started = builder.add({ kind: 'start-container', container: created, after: [createId], cause: 'replacement starts beside the old one' });
+  const started = builder.add({ kind: 'start-container', container: created, networks, after: [createId], cause: 'replacement starts beside the old one' });
   const ready = waitReady(created, [started]);
   const removals = oldOnes.map((container) => removeContainer(builder, container, describeOutdated(container, service), [ready], timeoutSeconds));
   return { started, ready, end: createName !== name ? rename([ready, ...removals]) : (removals.at(-1) ?? ready) };
@@ -381,7 +384,7 @@ function planKeeper(
   if (!proven && needsStart(keep, service) && keep.name !== name && outdated.some((container) => container.state === 'running') && context.order.order === 'start-first') {
     const current = refOf(keep);
     const connects = planMembership(builder, keep, current, context, after);
-    const started = builder.add({ kind: 'start-container', container: current, after: [...after, ...connects], cause: 'interrupted replacement starts beside the old one' });
+    const started = builder.add({ kind: 'start-container', container: current, networks: networksOf(context), after: [...after, ...connects], cause: 'interrupted replacement starts beside the old one' });
     const ready = waitReady(current, [started], true);
     const removals = removeOutdated([ready]);
     const renamed = builder.add({ kind: 'rename-container', container: current, to: name, after: [ready, ...removals], cause: 'finish interrupted replacement' });
@@ -404,14 +407,14 @@ function planKeeper(
   let ready = watched.at(-1);
   if (needsStart(keep, service)) {
     const cause = keep.state === 'created' ? 'container created but not started' : `container ${keep.state} (drift)`;
-    restarted = builder.add({ kind: 'start-container', container: ref, after: [...after, ...removals, ...renamed, ...connects], cause });
+    restarted = builder.add({ kind: 'start-container', container: ref, networks: networksOf(context), after: [...after, ...removals, ...renamed, ...connects], cause });
     end = restarted;
     if (!proven) end = ready = waitReady(ref, [restarted], true);
   } else if (context.parentRestarted !== undefined) {
     // A sidecar stays in the network namespace of its parent's previous start, now gone.
     const cause = 'parent container started again: follow it into its network namespace';
     const stopped = builder.add({ kind: 'stop-container', container: ref, after: unique([...after, ...renamed, context.parentRestarted]), cause, ...timeoutField(timeoutSeconds) });
-    restarted = builder.add({ kind: 'start-container', container: ref, after: [stopped, ...connects], cause });
+    restarted = builder.add({ kind: 'start-container', container: ref, networks: networksOf(context), after: [stopped, ...connects], cause });
     end = restarted;
   }
   return { keeperId: keep.id, restarted, ready, end };
@@ -427,13 +430,26 @@ function planMembership(builder: PlanBuilder, keep: ObservedContainer, ref: Cont
   const connects = context.endpoints
     .filter((endpoint) => !keep.networks.includes(endpoint.network))
     .map((endpoint) =>
-      builder.add({ kind: 'connect-network', container: ref, network: endpoint.network, aliases: endpoint.aliases, after, cause: 'network missing from the container' }),
+      builder.add({
+        kind: 'connect-network',
+        container: ref,
+        network: endpoint.network,
+        aliases: endpoint.aliases,
+        ...(endpoint.ipv4Address === undefined ? {} : { ipv4Address: endpoint.ipv4Address }),
+        after,
+        cause: 'network missing from the container',
+      }),
     );
   for (const network of keep.networks) {
     if (wanted.has(network) || !context.ownedNetworks.has(network)) continue;
     builder.record(builder.detached, network, builder.add({ kind: 'disconnect-network', container: ref, network, after, cause: 'network no longer granted' }));
   }
   return connects;
+}
+
+/** The networks a replica is on, each checked for isolation before it starts. */
+function networksOf(context: SlotContext): string[] {
+  return context.endpoints.map((endpoint) => endpoint.network);
 }
 
 function readinessCause(service: Service, completion: boolean): string {

@@ -1,5 +1,5 @@
 import type Docker from 'dockerode';
-import { LABEL, isOwnedBy, ownerLabels } from '../labels.js';
+import { LABEL, isOwnedBy, ownerLabels } from '../../labels.js';
 
 export type ContainerState = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
 
@@ -24,11 +24,6 @@ export interface ObservedContainer {
   networkMode: string;
   /** Names of the Docker volumes it mounts, sorted. */
   volumes: string[];
-}
-
-/** A replica that serves: running the current config, and healthy when Docker runs a check. */
-export function isReadyReplica(container: { state: string; configHash: string; health: string | null }, configHash: string): boolean {
-  return container.state === 'running' && container.configHash === configHash && container.health !== 'starting' && container.health !== 'unhealthy';
 }
 
 export interface ObservedNetwork {

@@ -1,3 +1,4 @@
+import { renderPlan } from '../print.js';
 import type { Operation, Plan } from './types.js';
 
 /**
@@ -10,31 +11,6 @@ export function printPlan(plan: Plan): string {
     plan.problems,
     plan.operations.map((operation) => ({ id: operation.id, text: describe(operation), cause: operation.cause, after: operation.after.join(', ') })),
   );
-}
-
-/** One printed operation: what it does, why, and what it waits for (already formatted). */
-export interface PrintedOperation {
-  id: number;
-  text: string;
-  cause: string;
-  after: string;
-}
-
-/** The layout every target's plan shares, so `capstan plan` reads the same for containers and Swarm. */
-export function renderPlan(heading: string, problems: { code: string; message: string }[], operations: PrintedOperation[]): string {
-  const lines = [`${heading}: ${summary(problems.length, operations.length)}`];
-  for (const problem of problems) lines.push(`  ! ${problem.code}: ${problem.message}`);
-  for (const operation of operations) {
-    const after = operation.after ? `  (after ${operation.after})` : '';
-    lines.push(`  ${String(operation.id).padStart(3)}. ${operation.text.padEnd(51)} ${operation.cause}${after}`);
-  }
-  return lines.join('\n') + '\n';
-}
-
-function summary(problems: number, operations: number): string {
-  if (problems > 0) return `blocked by ${problems} problem(s), nothing will change`;
-  if (operations === 0) return 'in sync, nothing to do';
-  return `${operations} operation(s)`;
 }
 
 export function describe(operation: Operation): string {

@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
-import type { Logger } from '../log.js';
-import type { DesiredState } from '../model.js';
-import type { StateStore } from '../state/store.js';
+import type { Logger } from '../../log.js';
+import type { DesiredState } from '../../model.js';
+import type { StateStore } from '../../state/store.js';
 
 /**
  * After a successful cycle, removes images that are neither the current nor the rollback

@@ -1,13 +1,14 @@
 // The plan's objects around the containers: images to pull or build and networks to create
 // first; networks and volumes to remove last; and the problems that block a plan before it
 // starts (names held by others, runtimes the engine lacks). Pure, like plan.ts.
-import type { DesiredState, Service } from '../model.js';
-import { anonymousVolumeName, containerName, nextContainerName } from '../names.js';
-import type { ObservedState } from '../observe/observe.js';
-import type { PlanBuilder, NewOperation } from './builder.js';
-import type { NetworkLayout } from './networks.js';
-import type { PlanProblem } from './types.js';
-import { withinSubnet } from '../load/normalize/networks.js';
+import type { DesiredState, Service } from '../../model.js';
+import { anonymousVolumeName, containerName, nextContainerName } from '../../names.js';
+import type { ObservedState } from './observe.js';
+import type { PlanBuilder, NewOperation } from './plan-builder.js';
+import type { NetworkLayout } from '../networks.js';
+import { mirrorReference, splitReference } from './plan-mirrors.js';
+import type { Operation, PlanProblem } from './types.js';
+import { withinSubnet } from '../../load/normalize/networks.js';
 
 /**
  * Pull every image a container to be created needs and the host lacks, and build every built
@@ -23,14 +24,28 @@ export function planImages(builder: PlanBuilder, desired: DesiredState, observed
     const platform = services.find((service) => service.image === image && service.platform !== undefined)?.platform;
     const operation: NewOperation = { kind: 'pull-image', image, after: [], cause: 'image not present' };
     if (platform !== undefined && operation.kind === 'pull-image') operation.platform = platform;
+    const mirror = mirrorOf(image, desired.mirrors);
+    if (mirror !== undefined && operation.kind === 'pull-image') operation.mirror = mirror;
     operations.set(image, builder.add(operation));
   }
   for (const service of services.filter((candidate) => candidate.build).sort((left, right) => (left.image < right.image ? -1 : 1))) {
     if (present.has(service.image) || operations.has(service.image)) continue;
     const cause = `image not present (built from ${service.build!.contextPath})`;
-    operations.set(service.image, builder.add({ kind: 'build-image', image: service.image, app: service.app, service: service.name, after: [], cause }));
+    operations.set(service.image, builder.add({ kind: 'build-image', image: service.image, app: service.app, service: service.name, spec: service.build!, after: [], cause }));
   }
   return operations;
+}
+
+/**
+ * Where a mirrored registry's image is pulled from (host policy `mirrors:`) and the name it is
+ * tagged with after. A digest reference cannot be tagged back to its own name: it goes to the
+ * original registry, unless `mirrors_fail_closed` forbids that (then the pull fails).
+ */
+function mirrorOf(image: string, mirrors: DesiredState['mirrors']): Extract<Operation, { kind: 'pull-image' }>['mirror'] {
+  const reference = mirrors ? mirrorReference(image, mirrors.hosts) : undefined;
+  if (!mirrors || reference === undefined) return undefined;
+  const own = splitReference(image);
+  return own.tag === undefined ? { reference, failClosed: mirrors.failClosed } : { reference, tagAs: { repo: own.repo, tag: own.tag }, failClosed: mirrors.failClosed };
 }
 
 export function planNetworks(builder: PlanBuilder, layout: NetworkLayout, observed: ObservedState): Map<string, number> {
@@ -89,7 +104,7 @@ export function planVolumeRemovals(builder: PlanBuilder, desired: DesiredState, 
 
 export function findConflicts(desired: DesiredState, observed: ObservedState, layout: NetworkLayout): PlanProblem[] {
   const problems: PlanProblem[] = [];
-  // Not listed means the plan creates no name (see targets/containers.ts), so nothing can clash.
+  // Not listed means the plan creates no name (see containers/index.ts), so nothing can clash.
   const foreignContainers = new Set(observed.foreign?.containers);
   const foreignNetworks = new Set(observed.foreign?.networks);
   const foreignVolumes = new Set(observed.foreign?.volumes);

@@ -3,7 +3,7 @@
 // outside Docker's own storage of the container.
 import type Docker from 'dockerode';
 import tar from 'tar-stream';
-import type { SecretFileSpec } from '../model.js';
+import type { SecretFileSpec } from '../../model.js';
 
 /** Numeric owner of the files; root until manifests can name a numeric `user:`. */
 export interface FileOwner {

@@ -1,19 +1,43 @@
 import type Docker from 'dockerode';
-import type { Clock } from '../clock.js';
-import { execute, type Journal, type OperationFailure } from '../execute/execute.js';
-import { collectImages } from '../execute/images.js';
-import type { IsolationCheck } from '../execute/isolation.js';
-import type { Logger } from '../log.js';
-import type { HostPathCheck } from '../policy/host-paths.js';
-import type { DesiredState } from '../model.js';
-import { isReadyReplica, observe, observeForeignNames, type ObservedState } from '../observe/observe.js';
-import { plan as makePlan } from '../plan/plan.js';
-import { changeSummary, describe, printPlan } from '../plan/print.js';
-import type { Plan } from '../plan/types.js';
-import type { MountCopies } from '../source/mount-copies.js';
-import type { StateStore } from '../state/store.js';
-import type { Convergence, RolloutFailure, ServiceReadiness, Target, TargetPlan } from './target.js';
-import { journalOf, notStarted } from './target.js';
+import type { Clock } from '../../clock.js';
+import { listContext } from '../../load/files/build-context.js';
+import { dockerConfigReader, registryAuth } from '../registry-auth.js';
+import { execute, type Journal, type OperationFailure } from './execute.js';
+import { collectImages } from './images.js';
+import type { IsolationCheck } from './execute-isolation.js';
+import type { Logger } from '../../log.js';
+import { createHostPathCheck, type HostPathCheck } from '../../policy/host-paths.js';
+import type { DesiredState } from '../../model.js';
+import { isReadyReplica } from '../status.js';
+import { observe, observeForeignNames, type ObservedState } from './observe.js';
+import { plan as makePlan } from './plan.js';
+import { changeSummary, describe, printPlan } from './print.js';
+import type { Plan } from './types.js';
+import { createMountCopies, type MountCopies } from '../../source/mount-copies.js';
+import { containerStatusRows } from './status.js';
+import type { StateStore } from '../../state/store.js';
+import { convergeWith, type TargetStages } from '../converge.js';
+import type { Convergence, RolloutFailure, Target, TargetPlan, TargetRegistration } from '../target.js';
+import { journalOf } from '../target.js';
+
+/** `--target containers` (the default): this engine's containers. */
+export const containersTarget: TargetRegistration = {
+  description: "this engine's containers",
+  create: (context) =>
+    new ContainerTarget({
+      docker: context.docker,
+      store: context.store,
+      clock: context.clock,
+      node: context.node,
+      allowEmpty: context.allowEmpty,
+      redact: context.redact,
+      mountCopies: createMountCopies({ fs: context.fs, stateDir: context.stateDir }),
+      isolation: context.isolation(),
+      hostPaths: createHostPathCheck(context.policy),
+    }),
+  status: containerStatusRows,
+  fleetShare: true,
+};
 
 export interface ContainerTargetDeps {
   docker: Docker;
@@ -71,27 +95,59 @@ export class ContainerTarget implements Target {
     await collectImages({ docker, store, node, logger }, desired);
   }
 
-  async converge(desired: DesiredState, { logger, cycleId }: { logger: Logger; cycleId: number }): Promise<Convergence> {
-    const { docker, node, store, clock } = this.deps;
-    const base = { commit: desired.commit, rolloutFailures: [] as RolloutFailure[], inUseCommits: [] as string[] };
-    let plan: Plan;
-    let observed: ObservedState;
-    try {
-      ({ observed, plan } = await this.observeAndPlan(desired));
-    } catch (error) {
-      return notStarted(desired.commit, { error });
-    }
-    if (plan.problems.length > 0) return notStarted(desired.commit, { problems: plan.problems });
-    if (plan.operations.length === 0) {
-      return { ...base, result: 'in-sync', changes: [], inUseCommits: commitsInUse(observed), services: readiness(desired, observed) };
-    }
+  converge(desired: DesiredState, context: { logger: Logger; cycleId: number }): Promise<Convergence> {
+    return convergeWith(this.stages(desired), desired, context);
+  }
 
-    logger.info({ operations: plan.operations.length }, 'applying plan');
-    // The rollout in flight, for `status`: each service's replicas to prove ready, and its phase.
-    store.startRollout(node, cycleId, desired.commit, rolloutTotals(plan));
+  /** This target's stages, for the order every target shares (converge.ts). */
+  private stages(desired: DesiredState): TargetStages<ObservedState, Plan> {
+    const { docker, node, store, clock } = this.deps;
+    return {
+      observeAndPlan: (wanted, provenNow) => this.observeAndPlan(wanted, provenNow),
+      pending: (plan) => changeSummary(plan),
+      readyReplicas: (observed, app, service) =>
+        observed.containers.filter((container) => container.app === app && container.service === service.name && isReadyReplica(container, service.configHash)).length,
+      inUseCommits: commitsInUse,
+      execute: async (plan, { logger, cycleId }) => {
+        // The rollout in flight, for `status`: each service's replicas to prove ready, and its phase.
+        store.startRollout(node, cycleId, desired.commit, rolloutTotals(plan));
+        let executed;
+        try {
+          const readConfig = dockerConfigReader();
+          executed = await execute(plan, {
+            docker,
+            journal: this.journal(cycleId),
+            logger,
+            clock,
+            // Credentials stay out of the plan, which `capstan plan` prints.
+            registryAuth: (image) => registryAuth(image, desired.registries, readConfig),
+            listContext,
+            secrets: desired.sensitiveValues ?? [],
+            mountCopies: this.deps.mountCopies,
+            isolation: this.deps.isolation,
+            hostPaths: this.deps.hostPaths,
+          });
+        } finally {
+          store.finishRollout(node);
+        }
+        const { failures, done } = executed;
+        // Built images are collected like pulled ones: the current and the rollback one stay.
+        for (const operation of done) if (operation.kind === 'pull-image' || operation.kind === 'build-image') store.recordPulledImage(node, operation.image);
+        const changes = changeSummary({ ...plan, operations: done });
+        if (failures.length === 0) return { changes, rolloutFailures: [] };
+        const message = failures.map((item) => `${describe(item.operation)}: ${item.message}`).join('; ');
+        const errorClass = failures.some((item) => item.errorClass === 'terminal') ? 'terminal' : 'transient';
+        return { changes, failure: { message, errorClass }, rolloutFailures: failures.flatMap(toRolloutFailure) };
+      },
+    };
+  }
+
+  /** The journal rows of a cycle, and the rollout progress `status` shows, as each operation starts and ends. */
+  private journal(cycleId: number): Journal {
+    const { store, node } = this.deps;
     const operations = new Map<number, Plan['operations'][number]>();
     const journalRows = journalOf(store, cycleId, describe, this.deps.redact);
-    const journal: Journal = {
+    return {
       start: (operation) => {
         const entryId = journalRows.start(operation);
         operations.set(entryId, operation);
@@ -106,35 +162,6 @@ export class ContainerTarget implements Target {
         if (step) store.rolloutStep(node, step.app, step.service, step.phase, step.readyOne);
       },
     };
-    let executed;
-    try {
-      executed = await execute(plan, desired, { docker, journal, logger, clock, mountCopies: this.deps.mountCopies, isolation: this.deps.isolation, hostPaths: this.deps.hostPaths });
-    } finally {
-      store.finishRollout(node);
-    }
-    const { failures, done } = executed;
-    // Built images are collected like pulled ones: the current and the rollback one stay.
-    for (const operation of done) if (operation.kind === 'pull-image' || operation.kind === 'build-image') store.recordPulledImage(node, operation.image);
-    const changes = changeSummary({ ...plan, operations: done });
-    if (failures.length > 0) {
-      return {
-        ...base,
-        result: 'failed',
-        reason: 'APPLY_FAILED',
-        message: failures.map((item) => `${describe(item.operation)}: ${item.message}`).join('; '),
-        changes,
-        rolloutFailures: failures.flatMap(toRolloutFailure),
-      };
-    }
-    // Observe again instead of assuming: what Docker shows now is the truth.
-    const after = await this.observeAndPlan(desired, true);
-    observed = after.observed;
-    const remaining = after.plan;
-    if (remaining.operations.length > 0) {
-      const message = `still pending after apply: ${changeSummary(remaining).slice(0, 5).join('; ')}`;
-      return { ...base, result: 'failed', reason: 'NOT_CONVERGED', message, changes, services: readiness(desired, observed) };
-    }
-    return { ...base, result: 'applied', changes, inUseCommits: commitsInUse(observed), services: readiness(desired, observed) };
   }
 }
 
@@ -184,20 +211,6 @@ export function rolloutStep(
   const readyOne = operation.kind === 'wait-ready' && stage === 'done';
   const phase = stage === 'failed' ? `failed: ${PHASES[operation.kind]} ${name}` : readyOne ? `${name} ready` : `${PHASES[operation.kind]} ${name}`;
   return { app, service, phase, readyOne };
-}
-
-function readiness(desired: DesiredState, observed: ObservedState): ServiceReadiness[] {
-  return desired.apps.flatMap((app) =>
-    app.services.map((service) => ({
-      app: app.name,
-      service: service.name,
-      desiredReplicas: service.replicas,
-      readyReplicas: observed.containers.filter(
-        (container) =>
-          container.app === app.name && container.service === service.name && isReadyReplica(container, service.configHash),
-      ).length,
-    })),
-  );
 }
 
 function commitsInUse(observed: ObservedState): string[] {

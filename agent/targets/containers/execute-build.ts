@@ -1,18 +1,17 @@
 // Builds a service's image from the commit's checkout through the Docker API: the context is the
-// list load/files/build-context.ts digested (so what is built is what the tag names), tarred as it is
-// sent. Build arguments may hold secrets: every value is masked in the output logged and in the
+// list load/files/build-context.ts digested (so what is built is what the tag names; passed in as
+// `listContext`, so execution imports no loader code), tarred as it is sent. Build arguments may hold secrets: every value is masked in the output logged and in the
 // error thrown.
 import type Docker from 'dockerode';
 import { createReadStream } from 'node:fs';
 import { lstat, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import tar from 'tar-stream';
-import type { Logger } from '../log.js';
-import { listContext } from '../load/files/build-context.js';
-import type { BuildSpec } from '../model.js';
-import { KEPT_BYTES, KEPT_LINES, lastLines } from '../output/bounded.js';
-import { redactValues } from '../redact.js';
-import { OutputKeptError } from './kept-output.js';
+import type { Logger } from '../../log.js';
+import type { BuildSpec } from '../../model.js';
+import { KEPT_BYTES, KEPT_LINES, lastLines } from '../../output/bounded.js';
+import { redactValues } from '../../redact.js';
+import { OutputKeptError } from './execute-kept-output.js';
 
 const MASK = '***';
 
@@ -25,8 +24,11 @@ export function maskValues(text: string, values: string[]): string {
   return masked;
 }
 
+/** Lists a build context's files as the loader digested them (load/files/build-context.ts `listContext`). */
+export type ContextLister = (contextDir: string, dockerfile: string) => Promise<{ path: string; kind: 'file' | 'folder' | 'link' }[]>;
+
 /** The context as a tar stream, entries added as the stream is read. */
-async function contextTar(build: BuildSpec): Promise<NodeJS.ReadableStream> {
+async function contextTar(build: BuildSpec, listContext: ContextLister): Promise<NodeJS.ReadableStream> {
   const entries = await listContext(build.context, build.dockerfile);
   const pack = tar.pack();
   void (async () => {
@@ -69,8 +71,9 @@ export async function buildImage(
   build: BuildSpec,
   labels: Record<string, string>,
   logger: Logger,
-  sensitive: string[] = [],
+  context: { listContext: ContextLister; sensitive?: readonly string[] },
 ): Promise<void> {
+  const sensitive = [...(context.sensitive ?? [])];
   const secrets = Object.values(build.args);
   const options: Record<string, unknown> = { t: image, dockerfile: build.dockerfile, buildargs: build.args, labels, rm: true, forcerm: true };
   if (build.target !== undefined) options.target = build.target;
@@ -90,7 +93,7 @@ export async function buildImage(
   };
   let stream: NodeJS.ReadableStream;
   try {
-    stream = await docker.buildImage(await contextTar(build), options);
+    stream = await docker.buildImage(await contextTar(build, context.listContext), options);
   } catch (error) {
     throw fail(error instanceof Error ? error.message : String(error));
   }

@@ -1,9 +1,9 @@
 import type Docker from 'dockerode';
-import { CapstanError } from '../errors.js';
-import { redactValues } from '../redact.js';
-import type { KeptOutput } from '../targets/target.js';
-import { demuxLogs } from '../output/frames.js';
-import { KEPT_LINES, lastLines } from '../output/bounded.js';
+import { CapstanError } from '../../errors.js';
+import { redactValues } from '../../redact.js';
+import type { KeptOutput } from '../target.js';
+import { demuxLogs } from '../../output/frames.js';
+import { KEPT_LINES, lastLines } from '../../output/bounded.js';
 
 /**
  * The last lines a replica printed, read through the Docker API before anything removes it.

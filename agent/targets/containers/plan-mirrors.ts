@@ -3,7 +3,7 @@
 // and tagged with its own name, so containers, plans and labels never see the mirror. A digest
 // reference pins the content, so a mirror cannot substitute another image for it; a tag is as
 // trustworthy as the mirror.
-import { registryHost } from '../load/variables/registries.js';
+import { registryHost } from '../../load/variables/registries.js';
 
 /** `nginx:1` with `docker.io → registry.local:5000` → `registry.local:5000/library/nginx:1`; undefined when not mirrored. */
 export function mirrorReference(image: string, mirrors: Record<string, string>): string | undefined {

@@ -1,8 +1,12 @@
-import type { IpamSpec } from '../model.js';
+import type { App, BuildSpec, IpamSpec, Service } from '../../model.js';
+import type { EndpointSpec } from '../networks.js';
 
 // A plan is data: each operation is one Docker call, with the object it touches, the cause
 // that made the planner choose it, and the operations it must wait for. `capstan plan` prints
-// it; the executor carries it out without deciding anything.
+// it; the executor carries it out without deciding anything and without looking anything up:
+// an operation carries all it needs, what is printable in its own fields and the rest (the
+// service's spec, which holds environment values) under `spec`, which no printer shows
+// (`planJson` in targets/print.ts leaves it out of `capstan plan --json`).
 
 interface OperationBase {
   /** 1-based position in the plan; `after` refers to these. */
@@ -23,13 +27,21 @@ export interface ContainerRef {
 
 export type Operation = OperationBase &
   (
-    | { kind: 'pull-image'; image: string; platform?: string }
     | {
-        /** Builds `image` from the service's `build` (the executor reads it from the desired state). */
+        kind: 'pull-image';
+        image: string;
+        platform?: string;
+        /** A mirrored registry's image (host policy `mirrors:`): pulled from `reference` first, then tagged `tagAs`. */
+        mirror?: { reference: string; tagAs?: { repo: string; tag: string }; failClosed: boolean };
+      }
+    | {
+        /** Builds `image` from the service's `build`. */
         kind: 'build-image';
         image: string;
         app: string;
         service: string;
+        /** The build: context, Dockerfile, arguments (which may hold secrets). */
+        spec: BuildSpec;
       }
     | {
         kind: 'create-network';
@@ -48,26 +60,34 @@ export type Operation = OperationBase &
         dockerName: string;
         /** For an anonymous volume: the replica slot that owns it, labelled on the volume. */
         slot?: { service: string; replica: number };
+        /** The manifest's labels for a named volume. */
+        labels?: Record<string, string>;
       }
     | { kind: 'remove-volume'; app: string; volume: string; dockerName: string }
     | {
         /** Also connects the container to the rest of its networks (Docker creates on one). */
         kind: 'create-container';
         container: ContainerRef;
+        spec: ContainerSpec;
       }
-    | { kind: 'start-container'; container: ContainerRef }
+    | {
+        kind: 'start-container';
+        container: ContainerRef;
+        /** The networks it is on, each verified isolated before the start. */
+        networks: string[];
+      }
     | {
         kind: 'stop-container';
         container: ContainerRef;
         /** The service's `stop_grace_period`; absent, the container's own stop timeout. */
         timeoutSeconds?: number;
       }
-    | { kind: 'connect-network'; container: ContainerRef; network: string; aliases: string[] }
+    | { kind: 'connect-network'; container: ContainerRef; network: string; aliases: string[]; ipv4Address?: string }
     | { kind: 'disconnect-network'; container: ContainerRef; network: string }
     | { kind: 'remove-container'; container: ContainerRef }
     | { kind: 'rename-container'; container: ContainerRef; to: string }
     | {
-        /** Reads only: waits until the replica is ready (see execute/readiness.ts) or has failed. */
+        /** Reads only: waits until the replica is ready (see execute-readiness.ts) or has failed. */
         kind: 'wait-ready';
         container: ContainerRef;
         monitorMs: number;
@@ -91,6 +111,16 @@ export type Operation = OperationBase &
       }
     | { kind: 'remove-network'; app: string; network: string; networkId: string }
   );
+
+/** What creating a replica takes: its service as loaded, its app (volume names), its networks in order. */
+export interface ContainerSpec {
+  app: App;
+  service: Service;
+  /** The first is the network it is created on; it is connected to the others before its start. */
+  endpoints: EndpointSpec[];
+  /** Owner of the secret files written into it: the service's numeric `user`, else root. */
+  secretOwner: { uid: number; gid: number };
+}
 
 /** Something that stops the whole plan from being carried out (nothing is applied). */
 export interface PlanProblem {
