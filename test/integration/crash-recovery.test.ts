@@ -42,7 +42,6 @@ function isReady(container: ManagedContainer): boolean {
 
 type Step = { order: 'start-first' | 'stop-first'; healthy: boolean; step: string; matches: (event: DockerEvent, commits: { good: string; pushed: string }) => boolean };
 
-const name = (event: DockerEvent) => event.Actor?.Attributes?.name ?? '';
 const commitOf = (event: DockerEvent) => event.Actor?.Attributes?.['capstan.commit'] ?? '';
 const ofPushed = (action: string) => (event: DockerEvent, commits: { pushed: string }) => event.Action === action && commitOf(event) === commits.pushed;
 const ofRollback = (action: string) => (event: DockerEvent, commits: { good: string; pushed: string }) =>
@@ -81,43 +80,50 @@ async function assertConverged(agent: Agent, commit: string, context: string) {
 }
 
 describe('crash recovery: kill -9 at every step of a rollout, then restart', () => {
-  // Each kill point has its own agent: a good commit of that order applied normally first.
-  for (const [index, { order, healthy, step, matches }] of STEPS.entries()) {
-    it(`${order}, ${healthy ? 'good' : 'never-ready'} commit, kill -9 ${step}`, async (t) => {
+  // One test per update order, with its own agent; its kill points run in turn, each from the
+  // host the previous one converged (a fresh baseline per kill point would cost a deploy each).
+  for (const order of ['start-first', 'stop-first'] as const) {
+    it(`${order}: kill -9 at each step, good and never-ready commits`, async (t) => {
       const agent = await agentFor(t, { app: 'crash', timeoutMs: 180_000 });
       const { app, node } = agent;
-      const good = await agent.push({ [`${app}.yaml`]: manifest(app, `base-${index}`, { healthy: true, order }) }, `baseline ${index}`);
+      const good = await agent.push({ [`${app}.yaml`]: manifest(app, 'base', { healthy: true, order }) }, `baseline ${order}`);
       const applied = await agent.capstan('once');
       assert.equal(applied.code, 0, applied.stderr);
-      const before = await agent.managed();
-      const pushed = await agent.push({ [`${app}.yaml`]: manifest(app, `v${index}`, { healthy, order }) }, `${healthy ? 'good' : 'bad'} ${index}`);
+      const commits = { good, pushed: '' };
 
-      const running = agent.spawn(['run', '--schedule', '0 0 1 1 *']);
-      try {
-        await killOn(running, node, (event) => matches(event, { good, pushed }));
-      } finally {
-        await stopProcess(running, { signal: 'SIGKILL', timeoutMs: 10_000 });
-      }
+      for (const [index, { healthy, step, matches }] of STEPS.entries()) {
+        if (STEPS[index].order !== order) continue;
+        const before = await agent.managed();
+        commits.pushed = await agent.push({ [`${app}.yaml`]: manifest(app, `v${index}`, { healthy, order }) }, `${healthy ? 'good' : 'bad'} ${index}`);
 
-      const recovered = await agent.capstan('once');
-      const context = `kill ${step} (${order})\n${recovered.stderr.slice(-2000)}`;
-      if (healthy) {
-        assert.equal(recovered.code, 0, context);
-        await assertConverged(agent, pushed, context);
-        return;
+        const running = agent.spawn(['run', '--schedule', '0 0 1 1 *']);
+        try {
+          await killOn(running, node, (event) => matches(event, commits));
+        } finally {
+          await stopProcess(running, { signal: 'SIGKILL', timeoutMs: 10_000 });
+        }
+
+        const recovered = await agent.capstan('once');
+        const context = `kill ${step} (${order}, ${healthy ? 'good' : 'never-ready'} commit)\n${recovered.stderr.slice(-2000)}`;
+        if (healthy) {
+          assert.equal(recovered.code, 0, context);
+          await assertConverged(agent, commits.pushed, context);
+          commits.good = commits.pushed;
+          continue;
+        }
+        const status = await assertConverged(agent, commits.good, context);
+        assert.ok(
+          status.quarantined.some((entry: { commit: string }) => entry.commit === commits.pushed),
+          `${context}: the never-ready commit is quarantined`,
+        );
+        if (order === 'start-first') {
+          assert.deepEqual((await agent.managed()).map((container) => container.id), before.map((container) => container.id), `${context}: the old replica was never stopped`);
+        }
+        // Quarantined: the next cycle leaves the host alone.
+        const again = await agent.capstan('once');
+        assert.match(again.stdout + again.stderr, /COMMIT_QUARANTINED|quarantined/);
+        await assertConverged(agent, commits.good, `${context}: the cycle after`);
       }
-      const status = await assertConverged(agent, good, context);
-      assert.ok(
-        status.quarantined.some((entry: { commit: string }) => entry.commit === pushed),
-        `${context}: the never-ready commit is quarantined`,
-      );
-      if (order === 'start-first') {
-        assert.deepEqual((await agent.managed()).map((container) => container.id), before.map((container) => container.id), `${context}: the old replica was never stopped`);
-      }
-      // Quarantined: the next cycle leaves the host alone.
-      const again = await agent.capstan('once');
-      assert.match(again.stdout + again.stderr, /COMMIT_QUARANTINED|quarantined/);
-      await assertConverged(agent, good, 'the cycle after');
     });
   }
 });

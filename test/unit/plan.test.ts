@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { plan } from '../../agent/plan/plan.js';
 import { describe as describeOperation, printPlan } from '../../agent/plan/print.js';
-import { app, container, desired, HASH_A, HASH_B, observed, service, type App, type ObservedContainer, type Service } from '../helpers/model.js';
+import { app, container, desired, HASH_A, HASH_B, observed, service } from '../helpers/model.js';
 
 // Golden plans, as in docker/compose's reconcile_test.go: build the observed state by hand,
 // compare the printed plan. The printer is the one `capstan plan` uses.
