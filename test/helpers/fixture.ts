@@ -30,6 +30,8 @@ export interface AgentOptions {
   repoName?: string;
   /** Without a repository: no git server, no CAPSTAN_REPO (for commands that need none). */
   noRepo?: boolean;
+  /** Another agent's repository and git server (a fleet: one repository, an agent per node). */
+  sameRepoAs?: Agent;
 }
 
 export interface Agent {
@@ -102,7 +104,9 @@ export async function startAgent(options: AgentOptions = {}, names = { node: tes
   let state: TempDir;
   try {
     state = await scratch(`capstan-${options.app ?? 'test'}-state`);
-    if (!options.noRepo) {
+    if (options.sameRepoAs) {
+      repo = options.sameRepoAs.repo;
+    } else if (!options.noRepo) {
       server = await startGitServer({ token: options.token });
       repo = await server.createRepo(options.repoName ?? 'manifests');
     }
@@ -129,7 +133,7 @@ export async function startAgent(options: AgentOptions = {}, names = { node: tes
     node,
     app,
     get server() {
-      return server ?? without('git server')();
+      return server ?? options.sameRepoAs?.server ?? without('git server')();
     },
     get repo() {
       return repo ?? without('repository')();
