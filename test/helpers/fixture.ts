@@ -32,6 +32,8 @@ export interface AgentOptions {
   noRepo?: boolean;
   /** Another agent's repository and git server (a fleet: one repository, an agent per node). */
   sameRepoAs?: Agent;
+  /** Runs first when the fixture closes, e.g. removing Swarm services that hold its networks. */
+  beforeCleanup?: () => Promise<unknown>;
 }
 
 export interface Agent {
@@ -60,6 +62,12 @@ export interface Agent {
   container(service: string, replica?: number, app?: string): Promise<ManagedContainer>;
   /** A scratch folder removed with the fixture. */
   tempDir(prefix: string): Promise<TempDir>;
+  /**
+   * Runs `step` when the fixture closes, after the label cleanup (last deferred first). A file's
+   * own clean-up goes here rather than in another after hook: node:test skips the hooks after
+   * one that throws, and every step here is tried whatever the others do.
+   */
+  defer(step: () => unknown): void;
   /** A container run by hand (not managed), removed with the fixture. */
   unmanaged(prefix: string, options?: UnmanagedContainerOptions): Promise<{ id: string; name: string }>;
   /** Removes this node's Docker objects by label, then the server and folders. Safe to call twice. */
@@ -67,7 +75,11 @@ export interface Agent {
 }
 
 /** Starts a fixture the caller closes; prefer agentFor or sharedAgent, which close it for you. */
-export async function startAgent(options: AgentOptions = {}, names = { node: testNodeName(), app: uniqueName(options.app ?? 'app') }): Promise<Agent> {
+export async function startAgent(
+  options: AgentOptions = {},
+  names = { node: testNodeName(), app: uniqueName(options.app ?? 'app') },
+  deferred: Array<() => unknown> = [],
+): Promise<Agent> {
   const { node, app } = names;
   const timeoutMs = options.timeoutMs ?? 120_000;
   const folders: TempDir[] = [];
@@ -87,8 +99,10 @@ export async function startAgent(options: AgentOptions = {}, names = { node: tes
         failures.push(error);
       }
     };
+    if (options.beforeCleanup) await attempt(options.beforeCleanup);
     await attempt(() => cleanupNode(node));
     for (const id of handMade) await attempt(() => removeContainer(id));
+    for (const step of [...deferred].reverse()) await attempt(async () => step());
     if (server) await attempt(() => server!.close());
     for (const folder of folders) await attempt(() => folder.cleanup());
     if (failures.length === 1) throw failures[0];
@@ -159,6 +173,7 @@ export async function startAgent(options: AgentOptions = {}, names = { node: tes
       return found;
     },
     tempDir: scratch,
+    defer: (step) => void deferred.push(step),
     async unmanaged(prefix, containerOptions) {
       const started = await runUnmanagedContainer(uniqueName(prefix), containerOptions);
       handMade.push(started.id);
@@ -186,13 +201,14 @@ export async function agentFor(t: TestContextLike, options: AgentOptions = {}): 
  */
 export function sharedAgent(options: AgentOptions = {}): Agent {
   const names = { node: testNodeName(), app: uniqueName(options.app ?? 'app') };
+  const deferred: Array<() => unknown> = [];
   let started: Agent | undefined;
   const current = (): Agent => {
     if (!started) throw new Error('sharedAgent: used before its before() hook ran');
     return started;
   };
   before(async () => {
-    started = await startAgent(options, names);
+    started = await startAgent(options, names, deferred);
   });
   after(() => started?.close());
   return {
@@ -216,6 +232,7 @@ export function sharedAgent(options: AgentOptions = {}): Agent {
     ids: () => current().ids(),
     container: (service, replica, app) => current().container(service, replica, app),
     tempDir: (prefix) => current().tempDir(prefix),
+    defer: (step) => void deferred.push(step),
     unmanaged: (prefix, options) => current().unmanaged(prefix, options),
     close: () => current().close(),
   };

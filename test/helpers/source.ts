@@ -15,14 +15,27 @@ export interface SourceHarness {
   source: GitSource;
   /** The source's log, one JSON line each (empty unless `logLevel` lets lines through). */
   logLines: string[];
+  /** Each back-off the source asked its clock to sleep, in ms; the clock never sleeps. */
+  sleeps: number[];
 }
 
-/** A source of branch `main` of `repo`, its cache in `stateDir`; a clock that never sleeps. */
-export function makeSource(repo: string, stateDir: string, { token, logLevel = 'silent' }: { token?: string; logLevel?: pino.LevelWithSilent } = {}): SourceHarness {
+export interface SourceOptions {
+  token?: string;
+  /** Default `main`. */
+  branch?: string;
+  requestTimeoutMs?: number;
+  /** Default `silent`. */
+  logLevel?: pino.LevelWithSilent;
+}
+
+/** A source of `repo`, its cache in `stateDir`. */
+export function makeSource(repo: string, stateDir: string, { token, branch = 'main', requestTimeoutMs, logLevel = 'silent' }: SourceOptions = {}): SourceHarness {
   const logLines: string[] = [];
+  const sleeps: number[] = [];
   const logger = pino({ level: logLevel, base: undefined }, { write: (line: string) => void logLines.push(line) });
-  const clock = { now: () => Date.now(), sleep: async () => undefined };
-  return { source: createGitSource({ repo, branch: 'main', stateDir, token }, { fs, http, logger, clock }), logLines };
+  const clock = { now: () => Date.now(), sleep: async (ms: number) => void sleeps.push(ms) };
+  const source = createGitSource({ repo, branch, stateDir, token }, { fs, http, logger, clock, requestTimeoutMs });
+  return { source, logLines, sleeps };
 }
 
 /** Every entry under `dir`: type, executable bit, and content or link target. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, readdirSync, readFileSync, statSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import tar from 'tar-stream';
 import { runCapstan, spawnCapstan, stopProcess, waitForLine } from '../helpers/cli.js';
 import { docker as engine1, testLabels, TEST_IMAGE, uniqueName } from '../helpers/docker.js';
@@ -94,7 +94,8 @@ describe('bundle: signed offline delivery of commits and images', { timeout: 900
     await remote.push();
   });
 
-  after(async () => {
+  // After the label cleanup, whatever it meets.
+  agent.defer(async () => {
     await engine2?.stop();
     for (const tag of ['3', '2', '1']) await engine1.getImage(`${imageName}:${tag}`).remove({ force: true }).catch(() => undefined);
     await workspace?.cleanup();

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { runCapstan } from '../helpers/cli.js';
 import { docker, listManaged, testLabels, uniqueName } from '../helpers/docker.js';
@@ -60,7 +60,8 @@ describe('corpus apps end to end', () => {
     await docker.createNetwork({ Name: externalNetwork, Driver: 'bridge', Labels: testLabels() });
   });
 
-  after(async () => {
+  // After the label cleanup, whatever it meets.
+  agent.defer(async () => {
     await docker.getNetwork(externalNetwork).remove().catch(() => undefined);
   });
 

@@ -52,7 +52,7 @@ describe('Compose volumes and networks on the real engine', () => {
   const start = async (t: TestContext) => {
     const agent = await agentFor(t, options);
     const names = { anon: agent.app, ext: uniqueName('cext'), side: uniqueName('cside'), network: uniqueName('proxy-net') };
-    t.after(() => docker.getNetwork(names.network).remove().catch(() => undefined));
+    agent.defer(() => docker.getNetwork(names.network).remove().catch(() => undefined));
     return { agent, names, capstan: agent.capstan, node: agent.node };
   };
 

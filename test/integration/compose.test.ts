@@ -77,7 +77,7 @@ describe('Compose folders deployed end to end', () => {
     const agent = await agentFor(t, options);
     const { app: shop, node } = agent;
     const notes = uniqueName('cnotes');
-    t.after(async () => {
+    agent.defer(async () => {
       const images = await docker.listImages({ filters: { reference: [`capstan/${shop}-*`] } });
       for (const image of images) await docker.getImage(image.Id).remove({ force: true }).catch(() => undefined);
     });

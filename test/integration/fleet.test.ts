@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
 import { listManaged } from '../helpers/docker.js';
 import { sharedAgent, startAgent, type Agent } from '../helpers/fixture.js';
@@ -42,7 +42,8 @@ describe('fleet: one repository, an agent per host', () => {
     nodeB = fleet.B.node;
   });
 
-  after(async () => {
+  // After the label cleanup, whatever it meets.
+  fleet.A.defer(async () => {
     await engine2?.stop();
     await fleet.B?.close().catch(() => undefined);
   });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { systemClock } from '../../agent/clock.js';
 import { loadDesiredState } from '../../agent/load/index.js';
 import { createLogger } from '../../agent/log.js';
@@ -29,7 +29,8 @@ describe('host paths are resolved on the host (hole 3)', () => {
   before(async () => {
     host = await agent.tempDir('capstan-host-paths-host');
   });
-  after(async () => {
+  // After the label cleanup, whatever it meets.
+  agent.defer(async () => {
     await host?.cleanup();
   });
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { runCapstan } from '../helpers/cli.js';
 import { docker, listManaged, uniqueName } from '../helpers/docker.js';
 import { sharedAgent } from '../helpers/fixture.js';
@@ -40,7 +40,8 @@ describe('images: pull first, collect old ones', () => {
     for (const tag of ['v1', 'v2', 'v3']) tags[tag] = await registry.pushImage(repository, tag);
   });
 
-  after(async () => {
+  // After the label cleanup, whatever it meets.
+  agent.defer(async () => {
     for (const reference of Object.values(tags)) await docker.getImage(reference).remove({ force: true }).catch(() => undefined);
     await registry?.close();
   });

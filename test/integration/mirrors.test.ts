@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { runCapstan } from '../helpers/cli.js';
 import { docker, listManaged, uniqueName } from '../helpers/docker.js';
 import { sharedAgent } from '../helpers/fixture.js';
@@ -36,7 +36,8 @@ describe('registry mirrors from the host policy', { timeout: 300_000 }, () => {
     writeFileSync(policyFile, `mirrors:\n  "${upstream}": "${registry.host}"\nmirrors_fail_closed: true\n`);
   });
 
-  after(async () => {
+  // After the label cleanup, whatever it meets.
+  agent.defer(async () => {
     for (const image of [`${upstream}/${repository}:v1`, `${registry.host}/${repository}:v1`]) await docker.getImage(image).remove({ force: true }).catch(() => undefined);
     await registry?.close();
   });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { runCapstan } from '../helpers/cli.js';
 import { docker, listManaged, uniqueName, waitFor } from '../helpers/docker.js';
 import { sharedAgent } from '../helpers/fixture.js';
@@ -27,7 +27,8 @@ describe('mounted repository files: what a container writes never feeds back int
   const capstan = (...args: string[]) =>
     runCapstan(args, { timeoutMs: 120_000, env: agent.env() });
 
-  after(async () => {
+  // After the label cleanup, whatever it meets.
+  agent.defer(async () => {
   });
 
   it('a container that plants a manifest and rewrites a mounted file changes nothing the restarted agent loads', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { runCapstan } from '../helpers/cli.js';
 import { docker, listManaged, uniqueName } from '../helpers/docker.js';
 import { sharedAgent } from '../helpers/fixture.js';
@@ -28,7 +28,8 @@ describe('network isolation is verified before replicas start', { skip: canEditR
   const manifest = (version: string) =>
     `app: ${app}\nservices:\n  web:\n    image: local/busybox:1\n    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]\n    environment: { VERSION: "${version}" }\n    update: { monitor: 1s }\n`;
 
-  after(async () => {
+  // After the label cleanup, whatever it meets.
+  agent.defer(async () => {
     if (removedRule) execFileSync('iptables', ['-I', ...removedRule], { timeout: 10_000 });
   });
 

@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { runCapstan } from '../helpers/cli.js';
 import { listManaged, uniqueName, waitFor } from '../helpers/docker.js';
 import { sharedAgent } from '../helpers/fixture.js';
@@ -69,7 +69,8 @@ describe('operating: notifications, metrics file, status', () => {
     receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
   });
 
-  after(async () => {
+  // After the label cleanup, whatever it meets.
+  agent.defer(async () => {
     await new Promise((resolve) => receiver.close(resolve));
   });
 

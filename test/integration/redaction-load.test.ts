@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { runCapstan, type RunResult } from '../helpers/cli.js';
 import { uniqueName } from '../helpers/docker.js';
 import { sharedAgent } from '../helpers/fixture.js';
@@ -53,7 +53,8 @@ describe('redaction: a commit that fails to load on a secret value leaks nothing
     keys = await agent.tempDir('capstan-redact-load-keys');
   });
 
-  after(async () => {
+  // After the label cleanup, whatever it meets.
+  agent.defer(async () => {
     await new Promise((resolve) => receiver?.close(resolve));
     await keys?.cleanup();
   });

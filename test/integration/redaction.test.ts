@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { runCapstan, type RunResult } from '../helpers/cli.js';
 import { docker, uniqueName } from '../helpers/docker.js';
 import { sharedAgent } from '../helpers/fixture.js';
@@ -33,7 +33,8 @@ describe('redaction: secret values quoted by Docker never leave Capstan', () => 
     keys = await agent.tempDir('capstan-redact-keys');
   });
 
-  after(async () => {
+  // After the label cleanup, whatever it meets.
+  agent.defer(async () => {
     await keys?.cleanup();
   });
 

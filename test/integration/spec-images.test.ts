@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { runCapstan, type RunResult } from '../helpers/cli.js';
 import { docker, exec, listManaged, uniqueName } from '../helpers/docker.js';
 import { sharedAgent } from '../helpers/fixture.js';
@@ -73,7 +73,8 @@ describe('spec: private registries and builds from the repository', () => {
     assert.equal((await run(['secrets', 'keygen'])).code, 0);
   });
 
-  after(async () => {
+  // After the label cleanup, whatever it meets.
+  agent.defer(async () => {
     const built = await docker.listImages({ filters: { label: [`capstan.node=${node}`] } });
     for (const image of [...Object.values(images), ...built.map((entry) => entry.Id)]) await docker.getImage(image).remove({ force: true }).catch(() => undefined);
     await registry?.close();

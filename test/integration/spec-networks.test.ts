@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { runCapstan } from '../helpers/cli.js';
 import { docker, exec, listManaged, uniqueName } from '../helpers/docker.js';
 import { sharedAgent } from '../helpers/fixture.js';
@@ -53,7 +53,8 @@ describe('spec: networks closed by default, granted by the consumer', () => {
     [`${sealed}.yaml`]: `app: ${sealed}\nservices:\n${server('peer')}\n${sleeper('box', '    egress: false')}\n`,
   });
 
-  after(async () => {
+  // After the label cleanup, whatever it meets.
+  agent.defer(async () => {
     if (hostServer) await new Promise((resolve) => hostServer!.close(resolve));
   });
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
 import { runCapstan } from '../helpers/cli.js';
 import { docker, testLabels, uniqueName, waitFor, TEST_IMAGE } from '../helpers/docker.js';
@@ -87,7 +87,21 @@ async function cleanupSwarm(node: string, extraServices: string[]): Promise<void
 }
 
 describe('swarm target: the same manifests as Swarm services', () => {
-  const agent = sharedAgent({ repoName: 'swarm' });
+  // Swarm services hold the node's networks: they go first, then the swarm if this test made it.
+  const agent = sharedAgent({
+    repoName: 'swarm',
+    beforeCleanup: async () => {
+      try {
+        await cleanupSwarm(node, bystanderId ? [bystanderId] : []);
+      } finally {
+        if (initialisedSwarm) {
+          await docker.swarmLeave({ force: true });
+          // The engine leaves the bridge Swarm made for its tasks behind; leave the engine as found.
+          if (!hadGatewayBridge) await docker.getNetwork('docker_gwbridge').remove().catch(() => undefined);
+        }
+      }
+    },
+  });
   const { node } = agent;
   const app = uniqueName('swarm');
   const other = uniqueName('swother');
@@ -126,18 +140,6 @@ describe('swarm target: the same manifests as Swarm services', () => {
       Mode: { Replicated: { Replicas: 1 } },
     });
     bystanderId = (bystander as unknown as { id: string }).id;
-  });
-
-  after(async () => {
-    try {
-      await cleanupSwarm(node, bystanderId ? [bystanderId] : []);
-    } finally {
-      if (initialisedSwarm) {
-        await docker.swarmLeave({ force: true });
-        // The engine leaves the bridge Swarm made for its tasks behind; leave the engine as found.
-        if (!hadGatewayBridge) await docker.getNetwork('docker_gwbridge').remove().catch(() => undefined);
-      }
-    }
   });
 
   it('deploys an app as Swarm services: replicas, health check, labels, a secret by keyed name', async () => {

@@ -15,7 +15,7 @@ describe('trust: the agent deploys only signed commits', () => {
   const start = async (t: TestContext, { deployed }: { deployed: boolean }) => {
     const agent = await agentFor(t, { app: 'signed' });
     const signers = await trustedSigners(agent.repo.workDir);
-    t.after(() => signers.workspace.cleanup());
+    agent.defer(() => signers.workspace.cleanup());
     const capstan = (...args: string[]) => agent.run(args, { env: { CAPSTAN_TRUST_FILE: signers.trustFile } });
     if (deployed) {
       await signers.repo.commit('v1', { [`${agent.app}.yaml`]: manifest(agent.app, 'v1') }, { sign: signers.trusted });
