@@ -1,7 +1,7 @@
 // Compiled tests run from dist/test/..., so files they need are found from the repository root,
 // never from the working directory or a path relative to the compiled file.
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,4 +38,15 @@ export async function tempDir(prefix: string): Promise<TempDir> {
     path,
     cleanup: () => rm(path, { recursive: true, force: true, maxRetries: 3 }),
   };
+}
+
+/** Every regular file under `folder`, recursively; bounded (20 levels, 10,000 files). */
+export async function filesUnder(folder: string, found: string[] = [], depth = 0): Promise<string[]> {
+  if (depth > 20 || found.length > 10_000) return found;
+  for (const entry of await readdir(folder, { withFileTypes: true })) {
+    const path = join(folder, entry.name);
+    if (entry.isDirectory()) await filesUnder(path, found, depth + 1);
+    else if (entry.isFile()) found.push(path);
+  }
+  return found;
 }

@@ -196,3 +196,31 @@ export async function openSignedRepo(workspace: SigningWorkspace, workDir: strin
     },
   };
 }
+
+export interface TrustedSigners {
+  workspace: SigningWorkspace;
+  /** The working copy at `workDir`, committing and tagging with the workspace's keys. */
+  repo: SignedRepo;
+  /** Listed in `trustFile`. */
+  trusted: SshKey;
+  /** Not listed. */
+  stranger: SshKey;
+  /** An allowed-signers file naming `trusted` (release@example.test) for `namespaces`. */
+  trustFile: string;
+}
+
+/** A signing workspace over an existing working copy, with a trusted and a stranger SSH key; clean up `workspace`. */
+export async function trustedSigners(workDir: string, namespaces = 'git'): Promise<TrustedSigners> {
+  const workspace = await createSigningWorkspace();
+  try {
+    const repo = await openSignedRepo(workspace, workDir, { init: false });
+    const trusted = await workspace.sshKey('release');
+    const stranger = await workspace.sshKey('stranger');
+    const trustFile = path.join(workspace.root, 'allowed-signers');
+    await fsp.writeFile(trustFile, `${allowedSignersLine('release@example.test', trusted, `namespaces="${namespaces}"`)}\n`);
+    return { workspace, repo, trusted, stranger, trustFile };
+  } catch (error) {
+    await workspace.cleanup();
+    throw error;
+  }
+}

@@ -1,25 +1,27 @@
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, readdirSync, readFileSync, statSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import tar from 'tar-stream';
 import { runCapstan, spawnCapstan, stopProcess, waitForLine } from '../helpers/cli.js';
-import { docker as engine1, testLabels, TEST_IMAGE, testNodeName, uniqueName } from '../helpers/docker.js';
-import { startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';
-import { tempDir, type TempDir } from '../helpers/paths.js';
+import { docker as engine1, testLabels, TEST_IMAGE, uniqueName } from '../helpers/docker.js';
+import { sharedAgent } from '../helpers/fixture.js';
+import type { RemoteRepo } from '../helpers/git-server.js';
+import type { TempDir } from '../helpers/paths.js';
 import { startSecondEngine, type SecondEngine } from '../helpers/second-engine.js';
-import { allowedSignersLine, createSigningWorkspace, openSignedRepo, run, type SignedRepo, type SigningWorkspace, type SshKey } from '../helpers/signing.js';
+import { run, trustedSigners, type SignedRepo, type SigningWorkspace, type SshKey } from '../helpers/signing.js';
 
 // Air-gapped delivery across two engines: images built on the first, a signed bundle made from
 // a repository served over HTTP, imported on the second (which has no registry and never sees
 // the git server), and deployed by the normal cycle. Every refusal changes nothing.
 
 describe('bundle: signed offline delivery of commits and images', { timeout: 900_000 }, () => {
-  const node = testNodeName();
-  const app = uniqueName('offline');
+  // The fixture gives the git server, node name and folders; the agent here runs on the second
+  // engine, from the site's own repository. The steps build on each other (the site's state).
+  const agent = sharedAgent({ app: 'offline', repoName: 'offline' });
+  const { node, app } = agent;
   const imageName = `local/${uniqueName('bundle-img')}`;
   let engine2: SecondEngine;
-  let server: GitServer;
   let remote: RemoteRepo;
   let repo: SignedRepo;
   let workspace: SigningWorkspace;
@@ -81,16 +83,10 @@ describe('bundle: signed offline delivery of commits and images', { timeout: 900
 
   before(async () => {
     engine2 = await startSecondEngine();
-    server = await startGitServer();
-    remote = await server.createRepo('offline');
-    workspace = await createSigningWorkspace();
-    repo = await openSignedRepo(workspace, remote.workDir, { init: false });
-    trusted = await workspace.sshKey('release');
-    stranger = await workspace.sshKey('stranger');
-    work = await tempDir('capstan-bundle-work');
-    site = await tempDir('capstan-bundle-site');
-    trustFile = join(workspace.root, 'allowed-signers');
-    writeFileSync(trustFile, `${allowedSignersLine('release@example.test', trusted, 'namespaces="git,capstan-bundle"')}\n`);
+    remote = agent.repo;
+    ({ workspace, repo, trusted, stranger, trustFile } = await trustedSigners(remote.workDir, 'git,capstan-bundle'));
+    work = await agent.tempDir('capstan-bundle-work');
+    site = await agent.tempDir('capstan-bundle-site');
     await buildImage(`${imageName}:1`, 'one\n');
     await buildImage(`${imageName}:2`, 'two\n');
     await buildImage(`${imageName}:3`, 'three\n', `${imageName}:2`);
@@ -98,13 +94,11 @@ describe('bundle: signed offline delivery of commits and images', { timeout: 900
     await remote.push();
   });
 
-  after(async () => {
+  // After the label cleanup, whatever it meets.
+  agent.defer(async () => {
     await engine2?.stop();
     for (const tag of ['3', '2', '1']) await engine1.getImage(`${imageName}:${tag}`).remove({ force: true }).catch(() => undefined);
-    await server?.close();
     await workspace?.cleanup();
-    await work?.cleanup();
-    await site?.cleanup();
   });
 
   it('creates a signed bundle that inspect lists and verifies', async () => {

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { runCapstan } from '../helpers/cli.js';
-import { cleanupNode, docker, listManaged, testLabels, testNodeName, uniqueName } from '../helpers/docker.js';
-import { startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';
-import { repoRoot, tempDir, type TempDir } from '../helpers/paths.js';
+import { docker, listManaged, testLabels, uniqueName } from '../helpers/docker.js';
+import { sharedAgent } from '../helpers/fixture.js';
+import { repoRoot } from '../helpers/paths.js';
 
 // Corpus apps (test/fixtures/compose) run on the real engine as their Compose files are, with
 // only what a test host cannot have substituted: every image is local/busybox:1 sleeping, host
@@ -51,37 +51,30 @@ function folderFiles(name: string, externalNetwork: string, prefix: string): Rec
 }
 
 describe('corpus apps end to end', () => {
-  const node = testNodeName();
+  const agent = sharedAgent({ token: TOKEN, repoName: 'corpus' });
+  const { node } = agent;
   const prefix = `${uniqueName('e')}-`;
   const externalNetwork = uniqueName('proxy');
-  let server: GitServer;
-  let repo: RemoteRepo;
-  let state: TempDir;
 
   before(async () => {
-    server = await startGitServer({ token: TOKEN });
-    repo = await server.createRepo('corpus');
-    state = await tempDir('capstan-corpus-state');
     await docker.createNetwork({ Name: externalNetwork, Driver: 'bridge', Labels: testLabels() });
   });
 
-  after(async () => {
-    await cleanupNode(node);
+  // After the label cleanup, whatever it meets.
+  agent.defer(async () => {
     await docker.getNetwork(externalNetwork).remove().catch(() => undefined);
-    await server?.close();
-    await state?.cleanup();
   });
 
   it(`runs ${APPS.length} corpus apps with one cycle`, async () => {
     let files: Record<string, string> = {};
     for (const name of APPS) files = { ...files, ...folderFiles(name, externalNetwork, prefix) };
-    await repo.write(files);
-    await repo.commit('corpus apps');
-    await repo.push();
+    await agent.repo.write(files);
+    await agent.repo.commit('corpus apps');
+    await agent.repo.push();
     const once = () =>
       runCapstan(['once'], {
         timeoutMs: 300_000,
-        env: { CAPSTAN_REPO: repo.url, CAPSTAN_GIT_TOKEN: TOKEN, CAPSTAN_STATE_DIR: state.path, CAPSTAN_NODE: node, CAPSTAN_PATH: 'apps' },
+        env: agent.env({ CAPSTAN_PATH: 'apps' }),
       });
     // Docker 20.10 briefly drops its isolation jump while networks are being created (see
     // agent/targets/containers/execute-isolation.ts); Capstan then starts no replica there and the next cycle

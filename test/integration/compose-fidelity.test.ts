@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { runCapstan } from '../helpers/cli.js';
-import { cleanupNode, docker, exec, listManaged, testNodeName, uniqueName } from '../helpers/docker.js';
-import { startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';
-import { tempDir, type TempDir } from '../helpers/paths.js';
+import { docker, exec, listManaged, uniqueName } from '../helpers/docker.js';
+import { sharedAgent } from '../helpers/fixture.js';
 
 // Compose keys of one Docker host, end to end on the real engine: what the file says is what the
 // container has inside (/etc/hostname, /etc/hosts, /etc/resolv.conf, /proc/sys), a changed key
@@ -59,37 +58,26 @@ ${extra}volumes:
 }
 
 describe('Compose keys of one Docker host, inside the running container', () => {
-  const node = testNodeName();
+  const agent = sharedAgent({ token: TOKEN, repoName: 'fidelity' });
+  const { node } = agent;
   const app = uniqueName('cfid');
-  let server: GitServer;
-  let repo: RemoteRepo;
-  let state: TempDir;
   let policyFile: string;
   const capstan = (...args: string[]) =>
     runCapstan(args, {
       timeoutMs: 180_000,
-      env: { CAPSTAN_REPO: repo.url, CAPSTAN_GIT_TOKEN: TOKEN, CAPSTAN_STATE_DIR: state.path, CAPSTAN_NODE: node, CAPSTAN_PATH: 'apps', CAPSTAN_POLICY_FILE: policyFile },
+      env: agent.env({ CAPSTAN_PATH: 'apps', CAPSTAN_POLICY_FILE: policyFile }),
     });
   const web = async () => (await listManaged(node)).find((container) => container.name === `${app}-web-1`);
 
   before(async () => {
-    server = await startGitServer({ token: TOKEN });
-    repo = await server.createRepo('fidelity');
-    state = await tempDir('capstan-fidelity-state');
-    policyFile = join(state.path, 'policy.yaml');
+    policyFile = join(agent.state.path, 'policy.yaml');
     writeFileSync(policyFile, '{}\n');
   });
 
-  after(async () => {
-    await cleanupNode(node);
-    await server?.close();
-    await state?.cleanup();
-  });
-
   it('hostname, extra_hosts, dns options and sysctls are what the container sees', async () => {
-    await repo.write({ [`apps/${app}/compose.yaml`]: compose('web1'), [`apps/${app}/conf/app.ini`]: 'greeting=hi\n' });
-    await repo.commit('add the app');
-    await repo.push();
+    await agent.repo.write({ [`apps/${app}/compose.yaml`]: compose('web1'), [`apps/${app}/conf/app.ini`]: 'greeting=hi\n' });
+    await agent.repo.commit('add the app');
+    await agent.repo.push();
     const result = await capstan('once');
     assert.equal(result.code, 0, result.stdout + result.stderr);
     const container = await web();
@@ -129,9 +117,9 @@ describe('Compose keys of one Docker host, inside the running container', () => 
 
   it('a changed hostname replaces the container', async () => {
     const before = await web();
-    await repo.write({ [`apps/${app}/compose.yaml`]: compose('web2') });
-    await repo.commit('rename the host');
-    await repo.push();
+    await agent.repo.write({ [`apps/${app}/compose.yaml`]: compose('web2') });
+    await agent.repo.commit('rename the host');
+    await agent.repo.push();
     const result = await capstan('once');
     assert.equal(result.code, 0, result.stdout + result.stderr);
     const after = await web();
@@ -143,9 +131,9 @@ describe('Compose keys of one Docker host, inside the running container', () => 
 
   it('a sysctl and a security option the host policy refuses stop the commit, ending with the policy lines that admit it', async () => {
     const running = await web();
-    await repo.write({ [`apps/${app}/compose.yaml`]: compose('web2', '    cap_add: [SYS_NICE]\n').replace('net.core.somaxconn: 1000', 'net.core.somaxconn: 1000\n      kernel.msgmax: 65536').replace('[no-new-privileges:true]', '[no-new-privileges:true, "apparmor:unconfined"]') });
-    await repo.commit('ask the host for more');
-    await repo.push();
+    await agent.repo.write({ [`apps/${app}/compose.yaml`]: compose('web2', '    cap_add: [SYS_NICE]\n').replace('net.core.somaxconn: 1000', 'net.core.somaxconn: 1000\n      kernel.msgmax: 65536').replace('[no-new-privileges:true]', '[no-new-privileges:true, "apparmor:unconfined"]') });
+    await agent.repo.commit('ask the host for more');
+    await agent.repo.push();
     const refused = await capstan('once');
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, new RegExp(`apps/${app}/compose\\.yaml:\\d+:\\d+: services\\.Web\\.sysctls\\["kernel\\.msgmax"\\]: sysctl kernel\\.msgmax.* \\[POLICY_REFUSED\\]`));

@@ -1,16 +1,13 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { runCapstan } from '../helpers/cli.js';
-import { cleanupNode, docker, exec, listManaged, testLabels, testNodeName, uniqueName } from '../helpers/docker.js';
-import { startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';
-import { tempDir, type TempDir } from '../helpers/paths.js';
+import { describe, it, type TestContext } from 'node:test';
+import { docker, exec, testLabels, uniqueName } from '../helpers/docker.js';
+import { agentFor, SLEEPER as SLEEP, type Agent } from '../helpers/fixture.js';
 
 // Compose fidelity on the real engine (issue 23): an anonymous volume kept across a rollout, an
 // external network joined and left alone when its app is pruned (and a missing one stopping the
 // commit), and network_mode: service: following its target when the target is replaced.
 
 const TOKEN = 'test-token-f1del1ty';
-const SLEEP = `["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]`;
 
 function files(names: { anon: string; ext: string; side: string; network: string }, version: string): Record<string, string> {
   return {
@@ -48,48 +45,34 @@ networks:
 }
 
 describe('Compose volumes and networks on the real engine', () => {
-  const node = testNodeName();
-  const names = { anon: uniqueName('canon'), ext: uniqueName('cext'), side: uniqueName('cside'), network: uniqueName('proxy-net') };
-  let server: GitServer;
-  let repo: RemoteRepo;
-  let state: TempDir;
-  const capstan = (...args: string[]) =>
-    runCapstan(args, {
-      timeoutMs: 180_000,
-      env: { CAPSTAN_REPO: repo.url, CAPSTAN_GIT_TOKEN: TOKEN, CAPSTAN_STATE_DIR: state.path, CAPSTAN_NODE: node, CAPSTAN_PATH: 'apps' },
-    });
-  const byName = async () => Object.fromEntries((await listManaged(node)).map((container) => [container.name, container]));
+  const options = { app: 'canon', token: TOKEN, timeoutMs: 180_000, env: { CAPSTAN_PATH: 'apps' } };
+  const byName = async (agent: Agent) => Object.fromEntries((await agent.managed()).map((container) => [container.name, container]));
   const networkExists = async (name: string) => (await docker.listNetworks()).some((network) => network.Name === name);
+  /** The fixture, and app and network names of its own. */
+  const start = async (t: TestContext) => {
+    const agent = await agentFor(t, options);
+    const names = { anon: agent.app, ext: uniqueName('cext'), side: uniqueName('cside'), network: uniqueName('proxy-net') };
+    agent.defer(() => docker.getNetwork(names.network).remove().catch(() => undefined));
+    return { agent, names, capstan: agent.capstan, node: agent.node };
+  };
 
-  before(async () => {
-    server = await startGitServer({ token: TOKEN });
-    repo = await server.createRepo('fidelity');
-    state = await tempDir('capstan-fidelity-state');
-  });
-
-  after(async () => {
-    await cleanupNode(node);
-    await docker.getNetwork(names.network).remove().catch(() => undefined);
-    await server?.close();
-    await state?.cleanup();
-  });
-
-  it('a missing external network stops the whole commit, naming file, line and key', async () => {
-    await repo.write(files(names, '1'));
-    await repo.commit('three Compose apps');
-    await repo.push();
+  it('a missing external network stops the whole commit, naming file, line and key', async (t) => {
+    const { agent, names, capstan } = await start(t);
+    await agent.push(files(names, '1'), 'three Compose apps');
     const result = await capstan('once');
     assert.equal(result.code, 1, result.stdout + result.stderr);
     assert.match(result.stdout + result.stderr, new RegExp(`apps/${names.ext}/compose\\.yaml:8: networks\\.proxy\\.external: network '${names.network}' does not exist`));
-    assert.deepEqual(await byName(), {}, 'nothing applied');
+    assert.deepEqual(await byName(agent), {}, 'nothing applied');
     assert.equal(await networkExists(names.network), false, 'never created by Capstan');
   });
 
-  it('deploys: external network joined, sidecar in its target\'s namespace, anonymous volume per replica', async () => {
+  it('deploys (external network joined, sidecar in its target\'s namespace, anonymous volume per replica), then a rollout keeps the volume, recreates the sidecar, prune leaves the external network', async (t) => {
+    const { agent, names, capstan, node } = await start(t);
     await docker.createNetwork({ Name: names.network, Driver: 'bridge', Labels: testLabels() });
+    await agent.push(files(names, '1'), 'three Compose apps');
     const result = await capstan('once');
     assert.equal(result.code, 0, result.stdout + result.stderr);
-    const containers = await byName();
+    const containers = await byName(agent);
     const web = await docker.getContainer(containers[`${names.ext}-web-1`].id).inspect();
     assert.deepEqual(Object.keys(web.NetworkSettings.Networks).sort(), [names.network, `${names.ext}_default`].sort());
 
@@ -101,32 +84,29 @@ describe('Compose volumes and networks on the real engine', () => {
     assert.match(volumes[0].Name, new RegExp(`^${names.anon}-app-1_[0-9a-f]{12}$`));
     assert.equal(volumes[0].Labels['capstan.service'], 'app');
     assert.equal(volumes[0].Labels['capstan.replica'], '1');
-  });
 
-  it('a rollout keeps the anonymous volume and recreates the sidecar with its target; prune leaves the external network', async () => {
-    const before = await byName();
+    // The rollout.
+    const before = await byName(agent);
     const marker = (await exec(before[`${names.anon}-app-1`].id, ['cat', '/app/node_modules/marker'])).stdout;
     assert.match(marker, /^[0-9a-f-]{36}\n$/);
 
     const changed: Record<string, string | null> = files(names, '2');
     changed[`apps/${names.ext}/compose.yaml`] = null;
-    await repo.write(changed);
-    await repo.commit('version 2, ext app removed');
-    await repo.push();
-    const result = await capstan('once');
-    assert.equal(result.code, 0, result.stdout + result.stderr);
+    await agent.push(changed, 'version 2, ext app removed');
+    const rolled = await capstan('once');
+    assert.equal(rolled.code, 0, rolled.stdout + rolled.stderr);
 
-    const containers = await byName();
-    assert.notEqual(containers[`${names.anon}-app-1`].id, before[`${names.anon}-app-1`].id, 'replaced');
-    const kept = await exec(containers[`${names.anon}-app-1`].id, ['cat', '/app/node_modules/marker']);
+    const replaced = await byName(agent);
+    assert.notEqual(replaced[`${names.anon}-app-1`].id, before[`${names.anon}-app-1`].id, 'replaced');
+    const kept = await exec(replaced[`${names.anon}-app-1`].id, ['cat', '/app/node_modules/marker']);
     assert.equal(kept.stdout, marker, 'the replacement mounts the replica\'s anonymous volume');
 
-    assert.notEqual(containers[`${names.side}-web-1`].id, before[`${names.side}-web-1`].id);
-    assert.notEqual(containers[`${names.side}-probe-1`].id, before[`${names.side}-probe-1`].id, 'the sidecar follows its replaced target');
-    const probe = await exec(containers[`${names.side}-probe-1`].id, ['wget', '-q', '-O', '-', 'http://127.0.0.1:8080/']);
-    assert.equal(probe.stdout.trim(), '2', JSON.stringify(probe));
+    assert.notEqual(replaced[`${names.side}-web-1`].id, before[`${names.side}-web-1`].id);
+    assert.notEqual(replaced[`${names.side}-probe-1`].id, before[`${names.side}-probe-1`].id, 'the sidecar follows its replaced target');
+    const followed = await exec(replaced[`${names.side}-probe-1`].id, ['wget', '-q', '-O', '-', 'http://127.0.0.1:8080/']);
+    assert.equal(followed.stdout.trim(), '2', JSON.stringify(followed));
 
-    assert.equal(containers[`${names.ext}-web-1`], undefined, 'pruned');
+    assert.equal(replaced[`${names.ext}-web-1`], undefined, 'pruned');
     assert.equal(await networkExists(names.network), true, 'the external network is left alone');
     assert.equal(await networkExists(`${names.ext}_default`), false, 'the app\'s own network is pruned');
   });

@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { runCapstan } from '../helpers/cli.js';
-import { cleanupNode, docker, exec, listManaged, testNodeName, uniqueName } from '../helpers/docker.js';
-import { startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';
-import { tempDir, type TempDir } from '../helpers/paths.js';
+import { describe, it } from 'node:test';
+import { docker, exec, uniqueName } from '../helpers/docker.js';
+import { agentFor, SLEEPER as SLEEP, type Agent } from '../helpers/fixture.js';
 
 // Compose folders committed as they are, end to end: the test git server, the built CLI and the
 // real Docker engine. The shop is corpus-like (a database gated by its healthcheck, a web
@@ -12,7 +10,6 @@ import { tempDir, type TempDir } from '../helpers/paths.js';
 // key, which must stop the whole commit. (Compose keys of one host: compose-fidelity.test.ts.)
 
 const TOKEN = 'test-token-c0mp05e';
-const SLEEP = `["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]`;
 
 function shopCompose(shop: string, extra = ''): string {
   return `name: ${shop}
@@ -73,49 +70,30 @@ secrets:
 }
 
 describe('Compose folders deployed end to end', () => {
-  const node = testNodeName();
-  const shop = uniqueName('cshop');
-  const notes = uniqueName('cnotes');
-  let server: GitServer;
-  let repo: RemoteRepo;
-  let state: TempDir;
-  const capstan = (...args: string[]) =>
-    runCapstan(args, {
-      timeoutMs: 180_000,
-      env: { CAPSTAN_REPO: repo.url, CAPSTAN_GIT_TOKEN: TOKEN, CAPSTAN_STATE_DIR: state.path, CAPSTAN_NODE: node, CAPSTAN_PATH: 'apps' },
+  const options = { app: 'cshop', token: TOKEN, timeoutMs: 180_000, env: { CAPSTAN_PATH: 'apps' } };
+  const byName = async (agent: Agent) => Object.fromEntries((await agent.managed()).map((container) => [container.name, container]));
+
+  it('deploys Compose folders: built image, networks, alias, volume, healthcheck-gated depends_on', async (t) => {
+    const agent = await agentFor(t, options);
+    const { app: shop, node } = agent;
+    const notes = uniqueName('cnotes');
+    agent.defer(async () => {
+      const images = await docker.listImages({ filters: { reference: [`capstan/${shop}-*`] } });
+      for (const image of images) await docker.getImage(image.Id).remove({ force: true }).catch(() => undefined);
     });
-  const byName = async () => Object.fromEntries((await listManaged(node)).map((container) => [container.name, container]));
-
-  before(async () => {
-    server = await startGitServer({ token: TOKEN });
-    repo = await server.createRepo('compose');
-    state = await tempDir('capstan-compose-state');
-  });
-
-  after(async () => {
-    await cleanupNode(node);
-    const images = await docker.listImages({ filters: { reference: [`capstan/${shop}-*`] } });
-    for (const image of images) await docker.getImage(image.Id).remove({ force: true }).catch(() => undefined);
-    await server?.close();
-    await state?.cleanup();
-  });
-
-  it('deploys Compose folders: built image, networks, alias, volume, healthcheck-gated depends_on', async () => {
-    await repo.write({
+    await agent.push({
       [`apps/${shop}/compose.yaml`]: shopCompose(shop),
       [`apps/${shop}/web/Dockerfile`]: 'FROM local/busybox:1\nRUN mkdir -p /www && echo built > /www/index.html\n',
       ...notesFiles(notes, 'hello'),
-    });
-    await repo.commit('add two Compose apps');
-    await repo.push();
+    }, 'add two Compose apps');
 
-    const plan = await capstan('plan');
+    const plan = await agent.capstan('plan');
     assert.equal(plan.code, 2, plan.stdout + plan.stderr);
     assert.match(plan.stdout, new RegExp(`note: apps/${notes}/\\.env: plaintext env file`));
 
-    const result = await capstan('once');
+    const result = await agent.capstan('once');
     assert.equal(result.code, 0, result.stdout + result.stderr);
-    const containers = await byName();
+    const containers = await byName(agent);
     assert.deepEqual(Object.keys(containers).sort(), [`${notes}-app-1`, `${shop}-db-1`, `${shop}-probe-1`, `${shop}-web-1`].sort());
     for (const container of Object.values(containers)) assert.equal(container.state, 'running', container.name);
     assert.match(containers[`${shop}-web-1`].image, new RegExp(`^capstan/${shop}-web:`));
@@ -142,21 +120,24 @@ describe('Compose folders deployed end to end', () => {
     assert.equal(environment.stdout, 'hello override\nfile-token\n');
   });
 
-  it('a refused key stops the whole commit; the running apps stay as they are', async () => {
-    const before = Object.fromEntries(Object.entries(await byName()).map(([name, container]) => [name, container.id]));
-    await repo.write({
+  it('a refused key stops the whole commit; the running apps stay as they are', async (t) => {
+    const agent = await agentFor(t, options);
+    const { app: shop } = agent;
+    const notes = uniqueName('cnotes');
+    await agent.push(notesFiles(notes, 'hello'), 'the notes app');
+    const deployed = await agent.capstan('once');
+    assert.equal(deployed.code, 0, deployed.stderr);
+    const before = await agent.ids();
+    await agent.push({
       [`apps/${shop}/compose.yaml`]: shopCompose(shop, '    cgroup_parent: legacy\n'),
       ...notesFiles(notes, 'changed'),
-    });
-    await repo.commit('harden web');
-    await repo.push();
+    }, 'harden web');
 
-    const result = await capstan('once');
+    const result = await agent.capstan('once');
     assert.equal(result.code, 1);
     assert.match(result.stderr, new RegExp(`apps/${shop}/compose\\.yaml:26:5: services\\.web\\.cgroup_parent: not supported by Capstan`));
-    const after = Object.fromEntries(Object.entries(await byName()).map(([name, container]) => [name, container.id]));
-    assert.deepEqual(after, before, 'nothing of the commit is applied, not even the notes app change');
-    const status = JSON.parse((await capstan('status', '--json')).stdout);
+    assert.deepEqual(await agent.ids(), before, 'nothing of the commit is applied, not even the notes app change');
+    const status = JSON.parse((await agent.capstan('status', '--json')).stdout);
     assert.equal(status.lastError.code, 'MANIFEST_INVALID');
   });
 });

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
-import { after, before, describe, it } from 'node:test';
-import { runCapstan, spawnCapstan, stopProcess, waitForLine } from '../helpers/cli.js';
-import { cleanupNode, docker, exec, listManaged, removeContainer, runUnmanagedContainer, testNodeName, uniqueName, waitFor } from '../helpers/docker.js';
-import { startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';
-import { tempDir, type TempDir } from '../helpers/paths.js';
+import { before, describe, it } from 'node:test';
+import { stopProcess, waitForLine } from '../helpers/cli.js';
+import { docker, exec, listManaged, removeContainer, runUnmanagedContainer, uniqueName, waitFor } from '../helpers/docker.js';
+import { sharedAgent } from '../helpers/fixture.js';
 
 // The whole cycle of docs/design.md end to end: a real git smart-HTTP server on 127.0.0.1,
 // the real `git` CLI pushing, the built `capstan` CLI, and a real Docker engine. The steps
@@ -25,39 +24,23 @@ function workerService(message: string): string {
 }
 
 describe('core: pull a git repository and converge the Docker host', () => {
-  const node = testNodeName();
+  const agent = sharedAgent({ token: TOKEN, env: { CAPSTAN_LOG_LEVEL: 'debug' } });
+  const { node } = agent;
   const shop = uniqueName('shop');
   const blog = uniqueName('blog');
-  let server: GitServer;
-  let repo: RemoteRepo;
-  let state: TempDir;
   let bystander: { id: string; name: string };
-  const capstan = (...args: string[]) =>
-    runCapstan(args, {
-      timeoutMs: 120_000,
-      env: { CAPSTAN_REPO: repo.url, CAPSTAN_GIT_TOKEN: TOKEN, CAPSTAN_STATE_DIR: state.path, CAPSTAN_NODE: node, CAPSTAN_LOG_LEVEL: 'debug' },
-    });
-  const ids = async () => Object.fromEntries((await listManaged(node)).map((container) => [container.name, container.id]));
+  const capstan = agent.capstan;
+  const ids = agent.ids;
 
   before(async () => {
-    server = await startGitServer({ token: TOKEN });
-    repo = await server.createRepo('manifests');
-    state = await tempDir('capstan-core-state');
     // A container someone runs by hand beside Capstan, even labelled with an app name.
-    bystander = await runUnmanagedContainer(uniqueName('bystander'), { labels: { 'capstan.app': shop } });
-  });
-
-  after(async () => {
-    await cleanupNode(node);
-    await removeContainer(bystander.id);
-    await server?.close();
-    await state?.cleanup();
+    bystander = await agent.unmanaged('bystander', { labels: { 'capstan.app': shop } });
   });
 
   it('deploys an app pushed to the branch', async () => {
-    await repo.write({ [`apps/${shop}.yaml`]: manifest(shop, webService() + workerService('v1')), 'README.md': 'manifests\n' });
-    await repo.commit('add shop');
-    await repo.push();
+    await agent.repo.write({ [`apps/${shop}.yaml`]: manifest(shop, webService() + workerService('v1')), 'README.md': 'manifests\n' });
+    await agent.repo.commit('add shop');
+    await agent.repo.push();
 
     const result = await capstan('once');
     assert.equal(result.code, 0, result.stderr);
@@ -77,7 +60,7 @@ describe('core: pull a git repository and converge the Docker host', () => {
     assert.equal(labels['capstan.replica'], '1');
     assert.equal(labels['capstan.node'], node);
     assert.match(labels['capstan.config-hash'], /^[0-9a-f]{16,}$/);
-    assert.equal(labels['capstan.commit'], (await repo.git('rev-parse', 'HEAD')).trim());
+    assert.equal(labels['capstan.commit'], (await agent.repo.git('rev-parse', 'HEAD')).trim());
 
     // Services reach each other by name on the app's network: httpd answers (404, as it serves
     // an empty folder), where an unknown name gives "bad address". (busybox wget -T crashes.)
@@ -101,9 +84,9 @@ describe('core: pull a git repository and converge the Docker host', () => {
 
   it('replaces only the service whose config changed', async () => {
     const before = await ids();
-    await repo.write({ [`apps/${shop}.yaml`]: manifest(shop, webService() + workerService('v2')) });
-    await repo.commit('worker v2');
-    await repo.push();
+    await agent.repo.write({ [`apps/${shop}.yaml`]: manifest(shop, webService() + workerService('v2')) });
+    await agent.repo.commit('worker v2');
+    await agent.repo.push();
 
     const plan = await capstan('plan');
     assert.equal(plan.code, 2, plan.stdout + plan.stderr);
@@ -139,17 +122,17 @@ describe('core: pull a git repository and converge the Docker host', () => {
   });
 
   it('prunes a removed service and a removed app, but keeps named volumes', async () => {
-    await repo.write({
+    await agent.repo.write({
       [`apps/${blog}.yaml`]: `app: ${blog}\nvolumes:\n  data: {}\nservices:\n  db:\n    image: local/busybox:1\n    command: ["sh", "-c", "echo kept > /data/file; trap 'exit 0' TERM; sleep 3600 & wait"]\n    volumes: ["data:/data"]\n`,
     });
-    await repo.commit('add blog');
-    await repo.push();
+    await agent.repo.commit('add blog');
+    await agent.repo.push();
     assert.equal((await capstan('once')).code, 0);
     assert.ok((await ids())[`${blog}-db-1`]);
 
-    await repo.write({ [`apps/${blog}.yaml`]: null, [`apps/${shop}.yaml`]: manifest(shop, webService()) });
-    await repo.commit('remove blog and the worker');
-    await repo.push();
+    await agent.repo.write({ [`apps/${blog}.yaml`]: null, [`apps/${shop}.yaml`]: manifest(shop, webService()) });
+    await agent.repo.commit('remove blog and the worker');
+    await agent.repo.push();
     const result = await capstan('once');
     assert.equal(result.code, 0, result.stderr);
     assert.deepEqual(Object.keys(await ids()).sort(), [`${shop}-web-1`, `${shop}-web-2`]);
@@ -161,12 +144,12 @@ describe('core: pull a git repository and converge the Docker host', () => {
 
   it('applies nothing of a broken commit, names file, line and key, and shows it in status', async () => {
     const before = await ids();
-    const applied = (await repo.git('rev-parse', 'HEAD')).trim();
-    await repo.write({
+    const applied = (await agent.repo.git('rev-parse', 'HEAD')).trim();
+    await agent.repo.write({
       [`apps/${shop}.yaml`]: manifest(shop, webService('    imagePullPolicy: always\n') + workerService('v3')),
     });
-    const broken = await repo.commit('typo');
-    await repo.push();
+    const broken = await agent.repo.commit('typo');
+    await agent.repo.push();
 
     const result = await capstan('once');
     assert.equal(result.code, 1);
@@ -195,9 +178,9 @@ describe('core: pull a git repository and converge the Docker host', () => {
 
   it('prunes nothing when a commit renders no services', async () => {
     const before = await ids();
-    await repo.write({ [`apps/${shop}.yaml`]: null });
-    await repo.commit('oops, everything gone');
-    await repo.push();
+    await agent.repo.write({ [`apps/${shop}.yaml`]: null });
+    await agent.repo.commit('oops, everything gone');
+    await agent.repo.push();
     const result = await capstan('once');
     assert.equal(result.code, 1);
     assert.match(result.stderr, /EMPTY_DESIRED_STATE/);
@@ -206,10 +189,10 @@ describe('core: pull a git repository and converge the Docker host', () => {
 
   it('follows a force-push to rewritten history', async () => {
     // Back before the typo and the empty commit, to the state with web only.
-    await repo.git('reset', '--hard', 'HEAD~2');
-    await repo.write({ [`apps/${shop}.yaml`]: manifest(shop, webService().replace('replicas: 2', 'replicas: 1')) });
-    const rewritten = await repo.commit('rewritten: one web replica');
-    await repo.push({ force: true });
+    await agent.repo.git('reset', '--hard', 'HEAD~2');
+    await agent.repo.write({ [`apps/${shop}.yaml`]: manifest(shop, webService().replace('replicas: 2', 'replicas: 1')) });
+    const rewritten = await agent.repo.commit('rewritten: one web replica');
+    await agent.repo.push({ force: true });
 
     const result = await capstan('once');
     assert.equal(result.code, 0, result.stderr);
@@ -229,9 +212,9 @@ describe('core: pull a git repository and converge the Docker host', () => {
     await docker.createVolume({ Name: squattedVolume, Labels: { 'capstan.test': 'true', 'capstan.test-run': process.env.CAPSTAN_TEST_RUN ?? '' } });
     try {
       const cache = '  cache:\n    image: local/busybox:1\n    command: ["sleep", "3600"]\n    volumes: ["data:/data"]\n';
-      await repo.write({ [`apps/${shop}.yaml`]: `${manifest(shop, webService().replace('replicas: 2', 'replicas: 1') + cache)}volumes:\n  data: {}\n` });
-      await repo.commit('add a cache with a volume');
-      await repo.push();
+      await agent.repo.write({ [`apps/${shop}.yaml`]: `${manifest(shop, webService().replace('replicas: 2', 'replicas: 1') + cache)}volumes:\n  data: {}\n` });
+      await agent.repo.commit('add a cache with a volume');
+      await agent.repo.push();
 
       const blocked = await capstan('once');
       assert.equal(blocked.code, 1);
@@ -257,23 +240,21 @@ describe('core: pull a git repository and converge the Docker host', () => {
   });
 
   it('`capstan run` converges on its schedule and stops cleanly on SIGTERM', async () => {
-    const agent = spawnCapstan(['run', '--schedule', '*/2 * * * * *'], {
-      env: { CAPSTAN_REPO: repo.url, CAPSTAN_GIT_TOKEN: TOKEN, CAPSTAN_STATE_DIR: state.path, CAPSTAN_NODE: node },
-    });
+    const running = agent.spawn(['run', '--schedule', '*/2 * * * * *']);
     try {
-      const first = await waitForLine(agent, (_line, json) => json?.msg === 'cycle finished', 60_000);
+      const first = await waitForLine(running, (_line, json) => json?.msg === 'cycle finished', 60_000);
       assert.equal(first.json?.result, 'in-sync');
       assert.ok(typeof first.json?.commit === 'string', 'each cycle logs with its commit');
 
-      await repo.write({ [`apps/${shop}.yaml`]: manifest(shop, webService()) });
-      const head = await repo.commit('two web replicas again');
-      await repo.push();
-      await waitForLine(agent, (_line, json) => json?.msg === 'cycle finished' && json?.result === 'applied', 60_000);
+      await agent.repo.write({ [`apps/${shop}.yaml`]: manifest(shop, webService()) });
+      const head = await agent.repo.commit('two web replicas again');
+      await agent.repo.push();
+      await waitForLine(running, (_line, json) => json?.msg === 'cycle finished' && json?.result === 'applied', 60_000);
       await waitFor(async () => (await listManaged(node)).length === 2, { timeoutMs: 10_000, what: 'two web replicas' });
       assert.equal(JSON.parse((await capstan('status', '--json')).stdout).appliedCommit, head);
-      assert.equal(listeningSockets(agent.pid!), 0, 'capstan listens on no port');
+      assert.equal(listeningSockets(running.pid!), 0, 'capstan listens on no port');
     } finally {
-      const stopped = await stopProcess(agent, { timeoutMs: 60_000 });
+      const stopped = await stopProcess(running, { timeoutMs: 60_000 });
       assert.equal(stopped.killed, false);
       assert.equal(stopped.code, 0);
     }

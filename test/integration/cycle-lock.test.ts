@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { outputOf, runCapstan, spawnCapstan, stopProcess } from '../helpers/cli.js';
-import { cleanupNode, docker, listManaged, testNodeName, uniqueName } from '../helpers/docker.js';
-import { startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';
-import { tempDir, type TempDir } from '../helpers/paths.js';
+import { describe, it } from 'node:test';
+import { outputOf, stopProcess } from '../helpers/cli.js';
+import { waitForEvent } from '../helpers/events.js';
+import { agentFor } from '../helpers/fixture.js';
 
 // Issue 14: one cycle at a time per state dir across processes. `capstan once` started while
 // `capstan run` is mid-rollout waits for it (or refuses at once with --lock-timeout 0) instead
@@ -25,38 +24,17 @@ function manifest(app: string, version: string): string {
 }
 
 describe('cycle lock: once while run is mid-rollout', () => {
-  const node = testNodeName();
-  const app = uniqueName('lock');
-  let server: GitServer;
-  let repo: RemoteRepo;
-  let state: TempDir;
-  const env = () => ({ CAPSTAN_REPO: repo.url, CAPSTAN_STATE_DIR: state.path, CAPSTAN_NODE: node });
-  const capstan = (...args: string[]) => runCapstan(args, { timeoutMs: 180_000, env: env() });
-
-  before(async () => {
-    server = await startGitServer();
-    repo = await server.createRepo('lock');
-    state = await tempDir('capstan-lock-state');
-  });
-
-  after(async () => {
-    await cleanupNode(node);
-    await server?.close();
-    await state?.cleanup();
-  });
-
-  it('once waits for the cycle in flight, then finds the host in sync; no 409', async () => {
-    await repo.write({ [`${app}.yaml`]: manifest(app, 'v1') });
-    await repo.commit('v1');
-    await repo.push();
+  it('once waits for the cycle in flight, then finds the host in sync; no 409', async (t) => {
+    const fixture = await agentFor(t, { app: 'lock', timeoutMs: 180_000 });
+    const { app, node } = fixture;
+    const capstan = fixture.capstan;
+    await fixture.push({ [`${app}.yaml`]: manifest(app, 'v1') }, 'v1');
     assert.equal((await capstan('once')).code, 0);
 
-    await repo.write({ [`${app}.yaml`]: manifest(app, 'v2') });
-    await repo.commit('v2');
-    await repo.push();
-    const agent = spawnCapstan(['run', '--schedule', '0 0 1 1 *'], { env: env() });
+    await fixture.push({ [`${app}.yaml`]: manifest(app, 'v2') }, 'v2');
+    const agent = fixture.spawn(['run', '--schedule', '0 0 1 1 *']);
     try {
-      await firstEvent(node, 'create');
+      await waitForEvent(node, (event) => event.Action === 'create');
       // Refused at once, naming the holder.
       const refused = await capstan('once', '--lock-timeout', '0');
       assert.equal(refused.code, 75, refused.stderr);
@@ -76,35 +54,10 @@ describe('cycle lock: once while run is mid-rollout', () => {
     const { stdout, stderr } = outputOf(agent);
     assert.doesNotMatch(stdout + stderr, /409|already in progress/);
     assert.match(stdout, /"result":"applied"/);
-    const containers = await listManaged(node);
+    const containers = await fixture.managed();
     assert.deepEqual(containers.map((container) => container.name), [1, 2, 3].map((replica) => `${app}-web-${replica}`));
     assert.equal(new Set(containers.map((container) => container.labels['capstan.config-hash'])).size, 1);
     const history = JSON.parse((await capstan('history', '--json')).stdout) as { trigger: string; result: string }[];
     assert.deepEqual(history.slice(0, 2).map((cycle) => [cycle.trigger, cycle.result]), [['once', 'in-sync'], ['startup', 'applied']]);
   });
 });
-
-/** Resolves at the first Docker event of this node with that action; bounded at 60 s. */
-async function firstEvent(node: string, action: string): Promise<void> {
-  const stream = (await docker.getEvents({ filters: { type: ['container'], label: [`capstan.node=${node}`] } })) as NodeJS.ReadableStream & { destroy(): void };
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no ${action} event within 60 s`)), 60_000);
-      let buffer = '';
-      stream.on('data', (chunk: Buffer) => {
-        buffer += chunk.toString();
-        let newline: number;
-        while ((newline = buffer.indexOf('\n')) >= 0) {
-          const line = buffer.slice(0, newline);
-          buffer = buffer.slice(newline + 1);
-          if (line.trim() && (JSON.parse(line) as { Action: string }).Action === action) {
-            clearTimeout(timer);
-            resolve();
-          }
-        }
-      });
-    });
-  } finally {
-    stream.destroy();
-  }
-}

@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
-import { runCapstan } from '../helpers/cli.js';
-import { cleanupNode, listManaged, testNodeName, uniqueName } from '../helpers/docker.js';
-import { startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';
-import { tempDir, type TempDir } from '../helpers/paths.js';
+import { listManaged } from '../helpers/docker.js';
+import { sharedAgent, startAgent, type Agent } from '../helpers/fixture.js';
 import { startSecondEngine, type SecondEngine } from '../helpers/second-engine.js';
 
 // Fleet mode: two Docker engines on one machine, an agent on each, one repository. Each agent
@@ -12,24 +10,21 @@ import { startSecondEngine, type SecondEngine } from '../helpers/second-engine.j
 // touches what another node created, even on a shared engine.
 
 describe('fleet: one repository, an agent per host', () => {
-  const nodeA = testNodeName();
-  const nodeB = testNodeName();
-  const nodeC = testNodeName();
-  const app = uniqueName('fleet');
+  // Three agents on one repository (A's); B runs on the second engine.
+  const fleet = {
+    A: sharedAgent({ app: 'fleet', repoName: 'fleet', env: { CAPSTAN_NODE_LABELS: 'role=front' } }),
+  } as Record<'A' | 'B' | 'C', Agent>;
+  fleet.C = sharedAgent({ sameRepoAs: fleet.A, env: { CAPSTAN_NODE_LABELS: 'role=spare' } });
+  const { A: { node: nodeA, app }, C: { node: nodeC } } = fleet;
   let engine2: SecondEngine;
-  let server: GitServer;
-  let repo: RemoteRepo;
-  const states: TempDir[] = [];
-  const agents: Record<string, { env: Record<string, string> }> = {};
+  let nodeB: string;
 
   const service = (name: string, placement?: string) =>
     `  ${name}:\n    image: local/busybox:1\n    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]\n    update: { monitor: 1s }\n${placement ? `    placement: ${placement}\n` : ''}`;
   const push = async (services: string, message: string) => {
-    await repo.write({ [`${app}.yaml`]: `app: ${app}\nservices:\n${services}` });
-    await repo.commit(message);
-    await repo.push();
+    await fleet.A.push({ [`${app}.yaml`]: `app: ${app}\nservices:\n${services}` }, message);
   };
-  const once = (node: string, ...args: string[]) => runCapstan(['once', ...args], { timeoutMs: 120_000, env: agents[node].env });
+  const once = (node: string, ...args: string[]) => Object.values(fleet).find((agent) => agent.node === node)!.run(['once', ...args]);
   const services = async (docker: Docker | undefined, node: string) => {
     if (!docker) return (await listManaged(node)).map((container) => container.service).sort();
     const containers = await docker.listContainers({ all: true, filters: { label: [`capstan.node=${node}`] } });
@@ -38,35 +33,19 @@ describe('fleet: one repository, an agent per host', () => {
 
   before(async () => {
     engine2 = await startSecondEngine();
-    server = await startGitServer();
-    repo = await server.createRepo('fleet');
-    for (const [node, labels, dockerHost] of [
-      [nodeA, 'role=front', undefined],
-      [nodeB, 'role=back', engine2.host],
-      [nodeC, 'role=spare', undefined],
-    ] as const) {
-      const state = await tempDir('capstan-fleet-state');
-      states.push(state);
-      agents[node] = {
-        env: {
-          CAPSTAN_REPO: repo.url,
-          CAPSTAN_STATE_DIR: state.path,
-          CAPSTAN_NODE: node,
-          CAPSTAN_NODE_LABELS: labels,
-          // The second engine runs with --iptables=false beside the first (one host's filter
-          // table holds one engine's chains), so its networks are not isolated by iptables.
-          ...(dockerHost ? { DOCKER_HOST: dockerHost, CAPSTAN_NETWORK_ISOLATION: 'off' } : {}),
-        },
-      };
-    }
+    // The second engine runs with --iptables=false beside the first (one host's filter table
+    // holds one engine's chains), so its networks are not isolated by iptables.
+    fleet.B = await startAgent({
+      sameRepoAs: fleet.A,
+      env: { CAPSTAN_NODE_LABELS: 'role=back', DOCKER_HOST: engine2.host, CAPSTAN_NETWORK_ISOLATION: 'off' },
+    });
+    nodeB = fleet.B.node;
   });
 
-  after(async () => {
-    await cleanupNode(nodeA);
-    await cleanupNode(nodeC);
+  // After the label cleanup, whatever it meets.
+  fleet.A.defer(async () => {
     await engine2?.stop();
-    await server?.close();
-    for (const state of states) await state.cleanup();
+    await fleet.B?.close().catch(() => undefined);
   });
 
   it('each agent runs only its share: by label, by node name, and everywhere', async () => {
@@ -78,10 +57,7 @@ describe('fleet: one repository, an agent per host', () => {
   });
 
   it('`plan --share --node` previews any node\'s share from any machine', async () => {
-    const preview = await runCapstan(['plan', '--share', '--node', 'elsewhere', '--node-labels', 'role=back'], {
-      timeoutMs: 60_000,
-      env: { ...agents[nodeA].env, CAPSTAN_STATE_DIR: states[0].path },
-    });
+    const preview = await fleet.A.run(['plan', '--share', '--node', 'elsewhere', '--node-labels', 'role=back'], { timeoutMs: 60_000 });
     assert.equal(preview.code, 0, preview.stdout + preview.stderr);
     assert.match(preview.stdout, /share of node elsewhere/);
     assert.match(preview.stdout, new RegExp(`${app}/agent +×1`));
@@ -100,12 +76,12 @@ describe('fleet: one repository, an agent per host', () => {
   it('an agent never touches what another node created on a shared engine', async () => {
     // Two agents on one engine run different apps: an app's network and container names are
     // the app's, so its services on one engine belong to one node (a second gets NAME_CONFLICT).
-    await repo.write({
+    await fleet.A.repo.write({
       [`${app}.yaml`]: `app: ${app}\nservices:\n${service('web', `{ nodes: [${nodeB}] }`)}${service('worker', `{ nodes: [${nodeB}] }`)}${service('agent', '{ labels: { role: front } }')}`,
       [`${app}-spare.yaml`]: `app: ${app}-spare\nplacement: { nodes: [${nodeC}] }\nservices:\n${service('spare')}`,
     });
-    await repo.commit('a spare app on C');
-    await repo.push();
+    await fleet.A.repo.commit('a spare app on C');
+    await fleet.A.repo.push();
     const spare = await once(nodeC);
     assert.equal(spare.code, 0, spare.stderr);
     const before = await listManaged(nodeC);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { systemClock } from '../../agent/clock.js';
 import { loadDesiredState } from '../../agent/load/index.js';
 import { createLogger } from '../../agent/log.js';
@@ -10,9 +10,9 @@ import { openDb } from '../../agent/state/db.js';
 import { StateStore } from '../../agent/state/store.js';
 import { ContainerTarget } from '../../agent/targets/containers/index.js';
 import { runCapstan } from '../helpers/cli.js';
-import { cleanupNode, docker, listManaged, testNodeName, uniqueName } from '../helpers/docker.js';
-import { startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';
-import { tempDir, type TempDir } from '../helpers/paths.js';
+import { docker, listManaged, uniqueName } from '../helpers/docker.js';
+import { sharedAgent } from '../helpers/fixture.js';
+import type { TempDir } from '../helpers/paths.js';
 
 // Issue 21, hole 3: a link under a bind root (`root -> /`) let a manifest mount /etc. The agent
 // resolves host paths at load, and again right before it creates a container: a folder that a
@@ -21,23 +21,16 @@ import { tempDir, type TempDir } from '../helpers/paths.js';
 const SLEEPER = `["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]`;
 
 describe('host paths are resolved on the host (hole 3)', () => {
-  const node = testNodeName();
+  const agent = sharedAgent({ repoName: 'host-paths' });
+  const { node } = agent;
   const app = uniqueName('paths');
-  let server: GitServer;
-  let repo: RemoteRepo;
-  let state: TempDir;
   let host: TempDir;
 
   before(async () => {
-    server = await startGitServer();
-    repo = await server.createRepo('host-paths');
-    state = await tempDir('capstan-host-paths-state');
-    host = await tempDir('capstan-host-paths-host');
+    host = await agent.tempDir('capstan-host-paths-host');
   });
-  after(async () => {
-    await cleanupNode(node);
-    await server?.close();
-    await state?.cleanup();
+  // After the label cleanup, whatever it meets.
+  agent.defer(async () => {
     await host?.cleanup();
   });
 
@@ -48,12 +41,12 @@ describe('host paths are resolved on the host (hole 3)', () => {
     const policy = join(host.path, 'policy.yaml');
     await writeFile(policy, `bind_roots: [${roots}]\n`);
     const manifest = `app: ${app}\nservices:\n  web:\n    image: local/busybox:1\n    command: ${SLEEPER}\n    volumes: ["${roots}/root/etc:/host-etc:ro"]\n`;
-    await repo.write({ [`${app}.yaml`]: manifest });
-    await repo.commit('mounts /etc through a link');
-    await repo.push();
+    await agent.repo.write({ [`${app}.yaml`]: manifest });
+    await agent.repo.commit('mounts /etc through a link');
+    await agent.repo.push();
     const result = await runCapstan(['once'], {
       timeoutMs: 120_000,
-      env: { CAPSTAN_REPO: repo.url, CAPSTAN_STATE_DIR: state.path, CAPSTAN_NODE: node, CAPSTAN_POLICY_FILE: policy },
+      env: agent.env({ CAPSTAN_POLICY_FILE: policy }),
     });
     assert.equal(result.code, 1);
     assert.match(result.stderr, new RegExp(`${app}\\.yaml:6:\\d+: services\\.web\\.volumes\\[0\\]: mounting host path \\S+/srv/root/etc, which resolves to /etc outside bind_roots, is refused by host policy`));
@@ -75,7 +68,7 @@ describe('host paths are resolved on the host (hole 3)', () => {
     await rm(data, { recursive: true });
     await symlink('/etc', data);
 
-    const db = openDb(join(state.path, 'target.db'));
+    const db = openDb(join(agent.state.path, 'target.db'));
     const store = new StateStore(db);
     try {
       const target = new ContainerTarget({ docker, store, clock: systemClock, node, allowEmpty: false, hostPaths: createHostPathCheck(async () => policy) });

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { runCapstan } from '../helpers/cli.js';
-import { cleanupNode, docker, listManaged, testNodeName, uniqueName } from '../helpers/docker.js';
-import { startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';
-import { tempDir, type TempDir } from '../helpers/paths.js';
+import { docker, listManaged, uniqueName } from '../helpers/docker.js';
+import { sharedAgent } from '../helpers/fixture.js';
 import { startRegistry, type Registry } from '../helpers/registry.js';
 
 // Images come from a real registry on 127.0.0.1: pulled before anything stops, so a missing
@@ -11,22 +10,20 @@ import { startRegistry, type Registry } from '../helpers/registry.js';
 // and the rollback image stay.
 
 describe('images: pull first, collect old ones', () => {
-  const node = testNodeName();
+  const agent = sharedAgent({ repoName: 'images' });
+  const { node } = agent;
   const app = uniqueName('img');
   const repository = `capstan-test/${app}`;
   let registry: Registry;
-  let server: GitServer;
-  let repo: RemoteRepo;
-  let state: TempDir;
   const tags: Record<string, string> = {};
   const capstan = (...args: string[]) =>
-    runCapstan(args, { timeoutMs: 120_000, env: { CAPSTAN_REPO: repo.url, CAPSTAN_STATE_DIR: state.path, CAPSTAN_NODE: node } });
+    runCapstan(args, { timeoutMs: 120_000, env: agent.env() });
   const deploy = async (image: string) => {
-    await repo.write({
+    await agent.repo.write({
       [`${app}.yaml`]: `app: ${app}\nservices:\n  web:\n    image: ${image}\n    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]\n    replicas: 2\n    update: { monitor: 1s }\n`,
     });
-    await repo.commit(`deploy ${image}`);
-    await repo.push();
+    await agent.repo.commit(`deploy ${image}`);
+    await agent.repo.push();
     return capstan('once');
   };
   const present = async (reference: string) => {
@@ -41,17 +38,12 @@ describe('images: pull first, collect old ones', () => {
   before(async () => {
     registry = await startRegistry();
     for (const tag of ['v1', 'v2', 'v3']) tags[tag] = await registry.pushImage(repository, tag);
-    server = await startGitServer();
-    repo = await server.createRepo('images');
-    state = await tempDir('capstan-images-state');
   });
 
-  after(async () => {
-    await cleanupNode(node);
+  // After the label cleanup, whatever it meets.
+  agent.defer(async () => {
     for (const reference of Object.values(tags)) await docker.getImage(reference).remove({ force: true }).catch(() => undefined);
     await registry?.close();
-    await server?.close();
-    await state?.cleanup();
   });
 
   it('pulls an image the host lacks before creating containers', async () => {

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { runCapstan } from '../helpers/cli.js';
-import { cleanupNode, docker, listManaged, testNodeName, uniqueName } from '../helpers/docker.js';
-import { startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';
-import { tempDir, type TempDir } from '../helpers/paths.js';
+import { docker, listManaged, uniqueName } from '../helpers/docker.js';
+import { sharedAgent } from '../helpers/fixture.js';
 import { startRegistry, type Registry } from '../helpers/registry.js';
 
 // Registry mirrors from the host policy: an image of a registry that does not exist
@@ -13,41 +12,34 @@ import { startRegistry, type Registry } from '../helpers/registry.js';
 // name; fail-closed, an image the mirror lacks fails the pull without trying the original.
 
 describe('registry mirrors from the host policy', { timeout: 300_000 }, () => {
-  const node = testNodeName();
+  const agent = sharedAgent({ repoName: 'mirrors' });
+  const { node } = agent;
   const app = uniqueName('mirrored');
   const repository = `mirrored/${uniqueName('web')}`;
   const upstream = 'upstream.invalid:5000';
   let registry: Registry;
-  let server: GitServer;
-  let remote: RemoteRepo;
-  let state: TempDir;
   let policyFile: string;
   const capstan = (...args: string[]) => runCapstan(args, {
     timeoutMs: 180_000,
-    env: { CAPSTAN_REPO: remote.url, CAPSTAN_STATE_DIR: state.path, CAPSTAN_NODE: node, CAPSTAN_POLICY_FILE: policyFile },
+    env: agent.env({ CAPSTAN_POLICY_FILE: policyFile }),
   });
   const push = async (tag: string) => {
-    await remote.write({ [`${app}.yaml`]: `app: ${app}\nservices:\n  web:\n    image: ${upstream}/${repository}:${tag}\n    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]\n` });
-    await remote.commit(tag);
-    await remote.push();
+    await agent.repo.write({ [`${app}.yaml`]: `app: ${app}\nservices:\n  web:\n    image: ${upstream}/${repository}:${tag}\n    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]\n` });
+    await agent.repo.commit(tag);
+    await agent.repo.push();
   };
 
   before(async () => {
     registry = await startRegistry();
     await registry.pushImage(repository, 'v1');
-    server = await startGitServer();
-    remote = await server.createRepo('mirrors');
-    state = await tempDir('capstan-mirrors-state');
-    policyFile = join(state.path, 'policy.yaml');
+    policyFile = join(agent.state.path, 'policy.yaml');
     writeFileSync(policyFile, `mirrors:\n  "${upstream}": "${registry.host}"\nmirrors_fail_closed: true\n`);
   });
 
-  after(async () => {
-    await cleanupNode(node);
+  // After the label cleanup, whatever it meets.
+  agent.defer(async () => {
     for (const image of [`${upstream}/${repository}:v1`, `${registry.host}/${repository}:v1`]) await docker.getImage(image).remove({ force: true }).catch(() => undefined);
     await registry?.close();
-    await server?.close();
-    await state?.cleanup();
   });
 
   it('pulls from the mirror and runs the image under its own name', async () => {

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { runCapstan } from '../helpers/cli.js';
-import { cleanupNode, docker, listManaged, testNodeName, uniqueName, waitFor } from '../helpers/docker.js';
-import { startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';
-import { tempDir, type TempDir } from '../helpers/paths.js';
+import { docker, listManaged, uniqueName, waitFor } from '../helpers/docker.js';
+import { sharedAgent } from '../helpers/fixture.js';
 
 // Containers used to bind-mount repository files from the commit's checkout itself, read-write;
 // after a restart the same commit's checkout was reused as found, so a container could plant a
@@ -22,30 +21,21 @@ function filesUnder(dir: string, prefix = ''): string[] {
 }
 
 describe('mounted repository files: what a container writes never feeds back into what is loaded', () => {
-  const node = testNodeName();
+  const agent = sharedAgent({ repoName: 'mounts' });
+  const { node } = agent;
   const app = uniqueName('mounts');
-  let server: GitServer;
-  let repo: RemoteRepo;
-  let state: TempDir;
   const capstan = (...args: string[]) =>
-    runCapstan(args, { timeoutMs: 120_000, env: { CAPSTAN_REPO: repo.url, CAPSTAN_STATE_DIR: state.path, CAPSTAN_NODE: node } });
+    runCapstan(args, { timeoutMs: 120_000, env: agent.env() });
 
-  before(async () => {
-    server = await startGitServer();
-    repo = await server.createRepo('mounts');
-    state = await tempDir('capstan-mounts-state');
-  });
-  after(async () => {
-    await cleanupNode(node);
-    await server?.close();
-    await state?.cleanup();
+  // After the label cleanup, whatever it meets.
+  agent.defer(async () => {
   });
 
   it('a container that plants a manifest and rewrites a mounted file changes nothing the restarted agent loads', async () => {
     // The container copies `payload.txt` (another app's manifest) to `evil.yaml` in the mounted
     // manifests folder, and rewrites the file mounted on its own.
     const evilApp = `${app}-evil`;
-    await repo.write({
+    await agent.repo.write({
       [`apps/${app}.yaml`]: [
         `app: ${app}`,
         'services:',
@@ -59,13 +49,13 @@ describe('mounted repository files: what a container writes never feeds back int
       'apps/conf/settings.txt': 'original\n',
       'apps/conf/payload.txt': `app: ${evilApp}\nservices:\n  planted:\n    image: local/busybox:1\n    command: ["sleep", "3600"]\n`,
     });
-    const commit = await repo.commit('a service mounting repository files read-write');
-    await repo.push();
+    const commit = await agent.repo.commit('a service mounting repository files read-write');
+    await agent.repo.push();
 
     const first = await capstan('once');
     assert.equal(first.code, 0, first.stderr);
     // The container has done its writes (wherever they land).
-    await waitFor(() => filesUnder(state.path).some((file) => file.endsWith('conf/done.txt')), { what: 'the container\'s writes', timeoutMs: 30_000 });
+    await waitFor(() => filesUnder(agent.state.path).some((file) => file.endsWith('conf/done.txt')), { what: 'the container\'s writes', timeoutMs: 30_000 });
 
     // A restart (a new process) on the same commit loads the commit's manifests: no planted app.
     const second = await capstan('once');
@@ -77,18 +67,18 @@ describe('mounted repository files: what a container writes never feeds back int
     assert.ok(!plan.stdout.includes(evilApp));
 
     // The container's writes land in a copy of its own, under the state dir, outside the checkout.
-    const checkout = join(state.path, 'checkouts', commit);
+    const checkout = join(agent.state.path, 'checkouts', commit);
     assert.deepEqual(filesUnder(checkout).sort(), [`apps/${app}.yaml`, 'apps/conf/payload.txt', 'apps/conf/settings.txt'].sort(), 'the checkout holds the commit\'s files only');
     assert.equal(readFileSync(join(checkout, 'apps/conf/settings.txt'), 'utf8'), 'original\n');
-    const copies = filesUnder(join(state.path, 'mounts'));
+    const copies = filesUnder(join(agent.state.path, 'mounts'));
     assert.ok(copies.some((file) => file.endsWith('conf/evil.yaml')), `the planted file is in the copy: ${copies.join(', ')}`);
-    const settingsCopy = copies.find((file) => file.endsWith('conf/settings.txt') && readFileSync(join(state.path, 'mounts', file), 'utf8') === 'tampered\n');
+    const settingsCopy = copies.find((file) => file.endsWith('conf/settings.txt') && readFileSync(join(agent.state.path, 'mounts', file), 'utf8') === 'tampered\n');
     assert.ok(settingsCopy, 'the rewritten file is the container\'s copy');
 
     // The container mounts the copy, never the checkout.
     const inspected = await docker.getContainer(containers[0].id).inspect();
     for (const mount of inspected.Mounts.filter((entry) => entry.Type === 'bind')) {
-      assert.ok(mount.Source.startsWith(join(state.path, 'mounts') + '/'), `${mount.Source} is a copy under mounts/`);
+      assert.ok(mount.Source.startsWith(join(agent.state.path, 'mounts') + '/'), `${mount.Source} is a copy under mounts/`);
     }
   });
 });

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { runCapstan } from '../helpers/cli.js';
-import { cleanupNode, docker, listManaged, testNodeName, uniqueName } from '../helpers/docker.js';
-import { startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';
-import { tempDir, type TempDir } from '../helpers/paths.js';
+import { docker, listManaged, uniqueName } from '../helpers/docker.js';
+import { sharedAgent } from '../helpers/fixture.js';
 
 // A network whose isolation the engine does not enforce (its rules flushed by a firewall reload,
 // say) gets no replica, and doctor says which. The test removes one rule of its own network's
@@ -20,33 +19,24 @@ const canEditRules = process.getuid?.() === 0 && (() => {
 })();
 
 describe('network isolation is verified before replicas start', { skip: canEditRules ? false : 'needs root and iptables' }, () => {
-  const node = testNodeName();
+  const agent = sharedAgent({ repoName: 'isolation' });
+  const { node } = agent;
   const app = uniqueName('iso');
-  let server: GitServer;
-  let repo: RemoteRepo;
-  let state: TempDir;
   let removedRule: string[] | undefined;
   const capstan = (...args: string[]) =>
-    runCapstan(args, { timeoutMs: 120_000, env: { CAPSTAN_REPO: repo.url, CAPSTAN_STATE_DIR: state.path, CAPSTAN_NODE: node } });
+    runCapstan(args, { timeoutMs: 120_000, env: agent.env() });
   const manifest = (version: string) =>
     `app: ${app}\nservices:\n  web:\n    image: local/busybox:1\n    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]\n    environment: { VERSION: "${version}" }\n    update: { monitor: 1s }\n`;
 
-  before(async () => {
-    server = await startGitServer();
-    repo = await server.createRepo('isolation');
-    state = await tempDir('capstan-isolation-state');
-  });
-  after(async () => {
+  // After the label cleanup, whatever it meets.
+  agent.defer(async () => {
     if (removedRule) execFileSync('iptables', ['-I', ...removedRule], { timeout: 10_000 });
-    await cleanupNode(node);
-    await server?.close();
-    await state?.cleanup();
   });
 
   it('refuses to start a replica on a network the engine does not isolate, and doctor fails on it', async () => {
-    await repo.write({ [`${app}.yaml`]: manifest('1') });
-    await repo.commit('v1');
-    await repo.push();
+    await agent.repo.write({ [`${app}.yaml`]: manifest('1') });
+    await agent.repo.commit('v1');
+    await agent.repo.push();
     assert.equal((await capstan('once')).code, 0);
     const before = await listManaged(node);
     assert.equal(before.length, 1);
@@ -62,9 +52,9 @@ describe('network isolation is verified before replicas start', { skip: canEditR
     assert.equal(isolation?.status, 'fail', JSON.stringify(isolation));
     assert.ok(isolation.detail.includes(`${app}_default`), isolation.detail);
 
-    await repo.write({ [`${app}.yaml`]: manifest('2') });
-    await repo.commit('v2');
-    await repo.push();
+    await agent.repo.write({ [`${app}.yaml`]: manifest('2') });
+    await agent.repo.commit('v2');
+    await agent.repo.push();
     const refused = await capstan('once');
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /NETWORK_NOT_ISOLATED|is not isolated/);
@@ -76,9 +66,9 @@ describe('network isolation is verified before replicas start', { skip: canEditR
     assert.equal(unchecked.code, 0, unchecked.stderr);
     const uncheckedDoctor = JSON.parse((await capstan('doctor', '--json', '--network-isolation', 'off')).stdout) as { name: string; status: string }[];
     assert.equal(uncheckedDoctor.find((check) => check.name === 'network isolation')?.status, 'warn');
-    await repo.write({ [`${app}.yaml`]: manifest('3') });
-    await repo.commit('v3');
-    await repo.push();
+    await agent.repo.write({ [`${app}.yaml`]: manifest('3') });
+    await agent.repo.commit('v3');
+    await agent.repo.push();
 
     execFileSync('iptables', ['-I', ...removedRule], { timeout: 10_000 });
     removedRule = undefined;

@@ -5,11 +5,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { runCapstan } from '../helpers/cli.js';
-import { cleanupNode, listManaged, testNodeName, uniqueName, waitFor } from '../helpers/docker.js';
-import { startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';
-import { tempDir, type TempDir } from '../helpers/paths.js';
+import { listManaged, uniqueName, waitFor } from '../helpers/docker.js';
+import { sharedAgent } from '../helpers/fixture.js';
 
 // Operating Capstan without a port: what a real cycle sends out (notifications to a local
 // receiver) and writes (the Prometheus textfile), and that `status --json` matches Docker.
@@ -30,11 +29,9 @@ const HOOK_SECRET = 'hook-secret-for-tests';
 const MAX_REQUESTS = 60;
 
 describe('operating: notifications, metrics file, status', () => {
-  const node = testNodeName();
+  const agent = sharedAgent({ repoName: 'ops' });
+  const { node } = agent;
   const app = uniqueName('ops');
-  let server: GitServer;
-  let repo: RemoteRepo;
-  let state: TempDir;
   let receiver: Server;
   const received: Received[] = [];
   let receiverUrl = '';
@@ -42,8 +39,8 @@ describe('operating: notifications, metrics file, status', () => {
     runCapstan(args, {
       timeoutMs: 120_000,
       env: {
-        CAPSTAN_REPO: repo.url,
-        CAPSTAN_STATE_DIR: state.path,
+        CAPSTAN_REPO: agent.repo.url,
+        CAPSTAN_STATE_DIR: agent.state.path,
         CAPSTAN_NODE: node,
         HOOK_SECRET,
         CAPSTAN_NOTIFY: ['webhook', 'ntfy', 'slack', 'discord']
@@ -53,7 +50,7 @@ describe('operating: notifications, metrics file, status', () => {
     });
   const manifest = (healthy: boolean, version: string) =>
     `app: ${app}\nservices:\n  web:\n    image: local/busybox:1\n    command: ["sh", "-c", "echo web $$VERSION starting; trap 'exit 0' TERM; sleep 3600 & wait"]\n    environment: { VERSION: "${version}" }\n    replicas: 2\n    healthcheck: { test: ["CMD", "${healthy ? 'true' : 'false'}"], interval: 1s, retries: 2 }\n    update: { progress_deadline: 30s }\n`;
-  const metrics = () => parsePrometheus(readFileSync(join(state.path, 'metrics.prom'), 'utf8'));
+  const metrics = () => parsePrometheus(readFileSync(join(agent.state.path, 'metrics.prom'), 'utf8'));
   const sample = (families: ParsedFamily[], name: string, labels: Record<string, string> = {}) =>
     families
       .find((family) => family.name === name)
@@ -70,22 +67,17 @@ describe('operating: notifications, metrics file, status', () => {
     });
     await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
     receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
-    server = await startGitServer();
-    repo = await server.createRepo('ops');
-    state = await tempDir('capstan-ops-state');
   });
 
-  after(async () => {
-    await cleanupNode(node);
+  // After the label cleanup, whatever it meets.
+  agent.defer(async () => {
     await new Promise((resolve) => receiver.close(resolve));
-    await server?.close();
-    await state?.cleanup();
   });
 
   it('notifies every target of a deploy, with a verifiable webhook signature', async () => {
-    await repo.write({ [`${app}.yaml`]: manifest(true, 'v1') });
-    const commit = await repo.commit('deploy');
-    await repo.push();
+    await agent.repo.write({ [`${app}.yaml`]: manifest(true, 'v1') });
+    const commit = await agent.repo.commit('deploy');
+    await agent.repo.push();
     const result = await capstan('once');
     assert.equal(result.code, 0, result.stderr);
 
@@ -134,7 +126,7 @@ describe('operating: notifications, metrics file, status', () => {
       [],
     );
     assert.ok(['docker', 'repository', 'manifests', 'clock', 'disk'].every((name) => checks.some((check) => check.name === name)));
-    const keyFile = join(state.path, 'loose.key');
+    const keyFile = join(agent.state.path, 'loose.key');
     writeFileSync(keyFile, 'not a key\n', { mode: 0o644 });
     const unsafe = await capstan('doctor', '--key-file', keyFile);
     assert.equal(unsafe.code, 1);
@@ -143,9 +135,9 @@ describe('operating: notifications, metrics file, status', () => {
 
   it('notifies a rollback and the quarantine, and counts it', async () => {
     const before = received.length;
-    await repo.write({ [`${app}.yaml`]: manifest(false, 'v2') });
-    await repo.commit('broken');
-    await repo.push();
+    await agent.repo.write({ [`${app}.yaml`]: manifest(false, 'v2') });
+    await agent.repo.commit('broken');
+    await agent.repo.push();
     assert.equal((await capstan('once')).code, 1);
     await waitFor(() => received.length >= before + 8, { timeoutMs: 15_000, what: 'rollback and quarantine notifications' });
     const events = received.slice(before).filter((request) => request.path.startsWith('/webhook')).map((request) => request.headers['x-capstan-event']);

@@ -4,11 +4,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { runCapstan, type RunResult } from '../helpers/cli.js';
-import { cleanupNode, testNodeName, uniqueName } from '../helpers/docker.js';
-import { startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';
-import { tempDir, type TempDir } from '../helpers/paths.js';
+import { uniqueName } from '../helpers/docker.js';
+import { sharedAgent } from '../helpers/fixture.js';
+import type { TempDir } from '../helpers/paths.js';
 
 // A commit that fails to load because of a secret value (used as a volume name, as a bind path)
 // used to carry the value into the error, the agent's log, SQLite and the "cycles failed in a
@@ -16,15 +16,13 @@ import { tempDir, type TempDir } from '../helpers/paths.js';
 // now registered the moment they are decrypted. And `plan` never prints an image named from one.
 
 describe('redaction: a commit that fails to load on a secret value leaks nothing', () => {
-  const node = testNodeName();
+  const agent = sharedAgent({ repoName: 'redaction-load' });
+  const { node } = agent;
   const app = uniqueName('redact-load');
   const tag = randomBytes(5).toString('hex');
   const VOLUME = `S3NT1NEL-volume-${tag}`;
   const BIND = `/srv/S3NT1NEL-bind-${tag}`;
   const IMAGE_PART = `s3nt1nel-image-${tag}`;
-  let server: GitServer;
-  let repo: RemoteRepo;
-  let state: TempDir;
   let keys: TempDir;
   let receiver: Server;
   let receiverUrl = '';
@@ -34,7 +32,7 @@ describe('redaction: a commit that fails to load on a secret value leaks nothing
     const result = await runCapstan([...args, '--key-file', join(keys.path, 'capstan.keys')], {
       timeoutMs: 120_000,
       stdin,
-      env: { CAPSTAN_REPO: repo.url, CAPSTAN_STATE_DIR: state.path, CAPSTAN_NODE: node, CAPSTAN_LOG_LEVEL: 'debug', CAPSTAN_NOTIFY: `webhook+${receiverUrl}/hook` },
+      env: { CAPSTAN_REPO: agent.repo.url, CAPSTAN_STATE_DIR: agent.state.path, CAPSTAN_NODE: node, CAPSTAN_LOG_LEVEL: 'debug', CAPSTAN_NOTIFY: `webhook+${receiverUrl}/hook` },
     });
     outputs.push(result);
     return result;
@@ -52,32 +50,27 @@ describe('redaction: a commit that fails to load on a secret value leaks nothing
     });
     await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
     receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
-    server = await startGitServer();
-    repo = await server.createRepo('redaction-load');
-    state = await tempDir('capstan-redact-load-state');
-    keys = await tempDir('capstan-redact-load-keys');
+    keys = await agent.tempDir('capstan-redact-load-keys');
   });
 
-  after(async () => {
-    await cleanupNode(node);
+  // After the label cleanup, whatever it meets.
+  agent.defer(async () => {
     await new Promise((resolve) => receiver?.close(resolve));
-    await server?.close();
-    await state?.cleanup();
     await keys?.cleanup();
   });
 
   it('keeps the values out of the error, the log, SQLite, status, history and the commit-refused notification', async () => {
     assert.equal((await run(['secrets', 'keygen'])).code, 0);
-    mkdirSync(join(repo.workDir, 'apps'), { recursive: true });
-    const envPath = join(repo.workDir, 'apps', 'store.env');
+    mkdirSync(join(agent.repo.workDir, 'apps'), { recursive: true });
+    const envPath = join(agent.repo.workDir, 'apps', 'store.env');
     for (const [name, value] of [['VOL', VOLUME], ['BIND_PATH', BIND], ['IMAGE_PART', IMAGE_PART]]) {
       assert.equal((await run(['secrets', 'set', envPath, name], `${value}\n`)).code, 0);
     }
-    await repo.write({
+    await agent.repo.write({
       [`apps/${app}.yaml`]: `app: ${app}\nenv_files: [store.env]\nservices:\n  web:\n    image: local/busybox:1\n    volumes: ["\${VOL}:/data", "\${BIND_PATH}:/srv"]\n`,
     });
-    await repo.commit('secrets used where they cannot be');
-    await repo.push();
+    await agent.repo.commit('secrets used where they cannot be');
+    await agent.repo.push();
 
     // The commit does not load: its cycles are blocked, and the refusal is notified once.
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -91,9 +84,9 @@ describe('redaction: a commit that fails to load on a secret value leaks nothing
     for (const body of received) assert.deepEqual(leaks(body), [], `notification ${body}`);
 
     // A commit that loads, with an image named from a secret: plan prints it scrubbed.
-    await repo.write({ [`apps/${app}.yaml`]: `app: ${app}\nenv_files: [store.env]\nservices:\n  web:\n    image: local/\${IMAGE_PART}:1\n` });
-    await repo.commit('an image named from a secret');
-    await repo.push();
+    await agent.repo.write({ [`apps/${app}.yaml`]: `app: ${app}\nenv_files: [store.env]\nservices:\n  web:\n    image: local/\${IMAGE_PART}:1\n` });
+    await agent.repo.commit('an image named from a secret');
+    await agent.repo.push();
     const plan = await run(['plan']);
     assert.equal(plan.code, 2, plan.stdout + plan.stderr);
     assert.match(plan.stdout, /pull image local\/\[redacted\]:1/);
@@ -109,8 +102,8 @@ describe('redaction: a commit that fails to load on a secret value leaks nothing
       assert.deepEqual(leaks(output.stdout), [], `stdout of a command: ${output.stdout}`);
       assert.deepEqual(leaks(output.stderr), [], `stderr of a command: ${output.stderr}`);
     }
-    for (const file of readdirSync(state.path)) {
-      const path = join(state.path, file);
+    for (const file of readdirSync(agent.state.path)) {
+      const path = join(agent.state.path, file);
       if (statSync(path).isFile()) assert.deepEqual(leaks(readFileSync(path)), [], `${file} holds no value`);
     }
   });

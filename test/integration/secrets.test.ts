@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { runCapstan, type RunResult } from '../helpers/cli.js';
-import { cleanupNode, docker, exec, listManaged, testNodeName, uniqueName } from '../helpers/docker.js';
-import { startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';
-import { tempDir, type TempDir } from '../helpers/paths.js';
+import { before, describe, it } from 'node:test';
+import type { RunResult } from '../helpers/cli.js';
+import { docker, exec } from '../helpers/docker.js';
+import { sharedAgent, SLEEPER } from '../helpers/fixture.js';
+import { filesUnder } from '../helpers/paths.js';
 
 // Issue 3 end to end: env files encrypted with the real `capstan secrets` commands in the
 // manifests repository's working copy, pushed to a real git server, applied by `capstan once` to
@@ -17,8 +17,6 @@ const TOKEN = 'test-token-secrets-9c2e';
 const FIRST = `S3NT1NEL-${randomBytes(8).toString('hex')}`;
 const SECOND = `S3NT1NEL-${randomBytes(8).toString('hex')}`;
 const SENTINELS = [FIRST, SECOND];
-
-const SLEEPER = `["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]`;
 
 function manifest(app: string): string {
   return `app: ${app}
@@ -40,48 +38,26 @@ services:
 `;
 }
 
-/** Every regular file under `folder`, recursively (bounded: a state dir holds a few hundred). */
-async function filesUnder(folder: string, found: string[] = [], depth = 0): Promise<string[]> {
-  if (depth > 20 || found.length > 10_000) return found;
-  for (const entry of await readdir(folder, { withFileTypes: true })) {
-    const path = join(folder, entry.name);
-    if (entry.isDirectory()) await filesUnder(path, found, depth + 1);
-    else if (entry.isFile()) found.push(path);
-  }
-  return found;
-}
-
 describe('secrets: encrypted env files from the repository to the containers', () => {
-  const node = testNodeName();
-  const app = uniqueName('vault');
+  // The steps build on each other (deploy, change, rotate, tamper, then search every output).
+  const agent = sharedAgent({ app: 'vault', token: TOKEN, env: { CAPSTAN_LOG_LEVEL: 'debug' } });
+  const { app } = agent;
   const envPath = `apps/${app}.env`;
-  let server: GitServer;
-  let repo: RemoteRepo;
-  let state: TempDir;
-  let keys: TempDir;
   let keyFile: string;
   /** Every command's output, searched for the sentinels at the end. */
   const outputs: { command: string; result: RunResult }[] = [];
 
   const run = async (args: string[], options: { stdin?: string; keyFile?: boolean } = {}): Promise<RunResult> => {
-    const result = await runCapstan([...args, ...(options.keyFile === false ? [] : ['--key-file', keyFile])], {
-      timeoutMs: 120_000,
-      stdin: options.stdin,
-      env: { CAPSTAN_REPO: repo.url, CAPSTAN_GIT_TOKEN: TOKEN, CAPSTAN_STATE_DIR: state.path, CAPSTAN_NODE: node, CAPSTAN_LOG_LEVEL: 'debug' },
-    });
+    const result = await agent.run([...args, ...(options.keyFile === false ? [] : ['--key-file', keyFile])], { stdin: options.stdin });
     outputs.push({ command: args.join(' '), result });
     return result;
   };
   const setSecret = async (file: string, name: string, value: string) => {
-    const result = await run(['secrets', 'set', join(repo.workDir, file), name], { stdin: value + '\n' });
+    const result = await run(['secrets', 'set', join(agent.repo.workDir, file), name], { stdin: value + '\n' });
     assert.equal(result.code, 0, result.stderr);
   };
-  const ids = async () => Object.fromEntries((await listManaged(node)).map((container) => [container.name, container.id]));
-  const containerOf = async (service: string) => {
-    const found = (await listManaged(node)).find((container) => container.name === `${app}-${service}-1`);
-    assert.ok(found, `${app}-${service}-1 exists`);
-    return found;
-  };
+  const ids = agent.ids;
+  const containerOf = (service: string) => agent.container(service);
   /** busybox here has no `printenv` applet; `sh` prints one variable, exactly. */
   const envOf = (service: string, name: string) => inContainer(service, ['sh', '-c', `printf '%s' "$${name}"`]);
   const inContainer = async (service: string, cmd: string[]) => {
@@ -91,31 +67,20 @@ describe('secrets: encrypted env files from the repository to the containers', (
   };
 
   before(async () => {
-    server = await startGitServer({ token: TOKEN });
-    repo = await server.createRepo('manifests');
-    state = await tempDir('capstan-secrets-state');
-    keys = await tempDir('capstan-secrets-keys');
-    keyFile = join(keys.path, 'capstan.keys');
-  });
-
-  after(async () => {
-    await cleanupNode(node);
-    await server?.close();
-    await state?.cleanup();
-    await keys?.cleanup();
+    keyFile = join((await agent.tempDir('capstan-secrets-keys')).path, 'capstan.keys');
   });
 
   it('delivers values from encrypted env files as environment variables and as a 0400 file', async () => {
     const keygen = await run(['secrets', 'keygen']);
     assert.equal(keygen.code, 0, keygen.stderr);
     assert.equal((await stat(keyFile)).mode & 0o777, 0o600);
-    await repo.write({ [`apps/${app}.yaml`]: manifest(app) });
+    await agent.repo.write({ [`apps/${app}.yaml`]: manifest(app) });
     await setSecret(envPath, 'DB_PASSWORD', FIRST);
     await setSecret(envPath, 'GREETING', 'hello');
     await setSecret('apps/web.env', 'LEVEL', 'info');
-    assert.ok(!(await readFile(join(repo.workDir, envPath), 'utf8')).includes(FIRST), 'the committed file holds no plaintext');
-    await repo.commit('add the vault app');
-    await repo.push();
+    assert.ok(!(await readFile(join(agent.repo.workDir, envPath), 'utf8')).includes(FIRST), 'the committed file holds no plaintext');
+    await agent.repo.commit('add the vault app');
+    await agent.repo.push();
 
     const result = await run(['once']);
     assert.equal(result.code, 0, result.stderr);
@@ -147,8 +112,8 @@ describe('secrets: encrypted env files from the repository to the containers', (
   it('a changed value replaces exactly the service that uses it', async () => {
     const before = await ids();
     await setSecret(envPath, 'DB_PASSWORD', SECOND);
-    await repo.commit('new database password');
-    await repo.push();
+    await agent.repo.commit('new database password');
+    await agent.repo.push();
 
     const plan = await run(['plan']);
     assert.equal(plan.code, 2, plan.stdout + plan.stderr);
@@ -167,14 +132,14 @@ describe('secrets: encrypted env files from the repository to the containers', (
 
   it('rotating to a new key replaces no container', async () => {
     const before = await ids();
-    const oldText = await readFile(join(repo.workDir, envPath), 'utf8');
+    const oldText = await readFile(join(agent.repo.workDir, envPath), 'utf8');
     assert.equal((await run(['secrets', 'keygen', '--add'])).code, 0);
-    const rotate = await run(['secrets', 'rotate', join(repo.workDir, envPath), join(repo.workDir, 'apps/web.env')]);
+    const rotate = await run(['secrets', 'rotate', join(agent.repo.workDir, envPath), join(agent.repo.workDir, 'apps/web.env')]);
     assert.equal(rotate.code, 0, rotate.stderr);
-    const newText = await readFile(join(repo.workDir, envPath), 'utf8');
+    const newText = await readFile(join(agent.repo.workDir, envPath), 'utf8');
     assert.notEqual(newText.split('\n')[0], oldText.split('\n')[0], 'the header names the new key');
-    await repo.commit('rotate the secrets key');
-    await repo.push();
+    await agent.repo.commit('rotate the secrets key');
+    await agent.repo.push();
 
     const result = await run(['once']);
     assert.equal(result.code, 0, result.stderr);
@@ -184,13 +149,13 @@ describe('secrets: encrypted env files from the repository to the containers', (
 
   it('a tampered env file is refused, named, and changes nothing', async () => {
     const before = await ids();
-    const lines = (await readFile(join(repo.workDir, envPath), 'utf8')).split('\n');
+    const lines = (await readFile(join(agent.repo.workDir, envPath), 'utf8')).split('\n');
     const index = lines.findIndex((line) => line.startsWith('DB_PASSWORD='));
     const token = lines[index].slice('DB_PASSWORD='.length);
     lines[index] = `DB_PASSWORD=${token.slice(0, 30)}${token[30] === 'A' ? 'B' : 'A'}${token.slice(31)}`;
-    await repo.write({ [envPath]: lines.join('\n') });
-    await repo.commit('tamper with the env file');
-    await repo.push();
+    await agent.repo.write({ [envPath]: lines.join('\n') });
+    await agent.repo.commit('tamper with the env file');
+    await agent.repo.push();
 
     const result = await run(['once']);
     assert.equal(result.code, 1);
@@ -212,10 +177,10 @@ describe('secrets: encrypted env files from the repository to the containers', (
       check(`stdout of capstan ${command}`, result.stdout);
       check(`stderr of capstan ${command}`, result.stderr);
     }
-    const files = await filesUnder(state.path);
+    const files = await filesUnder(agent.state.path);
     assert.ok(files.some((file) => file.endsWith('capstan.db')), 'the SQLite file is among the files searched');
     for (const file of files) check(file, (await readFile(file)).toString('latin1'));
-    const containers = await listManaged(node);
+    const containers = await agent.managed();
     assert.equal(containers.length, 2);
     for (const container of containers) {
       const inspected = await docker.getContainer(container.id).inspect();

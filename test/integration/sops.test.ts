@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { runCapstan, type RunResult } from '../helpers/cli.js';
-import { cleanupNode, docker, exec, listManaged, testNodeName, uniqueName } from '../helpers/docker.js';
-import { startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';
-import { tempDir, type TempDir } from '../helpers/paths.js';
+import { readFile } from 'node:fs/promises';
+import { before, describe, it } from 'node:test';
+import type { RunResult } from '../helpers/cli.js';
+import { docker, exec } from '../helpers/docker.js';
+import { sharedAgent, SLEEPER } from '../helpers/fixture.js';
+import { filesUnder } from '../helpers/paths.js';
 import { ageKeygen, buildSopsFile, type AgeKeyPair } from '../helpers/sops.js';
 
 // Issue 18 end to end: a Compose app whose `.env` is a SOPS dotenv file and whose `env_file` is
@@ -19,7 +18,6 @@ const DOTENV_SECRET = `S0PS-${randomBytes(8).toString('hex')}`;
 const YAML_SECRET = `S0PS-${randomBytes(8).toString('hex')}`;
 const FILE_SECRET = `S0PS-${randomBytes(8).toString('hex')}`;
 const SENTINELS = [DOTENV_SECRET, YAML_SECRET, FILE_SECRET];
-const SLEEPER = `["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]`;
 
 function compose(app: string): string {
   return `name: ${app}
@@ -37,49 +35,21 @@ secrets:
 `;
 }
 
-async function filesUnder(folder: string, found: string[] = [], depth = 0): Promise<string[]> {
-  if (depth > 20 || found.length > 10_000) return found;
-  for (const entry of await readdir(folder, { withFileTypes: true })) {
-    const path = join(folder, entry.name);
-    if (entry.isDirectory()) await filesUnder(path, found, depth + 1);
-    else if (entry.isFile()) found.push(path);
-  }
-  return found;
-}
-
 describe('SOPS files from the repository to the containers (age key)', () => {
-  const node = testNodeName();
-  const app = uniqueName('sops');
-  let server: GitServer;
-  let repo: RemoteRepo;
-  let state: TempDir;
-  let keys: TempDir;
+  // The steps build on each other (deploy, tamper, restore, then search every output).
+  const agent = sharedAgent({ app: 'sops', token: TOKEN, env: { SOPS_AGE_KEY_FILE: undefined } });
+  const { app } = agent;
   let hostKey: AgeKeyPair;
   let wrongKey: AgeKeyPair;
   let goodDotenv: string;
   const outputs: RunResult[] = [];
 
   const once = async (ageKeyFile: string): Promise<RunResult> => {
-    const result = await runCapstan(['once'], {
-      timeoutMs: 120_000,
-      env: {
-        CAPSTAN_REPO: repo.url,
-        CAPSTAN_GIT_TOKEN: TOKEN,
-        CAPSTAN_STATE_DIR: state.path,
-        CAPSTAN_NODE: node,
-        CAPSTAN_LOG_LEVEL: 'debug',
-        CAPSTAN_AGE_KEY_FILE: ageKeyFile,
-        SOPS_AGE_KEY_FILE: undefined,
-      },
-    });
+    const result = await agent.run(['once'], { env: { CAPSTAN_LOG_LEVEL: 'debug', CAPSTAN_AGE_KEY_FILE: ageKeyFile } });
     outputs.push(result);
     return result;
   };
-  const container = async () => {
-    const found = (await listManaged(node)).find((candidate) => candidate.name === `${app}-web-1`);
-    assert.ok(found, `${app}-web-1 exists`);
-    return found;
-  };
+  const container = () => agent.container('web');
   const envOf = async (name: string) => {
     const result = await exec((await container()).id, ['sh', '-c', `printf '%s' "$${name}"`]);
     assert.equal(result.exitCode, 0, result.stderr);
@@ -87,31 +57,21 @@ describe('SOPS files from the repository to the containers (age key)', () => {
   };
 
   before(async () => {
-    server = await startGitServer({ token: TOKEN });
-    repo = await server.createRepo('manifests');
-    state = await tempDir('capstan-sops-state');
-    keys = await tempDir('capstan-sops-keys');
+    const keys = await agent.tempDir('capstan-sops-keys');
     hostKey = ageKeygen(keys.path, 'host.key');
     wrongKey = ageKeygen(keys.path, 'wrong.key');
   });
 
-  after(async () => {
-    await cleanupNode(node);
-    await server?.close();
-    await state?.cleanup();
-    await keys?.cleanup();
-  });
-
   it('deploys a Compose app whose .env is a SOPS dotenv file, whose env_file is SOPS YAML and whose secret is a SOPS binary file', async () => {
     goodDotenv = await buildSopsFile({ format: 'dotenv', values: { DOTENV_SECRET }, keyGroups: [[hostKey.recipient]] });
-    await repo.write({
+    await agent.repo.write({
       [`apps/${app}/compose.yaml`]: compose(app),
       [`apps/${app}/.env`]: goodDotenv,
       [`apps/${app}/db_password.sops`]: await buildSopsFile({ format: 'json', values: { data: FILE_SECRET }, keyGroups: [[hostKey.recipient]] }),
       [`apps/${app}/secrets.sops.yaml`]: await buildSopsFile({ format: 'yaml', values: { YAML_SECRET, LEVEL_unencrypted: 'info' }, keyGroups: [[hostKey.recipient]] }),
     });
-    await repo.commit('a Compose app with SOPS env files');
-    await repo.push();
+    await agent.repo.commit('a Compose app with SOPS env files');
+    await agent.repo.push();
 
     const result = await once(hostKey.file);
     assert.equal(result.code, 0, result.stderr);
@@ -131,9 +91,9 @@ describe('SOPS files from the repository to the containers (age key)', () => {
     const valueOf = (line: string) => line.slice(line.indexOf('=') + 1);
     const swapped = [`DOTENV_SECRET=${valueOf(otherLines[1])}`, `OTHER=${valueOf(otherLines[0])}`, ...otherLines.slice(2)].join('\n');
     assert.notEqual(lines[0], swapped.split('\n')[0]);
-    await repo.write({ [`apps/${app}/.env`]: swapped });
-    await repo.commit('tampered .env');
-    await repo.push();
+    await agent.repo.write({ [`apps/${app}/.env`]: swapped });
+    await agent.repo.commit('tampered .env');
+    await agent.repo.push();
 
     const result = await once(hostKey.file);
     assert.equal(result.code, 1);
@@ -144,9 +104,9 @@ describe('SOPS files from the repository to the containers (age key)', () => {
   });
 
   it('a wrong key is refused with the recipients it needs; nothing changes', async () => {
-    await repo.write({ [`apps/${app}/.env`]: goodDotenv });
-    await repo.commit('restore .env');
-    await repo.push();
+    await agent.repo.write({ [`apps/${app}/.env`]: goodDotenv });
+    await agent.repo.commit('restore .env');
+    await agent.repo.push();
     const before = (await container()).id;
     const result = await once(wrongKey.file);
     assert.equal(result.code, 1);
@@ -157,10 +117,7 @@ describe('SOPS files from the repository to the containers (age key)', () => {
 
   it('doctor says which SOPS files this host\'s keys open, and which they do not', async () => {
     const doctor = async (ageKeyFile: string) => {
-      const result = await runCapstan(['doctor', '--json'], {
-        timeoutMs: 120_000,
-        env: { CAPSTAN_REPO: repo.url, CAPSTAN_GIT_TOKEN: TOKEN, CAPSTAN_STATE_DIR: state.path, CAPSTAN_NODE: node, CAPSTAN_AGE_KEY_FILE: ageKeyFile, SOPS_AGE_KEY_FILE: undefined },
-      });
+      const result = await agent.run(['doctor', '--json'], { env: { CAPSTAN_AGE_KEY_FILE: ageKeyFile } });
       outputs.push(result);
       const checks = JSON.parse(result.stdout) as Array<{ name: string; status: string; detail: string }>;
       return Object.fromEntries(checks.map((check) => [check.name, check]));
@@ -179,7 +136,7 @@ describe('SOPS files from the repository to the containers (age key)', () => {
     for (const result of outputs) {
       for (const sentinel of SENTINELS) assert.ok(!result.stdout.includes(sentinel) && !result.stderr.includes(sentinel), 'no value in command output');
     }
-    for (const file of await filesUnder(state.path)) {
+    for (const file of await filesUnder(agent.state.path)) {
       const bytes = await readFile(file);
       for (const sentinel of SENTINELS) assert.ok(!bytes.includes(sentinel), `no value in ${file}`);
     }

@@ -1,55 +1,15 @@
 // A new commit's checkout is built from the previous one (unchanged files copied, the rest read
 // from git) and must be exactly what the git CLI checks out, whatever changed in between.
 import { strict as assert } from 'node:assert';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import { chmod, lstat, mkdir, readFile, readdir, readlink, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { chmod, lstat, readFile, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import http from 'isomorphic-git/http/node';
-import pino from 'pino';
-import { createGitSource, type GitSource } from '../../agent/source/index.js';
-import { startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';
-import { tempDir, type TempDir } from '../helpers/paths.js';
+import { describe, it } from 'node:test';
+import { sharedAgent } from '../helpers/fixture.js';
+import type { RemoteRepo } from '../helpers/git-server.js';
+import { gitArchive, makeSource, snapshot } from '../helpers/source.js';
 
 const token = `tok-${randomBytes(16).toString('hex')}`;
-
-interface Harness {
-  source: GitSource;
-  logLines: string[];
-}
-
-function makeSource(repo: string, stateDir: string): Harness {
-  const logLines: string[] = [];
-  const logger = pino({ level: 'debug', base: undefined }, { write: (line: string) => void logLines.push(line) });
-  const clock = { now: () => Date.now(), sleep: async () => undefined };
-  return { source: createGitSource({ repo, branch: 'main', stateDir, token }, { fs, http, logger, clock }), logLines };
-}
-
-/** Every entry under `dir`: type, executable bit, and content or link target. */
-async function snapshot(dir: string, prefix = ''): Promise<Record<string, string>> {
-  const entries: Record<string, string> = {};
-  for (const name of (await readdir(join(dir, prefix))).sort()) {
-    const relative = prefix === '' ? name : `${prefix}/${name}`;
-    const absolute = join(dir, relative);
-    const stat = await lstat(absolute);
-    if (stat.isSymbolicLink()) entries[relative] = `symlink -> ${await readlink(absolute)}`;
-    else if (stat.isDirectory()) Object.assign(entries, { [relative]: 'dir' }, await snapshot(dir, relative));
-    else entries[relative] = `file ${stat.mode & 0o111 ? 'x' : '-'} ${(await readFile(absolute)).toString('base64')}`;
-  }
-  return entries;
-}
-
-/** What the git CLI checks out for `commit`. */
-async function gitArchive(repo: RemoteRepo, commit: string, scratch: string): Promise<Record<string, string>> {
-  const dir = join(scratch, `archive-${commit}`);
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true });
-  await repo.git('archive', '--format=tar', '-o', join(scratch, `${commit}.tar`), commit);
-  execFileSync('tar', ['-x', '-f', join(scratch, `${commit}.tar`), '-C', dir], { timeout: 30_000 });
-  return snapshot(dir);
-}
 
 function checkoutLog(logLines: string[], commit: string): { fileCount: number; reusedCount: number; reusedFrom?: string } {
   const line = logLines.map((text) => JSON.parse(text) as Record<string, unknown>).reverse()
@@ -59,25 +19,13 @@ function checkoutLog(logLines: string[], commit: string): { fileCount: number; r
 }
 
 describe('checkout built from the previous one', () => {
-  let server: GitServer;
-  const temps: TempDir[] = [];
-  const newTemp = async (prefix: string) => {
-    const dir = await tempDir(prefix);
-    temps.push(dir);
-    return dir.path;
-  };
-
-  before(async () => {
-    server = await startGitServer({ token });
-  });
-  after(async () => {
-    await server?.close();
-    for (const dir of temps) await dir.cleanup();
-  });
+  // The fixture's git server and scratch folders; no agent runs here.
+  const fixture = sharedAgent({ token });
+  const newTemp = async (prefix: string) => (await fixture.tempDir(prefix)).path;
 
   /** 40 files in nested folders, an executable, two symlinks, and files the later commits move. */
   async function baseRepo(name: string): Promise<{ repo: RemoteRepo; commit: string }> {
-    const repo = await server.createRepo(name);
+    const repo = await fixture.server.createRepo(name);
     const files: Record<string, string> = {};
     for (let index = 0; index < 40; index++) files[`apps/group${index % 4}/app${index}.yaml`] = `app: app${index}\nreplicas: ${index}\n`;
     Object.assign(files, { 'bin/check.sh': '#!/bin/sh\nexit 0\n', 'conf/web.conf': 'listen 80\n', 'old/name.txt': 'renamed later\n', 'gone.txt': 'deleted later\n' });
@@ -94,7 +42,7 @@ describe('checkout built from the previous one', () => {
     const scratch = await newTemp('capstan-reuse-scratch');
     const { repo, commit: first } = await baseRepo('reuse');
     const stateDir = await newTemp('capstan-reuse-state');
-    const { source, logLines } = makeSource(repo.url, stateDir);
+    const { source, logLines } = makeSource(repo.url, stateDir, { token, logLevel: 'debug' });
     const commits = [first];
     const checkOut = async () => {
       const commit = await source.fetch();
@@ -142,7 +90,7 @@ describe('checkout built from the previous one', () => {
     const scratch = await newTemp('capstan-reuse-scratch');
     const { repo, commit: first } = await baseRepo('modified');
     const stateDir = await newTemp('capstan-reuse-state');
-    const { source, logLines } = makeSource(repo.url, stateDir);
+    const { source, logLines } = makeSource(repo.url, stateDir, { token, logLevel: 'debug' });
     const firstCheckout = await source.checkout(await source.fetch());
     // As a container with a read-write bind mount could: same size, and a chmod.
     await writeFile(join(firstCheckout.dir, 'apps/group1/app5.yaml'), 'app: APP5\nreplicas: 5\n');
@@ -164,7 +112,7 @@ describe('checkout built from the previous one', () => {
       const scratch = await newTemp('capstan-reuse-scratch');
       const { repo, commit: first } = await baseRepo(`inventory-${damage.replaceAll(' ', '-')}`);
       const stateDir = await newTemp('capstan-reuse-state');
-      const { source, logLines } = makeSource(repo.url, stateDir);
+      const { source, logLines } = makeSource(repo.url, stateDir, { token, logLevel: 'debug' });
       await source.checkout(await source.fetch());
       const inventory = join(stateDir, 'checkouts', `${first}.files.json`);
       if (damage === 'missing') await rm(inventory);
@@ -186,7 +134,7 @@ describe('checkout built from the previous one', () => {
     const scratch = await newTemp('capstan-reuse-scratch');
     const { repo } = await baseRepo('lost');
     const stateDir = await newTemp('capstan-reuse-state');
-    const { source, logLines } = makeSource(repo.url, stateDir);
+    const { source, logLines } = makeSource(repo.url, stateDir, { token, logLevel: 'debug' });
     const firstCheckout = await source.checkout(await source.fetch());
     await rm(join(firstCheckout.dir, 'apps/group0'), { recursive: true });
 

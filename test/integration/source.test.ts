@@ -5,33 +5,16 @@ import fs from 'node:fs';
 import { chmod, readFile, readdir, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import http from 'isomorphic-git/http/node';
-import pino from 'pino';
+import { describe, it } from 'node:test';
 import { CapstanError } from '../../agent/errors.js';
-import { createGitSource, type GitSource } from '../../agent/source/index.js';
-import { startGitServer, type GitServer, type RequestRecord } from '../helpers/git-server.js';
-import { tempDir, type TempDir } from '../helpers/paths.js';
+import { sharedAgent } from '../helpers/fixture.js';
+import { startGitServer, type RequestRecord } from '../helpers/git-server.js';
+import { makeSource as sourceHarness, type SourceOptions } from '../helpers/source.js';
 
 const token = `tok-${randomBytes(16).toString('hex')}`;
 
-interface Harness {
-  source: GitSource;
-  logLines: string[];
-  sleeps: number[];
-}
-
-function makeSource(repo: string, stateDir: string, options: { token?: string; branch?: string; requestTimeoutMs?: number } = {}): Harness {
-  const logLines: string[] = [];
-  const sleeps: number[] = [];
-  const logger = pino({ level: 'debug', base: undefined }, { write: (line: string) => void logLines.push(line) });
-  const clock = { now: () => Date.now(), sleep: async (ms: number) => void sleeps.push(ms) };
-  const source = createGitSource(
-    { repo, branch: options.branch ?? 'main', stateDir, token: 'token' in options ? options.token : token },
-    { fs, http, logger, clock, requestTimeoutMs: options.requestTimeoutMs },
-  );
-  return { source, logLines, sleeps };
-}
+/** The file's token unless `options` names one (`token: undefined`: none); a debug log. */
+const makeSource = (repo: string, stateDir: string, options: SourceOptions = {}) => sourceHarness(repo, stateDir, { token, logLevel: 'debug', ...options });
 
 /** Every file under `dir`, relative, sorted; symlinks listed, not followed. */
 async function listFiles(dir: string, prefix = ''): Promise<string[]> {
@@ -60,24 +43,12 @@ async function rejectsWithCode(promise: Promise<unknown>, code: string): Promise
 }
 
 describe('git source over HTTP', () => {
-  let server: GitServer;
-  const stateDirs: TempDir[] = [];
-  const newStateDir = async () => {
-    const dir = await tempDir('capstan-source');
-    stateDirs.push(dir);
-    return dir.path;
-  };
-
-  before(async () => {
-    server = await startGitServer({ token });
-  });
-  after(async () => {
-    await server?.close();
-    for (const dir of stateDirs) await dir.cleanup();
-  });
+  // The fixture's git server and folders; no agent runs here.
+  const fixture = sharedAgent({ token });
+  const newStateDir = async () => (await fixture.tempDir('capstan-source')).path;
 
   it('fetches the branch head and checks out its tree with metadata', async () => {
-    const repo = await server.createRepo('checkout');
+    const repo = await fixture.server.createRepo('checkout');
     await repo.write({ 'apps/web.yaml': 'app: web\n', 'README.md': '# manifests\n', 'bin/check.sh': '#!/bin/sh\nexit 0\n' });
     await chmod(join(repo.workDir, 'bin/check.sh'), 0o755);
     await symlink('apps/web.yaml', join(repo.workDir, 'link.yaml'));
@@ -94,9 +65,9 @@ describe('git source over HTTP', () => {
 
     const stateDir = await newStateDir();
     const { source, logLines } = makeSource(repo.url, stateDir);
-    const before = server.log.length;
+    const before = fixture.server.log.length;
     assert.equal(await source.fetch(), commit);
-    assert.deepEqual(kinds(server.log.slice(before)).filter((kind) => kind === 'fetch'), ['fetch']);
+    assert.deepEqual(kinds(fixture.server.log.slice(before)).filter((kind) => kind === 'fetch'), ['fetch']);
 
     const checkout = await source.checkout(commit);
     assert.deepEqual(checkout, {
@@ -113,7 +84,7 @@ describe('git source over HTTP', () => {
   });
 
   it('checks out idempotently and rewrites a folder whose completion marker is missing', async () => {
-    const repo = await server.createRepo('idempotent');
+    const repo = await fixture.server.createRepo('idempotent');
     await repo.write({ 'app.yaml': 'app: one\n' });
     const commit = await repo.commit('one');
     await repo.push();
@@ -136,7 +107,7 @@ describe('git source over HTTP', () => {
   });
 
   it('makes no pack request when the branch has not moved, even from a new process', async () => {
-    const repo = await server.createRepo('unchanged');
+    const repo = await fixture.server.createRepo('unchanged');
     await repo.write({ 'app.yaml': 'app: same\n' });
     const commit = await repo.commit('same');
     await repo.push();
@@ -144,9 +115,9 @@ describe('git source over HTTP', () => {
     assert.equal(await makeSource(repo.url, stateDir).source.fetch(), commit);
 
     for (const source of [makeSource(repo.url, stateDir).source, makeSource(repo.url, stateDir).source]) {
-      const before = server.log.length;
+      const before = fixture.server.log.length;
       assert.equal(await source.fetch(), commit);
-      const requests = kinds(server.log.slice(before));
+      const requests = kinds(fixture.server.log.slice(before));
       assert.ok(!requests.includes('fetch'), `no pack download expected, got ${requests.join(', ')}`);
       // 401 challenge, authenticated advertisement, ls-refs.
       assert.ok(requests.length <= 3, `expected a ref check only, got ${requests.join(', ')}`);
@@ -154,7 +125,7 @@ describe('git source over HTTP', () => {
   });
 
   it('follows new commits and force-pushes to a rewritten history', async () => {
-    const repo = await server.createRepo('moving');
+    const repo = await fixture.server.createRepo('moving');
     await repo.write({ 'app.yaml': 'app: v1\n', 'old.yaml': 'app: old\n' });
     const first = await repo.commit('v1');
     await repo.push();
@@ -165,9 +136,9 @@ describe('git source over HTTP', () => {
     await repo.write({ 'app.yaml': 'app: v2\n' });
     const second = await repo.commit('v2');
     await repo.push();
-    let before = server.log.length;
+    let before = fixture.server.log.length;
     assert.equal(await source.fetch(), second);
-    assert.equal(kinds(server.log.slice(before)).filter((kind) => kind === 'fetch').length, 1);
+    assert.equal(kinds(fixture.server.log.slice(before)).filter((kind) => kind === 'fetch').length, 1);
     assert.equal(await readFile(join((await source.checkout(second)).dir, 'app.yaml'), 'utf8'), 'app: v2\n');
 
     await repo.git('reset', '--quiet', '--hard', first);
@@ -182,38 +153,38 @@ describe('git source over HTTP', () => {
     // Forced back to a commit already in the cache: followed without downloading it again.
     await repo.git('reset', '--quiet', '--hard', second);
     await repo.push({ force: true });
-    before = server.log.length;
+    before = fixture.server.log.length;
     assert.equal(await source.fetch(), second);
-    assert.ok(!kinds(server.log.slice(before)).includes('fetch'));
+    assert.ok(!kinds(fixture.server.log.slice(before)).includes('fetch'));
     assert.equal(await readFile(join((await source.checkout(second)).dir, 'app.yaml'), 'utf8'), 'app: v2\n');
   });
 
   it('sends the token up front once the server has accepted it, and answers a later 401 again', async () => {
-    const repo = await server.createRepo('upfront');
+    const repo = await fixture.server.createRepo('upfront');
     await repo.write({ 'app.yaml': 'app: one\n' });
     await repo.commit('one');
     await repo.push();
     const { source, logLines } = makeSource(repo.url, await newStateDir());
 
-    let before = server.log.length;
+    let before = fixture.server.log.length;
     await source.fetch();
-    const first = server.log.slice(before);
+    const first = fixture.server.log.slice(before);
     assert.deepEqual(first.map((record) => `${record.kind} ${record.status} ${record.authorization}`),
       ['advertise 401 false', 'advertise 200 true', 'ls-refs 200 true', 'advertise 200 true', 'fetch 200 true']);
 
     await repo.write({ 'app.yaml': 'app: two\n' });
     const second = await repo.commit('two');
     await repo.push();
-    before = server.log.length;
+    before = fixture.server.log.length;
     assert.equal(await source.fetch(), second);
-    assert.deepEqual(server.log.slice(before).map((record) => `${record.kind} ${record.status} ${record.authorization}`),
+    assert.deepEqual(fixture.server.log.slice(before).map((record) => `${record.kind} ${record.status} ${record.authorization}`),
       ['advertise 200 true', 'ls-refs 200 true', 'advertise 200 true', 'fetch 200 true']);
 
     // A server that refuses the header (a rotated token coming back, say) gets it through onAuth.
-    server.refuseNext(1);
-    before = server.log.length;
+    fixture.server.refuseNext(1);
+    before = fixture.server.log.length;
     assert.equal(await source.fetch(), second);
-    assert.deepEqual(server.log.slice(before).map((record) => `${record.kind} ${record.status}`), ['advertise 401', 'advertise 200', 'ls-refs 200']);
+    assert.deepEqual(fixture.server.log.slice(before).map((record) => `${record.kind} ${record.status}`), ['advertise 401', 'advertise 200', 'ls-refs 200']);
 
     const forms = [token, Buffer.from(token).toString('base64'), Buffer.from(`x-access-token:${token}`).toString('base64')];
     for (const form of forms) assert.equal(logLines.join('\n').includes(form), false, 'a log line holds the token');
@@ -240,7 +211,7 @@ describe('git source over HTTP', () => {
   });
 
   it('refuses a wrong or missing token with GIT_AUTH, without retrying', async () => {
-    const repo = await server.createRepo('auth');
+    const repo = await fixture.server.createRepo('auth');
     await repo.write({ 'app.yaml': 'app: auth\n' });
     await repo.commit('auth');
     await repo.push();
@@ -256,18 +227,18 @@ describe('git source over HTTP', () => {
   });
 
   it('reports a missing branch (and an empty repository) as GIT_BRANCH_NOT_FOUND, terminal', async () => {
-    const repo = await server.createRepo('branches');
+    const repo = await fixture.server.createRepo('branches');
     await repo.write({ 'app.yaml': 'app: b\n' });
     await repo.commit('b');
     await repo.push();
     const missing = await rejectsWithCode(makeSource(repo.url, await newStateDir(), { branch: 'release' }).source.fetch(), 'GIT_BRANCH_NOT_FOUND');
     assert.equal(missing.errorClass, 'terminal');
-    const empty = await server.createRepo('empty');
+    const empty = await fixture.server.createRepo('empty');
     await rejectsWithCode(makeSource(empty.url, await newStateDir()).source.fetch(), 'GIT_BRANCH_NOT_FOUND');
   });
 
   it('reports GIT_COMMIT_NOT_FOUND for a commit it cannot have', async () => {
-    const repo = await server.createRepo('unknown-commit');
+    const repo = await fixture.server.createRepo('unknown-commit');
     await repo.write({ 'app.yaml': 'app: u\n' });
     await repo.commit('u');
     await repo.push();
@@ -309,14 +280,14 @@ describe('git source over HTTP', () => {
   });
 
   it('reports a repository the server does not have as GIT_UNREACHABLE without retrying', async () => {
-    const { source, sleeps } = makeSource(`${server.url}/no-such-repo.git`, await newStateDir());
+    const { source, sleeps } = makeSource(`${fixture.server.url}/no-such-repo.git`, await newStateDir());
     const error = await rejectsWithCode(source.fetch(), 'GIT_UNREACHABLE');
     assert.equal(error.data.statusCode, 404);
     assert.deepEqual(sleeps, []);
   });
 
   it('prunes every checkout but the ones kept', async () => {
-    const repo = await server.createRepo('prune');
+    const repo = await fixture.server.createRepo('prune');
     const stateDir = await newStateDir();
     const { source } = makeSource(repo.url, stateDir);
     const commits: string[] = [];
@@ -334,7 +305,7 @@ describe('git source over HTTP', () => {
   });
 
   it('never writes or logs the token', async () => {
-    const repo = await server.createRepo('secret');
+    const repo = await fixture.server.createRepo('secret');
     await repo.write({ 'app.yaml': 'app: s\n' });
     const first = await repo.commit('s1');
     await repo.push();

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { runCapstan, type RunResult } from '../helpers/cli.js';
-import { cleanupNode, docker, exec, listManaged, testNodeName, uniqueName } from '../helpers/docker.js';
-import { startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';
-import { tempDir, type TempDir } from '../helpers/paths.js';
+import { docker, exec, listManaged, uniqueName } from '../helpers/docker.js';
+import { sharedAgent } from '../helpers/fixture.js';
+import type { TempDir } from '../helpers/paths.js';
 import { startRegistry, type Registry } from '../helpers/registry.js';
 
 // Issue 5, images: a private registry with htpasswd auth (Debian's docker-registry on 127.0.0.1),
@@ -28,22 +28,20 @@ async function filesUnder(folder: string, found: string[] = [], depth = 0): Prom
 }
 
 describe('spec: private registries and builds from the repository', () => {
-  const node = testNodeName();
+  const agent = sharedAgent({ repoName: 'images' });
+  const { node } = agent;
   const app = uniqueName('private');
   const site = uniqueName('site');
   const user = 'puller';
   let registry: Registry;
-  let server: GitServer;
-  let repo: RemoteRepo;
-  let state: TempDir;
   let keys: TempDir;
   let dockerConfig: TempDir;
   let images: Record<string, string> = {};
   const outputs: { command: string; result: RunResult }[] = [];
   const run = async (args: string[], options: { stdin?: string; env?: Record<string, string> } = {}) => {
     const env = {
-      CAPSTAN_REPO: repo.url,
-      CAPSTAN_STATE_DIR: state.path,
+      CAPSTAN_REPO: agent.repo.url,
+      CAPSTAN_STATE_DIR: agent.state.path,
       CAPSTAN_NODE: node,
       CAPSTAN_KEY_FILE: join(keys.path, 'keys'),
       CAPSTAN_LOG_LEVEL: 'debug',
@@ -56,35 +54,31 @@ describe('spec: private registries and builds from the repository', () => {
     return result;
   };
   const setSecret = async (name: string, value: string) => {
-    const result = await run(['secrets', 'set', join(repo.workDir, 'capstan.env'), name], { stdin: value + '\n' });
+    const result = await run(['secrets', 'set', join(agent.repo.workDir, 'capstan.env'), name], { stdin: value + '\n' });
     assert.equal(result.code, 0, result.stderr);
   };
   const variable = (suffix: string) => `REGISTRY_${registry.host.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_${suffix}`;
   const privateApp = (image: string) => `app: ${app}\nservices:\n  web:\n    image: ${image}\n    command: ${SLEEPER}\n    update: { monitor: 1s }\n`;
   const push = async (files: Record<string, string | null>, message: string) => {
-    await repo.write(files);
-    await repo.commit(message);
-    await repo.push();
+    await agent.repo.write(files);
+    await agent.repo.commit(message);
+    await agent.repo.push();
   };
 
   before(async () => {
     registry = await startRegistry({ user, password: PASSWORD });
     for (const tag of ['v1', 'v2']) images[tag] = await registry.pushImage(`capstan-test/${app}`, tag);
-    server = await startGitServer();
-    repo = await server.createRepo('images');
-    state = await tempDir('capstan-spec-images-state');
-    keys = await tempDir('capstan-spec-images-keys');
-    dockerConfig = await tempDir('capstan-spec-images-docker-config');
+    keys = await agent.tempDir('capstan-spec-images-keys');
+    dockerConfig = await agent.tempDir('capstan-spec-images-docker-config');
     assert.equal((await run(['secrets', 'keygen'])).code, 0);
   });
 
-  after(async () => {
-    await cleanupNode(node);
+  // After the label cleanup, whatever it meets.
+  agent.defer(async () => {
     const built = await docker.listImages({ filters: { label: [`capstan.node=${node}`] } });
     for (const image of [...Object.values(images), ...built.map((entry) => entry.Id)]) await docker.getImage(image).remove({ force: true }).catch(() => undefined);
     await registry?.close();
-    await server?.close();
-    for (const dir of [state, keys, dockerConfig]) await dir?.cleanup();
+    for (const dir of [keys, dockerConfig]) await dir?.cleanup();
     images = {};
   });
 
@@ -99,8 +93,8 @@ describe('spec: private registries and builds from the repository', () => {
   it('pulls with the credentials of the encrypted capstan.env', async () => {
     await setSecret(variable('USERNAME'), user);
     await setSecret(variable('PASSWORD'), PASSWORD);
-    await repo.commit('registry credentials');
-    await repo.push();
+    await agent.repo.commit('registry credentials');
+    await agent.repo.push();
     const plan = await run(['plan']);
     assert.equal(plan.code, 2, plan.stderr);
     assert.match(plan.stdout, new RegExp(`pull image ${images.v1.replace(/[.]/g, '\\.')}\\s+image not present`));
@@ -163,7 +157,7 @@ describe('spec: private registries and builds from the repository', () => {
   it('a Dockerfile that does not build fails with its error, changes nothing, quarantines the commit and keeps the build output', async () => {
     const before = (await listManaged(node)).map((container) => container.id);
     await push({ 'site/Dockerfile': 'FROM local/busybox:1\nARG TOKEN\nRUN echo compiling step 7 of 9 with $TOKEN && exit 3\n' }, 'broken build');
-    const broken = (await repo.git('rev-parse', 'HEAD')).trim();
+    const broken = (await agent.repo.git('rev-parse', 'HEAD')).trim();
     const result = await run(['once']);
     assert.equal(result.code, 1);
     assert.match(result.stderr, /returned a non-zero code: 3/);
@@ -187,7 +181,7 @@ describe('spec: private registries and builds from the repository', () => {
       check(`stderr of capstan ${command}`, result.stderr);
     }
     assert.ok(outputs.some(({ result }) => result.stderr.includes('token is ***')), 'the build output was logged (at debug), masked');
-    for (const file of await filesUnder(state.path)) check(file, (await readFile(file)).toString('latin1'));
+    for (const file of await filesUnder(agent.state.path)) check(file, (await readFile(file)).toString('latin1'));
     for (const container of await listManaged(node)) check(`labels of ${container.name}`, JSON.stringify(container.labels));
     assert.deepEqual(leaks, []);
   });

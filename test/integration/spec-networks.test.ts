@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { runCapstan } from '../helpers/cli.js';
-import { cleanupNode, docker, exec, listManaged, testNodeName, uniqueName } from '../helpers/docker.js';
-import { startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';
-import { tempDir, type TempDir } from '../helpers/paths.js';
+import { docker, exec, listManaged, uniqueName } from '../helpers/docker.js';
+import { sharedAgent } from '../helpers/fixture.js';
 
 // Issue 5, networks: closed by default, granted by the consumer. Every probe runs inside a
 // container (busybox wget and nslookup, bounded by 5 s), against real Docker networks.
@@ -26,17 +25,15 @@ function sleeper(name: string, extra = ''): string {
 }
 
 describe('spec: networks closed by default, granted by the consumer', () => {
-  const node = testNodeName();
+  const agent = sharedAgent();
+  const { node } = agent;
   const db = uniqueName('db');
   const api = uniqueName('api');
   const web = uniqueName('web');
   const other = uniqueName('other');
   const sealed = uniqueName('sealed');
-  let gitServer: GitServer;
-  let repo: RemoteRepo;
-  let state: TempDir;
   let hostServer: Server | undefined;
-  const capstan = (...args: string[]) => runCapstan(args, { timeoutMs: 180_000, env: { CAPSTAN_REPO: repo.url, CAPSTAN_STATE_DIR: state.path, CAPSTAN_NODE: node } });
+  const capstan = (...args: string[]) => runCapstan(args, { timeoutMs: 180_000, env: agent.env() });
   const containerId = async (name: string) => {
     const found = (await listManaged(node)).find((container) => container.name === name);
     assert.ok(found, `container ${name} exists`);
@@ -56,23 +53,15 @@ describe('spec: networks closed by default, granted by the consumer', () => {
     [`${sealed}.yaml`]: `app: ${sealed}\nservices:\n${server('peer')}\n${sleeper('box', '    egress: false')}\n`,
   });
 
-  before(async () => {
-    gitServer = await startGitServer();
-    repo = await gitServer.createRepo('networks');
-    state = await tempDir('capstan-networks-state');
-  });
-
-  after(async () => {
-    await cleanupNode(node);
+  // After the label cleanup, whatever it meets.
+  agent.defer(async () => {
     if (hostServer) await new Promise((resolve) => hostServer!.close(resolve));
-    await gitServer?.close();
-    await state?.cleanup();
   });
 
   it('deploys five apps; each app has its own network, a grant to one service adds an internal grant network', async () => {
-    await repo.write(manifests(`${db}/postgres`));
-    await repo.commit('apps');
-    await repo.push();
+    await agent.repo.write(manifests(`${db}/postgres`));
+    await agent.repo.commit('apps');
+    await agent.repo.push();
     const result = await capstan('once');
     assert.equal(result.code, 0, result.stderr);
     const networks = await docker.listNetworks({ filters: { label: [`capstan.node=${node}`] } });
@@ -140,9 +129,9 @@ describe('spec: networks closed by default, granted by the consumer', () => {
 
   it('widening a grant is applied live: no container is replaced, the unused grant network goes', async () => {
     const before = Object.fromEntries((await listManaged(node)).map((container) => [container.name, container.id]));
-    await repo.write(manifests(db));
-    await repo.commit('api uses all of db');
-    await repo.push();
+    await agent.repo.write(manifests(db));
+    await agent.repo.commit('api uses all of db');
+    await agent.repo.push();
     const plan = await capstan('plan');
     assert.equal(plan.code, 2, plan.stderr);
     assert.match(plan.stdout, new RegExp(`connect ${api}-api-1 to ${db}_default`));

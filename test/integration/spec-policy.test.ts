@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { runCapstan } from '../helpers/cli.js';
-import { cleanupNode, docker, exec, listManaged, testNodeName, uniqueName } from '../helpers/docker.js';
-import { startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';
-import { tempDir, type TempDir } from '../helpers/paths.js';
+import { docker, exec, listManaged, uniqueName } from '../helpers/docker.js';
+import { sharedAgent } from '../helpers/fixture.js';
+import type { TempDir } from '../helpers/paths.js';
 
 // Issue 5, host policy: the repository is a trust boundary, so what a manifest may ask of the host
 // is the host's decision. Every refusal names file, line and the policy setting that allows it.
@@ -29,31 +29,24 @@ function service(name: string, field: string): string {
 }
 
 describe('spec: host policy', () => {
-  const node = testNodeName();
+  const agent = sharedAgent({ repoName: 'policy' });
+  const { node } = agent;
   const app = uniqueName('greedy');
-  let server: GitServer;
-  let repo: RemoteRepo;
-  let state: TempDir;
   let host: TempDir;
   const capstan = (args: string[], env: Record<string, string> = {}) =>
-    runCapstan(args, { timeoutMs: 180_000, env: { CAPSTAN_REPO: repo.url, CAPSTAN_STATE_DIR: state.path, CAPSTAN_NODE: node, ...env } });
+    runCapstan(args, { timeoutMs: 180_000, env: agent.env({ ...env }) });
   const push = async (files: Record<string, string | null>, message: string) => {
-    await repo.write(files);
-    await repo.commit(message);
-    await repo.push();
+    await agent.repo.write(files);
+    await agent.repo.commit(message);
+    await agent.repo.push();
   };
 
   before(async () => {
-    server = await startGitServer();
-    repo = await server.createRepo('policy');
-    state = await tempDir('capstan-policy-state');
-    host = await tempDir('capstan-policy-host');
+    host = await agent.tempDir('capstan-policy-host');
   });
 
-  after(async () => {
-    await cleanupNode(node);
-    await server?.close();
-    await state?.cleanup();
+  // After the label cleanup, whatever it meets.
+  agent.defer(async () => {
     await host?.cleanup();
   });
 
@@ -88,7 +81,7 @@ describe('spec: host policy', () => {
 
     const refused = await capstan(['once']);
     assert.equal(refused.code, 1, 'the default policy still refuses it');
-    const validate = await runCapstan(['validate', repo.workDir, '--policy-file', policy]);
+    const validate = await runCapstan(['validate', agent.repo.workDir, '--policy-file', policy]);
     assert.equal(validate.code, 0, validate.stderr);
     const result = await capstan(['once'], { CAPSTAN_POLICY_FILE: policy });
     assert.equal(result.code, 0, result.stderr);

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { runCapstan } from '../helpers/cli.js';
-import { cleanupNode, docker, exec, listManaged, testNodeName, uniqueName } from '../helpers/docker.js';
-import { startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';
-import { tempDir, type TempDir } from '../helpers/paths.js';
+import { docker, exec, listManaged, uniqueName } from '../helpers/docker.js';
+import { sharedAgent } from '../helpers/fixture.js';
 
 // Issue 5, resources and runtime: what the manifest says reaches Docker's HostConfig, a runtime
 // the engine lacks stops the plan before anything changes, depends_on orders creation.
@@ -55,35 +54,21 @@ services:
 }
 
 describe('spec: resources, runtime and order', () => {
-  const node = testNodeName();
+  const agent = sharedAgent({ repoName: 'runtime' });
+  const { node } = agent;
   const app = uniqueName('limits');
   const jobs = uniqueName('jobs');
-  let server: GitServer;
-  let repo: RemoteRepo;
-  let state: TempDir;
-  const capstan = (...args: string[]) => runCapstan(args, { timeoutMs: 180_000, env: { CAPSTAN_REPO: repo.url, CAPSTAN_STATE_DIR: state.path, CAPSTAN_NODE: node } });
+  const capstan = (...args: string[]) => runCapstan(args, { timeoutMs: 180_000, env: agent.env() });
   const push = async (files: Record<string, string | null>, message: string) => {
-    await repo.write(files);
-    await repo.commit(message);
-    await repo.push();
+    await agent.repo.write(files);
+    await agent.repo.commit(message);
+    await agent.repo.push();
   };
   const inspect = async (name: string) => {
     const found = (await listManaged(node)).find((container) => container.name === name);
     assert.ok(found, `container ${name} exists`);
     return docker.getContainer(found.id).inspect();
   };
-
-  before(async () => {
-    server = await startGitServer();
-    repo = await server.createRepo('runtime');
-    state = await tempDir('capstan-runtime-state');
-  });
-
-  after(async () => {
-    await cleanupNode(node);
-    await server?.close();
-    await state?.cleanup();
-  });
 
   it('applies resources, limits, user, read-only root, tmpfs, capabilities, init and stop settings', async () => {
     await push({ [`${app}.yaml`]: limited(app) }, 'limits');

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { runCapstan } from '../helpers/cli.js';
-import { cleanupNode, exec, listManaged, removeContainer, testNodeName, uniqueName } from '../helpers/docker.js';
-import { startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';
-import { tempDir, type TempDir } from '../helpers/paths.js';
+import { exec, listManaged, removeContainer, uniqueName } from '../helpers/docker.js';
+import { sharedAgent } from '../helpers/fixture.js';
 
 // Issue 5, sidecars: `network_mode: service:web` puts replica n of the sidecar in the network
 // namespace of replica n of web, as containers of one Kubernetes pod; replacing web replaces it.
@@ -27,17 +26,15 @@ services:
 }
 
 describe('spec: sidecars share the network namespace of their parent', () => {
-  const node = testNodeName();
+  const agent = sharedAgent({ repoName: 'sidecars' });
+  const { node } = agent;
   const app = uniqueName('pod');
-  let server: GitServer;
-  let repo: RemoteRepo;
-  let state: TempDir;
-  const capstan = (...args: string[]) => runCapstan(args, { timeoutMs: 180_000, env: { CAPSTAN_REPO: repo.url, CAPSTAN_STATE_DIR: state.path, CAPSTAN_NODE: node } });
+  const capstan = (...args: string[]) => runCapstan(args, { timeoutMs: 180_000, env: agent.env() });
   const ids = async () => Object.fromEntries((await listManaged(node)).map((container) => [container.name, container.id]));
   const deploy = async (version: string) => {
-    await repo.write({ [`${app}.yaml`]: manifest(app, version) });
-    await repo.commit(version);
-    await repo.push();
+    await agent.repo.write({ [`${app}.yaml`]: manifest(app, version) });
+    await agent.repo.commit(version);
+    await agent.repo.push();
     const result = await capstan('once');
     assert.equal(result.code, 0, result.stderr);
   };
@@ -51,18 +48,6 @@ describe('spec: sidecars share the network namespace of their parent', () => {
     }
     return current;
   };
-
-  before(async () => {
-    server = await startGitServer();
-    repo = await server.createRepo('sidecars');
-    state = await tempDir('capstan-sidecars-state');
-  });
-
-  after(async () => {
-    await cleanupNode(node);
-    await server?.close();
-    await state?.cleanup();
-  });
 
   it('runs one sidecar per parent replica, reaching it on 127.0.0.1', async () => {
     await deploy('v1');

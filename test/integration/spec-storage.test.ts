@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { runCapstan } from '../helpers/cli.js';
-import { cleanupNode, docker, exec, listManaged, testNodeName, uniqueName } from '../helpers/docker.js';
-import { startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';
-import { tempDir, type TempDir } from '../helpers/paths.js';
+import { docker, exec, listManaged, uniqueName } from '../helpers/docker.js';
+import { sharedAgent } from '../helpers/fixture.js';
 
 // Issue 5, storage: named volumes survive prune and rollback, have a single writer unless shared,
 // go only when the manifest says so; repository files are mounted from the commit applied.
@@ -24,16 +23,14 @@ function manifest(app: string, options: { version?: string; broken?: boolean; re
 }
 
 describe('spec: volumes and repository files', () => {
-  const node = testNodeName();
+  const agent = sharedAgent({ repoName: 'storage' });
+  const { node } = agent;
   const app = uniqueName('store');
-  let server: GitServer;
-  let repo: RemoteRepo;
-  let state: TempDir;
-  const capstan = (...args: string[]) => runCapstan(args, { timeoutMs: 180_000, env: { CAPSTAN_REPO: repo.url, CAPSTAN_STATE_DIR: state.path, CAPSTAN_NODE: node } });
+  const capstan = (...args: string[]) => runCapstan(args, { timeoutMs: 180_000, env: agent.env() });
   const push = async (files: Record<string, string | null>, message: string) => {
-    await repo.write(files);
-    const commit = await repo.commit(message);
-    await repo.push();
+    await agent.repo.write(files);
+    const commit = await agent.repo.commit(message);
+    await agent.repo.push();
     return commit;
   };
   const read = async (path: string) => {
@@ -44,18 +41,6 @@ describe('spec: volumes and repository files', () => {
     return result.stdout.trim();
   };
   const volumeExists = async () => (await docker.listVolumes({ filters: { label: [`capstan.node=${node}`] } })).Volumes?.some((volume) => volume.Name === `${app}_data`) ?? false;
-
-  before(async () => {
-    server = await startGitServer();
-    repo = await server.createRepo('storage');
-    state = await tempDir('capstan-storage-state');
-  });
-
-  after(async () => {
-    await cleanupNode(node);
-    await server?.close();
-    await state?.cleanup();
-  });
 
   it('mounts a named volume and a repository file', async () => {
     await push({ [`${app}.yaml`]: manifest(app), 'conf/app.conf': 'conf v1\n' }, 'v1');
@@ -87,7 +72,7 @@ describe('spec: volumes and repository files', () => {
   });
 
   it('a failed rollout is rolled back with the old repository files and the volume intact', async () => {
-    const good = (await repo.git('rev-parse', 'HEAD')).trim();
+    const good = (await agent.repo.git('rev-parse', 'HEAD')).trim();
     await push({ [`${app}.yaml`]: manifest(app, { version: 'v3', broken: true }), 'conf/app.conf': 'conf v3\n' }, 'v3: crashes');
     const result = await capstan('once');
     assert.equal(result.code, 1);

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { runCapstan, spawnCapstan, stopProcess, waitForLine } from '../helpers/cli.js';
-import { cleanupNode, testNodeName, uniqueName, waitFor } from '../helpers/docker.js';
-import { startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';
-import { tempDir, type TempDir } from '../helpers/paths.js';
+import { uniqueName, waitFor } from '../helpers/docker.js';
+import { sharedAgent } from '../helpers/fixture.js';
 
 // Issue 14 on a real engine: a failed one-shot's last output is kept before the rollback
 // removes it and shown by status and history; `capstan logs`; and each fact status states
@@ -33,34 +32,20 @@ function manifest(app: string, options: { version: string; migrate?: 'fail' | 's
 }
 
 describe('status tells the truth; a failed replica\'s output is kept', () => {
-  const node = testNodeName();
+  const agent = sharedAgent({ repoName: 'truth' });
+  const { node } = agent;
   const app = uniqueName('truth');
-  let server: GitServer;
-  let repo: RemoteRepo;
-  let state: TempDir;
-  const env = () => ({ CAPSTAN_REPO: repo.url, CAPSTAN_STATE_DIR: state.path, CAPSTAN_NODE: node });
+  const env = () => agent.env();
   const capstan = (...args: string[]) => runCapstan(args, { timeoutMs: 180_000, env: env() });
   const status = async () => JSON.parse((await capstan('status', '--json')).stdout);
   const push = async (text: string, message: string) => {
-    await repo.write({ [`${app}.yaml`]: text });
-    const commit = await repo.commit(message);
-    await repo.push();
+    await agent.repo.write({ [`${app}.yaml`]: text });
+    const commit = await agent.repo.commit(message);
+    await agent.repo.push();
     return commit;
   };
   let good = '';
   let bad = '';
-
-  before(async () => {
-    server = await startGitServer();
-    repo = await server.createRepo('truth');
-    state = await tempDir('capstan-truth-state');
-  });
-
-  after(async () => {
-    await cleanupNode(node);
-    await server?.close();
-    await state?.cleanup();
-  });
 
   it('keeps the output of a migration that exits 3, and shows it in status and history', async () => {
     good = await push(manifest(app, { version: 'v1' }), 'v1: web');
@@ -114,7 +99,7 @@ describe('status tells the truth; a failed replica\'s output is kept', () => {
   it('lists only recent or active quarantines; older ones are in history --quarantined', async () => {
     assert.deepEqual((await status()).quarantined.map((entry: { commit: string }) => entry.commit), [bad]);
     // A quarantine of two days ago, of a commit that is no longer the head.
-    const db = new Database(join(state.path, 'capstan.db'));
+    const db = new Database(join(agent.state.path, 'capstan.db'));
     db.prepare("INSERT INTO quarantine (commit_id, node, reason, message, at) VALUES (?, ?, 'ROLLOUT_FAILED', 'old failure', ?)").run(
       'f'.repeat(40),
       node,

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { runCapstan } from '../helpers/cli.js';
-import { cleanupNode, testNodeName, uniqueName } from '../helpers/docker.js';
-import { startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';
-import { tempDir, type TempDir } from '../helpers/paths.js';
+import { uniqueName } from '../helpers/docker.js';
+import { sharedAgent } from '../helpers/fixture.js';
 
 // Issue 14: a replica that ignores SIGTERM is killed by Docker after its grace period; the log
 // says so, naming the container, instead of a replacement that silently took the grace period.
@@ -24,29 +23,14 @@ function manifest(app: string, version: string, ignoresTerm: boolean): string {
 }
 
 describe('stop escalated to SIGKILL is logged', () => {
-  const node = testNodeName();
+  const agent = sharedAgent({ repoName: 'sigkill' });
   const app = uniqueName('sigkill');
-  let server: GitServer;
-  let repo: RemoteRepo;
-  let state: TempDir;
-  const capstan = (...args: string[]) => runCapstan(args, { timeoutMs: 180_000, env: { CAPSTAN_REPO: repo.url, CAPSTAN_STATE_DIR: state.path, CAPSTAN_NODE: node } });
+  const capstan = (...args: string[]) => runCapstan(args, { timeoutMs: 180_000, env: agent.env() });
   const push = async (text: string) => {
-    await repo.write({ [`${app}.yaml`]: text });
-    await repo.commit('change');
-    await repo.push();
+    await agent.repo.write({ [`${app}.yaml`]: text });
+    await agent.repo.commit('change');
+    await agent.repo.push();
   };
-
-  before(async () => {
-    server = await startGitServer();
-    repo = await server.createRepo('sigkill');
-    state = await tempDir('capstan-sigkill-state');
-  });
-
-  after(async () => {
-    await cleanupNode(node);
-    await server?.close();
-    await state?.cleanup();
-  });
 
   it('logs a replica that ignored SIGTERM and was killed after the grace period, and not one that exited', async () => {
     await push(manifest(app, 'v1', true));

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
 import { runCapstan } from '../helpers/cli.js';
-import { cleanupNode, docker, testLabels, testNodeName, uniqueName, waitFor, TEST_IMAGE } from '../helpers/docker.js';
-import { startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';
-import { tempDir, type TempDir } from '../helpers/paths.js';
+import { docker, testLabels, uniqueName, waitFor, TEST_IMAGE } from '../helpers/docker.js';
+import { sharedAgent } from '../helpers/fixture.js';
 
 // `--target swarm` on a real single-node Swarm: the same manifests become Swarm services, Swarm
 // rolls them out start-first and rolls back a commit whose health check fails, and Capstan
@@ -82,24 +81,35 @@ async function cleanupSwarm(node: string, extraServices: string[]): Promise<void
     timeoutMs: 30_000,
     what: 'the swarm tasks to go',
   }).catch(() => undefined);
-  await cleanupNode(node);
   const label = { filters: { label: [`capstan.node=${node}`] } };
   for (const secret of (await docker.listSecrets(label)) as unknown as { ID: string }[]) await docker.getSecret(secret.ID).remove().catch(() => undefined);
   for (const config of await docker.listConfigs(label)) await docker.getConfig(config.ID).remove().catch(() => undefined);
 }
 
 describe('swarm target: the same manifests as Swarm services', () => {
-  const node = testNodeName();
+  // Swarm services hold the node's networks: they go first, then the swarm if this test made it.
+  const agent = sharedAgent({
+    repoName: 'swarm',
+    beforeCleanup: async () => {
+      try {
+        await cleanupSwarm(node, bystanderId ? [bystanderId] : []);
+      } finally {
+        if (initialisedSwarm) {
+          await docker.swarmLeave({ force: true });
+          // The engine leaves the bridge Swarm made for its tasks behind; leave the engine as found.
+          if (!hadGatewayBridge) await docker.getNetwork('docker_gwbridge').remove().catch(() => undefined);
+        }
+      }
+    },
+  });
+  const { node } = agent;
   const app = uniqueName('swarm');
   const other = uniqueName('swother');
   const bystanderName = uniqueName('bystander');
-  let server: GitServer;
-  let repo: RemoteRepo;
-  let state: TempDir;
   let initialisedSwarm = false;
   let hadGatewayBridge = true;
   let bystanderId = '';
-  const env = () => ({ CAPSTAN_REPO: repo.url, CAPSTAN_STATE_DIR: state.path, CAPSTAN_NODE: node, CAPSTAN_TARGET: 'swarm' });
+  const env = () => agent.env({ CAPSTAN_TARGET: 'swarm' });
   const outputs: string[] = [];
   const capstan = async (...args: string[]) => {
     const result = await runCapstan(args, { timeoutMs: 120_000, env: env() });
@@ -107,9 +117,9 @@ describe('swarm target: the same manifests as Swarm services', () => {
     return result;
   };
   const push = async (files: Record<string, string | null>, message: string) => {
-    await repo.write(files);
-    const commit = await repo.commit(message);
-    await repo.push();
+    await agent.repo.write(files);
+    const commit = await agent.repo.commit(message);
+    await agent.repo.push();
     return commit;
   };
 
@@ -122,9 +132,6 @@ describe('swarm target: the same manifests as Swarm services', () => {
     } else {
       assert.ok(info.Swarm.LocalNodeState === 'active' && info.Swarm.ControlAvailable, `this engine is in a swarm but not a manager (${info.Swarm.LocalNodeState})`);
     }
-    server = await startGitServer();
-    repo = await server.createRepo('swarm');
-    state = await tempDir('capstan-swarm-state');
     // Made by hand, labelled like the app and this node but not managed: Capstan must never touch it.
     const bystander = await docker.createService({
       Name: bystanderName,
@@ -133,20 +140,6 @@ describe('swarm target: the same manifests as Swarm services', () => {
       Mode: { Replicated: { Replicas: 1 } },
     });
     bystanderId = (bystander as unknown as { id: string }).id;
-  });
-
-  after(async () => {
-    try {
-      await cleanupSwarm(node, bystanderId ? [bystanderId] : []);
-    } finally {
-      if (initialisedSwarm) {
-        await docker.swarmLeave({ force: true });
-        // The engine leaves the bridge Swarm made for its tasks behind; leave the engine as found.
-        if (!hadGatewayBridge) await docker.getNetwork('docker_gwbridge').remove().catch(() => undefined);
-      }
-      await server?.close();
-      await state?.cleanup();
-    }
   });
 
   it('deploys an app as Swarm services: replicas, health check, labels, a secret by keyed name', async () => {
@@ -163,7 +156,7 @@ describe('swarm target: the same manifests as Swarm services', () => {
     assert.equal(labels['capstan.managed'], 'true');
     assert.equal(labels['capstan.app'], app);
     assert.match(labels['capstan.config-hash'], /^[0-9a-f]{64}$/);
-    assert.equal(labels['capstan.commit'], (await repo.git('rev-parse', 'HEAD')).trim());
+    assert.equal(labels['capstan.commit'], (await agent.repo.git('rev-parse', 'HEAD')).trim());
     assert.equal(web.Spec?.Mode?.Replicated?.Replicas, 2);
     assert.equal((await runningTasks(web.ID)).length, 2, 'both replicas running (Swarm says running only once healthy)');
     const secrets = await secretNames(node);
@@ -218,7 +211,7 @@ describe('swarm target: the same manifests as Swarm services', () => {
   });
 
   it('reports ROLLED_BACK when Swarm rolls back a commit whose health check fails, and quarantines it', async () => {
-    const good = (await repo.git('rev-parse', 'HEAD')).trim();
+    const good = (await agent.repo.git('rev-parse', 'HEAD')).trim();
     const before = await serviceNamed(`${app}_web`);
     const bad = await push({ [`${app}.yaml`]: webManifest(app, 'v3-broken', { healthy: false, secret: SECRET_V2 }) }, 'v3: broken health check');
     const result = await capstan('once');
@@ -282,7 +275,7 @@ describe('swarm target: the same manifests as Swarm services', () => {
 
   it('never wrote a secret value to logs, plans, status, history or SQLite', async () => {
     outputs.push((await capstan('plan', '--json')).stdout);
-    const database = ['capstan.db', 'capstan.db-wal'].map((file) => join(state.path, file)).filter(existsSync).map((file) => readFileSync(file).toString('latin1'));
+    const database = ['capstan.db', 'capstan.db-wal'].map((file) => join(agent.state.path, file)).filter(existsSync).map((file) => readFileSync(file).toString('latin1'));
     for (const text of [...outputs, ...database]) {
       for (const value of [SECRET_V1, SECRET_V2]) assert.ok(!text.includes(value), `found a secret value in: ${text.slice(0, 200)}`);
     }

@@ -1,22 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseNodeLabels, selects, shareOf } from '../../agent/fleet/placement.js';
-import type { App, DesiredState, Service } from '../../agent/model.js';
+import { service as baseService, type App, type DesiredState, type Service } from '../helpers/model.js';
 
-const service = (name: string, extra: Partial<Service> = {}): Service => ({
-  app: 'shop',
-  name,
-  image: 'img',
-  environment: {},
-  ports: [],
-  mounts: [],
-  restart: 'unless-stopped',
-  labels: {},
-  replicas: 1,
-  configHash: name,
-  source: { file: 'shop.yaml', line: 1 },
-  ...extra,
-});
+const service = (name: string, extra: Partial<Service> = {}) => baseService(name, { image: 'img', configHash: name, source: { file: 'shop.yaml', line: 1 }, ...extra });
 const app = (services: Service[], extra: Partial<App> = {}): App => ({
   name: 'shop',
   source: { file: 'shop.yaml', line: 1 },

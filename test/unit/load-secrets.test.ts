@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ManifestError, formatProblem, type ManifestProblem } from '../../agent/errors.js';
 import { loadDesiredState, validateDir } from '../../agent/load/index.js';
 import type { DesiredState, Service } from '../../agent/model.js';
 import { encryptEnv, newKeyringKey, type Keyring } from '../../secrets/index.js';
+import { withCheckout } from '../helpers/model.js';
 
 // Encrypted env files in the loader: where variables come from and in which order, and every way
 // an env file is refused. Each test writes its own checkout into a temp folder, encrypting with
@@ -23,19 +24,6 @@ function makeKeyring(source = 'test.keys'): Keyring {
 }
 
 const keyring = makeKeyring();
-
-async function withCheckout(files: Record<string, string>, body: (root: string) => Promise<void>): Promise<void> {
-  const root = await mkdtemp(join(tmpdir(), 'capstan-load-secrets-'));
-  try {
-    for (const [path, content] of Object.entries(files)) {
-      await mkdir(dirname(join(root, path)), { recursive: true });
-      await writeFile(join(root, path), content);
-    }
-    await body(root);
-  } finally {
-    await rm(root, { recursive: true, force: true });
-  }
-}
 
 /** An encrypted env file bound to `repoPath`, as `capstan secrets set` writes it. */
 function envFile(repoPath: string, values: Record<string, string>, ring: Keyring = keyring): Record<string, string> {

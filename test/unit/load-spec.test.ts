@@ -1,7 +1,4 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { formatProblem } from '../../agent/errors.js';
 import { isIgnored, parseDockerignore } from '../../agent/load/files/build-context.js';
@@ -9,6 +6,7 @@ import { loadDesiredState, validateDir } from '../../agent/load/index.js';
 import { byteSize } from '../../agent/spelling.js';
 import type { DesiredState, Service } from '../../agent/model.js';
 import { encryptEnv, newKeyringKey, type Keyring } from '../../secrets/index.js';
+import { withCheckout } from '../helpers/model.js';
 
 // Issue 5 in the loader: the service fields for networks, storage, resources, order, sidecars and
 // builds, as tables of manifests that load (and what they load to) and of those that do not
@@ -18,19 +16,6 @@ const COMMIT = 'c'.repeat(40);
 const hashKey = new TextEncoder().encode('load-spec-test-key');
 const key = newKeyringKey(Date.now());
 const keyring: Keyring = { source: 'test.keys', keys: [key], primary: key };
-
-async function withCheckout(files: Record<string, string>, body: (root: string) => Promise<void>): Promise<void> {
-  const root = await mkdtemp(join(tmpdir(), 'capstan-load-spec-'));
-  try {
-    for (const [path, content] of Object.entries(files)) {
-      await mkdir(dirname(join(root, path)), { recursive: true });
-      await writeFile(join(root, path), content);
-    }
-    await body(root);
-  } finally {
-    await rm(root, { recursive: true, force: true });
-  }
-}
 
 async function load(files: Record<string, string>): Promise<DesiredState> {
   let state: DesiredState | undefined;

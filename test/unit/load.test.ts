@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { cp, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -7,8 +7,9 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ManifestError, formatProblem } from '../../agent/errors.js';
 import { loadDesiredState, validateDir, type Lookup } from '../../agent/load/index.js';
-import type { App, DesiredState } from '../../agent/model.js';
+import type { App, DesiredState } from '../helpers/model.js';
 import { DEFAULT_POLICY } from '../../agent/policy/index.js';
+import { service as baseService, writeFiles } from '../helpers/model.js';
 
 const COMMIT = 'a'.repeat(40);
 /** The `full` fixture mounts /srv/shared, which the default host policy refuses. */
@@ -46,26 +47,11 @@ async function withTempDir(body: (dir: string) => Promise<void>): Promise<void> 
   }
 }
 
-async function writeFiles(root: string, files: Record<string, string>): Promise<void> {
-  for (const [path, content] of Object.entries(files)) {
-    await mkdir(dirname(join(root, path)), { recursive: true });
-    await writeFile(join(root, path), content);
-  }
-}
-
-const service = (app: string, name: string, file: string, line: number, fields: Partial<App['services'][number]> = {}) => ({
-  app,
-  name,
-  image: 'local/busybox:1',
-  environment: {},
-  ports: [],
-  mounts: [],
-  restart: 'unless-stopped',
-  labels: {},
-  replicas: 1,
-  source: { file, line },
-  ...fields,
-});
+/** A loaded service as `withoutHashes` shows it. */
+const service = (app: string, name: string, file: string, line: number, fields: Partial<App['services'][number]> = {}) => {
+  const { configHash: _hash, ...loaded } = baseService(name, { app, source: { file, line }, ...fields });
+  return loaded;
+};
 
 describe('loadDesiredState: manifests that load', () => {
   it('the smallest manifest, with defaults', async () => {

@@ -1,69 +1,42 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { App, DesiredState, Service } from '../../agent/model.js';
 import { anonymousVolumeName } from '../../agent/names.js';
-import type { ObservedContainer, ObservedState } from '../../agent/targets/containers/observe.js';
 import { plan } from '../../agent/targets/containers/plan.js';
 import { printPlan } from '../../agent/targets/containers/print.js';
 import { containerCreateOptions } from '../../agent/targets/containers/execute-spec.js';
+import {
+  app,
+  COMMIT,
+  container as observedContainer,
+  desired as desiredState,
+  HASH_A,
+  observed as observedHost,
+  service as baseService,
+  type App,
+  type DesiredState,
+  type ObservedContainer,
+  type ObservedState,
+  type Service,
+} from '../helpers/model.js';
 
 // Anonymous volumes (Compose's `- /app/node_modules`): one per replica slot, kept across the
 // slot's replacements as Compose's recreate keeps them, removed only when the manifest says so.
 
-const COMMIT = 'c0ffee0000000000000000000000000000000000';
+const MOUNT = '/app/node_modules';
 
-function service(name: string, overrides: Partial<Service> = {}): Service {
-  return {
-    app: 'web',
-    name,
-    image: 'local/busybox:1',
-    environment: {},
-    ports: [],
-    mounts: [{ type: 'anonymous', target: '/app/node_modules', readOnly: false }],
-    restart: 'unless-stopped',
-    labels: {},
-    replicas: 1,
-    configHash: 'bbbbbbbb22222222',
-    source: { file: 'web/compose.yaml', line: 3 },
-    ...overrides,
-  };
-}
+/** A service of the Compose app `web` with one anonymous volume. */
+const service = (name: string, overrides: Partial<Service> = {}) =>
+  baseService(name, { app: 'web', mounts: [{ type: 'anonymous', target: MOUNT, readOnly: false }], source: { file: 'web/compose.yaml', line: 3 }, ...overrides });
 
-function desired(services: Service[], extra: Partial<App> = {}): DesiredState {
-  return { commit: COMMIT, apps: [{ name: 'web', source: { file: 'web/compose.yaml', line: 1 }, services, volumes: [], ...extra }] };
-}
+const desired = (services: Service[], overrides: Partial<App> = {}) =>
+  desiredState(app('web', services, [], { source: { file: 'web/compose.yaml', line: 1 }, ...overrides }));
 
-function container(serviceName: string, replica: number, overrides: Partial<ObservedContainer> = {}): ObservedContainer {
-  return {
-    id: `id-${serviceName}-${replica}`,
-    name: `web-${serviceName}-${replica}`,
-    app: 'web',
-    service: serviceName,
-    replica,
-    configHash: 'aaaaaaaa11111111',
-    commit: 'old',
-    image: 'local/busybox:1',
-    state: 'running',
-    exitCode: null,
-    health: null,
-    networks: ['web_default'],
-    networkMode: 'web_default',
-    volumes: [anonymousVolumeName('web', serviceName, replica, '/app/node_modules')],
-    ...overrides,
-  };
-}
+/** An older replica (hash A) mounting its slot's anonymous volume. */
+const container = (serviceName: string, replica: number, overrides: Partial<ObservedContainer> = {}) =>
+  observedContainer('web', serviceName, replica, { configHash: HASH_A, volumes: [anonymousVolumeName('web', serviceName, replica, MOUNT)], ...overrides });
 
-function observed(containers: ObservedContainer[], volumes: ObservedState['volumes']): ObservedState {
-  return {
-    node: 'n1',
-    containers,
-    networks: [{ id: 'net', name: 'web_default', app: 'web' }],
-    volumes,
-    images: ['local/busybox:1'],
-    runtimes: [],
-    foreign: { containers: [], networks: [], volumes: [] },
-  };
-}
+const observed = (containers: ObservedContainer[], volumes: ObservedState['volumes']) => 
+  observedHost(containers, { networks: [{ id: 'net', name: 'web_default', app: 'web' }], volumes, runtimes: [] });
 
 const volumeOf = (serviceName: string, replica: number) => ({
   name: anonymousVolumeName('web', serviceName, replica, '/app/node_modules'),

@@ -1,71 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { App, DesiredState, Service } from '../../agent/model.js';
-import type { ObservedContainer, ObservedState } from '../../agent/targets/containers/observe.js';
 import { plan } from '../../agent/targets/containers/plan.js';
 import { printPlan } from '../../agent/targets/containers/print.js';
+import { app, container, desired, HASH_A, HASH_B, observed, service, type ObservedContainer, type Service } from '../helpers/model.js';
 
 // Golden plans for a rollout the agent did not live to finish (kill -9): a container at the
 // desired hash that SQLite does not record as applied is watched again before it is promoted.
 
-const COMMIT = 'c0ffee0000000000000000000000000000000000';
-const OLD = 'aaaaaaaa11111111';
-const NEW = 'bbbbbbbb22222222';
+const OLD = HASH_A;
+const NEW = HASH_B;
 
-function service(name: string, overrides: Partial<Service> = {}): Service {
-  return {
-    app: 'shop',
-    name,
-    image: 'local/busybox:1',
-    command: ['httpd', '-f'],
-    environment: {},
-    ports: [],
-    mounts: [],
-    restart: 'unless-stopped',
-    labels: {},
-    replicas: 1,
-    configHash: NEW,
-    source: { file: 'shop.yaml', line: 3 },
-    ...overrides,
-  };
-}
-
-function desired(services: Service[]): DesiredState {
-  const app: App = { name: 'shop', source: { file: 'shop.yaml', line: 1 }, services, volumes: [] };
-  return { commit: COMMIT, apps: [app] };
-}
-
-function container(id: string, replica: number, overrides: Partial<ObservedContainer> = {}): ObservedContainer {
-  return {
-    id,
-    name: `shop-web-${replica}`,
-    app: 'shop',
-    service: 'web',
-    replica,
-    configHash: NEW,
-    commit: 'old',
-    image: 'local/busybox:1',
-    state: 'running',
-    exitCode: null,
-    health: null,
-    networks: ['shop_default'],
-    networkMode: 'shop_default',
-    volumes: [],
-    ...overrides,
-  };
-}
-
-function observed(containers: ObservedContainer[]): ObservedState {
-  return {
-    node: 'n1',
-    containers,
-    networks: [{ id: 'net-shop', name: 'shop_default', app: 'shop' }],
-    volumes: [],
-    images: ['local/busybox:1'],
-    runtimes: ['runc'],
-    foreign: { containers: [], networks: [], volumes: [] },
-  };
-}
+/** Replica `slot` of shop/web, container id `id`, at the new config hash. */
+const replica = (id: string, slot: number, overrides: Partial<ObservedContainer> = {}) => container('shop', 'web', slot, { id, ...overrides });
 
 const appliedOld = new Map([['shop/web', OLD]]);
 
@@ -76,8 +22,8 @@ function golden(actual: string, expected: string): void {
 describe('plan: finishing a rollout interrupted by a crash', () => {
   it('start-first, killed while the new replica was watched: watch it again before the old one goes', () => {
     const result = plan(
-      desired([service('web')]),
-      observed([container('old', 1, { configHash: OLD }), container('new', 1, { name: 'shop-web-1--next' })]),
+      desired(app('shop', [service('web')])),
+      observed([replica('old', 1, { configHash: OLD }), replica('new', 1, { name: 'shop-web-1--next' })]),
       { appliedHashes: appliedOld },
     );
     golden(
@@ -95,7 +41,7 @@ plan for commit c0ffee000000 on node n1: 4 operation(s)
   });
 
   it('stop-first, killed after the start: the replica under its final name is watched again', () => {
-    const result = plan(desired([service('web')]), observed([container('new', 1)]), { appliedHashes: appliedOld });
+    const result = plan(desired(app('shop', [service('web')])), observed([replica('new', 1)]), { appliedHashes: appliedOld });
     golden(
       printPlan(result),
       `
@@ -107,8 +53,8 @@ plan for commit c0ffee000000 on node n1: 1 operation(s)
 
   it('stop-first, killed before the start: start, then watch', () => {
     const result = plan(
-      desired([service('web')]),
-      observed([container('new', 1, { name: 'shop-web-1--next', state: 'created' })]),
+      desired(app('shop', [service('web')])),
+      observed([replica('new', 1, { name: 'shop-web-1--next', state: 'created' })]),
       { appliedHashes: appliedOld },
     );
     golden(
@@ -124,8 +70,8 @@ plan for commit c0ffee000000 on node n1: 3 operation(s)
 
   it('start-first, killed right after the create: the new replica starts beside the old one, which goes only once it is ready', () => {
     const result = plan(
-      desired([service('web')]),
-      observed([container('old', 1, { configHash: OLD }), container('new', 1, { name: 'shop-web-1--next', state: 'created' })]),
+      desired(app('shop', [service('web')])),
+      observed([replica('old', 1, { configHash: OLD }), replica('new', 1, { name: 'shop-web-1--next', state: 'created' })]),
       { appliedHashes: appliedOld },
     );
     golden(
@@ -142,7 +88,7 @@ plan for commit c0ffee000000 on node n1: 5 operation(s)
   });
 
   it('a replica at the applied hash whose health check is starting again (a rollback killed during its watch) is watched, its failure not the commit\'s', () => {
-    const result = plan(desired([service('web')]), observed([container('rollback', 1, { health: 'starting' })]), { appliedHashes: new Map([['shop/web', NEW]]) });
+    const result = plan(desired(app('shop', [service('web')])), observed([replica('rollback', 1, { health: 'starting' })]), { appliedHashes: new Map([['shop/web', NEW]]) });
     assert.deepEqual(result.operations.map((operation) => operation.kind), ['wait-ready']);
     const wait = result.operations[0];
     assert.ok(wait.kind === 'wait-ready' && wait.serving === true && wait.resumed !== true, printPlan(result));
@@ -150,28 +96,28 @@ plan for commit c0ffee000000 on node n1: 5 operation(s)
   });
 
   it('the first deploy, killed during its wait (nothing applied yet): watched again', () => {
-    const result = plan(desired([service('web')]), observed([container('new', 1)]), { appliedHashes: new Map() });
+    const result = plan(desired(app('shop', [service('web')])), observed([replica('new', 1)]), { appliedHashes: new Map() });
     assert.deepEqual(result.operations.map((operation) => operation.kind), ['wait-ready']);
   });
 
   it('a rollback killed between create and start: the container at the applied hash is started, then watched', () => {
     const result = plan(
-      desired([service('web', { configHash: OLD })]),
-      observed([container('rollback', 1, { name: 'shop-web-1', configHash: OLD, state: 'created' })]),
+      desired(app('shop', [service('web', { configHash: OLD })])),
+      observed([replica('rollback', 1, { name: 'shop-web-1', configHash: OLD, state: 'created' })]),
       { appliedHashes: appliedOld },
     );
     assert.deepEqual(result.operations.map((operation) => operation.kind), ['start-container', 'wait-ready']);
   });
 
   it('a replica at the applied hash is not watched again: an in-sync cycle changes nothing', () => {
-    const result = plan(desired([service('web')]), observed([container('new', 1)]), { appliedHashes: new Map([['shop/web', NEW]]) });
+    const result = plan(desired(app('shop', [service('web')])), observed([replica('new', 1)]), { appliedHashes: new Map([['shop/web', NEW]]) });
     assert.deepEqual(result.operations, []);
   });
 
   it('a dependent waits for the replica proven again, not only started', () => {
     const result = plan(
-      desired([service('web'), service('api', { dependsOn: [{ service: 'web', condition: 'service_healthy' }] } as Partial<Service>)]),
-      observed([container('new', 1)]),
+      desired(app('shop', [service('web'), service('api', { dependsOn: [{ service: 'web', condition: 'service_healthy' }] } as Partial<Service>)])),
+      observed([replica('new', 1)]),
       { appliedHashes: appliedOld },
     );
     const wait = result.operations.find((operation) => operation.kind === 'wait-ready' && operation.container.name === 'shop-web-1');

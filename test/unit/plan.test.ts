@@ -1,77 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { App, DesiredState, Service } from '../../agent/model.js';
-import type { ObservedContainer, ObservedState } from '../../agent/targets/containers/observe.js';
 import { plan } from '../../agent/targets/containers/plan.js';
 import { describe as describeOperation, printPlan } from '../../agent/targets/containers/print.js';
+import { app, container, desired, HASH_A, HASH_B, observed, service, type DesiredState } from '../helpers/model.js';
 
 // Golden plans, as in docker/compose's reconcile_test.go: build the observed state by hand,
 // compare the printed plan. The printer is the one `capstan plan` uses.
-
-const COMMIT = 'c0ffee0000000000000000000000000000000000';
-const HASH_A = 'aaaaaaaa11111111';
-const HASH_B = 'bbbbbbbb22222222';
-
-function service(name: string, overrides: Partial<Service> = {}): Service {
-  return {
-    app: 'shop',
-    name,
-    image: 'local/busybox:1',
-    command: ['httpd', '-f'],
-    environment: {},
-    ports: [],
-    mounts: [],
-    restart: 'unless-stopped',
-    labels: {},
-    replicas: 1,
-    configHash: HASH_B,
-    source: { file: 'shop.yaml', line: 3 },
-    ...overrides,
-  };
-}
-
-function desired(...apps: App[]): DesiredState {
-  return { commit: COMMIT, apps };
-}
-
-function app(name: string, services: Service[], volumes: App['volumes'] = []): App {
-  return { name, source: { file: `${name}.yaml`, line: 1 }, services: services.map((entry) => ({ ...entry, app: name })), volumes };
-}
-
-let nextId = 1;
-function container(app: string, serviceName: string, replica: number, overrides: Partial<ObservedContainer> = {}): ObservedContainer {
-  return {
-    id: `id${nextId++}`,
-    name: `${app}-${serviceName}-${replica}`,
-    app,
-    service: serviceName,
-    replica,
-    configHash: HASH_B,
-    commit: 'old',
-    image: 'local/busybox:1',
-    state: 'running',
-    exitCode: null,
-    health: null,
-    networks: [`${app}_default`],
-    networkMode: `${app}_default`,
-    volumes: [],
-    ...overrides,
-  };
-}
-
-function observed(containers: ObservedContainer[], extra: Partial<ObservedState> = {}): ObservedState {
-  const apps = [...new Set(containers.map((entry) => entry.app))];
-  return {
-    node: 'n1',
-    containers,
-    networks: apps.map((name) => ({ id: `net-${name}`, name: `${name}_default`, app: name })),
-    volumes: [],
-    images: ['local/busybox:1'],
-    runtimes: ['io.containerd.runc.v2', 'runc'],
-    foreign: { containers: [], networks: [], volumes: [] },
-    ...extra,
-  };
-}
 
 function golden(actual: string, expected: string): void {
   assert.equal(actual, expected.replace(/^\n/, ''));

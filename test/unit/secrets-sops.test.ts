@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CapstanError } from '../../agent/errors.js';
 import { loadDesiredState, validateDir } from '../../agent/load/index.js';
@@ -12,6 +12,7 @@ import { decryptSops, emitPlain, goFormatFloat, goRfc3339, isSopsFile, loadSopsK
 import { runCapstan } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/paths.js';
 import { ageKeygen, buildSopsFile } from '../helpers/sops.js';
+import { withCheckout } from '../helpers/model.js';
 
 // SOPS files: SOPS's own test vectors (test/fixtures/sops, OpenPGP), files built with Debian's
 // `age` for the data key (test/helpers/sops.ts), every tamper case failing closed by file, line
@@ -271,18 +272,6 @@ describe('Go formatting SOPS authenticates', () => {
 });
 
 describe('the loader reads SOPS env files wherever encrypted ones are accepted', () => {
-  async function withCheckout(files: Record<string, string>, body: (root: string) => Promise<void>): Promise<void> {
-    const root = await mkdtemp(join(tmpdir(), 'capstan-sops-load-'));
-    try {
-      for (const [path, content] of Object.entries(files)) {
-        await mkdir(dirname(join(root, path)), { recursive: true });
-        await writeFile(join(root, path), content);
-      }
-      await body(root);
-    } finally {
-      await rm(root, { recursive: true, force: true });
-    }
-  }
   const environmentOf = (state: DesiredState, app: string) => state.apps.find((candidate) => candidate.name === app)?.services[0]?.environment;
 
   it('env_files, capstan.env, a Compose .env and env_file; values registered as decrypted', async () => {

@@ -5,7 +5,7 @@ import { registryAuth } from '../../agent/targets/registry-auth.js';
 import { containerCreateOptions } from '../../agent/targets/containers/execute-spec.js';
 import { numericUser } from '../../agent/load/normalize/spec.js';
 import { registryHost, registryKey } from '../../agent/load/variables/registries.js';
-import type { App, Service } from '../../agent/model.js';
+import { service, type App, type Service } from '../helpers/model.js';
 
 it('container spec carries the label contract, which user labels cannot override', () => {
   const app: App = {
@@ -55,19 +55,7 @@ it('container spec carries the label contract, which user labels cannot override
   assert.equal('StopTimeout' in options, false);
 });
 
-const bare: Service = {
-  app: 'shop',
-  name: 'web',
-  image: 'local/busybox:1',
-  environment: {},
-  ports: [],
-  mounts: [],
-  restart: 'unless-stopped',
-  labels: {},
-  replicas: 1,
-  configHash: 'h1',
-  source: { file: 'shop.yaml', line: 2 },
-};
+const bare: Service = service('web', { configHash: 'h1', source: { file: 'shop.yaml', line: 2 } });
 const shop: App = { name: 'shop', source: { file: 'shop.yaml', line: 1 }, volumes: [], services: [] };
 const context = { name: 'shop-web-1', node: 'n1', commit: 'abc', endpoints: [{ network: 'shop_internal', aliases: ['web', 'web.shop'] }] };
 

@@ -1,45 +1,19 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { App, DesiredState, Service } from '../../agent/model.js';
 import { secretName } from '../../agent/targets/swarm/names.js';
 import { planSwarm } from '../../agent/targets/swarm/plan.js';
 import { printSwarmPlan } from '../../agent/targets/swarm/print.js';
 import type { ObservedService, RepoFileInfo, SwarmObservedState } from '../../agent/targets/swarm/types.js';
+import { app, desired, HASH_A, HASH_B, service as baseService, type DesiredState, type Service } from '../helpers/model.js';
 
 // Golden plans for the Swarm target, as for containers (plan.test.ts): build the observed swarm
 // by hand, compare the printed plan. The printer is the one `capstan plan --target swarm` uses.
 
-const COMMIT = 'c0ffee0000000000000000000000000000000000';
-const HASH_A = 'aaaaaaaa11111111';
-const HASH_B = 'bbbbbbbb22222222';
 const HASH_KEY = new Uint8Array(32).fill(7);
 const SECRET_VALUE = 'sentinel-secret-value-4242';
 
-function service(name: string, overrides: Partial<Service> = {}): Service {
-  return {
-    app: 'shop',
-    name,
-    image: 'local/busybox:1',
-    command: ['httpd', '-f'],
-    environment: {},
-    ports: [],
-    mounts: [],
-    restart: 'unless-stopped',
-    labels: {},
-    replicas: 2,
-    configHash: HASH_B,
-    source: { file: 'shop.yaml', line: 3 },
-    ...overrides,
-  };
-}
-
-function app(name: string, services: Service[], volumes: App['volumes'] = []): App {
-  return { name, source: { file: `${name}.yaml`, line: 1 }, services: services.map((entry) => ({ ...entry, app: name })), volumes };
-}
-
-function desired(...apps: App[]): DesiredState {
-  return { commit: COMMIT, apps };
-}
+/** Swarm services here run 2 replicas unless told. */
+const service = (name: string, overrides: Partial<Service> = {}) => baseService(name, { replicas: 2, ...overrides });
 
 const DEFAULT_SETTINGS = { parallelism: 1, delayNs: 0, monitorNs: 5_000_000_000, order: 'start-first' };
 

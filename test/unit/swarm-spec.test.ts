@@ -1,34 +1,18 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { App, DesiredState, Service } from '../../agent/model.js';
 import { networkLayout } from '../../agent/targets/networks.js';
 import { configName, secretName, serviceNameProblem } from '../../agent/targets/swarm/names.js';
 import { readyTasks, rolloutDeadlineMs, rolloutVerdict, type RolloutExpectation, type TaskView } from '../../agent/targets/swarm/rollout.js';
 import { desiredSwarmService, parseTmpfsOptions, withReferenceIds } from '../../agent/targets/swarm/spec.js';
+import { COMMIT, service as baseService, type App, type DesiredState, type Service } from '../helpers/model.js';
 
 // The mapping from the model to Swarm's ServiceSpec, pinned field by field, and the pure halves
 // of the rollout watch (how long to wait, what Swarm's update state means), as tables.
 
-const COMMIT = 'c0ffee0000000000000000000000000000000000';
 const HASH_KEY = new Uint8Array(32).fill(7);
 const SECRET_VALUE = 'sentinel-secret-value-4242';
 
-function service(overrides: Partial<Service> = {}): Service {
-  return {
-    app: 'shop',
-    name: 'web',
-    image: 'registry.example.com/shop/web:1.4.2',
-    environment: {},
-    ports: [],
-    mounts: [],
-    restart: 'unless-stopped',
-    labels: {},
-    replicas: 1,
-    configHash: 'hash-web',
-    source: { file: 'shop.yaml', line: 3 },
-    ...overrides,
-  };
-}
+const service = (overrides: Partial<Service> = {}) => baseService('web', { image: 'registry.example.com/shop/web:1.4.2', configHash: 'hash-web', ...overrides });
 
 function build(web: Service, volumes: App['volumes'] = [], others: App[] = []) {
   const app: App = { name: 'shop', source: { file: 'shop.yaml', line: 1 }, services: [web], volumes };
