@@ -109,18 +109,51 @@ networks:
     assert.doesNotMatch(printed, /proxy/);
   });
 
-  it('refuses name: without external, and an unknown ipam driver', async () => {
+  it('refuses name: on default, and an unknown ipam driver', async () => {
     const converted = await convertCompose(`
 services:
   web: {image: local/busybox:1, networks: [back]}
 networks:
-  back:
+  default:
     name: elsewhere
+  back:
     ipam: {driver: dhcp}
 `);
     assert.equal(converted.problems.length, 2, converted.problems.join('\n'));
-    assert.match(converted.problems[0], /compose\.yaml:6:5: networks\.back\.name: .*external/);
-    assert.match(converted.problems[1], /compose\.yaml:7:20: networks\.back\.ipam\.driver: .*ipam driver other than default/);
+    assert.match(converted.problems[0], /compose\.yaml:6:5: networks\.default\.name: .*named default network/);
+    assert.match(converted.problems[1], /compose\.yaml:8:20: networks\.back\.ipam\.driver: .*ipam driver other than default/);
+  });
+
+  it('shares a network named by name: creates it unowned when the host lacks it, joins it when it is there, never removes it', async () => {
+    const converted = await convertCompose(`
+services:
+  web: {image: local/busybox:1, networks: [public]}
+networks:
+  public:
+    name: public
+`);
+    assert.deepEqual(converted.problems, []);
+    const layout = networkLayout(converted.state!);
+    assert.deepEqual(layout.networks.map((network) => network.name), ['app_default']);
+    assert.deepEqual(layout.endpoints('app', 'web').map((endpoint) => endpoint.network), ['public']);
+    const base = { node: 'n1', containers: [], networks: [], volumes: [], images: ['local/busybox:1'], runtimes: [] };
+    const missing = plan(converted.state!, { ...base, engineNetworks: [{ name: 'bridge', subnets: ['172.17.0.0/16'] }] });
+    assert.deepEqual(missing.problems, []);
+    const create = missing.operations.find((operation) => operation.kind === 'create-network' && operation.network === 'public');
+    assert.ok(create && create.kind === 'create-network' && create.shared === true, printPlan(missing));
+    const container = missing.operations.find((operation) => operation.kind === 'create-container');
+    assert.ok(container?.after.includes(create.id), 'the container waits for the network');
+    const present = plan(converted.state!, { ...base, engineNetworks: [{ name: 'public', subnets: [] }] });
+    assert.equal(present.operations.filter((operation) => operation.kind === 'create-network' && operation.network === 'public').length, 0);
+    const removed = printPlan(plan({ ...converted.state!, apps: [] }, { ...base, engineNetworks: [{ name: 'public', subnets: [] }] }, { allowEmpty: true }));
+    assert.doesNotMatch(removed, /public/);
+    const withSettings = await convertCompose(`
+services:
+  web: {image: local/busybox:1, networks: [public]}
+networks:
+  public: {name: public, internal: true}
+`);
+    assert.match(withSettings.problems.join('\n'), /compose\.yaml:5:26: networks\.public\.internal: .*shared/);
   });
 
   it('creates a network with its subnet and a fixed address, and refuses an overlap with a network of the host', async () => {

@@ -175,7 +175,7 @@ function convertTopNetworks(context: ConvertContext, networksEntry: MapEntry): v
     const externalName = external?.value.kind === 'map' ? external.value.entries.get('name') : undefined;
     const isExternal = external !== undefined && (externalName !== undefined || peekBoolean(context, external.value) === true);
     const nameEntry = accepted.includes('name') ? network!.entries.get('name')! : externalName;
-    if (nameEntry && !isExternal) refuse(context, nameEntry.keyAt, 'a network of the app is named `<app>_<network>`; name: is for an external network (external: true)');
+    if (nameEntry && !isExternal && name === 'default') refuse(context, nameEntry.keyAt, 'a named default network; the app\'s default network is `<app>_default`: declare the shared network under another name and list it under the services');
     if (isExternal && name === 'default') refuse(context, external.keyAt, 'an external default network; declare the external network under another name and list it under the services');
     const ipam = accepted.includes('ipam') ? expectMap(context, network!.entries.get('ipam')!.value, 'ipam') : undefined;
     if (ipam) convertIpamChecks(context, ipam);
@@ -190,10 +190,8 @@ function convertTopNetworks(context: ConvertContext, networksEntry: MapEntry): v
     if (name === 'default') continue;
     context.doc.set(path, {}, place);
     if (internal) context.doc.copy([...path, 'internal'], internal.value, internal.keyAt);
-    if (isExternal) {
-      context.doc.set([...path, 'external'], true, { at: external.value.at, keyAt: external.keyAt });
-      if (nameEntry) context.doc.copy([...path, 'name'], nameEntry.value, nameEntry.keyAt);
-    }
+    if (isExternal) context.doc.set([...path, 'external'], true, { at: external.value.at, keyAt: external.keyAt });
+    if (nameEntry) context.doc.copy([...path, 'name'], nameEntry.value, nameEntry.keyAt);
     if (ipam) context.doc.copy([...path, 'ipam'], ipam, network!.entries.get('ipam')!.keyAt);
     if (network) copyExtension(context, path, network);
   }

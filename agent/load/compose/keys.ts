@@ -302,7 +302,7 @@ export const NETWORK: KeyScope = {
     driver: supported('`bridge` only'),
     attachable: noted('no effect'),
     labels: noted('networks carry Capstan\'s own labels only'),
-    name: supported('with `external: true`, the Docker network joined; otherwise refused: networks of the app are named `<app>_<network>`'),
+    name: supported('the Docker network\'s name. With `external: true`, the network joined. Without it, as in Compose, a network shared by name with other apps and Compose projects: created as a plain bridge network (without Capstan\'s labels) when the host lacks it, joined by every app that names it, never changed or removed; `internal` and `ipam` are refused with it, and on `default`'),
     external: supported('`external`: a network that exists on the host (a reverse proxy\'s, made by hand): services join it; Capstan never creates, changes or removes it, and a missing one stops the commit before anything changes, naming file, line and key. Between Capstan apps prefer grants: `x-capstan: {uses: [other-app]}`'),
     driver_opts: refused('networks are plain bridge networks'),
     ipam: supported('`ipam`: driver `default`, one IPv4 `config` entry (`subnet`, `ip_range`, `gateway`, `aux_addresses`); a subnet overlapping one the host has stops the commit before anything changes. Set at creation: a changed subnet needs the network removed by hand'),
