@@ -49,6 +49,7 @@ export function convertProject(context: ConvertContext, input: ProjectInput): vo
     const selection = selectProfiles(context, resolved);
     const unnamed = serviceKeys(context, resolved);
     context.refused.services = unnamed;
+    context.containerNames = containerNames(context, resolved, unnamed);
     for (const [name, service] of resolved.entries) {
       if (selection.active.has(name) && !unnamed.has(name)) convertService(context, name, service, { secrets, configs, ...selection });
     }
@@ -145,6 +146,22 @@ function serviceKeys(context: ConvertContext, services: LocatedMap): Set<string>
     note(context, service.keyAt, `containers of this service are named <app>-${key}-<n>${shared ? '' : `; '${name}' stays reachable as a network alias`}`);
   }
   return unnamed;
+}
+
+/** The names Compose gives the services' containers: `container_name`, else `<app>-<service>-1` (and v1's `<app>_<service>_1`). */
+function containerNames(context: ConvertContext, services: LocatedMap, unnamed: Set<string>): Map<string, string> {
+  const names = new Map<string, string>();
+  const app = String(context.doc.get(['app']) ?? '');
+  for (const name of services.entries.keys()) {
+    if (unnamed.has(name)) continue;
+    names.set(`${app}-${name}-1`, name);
+    names.set(`${app}_${name}_1`, name);
+  }
+  for (const [name, service] of services.entries) {
+    const given = service.value.kind === 'map' ? peek(context, service.value.entries.get('container_name')?.value) : undefined;
+    if (given !== undefined && !unnamed.has(name)) names.set(given, name);
+  }
+  return names;
 }
 
 /** Compose takes dots and capitals in volume names; native keys are DNS-safe names. */
