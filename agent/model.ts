@@ -198,8 +198,11 @@ export interface AppNetworkSpec {
   /**
    * Compose's `external: true`: this Docker network exists on the host already; services join
    * it, Capstan never creates, changes or removes it. `line` is where the manifest declares it.
+   * `create`: Compose's `name:` without `external`, a network shared by name between projects:
+   * created (plain bridge, without Capstan's ownership labels) when the host lacks it, then joined
+   * as an external one, never changed or removed.
    */
-  external?: { dockerName: string; line: number };
+  external?: { dockerName: string; line: number; create?: true };
   /** Compose's `ipam`: the subnet the network is created with. */
   ipam?: IpamSpec;
 }

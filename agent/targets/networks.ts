@@ -41,6 +41,8 @@ export interface ExternalNetworkSpec {
   file: string;
   line: number;
   key: string;
+  /** Compose's `name:` without `external`: created, without Capstan's ownership labels, when the host lacks it. */
+  create?: true;
 }
 
 export interface NetworkLayout {
@@ -82,7 +84,9 @@ export function networkLayout(desired: DesiredState): NetworkLayout {
     if (internalApps.has(app.name)) networks.push({ name: internalNetworkName(app.name), app: app.name, internal: true });
     for (const declared of app.networks ?? []) {
       if (declared.external) {
-        external.push({ name: declared.external.dockerName, app: app.name, file: app.source.file, line: declared.external.line, key: `networks.${declared.name}.external` });
+        const spec: ExternalNetworkSpec = { name: declared.external.dockerName, app: app.name, file: app.source.file, line: declared.external.line, key: `networks.${declared.name}.${declared.external.create ? 'name' : 'external'}` };
+        if (declared.external.create) spec.create = true;
+        external.push(spec);
         continue;
       }
       const network: NetworkSpec = { name: declaredNetworkName(app.name, declared.name), app: app.name, internal: declared.internal };

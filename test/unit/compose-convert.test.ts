@@ -53,10 +53,14 @@ describe('Compose service keys → native fields', () => {
     assert.deepEqual(selinux.notes, ['app/compose.yaml:6:9: services.web.volumes[1]: no effect on Linux']);
   });
 
-  it('a relative bind source missing from the repository says what Compose would have done', async () => {
+  it('a relative bind source missing from the repository: a volume of the app (short syntax, as Compose creates the folder), refused in the long syntax', async () => {
     const converted = await convertCompose(service('    volumes:\n      - ./data:/data\n'));
-    assert.equal(converted.problems.length, 1);
-    assert.match(converted.problems[0], /^app\/compose\.yaml:5:9: services\.web\.volumes\[0\]: the bind source does not exist .*Compose would create a missing folder on the host, Capstan does not: for data, use a named volume \[BIND_NOT_FOUND\]$/);
+    assert.deepEqual(converted.problems, []);
+    assert.deepEqual((converted.manifest.services as any).web.volumes, ['data:/data:nocopy']);
+    assert.deepEqual(converted.app!.volumes.map((volume) => volume.dockerName), ['app_data']);
+    const long = await convertCompose(service('    volumes:\n      - {type: bind, source: ./data, target: /data}\n'));
+    assert.equal(long.problems.length, 1);
+    assert.match(long.problems[0], /^app\/compose\.yaml:5:9: services\.web\.volumes\[0\]: the bind source does not exist .*Compose creates a missing folder only for the short syntax \(\.\/data:\/data\), which Capstan keeps as a volume of the app \[BIND_NOT_FOUND\]$/);
   });
 
   it('healthcheck, restart and its Compose default, deploy.restart_policy', async () => {
@@ -76,7 +80,7 @@ describe('Compose service keys → native fields', () => {
     ]);
   });
 
-  it('deploy: replicas, resources, update_config; rollback_config noted; global, placement and continue refused', async () => {
+  it('deploy: replicas, resources, update_config; rollback_config noted; placement noted; global and continue refused', async () => {
     const converted = await convertCompose(
       service(
         '    mem_limit: 1g\n    cpus: 2\n    deploy:\n      replicas: 3\n      resources:\n        limits: {cpus: "0.5", memory: 128M, pids: 100}\n        reservations: {memory: 64M, cpus: "0.1"}\n      update_config: {parallelism: 2, delay: 1s, order: stop-first, monitor: 2s, failure_action: pause, max_failure_ratio: 0.1}\n      rollback_config: {parallelism: 1}\n',
@@ -96,9 +100,9 @@ describe('Compose service keys → native fields', () => {
     const refused = await convertCompose(service('    deploy:\n      mode: global\n      placement:\n        constraints: [node.role == manager]\n      update_config:\n        failure_action: continue\n'));
     assert.deepEqual(refused.problems, [
       'app/compose.yaml:5:13: services.web.deploy.mode: not supported by Capstan: `replicated`; `global` is refused (one agent per host places what is assigned to it) [COMPOSE_UNSUPPORTED]',
-      'app/compose.yaml:6:7: services.web.deploy.placement: not supported by Capstan: fleet placement is not read from Compose files; run one agent per host with its own manifests path [COMPOSE_UNSUPPORTED]',
       'app/compose.yaml:9:25: services.web.deploy.update_config.failure_action: not supported by Capstan: failure_action: continue; a failed rollout is rolled back (rollback) or left as it is (pause) [COMPOSE_UNSUPPORTED]',
     ]);
+    assert.match(refused.notes.join('\n'), /compose\.yaml:6:7: services\.web\.deploy\.placement: no effect, as with `docker compose up`/);
   });
 
   it('labels, user, working_dir, capabilities, read_only, ulimits, init, stop settings', async () => {

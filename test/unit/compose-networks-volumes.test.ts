@@ -61,6 +61,55 @@ services:
   });
 });
 
+describe('Compose folders the repository lacks, and network_mode: container:', () => {
+  it('keeps a relative bind source the repository lacks as a volume of the app, mounted empty, one per path', async () => {
+    const converted = await convertCompose(`
+services:
+  db:
+    image: local/busybox:1
+    volumes:
+      - ./state/db:/var/lib/db
+      - ./conf:/etc/app:ro
+  backup:
+    image: local/busybox:1
+    volumes: ["./state/db:/backup:ro"]
+`, { 'conf/app.ini': '' });
+    assert.deepEqual(converted.problems, []);
+    assert.deepEqual(converted.manifest.volumes, { state_db: {} });
+    const services = converted.manifest.services as Record<string, { volumes: string[] }>;
+    assert.deepEqual(services.db.volumes, ['state_db:/var/lib/db:nocopy', './conf:/etc/app:ro']);
+    assert.deepEqual(services.backup.volumes, ['state_db:/backup:ro,nocopy']);
+    assert.deepEqual(converted.app!.volumes.map((volume) => volume.dockerName), ['app_state_db']);
+    assert.match(converted.notes.join('\n'), /compose\.yaml:6:9: services\.db\.volumes\[0\]: 'state\/db' is not in the repository: Compose creates it on the host.*volume 'state_db'/);
+  });
+
+  it('takes network_mode: container: naming a container of the app as service:, and refuses any other', async () => {
+    const converted = await convertCompose(`
+services:
+  vpn:
+    image: local/busybox:1
+    container_name: my-vpn
+  torrent:
+    image: local/busybox:1
+    network_mode: container:my-vpn
+  other:
+    image: local/busybox:1
+    network_mode: container:app-vpn-1
+`);
+    assert.deepEqual(converted.problems, []);
+    const services = converted.manifest.services as Record<string, { network_mode?: string }>;
+    assert.equal(services.torrent.network_mode, 'service:vpn');
+    assert.equal(services.other.network_mode, 'service:vpn');
+    const foreign = await convertCompose(`
+services:
+  torrent:
+    image: local/busybox:1
+    network_mode: container:somebody-else
+`);
+    assert.match(foreign.problems.join('\n'), /compose\.yaml:5:19: services\.torrent\.network_mode: not supported by Capstan: network_mode: container:/);
+  });
+});
+
 describe('Compose external networks and ipam', () => {
   it('joins an external network by its name, creates nothing for it, and plans a missing one as a problem naming file, line and key', async () => {
     const converted = await convertCompose(`
@@ -109,18 +158,51 @@ networks:
     assert.doesNotMatch(printed, /proxy/);
   });
 
-  it('refuses name: without external, and an unknown ipam driver', async () => {
+  it('refuses name: on default, and an unknown ipam driver', async () => {
     const converted = await convertCompose(`
 services:
   web: {image: local/busybox:1, networks: [back]}
 networks:
-  back:
+  default:
     name: elsewhere
+  back:
     ipam: {driver: dhcp}
 `);
     assert.equal(converted.problems.length, 2, converted.problems.join('\n'));
-    assert.match(converted.problems[0], /compose\.yaml:6:5: networks\.back\.name: .*external/);
-    assert.match(converted.problems[1], /compose\.yaml:7:20: networks\.back\.ipam\.driver: .*ipam driver other than default/);
+    assert.match(converted.problems[0], /compose\.yaml:6:5: networks\.default\.name: .*named default network/);
+    assert.match(converted.problems[1], /compose\.yaml:8:20: networks\.back\.ipam\.driver: .*ipam driver other than default/);
+  });
+
+  it('shares a network named by name: creates it unowned when the host lacks it, joins it when it is there, never removes it', async () => {
+    const converted = await convertCompose(`
+services:
+  web: {image: local/busybox:1, networks: [public]}
+networks:
+  public:
+    name: public
+`);
+    assert.deepEqual(converted.problems, []);
+    const layout = networkLayout(converted.state!);
+    assert.deepEqual(layout.networks.map((network) => network.name), ['app_default']);
+    assert.deepEqual(layout.endpoints('app', 'web').map((endpoint) => endpoint.network), ['public']);
+    const base = { node: 'n1', containers: [], networks: [], volumes: [], images: ['local/busybox:1'], runtimes: [] };
+    const missing = plan(converted.state!, { ...base, engineNetworks: [{ name: 'bridge', subnets: ['172.17.0.0/16'] }] });
+    assert.deepEqual(missing.problems, []);
+    const create = missing.operations.find((operation) => operation.kind === 'create-network' && operation.network === 'public');
+    assert.ok(create && create.kind === 'create-network' && create.shared === true, printPlan(missing));
+    const container = missing.operations.find((operation) => operation.kind === 'create-container');
+    assert.ok(container?.after.includes(create.id), 'the container waits for the network');
+    const present = plan(converted.state!, { ...base, engineNetworks: [{ name: 'public', subnets: [] }] });
+    assert.equal(present.operations.filter((operation) => operation.kind === 'create-network' && operation.network === 'public').length, 0);
+    const removed = printPlan(plan({ ...converted.state!, apps: [] }, { ...base, engineNetworks: [{ name: 'public', subnets: [] }] }, { allowEmpty: true }));
+    assert.doesNotMatch(removed, /public/);
+    const withSettings = await convertCompose(`
+services:
+  web: {image: local/busybox:1, networks: [public]}
+networks:
+  public: {name: public, internal: true}
+`);
+    assert.match(withSettings.problems.join('\n'), /compose\.yaml:5:26: networks\.public\.internal: .*shared/);
   });
 
   it('creates a network with its subnet and a fixed address, and refuses an overlap with a network of the host', async () => {
@@ -196,15 +278,36 @@ services:
     assert.match(twice.problems[0], /^app\/other\.yaml:2:3: services\.web: services\.web is defined in app\/compose\.yaml \(line 3\) too/);
   });
 
-  it('refuses a file outside the repository and relative paths of another folder, naming file, line and key', async () => {
+  it('refuses a file outside the repository, naming file, line and key', async () => {
     const outside = await convertCompose('include: [../../etc/passwd]\nservices:\n  web:\n    extends: {file: ../../x.yaml, service: a}\n');
     assert.deepEqual(outside.problems.map((line) => line.replace(/: the file.*/, '')), [
       'app/compose.yaml:1:11: include[0]',
       'app/compose.yaml:4:21: services.web.extends.file',
     ]);
-    const relative = await convertCompose('include: [sub/c.yaml]\nservices:\n  web: {image: local/busybox:1}\n', { 'sub/c.yaml': 'services:\n  x:\n    image: local/busybox:1\n    volumes: [./conf:/conf]\n' });
-    assert.equal(relative.problems.length, 1);
-    assert.match(relative.problems[0], /^app\/sub\/c\.yaml:4:15: services\.x\.volumes\[0\]: not supported by Capstan: a relative path in a Compose file of another folder/);
+  });
+
+  it('resolves the relative paths of a file of another folder from that folder, as Compose does', async () => {
+    const included = await convertCompose('include: [sub/c.yaml]\nservices:\n  web: {image: local/busybox:1}\n', {
+      'sub/c.yaml': 'services:\n  x:\n    image: local/busybox:1\n    env_file: [x.env]\n    volumes: [./conf:/conf, "./data:/data"]\nsecrets:\n  token: {file: ./token.txt}\n',
+      'sub/conf/x.ini': '',
+      'sub/x.env': 'A=1\n',
+      'sub/token.txt': 't',
+    });
+    assert.deepEqual(included.problems, []);
+    const services = included.manifest.services as Record<string, { volumes: unknown[]; env_files: string[] }>;
+    assert.deepEqual(services.x.volumes, ['./sub/conf:/conf', 'sub_data:/data:nocopy']);
+    assert.deepEqual(services.x.env_files, ['./sub/x.env']);
+    const extended = await convertCompose('services:\n  web:\n    extends: {file: ../shared/base.yaml, service: base}\n', {
+      '../shared/base.yaml': 'services:\n  base:\n    build: {context: ./img}\n    volumes: [./html:/usr/share/html:ro]\n',
+      '../shared/img/Dockerfile': 'FROM local/busybox:1\n',
+      '../shared/html/index.html': 'hi',
+    });
+    assert.deepEqual(extended.problems, []);
+    const web = (extended.manifest.services as Record<string, { build: { context: string }; volumes: string[] }>).web;
+    assert.equal(web.build.context, '../shared/img');
+    assert.deepEqual(web.volumes, ['../shared/html:/usr/share/html:ro']);
+    const variable = await convertCompose('include: [sub/c.yaml]\nservices:\n  web: {image: local/busybox:1}\n', { 'sub/c.yaml': 'services:\n  x:\n    image: local/busybox:1\n    volumes: ["${DIR:-./conf}:/conf"]\n' });
+    assert.match(variable.problems.join('\n'), /^app\/sub\/c\.yaml:4:15: services\.x\.volumes\[0\]: not supported by Capstan: a relative path given by a variable in a Compose file of another folder/);
   });
 
   it('refuses a symbolic link that leads out of the checkout', async () => {

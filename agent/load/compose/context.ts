@@ -36,6 +36,10 @@ export interface ConvertContext {
   incomplete?: Set<string>;
   /** Compose files read for `extends.file` and `include`, by absolute path. */
   otherFiles?: Map<string, OtherFile>;
+  /** Container names Compose gives the app's services (`container_name`, `<app>-<service>-1`) → the service, for `network_mode: container:`. */
+  containerNames?: Map<string, string>;
+  /** Relative bind sources the repository lacks (folders Compose would create) → the app volume kept for each. */
+  hostFolders: Map<string, string>;
   /** Services mounting each named volume read-write, to keep Compose's shared volumes shared. */
   writers: Map<string, { service: string; at: Origin }[]>;
 }

@@ -3,12 +3,14 @@
 //   volumes with type: tmpfs, tmpfs  → `tmpfs`
 //   secrets / configs from a file    → a read-only bind mount of that repository file
 //   ... from environment or content  → a secret file (`secrets:`) holding `${VARIABLE}` or the content
+import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { posix, resolve } from 'node:path';
 import { isSopsFile, MAX_SOPS_BYTES } from '../../../secrets/sops/index.js';
 import type { KeyPath } from '../problems.js';
 import { checkKeys, expectMap, note, peek, peekBoolean, problem, refuse, type ConvertContext } from './context.js';
 import { MOUNT, SECRET, SERVICE_SECRET } from './keys.js';
+import { NAME_PATTERN } from '../schema/patterns.js';
 import { child, entry, text, type Located, type LocatedMap, type MapEntry, type Origin } from './located.js';
 
 /** Options the native short syntax takes as Compose does; consistency options are no-ops on Linux. */
@@ -63,6 +65,14 @@ function shortMount(context: ConvertContext, path: KeyPath, service: string, ite
   }
   if (target !== undefined && context.refused.volumes.has(writtenSource)) return;
   const readOnly = options.includes('ro');
+  const created = target !== undefined ? hostFolderVolume(context, source, written, item.at) : undefined;
+  if (created !== undefined) {
+    // Compose creates the missing folder on the host and keeps it: here it is the app's volume,
+    // mounted empty as the new folder would be (nocopy), kept across commits.
+    if (!readOnly) recordWriter(context, created, service, item.at);
+    context.doc.push([...path, 'volumes'], `${created}:${target}:${readOnly ? 'ro,' : ''}nocopy`, { at: item.at });
+    return;
+  }
   if (target !== undefined && isVolumeName(source) && !readOnly) recordWriter(context, source, service, item.at);
   // Only a mount written without placeholders can be rewritten (dropped options, renamed volume).
   const rewritten = dropped && !written.includes('$') ? `${source}:${target}${kept.length > 0 ? `:${kept.join(',')}` : ''}` : written;
@@ -126,6 +136,35 @@ export function convertTmpfs(context: ConvertContext, tmpfsEntry: MapEntry, tmpf
   const value = tmpfsEntry.value;
   const items = value.kind === 'seq' ? value.items : [value];
   for (const item of items) tmpfs.items.push({ value: text(item) ?? '', at: item.at });
+}
+
+/**
+ * A relative bind source (short syntax) that the repository does not hold: Compose creates that
+ * folder on the host, beside the Compose file, and keeps it across `up`, so it is the app's
+ * data. The checkout is not the place for data, so the folder becomes a volume of the app, named
+ * after the path (`./state/data` → `state_data`), declared once for every service that mounts it.
+ * Returns its key; undefined for anything else (a named volume, an absolute path, a file or
+ * folder the repository holds, a path leaving the checkout, which keep their own checks).
+ */
+function hostFolderVolume(context: ConvertContext, source: string, written: string, at: Origin): string | undefined {
+  if (!(source === '.' || source === '..' || source.startsWith('./') || source.startsWith('../'))) return undefined;
+  const normalized = posix.normalize(source).replace(/\/+$/, '');
+  if (normalized.startsWith('..') || normalized === '.' || context.exists(normalized)) return undefined;
+  const known = context.hostFolders.get(normalized);
+  if (known !== undefined) return known;
+  // A path that came through ${VAR} is never quoted, nor used as a name: it may be a secret.
+  const fromVariable = written.includes('$');
+  const digest = createHash('sha256').update(normalized).digest('hex');
+  let key = fromVariable ? `folder-${digest.slice(0, 12)}` : normalized.toLowerCase().replace(/[^a-z0-9_-]+/g, '_').replace(/^[_-]+/, '').slice(0, 48);
+  const taken = (name: string) => context.doc.get(['volumes', name]) !== undefined || !new RegExp(NAME_PATTERN).test(name);
+  if (taken(key)) key = `${key.slice(0, 48) || 'folder'}-${digest.slice(0, 8)}`;
+  if (taken(key)) return undefined;
+  context.hostFolders.set(normalized, key);
+  if (context.doc.get(['volumes']) === undefined) context.doc.set(['volumes'], {}, { at });
+  context.doc.set(['volumes', key], {}, { at });
+  const shown = fromVariable ? 'this folder' : `'${normalized}'`;
+  note(context, at, `${shown} is not in the repository: Compose creates it on the host and keeps it; Capstan keeps it as the app's volume '${key}' (Docker name <app>_${key}), created empty and kept across commits`);
+  return key;
 }
 
 function isVolumeName(source: string): boolean {

@@ -78,6 +78,15 @@ export function containerNameAlias(
 
 export function convertNetworkMode(context: ConvertContext, path: KeyPath, entry: MapEntry): void {
   const mode = peek(context, entry.value);
+  // `container:NAME` naming a container of this app (its container_name, or Compose's own
+  // `<app>-<service>-1`) is that service's namespace, which Compose shares once it runs.
+  const sibling = mode?.startsWith('container:') ? context.containerNames?.get(mode.slice('container:'.length)) : undefined;
+  if (sibling !== undefined) {
+    note(context, entry.value.at, `${mode} is the container of service '${sibling}' of this app: its network namespace is shared as with network_mode: service:${sibling}`);
+    const key = serviceKey(context, sibling);
+    context.doc.set([...path, 'network_mode'], `service:${key}`, { at: entry.value.at, keyAt: entry.keyAt });
+    return;
+  }
   if (mode === 'bridge' || mode?.startsWith('container:')) {
     refuse(context, entry.value.at, `network_mode: ${mode === 'bridge' ? 'bridge (services are on the app\'s own networks)' : 'container:… (use service:<name> for a sidecar)'}`);
     return;

@@ -49,6 +49,7 @@ export function convertProject(context: ConvertContext, input: ProjectInput): vo
     const selection = selectProfiles(context, resolved);
     const unnamed = serviceKeys(context, resolved);
     context.refused.services = unnamed;
+    context.containerNames = containerNames(context, resolved, unnamed);
     for (const [name, service] of resolved.entries) {
       if (selection.active.has(name) && !unnamed.has(name)) convertService(context, name, service, { secrets, configs, ...selection });
     }
@@ -147,6 +148,22 @@ function serviceKeys(context: ConvertContext, services: LocatedMap): Set<string>
   return unnamed;
 }
 
+/** The names Compose gives the services' containers: `container_name`, else `<app>-<service>-1` (and v1's `<app>_<service>_1`). */
+function containerNames(context: ConvertContext, services: LocatedMap, unnamed: Set<string>): Map<string, string> {
+  const names = new Map<string, string>();
+  const app = String(context.doc.get(['app']) ?? '');
+  for (const name of services.entries.keys()) {
+    if (unnamed.has(name)) continue;
+    names.set(`${app}-${name}-1`, name);
+    names.set(`${app}_${name}_1`, name);
+  }
+  for (const [name, service] of services.entries) {
+    const given = service.value.kind === 'map' ? peek(context, service.value.entries.get('container_name')?.value) : undefined;
+    if (given !== undefined && !unnamed.has(name)) names.set(given, name);
+  }
+  return names;
+}
+
 /** Compose takes dots and capitals in volume names; native keys are DNS-safe names. */
 function volumeKey(context: ConvertContext, name: string, definition: MapEntry): string {
   if (new RegExp(NAME_PATTERN).test(name)) return name;
@@ -175,7 +192,7 @@ function convertTopNetworks(context: ConvertContext, networksEntry: MapEntry): v
     const externalName = external?.value.kind === 'map' ? external.value.entries.get('name') : undefined;
     const isExternal = external !== undefined && (externalName !== undefined || peekBoolean(context, external.value) === true);
     const nameEntry = accepted.includes('name') ? network!.entries.get('name')! : externalName;
-    if (nameEntry && !isExternal) refuse(context, nameEntry.keyAt, 'a network of the app is named `<app>_<network>`; name: is for an external network (external: true)');
+    if (nameEntry && !isExternal && name === 'default') refuse(context, nameEntry.keyAt, 'a named default network; the app\'s default network is `<app>_default`: declare the shared network under another name and list it under the services');
     if (isExternal && name === 'default') refuse(context, external.keyAt, 'an external default network; declare the external network under another name and list it under the services');
     const ipam = accepted.includes('ipam') ? expectMap(context, network!.entries.get('ipam')!.value, 'ipam') : undefined;
     if (ipam) convertIpamChecks(context, ipam);
@@ -190,10 +207,8 @@ function convertTopNetworks(context: ConvertContext, networksEntry: MapEntry): v
     if (name === 'default') continue;
     context.doc.set(path, {}, place);
     if (internal) context.doc.copy([...path, 'internal'], internal.value, internal.keyAt);
-    if (isExternal) {
-      context.doc.set([...path, 'external'], true, { at: external.value.at, keyAt: external.keyAt });
-      if (nameEntry) context.doc.copy([...path, 'name'], nameEntry.value, nameEntry.keyAt);
-    }
+    if (isExternal) context.doc.set([...path, 'external'], true, { at: external.value.at, keyAt: external.keyAt });
+    if (nameEntry) context.doc.copy([...path, 'name'], nameEntry.value, nameEntry.keyAt);
     if (ipam) context.doc.copy([...path, 'ipam'], ipam, network!.entries.get('ipam')!.keyAt);
     if (network) copyExtension(context, path, network);
   }

@@ -8,7 +8,7 @@ import type { Checkout } from '../files/repo-files.js';
 import { problem, type ConvertContext } from './context.js';
 import { text, type Located, type LocatedMap, type MapEntry } from './located.js';
 import { mergeService } from './merge.js';
-import { readOtherFile, relativePathProblems, type OtherFile } from './other-files.js';
+import { readOtherFile, rebaseRelativePaths, type OtherFile } from './other-files.js';
 
 /** More files than this behind one project's `extends` and `include` is a mistake, not a design. */
 export const MAX_OTHER_FILES = 64;
@@ -105,14 +105,13 @@ function fromOtherFile(context: ConvertContext, fileValue: Located, base: string
   const resolvedThere = resolveExtends(context, services, other.folder, visitingFiles);
   visitingFiles.delete(path);
   const service = resolvedThere.entries.get(base)!.value;
-  if (other.folder !== context.folder) {
-    const before = context.problems.length;
-    relativePathProblems(service, context.problems);
-    // Once per place, however many services extend it.
-    const added = context.problems.splice(before);
-    for (const found of added) if (!context.problems.some((known) => known.file === found.file && known.line === found.line && known.column === found.column)) context.problems.push(found);
-  }
-  return service;
+  if (other.folder === folder) return service;
+  // Compose resolves the base's relative paths from its own folder; problems once per place, however many services extend it.
+  const before = context.problems.length;
+  const moved = rebaseRelativePaths(service, other.folder, folder, context.problems);
+  const added = context.problems.splice(before);
+  for (const found of added) if (!context.problems.some((known) => known.file === found.file && known.line === found.line && known.column === found.column)) context.problems.push(found);
+  return moved;
 }
 
 function baseName(context: ConvertContext, extendsEntry: MapEntry): string | undefined {

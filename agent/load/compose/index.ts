@@ -19,9 +19,9 @@ import { NativeDocument } from './document.js';
 import { checkKeyedLists } from './check-lists.js';
 import { composeEnvFiles } from './env.js';
 import { pickComposeFiles } from './files.js';
-import { child, locatedTree, text, type Located, type LocatedMap, type Origin } from './located.js';
+import { child, locatedTree, text, type Located, type LocatedMap, type MapEntry, type Origin } from './located.js';
 import { MAX_OTHER_FILES, preloadExtends } from './extends.js';
-import { readOtherFile, relativePathProblems, type OtherFile } from './other-files.js';
+import { readOtherFile, rebaseRelativePaths, type OtherFile } from './other-files.js';
 import { mergeProject } from './merge.js';
 
 export { isComposeFile } from './files.js';
@@ -86,6 +86,7 @@ export async function convertComposeFolder(folder: string, checkout: Checkout, l
     readText: (relativePath) => readCheckoutText(checkout, resolve(folder, relativePath)),
     refused: { volumes: new Set(), networks: new Set(), secrets: new Set(), configs: new Set() },
     volumeKeys: new Map(),
+    hostFolders: new Map(),
     serviceKeys: new Map(),
     linkAliases: [],
     writers: new Map(),
@@ -98,6 +99,29 @@ export async function convertComposeFolder(folder: string, checkout: Checkout, l
 }
 
 const INCLUDED_SECTIONS = ['services', 'volumes', 'networks', 'secrets', 'configs'];
+
+/** The `file:` of an included file's secrets and configs, from its own folder as Compose reads it. */
+function rebaseSecretFiles(project: LocatedMap, fromFolder: string, toFolder: string, problems: ManifestProblem[]): LocatedMap {
+  const entries = new Map(project.entries);
+  for (const section of ['secrets', 'configs']) {
+    const definitions = project.entries.get(section);
+    if (definitions?.value.kind !== 'map') continue;
+    const moved = new Map<string, MapEntry>();
+    for (const [name, definition] of definitions.value.entries) {
+      const file = definition.value.kind === 'map' ? definition.value.entries.get('file') : undefined;
+      if (!file || definition.value.kind !== 'map') {
+        moved.set(name, definition);
+        continue;
+      }
+      // The same rewriting as a service's env file: a one-entry stand-in service.
+      const standIn: LocatedMap = { kind: 'map', at: definition.value.at, entries: new Map([['env_file', file]]) };
+      const rebased = rebaseRelativePaths(standIn, fromFolder, toFolder, problems) as LocatedMap;
+      moved.set(name, { ...definition, value: { ...definition.value, entries: new Map([...definition.value.entries, ['file', rebased.entries.get('env_file')!]]) } });
+    }
+    entries.set(section, { ...definitions, value: { ...definitions.value, entries: moved } });
+  }
+  return { ...project, entries };
+}
 const MAX_INCLUDE_DEPTH = 8;
 
 interface IncludeState {
@@ -146,15 +170,20 @@ async function applyIncludes(checkout: Checkout, project: LocatedMap, folder: st
       const other = await readOtherFile(checkout, folder, written, pathValue.at, state.problems);
       if (!other) continue;
       state.files.set(other.path, other);
-      const included = await applyIncludes(checkout, other.tree, other.folder, { ...state, depth: state.depth + 1 });
+      let included = await applyIncludes(checkout, other.tree, other.folder, { ...state, depth: state.depth + 1 });
       const services = included.entries.get('services')?.value;
       if (other.folder !== state.mainFolder && services?.kind === 'map') {
-        for (const service of services.entries.values()) {
-          relativePathProblems(service.value, state.problems);
+        // Compose resolves an included file's relative paths from its own folder.
+        const moved = new Map<string, MapEntry>();
+        for (const [name, service] of services.entries) {
           const extendsFile = service.value.kind === 'map' ? child(child(service.value, 'extends'), 'file') : undefined;
           if (extendsFile) fail(extendsFile.at, 'COMPOSE_UNSUPPORTED', 'not supported by Capstan: extends.file in an included file of another folder; include the base file too, or move the file beside compose.yaml');
+          moved.set(name, { ...service, value: rebaseRelativePaths(service.value, other.folder, state.mainFolder, state.problems) });
         }
+        const entry = included.entries.get('services')!;
+        included = { ...included, entries: new Map([...included.entries, ['services', { ...entry, value: { ...services, entries: moved } }]]) };
       }
+      if (other.folder !== state.mainFolder) included = rebaseSecretFiles(included, other.folder, state.mainFolder, state.problems);
       for (const section of INCLUDED_SECTIONS) {
         const addition = included.entries.get(section);
         if (addition?.value.kind !== 'map') continue;
@@ -244,10 +273,10 @@ export async function loadComposeFolder(folder: string, checkout: Checkout, cont
   return { result: { ...result, problems }, notes: uniqueNotes(notes), conversion };
 }
 
-/** Compose creates a missing bind source on the host; Capstan mounts only what the repository holds. */
+/** What Compose does with a missing bind source, and what Capstan does instead. */
 function composeHint(problem: ManifestProblem): ManifestProblem {
   if (problem.code !== 'BIND_NOT_FOUND') return problem;
-  return { ...problem, message: `${problem.message}; Compose would create a missing folder on the host, Capstan does not: for data, use a named volume` };
+  return { ...problem, message: `${problem.message}; Compose creates a missing folder only for the short syntax (./data:/data), which Capstan keeps as a volume of the app` };
 }
 
 function unique<T extends ManifestProblem>(problems: T[]): T[] {

@@ -2,7 +2,7 @@
 // checkout only. A path that leaves the checkout, or a symbolic link that points out of it, is
 // refused at the key that names it, so a commit can never read a file of the host.
 import { lstat, readFile, realpath } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { dirname, relative, resolve, sep } from 'node:path';
 import type { ManifestProblem } from '../../errors.js';
 import { parseManifest } from '../files/parse.js';
 import { isInside, toRepoPath, type Checkout } from '../files/repo-files.js';
@@ -53,25 +53,69 @@ export async function readOtherFile(checkout: Checkout, fromFolder: string, writ
 }
 
 /**
- * Compose resolves relative paths of a file read from another folder against that folder;
- * Capstan does not rewrite them, so such paths are refused where they are written.
+ * Compose resolves the relative paths of a file read from another folder (`include`,
+ * `extends.file`) against that folder: the service's build context, env files and bind sources
+ * are rewritten to start from `toFolder` (where the project's own paths start), keeping where
+ * they are written for problems. A path given by a variable cannot be rewritten before it is
+ * interpolated, so it is refused where it is written.
  */
-export function relativePathProblems(service: Located, problems: ManifestProblem[]): void {
-  if (service.kind !== 'map') return;
-  const why = 'a relative path in a Compose file of another folder: Compose would resolve it from that folder, Capstan does not rewrite it; move the file beside compose.yaml or write the path in compose.yaml';
-  const check = (located: Located | undefined, test: (value: string) => boolean) => {
-    if (located?.kind === 'scalar' && typeof located.value === 'string' && test(located.value)) {
+export function rebaseRelativePaths(service: Located, fromFolder: string, toFolder: string, problems: ManifestProblem[]): Located {
+  if (service.kind !== 'map' || fromFolder === toFolder) return service;
+  const rebase = (located: Located | undefined, isPath: (value: string) => boolean): Located | undefined => {
+    if (located?.kind !== 'scalar' || typeof located.value !== 'string' || !isPath(located.value)) return located;
+    if (located.value.includes('$')) {
+      const why = 'a relative path given by a variable in a Compose file of another folder: Compose resolves it from that folder once interpolated, which Capstan cannot do before; write the path without a variable, or move the file beside compose.yaml';
       problems.push({ code: 'COMPOSE_UNSUPPORTED', file: located.at.file, line: located.at.line, column: located.at.column, key: located.at.key, message: `not supported by Capstan: ${why}` });
+      return located;
     }
+    return { ...located, value: rebased(located.value, fromFolder, toFolder) };
   };
-  const relative = (value: string) => value.startsWith('.') || (!value.startsWith('/') && value.includes('/') && !value.includes(':'));
+  const remote = (value: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(value) || value.startsWith('git@') || value.startsWith('github.com/');
+  const anyPath = (value: string) => !value.startsWith('/') && !remote(value);
+  const relative = (value: string) => value === '.' || value === '..' || value.startsWith('./') || value.startsWith('../');
+  const entries = new Map(service.entries);
+  const replace = (key: string, value: Located | undefined) => {
+    const entry = entries.get(key);
+    if (entry && value && value !== entry.value) entries.set(key, { ...entry, value });
+  };
   const build = service.entries.get('build')?.value;
-  check(build?.kind === 'map' ? build.entries.get('context')?.value : build, () => true);
+  if (build?.kind === 'map') {
+    const context = build.entries.get('context');
+    if (context) replace('build', { ...build, entries: new Map([...build.entries, ['context', { ...context, value: rebase(context.value, anyPath)! }]]) });
+  } else replace('build', rebase(build, anyPath));
   const envFile = service.entries.get('env_file')?.value;
-  for (const item of envFile?.kind === 'seq' ? envFile.items : [envFile]) check(item?.kind === 'map' ? item.entries.get('path')?.value : item, () => true);
+  const envItem = (item: Located): Located => {
+    if (item.kind !== 'map') return rebase(item, anyPath)!;
+    const path = item.entries.get('path');
+    return path ? { ...item, entries: new Map([...item.entries, ['path', { ...path, value: rebase(path.value, anyPath)! }]]) } : item;
+  };
+  if (envFile?.kind === 'seq') replace('env_file', { ...envFile, items: envFile.items.map(envItem) });
+  else if (envFile) replace('env_file', envItem(envFile));
   const volumes = service.entries.get('volumes')?.value;
-  for (const item of volumes?.kind === 'seq' ? volumes.items : []) {
-    if (item.kind === 'map') check(item.entries.get('source')?.value, relative);
-    else check(item, (value) => relative(value.split(':')[0]));
+  if (volumes?.kind === 'seq') {
+    const items = volumes.items.map((item): Located => {
+      if (item.kind === 'map') {
+        const source = item.entries.get('source');
+        const type = item.entries.get('type')?.value;
+        if (!source || !(type?.kind === 'scalar' && type.value === 'bind')) return item;
+        return { ...item, entries: new Map([...item.entries, ['source', { ...source, value: rebase(source.value, anyPath)! }]]) };
+      }
+      if (item.kind !== 'scalar' || typeof item.value !== 'string') return item;
+      // `${DIR:-./conf}:/conf`: a relative path known only once interpolated.
+      if (item.value.includes('$') && item.value.includes('./')) return rebase(item, () => true)!;
+      const [source, ...rest] = item.value.split(':');
+      if (rest.length === 0 || !relative(source)) return item;
+      if (source.includes('$')) return rebase(item, () => true)!;
+      return { ...item, value: [rebased(source, fromFolder, toFolder), ...rest].join(':') };
+    });
+    replace('volumes', { ...volumes, items });
   }
+  return { ...service, entries };
+}
+
+/** `path` (relative to `fromFolder`) as a path relative to `toFolder`, `./`-prefixed as Compose writes relative paths. */
+function rebased(path: string, fromFolder: string, toFolder: string): string {
+  const moved = relative(toFolder, resolve(fromFolder, path)).split(sep).join('/');
+  if (moved === '') return '.';
+  return moved.startsWith('..') ? moved : `./${moved}`;
 }

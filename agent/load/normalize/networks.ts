@@ -24,10 +24,15 @@ export function appNetworks(manifest: Manifest, problems: PathProblem[], lineOf:
         if (spec[key] !== undefined) problems.push({ code: 'NETWORK_EXTERNAL_SETTINGS', path: [...path, key], atKey: true, message: `an external network is not created by Capstan, so ${key} has no effect; remove it` });
       }
     } else if (spec?.name !== undefined) {
-      problems.push({ code: 'NETWORK_NAME', path: [...path, 'name'], atKey: true, message: 'networks of the app are named <app>_<network>; name: is for an external network (external: true)' });
+      // Compose's `name:` without `external`: the network of that name, shared with whatever else
+      // names it (another app, another Compose project); created when missing, never removed.
+      network.external = { dockerName: spec.name, line: lineOf([...path, 'name']), create: true };
+      for (const key of ['internal', 'ipam'] as const) {
+        if (spec[key] !== undefined) problems.push({ code: 'NETWORK_EXTERNAL_SETTINGS', path: [...path, key], atKey: true, message: `a network named by name: is shared with whoever else names it, and may exist already, so ${key} is not applied; remove it` });
+      }
     }
     const config = spec?.ipam?.config?.[0];
-    if (config && spec?.external !== true) {
+    if (config && network.external === undefined) {
       const ipam: IpamSpec = { subnet: config.subnet, line: lineOf([...path, 'ipam', 'config', 0, 'subnet']) };
       if (config.ip_range !== undefined) ipam.ipRange = config.ip_range;
       if (config.gateway !== undefined) ipam.gateway = config.gateway;

@@ -51,7 +51,7 @@ export const AppNetwork = Type.Union(
               'A network that exists on the host already (made by hand, or by another tool such as a reverse proxy\'s Compose project): the services listing it join it, and Capstan never creates, changes or removes it. A missing one stops the commit before anything changes.',
           }),
         ),
-        name: Type.Optional(Type.String({ pattern: DOCKER_NETWORK_PATTERN, description: 'With `external: true`: the Docker network\'s name, when it is not the key.' })),
+        name: Type.Optional(Type.String({ pattern: DOCKER_NETWORK_PATTERN, description: 'The Docker network\'s name. With `external: true`, the existing network joined, when it is not the key. Without it (Compose\'s way to share a network between projects): the network of that name, created as a plain bridge network when the host lacks it, joined by every app that names it, never changed or removed by Capstan.' })),
         ipam: Type.Optional(Ipam),
       },
       { additionalProperties: false },

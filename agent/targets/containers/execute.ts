@@ -193,6 +193,12 @@ const EXECUTORS: { [Kind in Operation['kind']]: Executor<OperationOf<Kind>> } = 
       sensitive: deps.secrets,
     }),
   'create-network': async (operation, { plan, deps }) => {
+    if (operation.shared) {
+      // Not Capstan's own: no ownership labels, so never observed as ours and never removed.
+      // Another host process may have created it since the plan: that one is joined.
+      await ignoreStatus(deps.docker.createNetwork({ Name: operation.network, Driver: 'bridge', CheckDuplicate: true, Labels: { 'capstan.shared-by-name': 'true' } }), 409);
+      return;
+    }
     const labels: Record<string, string> = { ...ownerLabels(plan.node), [LABEL.app]: operation.app };
     if (operation.service !== undefined) labels[LABEL.service] = operation.service;
     // Docker's internal networks still give the host bridge an address, through which a

@@ -59,6 +59,14 @@ export function planNetworks(builder: PlanBuilder, layout: NetworkLayout, observ
     if (network.ipam !== undefined && operation.kind === 'create-network') operation.ipam = network.ipam;
     operations.set(network.name, builder.add(operation));
   }
+  // A network shared by name (Compose's `name:`) that the host lacks: created once, for every app
+  // that names it, and never removed (it carries none of Capstan's ownership labels).
+  const onEngine = new Set((observed.engineNetworks ?? []).map((network) => network.name));
+  for (const shared of layout.external) {
+    if (!shared.create || !observed.engineNetworks || onEngine.has(shared.name) || operations.has(shared.name)) continue;
+    const cause = `network missing (shared by name, ${shared.file}:${shared.line})`;
+    operations.set(shared.name, builder.add({ kind: 'create-network', app: shared.app, network: shared.name, internal: false, shared: true, after: [], cause }));
+  }
   return operations;
 }
 
@@ -140,7 +148,7 @@ export function networkProblems(layout: NetworkLayout, observed: ObservedState):
   const problems: PlanProblem[] = [];
   const present = new Set(engine.map((network) => network.name));
   for (const external of layout.external) {
-    if (present.has(external.name)) continue;
+    if (present.has(external.name) || external.create) continue;
     problems.push({
       code: 'NETWORK_EXTERNAL_MISSING',
       message: `${external.file}:${external.line}: ${external.key}: network '${external.name}' does not exist on this host; Capstan never creates an external network: create it (docker network create ${external.name}) or declare the network without external`,

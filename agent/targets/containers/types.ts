@@ -52,6 +52,8 @@ export type Operation = OperationBase &
         service?: string;
         /** The subnet the manifest gives it (`ipam`). */
         ipam?: IpamSpec;
+        /** A network shared by name (Compose's `name:`): created without ownership labels, never removed. */
+        shared?: true;
       }
     | {
         kind: 'create-volume';
