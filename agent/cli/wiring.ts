@@ -1,5 +1,4 @@
 import * as fs from 'node:fs';
-import { join } from 'node:path';
 import http from 'isomorphic-git/http/node';
 import { loadKeyring } from '../../secrets/keyring.js';
 import { loadSopsKeys } from '../../secrets/sops/index.js';
@@ -18,7 +17,6 @@ import type { Target } from '../targets/target.js';
 import { createGitSource } from '../source/index.js';
 import { readCommitInfo } from '../source/objects.js';
 import { createMountCopies } from '../source/mount-copies.js';
-import { openDb, type Db } from '../state/db.js';
 import { loadHashKey } from '../state/hash-key.js';
 import { StateStore } from '../state/store.js';
 import { fetchTagsAt, loadTrustFile, verifyRevision } from '../trust/index.js';
@@ -27,15 +25,7 @@ import type { AgentConfig } from './config.js';
 // The composition root: the only place that wires real Docker, git, the clock and the
 // logger into the stages. Everything else receives them as parameters.
 
-export function openStore(config: AgentConfig): StateStore {
-  return openState(config).store;
-}
-
-/** The state database, for the store and for the notification queue and metrics that share it. */
-export function openState(config: AgentConfig): { db: Db; store: StateStore } {
-  const db = openDb(join(config.stateDir, 'capstan.db'));
-  return { db, store: new StateStore(db) };
-}
+export { openState, openStore } from '../state/open.js';
 
 /**
  * `secrets`: the process's registry of decrypted values, shared with the logger that `logger`
