@@ -28,7 +28,7 @@ function percentile(samples: readonly number[], p: number): number {
  * Figure 7, the fleet on loopback: BENCH_FLEET_AGENTS (1,000) simulated agents, each the agent's
  * own reference-check loop (RefPoller + createHeadCheck), in BENCH_FLEET_PROCESSES (4) processes,
  * against one git smart-HTTP server (git-http-backend as CGI, one run per request, as behind
- * Apache or nginx+fcgiwrap) in a process of its own. After a warm-up of one interval (every agent
+ * Apache or nginx+fcgiwrap) in a process of its own. After a warm-up of 2.2 intervals (every agent
  * started at a random phase and past its 401 challenge), the server's requests and CPU (its own
  * and its CGI children's, from /proc) are counted over a window; at 5 s and at 60 s.
  */
@@ -62,7 +62,9 @@ export async function fleetSimulation(context: BenchContext): Promise<Figure[]> 
   try {
     const { url } = await next<{ url: string }>();
     for (const { intervalMs, windowMs } of settings) {
-      const warmupMs = Math.round(intervalMs * 1.2) + 3_000;
+      // A random phase within one interval, then the first check after 0.8–1.2 intervals (its 401
+      // challenge included): past 2.2 intervals every agent is in its steady state.
+      const warmupMs = Math.round(intervalMs * 2.2) + 3_000;
       const perProcess = Math.ceil(agents / processes);
       const runs = Array.from({ length: processes }, () => timed(process.execPath, [join(repoRoot(), 'dist', 'bench', 'fleet-pollers.js')], {
         env: { ...process.env, BENCH_FLEET: JSON.stringify({ url, token: context.token, count: perProcess, intervalMs, durationMs: warmupMs + windowMs }) },
