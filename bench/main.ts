@@ -1,13 +1,15 @@
 // The benchmark suite (`npm run bench`, through bench/run.sh, which installs what it needs).
 // Capstan and the reference tool alternate within each figure; medians go to bench/results.json
-// and BENCHMARKS.md. Knobs: BENCH_FIGURES=1,2,3,5 (4 comes with 2), BENCH_REPS=5,
+// and BENCHMARKS.md. Knobs: BENCH_FIGURES=1,2,3,5,6,7 (4 comes with 2), BENCH_REPS=5,
 // BENCH_SIZES=10,50,100. A partial run replaces only its own figures in results.json.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startGitServer } from '../test/helpers/git-server.js';
+import { commitToRunning } from './figures/commit-to-running.js';
 import { fetchFigures } from './figures/fetch.js';
+import { fleetSimulation } from './figures/fleet.js';
 import { freshConverge, type ConvergeSize } from './figures/fresh-converge.js';
 import { noopCycleAndFootprint } from './figures/noop-cycle.js';
 import { oneChange } from './figures/one-change.js';
@@ -34,7 +36,7 @@ function numberList(value: string | undefined, fallback: number[]): number[] {
 }
 
 async function main(): Promise<number> {
-  const wanted = new Set(numberList(process.env.BENCH_FIGURES, [1, 2, 3, 4, 5]));
+  const wanted = new Set(numberList(process.env.BENCH_FIGURES, [1, 2, 3, 4, 5, 6, 7]));
   const reps = numberList(process.env.BENCH_REPS, [5])[0] ?? 5;
   const sizes: ConvergeSize[] = numberList(process.env.BENCH_SIZES, [10, 50, 100]).map((count) => ({ count, reps: count >= 100 ? Math.min(reps, maxRepsAt100) : reps }));
   if (!(await imageExists(IMAGE))) throw new Error(`${IMAGE} is missing: run bash examples/lib/busybox-image.sh`);
@@ -100,6 +102,8 @@ async function main(): Promise<number> {
     if (wanted.has(2) || wanted.has(4)) await attempt('figures 2 and 4 (no-op cycle, footprint)', () => noopCycleAndFootprint(context));
     if (wanted.has(3)) await attempt('figure 3 (one change among many)', () => oneChange(context));
     if (wanted.has(5)) await attempt('figure 5 (fetch)', () => fetchFigures(context));
+    if (wanted.has(6)) await attempt('figure 6 (commit to running)', () => commitToRunning(context));
+    if (wanted.has(7)) await attempt('figure 7 (fleet simulation)', () => fleetSimulation(context));
   } finally {
     await cleanup();
   }

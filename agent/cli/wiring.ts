@@ -1,5 +1,4 @@
 import * as fs from 'node:fs';
-import { join } from 'node:path';
 import http from 'isomorphic-git/http/node';
 import { loadKeyring } from '../../secrets/keyring.js';
 import { loadSopsKeys } from '../../secrets/sops/index.js';
@@ -16,7 +15,6 @@ import { TARGETS } from '../targets/index.js';
 import type { Target } from '../targets/target.js';
 import { createGitSource } from '../source/index.js';
 import { readCommitInfo } from '../source/objects.js';
-import { openDb, type Db } from '../state/db.js';
 import { loadHashKey } from '../state/hash-key.js';
 import { StateStore } from '../state/store.js';
 import { fetchTagsAt, loadTrustFile, verifyRevision } from '../trust/index.js';
@@ -25,21 +23,13 @@ import type { AgentConfig } from './config.js';
 // The composition root: the only place that wires real Docker, git, the clock and the
 // logger into the stages. Everything else receives them as parameters.
 
-export function openStore(config: AgentConfig): StateStore {
-  return openState(config).store;
-}
-
-/** The state database, for the store and for the notification queue and metrics that share it. */
-export function openState(config: AgentConfig): { db: Db; store: StateStore } {
-  const db = openDb(join(config.stateDir, 'capstan.db'));
-  return { db, store: new StateStore(db) };
-}
+export { openState, openStore } from '../state/open.js';
 
 /**
  * `secrets`: the process's registry of decrypted values, shared with the logger that `logger`
  * came from (`createLogger({ redact })`), so log lines, the journal and outcomes are scrubbed.
  */
-export function createReconciler(config: AgentConfig, store: StateStore, logger: Logger, secrets: SecretRegistry = new SecretRegistry()): Reconciler {
+export async function createReconciler(config: AgentConfig, store: StateStore, logger: Logger, secrets: SecretRegistry = new SecretRegistry()): Promise<Reconciler> {
   const tagMode = config.trustFile !== undefined && config.verify === 'tag';
   const source = createGitSource(
     { repo: config.repo, branch: config.branch, stateDir: config.stateDir, token: config.gitToken, username: config.gitUsername },
@@ -55,7 +45,7 @@ export function createReconciler(config: AgentConfig, store: StateStore, logger:
   const hashKey = loadHashKey(config.stateDir);
   return new Reconciler({
     source,
-    target: createTarget(config, store, hashKey, secrets),
+    target: await createTarget(config, store, hashKey, secrets),
     store,
     logger,
     clock: systemClock,
@@ -77,7 +67,7 @@ export function createReconciler(config: AgentConfig, store: StateStore, logger:
 }
 
 /** `--target`: one registration per target (agent/targets/index.ts), given the real engine and files. */
-function createTarget(config: AgentConfig, store: StateStore, hashKey: Uint8Array, secrets: SecretRegistry): Target {
+function createTarget(config: AgentConfig, store: StateStore, hashKey: Uint8Array, secrets: SecretRegistry): Promise<Target> {
   const docker = connectDocker();
   return TARGETS[config.target].create({
     docker,

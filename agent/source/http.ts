@@ -79,11 +79,41 @@ export function createHttpSource(config: HttpSourceConfig, deps: SourceDeps): Gi
       await git.writeRef({ fs, gitdir, ref: trackingRef(config.branch), value: remoteHead, force: true });
       return remoteHead;
     }
-    const fetched = await remoteOperation('fetch', () => fetchBranch(fs, gitdir, remote, config.branch, trackingRef(config.branch)));
+    const fetched = await fetchChanges() ?? await remoteOperation('fetch', () => fetchBranch(fs, gitdir, remote, config.branch, trackingRef(config.branch)));
     if (fetched === undefined) throw branchNotFound(config.url, config.branch);
     if (!(await hasCommit(fs, gitdir, fetched))) throw new Error(`commit ${fetched} is not readable right after its fetch`);
     logger.info({ ...logContext, commit: fetched }, 'git branch fetched');
     return fetched;
+  }
+
+  /**
+   * A new commit on top of the cached head: deepen-since the cached head's committer time, so the
+   * server sends the commits from then on and, negotiated against the cached head, only the
+   * objects they changed (a one-file change: a few objects, not the whole tree again). Undefined
+   * when there is no cached head, or when the server refuses or selects nothing (a force-push to
+   * an older commit, committer clocks out of order): the caller then fetches depth 1 as before.
+   */
+  async function fetchChanges(): Promise<string | undefined> {
+    let since: Date;
+    try {
+      const cached = await git.resolveRef({ fs, gitdir, ref: trackingRef(config.branch) });
+      const { commit } = await git.readCommit({ fs, gitdir, oid: cached });
+      since = new Date(commit.committer.timestamp * 1000);
+    } catch {
+      return undefined;
+    }
+    try {
+      const fetched = await remoteOperation('fetch', () => fetchBranch(fs, gitdir, remote, config.branch, trackingRef(config.branch), since));
+      if (fetched === undefined || (await hasCommit(fs, gitdir, fetched))) return fetched;
+      // The server selected no commit since then (git-http-backend sends an empty pack).
+      logger.info({ ...logContext, commit: fetched }, 'incremental fetch brought nothing, fetching the head at depth 1');
+      return undefined;
+    } catch (error) {
+      // Refused credentials or an unreachable server (already retried) fail a depth-1 fetch too.
+      if (error instanceof CapstanError) throw error;
+      logger.info({ ...logContext, problem: describe(error) }, 'incremental fetch refused, fetching the head at depth 1');
+      return undefined;
+    }
   }
 
   /**

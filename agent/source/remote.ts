@@ -68,11 +68,11 @@ export async function readRemoteHead(remote: RemoteAccess, branch: string): Prom
 
 /**
  * Shallow, single-branch fetch into the cache. The local ref named `ref` doubles as the "have"
- * isomorphic-git offers, so an unchanged tree is not downloaded again.
+ * isomorphic-git offers, so objects the cached head holds are not downloaded again.
  * Returns the commit fetched, which can be newer than an earlier `readRemoteHead`, or undefined
  * when the remote has no refs at all (emptied since).
  */
-export async function fetchBranch(fs: Fs, gitdir: string, remote: RemoteAccess, branch: string, localRef: string): Promise<string | undefined> {
+export async function fetchBranch(fs: Fs, gitdir: string, remote: RemoteAccess, branch: string, localRef: string, since?: Date): Promise<string | undefined> {
   const result = await git.fetch({
     fs,
     http: remote.http,
@@ -83,7 +83,9 @@ export async function fetchBranch(fs: Fs, gitdir: string, remote: RemoteAccess, 
     ref: localRef,
     remoteRef: `refs/heads/${branch}`,
     singleBranch: true,
-    depth: 1,
+    // With `since` (deepen-since), the commits from then on, negotiated against the cached head
+    // the local ref names: only what changed travels. Without, one commit and its whole tree.
+    ...(since ? { since } : { depth: 1 }),
     tags: false,
   });
   return result.fetchHead ?? undefined;

@@ -101,7 +101,8 @@ export interface TargetContext {
 export interface TargetRegistration {
   /** For `--help` and the error naming the choices. */
   description: string;
-  create(context: TargetContext): Target;
+  /** Imports the target's stages only now (see targets/index.ts). */
+  create(context: TargetContext): Promise<Target>;
   /** Each replica this node runs, for `capstan status` (no repository needed). */
   status(docker: Docker, node: string): Promise<{ containers: StatusReplica[] }>;
   /** Whether fleet placement applies (each agent converges its own share); false when the target's scheduler places services itself. */

@@ -16,6 +16,8 @@ export interface CapstanSetup {
   schedule?: string;
   /** Extra flags for node itself, e.g. `--cpu-prof`. */
   nodeArgs?: string[];
+  /** More CAPSTAN_* settings, e.g. CAPSTAN_POLL_INTERVAL, CAPSTAN_PATH. */
+  env?: Record<string, string>;
 }
 
 export interface CycleLine {
@@ -38,6 +40,7 @@ export function capstanEnv(setup: CapstanSetup): NodeJS.ProcessEnv {
     CAPSTAN_STATE_DIR: setup.stateDir,
     ...(setup.schedule ? { CAPSTAN_SCHEDULE: setup.schedule } : {}),
     ...(setup.dockerHost ? { DOCKER_HOST: setup.dockerHost } : {}),
+    ...setup.env,
   };
 }
 

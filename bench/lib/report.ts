@@ -13,6 +13,8 @@ function value(figure: Figure, side: 'capstan' | 'reference'): string {
   if (mb !== undefined && mb !== null && Number.isFinite(mb)) return `${mb} MB`;
   const writes = side === 'capstan' ? figure.capstan_writes : figure.reference_writes;
   if (writes !== undefined && writes !== null) return `${writes} writes`;
+  const bytes = side === 'capstan' ? figure.capstan_bytes : undefined;
+  if (bytes !== undefined && bytes !== null) return `${bytes} bytes`;
   return '—';
 }
 

@@ -20,6 +20,7 @@ export interface Figure {
   reference_mb?: number | null;
   capstan_writes?: number | null;
   reference_writes?: number | null;
+  capstan_bytes?: number | null;
   /** When the figure's measurements ended (ISO 8601 UTC); rows of a partial run differ. */
   measured_at?: string;
   /** Every sample behind the medians, in run order. */

@@ -54,6 +54,45 @@ appendFileSync(${JSON.stringify(trace)}, Object.keys(createRequire(import.meta.u
   });
 });
 
+// `capstan status` and `history` only read SQLite (and Docker for status): the cycle's modules
+// (git, the loader and its schema validator, the targets) cost seconds of start-up on a busy host.
+// (config.ts's read limits, the target registry and each target's status rows, with the
+// containers' read-only observe, are small and stay; a target's stages load only when it is created.)
+const CYCLE_ONLY =
+  /\/node_modules\/(isomorphic-git|ajv|yaml|age-encryption)\/|\/dist\/agent\/(load\/(?!files\/read-text\.js)|source\/|targets\/(?!index\.js|status\.js|[^/]+\/status\.js|containers\/observe\.js))/;
+
+describe('what capstan status and history load', { timeout: 60_000 }, () => {
+  let work: TempDir;
+  before(async () => {
+    work = await tempDir('capstan-footprint-status');
+  });
+  after(() => work?.cleanup());
+
+  for (const command of ['status', 'history']) {
+    it(`${command}: SQLite, none of git, the loader or the targets`, async () => {
+      const trace = join(work.path, `${command}-trace.txt`);
+      const hooks = join(work.path, `${command}-hooks.mjs`);
+      await writeFile(hooks, `import { appendFileSync } from 'node:fs';
+export async function load(url, context, next) {
+  appendFileSync(${JSON.stringify(trace)}, url + '\\n');
+  return next(url, context);
+}
+`);
+      const probe = join(work.path, `${command}-probe.mjs`);
+      await writeFile(probe, `import { createRequire, register } from 'node:module';
+import { appendFileSync } from 'node:fs';
+register(${JSON.stringify(pathToFileURL(hooks).href)});
+await import(${JSON.stringify(pathToFileURL(join(repoRoot(), 'dist', 'agent', 'cli', 'commands', `${command}.js`)).href)});
+appendFileSync(${JSON.stringify(trace)}, Object.keys(createRequire(import.meta.url).cache).join('\\n') + '\\n');
+`);
+      await run(process.execPath, [probe], { cwd: work.path, timeout: 30_000 });
+      const loaded = readFileSync(trace, 'utf8').split('\n');
+      assert.ok(loaded.some((entry) => entry.includes('/dist/agent/state/store.js')), 'the probe loaded the state store');
+      assert.deepEqual(loaded.filter((entry) => CYCLE_ONLY.test(entry)), []);
+    });
+  }
+});
+
 describe('V8 flags of capstan run', () => {
   it('are known to this Node (V8 only prints a warning for an unknown one, and ignores it)', async () => {
     for (const flag of RUN_V8_FLAGS) {

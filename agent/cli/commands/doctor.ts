@@ -21,7 +21,7 @@ export function doctorCommand(): Command {
       const results: CheckResult[] = [await dockerCheck(docker), await stateDirCheck(config), await keyFileCheck(config), sops.result, await trustFileCheck(config)];
       const store = openStore(config);
       try {
-        const reconciler = createReconciler(config, store, createLogger({ destination: 2, level: 'silent' }));
+        const reconciler = await createReconciler(config, store, createLogger({ destination: 2, level: 'silent' }));
         results.push(...(await repositoryChecks(reconciler)));
         // Which SOPS files the head commit holds and whether this host opens them, even when the
         // manifests do not load (a wrong key is the usual reason they do not).

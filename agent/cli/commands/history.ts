@@ -4,7 +4,7 @@ import { resolveConfig } from '../config.js';
 import { configFlags, withConfigOptions } from '../options.js';
 import { outputLines } from '../status-report.js';
 import { renderTable } from '../table.js';
-import { openStore } from '../wiring.js';
+import { openStore } from '../../state/open.js';
 
 export function historyCommand(): Command {
   return withConfigOptions(new Command('history'))

@@ -27,7 +27,7 @@ export function onceCommand(): Command {
       const hooks = createCycleHooks({ config, db, store, logger, clock: systemClock });
       try {
         store.markInterrupted();
-        const outcome = await createReconciler(config, store, logger, secrets).cycle('once');
+        const outcome = await (await createReconciler(config, store, logger, secrets)).cycle('once');
         await hooks.afterCycle(outcome);
         await hooks.flush();
         if (outcome.result === 'failed' || outcome.result === 'blocked') {

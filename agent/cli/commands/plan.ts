@@ -18,7 +18,7 @@ export function planCommand(): Command {
       const logger = createLogger({ destination: 2, level: process.env.CAPSTAN_LOG_LEVEL ?? 'warn', redact: (line) => secrets.redact(line) });
       const store = openStore(config);
       try {
-        const reconciler = createReconciler(config, store, logger, secrets);
+        const reconciler = await createReconciler(config, store, logger, secrets);
         // An image named from a secret (`image: ${REGISTRY}/web`) is printed scrubbed.
         const print = (text: string) => process.stdout.write(reconciler.redact(text));
         if (options.share) {

@@ -13,21 +13,26 @@ import { connectDocker } from '../../docker.js';
 import { CapstanError } from '../../errors.js';
 import { cycleRetryDelayMs } from '../../cycle-retry.js';
 import type { CycleOutcome } from '../../reconcile.js';
+import * as fs from 'node:fs';
+import http from 'isomorphic-git/http/node';
+import { createHeadCheck, pollIntervalMs, RefPoller } from '../../source/poll.js';
 
 export function runCommand(): Command {
   return withConfigOptions(new Command('run'))
     .description('the agent: a cycle at start and then on the schedule, never two at once')
     .option('--inbox <dir>', 'import signed offline bundles dropped into this folder before each cycle (CAPSTAN_INBOX); see `capstan bundle`')
+    .option('--poll-interval <duration>', 'check the branch head this often (one request, no pack) and start a cycle as soon as it moves; 0 turns it off (CAPSTAN_POLL_INTERVAL, default 5s)')
     .option('--lock-timeout <duration>', 'how long a cycle waits for another process\'s cycle on the same state dir (`capstan once`) before skipping (CAPSTAN_LOCK_TIMEOUT, default 10m)')
     .action(async (options: Record<string, unknown>) => {
       const config = resolveConfig(configFlags(options));
       const lockTimeout = lockTimeoutMs(options.lockTimeout as string | undefined, process.env);
+      const pollInterval = pollIntervalMs(options.pollInterval as string | undefined, process.env);
       const secrets = new SecretRegistry();
       const logger = createLogger({ redact: (line) => secrets.redact(line) });
       const { db, store } = openState(config);
       const hooks = createCycleHooks({ config, db, store, logger, clock: systemClock });
       hooks.start();
-      const reconciler = createReconciler(config, store, logger, secrets);
+      const reconciler = await createReconciler(config, store, logger, secrets);
       // The heartbeat `status` reads: this pid, written at start and around each cycle.
       const startedAt = new Date().toISOString();
       const beat = (stopped = false) => {
@@ -54,6 +59,8 @@ export function runCommand(): Command {
           lock = await acquireCycleLock(config.stateDir, 'run', lockTimeout, { clock: systemClock });
         } catch (error) {
           logger.warn({ trigger, error: (error as Error).message }, 'another process holds the cycle lock, skipping this cycle');
+          // The head this cycle was for is not deployed: the next reference check starts one again.
+          poller?.forget();
           return;
         }
         try {
@@ -62,6 +69,7 @@ export function runCommand(): Command {
           // Bundles first, through every check, so this very cycle deploys what they bring.
           if (inboxDir) await importInbox(inboxDir);
           const outcome = await reconciler.cycle(trigger);
+          poller?.seen(outcome.commit);
           await hooks.afterCycle(outcome);
           return outcome;
         } finally {
@@ -118,15 +126,31 @@ export function runCommand(): Command {
         return inFlight;
       };
 
+      // The reference check (source/poll.ts): a push starts a cycle within seconds, while the
+      // schedule's full cycles go on repairing drift.
+      const poller = pollInterval > 0
+        ? new RefPoller({
+          check: createHeadCheck(
+            { repo: config.repo, branch: config.branch, token: config.gitToken, username: config.gitUsername },
+            { fs, http, clock: systemClock }),
+          intervalMs: pollInterval,
+          clock: systemClock,
+          logger: logger.child({ stage: 'poll' }),
+          busy: () => inFlight !== undefined,
+          onMove: () => void runCycle('push'),
+        })
+        : undefined;
       const task = cron.schedule(config.schedule, () => void runCycle('schedule'), { name: 'capstan-cycle', noOverlap: true });
-      logger.info({ repo: redactUrl(config.repo), branch: config.branch, path: config.path, schedule: config.schedule, node: config.node }, 'agent started');
+      logger.info({ repo: redactUrl(config.repo), branch: config.branch, path: config.path, schedule: config.schedule, pollInterval: pollInterval > 0 ? `${pollInterval / 1000}s` : 'off', node: config.node }, 'agent started');
       if (inboxDir) logger.info({ inbox: inboxDir }, 'importing bundles from the inbox before each cycle');
       void runCycle('startup');
+      poller?.start();
 
       await new Promise<void>((resolve) => {
         const stop = async (signal: string) => {
           logger.info({ signal }, 'stopping: waiting for the cycle in flight');
           await task.stop();
+          await poller?.stop();
           await inFlight;
           clearTimeout(retryTimer);
           await hooks.stop();

@@ -7,7 +7,7 @@ import { configFlags, withConfigOptions } from '../options.js';
 import { readyCell, renderStatus, statusReport, type ServiceStatus } from '../status-report.js';
 import { renderTable } from '../table.js';
 import { connectDocker } from '../../docker.js';
-import { openStore } from '../wiring.js';
+import { openStore } from '../../state/open.js';
 
 export type { ServiceStatus } from '../status-report.js';
 

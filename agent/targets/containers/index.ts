@@ -14,30 +14,25 @@ import { plan as makePlan } from './plan.js';
 import { changeSummary, describe, printPlan } from './print.js';
 import type { Plan } from './types.js';
 import { createMountCopies, type MountCopies } from '../../source/mount-copies.js';
-import { containerStatusRows } from './status.js';
 import type { StateStore } from '../../state/store.js';
 import { convergeWith, type TargetStages } from '../converge.js';
-import type { Convergence, RolloutFailure, Target, TargetPlan, TargetRegistration } from '../target.js';
+import type { Convergence, RolloutFailure, Target, TargetContext, TargetPlan } from '../target.js';
 import { journalOf } from '../target.js';
 
-/** `--target containers` (the default): this engine's containers. */
-export const containersTarget: TargetRegistration = {
-  description: "this engine's containers",
-  create: (context) =>
-    new ContainerTarget({
-      docker: context.docker,
-      store: context.store,
-      clock: context.clock,
-      node: context.node,
-      allowEmpty: context.allowEmpty,
-      redact: context.redact,
-      mountCopies: createMountCopies({ fs: context.fs, stateDir: context.stateDir }),
-      isolation: context.isolation(),
-      hostPaths: createHostPathCheck(context.policy),
-    }),
-  status: containerStatusRows,
-  fleetShare: true,
-};
+/** `--target containers` (the default): this engine's containers, given the real engine and files. */
+export function createContainerTarget(context: TargetContext): Target {
+  return new ContainerTarget({
+    docker: context.docker,
+    store: context.store,
+    clock: context.clock,
+    node: context.node,
+    allowEmpty: context.allowEmpty,
+    redact: context.redact,
+    mountCopies: createMountCopies({ fs: context.fs, stateDir: context.stateDir }),
+    isolation: context.isolation(),
+    hostPaths: createHostPathCheck(context.policy),
+  });
+}
 
 export interface ContainerTargetDeps {
   docker: Docker;

@@ -5,7 +5,7 @@ import type { Logger } from '../../log.js';
 import type { DesiredState } from '../../model.js';
 import type { StateStore } from '../../state/store.js';
 import { convergeWith, type TargetStages } from '../converge.js';
-import type { Convergence, RolloutFailure, Target, TargetPlan, TargetRegistration } from '../target.js';
+import type { Convergence, RolloutFailure, Target, TargetContext, TargetPlan } from '../target.js';
 import { journalOf } from '../target.js';
 import { executeSwarm, type SwarmExecuteDeps } from './execute.js';
 import { swarmServiceName } from './names.js';
@@ -13,29 +13,23 @@ import { observeRepoFiles, observeSwarm } from './observe.js';
 import { planSwarm } from './plan.js';
 import { describeSwarm, printSwarmPlan, swarmChangeSummary } from './print.js';
 import type { SwarmObservedState, SwarmPlan } from './types.js';
-import { swarmStatusRows } from './status.js';
 
 export type { SwarmPlan } from './types.js';
 
-/** `--target swarm`: Swarm services, on a manager; Swarm places them, so no fleet share. */
-export const swarmTarget: TargetRegistration = {
-  description: 'Swarm services (on a manager)',
-  create: (context) =>
-    new SwarmTarget({
-      docker: context.docker,
-      store: context.store,
-      clock: context.clock,
-      node: context.node,
-      allowEmpty: context.allowEmpty,
-      redact: context.redact,
-      hashKey: context.hashKey,
-      readFile: (path) => context.fs.promises.readFile(path),
-      stat: (path) => context.fs.promises.stat(path),
-    }),
-  status: swarmStatusRows,
-  fleetShare: false,
-  logsElsewhere: 'for Swarm services use `docker service logs`',
-};
+/** `--target swarm`: Swarm services, on a manager, given the real engine and files. */
+export function createSwarmTarget(context: TargetContext): Target {
+  return new SwarmTarget({
+    docker: context.docker,
+    store: context.store,
+    clock: context.clock,
+    node: context.node,
+    allowEmpty: context.allowEmpty,
+    redact: context.redact,
+    hashKey: context.hashKey,
+    readFile: (path) => context.fs.promises.readFile(path),
+    stat: (path) => context.fs.promises.stat(path),
+  });
+}
 
 export interface SwarmTargetDeps {
   docker: Docker;
