@@ -23,6 +23,13 @@ import { loadHashKey } from '../state/hash-key.js';
 import { StateStore } from '../state/store.js';
 import { fetchTagsAt, loadTrustFile, verifyRevision } from '../trust/index.js';
 import type { AgentConfig } from './config.js';
+import { incrementCounter } from '../metrics/counters.js';
+import { newEvent, Notifier, parseNotifyTargets } from '../notify/index.js';
+import { resticEnvironment } from '../storage/repositories.js';
+import { resticRunner } from '../storage/restic.js';
+import { StorageStore } from '../storage/store.js';
+import { StorageTarget } from '../storage/target.js';
+import { VolumeStorage } from '../storage/volumes.js';
 
 // The composition root: the only place that wires real Docker, git, the clock and the
 // logger into the stages. Everything else receives them as parameters.
@@ -57,7 +64,7 @@ export function createReconciler(config: AgentConfig, store: StateStore, logger:
   const hashKey = loadHashKey(config.stateDir);
   return new Reconciler({
     source,
-    target: createTarget(config, store, hashKey, secrets),
+    target: createTarget(config, store, hashKey, secrets, logger),
     store,
     logger,
     clock: systemClock,
@@ -79,16 +86,18 @@ export function createReconciler(config: AgentConfig, store: StateStore, logger:
 }
 
 /** `--target`: this engine's containers, or Swarm services (the same manifests, scheduled by Swarm). */
-function createTarget(config: AgentConfig, store: StateStore, hashKey: Uint8Array, secrets: SecretRegistry): Target {
+function createTarget(config: AgentConfig, store: StateStore, hashKey: Uint8Array, secrets: SecretRegistry, logger: Logger): Target {
   const redact = (text: string) => secrets.redact(text);
   const common = { docker: connectDocker(), store, clock: systemClock, node: config.node, allowEmpty: config.allowEmpty, redact };
   if (config.target === 'containers') {
-    return new ContainerTarget({
+    const containers = new ContainerTarget({
       ...common,
       mountCopies: createMountCopies({ fs, stateDir: config.stateDir }),
       isolation: hostIsolationCheck(common.docker, config),
       hostPaths: createHostPathCheck(hostPolicy(config)),
     });
+    // Volumes with `snapshot:` follow their service (agent/storage); others are untouched.
+    return new StorageTarget(containers, createVolumeStorage(config, common.docker, secrets, logger));
   }
   return new SwarmTarget({ ...common, hashKey, readFile: (path) => fs.promises.readFile(path), stat: (path) => fs.promises.stat(path) });
 }
@@ -120,4 +129,44 @@ function trustVerifier(config: AgentConfig): NonNullable<ReconcilerDeps['verify'
 /** The host policy file, read at each use so an edit needs no restart; without one, the defaults. */
 function hostPolicy(config: AgentConfig): () => Promise<HostPolicy> {
   return config.policyFile ? () => readPolicyFile(config.policyFile as string) : () => Promise.resolve(DEFAULT_POLICY);
+}
+
+/**
+ * Snapshots, restores and hand-overs of volumes (agent/storage): restic with the policy file's
+ * repositories, the storage table and counters in the state database (a connection of its
+ * own), failures queued as `volume-failed` notifications.
+ */
+export function createVolumeStorage(config: AgentConfig, docker: Docker, secrets: SecretRegistry, logger: Logger): VolumeStorage {
+  let db: Db | undefined;
+  const database = () => (db ??= openDb(join(config.stateDir, 'capstan.db')));
+  let notifier: Notifier | undefined;
+  const queue = () =>
+    (notifier ??= new Notifier({
+      db: database(),
+      targets: parseNotifyTargets(config.notify, { env: process.env, readFile: (path) => fs.readFileSync(path, 'utf8') }),
+      clock: systemClock,
+      logger: logger.child({ stage: 'notify' }),
+      secrets: () => secrets.values(),
+    }));
+  return new VolumeStorage({
+    docker,
+    node: config.node,
+    store: new StorageStore(database),
+    clock: systemClock,
+    repositories: async () => (await hostPolicy(config)()).repositories ?? {},
+    restic: async (repository) =>
+      resticRunner({
+        env: await resticEnvironment(repository, { env: process.env, register: (value) => secrets.register(value), cacheDir: join(config.stateDir, 'restic-cache') }),
+        redact: (text) => secrets.redact(text),
+        binary: process.env.CAPSTAN_RESTIC || undefined,
+      }),
+    redact: (text) => secrets.redact(text),
+    events: {
+      failed: ({ app, volume, reason, message }) => {
+        incrementCounter(database(), 'volume_failures', { app, volume, reason });
+        queue().notify(newEvent(systemClock, { kind: 'volume-failed', node: config.node, commit: null, app, reason, message }));
+      },
+      snapshotted: ({ app, volume }) => incrementCounter(database(), 'volume_snapshots', { app, volume }),
+    },
+  });
 }

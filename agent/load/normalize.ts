@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { normalizeHealthcheck, normalizeUpdate } from './normalize-rollout.js';
 import type { App, GrantSpec, MountSpec, PortSpec, Service, VolumeSpec } from '../model.js';
+import { normalizeSnapshot } from '../storage/normalize.js';
 import { policyRefusals, type HostPolicy } from '../policy/index.js';
 import { appProblems } from './app-checks.js';
 import { normalizeBuild } from './normalize-build.js';
@@ -76,6 +77,11 @@ export async function normalizeManifest(manifest: Manifest, context: NormalizeCo
     }
     if (spec?.shared) volume.shared = true;
     if (spec?.remove) volume.remove = true;
+    if (spec?.snapshot) {
+      const normalized = normalizeSnapshot(spec.snapshot, ['volumes', name, 'snapshot'], volume);
+      problems.push(...normalized.problems);
+      volume.snapshot = normalized.snapshot;
+    }
     return volume;
   });
   const declared = new Set(volumes.map((volume) => volume.name));

@@ -51,6 +51,8 @@ export function metricsSnapshotFromStore(db: Db, node: string, services: Service
       rollouts: readCounter(db, 'rollouts'),
       rollbacks: readCounter(db, 'rollbacks'),
       notifications: readCounter(db, 'notifications'),
+      volumeSnapshots: readCounter(db, 'volume_snapshots'),
+      volumeFailures: readCounter(db, 'volume_failures'),
     },
     notificationsPending: pending,
   };
