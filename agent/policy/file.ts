@@ -31,7 +31,7 @@ export function parsePolicy(text: string, file: string): HostPolicy {
   const { repositories, problem } = parseRepositories(policy.repositories);
   if (problem) throw invalid(file, problem);
   return {
-    repositories,
+    ...(Object.keys(repositories).length > 0 ? { repositories } : {}),
     allowPrivileged: policy.allow_privileged ?? DEFAULT_POLICY.allowPrivileged,
     allowHostNetwork: policy.allow_host_network ?? DEFAULT_POLICY.allowHostNetwork,
     allowHostPid: policy.allow_host_pid ?? DEFAULT_POLICY.allowHostPid,
