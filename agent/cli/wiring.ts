@@ -97,7 +97,7 @@ function createTarget(config: AgentConfig, store: StateStore, hashKey: Uint8Arra
       hostPaths: createHostPathCheck(hostPolicy(config)),
     });
     // Volumes with `snapshot:` follow their service (agent/storage); others are untouched.
-    return new StorageTarget(containers, createVolumeStorage(config, common.docker, secrets, logger));
+    return new StorageTarget(containers, createVolumeStorage(config, common.docker, secrets, logger), config.allowEmpty);
   }
   return new SwarmTarget({ ...common, hashKey, readFile: (path) => fs.promises.readFile(path), stat: (path) => fs.promises.stat(path) });
 }

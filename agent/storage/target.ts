@@ -41,6 +41,8 @@ export class StorageTarget implements Target {
   constructor(
     private readonly inner: Target,
     private readonly storage: VolumeStorage,
+    /** CAPSTAN_ALLOW_EMPTY: a commit with no services really removes everything (and hands it off). */
+    private readonly allowEmpty = false,
   ) {}
 
   plan(desired: DesiredState): Promise<TargetPlan> {
@@ -72,9 +74,10 @@ export class StorageTarget implements Target {
     const placed = snapshotVolumes(desired);
     const placedKeys = new Set(placed.map((volume) => `${volume.app}/${volume.volume}`));
 
-    // Hand-offs first: the old node's final snapshot is what the new node restores. An empty
-    // desired state (a path typo) hands nothing off, as it prunes nothing.
-    if (desired.apps.length > 0) {
+    // Hand-offs first: the old node's final snapshot is what the new node restores. A commit
+    // with no services at all (a path typo) hands nothing off, as the planner prunes nothing;
+    // a share emptied by placement (everything moved to other nodes) does.
+    if (desired.apps.length > 0 || (desired.placedElsewhere ?? 0) > 0 || this.allowEmpty) {
       for (const row of store.rows(node)) {
         if (row.state === 'waiting' || placedKeys.has(`${row.app}/${row.volume}`)) continue;
         const stays = desired.apps.find((app) => app.name === row.app)?.volumes.some((volume) => volume.name === row.volume);
