@@ -151,7 +151,8 @@ describe('storage: a volume follows its service to another node', () => {
     // replica without a final snapshot over A's data.
     { const result = await once(nodeB); assert.equal(result.code, 0, result.stderr); }
     assert.deepEqual(await running(nodeB), []);
-    assert.ok((await lastChanges(nodeB)).some((change) => /taken over; no final snapshot/.test(change)));
+    const changesB = await lastChanges(nodeB);
+    assert.ok(changesB.some((change) => /\(taken over\); no final snapshot/.test(change)), changesB.join('\n'));
     { const result = await once(nodeA); assert.equal(result.code, 0, result.stderr); }
     assert.equal(await readOn(nodeA), 'written-on-b', 'A restored the latest snapshot, B\'s');
     await neverTwo();
