@@ -1,6 +1,6 @@
 // `npm run bench:storage`: volume snapshots (agent/storage) on a realistic volume, through the
 // same code the agent runs (repository.ts over restic.ts), against `tar czf` of the same folder.
-// The volume: 300 MB in 3,000 files, the shape of a small app's data (a Postgres-like folder of
+// The volume: 300 MB in about 500 files, the shape of a small app's data (a Postgres-like folder of
 // 1 GB-segment-style binary files, mostly incompressible, plus text logs and uploads). Then a
 // day of change: 5% of files rewritten, 20 MB added, 1% removed. Measured: the first snapshot,
 // the next one, a restore into an empty folder, and the repository's size after each.
@@ -33,7 +33,7 @@ const timed = async (action: () => Promise<unknown>) => {
 };
 const text = (bytes: number) => Buffer.from(Array.from({ length: Math.ceil(bytes / 64) }, (_, line) => `${new Date(1_700_000_000_000 + line * 1000).toISOString()} GET /api/items/${line % 977} 200 ${line % 431}ms\n`).join('').slice(0, bytes));
 
-/** 3,000 files: 60% of the bytes in 8 MB binary segments, 25% in 50–500 kB uploads, 15% in text logs. */
+/** About 500 files (for 300 MB): 60% of the bytes in 8 MB binary segments, 25% in 50–500 kB uploads, 15% in text logs. */
 function makeVolume(): void {
   const budget = totalMb * 1e6;
   mkdirSync(join(volume, 'base'), { recursive: true });
