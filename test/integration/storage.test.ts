@@ -138,4 +138,32 @@ describe('storage: volume snapshots with restic on one node', () => {
     assert.equal(again.code, 0, again.stderr);
     assert.equal(dataSnapshots().length, before.length + 1);
   });
+
+  it('a volume whose repository the host does not configure: its service never starts, the failure is counted', async () => {
+    await repo.write({
+      [`${app}-lost.yaml`]: [
+        `app: ${app}-lost`,
+        'volumes:',
+        '  data:',
+        '    snapshot: { schedule: "0 0 1 1 *", keep: { last: 1 }, repository: nowhere }',
+        'services:',
+        '  web:',
+        '    image: local/busybox:1',
+        `    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]`,
+        '    volumes: ["data:/data"]',
+        '',
+      ].join('\n'),
+    });
+    await repo.commit('a volume with an unknown repository');
+    await repo.push();
+    const result = await runCapstan(['once'], { env, timeoutMs: 180_000 });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /VOLUME_REPOSITORY_FAILED/);
+    assert.match(result.stderr, /repository 'nowhere' is not in this host's configuration/);
+    assert.deepEqual((await listManaged(node)).filter((container) => container.app === `${app}-lost`), []);
+    assert.ok((await listManaged(node)).some((container) => container.service === 'db'), 'the other app runs on');
+    const metrics = readFileSync(join(state.path, 'metrics.prom'), 'utf8');
+    assert.match(metrics, new RegExp(`capstan_volume_failures_total\\{[^}]*app="${app}-lost"[^}]*reason="VOLUME_REPOSITORY_FAILED"[^}]*\\} 1`));
+    assert.match(metrics, new RegExp(`capstan_volume_snapshots_total\\{[^}]*app="${app}"`));
+  });
 });

@@ -120,6 +120,25 @@ describe('snapshot: in manifests', () => {
   }
 });
 
+describe('snapshot: in Compose files, under a volume\'s x-capstan', () => {
+  it('converts to the same model, and an error names the Compose file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'capstan-storage-compose-'));
+    try {
+      await mkdir(join(dir, 'notes'));
+      const compose = (schedule: string) =>
+        `services:\n  db:\n    image: local/busybox:1\n    volumes: ["data:/data"]\nvolumes:\n  data:\n    x-capstan:\n      snapshot: { schedule: "${schedule}", keep: { daily: 3 }, repository: nas, stop: true }\n`;
+      await writeFile(join(dir, 'notes', 'compose.yaml'), compose('0 3 * * *'));
+      const state = await loadDesiredState({ root: dir, commit: COMMIT, hashKey });
+      assert.deepEqual(state.apps[0].volumes[0].snapshot, { schedule: '0 3 * * *', keep: { daily: 3 }, repository: 'nas', stop: true, handoffTimeoutMs: 600_000 });
+      await writeFile(join(dir, 'notes', 'compose.yaml'), compose('nightly'));
+      const result = await validateDir({ root: dir, commit: COMMIT, hashKey });
+      assert.match(result.problems.map(formatProblem).join('\n'), /notes\/compose\.yaml:8:\d+: volumes\.data\.snapshot\.schedule: 'nightly' is not a cron expression/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('repositories: in the policy file', () => {
   it('reads a path, an SFTP and an S3 repository', () => {
     const policy = parsePolicy(
