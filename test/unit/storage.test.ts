@@ -132,7 +132,7 @@ describe('snapshot: in Compose files, under a volume\'s x-capstan', () => {
       assert.deepEqual(state.apps[0].volumes[0].snapshot, { schedule: '0 3 * * *', keep: { daily: 3 }, repository: 'nas', stop: true, handoffTimeoutMs: 600_000 });
       await writeFile(join(dir, 'notes', 'compose.yaml'), compose('nightly'));
       const result = await validateDir({ root: dir, commit: COMMIT, hashKey });
-      assert.match(result.problems.map(formatProblem).join('\n'), /notes\/compose\.yaml:8:\d+: volumes\.data\.snapshot\.schedule: 'nightly' is not a cron expression/);
+      assert.match(result.problems.map(formatProblem).join('\n'), /notes\/compose\.yaml:8:\d+: volumes\.data\.x-capstan\.snapshot\.schedule: 'nightly' is not a cron expression/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
