@@ -22,6 +22,7 @@ const commands: Array<[name: string, load: () => Promise<Command>]> = [
   ['convert', async () => (await import('./cli/commands/convert.js')).convertCommand()],
   ['doctor', async () => (await import('./cli/commands/doctor.js')).doctorCommand()],
   ['bundle', async () => (await import('./cli/commands/bundle.js')).bundleCommand()],
+  ['volumes', async () => (await import('./cli/commands/volumes.js')).volumesCommand()],
   ['secrets', async () => {
     const { secretsCommand, systemSecretsDeps } = await import('../secrets/index.js');
     return secretsCommand(systemSecretsDeps());

@@ -68,6 +68,21 @@ export interface VolumeSpec {
   shared?: boolean;
   /** The manifest asks for the volume to be deleted once no container uses it. */
   remove?: boolean;
+  /** Snapshots with restic, and hand-over between nodes (agent/storage). */
+  snapshot?: SnapshotSpec;
+}
+
+/** A volume's `snapshot:` (agent/storage/schema.ts), normalized. */
+export interface SnapshotSpec {
+  schedule: string;
+  /** restic `forget --keep-<kind> N`, by kind (`daily`: 7). */
+  keep: Partial<Record<'last' | 'hourly' | 'daily' | 'weekly' | 'monthly' | 'yearly', number>>;
+  /** A repository named in the host configuration. */
+  repository: string;
+  /** Run in the service's first replica before each snapshot (Docker exec form). */
+  preSnapshot?: string[];
+  stop?: boolean;
+  handoffTimeoutMs: number;
 }
 
 /** Docker's healthcheck, as in Compose; durations in milliseconds. */

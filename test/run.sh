@@ -92,6 +92,8 @@ if [ -n "$needs_docker" ]; then
   command -v ssh-keygen >/dev/null 2>&1 || tools+=(openssh-client)
   # age wraps SOPS data keys in the SOPS tests (test/helpers/sops.ts).
   command -v age >/dev/null 2>&1 && command -v age-keygen >/dev/null 2>&1 || tools+=(age)
+  # restic makes the volume snapshots of the storage tests (agent/storage).
+  command -v restic >/dev/null 2>&1 || tools+=(restic)
   if [ "${#tools[@]}" -gt 0 ]; then capstan_apt_install "${tools[@]}"; fi
   bash examples/lib/busybox-image.sh
 else

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { join } from 'node:path';
 import http from 'isomorphic-git/http/node';
 import { loadKeyring } from '../../secrets/keyring.js';
 import { loadSopsKeys } from '../../secrets/sops/index.js';
@@ -15,10 +16,18 @@ import { TARGETS } from '../targets/index.js';
 import type { Target } from '../targets/target.js';
 import { createGitSource } from '../source/index.js';
 import { readCommitInfo } from '../source/objects.js';
+import { openDb, type Db } from '../state/db.js';
 import { loadHashKey } from '../state/hash-key.js';
 import { StateStore } from '../state/store.js';
 import { fetchTagsAt, loadTrustFile, verifyRevision } from '../trust/index.js';
 import type { AgentConfig } from './config.js';
+import { incrementCounter } from '../metrics/counters.js';
+import { newEvent, Notifier, parseNotifyTargets } from '../notify/index.js';
+import { resticEnvironment } from '../storage/repositories.js';
+import { resticRunner } from '../storage/restic.js';
+import { StorageStore } from '../storage/store.js';
+import { StorageTarget } from '../storage/target.js';
+import { VolumeStorage } from '../storage/volumes.js';
 
 // The composition root: the only place that wires real Docker, git, the clock and the
 // logger into the stages. Everything else receives them as parameters.
@@ -45,7 +54,7 @@ export async function createReconciler(config: AgentConfig, store: StateStore, l
   const hashKey = loadHashKey(config.stateDir);
   return new Reconciler({
     source,
-    target: await createTarget(config, store, hashKey, secrets),
+    target: await createTarget(config, store, hashKey, secrets, logger),
     store,
     logger,
     clock: systemClock,
@@ -67,9 +76,10 @@ export async function createReconciler(config: AgentConfig, store: StateStore, l
 }
 
 /** `--target`: one registration per target (agent/targets/index.ts), given the real engine and files. */
-function createTarget(config: AgentConfig, store: StateStore, hashKey: Uint8Array, secrets: SecretRegistry): Promise<Target> {
+async function createTarget(config: AgentConfig, store: StateStore, hashKey: Uint8Array, secrets: SecretRegistry, logger: Logger): Promise<Target> {
   const docker = connectDocker();
-  return TARGETS[config.target].create({
+  const registration = TARGETS[config.target];
+  const target = await registration.create({
     docker,
     store,
     clock: systemClock,
@@ -82,6 +92,8 @@ function createTarget(config: AgentConfig, store: StateStore, hashKey: Uint8Arra
     policy: hostPolicy(config),
     isolation: () => hostIsolationCheck(docker, config),
   });
+  // Volumes with `snapshot:` follow their service (agent/storage); others are untouched.
+  return registration.volumeStorage ? new StorageTarget(target, createVolumeStorage(config, docker, secrets, logger), config.allowEmpty) : target;
 }
 
 /**
@@ -111,4 +123,44 @@ function trustVerifier(config: AgentConfig): NonNullable<ReconcilerDeps['verify'
 /** The host policy file, read at each use so an edit needs no restart; without one, the defaults. */
 function hostPolicy(config: AgentConfig): () => Promise<HostPolicy> {
   return config.policyFile ? () => readPolicyFile(config.policyFile as string) : () => Promise.resolve(DEFAULT_POLICY);
+}
+
+/**
+ * Snapshots, restores and hand-overs of volumes (agent/storage): restic with the policy file's
+ * repositories, the storage table and counters in the state database (a connection of its
+ * own), failures queued as `volume-failed` notifications.
+ */
+export function createVolumeStorage(config: AgentConfig, docker: Docker, secrets: SecretRegistry, logger: Logger): VolumeStorage {
+  let db: Db | undefined;
+  const database = () => (db ??= openDb(join(config.stateDir, 'capstan.db')));
+  let notifier: Notifier | undefined;
+  const queue = () =>
+    (notifier ??= new Notifier({
+      db: database(),
+      targets: parseNotifyTargets(config.notify, { env: process.env, readFile: (path) => fs.readFileSync(path, 'utf8') }),
+      clock: systemClock,
+      logger: logger.child({ stage: 'notify' }),
+      secrets: () => secrets.values(),
+    }));
+  return new VolumeStorage({
+    docker,
+    node: config.node,
+    store: new StorageStore(database),
+    clock: systemClock,
+    repositories: async () => (await hostPolicy(config)()).repositories ?? {},
+    restic: async (repository) =>
+      resticRunner({
+        env: await resticEnvironment(repository, { env: process.env, register: (value) => secrets.register(value), cacheDir: join(config.stateDir, 'restic-cache') }),
+        redact: (text) => secrets.redact(text),
+        binary: process.env.CAPSTAN_RESTIC || undefined,
+      }),
+    redact: (text) => secrets.redact(text),
+    events: {
+      failed: ({ app, volume, reason, message }) => {
+        incrementCounter(database(), 'volume_failures', { app, volume, reason });
+        queue().notify(newEvent(systemClock, { kind: 'volume-failed', node: config.node, commit: null, app, reason, message }));
+      },
+      snapshotted: ({ app, volume }) => incrementCounter(database(), 'volume_snapshots', { app, volume }),
+    },
+  });
 }

@@ -1,6 +1,6 @@
 import type { Db } from '../state/db.js';
 import { StateStore } from '../state/store.js';
-import { readCounter } from './counters.js';
+import { readCounter, type CounterSample } from './counters.js';
 import type { MetricsSnapshot, ServiceReplicas } from './snapshot.js';
 
 const SUCCESS_RESULTS = "('applied', 'in-sync')";
@@ -51,6 +51,7 @@ export function metricsSnapshotFromStore(db: Db, node: string, services: Service
       rollouts: readCounter(db, 'rollouts'),
       rollbacks: readCounter(db, 'rollbacks'),
       notifications: readCounter(db, 'notifications'),
+      ...volumeCounters(db),
     },
     notificationsPending: pending,
   };
@@ -58,4 +59,11 @@ export function metricsSnapshotFromStore(db: Db, node: string, services: Service
 
 function unixSeconds(iso: string): number {
   return Date.parse(iso) / 1000;
+}
+
+/** Volume snapshot counters (agent/storage), present once a snapshot volume has run here. */
+function volumeCounters(db: Db): { volumeSnapshots?: CounterSample[]; volumeFailures?: CounterSample[] } {
+  const volumeSnapshots = readCounter(db, 'volume_snapshots');
+  const volumeFailures = readCounter(db, 'volume_failures');
+  return volumeSnapshots.length + volumeFailures.length === 0 ? {} : { volumeSnapshots, volumeFailures };
 }

@@ -67,6 +67,8 @@ export function metricFamilies(snapshot: MetricsSnapshot): MetricFamily[] {
     counter('capstan_rollouts_total', 'Services rolled out to a new configuration.', perService(counters.rollouts)),
     counter('capstan_rollbacks_total', 'Rollouts undone, back to the previous configuration.', perService(counters.rollbacks)),
     counter('capstan_notifications_total', 'Notifications by target and result (delivered, failed, dropped).', counters.notifications),
+    counter('capstan_volume_snapshots_total', 'Volume snapshots taken, per app and volume.', counters.volumeSnapshots ?? []),
+    counter('capstan_volume_failures_total', 'Volume snapshots, restores, hand-offs and leases that failed, per app, volume and reason.', counters.volumeFailures ?? []),
     gauge('capstan_notifications_pending', 'Notifications waiting to be sent or retried.', [{ labels: {}, value: snapshot.notificationsPending }]),
   ];
   return families.filter((family) => family.samples.length > 0);

@@ -35,6 +35,9 @@ export interface MetricsSnapshot {
     rollbacks: CounterSample[];
     /** By target key and result: delivered, failed, dropped. */
     notifications: CounterSample[];
+    /** Volume snapshots taken, and storage failures by reason (agent/storage), per app and volume. */
+    volumeSnapshots?: CounterSample[];
+    volumeFailures?: CounterSample[];
   };
   notificationsPending: number;
 }

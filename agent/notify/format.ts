@@ -22,6 +22,7 @@ const TITLES: Record<EventKind, string> = {
   quarantined: 'quarantined a commit',
   'repeated-failure': 'keeps failing',
   'commit-refused': 'refused a commit',
+  'volume-failed': 'volume snapshot, restore or hand-off failed',
 };
 
 // ntfy shows tags that are emoji short codes as emoji.
@@ -31,6 +32,7 @@ const NTFY_TAGS: Record<EventKind, string> = {
   quarantined: 'no_entry',
   'repeated-failure': 'warning',
   'commit-refused': 'lock',
+  'volume-failed': 'floppy_disk',
 };
 
 export function formatRequest(target: NotifyTarget, event: NotificationEvent, deliveryId: string): OutgoingRequest {

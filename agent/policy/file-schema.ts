@@ -1,6 +1,7 @@
 // The policy file's format, defined once: `npm run schema` generates
 // manifests-schema/host-policy.schema.json from it, which is what the agent compiles at run time.
 import { Type, type Static } from '@sinclair/typebox';
+import { RepositoriesFile } from '../storage/repositories-schema.js';
 
 export const PolicyFile = Type.Object(
   {
@@ -51,6 +52,7 @@ export const PolicyFile = Type.Object(
       { description: 'Registry mirrors, e.g. `docker.io: registry.local:5000`: images of that registry are pulled from the mirror first (same path and tag or digest), then tagged with their own name.' },
     )),
     mirrors_fail_closed: Type.Optional(Type.Boolean({ description: 'When a mirror does not have an image, fail rather than pull from the original registry.' })),
+    repositories: Type.Optional(RepositoriesFile),
   },
   { additionalProperties: false, description: 'Capstan host policy.' },
 );

@@ -12,6 +12,7 @@ import { securityOption } from '../spelling.js';
 import { sysctlName } from './sysctls.js';
 import { DEFAULT_POLICY, type HostPolicy } from './schema.js';
 import { byteSize } from '../spelling.js';
+import { parseRepositories } from '../storage/repositories.js';
 
 let compiled: ValidateFunction | undefined;
 
@@ -27,7 +28,10 @@ export function parsePolicy(text: string, file: string): HostPolicy {
     throw invalid(file, `${where}: ${error.message}${extra}`);
   }
   const policy = data as PolicyFile;
+  const { repositories, problem } = parseRepositories(policy.repositories);
+  if (problem) throw invalid(file, problem);
   return {
+    ...(Object.keys(repositories).length > 0 ? { repositories } : {}),
     allowPrivileged: policy.allow_privileged ?? DEFAULT_POLICY.allowPrivileged,
     allowHostNetwork: policy.allow_host_network ?? DEFAULT_POLICY.allowHostNetwork,
     allowHostPid: policy.allow_host_pid ?? DEFAULT_POLICY.allowHostPid,

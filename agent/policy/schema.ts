@@ -5,6 +5,8 @@
 // `--policy-file` / CAPSTAN_POLICY_FILE (its format: file-schema.ts); without one everything
 // below is refused.
 
+import type { RepositoryConfig } from '../storage/repositories.js';
+
 export interface HostPolicy {
   allowPrivileged: boolean;
   allowHostNetwork: boolean;
@@ -34,6 +36,8 @@ export interface HostPolicy {
   mirrors: Record<string, string>;
   /** A pull that the mirror cannot serve fails instead of reaching the original registry. */
   mirrorsFailClosed: boolean;
+  /** Restic repositories volume snapshots may name (agent/storage/repositories.ts); absent, none. */
+  repositories?: Record<string, RepositoryConfig>;
 }
 
 /** Default largest tmpfs: 1 GiB. */

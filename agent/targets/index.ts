@@ -13,6 +13,7 @@ const REGISTRATIONS = {
     create: async (context) => (await import('./containers/index.js')).createContainerTarget(context),
     status: containerStatusRows,
     fleetShare: true,
+    volumeStorage: true,
   },
   swarm: {
     description: 'Swarm services (on a manager)',
@@ -20,6 +21,8 @@ const REGISTRATIONS = {
     status: swarmStatusRows,
     // Swarm places services itself: no fleet share.
     fleetShare: false,
+    // Swarm moves tasks between nodes itself: `snapshot:` is refused there (swarm/support.ts).
+    volumeStorage: false,
     logsElsewhere: 'for Swarm services use `docker service logs`',
   },
 } satisfies Record<string, TargetRegistration>;

@@ -107,6 +107,8 @@ export interface TargetRegistration {
   status(docker: Docker, node: string): Promise<{ containers: StatusReplica[] }>;
   /** Whether fleet placement applies (each agent converges its own share); false when the target's scheduler places services itself. */
   fleetShare: boolean;
+  /** Whether volumes with `snapshot:` follow their service here (agent/storage wraps the target). */
+  volumeStorage: boolean;
   /** Set when `capstan logs` (which reads this engine's containers) cannot serve the target: what to use instead. */
   logsElsewhere?: string;
 }

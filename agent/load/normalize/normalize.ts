@@ -2,9 +2,10 @@
 // names resolved. Everything still missing is the config hash, which needs the whole service.
 import { posix } from 'node:path';
 import { normalizeHealthcheck, normalizeUpdate } from './rollout.js';
-import type { GrantSpec, MountSpec, PortSpec, VolumeSpec } from '../../model.js';
+import type { App, GrantSpec, MountSpec, PortSpec, Service, VolumeSpec } from '../../model.js';
 import type { AppDraft, ServiceDraft } from './draft.js';
 import { policyRefusals, type HostPolicy } from '../../policy/index.js';
+import { normalizeSnapshot } from '../../storage/normalize.js';
 import { appProblems } from './app-checks.js';
 import { normalizeBuild } from './build.js';
 import { securityOption } from '../../spelling.js';
@@ -74,6 +75,11 @@ export async function normalizeManifest(manifest: Manifest, context: NormalizeCo
     }
     if (spec?.shared) volume.shared = true;
     if (spec?.remove) volume.remove = true;
+    if (spec?.snapshot) {
+      const normalized = normalizeSnapshot(spec.snapshot, ['volumes', name, 'snapshot'], volume);
+      problems.push(...normalized.problems);
+      volume.snapshot = normalized.snapshot;
+    }
     return volume;
   });
   const declared = new Set(volumes.map((volume) => volume.name));

@@ -7,6 +7,7 @@ import { Healthcheck, Update } from './rollout.js';
 import { containerFields } from './container.js';
 import { serviceSpecFields } from './spec.js';
 import { AppNetworks, ServiceNetworks } from './networks.js';
+import { Snapshot } from '../../storage/schema.js';
 import {
   ABSOLUTE_PATH_PATTERN,
   DEFAULT_ENV_FILE,
@@ -233,6 +234,7 @@ export const Volume = Type.Union(
               'Delete the Docker volume and its data once no container uses it (no service may mount it). Volumes are otherwise never deleted, not even when their app is removed.',
           }),
         ),
+        snapshot: Type.Optional(Snapshot),
       },
       { additionalProperties: false },
     ),

@@ -72,6 +72,11 @@ export function unsupportedVolumes(app: App): SwarmPlanProblem[] {
     .map((volume) => ({
       code: 'SWARM_UNSUPPORTED',
       message: `app ${app.name} (${app.source.file}:${app.source.line}): volumes.${volume.name}.remove: Swarm's local volumes live on the nodes that ran the tasks, where Capstan cannot remove them; remove them there by hand`,
+    })), app.volumes
+    .filter((volume) => volume.snapshot)
+    .map((volume) => ({
+      code: 'SWARM_UNSUPPORTED',
+      message: `app ${app.name} (${app.source.file}:${app.source.line}): volumes.${volume.name}.snapshot: Swarm moves tasks between nodes itself, where Capstan can neither snapshot nor hand over their local volumes; use fleet mode (--target containers on each node) for volumes that follow their service`,
     })));
 }
 
