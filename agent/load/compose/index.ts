@@ -3,7 +3,6 @@
 // by key into a native manifest document, which is loaded exactly as a native file is (schema,
 // interpolation, normalization, host policy). Problems of either stage name the Compose files.
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import type { ManifestProblem } from '../../errors.js';
 import type { HostPolicy } from '../../policy/index.js';
@@ -42,7 +41,7 @@ export interface ComposeConversion {
 
 /** Compose files → native manifest. `lookup` gives `.env` and `capstan.env`, for profiles and the project name. */
 export async function convertComposeFolder(folder: string, checkout: Checkout, lookup: Lookup): Promise<ComposeConversion> {
-  const names = await readdir(folder);
+  const names = (await checkout.files.readdir(folder)).map((entry) => entry.name);
   const picked = pickComposeFiles(names);
   const repoPath = (name: string) => toRepoPath(checkout.root, join(folder, name));
   const file = repoPath(picked.main ?? picked.override ?? '.');
@@ -93,7 +92,7 @@ export async function convertComposeFolder(folder: string, checkout: Checkout, l
     otherFiles,
     incomplete: new Set(),
   };
-  const dotEnv = hasDotEnv(folder) ? { file: repoPath('.env'), line: 0, column: 0, key: '' } : undefined;
+  const dotEnv = (await hasDotEnv(checkout, folder)) ? { file: repoPath('.env'), line: 0, column: 0, key: '' } : undefined;
   convertProject(context, { tree: project, folderName: basename(folder), dotEnv, fileStart });
   return { file, document, problems, notes, incomplete: context.incomplete };
 }
@@ -230,9 +229,8 @@ function readCheckoutText(checkout: Checkout, absolute: string): string | undefi
   }
 }
 
-function hasDotEnv(folder: string): boolean {
-  const path = join(folder, '.env');
-  return existsSync(path) && statSync(path).isFile();
+async function hasDotEnv(checkout: Checkout, folder: string): Promise<boolean> {
+  return checkout.files.stat(join(folder, '.env')).then((info) => info.isFile(), () => false);
 }
 
 export interface ComposeLoad {
@@ -248,7 +246,7 @@ export async function loadComposeFolder(folder: string, checkout: Checkout, cont
   // `.env` values may use capstan.env's variables; a service's env_file values `.env`'s too.
   let outer = layerVariables([context.defaults], context.fallback).lookup;
   const envFiles = composeEnvFiles(checkout, context.envFiles, notes, () => outer);
-  const dotEnv = hasDotEnv(folder) ? await envFiles.read(folder, '.env') : undefined;
+  const dotEnv = (await hasDotEnv(checkout, folder)) ? await envFiles.read(folder, '.env') : undefined;
   const variables = layerVariables([dotEnv, context.defaults], context.fallback);
   outer = variables.lookup;
   const conversion = await convertComposeFolder(folder, checkout, variables.lookup);
