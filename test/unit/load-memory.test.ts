@@ -52,3 +52,25 @@ describe('loading from an in-memory file reader', () => {
     assert.match(problems, /app\.yaml.*BIND_OUTSIDE_CHECKOUT/);
   });
 });
+
+describe('loading a Compose folder from an in-memory file reader', () => {
+  it('reads compose.yaml, its include and extends files and .env through the reader alone', async () => {
+    const files = memoryFiles(MEMORY_ROOT, {
+      'shop/compose.yaml': 'include:\n  - ./db/compose.yaml\nservices:\n  web:\n    extends:\n      file: ./base.yaml\n      service: base\n    environment:\n      GREETING: ${GREETING}\n    label_file: ./web.labels\n    env_file:\n      - path: ./missing.env\n        required: false\n    volumes:\n      - ./conf:/etc/conf:ro\n',
+      'shop/web.labels': 'com.example.team=memory\n',
+      'shop/conf/app.conf': 'listen 80\n',
+      'shop/base.yaml': 'services:\n  base:\n    image: local/busybox:${TAG}\n    command: ["sleep", "infinity"]\n',
+      'shop/db/compose.yaml': 'services:\n  db:\n    image: local/busybox:1\n',
+      'shop/.env': 'TAG=1\nGREETING=hello from memory\n',
+    });
+    const state = await loadDesiredState({ root: MEMORY_ROOT, commit: COMMIT, hashKey, policy, files });
+    const app = state.apps.find((candidate) => candidate.name === 'shop');
+    assert.ok(app, JSON.stringify(state));
+    const text = JSON.stringify(app);
+    assert.match(text, /local\/busybox:1/);
+    assert.match(text, /hello from memory/);
+    assert.match(text, /"db"/);
+    assert.match(text, /com\.example\.team/);
+    assert.match(text, /\/etc\/conf/);
+  });
+});

@@ -24,6 +24,8 @@ export interface ConvertContext {
   exists(relativePath: string): boolean;
   /** A file of the checkout, relative to the folder (`label_file`); undefined when it is missing or outside. */
   readText(relativePath: string): string | undefined;
+  /** Whether a file relative to the folder is a SOPS file (a secret's `file:`), at most MAX_SOPS_BYTES. */
+  isSops(relativePath: string): boolean;
   /** Names whose top-level definition was refused: their uses are not reported again. */
   refused: { volumes: Set<string>; networks: Set<string>; secrets: Set<string>; configs: Set<string>; services?: Set<string> };
   /** Compose volume names the native format does not take (`etc-dnsmasq.d`) → the key used instead. */

@@ -4,9 +4,7 @@
 //   secrets / configs from a file    → a read-only bind mount of that repository file
 //   ... from environment or content  → a secret file (`secrets:`) holding `${VARIABLE}` or the content
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
-import { posix, resolve } from 'node:path';
-import { isSopsFile, MAX_SOPS_BYTES } from '../../../secrets/sops/index.js';
+import { posix } from 'node:path';
 import type { KeyPath } from '../problems.js';
 import { checkKeys, expectMap, note, peek, peekBoolean, problem, refuse, type ConvertContext } from './context.js';
 import { MOUNT, SECRET, SERVICE_SECRET } from './keys.js';
@@ -244,14 +242,7 @@ export function convertSecretRefs(context: ConvertContext, path: KeyPath, kind: 
 function isSopsSource(context: ConvertContext, located: Located): boolean {
   const source = text(located);
   if (source === undefined || source === '') return false;
-  const absolute = resolve(context.folder, source);
-  try {
-    const info = statSync(absolute);
-    if (!info.isFile() || info.size > MAX_SOPS_BYTES) return false;
-    return isSopsFile(readFileSync(absolute, 'utf8'));
-  } catch {
-    return false;
-  }
+  return context.isSops(source);
 }
 
 /** Compose: secrets under /run/secrets/, configs at the root, unless the target is absolute. */

@@ -5,7 +5,6 @@
 // loader's own env files: decrypted with the key file, checked for tampering. The native format
 // keeps refusing plaintext: converting to it means encrypting these files.
 import { parse as parseDotenv } from 'dotenv';
-import { realpath, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { isEncryptedEnv } from '../../../secrets/format.js';
 import { isSopsFile } from '../../../secrets/sops/index.js';
@@ -47,8 +46,8 @@ export function composeEnvFiles(checkout: Checkout, encrypted: EnvFiles, notes: 
 /** The file's variables when it is a plaintext file inside the checkout; else undefined, for the loader's own checks. */
 async function readPlaintext(checkout: Checkout, absolute: string, notes: Note[], outer: Lookup, problems: ManifestProblem[]): Promise<EnvFileRead | undefined> {
   if (!isInside(checkout.root, absolute)) return undefined;
-  const real = await realpath(absolute).catch(() => undefined);
-  if (!real || !isInside(checkout.realRoot, real) || !(await stat(real)).isFile()) return undefined;
+  const real = await checkout.files.realpath(absolute).catch(() => undefined);
+  if (!real || !isInside(checkout.realRoot, real) || !(await checkout.files.stat(real)).isFile()) return undefined;
   const file = toRepoPath(checkout.realRoot, real);
   const read = await checkout.reader.read(real, file).catch(() => undefined);
   const text = read && 'text' in read ? read.text : undefined;

@@ -2,14 +2,13 @@
 // keeping positions, the override merged in, `extends` and profiles resolved, then converted key
 // by key into a native manifest document, which is loaded exactly as a native file is (schema,
 // interpolation, normalization, host policy). Problems of either stage name the Compose files.
-import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import type { ManifestProblem } from '../../errors.js';
 import type { HostPolicy } from '../../policy/index.js';
 import type { Lookup } from '../variables/interpolate.js';
 import { loadManifestData, type FileResult } from '../load-file.js';
 import type { VariableContext } from '../variables/manifest-variables.js';
+import { isSopsFile, MAX_SOPS_BYTES } from '../../../secrets/sops/index.js';
 import { parseManifest } from '../files/parse.js';
 import { isInside, toRepoPath, type Checkout } from '../files/repo-files.js';
 import { layerVariables } from '../variables/variables.js';
@@ -42,7 +41,7 @@ export interface ComposeConversion {
 
 /** Compose files → native manifest. `lookup` gives `.env` and `capstan.env`, for profiles and the project name. */
 export async function convertComposeFolder(folder: string, checkout: Checkout, lookup: Lookup): Promise<ComposeConversion> {
-  const names = await readdir(folder);
+  const names = (await checkout.files.readdir(folder)).map((entry) => entry.name);
   const picked = pickComposeFiles(names);
   const repoPath = (name: string) => toRepoPath(checkout.root, join(folder, name));
   const file = repoPath(picked.main ?? picked.override ?? '.');
@@ -75,27 +74,99 @@ export async function convertComposeFolder(folder: string, checkout: Checkout, l
   const project = await applyIncludes(checkout, merged, folder, { mainFolder: folder, files: otherFiles, problems, depth: 0 });
   await preloadExtends(checkout, otherFiles, project.entries.get('services')?.value, folder, problems);
 
-  const document = new NativeDocument({ at: fileStart });
-  const context: ConvertContext = {
-    doc: document,
-    problems,
-    notes,
-    lookup,
-    folder,
-    exists: (relativePath) => existsSync(resolve(folder, relativePath)),
-    readText: (relativePath) => readCheckoutText(checkout, resolve(folder, relativePath)),
-    refused: { volumes: new Set(), networks: new Set(), secrets: new Set(), configs: new Set() },
-    volumeKeys: new Map(),
-    hostFolders: new Map(),
-    serviceKeys: new Map(),
-    linkAliases: [],
-    writers: new Map(),
-    otherFiles,
-    incomplete: new Set(),
-  };
-  const dotEnv = hasDotEnv(folder) ? { file: repoPath('.env'), line: 0, column: 0, key: '' } : undefined;
-  convertProject(context, { tree: project, folderName: basename(folder), dotEnv, fileStart });
-  return { file, document, problems, notes, incomplete: context.incomplete };
+  const dotEnv = (await hasDotEnv(checkout, folder)) ? { file: repoPath('.env'), line: 0, column: 0, key: '' } : undefined;
+  // The converter is synchronous; what it asks of the checkout is read here, through the
+  // checkout's FileReader, and the conversion run again with the answers until it asks nothing new.
+  const answers = new CheckoutAnswers(checkout, folder);
+  for (let pass = 0; ; pass++) {
+    const document = new NativeDocument({ at: fileStart });
+    const context: ConvertContext = {
+      doc: document,
+      problems: [...problems],
+      notes: [...notes],
+      lookup,
+      folder,
+      exists: (relativePath) => answers.exists(relativePath),
+      readText: (relativePath) => answers.readText(relativePath),
+      isSops: (relativePath) => answers.isSops(relativePath),
+      refused: { volumes: new Set(), networks: new Set(), secrets: new Set(), configs: new Set() },
+      volumeKeys: new Map(),
+      hostFolders: new Map(),
+      serviceKeys: new Map(),
+      linkAliases: [],
+      writers: new Map(),
+      otherFiles,
+      incomplete: new Set(),
+    };
+    convertProject(context, { tree: project, folderName: basename(folder), dotEnv, fileStart });
+    if (pass < MAX_CONVERT_PASSES && (await answers.readAsked())) continue;
+    return { file, document, problems: context.problems, notes: context.notes, incomplete: context.incomplete };
+  }
+}
+
+/** Each pass reads every path the one before asked; a project asks its paths in the first pass, or after one answer at most. */
+const MAX_CONVERT_PASSES = 8;
+
+/** The checkout's files the converter asks about, read through the FileReader ahead of the pass that uses them. */
+class CheckoutAnswers {
+  private readonly existing = new Map<string, boolean>();
+  private readonly texts = new Map<string, string | undefined>();
+  private readonly sops = new Map<string, boolean>();
+  private readonly asked: Array<() => Promise<void>> = [];
+
+  constructor(
+    private readonly checkout: Checkout,
+    private readonly folder: string,
+  ) {}
+
+  exists(relativePath: string): boolean {
+    return this.answer(this.existing, relativePath, false, async (absolute) => {
+      // As existsSync: through links, any failure is "no".
+      return this.checkout.files.stat(absolute).then(() => true, () => false);
+    });
+  }
+
+  readText(relativePath: string): string | undefined {
+    return this.answer(this.texts, relativePath, undefined, async (absolute) => {
+      if (!isInside(this.checkout.root, absolute)) return undefined;
+      try {
+        const real = await this.checkout.files.realpath(absolute);
+        if (!isInside(this.checkout.realRoot, real) || !(await this.checkout.files.stat(real)).isFile()) return undefined;
+        return (await this.checkout.files.readFile(real)).toString('utf8');
+      } catch {
+        return undefined;
+      }
+    });
+  }
+
+  isSops(relativePath: string): boolean {
+    return this.answer(this.sops, relativePath, false, async (absolute) => {
+      try {
+        const info = await this.checkout.files.stat(absolute);
+        if (!info.isFile() || info.size > MAX_SOPS_BYTES) return false;
+        return isSopsFile((await this.checkout.files.readFile(absolute)).toString('utf8'));
+      } catch {
+        return false;
+      }
+    });
+  }
+
+  /** Reads what the last pass asked; false when it asked nothing new. */
+  async readAsked(): Promise<boolean> {
+    if (this.asked.length === 0) return false;
+    const reads = this.asked.splice(0);
+    for (const read of reads) await read();
+    return true;
+  }
+
+  private answer<T>(known: Map<string, T>, relativePath: string, unknown: T, read: (absolute: string) => Promise<T>): T {
+    const absolute = resolve(this.folder, relativePath);
+    if (known.has(absolute)) return known.get(absolute) as T;
+    this.asked.push(async () => {
+      if (!known.has(absolute)) known.set(absolute, await read(absolute));
+    });
+    return unknown;
+  }
 }
 
 const INCLUDED_SECTIONS = ['services', 'volumes', 'networks', 'secrets', 'configs'];
@@ -220,19 +291,9 @@ async function readTree(checkout: Checkout, folder: string, name: string, file: 
   return located.tree;
 }
 
-function readCheckoutText(checkout: Checkout, absolute: string): string | undefined {
-  if (!isInside(checkout.root, absolute)) return undefined;
-  try {
-    const real = realpathSync(absolute);
-    return isInside(checkout.realRoot, real) && statSync(real).isFile() ? readFileSync(real, 'utf8') : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
-function hasDotEnv(folder: string): boolean {
-  const path = join(folder, '.env');
-  return existsSync(path) && statSync(path).isFile();
+async function hasDotEnv(checkout: Checkout, folder: string): Promise<boolean> {
+  return checkout.files.stat(join(folder, '.env')).then((info) => info.isFile(), () => false);
 }
 
 export interface ComposeLoad {
@@ -248,7 +309,7 @@ export async function loadComposeFolder(folder: string, checkout: Checkout, cont
   // `.env` values may use capstan.env's variables; a service's env_file values `.env`'s too.
   let outer = layerVariables([context.defaults], context.fallback).lookup;
   const envFiles = composeEnvFiles(checkout, context.envFiles, notes, () => outer);
-  const dotEnv = hasDotEnv(folder) ? await envFiles.read(folder, '.env') : undefined;
+  const dotEnv = (await hasDotEnv(checkout, folder)) ? await envFiles.read(folder, '.env') : undefined;
   const variables = layerVariables([dotEnv, context.defaults], context.fallback);
   outer = variables.lookup;
   const conversion = await convertComposeFolder(folder, checkout, variables.lookup);

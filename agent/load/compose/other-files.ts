@@ -1,7 +1,6 @@
 // Compose files a project reads besides its own (`include`, `extends.file`): files of the same
 // checkout only. A path that leaves the checkout, or a symbolic link that points out of it, is
 // refused at the key that names it, so a commit can never read a file of the host.
-import { lstat, readFile, realpath } from 'node:fs/promises';
 import { dirname, relative, resolve, sep } from 'node:path';
 import type { ManifestProblem } from '../../errors.js';
 import { parseManifest } from '../files/parse.js';
@@ -33,16 +32,16 @@ export async function readOtherFile(checkout: Checkout, fromFolder: string, writ
   if (!isInside(checkout.root, path)) return refuse(problems, at, 'COMPOSE_FILE_OUTSIDE', outside);
   let real: string;
   try {
-    real = await realpath(path);
+    real = await checkout.files.realpath(path);
   } catch {
     return refuse(problems, at, 'COMPOSE_FILE_NOT_FOUND', `'${written}' does not exist in the repository (paths start from ${toRepoPath(checkout.root, fromFolder)})`);
   }
   if (!isInside(checkout.realRoot, real)) return refuse(problems, at, 'COMPOSE_FILE_OUTSIDE', `${outside} (through a symbolic link)`);
-  const info = await lstat(real);
+  const info = await checkout.files.lstat(real);
   if (!info.isFile()) return refuse(problems, at, 'COMPOSE_INVALID', `'${written}' is not a file`);
   if (info.size > MAX_BYTES) return refuse(problems, at, 'COMPOSE_INVALID', `'${written}' is ${info.size} bytes; a Compose file holds at most ${MAX_BYTES}`);
   const file = toRepoPath(checkout.root, path);
-  const { parsed, problems: syntax } = parseManifest(await readFile(real, 'utf8'), file);
+  const { parsed, problems: syntax } = parseManifest((await checkout.files.readFile(real)).toString('utf8'), file);
   problems.push(...syntax);
   if (!parsed) return undefined;
   const located = locatedTree(parsed.doc, parsed.lineCounter, file);
