@@ -23,6 +23,8 @@ export interface FileResult {
   app?: AppDraft;
   bindings: PortBinding[];
   grants: GrantBinding[];
+  /** Compose files: what was done as Compose does (an unset variable left empty). */
+  notes?: ManifestProblem[];
 }
 
 export async function loadManifestFile(absolute: string, checkout: Checkout, context: VariableContext, policy: HostPolicy): Promise<FileResult> {
@@ -51,7 +53,14 @@ export interface ManifestSource {
   located(path: KeyPath, atKey?: boolean): { file: string; line: number; column: number; key: string };
 }
 
-export async function loadManifestData(source: ManifestSource, checkout: Checkout, context: VariableContext, policy: HostPolicy): Promise<FileResult> {
+/** How a loader treats an unset `${VAR}` without default: Compose files may follow Compose (empty) when the host policy allows. */
+export interface LoadOptions {
+  compose?: boolean;
+}
+
+const UNSET_HINT = 'set allow_unset_variables: true in the policy file (--policy-file, CAPSTAN_POLICY_FILE) to let a Compose file leave it empty, as Compose does';
+
+export async function loadManifestData(source: ManifestSource, checkout: Checkout, context: VariableContext, policy: HostPolicy, options: LoadOptions = {}): Promise<FileResult> {
   const { file, data: parsedData, manifestDir, located } = source;
   const toProblem = (problem: PathProblem): ManifestProblem => ({
     code: problem.code,
@@ -64,7 +73,20 @@ export async function loadManifestData(source: ManifestSource, checkout: Checkou
   const { env_files: envFilesField, ...body } = fields ?? {};
   const app = await manifestVariables(envFilesField, manifestDir, context);
   const interpolated = interpolateTree(fields ? body : parsedData, app.variables.lookup, app.variables.isOpaque);
-  const unresolved = [...app.unresolved, ...interpolated.problems];
+  // An unset variable without default: empty, as in Compose, with a note, when the host policy
+  // lets Compose files do that; otherwise refused, naming the setting (in a Compose file).
+  const emptied = options.compose && policy.allowUnsetVariables ? interpolated.problems.filter((problem) => problem.unsetVariable !== undefined) : [];
+  const notes: ManifestProblem[] = emptied.map((problem) => ({
+    code: 'COMPOSE_NOTE',
+    ...located(problem.path),
+    message: `variable '${problem.unsetVariable}' is not set: it is an empty string, as in Compose (allow_unset_variables: true)`,
+  }));
+  const unresolved = [
+    ...app.unresolved,
+    ...interpolated.problems
+      .filter((problem) => !emptied.includes(problem))
+      .map((problem) => (options.compose && problem.unsetVariable !== undefined ? { ...problem, message: `${problem.message}; or ${UNSET_HINT}` } : problem)),
+  ];
   // A value whose variable is missing is empty now, and one from an unchecked env file a
   // stand-in; problems either causes further on are noise.
   const isNoise = (problem: PathProblem) =>
@@ -80,7 +102,7 @@ export async function loadManifestData(source: ManifestSource, checkout: Checkou
   problems.push(...schemaProblems.map(toProblem));
   // Problems hidden as noise (a value from an unchecked env file) leave the rest worth checking,
   // unless they hide that the data is not shaped as a manifest (a file that is only `$`).
-  if (schemaProblems.length > 0 || (allSchemaProblems.length > 0 && !manifestShaped(data))) return { problems, appSite, bindings: [], grants: [] };
+  if (schemaProblems.length > 0 || (allSchemaProblems.length > 0 && !manifestShaped(data))) return { problems, appSite, bindings: [], grants: [], notes };
 
   const normalized = await normalizeManifest(data as Manifest, {
     checkout,
@@ -100,7 +122,7 @@ export async function loadManifestData(source: ManifestSource, checkout: Checkou
     ...located(['services', service, 'ports', index]),
   }));
   const grants = normalized.grants.map(({ service, grant, path }) => ({ app: normalized.app.name, service, grant, ...located(path) }));
-  return { problems, appSite, app: normalized.app, bindings, grants };
+  return { problems, appSite, app: normalized.app, bindings, grants, notes };
 }
 
 /** Maps where normalize expects maps: the file, `services` and each service, `volumes`. */

@@ -14,6 +14,8 @@ export interface PathProblem {
   atKey?: boolean;
   /** Host-policy refusals: the policy-file settings that would lift it (policy/check.ts). */
   grant?: Record<string, unknown>;
+  /** An unset `${VAR}` without default nor `?`: the variable (Compose makes it empty; allow_unset_variables). */
+  unsetVariable?: string;
 }
 
 const PLAIN_KEY = /^[A-Za-z0-9_-]+$/;

@@ -14,6 +14,9 @@ export const PolicyFile = Type.Object(
     allow_host_cgroup: Type.Optional(Type.Boolean({ description: 'Allow `cgroup: host`.' })),
     allow_docker_socket: Type.Optional(Type.Boolean({ description: 'Allow bind mounts of a container runtime\'s socket itself (root on the host, in effect): Docker\'s /var/run/docker.sock or a rootless /run/user/UID/docker.sock, containerd, CRI-O, Podman, BuildKit; wherever it is reached from (a link, /proc/PID/root). Folders holding one stay refused.' })),
     allow_devices: Type.Optional(Type.Boolean({ description: 'Allow `devices:` and `gpus:`.' })),
+    allow_unset_variables: Type.Optional(
+      Type.Boolean({ description: 'In Compose files, let an unset `${VAR}` without a default be an empty string, as Compose does, with a note; `${VAR:?msg}` stays refused, and so do native manifests.' }),
+    ),
     allowed_capabilities: Type.Optional(
       Type.Array(Type.String({ pattern: '^([Cc][Aa][Pp]_)?[A-Za-z_]+$' }), { description: 'Capabilities `cap_add` may name beyond Docker\'s default set; `ALL` allows `cap_add: [ALL]`.' }),
     ),

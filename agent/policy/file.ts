@@ -41,6 +41,7 @@ export function parsePolicy(text: string, file: string): HostPolicy {
     allowHostCgroup: policy.allow_host_cgroup ?? DEFAULT_POLICY.allowHostCgroup,
     allowDockerSocket: policy.allow_docker_socket ?? DEFAULT_POLICY.allowDockerSocket,
     allowDevices: policy.allow_devices ?? DEFAULT_POLICY.allowDevices,
+    allowUnsetVariables: policy.allow_unset_variables ?? DEFAULT_POLICY.allowUnsetVariables,
     allowedCapabilities: (policy.allowed_capabilities ?? []).map((name) => name.toUpperCase().replace(/^CAP_/, '')),
     bindRoots: (policy.bind_roots ?? []).map((root) => posix.normalize(root).replace(/(.)\/+$/, '$1')),
     allowedRuntimes: policy.allowed_runtimes ?? DEFAULT_POLICY.allowedRuntimes,

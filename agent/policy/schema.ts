@@ -17,6 +17,8 @@ export interface HostPolicy {
   allowHostCgroup: boolean;
   allowDockerSocket: boolean;
   allowDevices: boolean;
+  /** In a Compose file, an unset `${VAR}` without default is empty, as Compose does, with a note; otherwise refused. */
+  allowUnsetVariables: boolean;
   /** Upper case, without `CAP_`. */
   allowedCapabilities: string[];
   /** Normalized absolute paths, without a trailing slash. */
@@ -65,6 +67,7 @@ export const DEFAULT_POLICY: HostPolicy = {
   allowHostCgroup: false,
   allowDockerSocket: false,
   allowDevices: false,
+  allowUnsetVariables: false,
   allowedCapabilities: [],
   bindRoots: [],
   allowedRuntimes: DEFAULT_RUNTIMES,

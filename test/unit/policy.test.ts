@@ -32,6 +32,7 @@ describe('host policy: parsing the file', () => {
       allowHostCgroup: false,
       allowDockerSocket: true,
       allowDevices: true,
+      allowUnsetVariables: false,
       allowedCapabilities: ['NET_ADMIN', 'SYS_TIME'],
       bindRoots: ['/srv', '/data/apps'],
       allowedRuntimes: ['runc', 'nvidia'],

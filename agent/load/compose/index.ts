@@ -321,7 +321,9 @@ export async function loadComposeFolder(folder: string, checkout: Checkout, cont
     checkout,
     { ...context, envFiles },
     policy,
+    { compose: true },
   );
+  notes.push(...(result.notes ?? []));
   // A key or a value the conversion already refused has its problem: the native loader's view of
   // the same place is no news.
   const refusedKeys = conversion.problems.filter((problem) => problem.key !== '').map((problem) => problem.key);

@@ -25,7 +25,10 @@ export function interpolateTree(data: unknown, lookup: Lookup, isOpaque: (name: 
       };
       const result = interpolate(value, tracked);
       if (usedOpaque) opaquePaths.push(path);
-      for (const issue of result.issues) problems.push({ code: issue.code, path, message: issue.message });
+      for (const issue of result.issues) {
+        const unset = issue.code === 'UNDEFINED_VARIABLE' && !issue.required && issue.variable !== undefined;
+        problems.push({ code: issue.code, path, message: issue.message, ...(unset ? { unsetVariable: issue.variable } : {}) });
+      }
       return castAt(path)?.(result.value) ?? result.value;
     }
     if (Array.isArray(value)) return value.map((item, index) => visit(item, [...path, index]));
