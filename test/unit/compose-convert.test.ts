@@ -17,7 +17,7 @@ describe('Compose service keys → native fields', () => {
     assert.deepEqual(list.app!.services[0].environment, { A: '1', B: 'x=y', TZ: 'Europe/Paris' });
 
     const map = await convertCompose(service('    environment:\n      A: 1\n      B: true\n      MISSING:\n'));
-    assert.deepEqual(map.problems, ["app/compose.yaml:7:15: services.web.environment.MISSING: variable 'MISSING' is not set; define it in an env file or write ${MISSING:-default} [UNDEFINED_VARIABLE]"]);
+    assert.deepEqual(map.problems, ["app/compose.yaml:7:15: services.web.environment.MISSING: variable 'MISSING' is not set; define it in an env file or write ${MISSING:-default}; or set allow_unset_variables: true in the policy file (--policy-file, CAPSTAN_POLICY_FILE) to let a Compose file leave it empty, as Compose does [UNDEFINED_VARIABLE]"]);
   });
 
   it('ports: short syntax as written, long syntax with a quoted number, ranges refused', async () => {
