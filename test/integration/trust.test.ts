@@ -117,6 +117,7 @@ describe('trust: commits and tags in a local repository', () => {
   });
 
   it('refuses a signature copied onto other content', async () => {
+    await commit(); // the parent, whose tree the forgery takes
     for (const key of [alice, dave]) {
       const signed = await commit({ sign: key });
       await verify(signed);
