@@ -4,26 +4,22 @@ import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { docker, testLabels, TEST_IMAGE, uniqueName } from '../helpers/docker.js';
-import { repoRoot, tempDir, type TempDir } from '../helpers/paths.js';
+import { testLabels, TEST_IMAGE, uniqueName } from '../helpers/docker.js';
+import { agentFor } from '../helpers/fixture.js';
+import { repoRoot } from '../helpers/paths.js';
 
 const run = promisify(execFile);
 
 describe('Docker client with gRPC and ssh2 deferred', { timeout: 120_000 }, () => {
-  let work: TempDir;
-  const name = uniqueName('capstan-client');
-  before(async () => {
-    work = await tempDir('capstan-client');
-  });
-  after(async () => {
-    await docker.getContainer(name).remove({ force: true }).catch(() => undefined);
-    await work?.cleanup();
-  });
-
-  it('talks to the engine without loading them, and loads ssh2 when an ssh:// host needs it', async () => {
+  it('talks to the engine without loading them, and loads ssh2 when an ssh:// host needs it', async (t) => {
+    // No repository: the fixture gives the scratch folder, and its label cleanup removes the
+    // probe's container if the probe dies before removing it.
+    const agent = await agentFor(t, { noRepo: true });
+    const work = await agent.tempDir('capstan-client');
+    const name = uniqueName('capstan-client');
     const probe = join(work.path, 'probe.mjs');
     await writeFile(probe, `import { createRequire } from 'node:module';
 const { connectDocker, deferUnusedDockerModules } = await import(${JSON.stringify(pathToFileURL(join(repoRoot(), 'dist', 'agent', 'docker.js')).href)});
@@ -32,7 +28,7 @@ const loaded = (pattern) => Object.keys(cache).some((path) => pattern.test(path)
 const docker = connectDocker();
 const report = { ping: String(await docker.ping()), apiVersion: (await docker.version()).ApiVersion };
 report.image = (await docker.getImage(${JSON.stringify(TEST_IMAGE)}).inspect()).Id;
-const created = await docker.createContainer({ name: ${JSON.stringify(name)}, Image: ${JSON.stringify(TEST_IMAGE)}, Cmd: ['sleep', '30'], Labels: ${JSON.stringify(testLabels())} });
+const created = await docker.createContainer({ name: ${JSON.stringify(name)}, Image: ${JSON.stringify(TEST_IMAGE)}, Cmd: ['sleep', '30'], Labels: ${JSON.stringify(testLabels({ 'capstan.node': agent.node }))} });
 await created.start();
 report.running = (await created.inspect()).State.Running;
 report.listed = (await docker.listContainers({ filters: { name: [${JSON.stringify(name)}] } })).length;

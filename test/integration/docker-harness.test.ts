@@ -1,4 +1,4 @@
-// Proves the Docker harness the other integration tests stand on, against the real engine.
+// Proves the Docker harness that the fixture stands on, against the real engine: so no fixture here.
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import {

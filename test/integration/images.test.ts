@@ -19,11 +19,9 @@ describe('images: pull first, collect old ones', () => {
   const capstan = (...args: string[]) =>
     runCapstan(args, { timeoutMs: 120_000, env: agent.env() });
   const deploy = async (image: string) => {
-    await agent.repo.write({
+    await agent.push({
       [`${app}.yaml`]: `app: ${app}\nservices:\n  web:\n    image: ${image}\n    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]\n    replicas: 2\n    update: { monitor: 1s }\n`,
-    });
-    await agent.repo.commit(`deploy ${image}`);
-    await agent.repo.push();
+    }, `deploy ${image}`);
     return capstan('once');
   };
   const present = async (reference: string) => {
@@ -38,6 +36,10 @@ describe('images: pull first, collect old ones', () => {
   before(async () => {
     registry = await startRegistry();
     for (const tag of ['v1', 'v2', 'v3']) tags[tag] = await registry.pushImage(repository, tag);
+    // v1, pulled by the deploy, runs for every test.
+    assert.equal(await present(tags.v1), false);
+    const result = await deploy(tags.v1);
+    assert.equal(result.code, 0, result.stderr);
   });
 
   // After the label cleanup, whatever it meets.
@@ -47,9 +49,6 @@ describe('images: pull first, collect old ones', () => {
   });
 
   it('pulls an image the host lacks before creating containers', async () => {
-    assert.equal(await present(tags.v1), false);
-    const result = await deploy(tags.v1);
-    assert.equal(result.code, 0, result.stderr);
     assert.equal(await present(tags.v1), true);
     assert.equal((await listManaged(node)).length, 2);
   });

@@ -23,17 +23,18 @@ describe('registry mirrors from the host policy', { timeout: 300_000 }, () => {
     timeoutMs: 180_000,
     env: agent.env({ CAPSTAN_POLICY_FILE: policyFile }),
   });
-  const push = async (tag: string) => {
-    await agent.repo.write({ [`${app}.yaml`]: `app: ${app}\nservices:\n  web:\n    image: ${upstream}/${repository}:${tag}\n    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]\n` });
-    await agent.repo.commit(tag);
-    await agent.repo.push();
-  };
+  const push = (tag: string) =>
+    agent.push({ [`${app}.yaml`]: `app: ${app}\nservices:\n  web:\n    image: ${upstream}/${repository}:${tag}\n    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]\n` }, tag);
 
   before(async () => {
     registry = await startRegistry();
     await registry.pushImage(repository, 'v1');
     policyFile = join(agent.state.path, 'policy.yaml');
     writeFileSync(policyFile, `mirrors:\n  "${upstream}": "${registry.host}"\nmirrors_fail_closed: true\n`);
+    // v1, through the mirror, for every test.
+    await push('v1');
+    const result = await capstan('once');
+    assert.equal(result.code, 0, result.stderr);
   });
 
   // After the label cleanup, whatever it meets.
@@ -43,9 +44,6 @@ describe('registry mirrors from the host policy', { timeout: 300_000 }, () => {
   });
 
   it('pulls from the mirror and runs the image under its own name', async () => {
-    await push('v1');
-    const result = await capstan('once');
-    assert.equal(result.code, 0, result.stderr);
     const containers = await listManaged(node);
     assert.equal(containers.length, 1);
     const info = await docker.getContainer(containers[0].id).inspect();

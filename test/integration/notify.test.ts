@@ -5,13 +5,13 @@ import { createHmac } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { afterEach, before, describe, it } from 'node:test';
 import pino from 'pino';
 import type { Clock } from '../../agent/clock.js';
 import { readCounter } from '../../agent/metrics/index.js';
 import { NotificationQueue, Notifier, targetKey, type NotificationEvent, type NotifierDeps, type NotifyTarget } from '../../agent/notify/index.js';
 import { openDb, type Db } from '../../agent/state/db.js';
-import { tempDir, type TempDir } from '../helpers/paths.js';
+import { sharedAgent } from '../helpers/fixture.js';
 
 interface Received {
   method: string;
@@ -107,21 +107,21 @@ async function closedPort(): Promise<number> {
 }
 
 describe('notifications over HTTP', () => {
-  let scratch: TempDir;
+  const fixture = sharedAgent({ noRepo: true }); // no git server or agent: the SQLite files' folder
+  let scratch: string;
   let fileIndex = 0;
   const open: Array<{ close(): unknown }> = [];
   const notifiers: Notifier[] = [];
 
   before(async () => {
-    scratch = await tempDir('capstan-notify');
+    scratch = (await fixture.tempDir('capstan-notify')).path;
   });
   afterEach(async () => {
     for (const notifier of notifiers.splice(0)) await notifier.stop();
     for (const resource of open.splice(0).reverse()) await resource.close();
   });
-  after(() => scratch.cleanup());
 
-  function database(file = `${scratch.path}/state-${++fileIndex}.db`): Db {
+  function database(file = `${scratch}/state-${++fileIndex}.db`): Db {
     const db = openDb(file);
     open.push(db);
     return db;
@@ -287,7 +287,7 @@ describe('notifications over HTTP', () => {
 
   it('keeps the queue across a restart and sends it from the new process', async () => {
     const listener = await receiver(() => 200);
-    const file = `${scratch.path}/restart.db`;
+    const file = `${scratch}/restart.db`;
     const clock = manualClock();
     const target: NotifyTarget = { kind: 'webhook', url: `${listener.base}/after-restart`, secret: 'k3y-value' };
     const first = openDb(file);

@@ -35,6 +35,7 @@ describe('operating: notifications, metrics file, status', () => {
   let receiver: Server;
   const received: Received[] = [];
   let receiverUrl = '';
+  let deployed = '';
   const capstan = (...args: string[]) =>
     runCapstan(args, {
       timeoutMs: 120_000,
@@ -67,6 +68,11 @@ describe('operating: notifications, metrics file, status', () => {
     });
     await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
     receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+    // Deployed once for every test; only the last one changes it.
+    deployed = await agent.push({ [`${app}.yaml`]: manifest(true, 'v1') }, 'deploy');
+    const result = await capstan('once');
+    assert.equal(result.code, 0, result.stderr);
+    await waitFor(() => received.length >= 4, { timeoutMs: 15_000, what: 'four notifications' });
   });
 
   // After the label cleanup, whatever it meets.
@@ -75,20 +81,13 @@ describe('operating: notifications, metrics file, status', () => {
   });
 
   it('notifies every target of a deploy, with a verifiable webhook signature', async () => {
-    await agent.repo.write({ [`${app}.yaml`]: manifest(true, 'v1') });
-    const commit = await agent.repo.commit('deploy');
-    await agent.repo.push();
-    const result = await capstan('once');
-    assert.equal(result.code, 0, result.stderr);
-
-    await waitFor(() => received.length >= 4, { timeoutMs: 15_000, what: 'four notifications' });
     assert.deepEqual(received.map((request) => request.path.split('?')[0]).sort(), ['/discord', '/ntfy', '/slack', '/webhook']);
     const webhook = received.find((request) => request.path.startsWith('/webhook'))!;
     const expected = `sha256=${createHmac('sha256', HOOK_SECRET).update(webhook.body).digest('hex')}`;
     assert.equal(webhook.headers['x-capstan-signature'], expected);
     assert.equal(webhook.headers['x-capstan-event'], 'deployed');
     const event = JSON.parse(webhook.body);
-    assert.equal(event.commit, commit);
+    assert.equal(event.commit, deployed);
     assert.equal(event.node, node);
     assert.match(event.message, new RegExp(`${app}/web`));
     assert.match(received.find((request) => request.path === '/slack')!.body, /"text":/);
@@ -135,9 +134,7 @@ describe('operating: notifications, metrics file, status', () => {
 
   it('notifies a rollback and the quarantine, and counts it', async () => {
     const before = received.length;
-    await agent.repo.write({ [`${app}.yaml`]: manifest(false, 'v2') });
-    await agent.repo.commit('broken');
-    await agent.repo.push();
+    await agent.push({ [`${app}.yaml`]: manifest(false, 'v2') }, 'broken');
     assert.equal((await capstan('once')).code, 1);
     await waitFor(() => received.length >= before + 8, { timeoutMs: 15_000, what: 'rollback and quarantine notifications' });
     const events = received.slice(before).filter((request) => request.path.startsWith('/webhook')).map((request) => request.headers['x-capstan-event']);

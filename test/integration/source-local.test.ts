@@ -4,12 +4,12 @@ import fs from 'node:fs';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import pino from 'pino';
 import { CapstanError } from '../../agent/errors.js';
 import { createGitSource, type GitSource, type HttpClient } from '../../agent/source/index.js';
+import { sharedAgent } from '../helpers/fixture.js';
 import { gitEnvironment, runGit } from '../helpers/git-server.js';
-import { tempDir, type TempDir } from '../helpers/paths.js';
 
 const noNetwork: HttpClient = {
   request: async () => {
@@ -35,15 +35,12 @@ async function rejectsWithCode(promise: Promise<unknown>, code: string): Promise
 }
 
 describe('git source from a local repository', () => {
-  let scratch: TempDir;
+  // No git server (the repository is a local folder): the fixture gives the scratch folders.
+  const fixture = sharedAgent({ noRepo: true });
+  let scratch: string;
   let workDir: string;
   let git: (...args: string[]) => Promise<string>;
-  const stateDirs: TempDir[] = [];
-  const newStateDir = async () => {
-    const dir = await tempDir('capstan-source-local');
-    stateDirs.push(dir);
-    return dir.path;
-  };
+  const newStateDir = async () => (await fixture.tempDir('capstan-source-local')).path;
   const commitFiles = async (files: Record<string, string>, message: string) => {
     for (const [file, content] of Object.entries(files)) {
       await fs.promises.mkdir(join(workDir, file, '..'), { recursive: true });
@@ -55,17 +52,14 @@ describe('git source from a local repository', () => {
   };
 
   before(async () => {
-    scratch = await tempDir('capstan-local-repo');
-    workDir = join(scratch.path, 'work');
-    const env = gitEnvironment(scratch.path);
-    await runGit(scratch.path, ['init', '--quiet', '--initial-branch=main', workDir], env);
+    scratch = (await fixture.tempDir('capstan-local-repo')).path;
+    workDir = join(scratch, 'work');
+    const env = gitEnvironment(scratch);
+    await runGit(scratch, ['init', '--quiet', '--initial-branch=main', workDir], env);
     git = (...args: string[]) => runGit(workDir, args, env);
     await git('config', 'user.name', 'Local Author');
     await git('config', 'user.email', 'local@example.test');
-  });
-  after(async () => {
-    await scratch?.cleanup();
-    for (const dir of stateDirs) await dir.cleanup();
+    await commitFiles({ 'README.md': 'manifests\n' }, 'initial');
   });
 
   it('reads a working copy in place and follows its new commits', async () => {
@@ -95,23 +89,23 @@ describe('git source from a local repository', () => {
   });
 
   it('reads a bare repository given as a path or a file:// URL', async () => {
-    const head = (await git('rev-parse', 'HEAD')).trim();
-    const bareDir = join(scratch.path, 'bare.git');
-    await runGit(scratch.path, ['clone', '--quiet', '--bare', workDir, bareDir], gitEnvironment(scratch.path));
+    const head = await commitFiles({ 'apps/bare.yaml': 'app: bare\n' }, 'for the bare clone');
+    const bareDir = join(scratch, 'bare.git');
+    await runGit(scratch, ['clone', '--quiet', '--bare', workDir, bareDir], gitEnvironment(scratch));
     for (const repo of [bareDir, pathToFileURL(bareDir).href]) {
       const source = makeSource(repo, await newStateDir());
       assert.equal(await source.fetch(), head, repo);
       const checkout = await source.checkout(head);
-      assert.equal(await readFile(join(checkout.dir, 'apps/db.yaml'), 'utf8'), 'app: db\n');
+      assert.equal(await readFile(join(checkout.dir, 'apps/bare.yaml'), 'utf8'), 'app: bare\n');
     }
   });
 
   it('reports a missing branch, a missing path and an unknown commit', async () => {
     const missingBranch = await rejectsWithCode(makeSource(workDir, await newStateDir(), 'release').fetch(), 'GIT_BRANCH_NOT_FOUND');
     assert.equal(missingBranch.errorClass, 'terminal');
-    const missingPath = await rejectsWithCode(makeSource(join(scratch.path, 'unmounted'), await newStateDir()).fetch(), 'GIT_UNREACHABLE');
+    const missingPath = await rejectsWithCode(makeSource(join(scratch, 'unmounted'), await newStateDir()).fetch(), 'GIT_UNREACHABLE');
     assert.equal(missingPath.errorClass, 'transient');
-    await rejectsWithCode(makeSource(scratch.path, await newStateDir()).fetch(), 'GIT_UNREACHABLE');
+    await rejectsWithCode(makeSource(scratch, await newStateDir()).fetch(), 'GIT_UNREACHABLE');
     await rejectsWithCode(makeSource(workDir, await newStateDir()).checkout('0123456789abcdef0123456789abcdef01234567'), 'GIT_COMMIT_NOT_FOUND');
   });
 });

@@ -5,13 +5,13 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { chmod, mkdir, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import http from 'isomorphic-git/http/node';
 import pino from 'pino';
 import { CapstanError } from '../../agent/errors.js';
 import { createGitSource, type GitSource } from '../../agent/source/index.js';
-import { gitEnvironment, startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';
-import { tempDir, type TempDir } from '../helpers/paths.js';
+import { sharedAgent } from '../helpers/fixture.js';
+import { gitEnvironment, type RemoteRepo } from '../helpers/git-server.js';
 
 const token = `tok-${randomBytes(16).toString('hex')}`;
 // Random bytes do not compress, so this blob fills the middle of the pack: garbling the middle
@@ -114,39 +114,33 @@ const damages: Array<{ name: string; damage: (stateDir: string) => Promise<void>
 ];
 
 describe('git cache self-repair', () => {
-  let server: GitServer;
+  // The fixture's git server and scratch folders; no agent runs here.
+  const fixture = sharedAgent({ token });
   let repo: RemoteRepo;
   let commit: string;
-  const stateDirs: TempDir[] = [];
 
   before(async () => {
-    server = await startGitServer({ token });
-    repo = await server.createRepo('repair');
+    repo = await fixture.server.createRepo('repair');
     await repo.write({ 'apps/web.yaml': 'app: web\n', 'data/large.txt': largeBlob, 'README.md': 'manifests\n' });
     commit = await repo.commit('initial');
     await repo.push();
     largeBlobOid = (await repo.git('rev-parse', `${commit}:data/large.txt`)).trim();
   });
-  after(async () => {
-    await server?.close();
-    for (const dir of stateDirs) await dir.cleanup();
-  });
 
   for (const { name, damage } of damages) {
     it(`repairs ${name}`, async () => {
-      const state = await tempDir('capstan-repair');
-      stateDirs.push(state);
+      const state = await fixture.tempDir('capstan-repair');
       const { source, logLines } = makeSource(repo.url, state.path);
       await source.checkout(await source.fetch());
       await damage(state.path);
       await rm(join(state.path, 'checkouts'), { recursive: true });
 
-      const before = server.log.length;
+      const before = fixture.server.log.length;
       assert.equal(await source.fetch(), commit);
       const checkout = await source.checkout(commit);
       assert.equal(await readFile(join(checkout.dir, 'data/large.txt'), 'utf8'), largeBlob);
       assert.equal(await readFile(join(checkout.dir, 'apps/web.yaml'), 'utf8'), 'app: web\n');
-      const packDownloads = server.log.slice(before).filter((record) => record.kind === 'fetch').length;
+      const packDownloads = fixture.server.log.slice(before).filter((record) => record.kind === 'fetch').length;
       assert.equal(packDownloads, 1, 'one fresh fetch repairs it');
       assert.deepEqual((await readdir(state.path)).sort(), ['checkouts', 'git']);
       if (name !== 'deleted object files') {
@@ -156,8 +150,7 @@ describe('git cache self-repair', () => {
   }
 
   it('gives up with GIT_CACHE_CORRUPT when the cache stays unreadable, after one fresh fetch per call', async () => {
-    const state = await tempDir('capstan-repair');
-    stateDirs.push(state);
+    const state = await fixture.tempDir('capstan-repair');
     // A disk that garbles every pack it returns: fetching afresh cannot help.
     const garblingFs = {
       ...fs,
@@ -174,14 +167,14 @@ describe('git cache self-repair', () => {
     } as typeof fs;
     const { source } = makeSource(repo.url, state.path, garblingFs);
     for (let call = 0; call < 2; call++) {
-      const before = server.log.length;
+      const before = fixture.server.log.length;
       await assert.rejects(source.fetch(), (error: unknown) => {
         assert.ok(error instanceof CapstanError, String(error));
         assert.equal(error.code, 'GIT_CACHE_CORRUPT');
         assert.equal(error.errorClass, 'transient');
         return true;
       });
-      const packDownloads = server.log.slice(before).filter((record) => record.kind === 'fetch').length;
+      const packDownloads = fixture.server.log.slice(before).filter((record) => record.kind === 'fetch').length;
       assert.ok(packDownloads >= 1 && packDownloads <= 2, `bounded re-fetching per call, got ${packDownloads}`);
     }
   });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { runCapstan } from '../helpers/cli.js';
 import { docker, exec, listManaged, uniqueName } from '../helpers/docker.js';
 import { sharedAgent } from '../helpers/fixture.js';
@@ -58,12 +58,14 @@ describe('spec: networks closed by default, granted by the consumer', () => {
     if (hostServer) await new Promise((resolve) => hostServer!.close(resolve));
   });
 
-  it('deploys five apps; each app has its own network, a grant to one service adds an internal grant network', async () => {
-    await agent.repo.write(manifests(`${db}/postgres`));
-    await agent.repo.commit('apps');
-    await agent.repo.push();
+  // Deployed once for every test; only the last one changes it.
+  before(async () => {
+    await agent.push(manifests(`${db}/postgres`), 'apps');
     const result = await capstan('once');
     assert.equal(result.code, 0, result.stderr);
+  });
+
+  it('deploys five apps; each app has its own network, a grant to one service adds an internal grant network', async () => {
     const networks = await docker.listNetworks({ filters: { label: [`capstan.node=${node}`] } });
     const byName = new Map(networks.map((network) => [network.Name, network]));
     assert.deepEqual(
@@ -129,9 +131,7 @@ describe('spec: networks closed by default, granted by the consumer', () => {
 
   it('widening a grant is applied live: no container is replaced, the unused grant network goes', async () => {
     const before = Object.fromEntries((await listManaged(node)).map((container) => [container.name, container.id]));
-    await agent.repo.write(manifests(db));
-    await agent.repo.commit('api uses all of db');
-    await agent.repo.push();
+    await agent.push(manifests(db), 'api uses all of db');
     const plan = await capstan('plan');
     assert.equal(plan.code, 2, plan.stderr);
     assert.match(plan.stdout, new RegExp(`connect ${api}-api-1 to ${db}_default`));

@@ -2,7 +2,7 @@
 // revocation is: the signature's creation time is chosen by whoever signs, so a key that expired
 // years ago must not deploy a commit made today with a signature back-dated into its validity
 // (`gpg --faked-system-time`). Real keys and signatures from gpg and git, as `git verify-commit`
-// would judge them.
+// would judge them. No git server, state dir or agent: a signing workspace is all its set-up.
 import { strict as assert } from 'node:assert';
 import fs from 'node:fs';
 import { chmod, writeFile } from 'node:fs/promises';

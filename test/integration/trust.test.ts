@@ -13,8 +13,7 @@ import {
   fetchTagsAt, loadTrustFile, parseTrustFile, verifyRevision,
   type TrustedSigner, type TrustPolicy, type Verified,
 } from '../../agent/trust/index.js';
-import { startGitServer, type GitServer } from '../helpers/git-server.js';
-import { tempDir, type TempDir } from '../helpers/paths.js';
+import { sharedAgent } from '../helpers/fixture.js';
 import {
   allowedSignersLine, createSigningWorkspace, openSignedRepo,
   type GpgKey, type SignedRepo, type SigningWorkspace, type SshKey,
@@ -40,6 +39,7 @@ async function refusal(promise: Promise<unknown>, code: string): Promise<Capstan
 }
 
 describe('trust: commits and tags in a local repository', () => {
+  // No git server, state dir or agent: a signing workspace and its repository are all the set-up.
   let workspace: SigningWorkspace;
   let repo: SignedRepo;
   let alice: SshKey;
@@ -117,6 +117,7 @@ describe('trust: commits and tags in a local repository', () => {
   });
 
   it('refuses a signature copied onto other content', async () => {
+    await commit(); // the parent, whose tree the forgery takes
     for (const key of [alice, dave]) {
       const signed = await commit({ sign: key });
       await verify(signed);
@@ -254,26 +255,21 @@ describe('trust: commits and tags in a local repository', () => {
 });
 
 describe('trust: over HTTP, on the source\'s shallow cache', () => {
-  let server: GitServer;
+  // The fixture's git server and scratch folders; no agent runs here.
+  const fixture = sharedAgent();
   let workspace: SigningWorkspace;
   let alice: SshKey;
   let signers: TrustedSigner[];
-  const stateDirs: TempDir[] = [];
   const logger = pino({ level: 'silent' });
 
   async function fetchInto(url: string, stateDir?: string): Promise<{ head: string; gitdir: string; stateDir: string }> {
-    let dir = stateDir;
-    if (dir === undefined) {
-      const created = await tempDir('capstan-trust');
-      stateDirs.push(created);
-      dir = created.path;
-    }
+    const dir = stateDir ?? (await fixture.tempDir('capstan-trust')).path;
     const source = createGitSource({ repo: url, branch: 'main', stateDir: dir }, { fs, http, logger, clock });
     return { head: await source.fetch(), gitdir: path.join(dir, 'git'), stateDir: dir };
   }
 
   async function remoteRepo(name: string): Promise<{ url: string; repo: SignedRepo; push(force?: boolean): Promise<void> }> {
-    const remote = await server.createRepo(name);
+    const remote = await fixture.server.createRepo(name);
     const repo = await openSignedRepo(workspace, remote.workDir, { init: false });
     return {
       url: remote.url,
@@ -283,15 +279,10 @@ describe('trust: over HTTP, on the source\'s shallow cache', () => {
   }
 
   before(async () => {
-    server = await startGitServer();
     workspace = await createSigningWorkspace();
+    fixture.defer(() => workspace.cleanup());
     alice = await workspace.sshKey('alice');
     signers = await parseTrustFile(allowedSignersLine('alice@example.test', alice), 'trust');
-  });
-  after(async () => {
-    await server?.close();
-    await workspace?.cleanup();
-    for (const dir of stateDirs) await dir.cleanup();
   });
 
   it('verifies the fetched head and refuses a forged one pushed over it', async () => {
