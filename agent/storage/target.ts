@@ -18,7 +18,11 @@ import type { Logger } from '../log.js';
 import { REASON } from '../reasons.js';
 import type { App, DesiredState } from '../model.js';
 import type { Convergence, Target, TargetPlan } from '../targets/target.js';
-import { isDue } from './decide.js';
+import { renderPlan } from '../targets/print.js';
+import { isDue, leaseState } from './decide.js';
+import { describeStep, planStorage, type RepositoryFacts, type StorageStep } from './plan.js';
+import { volumeHistory } from './repository.js';
+import type { ResticRun } from './restic.js';
 import type { Claim, SnapshotVolume, VolumeStorage } from './volumes.js';
 import { startContainers } from './volume-data.js';
 
@@ -46,12 +50,57 @@ export class StorageTarget implements Target {
     private readonly allowEmpty = false,
   ) {}
 
-  plan(desired: DesiredState): Promise<TargetPlan> {
-    return this.inner.plan(desired);
+  /**
+   * The target's plan for what the cycle would run (without the services of volumes another
+   * node still holds), then the storage steps (plan.ts), numbered after its operations and
+   * counted with them. Reads the repositories with `--no-lock`: nothing is written, no lease
+   * taken, no repository created.
+   */
+  async plan(desired: DesiredState): Promise<TargetPlan> {
+    const { node, store, clock } = this.storage.deps;
+    const placed = snapshotVolumes(desired);
+    const rows = store.rows(node);
+    const facts = new Map<string, RepositoryFacts>();
+    for (const volume of placed) {
+      const row = rows.find((candidate) => candidate.app === volume.app && candidate.volume === volume.volume);
+      if (row?.state === 'restoring' && row.restoreFrom) continue;
+      facts.set(`${volume.app}/${volume.volume}`, await this.readFacts(volume));
+    }
+    const { steps, heldBack } = planStorage({
+      node,
+      rows,
+      placed,
+      handsOff: desired.apps.length > 0 || (desired.placedElsewhere ?? 0) > 0 || this.allowEmpty,
+      stays: (app, volume) => desired.apps.find((candidate) => candidate.name === app)?.volumes.some((candidate) => candidate.name === volume) ?? false,
+      facts,
+      now: clock.now(),
+    });
+    const inner = await this.inner.plan(withoutServicesOf(desired, heldBack));
+    const first = inner.operations.length + 1;
+    return { ...inner, operations: [...inner.operations, ...steps.map((step, index) => ({ id: first + index, ...step }))] };
   }
 
   print(plan: TargetPlan): string {
-    return this.inner.print(plan);
+    const steps = plan.operations.filter(isStorageStep);
+    const text = this.inner.print({ ...plan, operations: plan.operations.filter((operation) => !isStorageStep(operation)) });
+    if (steps.length === 0) return text;
+    return text + renderPlan(`volume storage on node ${plan.node}`, [], steps.map((step) => ({ id: step.id, text: describeStep(step), cause: step.cause, after: '' })));
+  }
+
+  /** One volume's lease records and latest snapshot, read-only; a repository not created yet reads as empty. */
+  private async readFacts(volume: SnapshotVolume): Promise<RepositoryFacts> {
+    try {
+      const repository = (await this.storage.deps.repositories())[volume.snapshot.repository];
+      if (!repository) return { error: `repository '${volume.snapshot.repository}' is not in this host's configuration` };
+      const restic = await this.storage.deps.restic(repository);
+      const readOnly: ResticRun = (args, options) => restic([args[0], '--no-lock', '--no-cache', ...args.slice(1)], options);
+      const history = await volumeHistory(readOnly, volume);
+      return { lease: leaseState(history.records), ...(history.data.length > 0 ? { latest: history.data.at(-1)!.id } : {}) };
+    } catch (error) {
+      const message = (error as Error).message;
+      if (/Is there a repository at the following location|unable to open config file/.test(message)) return { lease: { holders: [] } };
+      return { error: `cannot read repository ${volume.snapshot.repository}: ${message}` };
+    }
   }
 
   afterApplied(desired: DesiredState, logger: Logger): Promise<void> {
@@ -160,6 +209,10 @@ export class StorageTarget implements Target {
     // right before the next scheduled cycle, so it is tried again early (cycle-retry.ts).
     return { ...merged, result: 'failed', reason: REASON.applyFailed, code: first.reason, errorClass: 'not-ready', message: blocked.map((item) => item.message).join('; ') };
   }
+}
+
+function isStorageStep(operation: unknown): operation is StorageStep {
+  return (operation as { stage?: unknown }).stage === 'storage';
 }
 
 function codeOf(error: unknown, fallback: string): string {
