@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { isolationOf, type BridgeNetwork } from '../../agent/targets/containers/execute-isolation.js';
+import { createIsolationCheck, isolationOf, type BridgeNetwork } from '../../agent/targets/containers/execute-isolation.js';
+import { createLogger } from '../../agent/log.js';
 
 // The engine's isolation rules as `iptables-save -t filter` prints them on Docker 20.10 (taken
 // from this project's test engine), and the ways they go missing.
@@ -47,4 +48,35 @@ it('reads whether the engine isolates a network, and what is missing when it doe
     assert.equal(verdict.state, expected, `${what}: ${JSON.stringify(verdict)}`);
     if (verdict.state === 'exposed') assert.ok(verdict.reason.length > 0);
   }
+});
+
+it('re-reads a network found exposed before refusing it, and refuses one that stays exposed', async () => {
+  const jumpless = without('-A FORWARD -j DOCKER-ISOLATION-STAGE-1');
+  const docker = {
+    info: async () => ({}),
+    getNetwork: () => ({ inspect: async () => ({ Id: '01317d14ef1a0000', Driver: 'bridge', IPAM: { Config: [{ Subnet: '172.20.0.0/16' }] } }) }),
+  };
+  const check = (reads: string[]) => {
+    const slept: number[] = [];
+    let read = 0;
+    const isolation = createIsolationCheck({
+      docker: docker as never,
+      readRules: async () => reads[Math.min(read++, reads.length - 1)]!,
+      clock: { now: () => 0, sleep: async (ms) => { slept.push(ms); } },
+    });
+    return { isolation, slept, reads: () => read };
+  };
+  const logger = createLogger({ level: 'silent' });
+
+  // The engine's window reopened on three reads in a row (networks created back to back): no refusal.
+  const busy = check([jumpless, jumpless, jumpless, RULES]);
+  await busy.isolation.assertIsolated('shop_default', logger);
+  assert.equal(busy.reads(), 4);
+
+  // Rules a firewall reload flushed stay missing: refused after a bounded number of reads.
+  const flushed = check([jumpless]);
+  await assert.rejects(flushed.isolation.assertIsolated('shop_default', logger), (error: Error & { code?: string }) =>
+    error.code === 'NETWORK_NOT_ISOLATED' && /does not jump to DOCKER-ISOLATION-STAGE-1/.test(error.message));
+  assert.ok(flushed.reads() >= 3 && flushed.reads() <= 6, `read ${flushed.reads()} times`);
+  assert.ok(flushed.slept.reduce((a, b) => a + b, 0) <= 2000);
 });

@@ -86,11 +86,14 @@ export interface IsolationDeps {
 }
 
 /**
- * The gap Docker leaves while it re-inserts its FORWARD jump lasts milliseconds; a network found
- * exposed is read again after this long before anything is refused, so a network created by
- * someone else at that moment does not stop a rollout.
+ * The gap Docker leaves while it re-inserts its FORWARD jump lasts milliseconds, but an engine
+ * creating networks back to back (another app's rollout, a CI runner) reopens it again and again:
+ * one re-read 300 ms later still found it open once in a full test run. A network found exposed
+ * is read again up to RECHECKS times, RECHECK_MS apart (under 2 s in all), and refused only when
+ * every read finds it exposed; rules a firewall reload flushed stay missing for far longer.
  */
-const RECHECK_MS = 300;
+const RECHECK_MS = 400;
+const RECHECKS = 4;
 
 /** Why this engine's rules are not in the host's iptables, or undefined when they should be. */
 async function readEngineFacts(docker: Docker): Promise<string | undefined> {
@@ -129,7 +132,7 @@ export function createIsolationCheck(deps: IsolationDeps): IsolationCheck {
     verdict,
     async assertIsolated(name, logger) {
       let found = await verdict(name);
-      if (found.state === 'exposed') {
+      for (let recheck = 0; found.state === 'exposed' && recheck < RECHECKS; recheck++) {
         await deps.clock.sleep(RECHECK_MS);
         found = await verdict(name);
       }
