@@ -25,6 +25,8 @@ export interface FileResult {
   grants: GrantBinding[];
   /** Compose files: what was done as Compose does (an unset variable left empty). */
   notes?: ManifestProblem[];
+  /** Compose files under allow_unset_variables: the values whose unset variables were left empty, for `convert`. */
+  emptied?: Array<{ path: KeyPath; variable: string }>;
 }
 
 export async function loadManifestFile(absolute: string, checkout: Checkout, context: VariableContext, policy: HostPolicy): Promise<FileResult> {
@@ -79,8 +81,9 @@ export async function loadManifestData(source: ManifestSource, checkout: Checkou
   const notes: ManifestProblem[] = emptied.map((problem) => ({
     code: 'COMPOSE_NOTE',
     ...located(problem.path),
-    message: `variable '${problem.unsetVariable}' is not set: it is an empty string, as in Compose (allow_unset_variables: true)`,
+    message: `variable '${problem.unsetVariable}' is not set: it is an empty string, as in Compose (allow_unset_variables: true); capstan convert writes it \${${problem.unsetVariable}:-}`,
   }));
+  const emptiedAt = emptied.map((problem) => ({ path: problem.path, variable: problem.unsetVariable as string }));
   const unresolved = [
     ...app.unresolved,
     ...interpolated.problems
@@ -102,7 +105,7 @@ export async function loadManifestData(source: ManifestSource, checkout: Checkou
   problems.push(...schemaProblems.map(toProblem));
   // Problems hidden as noise (a value from an unchecked env file) leave the rest worth checking,
   // unless they hide that the data is not shaped as a manifest (a file that is only `$`).
-  if (schemaProblems.length > 0 || (allSchemaProblems.length > 0 && !manifestShaped(data))) return { problems, appSite, bindings: [], grants: [], notes };
+  if (schemaProblems.length > 0 || (allSchemaProblems.length > 0 && !manifestShaped(data))) return { problems, appSite, bindings: [], grants: [], notes, emptied: emptiedAt };
 
   const normalized = await normalizeManifest(data as Manifest, {
     checkout,
@@ -122,7 +125,7 @@ export async function loadManifestData(source: ManifestSource, checkout: Checkou
     ...located(['services', service, 'ports', index]),
   }));
   const grants = normalized.grants.map(({ service, grant, path }) => ({ app: normalized.app.name, service, grant, ...located(path) }));
-  return { problems, appSite, app: normalized.app, bindings, grants, notes };
+  return { problems, appSite, app: normalized.app, bindings, grants, notes, emptied: emptiedAt };
 }
 
 /** Maps where normalize expects maps: the file, `services` and each service, `volumes`. */

@@ -64,6 +64,12 @@ export class NativeDocument {
     return current;
   }
 
+  /** Replaces the value at an existing path, keeping where it came from. */
+  replace(path: KeyPath, value: unknown): void {
+    const parent = this.get(path.slice(0, -1));
+    if (parent !== null && typeof parent === 'object') (parent as Record<string | number, unknown>)[path[path.length - 1]] = value;
+  }
+
   delete(path: KeyPath): void {
     const parent = this.get(path.slice(0, -1));
     if (parent !== null && typeof parent === 'object') delete (parent as Record<string | number, unknown>)[path[path.length - 1]];

@@ -5,7 +5,8 @@
 import { basename, join, resolve } from 'node:path';
 import type { ManifestProblem } from '../../errors.js';
 import type { HostPolicy } from '../../policy/index.js';
-import type { Lookup } from '../variables/interpolate.js';
+import { emptyWhenUnset, type Lookup } from '../variables/interpolate.js';
+import type { KeyPath } from '../problems.js';
 import { loadManifestData, type FileResult } from '../load-file.js';
 import type { VariableContext } from '../variables/manifest-variables.js';
 import { isSopsFile, MAX_SOPS_BYTES } from '../../../secrets/sops/index.js';
@@ -324,6 +325,7 @@ export async function loadComposeFolder(folder: string, checkout: Checkout, cont
     { compose: true },
   );
   notes.push(...(result.notes ?? []));
+  writeEmptiedVariables(document, result.emptied ?? []);
   // A key or a value the conversion already refused has its problem: the native loader's view of
   // the same place is no news.
   const refusedKeys = conversion.problems.filter((problem) => problem.key !== '').map((problem) => problem.key);
@@ -334,6 +336,25 @@ export async function loadComposeFolder(folder: string, checkout: Checkout, cont
     (problem.code === 'IMAGE_MISSING' && [...(conversion.incomplete ?? [])].some((name) => problem.key === `services.${name}`));
   const problems = unique([...conversion.problems, ...result.problems.filter((problem) => !followOn(problem)).map(composeHint)]);
   return { result: { ...result, problems }, notes: uniqueNotes(notes), conversion };
+}
+
+/**
+ * An unset variable left empty under allow_unset_variables is written `${VAR:-}` in what
+ * `convert` prints: the same value, and one the native loader (which refuses unset variables,
+ * whatever the policy) accepts, while it still takes the variable's value once it is set.
+ */
+function writeEmptiedVariables(document: NativeDocument, emptied: Array<{ path: KeyPath; variable: string }>): void {
+  const byPath = new Map<string, { path: KeyPath; names: Set<string> }>();
+  for (const { path, variable } of emptied) {
+    const key = JSON.stringify(path);
+    const entry = byPath.get(key) ?? { path, names: new Set<string>() };
+    entry.names.add(variable);
+    byPath.set(key, entry);
+  }
+  for (const { path, names } of byPath.values()) {
+    const value = document.get(path);
+    if (typeof value === 'string') document.replace(path, emptyWhenUnset(value, names));
+  }
 }
 
 /** What Compose does with a missing bind source, and what Capstan does instead. */

@@ -147,3 +147,42 @@ function resolveVariable(name: string, operator: Operator | undefined, argument:
 function undefinedIssue(variable: string, message: string): InterpolationIssue {
   return { code: 'UNDEFINED_VARIABLE', variable, message };
 }
+
+/**
+ * The template with each plain reference to one of `names` (`$NAME`, `${NAME}`, also inside a
+ * default or an alternative) written `${NAME:-}`: the same value in Compose (empty when unset,
+ * its value otherwise), but one the native loader accepts unset. What `capstan convert` writes
+ * for the variables a Compose file leaves unset under `allow_unset_variables`. `$$`, the other
+ * variables and `${NAME:?message}` are kept as written.
+ */
+export function emptyWhenUnset(template: string, names: ReadonlySet<string>): string {
+  let out = '';
+  let index = 0;
+  while (index < template.length) {
+    const dollar = template.indexOf('$', index);
+    if (dollar < 0) return out + template.slice(index);
+    out += template.slice(index, dollar);
+    const next = template[dollar + 1];
+    if (next === '$') {
+      out += '$$';
+      index = dollar + 2;
+    } else if (next !== undefined && NAME_START.test(next)) {
+      const end = nameEnd(template, dollar + 1);
+      const name = template.slice(dollar + 1, end);
+      out += names.has(name) ? `\${${name}:-}` : template.slice(dollar, end);
+      index = end;
+    } else if (next === '{') {
+      const braced = parseBraced(template, dollar);
+      if ('invalid' in braced) return out + template.slice(dollar);
+      const { name, operator, argument } = braced;
+      if (operator === undefined) out += names.has(name) ? `\${${name}:-}` : `\${${name}}`;
+      else if (operator.includes('?')) out += template.slice(dollar, braced.end);
+      else out += `\${${name}${operator}${emptyWhenUnset(argument, names)}}`;
+      index = braced.end;
+    } else {
+      out += '$';
+      index = dollar + 1;
+    }
+  }
+  return out;
+}
