@@ -70,6 +70,12 @@ export interface VolumeSpec {
   remove?: boolean;
   /** Snapshots with restic, and hand-over between nodes (agent/storage). */
   snapshot?: SnapshotSpec;
+  /**
+   * Compose's `external: true`: a volume that exists on the host already, mounted as it is;
+   * Capstan never creates, labels, snapshots or deletes it, and a missing one stops the commit.
+   * `line`: where the manifest says so, for that error.
+   */
+  external?: { line: number };
 }
 
 /** A volume's `snapshot:` (agent/storage/schema.ts), normalized. */

@@ -8,7 +8,10 @@ import { join } from 'node:path';
 import type { ManifestProblem } from '../../agent/errors.js';
 import { readOtherFile } from '../../agent/load/compose/other-files.js';
 import { openCheckout } from '../../agent/load/files/repo-files.js';
-import { cleanupCheckouts, convertCompose, writeCheckout } from './compose-helpers.js';
+import { formatProblem } from '../../agent/errors.js';
+import { validateDir } from '../../agent/load/index.js';
+import { DEFAULT_POLICY } from '../../agent/policy/index.js';
+import { cleanupCheckouts, convertCompose, hashKey, writeCheckout } from './compose-helpers.js';
 
 // Compose fidelity (issue 23): anonymous volumes, external networks, ipam, network_mode:
 // service:, extends.file and include, each as a Compose file loads it.
@@ -320,5 +323,89 @@ services:
     assert.equal(problems[0].code, 'COMPOSE_FILE_OUTSIDE');
     assert.match(problems[0].message, /through a symbolic link/);
     assert.deepEqual([problems[0].file, problems[0].line, problems[0].key], ['app/compose.yaml', 3, 'include[0]']);
+  });
+});
+
+describe('Compose external volumes', () => {
+  const EXTERNAL = `
+services:
+  web:
+    image: local/busybox:1
+    volumes: [data:/data, old:/old, Media:/media]
+volumes:
+  data:
+    external: true
+    name: portainer_data
+  old:
+    external:
+      name: legacy_data
+  Media:
+    external: true
+`;
+  const ALLOWED = { ...DEFAULT_POLICY, allowedVolumeNames: ['portainer_data', 'legacy_data', 'Media'] };
+  const base = { node: 'n1', containers: [], networks: [], volumes: [], images: ['local/busybox:1'], runtimes: [] };
+
+  it('mounts the existing volume by name (name:, the older external.name, else the key as Compose names it), never creating it', async () => {
+    const converted = await convertCompose(EXTERNAL, {}, { policy: ALLOWED });
+    assert.deepEqual(converted.problems, []);
+    const volumes = converted.app!.volumes.map((volume) => [volume.name, volume.dockerName, volume.external?.line]);
+    assert.deepEqual(volumes, [['data', 'portainer_data', 8], ['media', 'Media', 14], ['old', 'legacy_data', 11]]);
+    const present = plan(converted.state!, { ...base, engineVolumes: ['Media', 'legacy_data', 'portainer_data'], foreign: { containers: [], networks: [], volumes: ['Media', 'legacy_data', 'portainer_data'] } });
+    assert.deepEqual(present.problems, []);
+    assert.equal(present.operations.filter((operation) => operation.kind === 'create-volume').length, 0, printPlan(present));
+    const create = present.operations.find((operation) => operation.kind === 'create-container');
+    assert.ok(create);
+  });
+
+  it('a missing one stops the plan, naming file, line and key, and nothing is created', async () => {
+    const converted = await convertCompose(EXTERNAL, {}, { policy: ALLOWED });
+    const missing = plan(converted.state!, { ...base, engineVolumes: ['portainer_data'] });
+    assert.equal(missing.operations.length, 0);
+    assert.deepEqual(missing.problems.map((entry) => entry.code), ['VOLUME_EXTERNAL_MISSING', 'VOLUME_EXTERNAL_MISSING']);
+    assert.match(missing.problems[0].message, /^app\/compose\.yaml:14: volumes\.media\.external: volume 'Media' does not exist on this host; Capstan never creates an external volume/);
+    assert.match(missing.problems[1].message, /^app\/compose\.yaml:11: volumes\.old\.external: volume 'legacy_data' does not exist/);
+  });
+
+  it('is never removed, not when its app goes nor with the app\'s anonymous volumes', async () => {
+    const converted = await convertCompose(EXTERNAL, {}, { policy: ALLOWED });
+    const removed = plan({ ...converted.state!, apps: [] }, { ...base, engineVolumes: ['Media', 'legacy_data', 'portainer_data'] }, { allowEmpty: true });
+    assert.deepEqual(removed.operations, []);
+  });
+
+  it('is refused by host policy unless allowed_volume_names lists it, with the policy line to copy', async () => {
+    const converted = await convertCompose(EXTERNAL);
+    const refusals = converted.problems.filter((text) => text.includes('[POLICY_REFUSED]'));
+    assert.equal(refusals.length, 3, converted.problems.join('\n'));
+    assert.match(refusals[0], /^app\/compose\.yaml:9:11: volumes\.data\.name: Docker volume 'portainer_data' is not this app's/);
+    const snippet = converted.problems.find((text) => text.includes('[POLICY_SNIPPET]'));
+    assert.match(snippet ?? '', /allowed_volume_names: \[portainer_data,legacy_data,Media\]|allowed_volume_names: \[.*portainer_data.*\]/);
+  });
+
+  it('refuses what only a created volume has, as compose-go does (driver, labels, name with external.name)', async () => {
+    const converted = await convertCompose(`
+services:
+  web: {image: local/busybox:1, volumes: [data:/data]}
+volumes:
+  data:
+    external: true
+    driver: local
+    labels: [a=b]
+  other:
+    name: one
+    external: {name: two}
+`, {}, { policy: ALLOWED });
+    assert.equal(converted.state, undefined);
+    assert.match(converted.problems[0], /compose\.yaml:7:5: volumes\.data\.driver: conflicting parameters "external" and "driver"/);
+    assert.match(converted.problems[1], /compose\.yaml:8:5: volumes\.data\.labels: conflicting parameters "external" and "labels"/);
+    assert.match(converted.problems[2], /compose\.yaml:11:16: volumes\.other\.external\.name: name and external\.name conflict/);
+  });
+
+  it('native manifests: external with labels, remove or snapshot is refused', async () => {
+    const root = await writeCheckout({ 'app/app.yaml': 'app: app\nvolumes:\n  data: {external: true, name: app_data, remove: true, labels: {a: b}}\nservices:\n  web: {image: local/busybox:1}\n' });
+    const validation = await validateDir({ root, path: 'app', commit: 'a'.repeat(40), hashKey });
+    assert.deepEqual(validation.problems.map(formatProblem), [
+      "app/app.yaml:3:42: volumes.data.remove: an external volume is not Capstan's: it is never labelled, snapshotted or deleted by Capstan; remove remove [VOLUME_EXTERNAL_SETTINGS]",
+      "app/app.yaml:3:56: volumes.data.labels: an external volume is not Capstan's: it is never labelled, snapshotted or deleted by Capstan; remove labels [VOLUME_EXTERNAL_SETTINGS]",
+    ]);
   });
 });

@@ -107,6 +107,7 @@ describe('hostile input: bounded, refused with its file and line', () => {
     const files = { 'a.yaml': `app: a\nservices:\n  web:\n    image: x\n    volumes: ["data:/data", "own:/own"]\nvolumes:\n  data:\n    name: b_data\n  own:\n    name: a_own\n` };
     assert.deepEqual(await problemsOf(files), [
       "a.yaml:8:11: volumes.data.name: Docker volume 'b_data' is not this app's (a_data); it may be another app's or one Capstan did not create, so it is refused by host policy; set allowed_volume_names: [b_data] in the policy file (--policy-file, CAPSTAN_POLICY_FILE) to allow it [POLICY_REFUSED]",
+      'a.yaml: to admit what the host policy refused, set these lines in the policy file (--policy-file, CAPSTAN_POLICY_FILE), if you trust the repository with them: [POLICY_SNIPPET]\n    allowed_volume_names: [b_data]',
     ]);
     assert.deepEqual(await problemsOf(files, { policy: { ...DEFAULT_POLICY, allowedVolumeNames: ['b_data'] } }), []);
   });

@@ -222,6 +222,7 @@ describe('swarm planner: golden plans', () => {
     const volumes = [
       { name: 'cache', dockerName: 'shop_cache', labels: {}, remove: true },
       { name: 'data', dockerName: 'shop_data', labels: {}, snapshot: { schedule: '0 * * * *', keep: { daily: 7 }, repository: 'nas', handoffTimeoutMs: 600_000 } },
+      { name: 'media', dockerName: 'media', labels: {}, external: { line: 9 } },
     ];
     const repoFiles = new Map<string, RepoFileInfo>([['/ck/conf', { kind: 'folder', sizeBytes: 4096 }]]);
     const plan = planSwarm(desired(app('shop', [web, sidecar, built], volumes)), observed(), { hashKey: HASH_KEY, repoFiles });
@@ -232,6 +233,7 @@ describe('swarm planner: golden plans', () => {
       messages.map((message) => message.split(':')[0]),
       [
         'SWARM_UNSUPPORTED volumes.cache.remove',
+        'SWARM_UNSUPPORTED volumes.media.external',
         'SWARM_UNSUPPORTED volumes.data.snapshot',
         'SWARM_UNSUPPORTED depends_on',
         'SWARM_UNSUPPORTED runtime',
@@ -244,8 +246,8 @@ describe('swarm planner: golden plans', () => {
         'SWARM_UNSUPPORTED devices',
       ],
     );
-    assert.deepEqual(fields, ['shop', 'shop', 'shop/web', 'shop/web', 'shop/web', 'shop/web', 'shop/web', 'shop/proxy', 'shop/job', 'shop/job', 'shop/job']);
-    assert.match(printSwarmPlan(plan), /^plan for commit c0ffee000000 on node mgr1 \(swarm\): blocked by 11 problem\(s\), nothing will change\n/);
+    assert.deepEqual(fields, ['shop', 'shop', 'shop', 'shop/web', 'shop/web', 'shop/web', 'shop/web', 'shop/web', 'shop/proxy', 'shop/job', 'shop/job', 'shop/job']);
+    assert.match(printSwarmPlan(plan), /^plan for commit c0ffee000000 on node mgr1 \(swarm\): blocked by 12 problem\(s\), nothing will change\n/);
   });
 
   it('reports names held by objects it does not own instead of taking them over', () => {

@@ -104,15 +104,27 @@ function convertTopVolumes(context: ConvertContext, volumesEntry: MapEntry): voi
     const volume = withoutFalseExternal(written);
     const before = context.problems.length;
     const accepted = checkKeys(context, volume, VOLUME);
+    const external = accepted.includes('external') ? volume.entries.get('external')! : undefined;
+    // Compose's older `external: {name: x}` means external: true, name: x.
+    const externalName = external?.value.kind === 'map' ? external.value.entries.get('name') : undefined;
+    const isExternal = external !== undefined && (externalName !== undefined || peekBoolean(context, external.value) === true);
     const driver = accepted.includes('driver') ? volume.entries.get('driver')! : undefined;
-    if (driver && text(driver.value) !== 'local') refuse(context, driver.value.at, `volume driver '${text(driver.value) ?? ''}'; volumes are local`);
+    if (isExternal) {
+      // As compose-go's checkExternal: an external volume is not created, so nothing about its creation may be said.
+      for (const [key, entry] of volume.entries) {
+        if (key !== 'name' && key !== 'external' && !key.startsWith('x-')) problem(context, entry.keyAt, 'COMPOSE_INVALID', `conflicting parameters "external" and "${key}": an external volume exists already; remove ${key}`);
+      }
+      if (externalName && volume.entries.has('name')) problem(context, externalName.keyAt, 'COMPOSE_INVALID', 'name and external.name conflict; only use name');
+    } else if (driver && text(driver.value) !== 'local') refuse(context, driver.value.at, `volume driver '${text(driver.value) ?? ''}'; volumes are local`);
     if (context.problems.length > before) {
       context.refused.volumes.add(name);
       continue;
     }
-    context.doc.set(path, dockerName === undefined ? {} : { name: dockerName }, place);
-    const volumeName = volume.entries.get('name');
-    if (accepted.includes('name') && volumeName) context.doc.copy([...path, 'name'], volumeName.value, volumeName.keyAt);
+    // An external volume's Docker name is its key (Compose's name) unless `name` says otherwise.
+    context.doc.set(path, isExternal ? (key === name ? {} : { name }) : dockerName === undefined ? {} : { name: dockerName }, place);
+    if (isExternal) context.doc.set([...path, 'external'], true, { at: external.value.at, keyAt: external.keyAt });
+    const volumeName = accepted.includes('name') ? volume.entries.get('name') : externalName;
+    if (volumeName) context.doc.copy([...path, 'name'], volumeName.value, volumeName.keyAt);
     const labels = accepted.includes('labels') ? volume.entries.get('labels') : undefined;
     if (labels) {
       context.doc.set([...path, 'labels'], {}, { at: labels.value.at, keyAt: labels.keyAt });

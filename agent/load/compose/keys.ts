@@ -290,7 +290,7 @@ export const VOLUME: KeyScope = {
     name: supported('`name`: the Docker volume name (default `<app>_<volume>`)'),
     labels: supported('`labels`'),
     driver: supported('`local` only'),
-    external: refused(`${EXTERNAL_HINT}; declare the volume here and let Capstan create it`),
+    external: supported('`external` (also the older `external: {name: …}`): a volume that exists on the host (made by hand, or by an earlier `docker compose up`), named by `name` or else by its key as in Compose: mounted as it is; Capstan never creates, labels, snapshots or deletes it, and a missing one stops the commit before anything changes, naming file, line and key. Its name must be the app\'s own (`<app>_<volume>`) or listed in the host policy\'s `allowed_volume_names` (the refusal prints the line); `--target swarm` refuses it'),
     driver_opts: refused('volumes are plain local volumes'),
   },
 };

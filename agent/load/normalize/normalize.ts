@@ -67,11 +67,20 @@ export async function normalizeManifest(manifest: Manifest, context: NormalizeCo
   const volumes: VolumeSpec[] = Object.entries(manifest.volumes ?? {}).map(([name, spec]) => {
     const labels = toStringMap(spec?.labels, ['volumes', name, 'labels'], { what: 'label', reservedPrefix: RESERVED_LABEL_PREFIX });
     problems.push(...labels.problems);
-    const volume: VolumeSpec = { name, dockerName: spec?.name ?? `${manifest.app}_${name}`, labels: labels.map };
+    // An external volume is named by its key unless `name` says otherwise, as in Compose.
+    const external = spec?.external === true;
+    const volume: VolumeSpec = { name, dockerName: spec?.name ?? (external ? name : `${manifest.app}_${name}`), labels: labels.map };
     // Any other name is a volume Capstan may not own: another app's, or one made by hand.
-    if (spec?.name !== undefined && !isOwnVolumeName(manifest.app, name, spec.name) && !context.policy.allowedVolumeNames.includes(spec.name)) {
-      const message = `Docker volume '${spec.name}' is not this app's (${manifest.app}_${name}); it may be another app's or one Capstan did not create, so it is refused by host policy; set allowed_volume_names: [${spec.name}] in the policy file (--policy-file, CAPSTAN_POLICY_FILE) to allow it`;
-      problems.push({ code: 'POLICY_REFUSED', path: ['volumes', name, 'name'], message });
+    if ((spec?.name !== undefined || external) && !isOwnVolumeName(manifest.app, name, volume.dockerName) && !context.policy.allowedVolumeNames.includes(volume.dockerName)) {
+      const message = `Docker volume '${volume.dockerName}' is not this app's (${manifest.app}_${name}); it may be another app's or one Capstan did not create, so it is refused by host policy; set allowed_volume_names: [${volume.dockerName}] in the policy file (--policy-file, CAPSTAN_POLICY_FILE) to allow it`;
+      problems.push({ code: 'POLICY_REFUSED', path: ['volumes', name, spec?.name !== undefined ? 'name' : 'external'], message, grant: { allowed_volume_names: [volume.dockerName] } });
+    }
+    if (external) {
+      volume.external = { line: context.lineOf(['volumes', name, 'external']) };
+      for (const key of ['labels', 'remove', 'snapshot'] as const) {
+        if (spec?.[key] === undefined || spec[key] === false) continue;
+        problems.push({ code: 'VOLUME_EXTERNAL_SETTINGS', path: ['volumes', name, key], atKey: true, message: `an external volume is not Capstan's: it is never labelled, snapshotted or deleted by Capstan; remove ${key}` });
+      }
     }
     if (spec?.shared) volume.shared = true;
     if (spec?.remove) volume.remove = true;

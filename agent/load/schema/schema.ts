@@ -218,7 +218,14 @@ export const Volume = Type.Union(
   [
     Type.Object(
       {
-        name: Type.Optional(Type.String({ pattern: DOCKER_VOLUME_PATTERN, description: 'Docker volume name; defaults to `<app>_<volume>`.' })),
+        name: Type.Optional(Type.String({ pattern: DOCKER_VOLUME_PATTERN, description: 'Docker volume name; defaults to `<app>_<volume>` (with `external: true`, to the key).' })),
+        external: Type.Optional(
+          Type.Boolean({
+            default: false,
+            description:
+              'A volume that exists on the host already (made by hand, or by an earlier `docker compose up`), named by `name` or else by the key: mounted as it is; Capstan never creates, labels, snapshots or deletes it, and a missing one stops the commit before anything changes. Its name must be the app\'s own (`<app>_<volume>`) or listed in the host policy\'s `allowed_volume_names`. Not with `labels`, `remove` or `snapshot`.',
+          }),
+        ),
         labels: Type.Optional(Labels),
         shared: Type.Optional(
           Type.Boolean({

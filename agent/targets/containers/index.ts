@@ -68,7 +68,8 @@ export class ContainerTarget implements Target {
     const { docker, node, allowEmpty, store } = this.deps;
     const runtimes = desired.apps.some((app) => app.services.some((service) => service.runtime !== undefined));
     const engineNetworks = desired.apps.some((app) => (app.networks ?? []).some((network) => network.external || network.ipam));
-    const owned = await observe(docker, node, { runtimes, engineNetworks });
+    const engineVolumes = desired.apps.some((app) => app.volumes.some((volume) => volume.external));
+    const owned = await observe(docker, node, { runtimes, engineNetworks, engineVolumes });
     // What SQLite records as applied is what passed readiness; a container at another hash is
     // watched again before it is promoted (see plan.ts). Right after an execute in which every
     // wait succeeded, the desired hashes are proven too (`provenNow`), though not yet recorded.

@@ -67,6 +67,11 @@ export interface ObservedState {
    * desired state joins external networks or asks for subnets (`ObserveOptions.engineNetworks`).
    */
   engineNetworks?: EngineNetwork[];
+  /**
+   * Names of every volume on the engine, whoever made it; listed only when the desired state
+   * mounts external volumes (`ObserveOptions.engineVolumes`), to tell a missing one apart.
+   */
+  engineVolumes?: string[];
 }
 
 export interface EngineNetwork {
@@ -79,6 +84,8 @@ export interface ObserveOptions {
   runtimes?: boolean;
   /** List every network of the engine with its subnets (external networks, ipam). */
   engineNetworks?: boolean;
+  /** List the names of every volume of the engine (external volumes). */
+  engineVolumes?: boolean;
 }
 
 /**
@@ -96,6 +103,7 @@ export async function observe(docker: Docker, node: string, options: ObserveOpti
     options.runtimes ? (docker.info() as Promise<{ Runtimes?: Record<string, unknown> }>) : Promise.resolve(undefined),
   ]);
   const engineNetworks = options.engineNetworks ? await docker.listNetworks() : undefined;
+  const engineVolumes = options.engineVolumes ? await docker.listVolumes() : undefined;
   const observed: ObservedState = {
     node,
     containers: [],
@@ -107,6 +115,7 @@ export async function observe(docker: Docker, node: string, options: ObserveOpti
       .sort(),
     runtimes: Object.keys(info?.Runtimes ?? {}).sort(),
   };
+  if (engineVolumes) observed.engineVolumes = (engineVolumes.Volumes ?? []).map((volume) => volume.Name).sort();
   if (engineNetworks) {
     observed.engineNetworks = engineNetworks
       .map((network) => ({ name: network.Name, subnets: (network.IPAM?.Config ?? []).flatMap((config) => (config.Subnet && !config.Subnet.includes(':') ? [config.Subnet] : [])) }))

@@ -121,7 +121,8 @@ export function findConflicts(desired: DesiredState, observed: ObservedState, la
   }
   for (const app of desired.apps) {
     for (const volume of app.volumes) {
-      if (!volume.remove && foreignVolumes.has(volume.dockerName)) problems.push(conflict('volume', volume.dockerName, app.name));
+      // An external volume is someone else's by definition: mounted, never created.
+      if (!volume.remove && !volume.external && foreignVolumes.has(volume.dockerName)) problems.push(conflict('volume', volume.dockerName, app.name));
     }
     for (const service of app.services) {
       for (const name of anonymousVolumeNames(service)) {
@@ -135,6 +136,24 @@ export function findConflicts(desired: DesiredState, observed: ObservedState, la
     }
   }
   return problems;
+}
+
+/**
+ * External volumes the engine lacks: Docker would create one (unlabelled, empty) when a container
+ * mounts it, where Compose refuses to start; the commit stops before anything changes instead.
+ * Only when the engine's volumes were listed (observe's `engineVolumes`).
+ */
+export function volumeProblems(desired: DesiredState, observed: ObservedState): PlanProblem[] {
+  if (!observed.engineVolumes) return [];
+  const present = new Set(observed.engineVolumes);
+  return desired.apps.flatMap((app) =>
+    app.volumes
+      .filter((volume) => volume.external && !present.has(volume.dockerName))
+      .map((volume) => ({
+        code: 'VOLUME_EXTERNAL_MISSING',
+        message: `${app.source.file}:${volume.external!.line}: volumes.${volume.name}.external: volume '${volume.dockerName}' does not exist on this host; Capstan never creates an external volume: create it (docker volume create ${volume.dockerName}), or declare the volume without external to let Capstan create and own it`,
+      })),
+  );
 }
 
 /**

@@ -4,7 +4,7 @@ import type { ObservedContainer, ObservedState } from './observe.js';
 import { emptyStateProblem } from '../converge.js';
 import { PlanBuilder, type NewOperation } from './plan-builder.js';
 import { networkLayout, type EndpointSpec, type NetworkLayout } from '../networks.js';
-import { findConflicts, networkProblems, planImages, planNetworkRemovals, planNetworks, planVolumeRemovals, runtimeProblems } from './plan-objects.js';
+import { findConflicts, networkProblems, volumeProblems, planImages, planNetworkRemovals, planNetworks, planVolumeRemovals, runtimeProblems } from './plan-objects.js';
 import { batches, effectiveOrder, isOneShot, updateOf, type EffectiveOrder } from '../rollout.js';
 import type { ContainerRef, ContainerSpec, Plan, PlanProblem } from './types.js';
 import { numericUser } from '../../load/normalize/spec.js';
@@ -54,7 +54,7 @@ export function plan(desired: DesiredState, observed: ObservedState, options: Pl
   if (empty) return { commit: desired.commit, node: observed.node, operations: [], problems: [empty] };
 
   const layout = networkLayout(desired);
-  problems.push(...findConflicts(desired, observed, layout), ...runtimeProblems(desired, observed), ...networkProblems(layout, observed));
+  problems.push(...findConflicts(desired, observed, layout), ...runtimeProblems(desired, observed), ...networkProblems(layout, observed), ...volumeProblems(desired, observed));
   if (problems.length > 0) return { commit: desired.commit, node: observed.node, operations: [], problems };
 
   const context: PlanContext = {
@@ -106,7 +106,8 @@ function planApp(builder: PlanBuilder, app: App, context: PlanContext): void {
   const { observed } = context;
   const volumeOps = new Map<string, number>();
   for (const volume of app.volumes) {
-    if (volume.remove) continue;
+    // An external volume exists (volumeProblems stops the plan otherwise) and is never created.
+    if (volume.remove || volume.external) continue;
     if (!observed.volumes.some((candidate) => candidate.name === volume.dockerName)) {
       volumeOps.set(
         volume.name,

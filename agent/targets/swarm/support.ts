@@ -73,6 +73,11 @@ export function unsupportedVolumes(app: App): SwarmPlanProblem[] {
       code: 'SWARM_UNSUPPORTED',
       message: `app ${app.name} (${app.source.file}:${app.source.line}): volumes.${volume.name}.remove: Swarm's local volumes live on the nodes that ran the tasks, where Capstan cannot remove them; remove them there by hand`,
     })), app.volumes
+    .filter((volume) => volume.external)
+    .map((volume) => ({
+      code: 'SWARM_UNSUPPORTED',
+      message: `app ${app.name} (${app.source.file}:${app.source.line}): volumes.${volume.name}.external: a Swarm task mounts a local volume on whichever node runs it, where Docker creates it when it is missing; use --target containers for an external volume`,
+    })), app.volumes
     .filter((volume) => volume.snapshot)
     .map((volume) => ({
       code: 'SWARM_UNSUPPORTED',
