@@ -40,7 +40,7 @@ describe('Compose external volumes on the real engine', () => {
     await agent.push({ [`apps/${agent.app}/compose.yaml`]: null, [`apps/${agent.app}-keep/compose.yaml`]: `services:\n  keep:\n    image: local/busybox:1\n    command: ${SLEEPER}\n` }, 'the app removed');
     const pruned = await capstan('once');
     assert.equal(pruned.code, 0, pruned.stdout + pruned.stderr);
-    assert.equal((await agent.managed()).some((container) => container.name.startsWith(`${agent.app}-`)), false, 'pruned');
+    assert.equal((await agent.managed()).some((container) => container.name === `${agent.app}-web-1`), false, 'pruned');
     assert.equal(await volumeExists(), true, 'the external volume is left alone');
   });
 });
