@@ -409,3 +409,50 @@ volumes:
     ]);
   });
 });
+
+describe('Compose volumes_from', () => {
+  it('mounts the named volumes and binds of another service of the app at the same targets, read-only with :ro, its own mount winning', async () => {
+    const converted = await convertCompose(`
+services:
+  data:
+    image: local/busybox:1
+    container_name: datastore
+    volumes: [db:/var/lib/db, ./conf:/conf:ro]
+  web:
+    image: local/busybox:1
+    volumes_from: [data:ro]
+  job:
+    image: local/busybox:1
+    volumes: [other:/conf]
+    volumes_from: ["container:datastore"]
+volumes:
+  db:
+  other:
+`, { 'conf/a.conf': 'a\n' });
+    assert.deepEqual(converted.problems, []);
+    const mounts = (service: string) => converted.app!.services.find((candidate) => candidate.name === service)!.mounts.map((mount) => `${mount.type === 'volume' ? mount.volume : mount.type === 'bind' ? mount.repo?.path : ''}:${mount.target}:${mount.readOnly ? 'ro' : 'rw'}`);
+    assert.deepEqual(mounts('web'), ['db:/var/lib/db:ro', 'app/conf:/conf:ro']);
+    assert.deepEqual(mounts('job'), ['other:/conf:rw', 'db:/var/lib/db:rw']);
+    // Two services write db now: shared, as Compose lets them.
+    assert.equal(converted.app!.volumes.find((volume) => volume.name === 'db')?.shared, true);
+  });
+
+  it('refuses an anonymous volume of the source, a container that is not the app\'s, an unknown service and a cycle, naming file, line and key', async () => {
+    const converted = await convertCompose(`
+services:
+  data:
+    image: local/busybox:1
+    volumes: [/anon]
+  web:
+    image: local/busybox:1
+    volumes_from: [data, "container:elsewhere", nothing]
+  a: {image: local/busybox:1, volumes_from: [b]}
+  b: {image: local/busybox:1, volumes_from: [a]}
+`);
+    const messages = converted.problems.filter((text) => !text.includes('POLICY'));
+    assert.match(messages[0], /^app\/compose\.yaml:8:20: services\.web\.volumes_from\[0\]: not supported by Capstan: volumes_from 'data', whose anonymous volume \/anon belongs to each of its replicas/);
+    assert.match(messages[1], /^app\/compose\.yaml:8:26: services\.web\.volumes_from\[1\]: not supported by Capstan: volumes_from a container that is not one of this app's services \(elsewhere\)/);
+    assert.match(messages[2], /^app\/compose\.yaml:8:49: services\.web\.volumes_from\[2\]: volumes_from names 'nothing', which is not a service of this file \[COMPOSE_INVALID\]/);
+    assert.ok(converted.problems.some((text) => /volumes_from: volumes_from forms a cycle: (a -> b -> a|b -> a -> b)/.test(text)), converted.problems.join('\n'));
+  });
+});

@@ -5,7 +5,7 @@ import type { ManifestProblem } from '../../errors.js';
 import { interpolate, type Lookup } from '../variables/interpolate.js';
 import { closest } from '../suggest.js';
 import type { NativeDocument } from './document.js';
-import { text, type Located, type LocatedMap, type Origin } from './located.js';
+import { text, type Located, type LocatedMap, type MapEntry, type Origin } from './located.js';
 import type { KeyScope } from './keys.js';
 import type { OtherFile } from './other-files.js';
 
@@ -44,6 +44,8 @@ export interface ConvertContext {
   hostFolders: Map<string, string>;
   /** Services mounting each named volume read-write, to keep Compose's shared volumes shared. */
   writers: Map<string, { service: string; at: Origin }[]>;
+  /** Services' `volumes_from`, applied once every service is converted (volumes-from.ts). */
+  volumesFrom?: { service: string; entry: MapEntry }[];
 }
 
 export function problem(context: ConvertContext, origin: Origin, code: string, message: string): void {

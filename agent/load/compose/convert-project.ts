@@ -5,6 +5,7 @@ import { interpolate } from '../variables/interpolate.js';
 import { checkKeys, expectMap, isEmpty, note, peek, peekBoolean, problem, refuse, serviceKey, type ConvertContext } from './context.js';
 import { checkSecretDefinitions } from './convert-mounts.js';
 import { convertService } from './convert-service.js';
+import { applyVolumesFrom } from './volumes-from.js';
 import { resolveExtends } from './extends.js';
 import { NAME_PATTERN } from '../schema/patterns.js';
 import { NETWORK, TOP_LEVEL, VOLUME } from './keys.js';
@@ -53,6 +54,10 @@ export function convertProject(context: ConvertContext, input: ProjectInput): vo
     for (const [name, service] of resolved.entries) {
       if (selection.active.has(name) && !unnamed.has(name)) convertService(context, name, service, { secrets, configs, ...selection });
     }
+  }
+  if (context.volumesFrom && services) {
+    const converted = (composeName: string) => (services.entries.has(composeName) && context.doc.get(['services', serviceKey(context, composeName)]) !== undefined ? serviceKey(context, composeName) : undefined);
+    applyVolumesFrom(context, context.volumesFrom, converted);
   }
   linkAliases(context);
   sharedVolumes(context);

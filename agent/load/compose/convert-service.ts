@@ -129,6 +129,9 @@ function convertField(context: ConvertContext, path: KeyPath, name: string, key:
       return convertNetworks(context, path, entry, service, composeNameAlias(context, name, service.entries.get('networks')!));
     case 'network_mode':
       return convertNetworkMode(context, path, entry);
+    case 'volumes_from':
+      (context.volumesFrom ??= []).push({ service: serviceKey(context, name), entry });
+      return;
     case 'ipc': {
       const mode = peek(context, entry.value);
       if (mode?.startsWith('service:') || mode?.startsWith('container:')) return refuse(context, entry.value.at, 'sharing the IPC namespace of another container; use ipc: shareable with a volume, or one service');
