@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { docker, testLabels, uniqueName } from '../helpers/docker.js';
+import { docker, exec, testLabels, uniqueName } from '../helpers/docker.js';
 import { agentFor, SLEEPER } from '../helpers/fixture.js';
 
 // An external volume on the real engine (issue 23): a missing one stops the commit naming file,
@@ -42,5 +42,36 @@ describe('Compose external volumes on the real engine', () => {
     assert.equal(pruned.code, 0, pruned.stdout + pruned.stderr);
     assert.equal((await agent.managed()).some((container) => container.name === `${agent.app}-web-1`), false, 'pruned');
     assert.equal(await volumeExists(), true, 'the external volume is left alone');
+  });
+
+  it('volumes_from: the other service\'s named volume is mounted read-only at the same target', async (t) => {
+    const agent = await agentFor(t, { app: 'cvfrom', token: TOKEN, timeoutMs: 180_000 });
+    await agent.push({
+      [`apps/${agent.app}/compose.yaml`]: `services:
+  data:
+    image: local/busybox:1
+    command: ["sh", "-c", "echo written-by-data > /shared/marker; trap 'exit 0' TERM; sleep 3600 & wait"]
+    volumes: [shared:/shared]
+  reader:
+    image: local/busybox:1
+    command: ${SLEEPER}
+    depends_on: [data]
+    volumes_from: ["data:ro"]
+volumes:
+  shared:
+`,
+    }, 'volumes_from');
+    const deployed = await agent.run(['once'], { env: { CAPSTAN_PATH: 'apps' } });
+    assert.equal(deployed.code, 0, deployed.stdout + deployed.stderr);
+    const reader = await docker.getContainer((await agent.container('reader')).id).inspect();
+    assert.deepEqual(reader.Mounts.filter((mount) => mount.Type === 'volume').map((mount) => [mount.Name, mount.Destination, mount.RW]), [[`${agent.app}_shared`, '/shared', false]]);
+    let seen = '';
+    for (let attempt = 0; attempt < 20 && seen === ''; attempt++) {
+      seen = (await exec(reader.Id, ['cat', '/shared/marker'])).stdout.trim();
+      if (seen === '') await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    assert.equal(seen, 'written-by-data');
+    const write = await exec(reader.Id, ['sh', '-c', 'echo x > /shared/other']);
+    assert.notEqual(write.exitCode, 0, 'read-only');
   });
 });
