@@ -34,6 +34,18 @@ describe('hostile input: bounded, refused with its file and line', () => {
   }
   const web = (extra: string) => `app: a\nservices:\n  web:\n    image: x\n${extra}`;
 
+  it('Compose label_file, include and extends.file go through the bounded reader: not UTF-8 or too large is refused at the entry that reads them', async () => {
+    const notUtf8 = Buffer.concat([Buffer.from('A=1\nB=caf'), Buffer.from([0xe9]), Buffer.from('\n')]);
+    const compose = 'include: [other.yaml]\nservices:\n  web:\n    image: x\n    label_file: labels.env\n  job:\n    extends: {file: base.yaml, service: base}\n';
+    const base = 'services:\n  base:\n    image: x\n    environment: {A: "' + 'y'.repeat(3000) + '"}\n';
+    const problems = await problemsOf({ 'app/compose.yaml': compose, 'app/labels.env': notUtf8, 'app/other.yaml': Buffer.concat([Buffer.from('services:\n  other:\n    image: "caf'), Buffer.from([0xe9]), Buffer.from('"\n')]), 'app/base.yaml': base }, { readLimits: { maxManifestBytes: 2048, maxTreeBytes: 1024 * 1024 } });
+    assert.deepEqual(problems.filter((text) => !text.includes('POLICY')), [
+      "app/compose.yaml:1:11: include[0]: 'other.yaml': line 3 holds bytes that are not UTF-8; save the file as UTF-8 (nothing is replaced or guessed) [NOT_UTF8]",
+      "app/compose.yaml:5:17: services.web.label_file: the label file labels.env: line 2 holds bytes that are not UTF-8; save the file as UTF-8 (nothing is replaced or guessed) [COMPOSE_INVALID]",
+      "app/compose.yaml:7:21: services.job.extends.file: 'base.yaml': the file is 3056 bytes, more than the limit of 2048 per file (--max-manifest-bytes, CAPSTAN_MAX_MANIFEST_BYTES) [FILE_TOO_LARGE]",
+    ]);
+  });
+
   it('an absurd replica count is refused by the schema', async () => {
     const problems = await problemsOf({ 'a.yaml': web('    replicas: 99999999999999999999999\n') });
     assert.equal(problems.length, 1, problems.join('\n'));

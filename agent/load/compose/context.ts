@@ -23,7 +23,7 @@ export interface ConvertContext {
   /** Whether a path relative to the folder exists (for optional env files). */
   exists(relativePath: string): boolean;
   /** A file of the checkout, relative to the folder (`label_file`); undefined when it is missing or outside. */
-  readText(relativePath: string): string | undefined;
+  readText(relativePath: string): string | { refused: string } | undefined;
   /** Whether a file relative to the folder is a SOPS file (a secret's `file:`), at most MAX_SOPS_BYTES. */
   isSops(relativePath: string): boolean;
   /** Names whose top-level definition was refused: their uses are not reported again. */

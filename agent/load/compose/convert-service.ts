@@ -289,6 +289,10 @@ function labelFiles(context: ConvertContext, path: KeyPath, entry: MapEntry): vo
       problem(context, item.at, 'COMPOSE_INVALID', 'the label file does not exist in the repository (paths start from the Compose file\'s folder); commit it or fix the path');
       continue;
     }
+    if (typeof content !== 'string') {
+      problem(context, item.at, 'COMPOSE_INVALID', `the label file ${written}: ${content.refused}`);
+      continue;
+    }
     const existing = context.doc.get([...path, 'labels']);
     if (existing === undefined) context.doc.set([...path, 'labels'], {}, { at: item.at, keyAt: entry.keyAt });
     const labels = context.doc.get([...path, 'labels']);

@@ -111,7 +111,7 @@ const MAX_CONVERT_PASSES = 8;
 /** The checkout's files the converter asks about, read through the FileReader ahead of the pass that uses them. */
 class CheckoutAnswers {
   private readonly existing = new Map<string, boolean>();
-  private readonly texts = new Map<string, string | undefined>();
+  private readonly texts = new Map<string, string | { refused: string } | undefined>();
   private readonly sops = new Map<string, boolean>();
   private readonly asked: Array<() => Promise<void>> = [];
 
@@ -127,13 +127,15 @@ class CheckoutAnswers {
     });
   }
 
-  readText(relativePath: string): string | undefined {
-    return this.answer(this.texts, relativePath, undefined, async (absolute) => {
+  /** Through the checkout's bounded reader: a file too large or not UTF-8 is refused with the reader's reason. */
+  readText(relativePath: string): string | { refused: string } | undefined {
+    return this.answer<string | { refused: string } | undefined>(this.texts, relativePath, undefined, async (absolute) => {
       if (!isInside(this.checkout.root, absolute)) return undefined;
       try {
         const real = await this.checkout.files.realpath(absolute);
         if (!isInside(this.checkout.realRoot, real) || !(await this.checkout.files.stat(real)).isFile()) return undefined;
-        return (await this.checkout.files.readFile(real)).toString('utf8');
+        const read = await this.checkout.reader.read(real, toRepoPath(this.checkout.root, absolute));
+        return 'problem' in read ? { refused: read.problem.message } : read.text;
       } catch {
         return undefined;
       }

@@ -41,7 +41,10 @@ export async function readOtherFile(checkout: Checkout, fromFolder: string, writ
   if (!info.isFile()) return refuse(problems, at, 'COMPOSE_INVALID', `'${written}' is not a file`);
   if (info.size > MAX_BYTES) return refuse(problems, at, 'COMPOSE_INVALID', `'${written}' is ${info.size} bytes; a Compose file holds at most ${MAX_BYTES}`);
   const file = toRepoPath(checkout.root, path);
-  const { parsed, problems: syntax } = parseManifest((await checkout.files.readFile(real)).toString('utf8'), file);
+  // Through the checkout's bounded reader, as every Compose file: size, the commit's total, UTF-8.
+  const read = await checkout.reader.read(real, file);
+  if ('problem' in read) return refuse(problems, at, read.problem.code, `'${written}': ${read.problem.message}`);
+  const { parsed, problems: syntax } = parseManifest(read.text, file);
   problems.push(...syntax);
   if (!parsed) return undefined;
   const located = locatedTree(parsed.doc, parsed.lineCounter, file);
