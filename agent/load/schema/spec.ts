@@ -45,6 +45,13 @@ export const DependsOn = Type.Union(
                 '`service_started`: once its new containers are started; `service_healthy`: once they report healthy (it needs a healthcheck); `service_completed_successfully`: once they exited 0 (a one-shot, `restart: no` or `on-failure`).',
             }),
           ),
+          restart: Type.Optional(
+            Type.Boolean({
+              default: false,
+              description:
+                '`true`: this service is restarted (stopped and started again) after the dependency was replaced and is ready again, as Compose does; a restart of the dependency by Docker (its restart policy) does not count.',
+            }),
+          ),
         },
         { additionalProperties: false, description: 'When this service may be created.' },
       ),

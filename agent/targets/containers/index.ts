@@ -68,7 +68,8 @@ export class ContainerTarget implements Target {
     const { docker, node, allowEmpty, store } = this.deps;
     const runtimes = desired.apps.some((app) => app.services.some((service) => service.runtime !== undefined));
     const engineNetworks = desired.apps.some((app) => (app.networks ?? []).some((network) => network.external || network.ipam));
-    const owned = await observe(docker, node, { runtimes, engineNetworks });
+    const owned = await observe(docker, node, { runtimes, engineNetworks, times: restartTimes(desired) });
+    if (desired.apps.some((app) => app.hooks !== undefined)) owned.hooksDone = store.hooksPassed(node, desired.commit);
     // What SQLite records as applied is what passed readiness; a container at another hash is
     // watched again before it is promoted (see plan.ts). Right after an execute in which every
     // wait succeeded, the desired hashes are proven too (`provenNow`), though not yet recorded.
@@ -121,6 +122,10 @@ export class ContainerTarget implements Target {
             mountCopies: this.deps.mountCopies,
             isolation: this.deps.isolation,
             hostPaths: this.deps.hostPaths,
+            hookRuns: {
+              started: (run) => store.hookRunStarted(node, { ...run, cycleId }),
+              finished: (id, result, exitCode) => store.hookRunFinished(id, result, exitCode),
+            },
           });
         } finally {
           store.finishRollout(node);
@@ -206,6 +211,24 @@ export function rolloutStep(
   const readyOne = operation.kind === 'wait-ready' && stage === 'done';
   const phase = stage === 'failed' ? `failed: ${PHASES[operation.kind]} ${name}` : readyOne ? `${name} ready` : `${PHASES[operation.kind]} ${name}`;
   return { app, service, phase, readyOne };
+}
+
+/**
+ * The services whose containers' creation and start times the plan needs: those with a
+ * `depends_on` that has `restart: true`, and those dependencies (plan-hooks.ts).
+ */
+function restartTimes(desired: DesiredState): Set<string> {
+  const services = new Set<string>();
+  for (const app of desired.apps) {
+    for (const service of app.services) {
+      for (const dependency of service.dependsOn ?? []) {
+        if (dependency.restart !== true) continue;
+        services.add(`${app.name}/${service.name}`);
+        services.add(`${app.name}/${dependency.service}`);
+      }
+    }
+  }
+  return services;
 }
 
 function commitsInUse(observed: ObservedState): string[] {
