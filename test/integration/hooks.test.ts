@@ -124,6 +124,7 @@ describe('ordering and hooks', () => {
     assert.match(text.stdout, /relation users does not exist/);
     const history = await agent.capstan('history', bad.slice(0, 12));
     assert.match(history.stdout, /relation users does not exist/);
+    assert.match(history.stdout, /hook .+ pre_deploy migrate: failed \(exit code 3\)/);
     assert.deepEqual(hookRuns(agent).filter((run) => run.commit_id === bad).map((run) => [run.result, run.exit_code]), [['failed', 3]]);
 
     const next = await agent.capstan('once');
