@@ -132,6 +132,20 @@ describe('ordering and hooks', () => {
     assert.equal(hookRuns(agent).filter((run) => run.commit_id === bad).length, 1, 'a quarantined commit runs no job again');
   });
 
+  it('a pre_deploy job past its timeout is killed and fails the first deploy: web is never created', async (t) => {
+    const agent = await agentFor(t, { app: 'timeout' });
+    const bad = await agent.push({ [`${agent.app}.yaml`]: stack(agent.app, { version: '1', pre: '["sh", "-c", "echo still migrating; sleep 600"]' }).replace('timeout: 60s', 'timeout: 2s') });
+    const result = await agent.capstan('once');
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /pre_deploy job migrate of .+ did not finish within 2 s \(timeout\) and was killed/);
+    const names = (await agent.managed()).map((container) => container.name);
+    assert.ok(!names.includes(`${agent.app}-web-1`), `web is not created: ${names.join(', ')}`);
+    assert.deepEqual(hookContainers(await agent.managed()), []);
+    assert.deepEqual(hookRuns(agent).map((run) => [run.commit_id, run.result]), [[bad, 'timed-out']]);
+    assert.ok((await status(agent)).quarantined.some((entry: { commit: string }) => entry.commit === bad));
+    assert.match((await agent.capstan('status')).stdout, /still migrating/);
+  });
+
   it('a failing post_deploy smoke test rolls the app back', async (t) => {
     const agent = await agentFor(t, { app: 'post' });
     await agent.push({ [`${agent.app}.yaml`]: stack(agent.app, { version: '1', pre: MIGRATE }) });
