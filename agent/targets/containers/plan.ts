@@ -1,4 +1,4 @@
-import type { App, DesiredState, Service } from '../../model.js';
+import type { App, DependencySpec, DesiredState, Service } from '../../model.js';
 import { anonymousVolumeName, containerName, nextContainerName } from '../../names.js';
 import type { ObservedContainer, ObservedState } from './observe.js';
 import { emptyStateProblem } from '../converge.js';
@@ -144,6 +144,7 @@ function planApp(builder: PlanBuilder, app: App, context: PlanContext): void {
   const leftovers = context.hookRemovals.get(app.name) ?? [];
   const needs = preDeployNeeds(app, preJobs);
   let preDone: number | undefined;
+  const keeperWaits = new Map<string, number>();
 
   /** What a container of `service` waits for: its networks, volumes, image and depends_on conditions. */
   const prerequisitesOf = (service: Service): number[] => {
@@ -155,10 +156,19 @@ function planApp(builder: PlanBuilder, app: App, context: PlanContext): void {
     const image = context.images.get(service.image);
     if (image !== undefined) prerequisites.push(image);
     // Compose's depends_on, for containers created together: 2 replicas of db, healthy: web's creates wait for both.
+    // A dependency kept as it runs is waited for only when it does not meet the condition now
+    // (health starting, a one-shot still running), and only by a service that creates containers.
+    const creates = willCreate(service, appContainers);
     for (const dependency of service.dependsOn ?? []) {
+      const target = app.services.find((candidate) => candidate.name === dependency.service);
       for (const slot of results.get(dependency.service) ?? []) {
         const gate = dependency.condition === 'service_started' ? slot.started : slot.ready;
         if (gate !== undefined) prerequisites.push(gate);
+        else if (creates && target && slot.keeperId !== undefined) {
+          const keeper = appContainers.find((container) => container.id === slot.keeperId);
+          const wait = keeper && keeperGate(builder, keeperWaits, target, keeper, dependency.condition, service.name);
+          if (wait !== undefined) prerequisites.push(wait);
+        }
       }
     }
     return prerequisites;
@@ -202,6 +212,50 @@ function planApp(builder: PlanBuilder, app: App, context: PlanContext): void {
     const after = [...ends, ...removals, ...leftovers, ...(preDone === undefined ? [] : [preDone])];
     planJobs(builder, app, postJobs, () => after, (service) => context.layout.endpoints(app.name, service), 'post_deploy: once every replica of the app is ready');
   }
+}
+
+/** Whether a replica slot of the service gets a new container in this plan (no container at its hash). */
+function willCreate(service: Service, appContainers: ObservedContainer[]): boolean {
+  if (service.networkMode?.kind === 'service') return false;
+  const current = appContainers.filter((container) => container.service === service.name && container.configHash === service.configHash && container.state !== 'dead' && container.state !== 'removing');
+  return Array.from({ length: service.replicas }, (_, index) => index + 1).some((replica) => !current.some((container) => container.replica === replica));
+}
+
+/**
+ * A wait on a kept dependency that does not meet the condition yet (Compose waits for running
+ * dependencies too): healthy for `service_healthy`, exited 0 for `service_completed_successfully`.
+ * Its failure is the host's (`serving`), not the commit's: the dependent is not created.
+ */
+function keeperGate(
+  builder: PlanBuilder,
+  waits: Map<string, number>,
+  dependency: Service,
+  keeper: ObservedContainer,
+  condition: DependencySpec['condition'],
+  dependent: string,
+): number | undefined {
+  const met =
+    condition === 'service_started' ||
+    (condition === 'service_healthy' && keeper.health === 'healthy') ||
+    (condition === 'service_completed_successfully' && keeper.state === 'exited' && keeper.exitCode === 0);
+  if (met) return undefined;
+  const known = waits.get(keeper.id);
+  if (known !== undefined) return known;
+  const completion = condition === 'service_completed_successfully';
+  const id = builder.add({
+    kind: 'wait-ready',
+    container: refOf(keeper),
+    after: [],
+    cause: `${dependent} depends on it: ${completion ? 'must exit 0' : 'must report healthy'} before ${dependent} is created`,
+    monitorMs: updateOf(dependency).monitorMs,
+    progressDeadlineMs: updateOf(dependency).progressDeadlineMs,
+    oneShot: isOneShot(dependency),
+    delayMs: 0,
+    serving: true,
+    ...(completion ? { completion: true } : {}),
+  });
+  waits.set(keeper.id, id);
+  return id;
 }
 
 /**
