@@ -67,5 +67,9 @@ describe('load: hooks and restart: true', () => {
     );
     assert.deepEqual(converted.problems, []);
     assert.deepEqual(converted.app!.hooks?.preDeploy.map((job) => [job.name, job.service, job.command]), [['pre_deploy-1', 'web', ['./migrate']]]);
+    // A Compose service name that is not a Capstan name gets another key; the job follows it.
+    const renamed = await convertCompose('x-capstan:\n  hooks:\n    post_deploy:\n      - service: Web\n        command: ["true"]\nservices:\n  Web:\n    image: local/busybox:1\n  db:\n    image: local/busybox:1\n');
+    assert.deepEqual(renamed.problems, []);
+    assert.deepEqual(renamed.app!.hooks?.postDeploy.map((job) => job.service), ['web']);
   });
 });

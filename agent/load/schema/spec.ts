@@ -60,7 +60,7 @@ export const DependsOn = Type.Union(
   ],
   {
     description:
-      'Services of this app that must be ready before this one is created, as in Compose. It orders the containers a plan creates or replaces together; a running dependency is not waited for. Cycles are errors.',
+      'Services of this app that must be ready before this one is created, as in Compose. A service\'s containers are created or replaced only once its dependencies meet their condition, whether they are created in the same plan or already run. Cycles are errors.',
   },
 );
 
