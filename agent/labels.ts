@@ -8,6 +8,8 @@ export const LABEL = {
   configHash: 'capstan.config-hash',
   commit: 'capstan.commit',
   node: 'capstan.node',
+  /** On a hook job's container: `<phase>/<job>` (targets/containers/execute-hook.ts). */
+  hook: 'capstan.hook',
 } as const;
 
 /** Label values that mark an object as this agent's own. */

@@ -154,6 +154,26 @@ export type DependencyCondition = 'service_started' | 'service_healthy' | 'servi
 export interface DependencySpec {
   service: string;
   condition: DependencyCondition;
+  /** Compose's `restart: true`: restarted after the dependency was replaced and is ready again. */
+  restart?: true;
+}
+
+export type HookPhase = 'pre_deploy' | 'post_deploy';
+
+/**
+ * A hook job (`hooks:` of the app): a one-shot container with the new image and configuration of
+ * one of the app's services, run once per commit that rolls the app out.
+ */
+export interface HookJob {
+  phase: HookPhase;
+  /** Unique in the app; default `<phase>-<n>`. */
+  name: string;
+  /** The service whose image and configuration the job runs with. */
+  service: string;
+  command: string[];
+  timeoutMs: number;
+  /** Over the service's environment; values may be secrets. */
+  environment: Record<string, string>;
 }
 
 /** Limits in Docker's units: nano-CPUs and bytes. */
@@ -382,6 +402,8 @@ export interface App {
    * scaled down, or a target changed) are deleted. Absent: they are kept, as every volume is.
    */
   removeAnonymousVolumes?: true;
+  /** Jobs run before and after the app's rollouts, in order; absent when the manifest has none. */
+  hooks?: { preDeploy: HookJob[]; postDeploy: HookJob[] };
 }
 
 /** Credentials for one registry host, from the repository's encrypted `capstan.env`. */

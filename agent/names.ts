@@ -51,3 +51,8 @@ export function internalNetworkName(app: string): string {
 export function grantNetworkName(app: string, service: string): string {
   return `${app}.${service}.grant`;
 }
+
+/** A hook job's one-shot container: dots, which no app or service name has, keep it apart from replicas. */
+export function hookContainerName(app: string, phase: string, job: string): string {
+  return `${app}.${phase}.${job}`;
+}

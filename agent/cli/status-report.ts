@@ -220,7 +220,7 @@ export function renderStatus(report: StatusReport, now: number): string[] {
 
 /** A kept output as `status` and `history COMMIT` print it. */
 export function outputLines(kept: Pick<FailureOutput, 'kind' | 'subject' | 'exitCode' | 'output'>): string[] {
-  const what = kept.kind === 'build' ? `build of ${kept.subject}` : kept.subject;
+  const what = kept.kind === 'build' ? `build of ${kept.subject}` : kept.kind === 'hook' ? `hook job ${kept.subject}` : kept.subject;
   return [`last output of ${what}${kept.exitCode === null ? '' : ` (exit code ${kept.exitCode})`}:`, indent(kept.output || '(nothing printed)', '  | ')];
 }
 

@@ -140,6 +140,25 @@ const MIGRATIONS: string[] = [
   );
   ALTER TABLE deployments ADD COLUMN one_shot INTEGER NOT NULL DEFAULT 0;
   `,
+  // Hook jobs (issue 22): each run of a pre_deploy or post_deploy job, written when it starts and
+  // when it ends. A job passed for a commit is not run again for it; a row left `running` by a
+  // killed agent counts as not passed, so the job runs again.
+  `
+  CREATE TABLE hook_runs (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    cycle_id     INTEGER NOT NULL,
+    node         TEXT NOT NULL,
+    commit_id    TEXT NOT NULL,
+    app          TEXT NOT NULL,
+    phase        TEXT NOT NULL,
+    job          TEXT NOT NULL,
+    result       TEXT NOT NULL,
+    exit_code    INTEGER,
+    started_at   TEXT NOT NULL,
+    finished_at  TEXT
+  );
+  CREATE INDEX hook_runs_commit ON hook_runs(node, commit_id);
+  `,
 ];
 
 /** Opens (creating if needed) the state database in WAL mode and migrates it. */

@@ -41,7 +41,7 @@ export interface FailureOutput {
   commit: string | null;
   app: string;
   service: string;
-  kind: 'replica' | 'build';
+  kind: 'replica' | 'build' | 'hook';
   /** The container's name, or the image being built. */
   subject: string;
   exitCode: number | null;
@@ -72,6 +72,31 @@ export interface AgentHeartbeat {
   heartbeatAt: string;
   /** Set when it stopped on a signal (SIGTERM, SIGINT); absent while it runs or after a kill -9. */
   stoppedAt?: string;
+}
+
+/** How a hook job's run ended; `running` until it does (or for good, when the agent was killed). */
+export type HookRunResult = 'running' | 'passed' | 'failed' | 'timed-out' | 'error';
+
+export interface HookRun {
+  cycleId: number;
+  app: string;
+  phase: string;
+  job: string;
+  result: HookRunResult;
+  exitCode: number | null;
+  startedAt: string;
+  finishedAt: string | null;
+}
+
+interface HookRunRow {
+  cycle_id: number;
+  app: string;
+  phase: string;
+  job: string;
+  result: string;
+  exit_code: number | null;
+  started_at: string;
+  finished_at: string | null;
 }
 
 /** Failure outputs kept in all, oldest dropped first: 200 × 8 KB at most. */
@@ -222,6 +247,39 @@ export class StateStore {
       )
       .all(node, commit, node, commit) as FailureOutputRow[];
     return rows.map(toFailureOutput);
+  }
+
+  /** Records that a hook job starts; returns the run's id for `hookRunFinished`. */
+  hookRunStarted(node: string, run: { cycleId: number; commit: string; app: string; phase: string; job: string }): number {
+    const result = this.db
+      .prepare("INSERT INTO hook_runs (cycle_id, node, commit_id, app, phase, job, result, started_at) VALUES (?, ?, ?, ?, ?, ?, 'running', ?)")
+      .run(run.cycleId, node, run.commit, run.app, run.phase, run.job, this.now().toISOString());
+    return Number(result.lastInsertRowid);
+  }
+
+  hookRunFinished(id: number, result: HookRunResult, exitCode: number | null): void {
+    this.db.prepare('UPDATE hook_runs SET result = ?, exit_code = ?, finished_at = ? WHERE id = ?').run(result, exitCode, this.now().toISOString(), id);
+  }
+
+  /** The hook jobs that passed for `commit` on this node, as `app/phase/job`: they are not run again. */
+  hooksPassed(node: string, commit: string): string[] {
+    const rows = this.db.prepare("SELECT DISTINCT app, phase, job FROM hook_runs WHERE node = ? AND commit_id = ? AND result = 'passed'").all(node, commit) as { app: string; phase: string; job: string }[];
+    return rows.map((row) => `${row.app}/${row.phase}/${row.job}`).sort();
+  }
+
+  /** Every run of a commit's hook jobs on this node, oldest first (`history COMMIT`). */
+  hookRuns(node: string, commit: string): HookRun[] {
+    const rows = this.db.prepare('SELECT * FROM hook_runs WHERE node = ? AND commit_id = ? ORDER BY id').all(node, commit) as HookRunRow[];
+    return rows.map((row) => ({
+      cycleId: row.cycle_id,
+      app: row.app,
+      phase: row.phase,
+      job: row.job,
+      result: row.result as HookRun['result'],
+      exitCode: row.exit_code,
+      startedAt: row.started_at,
+      finishedAt: row.finished_at,
+    }));
   }
 
   /** Starts recording a converge's rollouts: one row per service with replicas to prove ready. */
@@ -436,7 +494,7 @@ interface FailureOutputRow {
   commit_id: string | null;
   app: string;
   service: string;
-  kind: 'replica' | 'build';
+  kind: 'replica' | 'build' | 'hook';
   subject: string;
   exit_code: number | null;
   reason: string;

@@ -26,7 +26,7 @@ export interface ServiceReadiness {
 
 /** The last lines a failed replica or build printed, kept before the replica is removed. */
 export interface KeptOutput {
-  kind: 'replica' | 'build';
+  kind: 'replica' | 'build' | 'hook';
   /** The container's name, or the image being built. */
   subject: string;
   exitCode: number | null;

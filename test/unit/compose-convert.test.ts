@@ -192,15 +192,15 @@ describe('Compose service keys → native fields', () => {
     assert.equal((converted.manifest.services as any).sidecar.network_mode, 'service:web');
   });
 
-  it('depends_on: list, conditions, and a one-shot dependency', async () => {
+  it('depends_on: list, conditions, restart: true, and a one-shot dependency', async () => {
     const converted = await convertCompose(
       'services:\n  migrate:\n    image: local/busybox:1\n  db:\n    image: local/busybox:1\n    healthcheck: {test: "true"}\n  web:\n    image: local/busybox:1\n    depends_on:\n      db: {condition: service_healthy, restart: true}\n      migrate: {condition: service_completed_successfully}\n',
     );
     assert.deepEqual(converted.problems, []);
     assert.deepEqual(converted.app!.services.find((each) => each.name === 'web')!.dependsOn, [
-      { service: 'db', condition: 'service_healthy' },
+      { service: 'db', condition: 'service_healthy', restart: true },
       { service: 'migrate', condition: 'service_completed_successfully' },
     ]);
-    assert.deepEqual(converted.notes, ['app/compose.yaml:10:40: services.web.depends_on.db.restart: a replaced dependency does not restart this service']);
+    assert.deepEqual(converted.notes, []);
   });
 });

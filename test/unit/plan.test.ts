@@ -418,9 +418,29 @@ plan for commit c0ffee000000 on node n1: 9 operation(s)
     assert.deepEqual(webCreate.after, [2], 'service_started waits for the start only');
     const running = plan(
       desired(app('shop', [service('web', { dependsOn: [{ service: 'db', condition: 'service_healthy' }] }), service('db', { healthcheck: { test: ['CMD', 'true'] } })])),
-      observed([container('shop', 'db', 1)]),
+      observed([container('shop', 'db', 1, { health: 'healthy' })]),
     );
-    assert.deepEqual(running.operations.find((operation) => operation.kind === 'create-container')!.after, [], 'a dependency already running is not waited for');
+    assert.deepEqual(running.operations.find((operation) => operation.kind === 'create-container')!.after, [], 'a dependency already healthy is not waited for');
+    // Issue 22: one that runs but does not meet the condition now is waited for, as Compose
+    // waits for running dependencies too: here a one-shot still running.
+    const oneShot = () =>
+      desired(app('shop', [service('web', { dependsOn: [{ service: 'migrate', condition: 'service_completed_successfully' }] }), service('migrate', { restart: 'no' })]));
+    const unfinished = plan(oneShot(), observed([container('shop', 'migrate', 1)]));
+    golden(
+      printPlan(unfinished),
+      `
+plan for commit c0ffee000000 on node n1: 4 operation(s)
+    1. wait until shop-migrate-1 is ready                  web depends on it: must exit 0 before web is created
+    2. create container shop-web-1                         container missing  (after 1)
+    3. start container shop-web-1                          new container  (after 2)
+    4. wait until shop-web-1 is ready                      must keep running 5000 ms (update.monitor)  (after 3)
+`,
+    );
+    const waited = unfinished.operations[0];
+    assert.equal(waited.kind === 'wait-ready' && waited.serving && waited.completion, true, 'its failure is the host\'s, not the commit\'s');
+    assert.deepEqual(plan(oneShot(), observed([container('shop', 'migrate', 1), container('shop', 'web', 1)])).operations, [], 'nothing waits when the dependent creates nothing');
+    const done = observed([container('shop', 'migrate', 1, { state: 'exited', exitCode: 0 })]);
+    assert.deepEqual(plan(oneShot(), done).operations.find((operation) => operation.kind === 'create-container')!.after, [], 'a one-shot that exited 0 is not waited for');
   });
 
   const sidecarApp = () => app('shop', [service('web'), service('proxy', { networkMode: { kind: 'service', service: 'web' }, configHash: 'dddddddd44444444' })]);

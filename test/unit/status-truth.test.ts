@@ -204,29 +204,40 @@ describe('status report', () => {
   });
 });
 
+/** What the first three migrations create: a state dir from before issue 14. */
+const FIRST_THREE_MIGRATIONS = [
+  'meta', 'cycles', 'cycles_started', 'deployments', 'journal', 'journal_cycle', 'notifications', 'notifications_due', 'counters', 'cycles_node_result', 'quarantine', 'pulled_images', 'service_images',
+];
+
 describe('state migrations', () => {
   it('upgrades a state dir of the previous schema, keeping its rows', () => {
     const file = join(dir, 'old.db');
     // The schema as it was before issue 14's migration: the first three migrations only.
     const fresh = openDb(join(dir, 'fresh.db'));
-    const version = fresh.pragma('user_version', { simple: true }) as number;
     fresh.close();
     const old = new Database(file);
     const source = new Database(join(dir, 'fresh.db'), { readonly: true });
     old.exec(
-      (source.prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' AND name NOT IN ('failure_output', 'rollout_progress', 'failure_output_cycle', 'failure_output_commit')").all() as { sql: string }[])
+      // Only the objects of the first three migrations: later ones (issue 14's and after) are left out.
+      (source.prepare(`SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name IN (${FIRST_THREE_MIGRATIONS.map((name) => `'${name}'`).join(', ')})`).all() as { sql: string }[])
         .map((row) => row.sql.replace(/,\s*one_shot INTEGER NOT NULL DEFAULT 0/, ''))
         .join(';\n'),
     );
     source.close();
     old.exec("INSERT INTO deployments (app, service, node, config_hash, image, replicas, commit_id, updated_at) VALUES ('a', 'web', 'n1', 'h', 'i', 1, 'c', 't')");
-    old.pragma(`user_version = ${version - 1}`);
+    old.pragma('user_version = 3');
     old.close();
     const store = new StateStore(openDb(file));
     assert.deepEqual(store.deployments('n1').map((row) => [row.service, row.oneShot]), [['web', false]]);
     const id = store.startCycle('once', 'n1');
     store.keepFailureOutput('n1', { cycleId: id, commit: 'c', app: 'a', service: 'web', kind: 'replica', subject: 'a-web-1', exitCode: 3, reason: 'ROLLOUT_FAILED', output: 'boom', at: 't' });
     assert.equal(store.latestFailureOutputs('n1', 'c')[0].output, 'boom');
+    // Issue 22's hook_runs: a run left `running` (agent killed) does not count as passed.
+    store.hookRunStarted('n1', { cycleId: id, commit: 'c', app: 'a', phase: 'pre_deploy', job: 'migrate' });
+    store.hookRunFinished(store.hookRunStarted('n1', { cycleId: id, commit: 'c', app: 'a', phase: 'pre_deploy', job: 'migrate' }), 'passed', 0);
+    store.hookRunFinished(store.hookRunStarted('n1', { cycleId: id, commit: 'c', app: 'a', phase: 'post_deploy', job: 'smoke' }), 'failed', 1);
+    assert.deepEqual(store.hooksPassed('n1', 'c'), ['a/pre_deploy/migrate']);
+    assert.deepEqual(store.hookRuns('n1', 'c').map((run) => run.result), ['running', 'passed', 'failed']);
     store.close();
   });
 

@@ -41,6 +41,7 @@ export function historyCommand(): Command {
           return;
         }
         if (commit) {
+          const hookRuns = cycles[0]?.commit ? store.hookRuns(config.node, cycles[0].commit) : [];
           const quarantine = cycles[0]?.commit ? store.quarantineOf(config.node, cycles[0].commit) : null;
           if (quarantine) process.stdout.write(`commit ${quarantine.commit} is quarantined since ${quarantine.at}: ${quarantine.reason}: ${quarantine.message}\n`);
           for (const cycle of cycles) {
@@ -50,6 +51,9 @@ export function historyCommand(): Command {
                 `  commit ${cycle.commit} by ${cycle.commitAuthor || '?'}: ${cycle.commitMessage ?? ''}`,
                 ...(cycle.message ? [`  ${cycle.message.replace(/\n/g, '\n  ')}`] : []),
                 ...cycle.changes.map((change) => `  - ${change}`),
+                ...hookRuns
+                  .filter((run) => run.cycleId === cycle.id)
+                  .map((run) => `  hook ${run.app} ${run.phase} ${run.job}: ${run.result}${run.exitCode === null ? '' : ` (exit code ${run.exitCode})`}, ${run.startedAt} → ${run.finishedAt ?? '?'}`),
                 ...(outputs.get(cycle.id) ?? []).flatMap((kept) => outputLines(kept).map((line) => `  ${line.replace(/\n/g, '\n  ')}`)),
               ].join('\n') + '\n',
             );

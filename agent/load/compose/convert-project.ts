@@ -311,6 +311,21 @@ function extension(context: ConvertContext, tree: LocatedMap): void {
     } else if (key === 'services' || key === 'app') {
       refuse(context, field.keyAt, `${key} in x-capstan; write it in the Compose file itself`);
     } else context.doc.copy([key], field.value, field.keyAt);
+    if (key === 'hooks') renameHookServices(context, field);
+  }
+}
+
+/** A hook job names a Compose service, which may have been given another key (serviceKeys). */
+function renameHookServices(context: ConvertContext, hooks: MapEntry): void {
+  if (hooks.value.kind !== 'map') return;
+  for (const [phase, jobs] of hooks.value.entries) {
+    if (jobs.value.kind !== 'seq') continue;
+    jobs.value.items.forEach((job, index) => {
+      const service = job.kind === 'map' ? job.entries.get('service') : undefined;
+      if (service?.value.kind !== 'scalar' || typeof service.value.value !== 'string') return;
+      const key = serviceKey(context, service.value.value);
+      if (key !== service.value.value) context.doc.set(['hooks', phase, index, 'service'], key, { at: service.value.at, keyAt: service.keyAt });
+    });
   }
 }
 

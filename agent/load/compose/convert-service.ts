@@ -242,7 +242,7 @@ function convertPorts(context: ConvertContext, path: KeyPath, entry: MapEntry): 
 
 function convertDependsOn(context: ConvertContext, path: KeyPath, entry: MapEntry, project: ProjectParts): void {
   const dependencies = asNameMap(entry.value);
-  const kept: [string, MapEntry, Located | undefined][] = [];
+  const kept: [string, MapEntry, Located | undefined, Located | undefined][] = [];
   for (const [name, dependency] of dependencies.entries) {
     // A service refused for its name has its problem already; depending on it is not another one.
     if (context.refused.services?.has(name)) continue;
@@ -254,17 +254,19 @@ function convertDependsOn(context: ConvertContext, path: KeyPath, entry: MapEntr
       else problem(context, dependency.keyAt, 'COMPOSE_PROFILE_DEPENDENCY', `'${name}' is left out (${project.leftOut.get(name)}), but this service needs it; add its profile to COMPOSE_PROFILES or mark the dependency required: false`);
       continue;
     }
-    kept.push([name, dependency, accepted.includes('condition') ? options!.entries.get('condition')!.value : undefined]);
+    const restart = accepted.includes('restart') ? options!.entries.get('restart')!.value : undefined;
+    kept.push([name, dependency, accepted.includes('condition') ? options!.entries.get('condition')!.value : undefined, restart]);
   }
   if (kept.length === 0) return;
-  const conditional = kept.some(([, , condition]) => condition !== undefined);
+  const conditional = kept.some(([, , condition, restart]) => condition !== undefined || restart !== undefined);
   context.doc.set([...path, 'depends_on'], conditional ? {} : [], { at: entry.value.at, keyAt: entry.keyAt });
-  kept.forEach(([name, dependency, condition], index) => {
+  kept.forEach(([name, dependency, condition, restart], index) => {
     const key = serviceKey(context, name);
     if (!conditional) context.doc.set([...path, 'depends_on', index], key, { at: dependency.keyAt });
     else {
       context.doc.set([...path, 'depends_on', key], {}, { at: dependency.value.at, keyAt: dependency.keyAt });
       if (condition) context.doc.copy([...path, 'depends_on', key, 'condition'], condition);
+      if (restart) context.doc.copy([...path, 'depends_on', key, 'restart'], restart);
     }
   });
 }

@@ -265,7 +265,7 @@ export const DEPENDENCY: KeyScope = {
   rules: {
     condition: supported('`condition`: `service_started`, `service_healthy`, `service_completed_successfully`'),
     required: supported('`false`: a dependency left out by its profile is dropped (noted)'),
-    restart: noted('a replaced dependency does not restart this service'),
+    restart: supported('`restart: true`: this service is restarted after the dependency was replaced and meets the condition again'),
   },
 };
 

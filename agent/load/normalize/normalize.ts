@@ -8,6 +8,7 @@ import { policyRefusals, type HostPolicy } from '../../policy/index.js';
 import { normalizeSnapshot } from '../../storage/normalize.js';
 import { appProblems } from './app-checks.js';
 import { normalizeBuild } from './build.js';
+import { normalizeHooks } from './hooks.js';
 import { securityOption } from '../../spelling.js';
 import { normalizeContainerFields } from './container.js';
 import { grantText, normalizeSpecFields, parseGrant } from './spec.js';
@@ -120,6 +121,8 @@ export async function normalizeManifest(manifest: Manifest, context: NormalizeCo
   if (declaredNetworks.length > 0) app.networks = declaredNetworks;
   if (manifest.placement) app.placement = manifest.placement;
   if (manifest.remove_anonymous_volumes === true) app.removeAnonymousVolumes = true;
+  const hooks = manifest.hooks && normalizeHooks(manifest.hooks, services, problems);
+  if (hooks) app.hooks = hooks;
   problems.push(...appProblems(app, context.lineOf));
   return { app, ports, grants, problems };
 }

@@ -55,7 +55,7 @@ function parseNetworkMode(text: string): NetworkModeSpec {
 function dependencies(spec: NonNullable<ServiceManifest['depends_on']>): DependencySpec[] {
   const entries: DependencySpec[] = Array.isArray(spec)
     ? spec.map((service) => ({ service, condition: 'service_started' }))
-    : Object.entries(spec).map(([service, options]) => ({ service, condition: options.condition ?? 'service_started' }));
+    : Object.entries(spec).map(([service, options]) => ({ service, condition: options.condition ?? 'service_started', ...(options.restart === true ? { restart: true as const } : {}) }));
   const byService = new Map(entries.map((entry) => [entry.service, entry]));
   return [...byService.values()].sort((left, right) => (left.service < right.service ? -1 : 1));
 }

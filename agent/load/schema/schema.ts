@@ -18,6 +18,7 @@ import {
   NAME_PATTERN,
   LIMITS,
   VARIABLE_NAME_PATTERN,
+  DURATION_PATTERN,
 } from './patterns.js';
 
 /** `x-…` keys are ignored, as in Compose: the place to define YAML anchors for `<<: *base`. */
@@ -250,6 +251,50 @@ export const Volume = Type.Union(
   { description: 'A named volume. An empty entry (`data:` or `data: {}`) takes the defaults.' },
 );
 
+/** A hook job (`hooks.pre_deploy[]`, `hooks.post_deploy[]`): a one-shot container of one of the app's services. */
+export const HookJob = Type.Object(
+  {
+    name: Type.Optional(
+      Type.String({ pattern: NAME_PATTERN, description: 'Name of the job, unique in the app (its container is `<app>.<phase>.<name>`). Default: `<phase>-<n>`, its position from 1, e.g. `pre_deploy-1`.' }),
+    ),
+    service: Type.Optional(
+      Type.String({
+        pattern: NAME_PATTERN,
+        description:
+          'The service whose new image and configuration the job runs with (environment, secrets, volumes, networks, user…; never its ports, replicas, healthcheck or restart policy). It also waits for what that service `depends_on`. Required when the app has more than one service.',
+      }),
+    ),
+    command: StringOrList('The command, replacing the service\'s: a list, or a string split like a shell does. The job passes when it exits 0.'),
+    timeout: Type.Optional(Type.String({ pattern: DURATION_PATTERN, description: 'How long the job may run before it is killed and fails (default 10m).' })),
+    environment: Type.Optional(Environment),
+  },
+  { additionalProperties: false, description: 'A one-shot job, run once per commit that changes the app.' },
+);
+
+export const Hooks = Type.Object(
+  {
+    pre_deploy: Type.Optional(
+      Type.Array(HookJob, {
+        maxItems: 100,
+        description:
+          'Jobs run one after the other before any replica of the app is replaced (a database migration), with the new image and configuration; only the services the job\'s service `depends_on` are created or replaced before them. A job that exits non-zero or times out fails the rollout with nothing replaced: the commit is quarantined and the job\'s output kept (`capstan status`, `capstan history COMMIT`).',
+      }),
+    ),
+    post_deploy: Type.Optional(
+      Type.Array(HookJob, {
+        maxItems: 100,
+        description:
+          'Jobs run one after the other once every replica of the app is ready (a smoke test). A job that fails rolls the app back to the last applied commit and quarantines the commit, as a replica that never gets ready does.',
+      }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Jobs run around a rollout of the app, as Kamal\'s pre-deploy and post-deploy hooks or Argo CD\'s PreSync and PostSync hooks. They run when a service of the app gets a new configuration (its first deploy included), once per commit: not on drift repair, not on a rollback.',
+  },
+);
+
 export const Manifest = Type.Object(
   {
     app: Name('Name of the app, unique across all manifests: lowercase letters, digits, `-` and `_`, at most 63 characters.'),
@@ -271,6 +316,7 @@ export const Manifest = Type.Object(
       }),
     ),
     placement: Type.Optional(Placement),
+    hooks: Type.Optional(Hooks),
     services: Type.Record(Type.String({ pattern: NAME_PATTERN }), Service, {
       additionalProperties: false,
       minProperties: 1,
@@ -282,6 +328,7 @@ export const Manifest = Type.Object(
 );
 export type Manifest = Static<typeof Manifest>;
 export type ServiceManifest = Static<typeof Service>;
+export type HookJobManifest = Static<typeof HookJob>;
 export type PortManifest = Static<typeof Port>;
 export type MountManifest = Static<typeof Mount>;
 export type SecretFileManifest = Static<typeof SecretFiles>[string];

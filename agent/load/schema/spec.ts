@@ -45,6 +45,13 @@ export const DependsOn = Type.Union(
                 '`service_started`: once its new containers are started; `service_healthy`: once they report healthy (it needs a healthcheck); `service_completed_successfully`: once they exited 0 (a one-shot, `restart: no` or `on-failure`).',
             }),
           ),
+          restart: Type.Optional(
+            Type.Boolean({
+              default: false,
+              description:
+                '`true`: this service is restarted (stopped and started again) after the dependency was replaced and is ready again, as Compose does; a restart of the dependency by Docker (its restart policy) does not count.',
+            }),
+          ),
         },
         { additionalProperties: false, description: 'When this service may be created.' },
       ),
@@ -53,7 +60,7 @@ export const DependsOn = Type.Union(
   ],
   {
     description:
-      'Services of this app that must be ready before this one is created, as in Compose. It orders the containers a plan creates or replaces together; a running dependency is not waited for. Cycles are errors.',
+      'Services of this app that must be ready before this one is created, as in Compose. A service\'s containers are created or replaced only once its dependencies meet their condition, whether they are created in the same plan or already run. Cycles are errors.',
   },
 );
 

@@ -16,6 +16,7 @@ import type { HostPathCheck } from '../../policy/host-paths.js';
 import type { MountCopies } from '../../source/mount-copies.js';
 import type { KeptOutput } from '../target.js';
 import { keptOutputOf, OutputKeptError, replicaOutput } from './execute-kept-output.js';
+import { runHook, type HookRunLog } from './execute-hook.js';
 
 /** Written before and after each Docker call; see `state/store.ts`. */
 export interface Journal {
@@ -49,6 +50,8 @@ export interface ExecuteDeps {
   isolation?: IsolationCheck;
   /** Checks host bind mounts against the host policy again, as resolved now (policy/host-paths.ts). */
   hostPaths?: HostPathCheck;
+  /** Records each hook job's run (SQLite's hook_runs); absent in planner-only tests. */
+  hookRuns?: HookRunLog;
 }
 
 export interface OperationFailure {
@@ -144,6 +147,8 @@ function isRolloutFailure(operation: Operation, error: unknown, createdSlots: Se
   // A replica that never got ready, or a Dockerfile that does not build: the commit itself.
   if (operation.kind === 'wait-ready') return error instanceof CapstanError && operation.serving !== true;
   if (operation.kind === 'build-image') return error instanceof CapstanError;
+  // A job that failed or timed out, or that Docker refused to create: the commit's.
+  if (operation.kind === 'run-hook') return error instanceof OutputKeptError || typeof (error as { statusCode?: unknown }).statusCode === 'number';
   // Docker answered with a status: it refused the new container (bad command, port taken…).
   // Restarting a drifted container of the current config is not a rollout.
   const dockerAnswered = typeof (error as { statusCode?: unknown }).statusCode === 'number';
@@ -252,6 +257,8 @@ const EXECUTORS: { [Kind in Operation['kind']]: Executor<OperationOf<Kind>> } = 
   },
   'remove-network': (operation, { deps }) => ignoreStatus(deps.docker.getNetwork(operation.networkId).remove(), 404),
   'wait-ready': (operation, { deps }) => waitReady(operation, deps),
+  'run-hook': (operation, { plan, deps, log }) =>
+    runHook(operation, { ...deps, log, node: plan.node, commit: plan.commit }),
 };
 
 /** Docker 20.10 answers 403 "endpoint … already exists" for a container already on the network: done. */

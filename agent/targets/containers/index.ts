@@ -69,7 +69,8 @@ export class ContainerTarget implements Target {
     const runtimes = desired.apps.some((app) => app.services.some((service) => service.runtime !== undefined));
     const engineNetworks = desired.apps.some((app) => (app.networks ?? []).some((network) => network.external || network.ipam));
     const engineVolumes = desired.apps.some((app) => app.volumes.some((volume) => volume.external));
-    const owned = await observe(docker, node, { runtimes, engineNetworks, engineVolumes });
+    const owned = await observe(docker, node, { runtimes, engineNetworks, engineVolumes, times: restartTimes(desired) });
+    if (desired.apps.some((app) => app.hooks !== undefined)) owned.hooksDone = store.hooksPassed(node, desired.commit);
     // What SQLite records as applied is what passed readiness; a container at another hash is
     // watched again before it is promoted (see plan.ts). Right after an execute in which every
     // wait succeeded, the desired hashes are proven too (`provenNow`), though not yet recorded.
@@ -122,6 +123,10 @@ export class ContainerTarget implements Target {
             mountCopies: this.deps.mountCopies,
             isolation: this.deps.isolation,
             hostPaths: this.deps.hostPaths,
+            hookRuns: {
+              started: (run) => store.hookRunStarted(node, { ...run, cycleId }),
+              finished: (id, result, exitCode) => store.hookRunFinished(id, result, exitCode),
+            },
           });
         } finally {
           store.finishRollout(node);
@@ -207,6 +212,24 @@ export function rolloutStep(
   const readyOne = operation.kind === 'wait-ready' && stage === 'done';
   const phase = stage === 'failed' ? `failed: ${PHASES[operation.kind]} ${name}` : readyOne ? `${name} ready` : `${PHASES[operation.kind]} ${name}`;
   return { app, service, phase, readyOne };
+}
+
+/**
+ * The services whose containers' creation and start times the plan needs: those with a
+ * `depends_on` that has `restart: true`, and those dependencies (plan-hooks.ts).
+ */
+function restartTimes(desired: DesiredState): Set<string> {
+  const services = new Set<string>();
+  for (const app of desired.apps) {
+    for (const service of app.services) {
+      for (const dependency of service.dependsOn ?? []) {
+        if (dependency.restart !== true) continue;
+        services.add(`${app.name}/${service.name}`);
+        services.add(`${app.name}/${dependency.service}`);
+      }
+    }
+  }
+  return services;
 }
 
 function commitsInUse(observed: ObservedState): string[] {

@@ -24,6 +24,12 @@ export interface ObservedContainer {
   networkMode: string;
   /** Names of the Docker volumes it mounts, sorted. */
   volumes: string[];
+  /**
+   * When it was created and last started (ms, from `docker inspect`), for the services whose
+   * dependents restart after it is replaced (`depends_on: {restart: true}`); absent otherwise.
+   */
+  createdAt?: number;
+  startedAt?: number;
 }
 
 export interface ObservedNetwork {
@@ -72,6 +78,10 @@ export interface ObservedState {
    * mounts external volumes (`ObserveOptions.engineVolumes`), to tell a missing one apart.
    */
   engineVolumes?: string[];
+  /** Containers of hook jobs (`capstan.hook`) still there: left by an agent killed during a job. */
+  hookContainers?: ObservedContainer[];
+  /** Hook jobs SQLite records as passed for the planned commit, as `app/phase/job`. */
+  hooksDone?: string[];
 }
 
 export interface EngineNetwork {
@@ -86,6 +96,8 @@ export interface ObserveOptions {
   engineNetworks?: boolean;
   /** List the names of every volume of the engine (external volumes). */
   engineVolumes?: boolean;
+  /** `app/service` whose containers are inspected for their creation and start times (depends_on restart). */
+  times?: ReadonlySet<string>;
 }
 
 /**
@@ -124,7 +136,8 @@ export async function observe(docker: Docker, node: string, options: ObserveOpti
   for (const info of containers) {
     if (!isOwnedBy(info.Labels, node)) continue;
     const name = containerNameOf(info);
-    observed.containers.push({
+    const list = info.Labels[LABEL.hook] === undefined ? observed.containers : (observed.hookContainers ??= []);
+    list.push({
       id: info.Id,
       name,
       app: info.Labels[LABEL.app] ?? '',
@@ -151,6 +164,7 @@ export async function observe(docker: Docker, node: string, options: ObserveOpti
     if (service !== undefined) observedVolume.slot = { service, replica: parseReplica(volume.Labels?.[LABEL.replica]) };
     observed.volumes.push(observedVolume);
   }
+  if (options.times && options.times.size > 0) await inspectTimes(docker, observed.containers, options.times);
   observed.containers.sort((a, b) => a.name.localeCompare(b.name));
   observed.networks.sort((a, b) => a.name.localeCompare(b.name));
   observed.volumes.sort((a, b) => a.name.localeCompare(b.name));
@@ -165,6 +179,23 @@ export async function observeForeignNames(docker: Docker, node: string): Promise
     networks: networks.filter((network) => !isOwnedBy(network.Labels, node)).map((network) => network.Name).sort(),
     volumes: (volumes.Volumes ?? []).filter((volume) => !isOwnedBy(volume.Labels, node)).map((volume) => volume.Name).sort(),
   };
+}
+
+/** Creation and start times of the containers of `services`; a container gone meanwhile is left without. */
+async function inspectTimes(docker: Docker, containers: ObservedContainer[], services: ReadonlySet<string>): Promise<void> {
+  await Promise.all(
+    containers
+      .filter((container) => services.has(`${container.app}/${container.service}`))
+      .map(async (container) => {
+        const inspected = await docker.getContainer(container.id).inspect().catch(() => undefined);
+        if (!inspected) return;
+        const created = Date.parse(inspected.Created);
+        const started = Date.parse(inspected.State.StartedAt);
+        if (Number.isFinite(created)) container.createdAt = created;
+        // Docker says 0001-01-01T00:00:00Z for a container never started.
+        if (Number.isFinite(started) && started > 0) container.startedAt = started;
+      }),
+  );
 }
 
 function containerNameOf(info: Docker.ContainerInfo): string {

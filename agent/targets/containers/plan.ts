@@ -1,4 +1,4 @@
-import type { App, DesiredState, Service } from '../../model.js';
+import type { App, DependencySpec, DesiredState, Service } from '../../model.js';
 import { anonymousVolumeName, containerName, nextContainerName } from '../../names.js';
 import type { ObservedContainer, ObservedState } from './observe.js';
 import { emptyStateProblem } from '../converge.js';
@@ -8,6 +8,7 @@ import { findConflicts, networkProblems, volumeProblems, planImages, planNetwork
 import { batches, effectiveOrder, isOneShot, updateOf, type EffectiveOrder } from '../rollout.js';
 import type { ContainerRef, ContainerSpec, Plan, PlanProblem } from './types.js';
 import { numericUser } from '../../load/normalize/spec.js';
+import { pendingJobs, planJobs, preDeployNeeds, rollsOut, startedBeforeDependency } from './plan-hooks.js';
 
 export interface PlanOptions {
   /** Allow a commit that renders no services to prune everything this node runs. */
@@ -65,7 +66,13 @@ export function plan(desired: DesiredState, observed: ObservedState, options: Pl
     ownedNetworks: new Set(observed.networks.map((network) => network.name)),
     ownedVolumes: new Set(observed.volumes.map((volume) => volume.name)),
     appliedHashes: options.appliedHashes,
+    hookRemovals: new Map(),
   };
+  // A job's container left by an agent killed during the job: removed, and the job run again
+  // (its run is recorded as passed only once it exited 0).
+  for (const container of observed.hookContainers ?? []) {
+    builder.record(context.hookRemovals, container.app, removeContainer(builder, container, 'hook job container left by an interrupted run', []));
+  }
   const desiredApps = new Set(desired.apps.map((app) => app.name));
   for (const app of desired.apps) planApp(builder, app, context);
   for (const appName of unique(observed.containers.map((container) => container.app))) {
@@ -87,6 +94,8 @@ interface PlanContext {
   ownedNetworks: Set<string>;
   ownedVolumes: Set<string>;
   appliedHashes?: ReadonlyMap<string, string>;
+  /** Removals of hook job containers left by an interrupted run, by app: the app's jobs run after them. */
+  hookRemovals: Map<string, number[]>;
 }
 
 /** What a replica slot ended up as, for the slots that wait on it (next batch, sidecar, dependents). */
@@ -129,7 +138,17 @@ function planApp(builder: PlanBuilder, app: App, context: PlanContext): void {
     app.services.flatMap((service) => (service.dependsOn ?? []).filter((dependency) => dependency.condition === 'service_completed_successfully').map((dependency) => dependency.service)),
   );
   const results = new Map<string, SlotResult[]>();
-  for (const service of serviceOrder(app.services)) {
+  // Hook jobs run when the app rolls out, once per commit (those recorded as passed are done).
+  const rollout = app.hooks !== undefined && rollsOut(app, context.appliedHashes);
+  const preJobs = rollout ? pendingJobs(app, app.hooks!.preDeploy, observed.hooksDone) : [];
+  const postJobs = rollout ? pendingJobs(app, app.hooks!.postDeploy, observed.hooksDone) : [];
+  const leftovers = context.hookRemovals.get(app.name) ?? [];
+  const needs = preDeployNeeds(app, preJobs);
+  let preDone: number | undefined;
+  const keeperWaits = new Map<string, number>();
+
+  /** What a container of `service` waits for: its networks, volumes, image and depends_on conditions. */
+  const prerequisitesOf = (service: Service): number[] => {
     const endpoints = context.layout.endpoints(app.name, service.name);
     const prerequisites = endpoints.flatMap((endpoint) => (context.networkOps.has(endpoint.network) ? [context.networkOps.get(endpoint.network)!] : []));
     for (const mount of service.mounts) {
@@ -138,14 +157,39 @@ function planApp(builder: PlanBuilder, app: App, context: PlanContext): void {
     const image = context.images.get(service.image);
     if (image !== undefined) prerequisites.push(image);
     // Compose's depends_on, for containers created together: 2 replicas of db, healthy: web's creates wait for both.
+    // A dependency kept as it runs is waited for only when it does not meet the condition now
+    // (health starting, a one-shot still running), and only by a service that creates containers.
+    const creates = willCreate(service, appContainers);
     for (const dependency of service.dependsOn ?? []) {
+      const target = app.services.find((candidate) => candidate.name === dependency.service);
       for (const slot of results.get(dependency.service) ?? []) {
         const gate = dependency.condition === 'service_started' ? slot.started : slot.ready;
         if (gate !== undefined) prerequisites.push(gate);
+        else if (creates && target && slot.keeperId !== undefined) {
+          const keeper = appContainers.find((container) => container.id === slot.keeperId);
+          const wait = keeper && keeperGate(builder, keeperWaits, target, keeper, dependency.condition, service.name);
+          if (wait !== undefined) prerequisites.push(wait);
+        }
       }
     }
+    return prerequisites;
+  };
+  const runPreJobs = () => {
+    const byName = new Map(app.services.map((service) => [service.name, service]));
+    preDone = planJobs(builder, app, preJobs, (job) => [...prerequisitesOf(byName.get(job.service)!), ...leftovers], (service) => context.layout.endpoints(app.name, service), 'pre_deploy: before any replica of the app is replaced');
+  };
+
+  // The services the pre_deploy jobs need come first, then the jobs, then the rest.
+  const ordered = serviceOrder(app.services);
+  const services = [...ordered.filter((service) => needs.has(service.name)), ...ordered.filter((service) => !needs.has(service.name))];
+  for (const service of services) {
+    if (preJobs.length > 0 && preDone === undefined && !needs.has(service.name)) runPreJobs();
+    const endpoints = context.layout.endpoints(app.name, service.name);
+    const prerequisites = prerequisitesOf(service);
+    if (preDone !== undefined && !needs.has(service.name)) prerequisites.push(preDone);
     const parent = service.networkMode?.kind === 'service' ? results.get(service.networkMode.service) : undefined;
-    const slots = planService(builder, app, service, appContainers.filter((container) => container.service === service.name), {
+    const containers = appContainers.filter((container) => container.service === service.name);
+    const slots = planService(builder, app, service, containers, {
       app,
       prerequisites: unique(prerequisites).sort((left, right) => left - right),
       endpoints,
@@ -155,11 +199,109 @@ function planApp(builder: PlanBuilder, app: App, context: PlanContext): void {
       keepersProven: context.appliedHashes === undefined || context.appliedHashes.get(`${app.name}/${service.name}`) === service.configHash,
       volumeNames: context.ownedVolumes,
     });
+    planDependencyRestarts(builder, service, slots, containers, results, appContainers, endpoints);
     results.set(service.name, slots);
   }
+  if (preJobs.length > 0 && preDone === undefined) runPreJobs();
   const desiredServices = new Set(app.services.map((service) => service.name));
+  const removals: number[] = [];
   for (const container of appContainers) {
-    if (!desiredServices.has(container.service)) removeContainer(builder, container, 'service removed from repo', []);
+    if (!desiredServices.has(container.service)) removals.push(removeContainer(builder, container, 'service removed from repo', preDone === undefined ? [] : [preDone]));
+  }
+  if (postJobs.length > 0) {
+    const ends = [...results.values()].flatMap((slots) => slots.flatMap((slot) => (slot.end === undefined ? [] : [slot.end])));
+    const after = [...ends, ...removals, ...leftovers, ...(preDone === undefined ? [] : [preDone])];
+    planJobs(builder, app, postJobs, () => after, (service) => context.layout.endpoints(app.name, service), 'post_deploy: once every replica of the app is ready');
+  }
+}
+
+/** Whether a replica slot of the service gets a new container in this plan (no container at its hash). */
+function willCreate(service: Service, appContainers: ObservedContainer[]): boolean {
+  if (service.networkMode?.kind === 'service') return false;
+  const current = appContainers.filter((container) => container.service === service.name && container.configHash === service.configHash && container.state !== 'dead' && container.state !== 'removing');
+  return Array.from({ length: service.replicas }, (_, index) => index + 1).some((replica) => !current.some((container) => container.replica === replica));
+}
+
+/**
+ * A wait on a kept dependency that does not meet the condition yet (Compose waits for running
+ * dependencies too): healthy for `service_healthy`, exited 0 for `service_completed_successfully`.
+ * Its failure is the host's (`serving`), not the commit's: the dependent is not created.
+ */
+function keeperGate(
+  builder: PlanBuilder,
+  waits: Map<string, number>,
+  dependency: Service,
+  keeper: ObservedContainer,
+  condition: DependencySpec['condition'],
+  dependent: string,
+): number | undefined {
+  const met =
+    condition === 'service_started' ||
+    (condition === 'service_healthy' && keeper.health === 'healthy') ||
+    (condition === 'service_completed_successfully' && keeper.state === 'exited' && keeper.exitCode === 0);
+  if (met) return undefined;
+  const known = waits.get(keeper.id);
+  if (known !== undefined) return known;
+  const completion = condition === 'service_completed_successfully';
+  const id = builder.add({
+    kind: 'wait-ready',
+    container: refOf(keeper),
+    after: [],
+    cause: `${dependent} depends on it: ${completion ? 'must exit 0' : 'must report healthy'} before ${dependent} is created`,
+    monitorMs: updateOf(dependency).monitorMs,
+    progressDeadlineMs: updateOf(dependency).progressDeadlineMs,
+    oneShot: isOneShot(dependency),
+    delayMs: 0,
+    serving: true,
+    ...(completion ? { completion: true } : {}),
+  });
+  waits.set(keeper.id, id);
+  return id;
+}
+
+/**
+ * `depends_on: {restart: true}`, as in Compose: a running container of `service` kept by this
+ * plan is stopped and started again once a dependency with `restart: true` was replaced (in this
+ * plan, after its new containers meet the condition; or before, by a plan the agent did not live
+ * to finish: it started before the dependency's container was created).
+ */
+function planDependencyRestarts(
+  builder: PlanBuilder,
+  service: Service,
+  slots: SlotResult[],
+  containers: ObservedContainer[],
+  results: Map<string, SlotResult[]>,
+  appContainers: ObservedContainer[],
+  endpoints: EndpointSpec[],
+): void {
+  const restartOn = (service.dependsOn ?? []).filter((dependency) => dependency.restart === true);
+  if (restartOn.length === 0) return;
+  for (const slot of slots) {
+    if (slot.keeperId === undefined || slot.restarted !== undefined) continue;
+    const keeper = containers.find((container) => container.id === slot.keeperId);
+    if (keeper?.state !== 'running') continue;
+    const gates: number[] = [];
+    const replaced: string[] = [];
+    for (const dependency of restartOn) {
+      const dependencySlots = results.get(dependency.service) ?? [];
+      const created = dependencySlots.filter((candidate) => candidate.keeperId === undefined && candidate.ready !== undefined);
+      const kept = appContainers.filter((container) => dependencySlots.some((candidate) => candidate.keeperId === container.id));
+      if (created.length === 0 && !startedBeforeDependency(keeper, kept)) continue;
+      replaced.push(dependency.service);
+      for (const candidate of dependencySlots) {
+        const gate = dependency.condition === 'service_started' ? (candidate.started ?? candidate.end) : (candidate.ready ?? candidate.end);
+        if (gate !== undefined) gates.push(gate);
+      }
+    }
+    if (replaced.length === 0) continue;
+    const ref = refOf(keeper);
+    const cause = `dependency ${replaced.join(', ')} replaced (depends_on restart: true)`;
+    const after = unique([...gates, ...(slot.end === undefined ? [] : [slot.end])]).sort((left, right) => left - right);
+    const stopped = builder.add({ kind: 'stop-container', container: ref, after, cause, ...timeoutField(stopTimeout(service)) });
+    const started = builder.add({ kind: 'start-container', container: ref, networks: endpoints.map((endpoint) => endpoint.network), after: [stopped], cause });
+    // Its sidecars follow it into its new network namespace, as after any start.
+    slot.restarted = started;
+    slot.end = started;
   }
 }
 

@@ -35,6 +35,8 @@ export function describe(operation: Operation): string {
       return `rename container ${operation.container.name} → ${operation.to}`;
     case 'wait-ready':
       return `wait until ${operation.container.name} is ready`;
+    case 'run-hook':
+      return `run ${operation.phase} job ${operation.job} (${operation.container.service}: ${operation.spec.service.image}) in ${operation.container.name}, timeout ${Math.round(operation.timeoutMs / 1000)} s`;
     case 'create-container':
     case 'start-container':
     case 'stop-container':

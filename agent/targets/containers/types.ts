@@ -1,4 +1,4 @@
-import type { App, BuildSpec, IpamSpec, Service } from '../../model.js';
+import type { App, BuildSpec, HookPhase, IpamSpec, Service } from '../../model.js';
 import type { EndpointSpec } from '../networks.js';
 
 // A plan is data: each operation is one Docker call, with the object it touches, the cause
@@ -112,6 +112,20 @@ export type Operation = OperationBase &
         serving?: boolean;
       }
     | { kind: 'remove-network'; app: string; network: string; networkId: string }
+    | {
+        /**
+         * Runs a hook job (`hooks:`) to its end in a one-shot container named `<app>.<phase>.<job>`
+         * (its `replica` is 0), records the run, and removes the container (execute-hook.ts).
+         * A non-zero exit or the timeout fails it, keeping its output.
+         */
+        kind: 'run-hook';
+        container: ContainerRef;
+        phase: HookPhase;
+        job: string;
+        timeoutMs: number;
+        /** The job's service with its command and environment: never printed. */
+        spec: ContainerSpec;
+      }
   );
 
 /** What creating a replica takes: its service as loaded, its app (volume names), its networks in order. */

@@ -3,7 +3,7 @@ import { networkLayout } from '../networks.js';
 import { emptyStateProblem } from '../converge.js';
 import { expectedTasks, rolloutDeadlineMs } from './rollout.js';
 import { desiredSwarmService, type DesiredSwarmService } from './spec.js';
-import { unsupportedFields, unsupportedVolumes } from './support.js';
+import { unsupportedAppFields, unsupportedFields, unsupportedVolumes } from './support.js';
 import type { ObservedService, RepoFileInfo, RolloutSettings, SwarmObservedState, SwarmOperation, SwarmPlan, SwarmPlanProblem } from './types.js';
 
 // What must change so that the swarm matches the desired state. Pure: desired + observed in,
@@ -47,6 +47,7 @@ export function planSwarm(desired: DesiredState, observed: SwarmObservedState, o
   const repoFiles = options.repoFiles ?? new Map<string, RepoFileInfo>();
   for (const app of desired.apps) {
     result.problems.push(...unsupportedVolumes(app));
+    result.problems.push(...unsupportedAppFields(app));
     for (const service of app.services) result.problems.push(...unsupportedFields(app, service, repoFiles));
   }
   const wanted = desired.apps.flatMap((app) =>

@@ -10,6 +10,12 @@ import type { RepoFileInfo, SwarmPlanProblem } from './types.js';
 /** Swarm's limit for a config's data. */
 export const CONFIG_MAX_BYTES = 500 * 1024;
 
+/** The app's own fields Swarm cannot honour. */
+export function unsupportedAppFields(app: App): SwarmPlanProblem[] {
+  if (!app.hooks) return [];
+  return [{ code: 'SWARM_UNSUPPORTED', message: `app ${app.name} (${app.source.file}:${app.source.line}): hooks: Capstan runs pre_deploy and post_deploy jobs as containers on this engine, not as Swarm tasks; run this app with the containers target, or leave hooks out` }];
+}
+
 export function unsupportedFields(app: App, service: Service, repoFiles: ReadonlyMap<string, RepoFileInfo>): SwarmPlanProblem[] {
   const where = `service ${app.name}/${service.name} (${service.source.file}:${service.source.line})`;
   const refuse = (field: string, why: string): SwarmPlanProblem => ({ code: 'SWARM_UNSUPPORTED', message: `${where}: ${field}: ${why}` });
