@@ -8,6 +8,8 @@ export const LABEL = {
   configHash: 'capstan.config-hash',
   commit: 'capstan.commit',
   node: 'capstan.node',
+  /** On a scheduled job's run container only (agent/jobs): the run's id in SQLite. Deploys never touch it. */
+  jobRun: 'capstan.job-run',
 } as const;
 
 /** Label values that mark an object as this agent's own. */

@@ -123,6 +123,22 @@ export class Reconciler {
     return { checkout, desired, plan, text: this.redact(this.deps.target.print(plan)) };
   }
 
+  /**
+   * The last applied commit's desired state for this node (loaded once, then cached), which
+   * scheduled jobs run with: a job changed by a newer commit runs as that commit once applied.
+   * Undefined before the first applied commit, or when it no longer loads.
+   */
+  async appliedDesired(): Promise<DesiredState | undefined> {
+    const applied = this.deps.store.lastAppliedCommit;
+    if (!applied) return undefined;
+    try {
+      return (await this.load(applied)).desired;
+    } catch (error) {
+      this.deps.logger.warn({ commit: applied.slice(0, 12), error: error instanceof Error ? error.message : String(error) }, 'the applied commit does not load: no scheduled job runs');
+      return undefined;
+    }
+  }
+
   /** The head commit's checkout, not loaded: for `doctor`, which looks at its files. */
   async headCheckout(): Promise<Checkout> {
     return this.deps.source.checkout(await this.deps.source.fetch());
