@@ -126,6 +126,21 @@ describe('scheduled jobs on the real engine', () => {
       // Output recorded, containers gone: only web remains.
       assert.deepEqual((await listManaged(agent.node)).map((container) => container.name), [`${agent.app}-web-1`]);
 
+      // status: each job's last run, a failure with its output; history --jobs: every run.
+      const status = await agent.capstan('status');
+      assert.equal(status.code, 0, status.stderr);
+      assert.match(status.stdout, new RegExp(`scheduled jobs:[\\s\\S]*${agent.app}/broken\\s+2026-12-05T10:02:00.000Z\\s+failed\\s+3`));
+      assert.match(status.stdout, /last output of .*broken run \d+ \(exit code 3\):\n  \| backup failed: disk full/);
+      const history = await agent.capstan('history', '--jobs');
+      assert.equal(history.code, 0, history.stderr);
+      assert.match(history.stdout, new RegExp(`${agent.app}/tick\\s+2026-12-05T10:02:00.000Z\\s+schedule\\s+skipped`));
+      const oneJob = JSON.parse((await agent.capstan('history', '--jobs', `${agent.app}/tick`, '--json')).stdout) as JobRun[];
+      assert.deepEqual(oneJob.map((run) => run.state), ['skipped', 'succeeded']);
+      // plan: nothing to do for the jobs, their next runs shown.
+      const plan = await agent.capstan('plan');
+      assert.equal(plan.code, 0, plan.stderr);
+      assert.match(plan.stdout, new RegExp(`scheduled jobs[^\\n]*\\n  ${agent.app}/broken  "\\*/2 \\* \\* \\* \\*" \\(UTC, concurrency forbid\\)\\n    next runs: \\S+Z, \\S+Z, \\S+Z`));
+
       // Between times nothing starts.
       clock.set('2026-12-05T10:02:40Z');
       assert.deepEqual(await runner.tick(desired), []);

@@ -7,7 +7,9 @@ import { configFlags, withConfigOptions } from '../options.js';
 import { readyCell, renderStatus, statusReport, type ServiceStatus } from '../status-report.js';
 import { renderTable } from '../table.js';
 import { connectDocker } from '../../docker.js';
-import { openStore } from '../../state/open.js';
+import { openState } from '../../state/open.js';
+import { JobRunStore } from '../../jobs/store.js';
+import { renderJobStatus } from '../job-report.js';
 
 export type { ServiceStatus } from '../status-report.js';
 
@@ -17,7 +19,7 @@ export function statusCommand(): Command {
     .option('--json', 'print JSON')
     .action(async (options: Record<string, unknown>) => {
       const config = resolveConfig(configFlags(options), process.env, process.cwd(), { requireRepo: false });
-      const store = openStore(config);
+      const { db, store } = openState(config);
       try {
         const observed = await TARGETS[config.target].status(connectDocker(), config.node);
         const applied = store.lastAppliedCommit;
@@ -44,8 +46,10 @@ export function statusCommand(): Command {
         });
         /** The last offline bundle imported (`capstan bundle import`, `run --inbox`), if any. */
         const lastBundle = parseJson(store.getMeta('bundle_last_imported')) as { commit: string; branch: string; index: string; signer: string; at: string } | null;
+        // Scheduled jobs (agent/jobs): each one's last run, with its exit code and output.
+        const jobs = new JobRunStore(db).lastRuns(config.node);
         if (options.json) {
-          process.stdout.write(JSON.stringify({ ...report, lastBundle }, null, 2) + '\n');
+          process.stdout.write(JSON.stringify({ ...report, lastBundle, jobs }, null, 2) + '\n');
           return;
         }
         const lines = renderStatus(report, Date.now());
@@ -65,6 +69,7 @@ export function statusCommand(): Command {
             ]),
           ),
         );
+        process.stdout.write(renderJobStatus(jobs));
       } finally {
         store.close();
       }
