@@ -98,6 +98,8 @@ interface Loaded {
 export class Reconciler {
   /** Loaded desired states by commit (the head and the last applied), so unchanged commits skip checkout and load. */
   private loaded = new Map<string, Loaded>();
+  /** The applied commit that did not load for scheduled jobs (appliedDesired). */
+  private appliedLoadFailed: string | undefined;
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
@@ -131,9 +133,14 @@ export class Reconciler {
   async appliedDesired(): Promise<DesiredState | undefined> {
     const applied = this.deps.store.lastAppliedCommit;
     if (!applied) return undefined;
+    const cached = this.loaded.get(applied);
+    if (cached) return cached.desired;
+    // Said once per commit, not at every look (every 5 s); a cycle that loads it fills the cache.
+    if (this.appliedLoadFailed === applied) return undefined;
     try {
       return (await this.load(applied)).desired;
     } catch (error) {
+      this.appliedLoadFailed = applied;
       this.deps.logger.warn({ commit: applied.slice(0, 12), error: error instanceof Error ? error.message : String(error) }, 'the applied commit does not load: no scheduled job runs');
       return undefined;
     }
