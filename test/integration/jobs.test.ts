@@ -130,6 +130,7 @@ describe('scheduled jobs on the real engine', () => {
       const status = await agent.capstan('status');
       assert.equal(status.code, 0, status.stderr);
       assert.match(status.stdout, new RegExp(`scheduled jobs:[\\s\\S]*${agent.app}/broken\\s+2026-12-05T10:02:00.000Z\\s+failed\\s+3`));
+      assert.match(status.stdout, new RegExp(`${agent.app}\\s+tick\\s+scheduled job`));
       assert.match(status.stdout, /last output of .*broken run \d+ \(exit code 3\):\n  \| backup failed: disk full/);
       const history = await agent.capstan('history', '--jobs');
       assert.equal(history.code, 0, history.stderr);

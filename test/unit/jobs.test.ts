@@ -7,6 +7,10 @@ import { loadDesiredState, validateDir } from '../../agent/load/index.js';
 import { lastRunIn, nextRun, nextRuns } from '../../agent/jobs/cron.js';
 import { decideRuns, STARTING_DEADLINE_MS, type ScheduledJob } from '../../agent/jobs/decide.js';
 import { memoryFiles } from '../helpers/memory-files.js';
+import { previewJobs, printJobs } from '../../agent/jobs/print.js';
+import { plan } from '../../agent/targets/containers/plan.js';
+import { printPlan } from '../../agent/targets/containers/print.js';
+import { app, container, desired, HASH_A, HASH_B, observed, service } from '../helpers/model.js';
 
 const at = (text: string) => new Date(text).getTime();
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -133,5 +137,36 @@ describe('loading a scheduled job', () => {
     assert.match(text, /shop\.yaml:8:\d+: services\.backup\.replicas: /);
     assert.match(text, /shop\.yaml:11:\d+: services\.web\.concurrency: .*scheduled job only/);
     assert.match(text, /services\.web\.depends_on: .*'backup' is a scheduled job/);
+  });
+});
+
+describe('a scheduled job in the containers planner and in `capstan plan`', () => {
+  const job = { schedule: '0 3 * * *', concurrency: 'forbid' as const, timezone: 'UTC' };
+
+  it('plans no replica for a job, and removes the replica of a service that became one', () => {
+    const backup = service('backup', { job, replicas: 0, restart: 'no' });
+    const fresh = plan(desired(app('shop', [service('web'), backup])), observed([container('shop', 'web', 1)]));
+    assert.deepEqual(fresh.operations, []);
+    assert.match(printPlan(fresh), /in sync, nothing to do/);
+    const turned = plan(desired(app('shop', [service('web'), backup])), observed([container('shop', 'web', 1), container('shop', 'backup', 1)]));
+    assert.deepEqual(turned.operations.map((operation) => `${operation.kind} ${'container' in operation ? operation.container.name : ''}: ${operation.cause}`), [
+      'stop-container shop-backup-1: scaled down to 0',
+      'remove-container shop-backup-1: scaled down to 0',
+    ]);
+  });
+
+  it('shows each job\'s next runs, and whether this commit changes its definition', () => {
+    const state = desired(app('shop', [service('web'), service('backup', { job, replicas: 0, restart: 'no', configHash: HASH_B })]));
+    const previews = previewJobs(state, at('2026-12-05T17:00:00Z'), new Map([['shop/backup', HASH_A]]));
+    assert.equal(
+      printJobs(previews),
+      [
+        'scheduled jobs (never started by a deploy; each run is one container):',
+        '  shop/backup  "0 3 * * *" (UTC, concurrency forbid)  definition changed: the next run after this commit is applied uses it',
+        '    next runs: 2026-12-06T03:00:00.000Z, 2026-12-07T03:00:00.000Z, 2026-12-08T03:00:00.000Z',
+        '',
+      ].join('\n'),
+    );
+    assert.equal(printJobs(previewJobs(desired(app('shop', [service('web')])), 0, new Map())), '');
   });
 });

@@ -168,11 +168,11 @@ export function runCommand(): Command {
       await new Promise<void>((resolve) => {
         const stop = async (signal: string) => {
           logger.info({ signal }, 'stopping: waiting for the cycle in flight');
+          clearInterval(jobTimer);
           await task.stop();
           await poller?.stop();
           await inFlight;
           clearTimeout(retryTimer);
-          clearInterval(jobTimer);
           await jobLook;
           await jobs.stop();
           await hooks.stop();

@@ -48,6 +48,8 @@ export function statusCommand(): Command {
         const lastBundle = parseJson(store.getMeta('bundle_last_imported')) as { commit: string; branch: string; index: string; signer: string; at: string } | null;
         // Scheduled jobs (agent/jobs): each one's last run, with its exit code and output.
         const jobs = new JobRunStore(db).lastRuns(config.node);
+        // A job has no replica (replicas 0): its runs are listed below the services, not as READY.
+        const jobNames = new Set(jobs.map((run) => `${run.app}/${run.service}`));
         if (options.json) {
           process.stdout.write(JSON.stringify({ ...report, lastBundle, jobs }, null, 2) + '\n');
           return;
@@ -61,7 +63,7 @@ export function statusCommand(): Command {
             report.services.map((service: ServiceStatus) => [
               service.app,
               service.service,
-              readyCell(service),
+              jobNames.has(`${service.app}/${service.service}`) ? 'scheduled job' : service.desiredReplicas === 0 ? '0/0' : readyCell(service),
               service.health,
               service.image,
               service.configHash,
