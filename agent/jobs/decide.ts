@@ -38,13 +38,13 @@ export function decideRuns(input: { jobs: ScheduledJob[]; checkedAt: number | un
   const deadline = now - STARTING_DEADLINE_MS;
   for (const { app, service, job } of jobs) {
     const from = Math.max(checkedAt, deadline);
-    const due = lastRunIn(job.schedule, job.timezone, from, now);
+    const due = safely(() => lastRunIn(job.schedule, job.timezone, from, now));
     const trigger = startup ? 'missed' : 'schedule';
     if (due === undefined) {
       // Times between the last look and the deadline: missed for good.
       if (checkedAt < deadline) {
-        const first = nextRun(job.schedule, job.timezone, checkedAt);
-        if (first <= deadline) decisions.push({ action: 'skip', app, service, scheduledAt: first, trigger: 'missed', message: 'missed while the agent was down, more than an hour ago: not made up' });
+        const first = safely(() => nextRun(job.schedule, job.timezone, checkedAt));
+        if (first !== undefined && first <= deadline) decisions.push({ action: 'skip', app, service, scheduledAt: first, trigger: 'missed', message: 'missed while the agent was down, more than an hour ago: not made up' });
       }
       continue;
     }
@@ -60,4 +60,13 @@ export function decideRuns(input: { jobs: ScheduledJob[]; checkedAt: number | un
 /** Every scheduled job of a desired state, by app and service name. */
 export function scheduledJobs(desired: { apps: { name: string; services: { name: string; job?: JobSpec }[] }[] }): ScheduledJob[] {
   return desired.apps.flatMap((app) => app.services.flatMap((service) => (service.job ? [{ app: app.name, service: service.name, job: service.job }] : [])));
+}
+
+/** The loader refuses a schedule with no time; should one come through, it never blocks the other jobs. */
+function safely(compute: () => number | undefined): number | undefined {
+  try {
+    return compute();
+  } catch {
+    return undefined;
+  }
 }

@@ -1,6 +1,6 @@
 import type { PathProblem } from '../load/problems.js';
 import type { JobSpec } from '../model.js';
-import { isValidSchedule, isValidTimezone } from './cron.js';
+import { isValidSchedule, isValidTimezone, nextRun } from './cron.js';
 
 interface JobManifest {
   schedule?: string;
@@ -22,10 +22,14 @@ export function normalizeJob(spec: JobManifest, path: (string | number)[], probl
     }
     return undefined;
   }
-  if (!isValidSchedule(spec.schedule)) {
+  const validSchedule = isValidSchedule(spec.schedule);
+  const validZone = spec.timezone === undefined || isValidTimezone(spec.timezone);
+  if (!validSchedule) {
     problems.push({ code: 'JOB_SCHEDULE_INVALID', path: [...path, 'schedule'], message: 'not a cron expression (minute hour day-of-month month day-of-week, e.g. "0 3 * * *"; a 6th leading field is seconds)' });
+  } else if (validZone && !hasNextTime(spec.schedule, spec.timezone)) {
+    problems.push({ code: 'JOB_SCHEDULE_INVALID', path: [...path, 'schedule'], message: 'this cron expression never comes round: no time matches it' });
   }
-  if (spec.timezone !== undefined && !isValidTimezone(spec.timezone)) {
+  if (!validZone) {
     problems.push({ code: 'JOB_TIMEZONE_INVALID', path: [...path, 'timezone'], message: 'not a time zone this host knows: give an IANA name such as UTC or Europe/Paris' });
   }
   if (spec.restart !== undefined && spec.restart !== 'no') {
@@ -37,4 +41,14 @@ export function normalizeJob(spec: JobManifest, path: (string | number)[], probl
   const job: JobSpec = { schedule: spec.schedule, concurrency: spec.concurrency ?? 'forbid' };
   if (spec.timezone !== undefined) job.timezone = spec.timezone;
   return job;
+}
+
+/** Whether the schedule has a time at all (node-cron walks at most a century of days). */
+function hasNextTime(schedule: string, timezone: string | undefined): boolean {
+  try {
+    nextRun(schedule, timezone, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }

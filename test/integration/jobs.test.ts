@@ -193,4 +193,34 @@ describe('scheduled jobs on the real engine', () => {
       db.close();
     }
   });
+
+  it('SIGTERM while a job runs: the agent stops the run, records it interrupted and removes its container', async (t) => {
+    const agent = await agentFor(t, { app: 'jobterm' });
+    await agent.push({
+      [`${agent.app}.yaml`]: [`app: ${agent.app}`, 'services:', '  long:', `    image: ${TEST_IMAGE}`, '    command: [sh, -c, "echo long started; sleep 3600"]', '    schedule: "* * * * * *"', ''].join('\n'),
+    });
+    const running = agent.spawn(['run', '--schedule', '0 0 1 1 *', '--poll-interval', '0']);
+    let container;
+    try {
+      container = await waitFor(async () => (await listManaged(agent.node)).find((candidate) => candidate.service === 'long' && candidate.state === 'running'), {
+        timeoutMs: 90_000,
+        what: 'a run of the job to be running',
+      });
+    } finally {
+      const stopped = await stopProcess(running, { signal: 'SIGTERM', timeoutMs: 60_000 });
+      assert.equal(stopped.killed, false, 'the agent stopped on SIGTERM by itself');
+    }
+    assert.deepEqual((await listManaged(agent.node)).filter((candidate) => candidate.service === 'long'), [], 'no run container left');
+    const db = openDb(join(agent.state.path, 'capstan.db'));
+    try {
+      const runs = new JobRunStore(db);
+      const run = runs.get(Number(container.labels['capstan.job-run']))!;
+      assert.equal(run.state, 'interrupted');
+      assert.equal(run.message, 'the agent stopped while it ran');
+      assert.match(run.output ?? '', /long started/);
+      assert.deepEqual(runs.running(agent.node), []);
+    } finally {
+      db.close();
+    }
+  });
 });
