@@ -10,6 +10,7 @@ import { memoryFiles } from '../helpers/memory-files.js';
 import { previewJobs, printJobs } from '../../agent/jobs/print.js';
 import { plan } from '../../agent/targets/containers/plan.js';
 import { printPlan } from '../../agent/targets/containers/print.js';
+import { unsupportedFields } from '../../agent/targets/swarm/support.js';
 import { app, container, desired, HASH_A, HASH_B, observed, service } from '../helpers/model.js';
 
 const at = (text: string) => new Date(text).getTime();
@@ -168,5 +169,13 @@ describe('a scheduled job in the containers planner and in `capstan plan`', () =
       ].join('\n'),
     );
     assert.equal(printJobs(previewJobs(desired(app('shop', [service('web')])), 0, new Map())), '');
+  });
+});
+
+describe('a scheduled job on Swarm', () => {
+  it('is refused by name: only the containers target runs jobs', () => {
+    const backup = service('backup', { job: { schedule: '0 3 * * *', concurrency: 'forbid' }, replicas: 0, restart: 'no' });
+    const problems = unsupportedFields(app('shop', [backup]), backup, new Map());
+    assert.deepEqual(problems.map((problem) => problem.message.replace(/ \(.*?\): /, ': ').split(';')[0]), ['service shop/backup: schedule: scheduled jobs run on the containers target, whose agent starts each run']);
   });
 });
