@@ -3,6 +3,8 @@
 // queued as a `job-failed` notification, deploys and drift repair never start it, and a run
 // left by an agent killed with -9 is closed at the next start: no orphan, recorded interrupted.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { resolveConfig } from '../../agent/cli/config.js';
@@ -47,8 +49,8 @@ function manifest(app: string): string {
   ].join('\n');
 }
 
-async function inProcess(agent: Agent, clock: Clock) {
-  const config = resolveConfig({}, agent.env({ CAPSTAN_NOTIFY: 'webhook+http://127.0.0.1:9/capstan-test' }));
+async function inProcess(agent: Agent, clock: Clock, env: Record<string, string> = {}) {
+  const config = resolveConfig({}, agent.env({ CAPSTAN_NOTIFY: 'webhook+http://127.0.0.1:9/capstan-test', ...env }));
   const db = openDb(join(agent.state.path, 'capstan.db'));
   const store = new StateStore(db);
   const secrets = new SecretRegistry();
@@ -221,6 +223,47 @@ describe('scheduled jobs on the real engine', () => {
       assert.deepEqual(runs.running(agent.node), []);
     } finally {
       db.close();
+    }
+  });
+
+  it('a run that prints a secret value: its output, message and notification hold it redacted, the state dir nowhere', async (t) => {
+    const agent = await agentFor(t, { app: 'jobleak' });
+    const SENTINEL = `S3NT1NEL-job-${randomBytes(6).toString('hex')}`;
+    const keys = await agent.tempDir('capstan-job-keys');
+    const env = { CAPSTAN_KEY_FILE: join(keys.path, 'capstan.keys') };
+    assert.equal((await agent.run(['secrets', 'keygen'], { env })).code, 0);
+    mkdirSync(join(agent.repo.workDir, 'apps'), { recursive: true });
+    assert.equal((await agent.run(['secrets', 'set', join(agent.repo.workDir, 'apps', 'tool.env'), 'TOOL'], { env, stdin: `${SENTINEL}\n` })).code, 0);
+    await agent.push({
+      [`apps/${agent.app}.yaml`]: [`app: ${agent.app}`, 'env_files: [tool.env]', 'services:', '  leak:', `    image: ${TEST_IMAGE}`, '    environment: { TOOL: "${TOOL}" }', '    command: [sh, -c, "echo token is $$TOOL; exit 1"]', '    schedule: "* * * * *"', '    timezone: UTC', ''].join('\n'),
+    });
+    const deployed = await agent.run(['once'], { env });
+    assert.equal(deployed.code, 0, deployed.stderr);
+
+    const clock = handClock('2026-12-05T10:00:30Z');
+    const { db, runner, reconciler, runs } = await inProcess(agent, clock, env);
+    try {
+      const desired = await reconciler.appliedDesired();
+      await runner.tick(desired);
+      clock.set('2026-12-05T10:01:02Z');
+      await runner.tick(desired);
+      await runner.settled();
+      const [run] = runs.recent(agent.node, 5);
+      assert.equal(run.state, 'failed');
+      assert.match(run.output ?? '', /token is \[redacted\]/);
+      const events = (db.prepare('SELECT event FROM notifications').all() as { event: string }[]).map((row) => row.event).join('\n');
+      assert.match(events, /job-failed/);
+      assert.ok(!events.includes(SENTINEL));
+    } finally {
+      await runner.stop();
+      db.close();
+    }
+    const status = await agent.run(['status', '--json'], { env });
+    const history = await agent.run(['history', '--jobs', '--json'], { env });
+    for (const output of [status, history]) assert.ok(!output.stdout.includes(SENTINEL) && !output.stderr.includes(SENTINEL), 'no command output holds the value');
+    for (const file of readdirSync(agent.state.path)) {
+      const path = join(agent.state.path, file);
+      if (statSync(path).isFile()) assert.ok(!readFileSync(path).includes(SENTINEL), `${file} holds no value`);
     }
   });
 });
