@@ -10,6 +10,8 @@ export const LABEL = {
   node: 'capstan.node',
   /** On a hook job's container: `<phase>/<job>` (targets/containers/execute-hook.ts). */
   hook: 'capstan.hook',
+  /** On a scheduled job's run container only (agent/jobs): the run's id in SQLite. Deploys never touch it. */
+  jobRun: 'capstan.job-run',
 } as const;
 
 /** Label values that mark an object as this agent's own. */

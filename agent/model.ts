@@ -378,6 +378,22 @@ export interface Service {
   source: SourcePos;
   /** Replaces the app's placement for this service. */
   placement?: PlacementSpec;
+  /**
+   * A scheduled job (`schedule:`): no replica runs (`replicas` is 0, so deploys and drift repair
+   * never start it); agent/jobs runs one container at each of its times. Not in the config hash:
+   * a changed schedule is recorded, and the next run uses it.
+   */
+  job?: JobSpec;
+}
+
+/** A service's `schedule`, `concurrency` and `timezone` (agent/jobs). */
+export interface JobSpec {
+  /** node-cron expression, validated at load. */
+  schedule: string;
+  /** `forbid`: a run due while the previous one runs is skipped (Kubernetes CronJob's default). */
+  concurrency: 'forbid' | 'allow';
+  /** IANA zone the schedule is read in; absent, the host's. */
+  timezone?: string;
 }
 
 /** Fleet mode: the nodes that run an app or service (agent/fleet/placement.ts). */

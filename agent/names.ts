@@ -25,6 +25,11 @@ export function anonymousVolumeName(app: string, service: string, replica: numbe
   return `${containerName(app, service, replica)}_${createHash('sha256').update(target).digest('hex').slice(0, 12)}`;
 }
 
+/** A scheduled job's run (agent/jobs): one container per run, named after the run's row in SQLite. */
+export function jobRunContainerName(app: string, service: string, runId: number): string {
+  return `${app}-${service}-run-${runId}`;
+}
+
 export function appNetworkName(app: string): string {
   return `${app}_default`;
 }

@@ -98,6 +98,8 @@ interface Loaded {
 export class Reconciler {
   /** Loaded desired states by commit (the head and the last applied), so unchanged commits skip checkout and load. */
   private loaded = new Map<string, Loaded>();
+  /** The applied commit that did not load for scheduled jobs (appliedDesired). */
+  private appliedLoadFailed: string | undefined;
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
@@ -121,6 +123,27 @@ export class Reconciler {
     const { checkout, desired } = await this.load(commit);
     const plan = await this.deps.target.plan(desired);
     return { checkout, desired, plan, text: this.redact(this.deps.target.print(plan)) };
+  }
+
+  /**
+   * The last applied commit's desired state for this node (loaded once, then cached), which
+   * scheduled jobs run with: a job changed by a newer commit runs as that commit once applied.
+   * Undefined before the first applied commit, or when it no longer loads.
+   */
+  async appliedDesired(): Promise<DesiredState | undefined> {
+    const applied = this.deps.store.lastAppliedCommit;
+    if (!applied) return undefined;
+    const cached = this.loaded.get(applied);
+    if (cached) return cached.desired;
+    // Said once per commit, not at every look (every 5 s); a cycle that loads it fills the cache.
+    if (this.appliedLoadFailed === applied) return undefined;
+    try {
+      return (await this.load(applied)).desired;
+    } catch (error) {
+      this.appliedLoadFailed = applied;
+      this.deps.logger.warn({ commit: applied.slice(0, 12), error: error instanceof Error ? error.message : String(error) }, 'the applied commit does not load: no scheduled job runs');
+      return undefined;
+    }
   }
 
   /** The head commit's checkout, not loaded: for `doctor`, which looks at its files. */

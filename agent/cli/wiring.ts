@@ -28,6 +28,12 @@ import { resticRunner } from '../storage/restic.js';
 import { StorageStore } from '../storage/store.js';
 import { StorageTarget } from '../storage/target.js';
 import { VolumeStorage } from '../storage/volumes.js';
+import type { Clock } from '../clock.js';
+import { JobRunner } from '../jobs/runner.js';
+import { JobRunStore } from '../jobs/store.js';
+import { execute } from '../targets/containers/execute.js';
+import { createHostPathCheck } from '../policy/host-paths.js';
+import { createMountCopies } from '../source/mount-copies.js';
 
 // The composition root: the only place that wires real Docker, git, the clock and the
 // logger into the stages. Everything else receives them as parameters.
@@ -161,6 +167,50 @@ export function createVolumeStorage(config: AgentConfig, docker: Docker, secrets
         queue().notify(newEvent(systemClock, { kind: 'volume-failed', node: config.node, commit: null, app, reason, message }));
       },
       snapshotted: ({ app, volume }) => incrementCounter(database(), 'volume_snapshots', { app, volume }),
+    },
+  });
+}
+
+/**
+ * Scheduled jobs (agent/jobs): runs created with the containers target's executor and its
+ * checks, recorded in the state database, failures queued as `job-failed` notifications.
+ */
+export function createJobRunner(config: AgentConfig, db: Db, logger: Logger, secrets: SecretRegistry, clock: Clock = systemClock, docker: Docker = connectDocker()): JobRunner {
+  const notifier = new Notifier({
+    db,
+    targets: parseNotifyTargets(config.notify, { env: process.env, readFile: (path) => fs.readFileSync(path, 'utf8') }),
+    clock,
+    logger: logger.child({ stage: 'notify' }),
+    secrets: () => secrets.values(),
+  });
+  const mountCopies = createMountCopies({ fs, stateDir: config.stateDir });
+  const isolation = hostIsolationCheck(docker, config);
+  const hostPaths = createHostPathCheck(hostPolicy(config));
+  const runLogger = logger.child({ stage: 'jobs' });
+  return new JobRunner({
+    docker,
+    store: new JobRunStore(db),
+    clock,
+    node: config.node,
+    logger: runLogger,
+    secrets: () => secrets.values(),
+    execute: (plan, known) =>
+      execute(plan, {
+        docker,
+        // The run's own row in job_runs is its record; its two operations are logged.
+        journal: { start: () => 0, finish: () => undefined },
+        logger: runLogger,
+        clock,
+        registryAuth: async () => undefined,
+        listContext: () => Promise.reject(new Error('a job run builds nothing')),
+        secrets: known,
+        mountCopies,
+        isolation,
+        hostPaths,
+      }),
+    notifyFailure: (run) => {
+      incrementCounter(db, 'job_failures', { app: run.app, service: run.service });
+      notifier.notify(newEvent(clock, { kind: 'job-failed', node: config.node, commit: run.commit, app: run.app, service: run.service, reason: run.state === 'interrupted' ? 'JOB_INTERRUPTED' : 'JOB_FAILED', message: `run ${run.id} (${run.scheduledAt}): ${run.message ?? run.state}` }));
     },
   });
 }

@@ -52,6 +52,7 @@ export function metricsSnapshotFromStore(db: Db, node: string, services: Service
       rollbacks: readCounter(db, 'rollbacks'),
       notifications: readCounter(db, 'notifications'),
       ...volumeCounters(db),
+      ...jobCounters(db),
     },
     notificationsPending: pending,
   };
@@ -62,6 +63,11 @@ function unixSeconds(iso: string): number {
 }
 
 /** Volume snapshot counters (agent/storage), present once a snapshot volume has run here. */
+function jobCounters(db: Db): { jobFailures?: CounterSample[] } {
+  const jobFailures = readCounter(db, 'job_failures');
+  return jobFailures.length === 0 ? {} : { jobFailures };
+}
+
 function volumeCounters(db: Db): { volumeSnapshots?: CounterSample[]; volumeFailures?: CounterSample[] } {
   const volumeSnapshots = readCounter(db, 'volume_snapshots');
   const volumeFailures = readCounter(db, 'volume_failures');

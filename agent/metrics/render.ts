@@ -69,6 +69,7 @@ export function metricFamilies(snapshot: MetricsSnapshot): MetricFamily[] {
     counter('capstan_notifications_total', 'Notifications by target and result (delivered, failed, dropped).', counters.notifications),
     counter('capstan_volume_snapshots_total', 'Volume snapshots taken, per app and volume.', counters.volumeSnapshots ?? []),
     counter('capstan_volume_failures_total', 'Volume snapshots, restores, hand-offs and leases that failed, per app, volume and reason.', counters.volumeFailures ?? []),
+    counter('capstan_job_failures_total', 'Scheduled job runs that failed or were interrupted, per app and service.', counters.jobFailures ?? []),
     gauge('capstan_notifications_pending', 'Notifications waiting to be sent or retried.', [{ labels: {}, value: snapshot.notificationsPending }]),
   ];
   return families.filter((family) => family.samples.length > 0);

@@ -38,6 +38,8 @@ export interface MetricsSnapshot {
     /** Volume snapshots taken, and storage failures by reason (agent/storage), per app and volume. */
     volumeSnapshots?: CounterSample[];
     volumeFailures?: CounterSample[];
+    /** Scheduled job runs that failed or were interrupted (agent/jobs), per app and service. */
+    jobFailures?: CounterSample[];
   };
   notificationsPending: number;
 }

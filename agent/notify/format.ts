@@ -23,6 +23,7 @@ const TITLES: Record<EventKind, string> = {
   'repeated-failure': 'keeps failing',
   'commit-refused': 'refused a commit',
   'volume-failed': 'volume snapshot, restore or hand-off failed',
+  'job-failed': 'scheduled job failed',
 };
 
 // ntfy shows tags that are emoji short codes as emoji.
@@ -33,6 +34,7 @@ const NTFY_TAGS: Record<EventKind, string> = {
   'repeated-failure': 'warning',
   'commit-refused': 'lock',
   'volume-failed': 'floppy_disk',
+  'job-failed': 'alarm_clock',
 };
 
 export function formatRequest(target: NotifyTarget, event: NotificationEvent, deliveryId: string): OutgoingRequest {

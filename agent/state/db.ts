@@ -159,6 +159,30 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX hook_runs_commit ON hook_runs(node, commit_id);
   `,
+  // Scheduled jobs (agent/jobs): one row per run, written before its container is created (so a
+  // container labelled capstan.job-run always has its row) and finished with its exit code and
+  // bounded, redacted output; the last runs per job are kept (jobs/store.ts KEEP_RUNS).
+  `
+  CREATE TABLE job_runs (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    node          TEXT NOT NULL,
+    app           TEXT NOT NULL,
+    service       TEXT NOT NULL,
+    trigger       TEXT NOT NULL,
+    scheduled_at  TEXT NOT NULL,
+    started_at    TEXT NOT NULL,
+    finished_at   TEXT,
+    state         TEXT NOT NULL,
+    exit_code     INTEGER,
+    message       TEXT,
+    output        TEXT,
+    commit_id     TEXT,
+    config_hash   TEXT,
+    container     TEXT
+  );
+  CREATE INDEX job_runs_job ON job_runs(node, app, service, id);
+  CREATE INDEX job_runs_state ON job_runs(node, state);
+  `,
 ];
 
 /** Opens (creating if needed) the state database in WAL mode and migrates it. */

@@ -4,7 +4,9 @@ import { resolveConfig } from '../config.js';
 import { configFlags, withConfigOptions } from '../options.js';
 import { outputLines } from '../status-report.js';
 import { renderTable } from '../table.js';
-import { openStore } from '../../state/open.js';
+import { openState } from '../../state/open.js';
+import { JobRunStore } from '../../jobs/store.js';
+import { renderJobHistory } from '../job-report.js';
 
 export function historyCommand(): Command {
   return withConfigOptions(new Command('history'))
@@ -13,6 +15,7 @@ export function historyCommand(): Command {
     .option('--json', 'print JSON')
     .option('--limit <n>', 'how many cycles', '50')
     .option('--quarantined', 'list every quarantined commit (status shows only recent ones)')
+    .option('--jobs [job]', 'the runs of scheduled jobs (or of one, APP/SERVICE), newest first, with their exit codes and last output')
     .action((commit: string | undefined, options: Record<string, unknown>) => {
       const config = resolveConfig(configFlags(options), process.env, process.cwd(), { requireRepo: false });
       const limit = Number(options.limit);
@@ -22,8 +25,17 @@ export function historyCommand(): Command {
       if (commit !== undefined && !/^[0-9a-f]{4,40}$/i.test(commit)) {
         throw new CapstanError('UNKNOWN_COMMIT', 'terminal', `'${commit.slice(0, 80)}' is not a commit id: give 4 to 40 hex digits`);
       }
-      const store = openStore(config);
+      const { db, store } = openState(config);
       try {
+        if (options.jobs !== undefined) {
+          const job = typeof options.jobs === 'string' ? options.jobs : undefined;
+          const [app, service] = job?.split('/') ?? [];
+          if (job !== undefined && (!app || !service)) throw new CapstanError('CONFIG_INVALID', 'terminal', `--jobs takes APP/SERVICE, not '${job.slice(0, 80)}'`);
+          const runs = new JobRunStore(db).recent(config.node, limit, job === undefined ? undefined : { app, service });
+          if (options.json) process.stdout.write(JSON.stringify(runs, null, 2) + '\n');
+          else process.stdout.write(renderJobHistory(runs, job !== undefined));
+          return;
+        }
         if (options.quarantined) {
           const entries = store.quarantined(config.node);
           if (options.json) process.stdout.write(JSON.stringify(entries, null, 2) + '\n');

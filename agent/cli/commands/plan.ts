@@ -6,6 +6,8 @@ import { configFlags, withConfigOptions } from '../options.js';
 import { planJson } from '../../targets/print.js';
 import { renderTable } from '../table.js';
 import { createReconciler, openStore } from '../wiring.js';
+import { previewJobs, printJobs } from '../../jobs/print.js';
+import { systemClock } from '../../clock.js';
 
 export function planCommand(): Command {
   return withConfigOptions(new Command('plan'))
@@ -29,7 +31,11 @@ export function planCommand(): Command {
           return;
         }
         const { plan, text, desired } = await reconciler.preview();
-        print(options.json ? planJson(plan) : text);
+        // Scheduled jobs change nothing at a deploy: their next runs are shown beside the plan.
+        const applied = new Map(store.deployments(config.node).map((row) => [`${row.app}/${row.service}`, row.configHash]));
+        const jobs = previewJobs(desired, systemClock.now(), applied);
+        if (options.json) print(jobs.length === 0 ? planJson(plan) : JSON.stringify({ ...JSON.parse(planJson(plan)), scheduledJobs: jobs }, null, 2) + '\n');
+        else print(text + printJobs(jobs));
         // Accepted but worth knowing (Compose keys with no effect here); never a value.
         const notes = (desired.notes ?? []).map((note) => `note: ${note}\n`).join('');
         if (notes) (options.json ? process.stderr : process.stdout).write(reconciler.redact(notes));

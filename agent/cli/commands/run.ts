@@ -6,7 +6,7 @@ import { resolveConfig } from '../config.js';
 import { configFlags, withConfigOptions } from '../options.js';
 import { systemClock } from '../../clock.js';
 import { createCycleHooks } from '../hooks.js';
-import { createReconciler, openState } from '../wiring.js';
+import { createJobRunner, createReconciler, openState } from '../wiring.js';
 import { acquireCycleLock, lockTimeoutMs } from '../../state/cycle-lock.js';
 import { resolve } from 'node:path';
 import { connectDocker } from '../../docker.js';
@@ -33,6 +33,9 @@ export function runCommand(): Command {
       const hooks = createCycleHooks({ config, db, store, logger, clock: systemClock });
       hooks.start();
       const reconciler = await createReconciler(config, store, logger, secrets);
+      // Scheduled jobs (agent/jobs): runs a killed agent left are closed before anything starts.
+      const jobs = createJobRunner(config, db, logger, secrets);
+      await jobs.recover().catch((error: unknown) => logger.error({ error: String(error) }, 'could not close the job runs of a previous agent'));
       // The heartbeat `status` reads: this pid, written at start and around each cycle.
       const startedAt = new Date().toISOString();
       const beat = (stopped = false) => {
@@ -107,6 +110,21 @@ export function runCommand(): Command {
         retryTimer.unref();
       };
 
+      // Scheduled jobs are looked at between cycles, with the last applied commit's
+      // configuration: never while a cycle observes and changes the same containers.
+      let jobLook: Promise<unknown> | undefined;
+      const lookAtJobs = () => {
+        if (inFlight || jobLook) return;
+        jobLook = reconciler
+          .appliedDesired()
+          .then((desired) => jobs.tick(desired))
+          .catch((error: unknown) => logger.error({ error: String(error) }, 'scheduled jobs not looked at'))
+          .finally(() => {
+            jobLook = undefined;
+          });
+      };
+      const jobTimer = setInterval(lookAtJobs, JOB_LOOK_INTERVAL_MS);
+
       let inFlight: Promise<unknown> | undefined;
       const runCycle = (trigger: string) => {
         if (inFlight) {
@@ -114,7 +132,8 @@ export function runCommand(): Command {
           return inFlight;
         }
         clearTimeout(retryTimer);
-        inFlight = lockedCycle(trigger)
+        inFlight = (jobLook ?? Promise.resolve())
+          .then(() => lockedCycle(trigger))
           .then(scheduleRetry)
           .catch((error: unknown) => logger.error({ error: String(error) }, 'cycle crashed'))
           .finally(() => {
@@ -149,10 +168,13 @@ export function runCommand(): Command {
       await new Promise<void>((resolve) => {
         const stop = async (signal: string) => {
           logger.info({ signal }, 'stopping: waiting for the cycle in flight');
+          clearInterval(jobTimer);
           await task.stop();
           await poller?.stop();
           await inFlight;
           clearTimeout(retryTimer);
+          await jobLook;
+          await jobs.stop();
           await hooks.stop();
           store.setMeta('next_cycle_at', null);
           beat(true);
@@ -165,6 +187,9 @@ export function runCommand(): Command {
       });
     });
 }
+
+/** How often scheduled jobs are looked at: a run starts at most this late (between cycles). */
+const JOB_LOOK_INTERVAL_MS = 5_000;
 
 /** A URL may carry credentials (`https://user:token@host/…`); never log them. */
 export function redactUrl(repo: string): string {

@@ -7,7 +7,9 @@ import { configFlags, withConfigOptions } from '../options.js';
 import { readyCell, renderStatus, statusReport, type ServiceStatus } from '../status-report.js';
 import { renderTable } from '../table.js';
 import { connectDocker } from '../../docker.js';
-import { openStore } from '../../state/open.js';
+import { openState } from '../../state/open.js';
+import { JobRunStore } from '../../jobs/store.js';
+import { renderJobStatus } from '../job-report.js';
 
 export type { ServiceStatus } from '../status-report.js';
 
@@ -17,7 +19,7 @@ export function statusCommand(): Command {
     .option('--json', 'print JSON')
     .action(async (options: Record<string, unknown>) => {
       const config = resolveConfig(configFlags(options), process.env, process.cwd(), { requireRepo: false });
-      const store = openStore(config);
+      const { db, store } = openState(config);
       try {
         const observed = await TARGETS[config.target].status(connectDocker(), config.node);
         const applied = store.lastAppliedCommit;
@@ -44,8 +46,12 @@ export function statusCommand(): Command {
         });
         /** The last offline bundle imported (`capstan bundle import`, `run --inbox`), if any. */
         const lastBundle = parseJson(store.getMeta('bundle_last_imported')) as { commit: string; branch: string; index: string; signer: string; at: string } | null;
+        // Scheduled jobs (agent/jobs): each one's last run, with its exit code and output.
+        const jobs = new JobRunStore(db).lastRuns(config.node);
+        // A job has no replica (replicas 0): its runs are listed below the services, not as READY.
+        const jobNames = new Set(jobs.map((run) => `${run.app}/${run.service}`));
         if (options.json) {
-          process.stdout.write(JSON.stringify({ ...report, lastBundle }, null, 2) + '\n');
+          process.stdout.write(JSON.stringify({ ...report, lastBundle, jobs }, null, 2) + '\n');
           return;
         }
         const lines = renderStatus(report, Date.now());
@@ -57,7 +63,7 @@ export function statusCommand(): Command {
             report.services.map((service: ServiceStatus) => [
               service.app,
               service.service,
-              readyCell(service),
+              jobNames.has(`${service.app}/${service.service}`) ? 'scheduled job' : service.desiredReplicas === 0 ? '0/0' : readyCell(service),
               service.health,
               service.image,
               service.configHash,
@@ -65,6 +71,7 @@ export function statusCommand(): Command {
             ]),
           ),
         );
+        process.stdout.write(renderJobStatus(jobs));
       } finally {
         store.close();
       }

@@ -2,11 +2,12 @@
 // depends_on, sidecars and network settings that contradict each other. Pure.
 import type { AppDraft, ServiceDraft } from './draft.js';
 import { formatKeyPath, type KeyPath, type PathProblem } from '../problems.js';
+import { jobProblems } from '../../jobs/app-checks.js';
 
 type LineOf = (path: KeyPath) => number;
 
 export function appProblems(app: AppDraft, lineOf: LineOf): PathProblem[] {
-  return [...volumeProblems(app, lineOf), ...sidecarProblems(app), ...networkProblems(app), ...dependencyProblems(app), ...readOnlyProblems(app)];
+  return [...volumeProblems(app, lineOf), ...sidecarProblems(app), ...networkProblems(app), ...dependencyProblems(app), ...readOnlyProblems(app), ...jobProblems(app)];
 }
 
 /** Docker's archive API refuses to write into a read-only root file system, even before the start. */

@@ -44,6 +44,8 @@ export function hashInput(service: ServiceDraft & { configHash?: string }): unkn
     uses: _uses,
     dependsOn: _dependsOn,
     build: _build,
+    // When a scheduled job runs is not what runs: a changed schedule is only recorded.
+    job: _job,
     ...hashed
   } = service;
   return { ...hashed, mounts: service.mounts.map(hashedMount) };

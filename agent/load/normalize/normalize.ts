@@ -23,6 +23,7 @@ import { normalizeSecretFiles, type SecretFileContent } from './secret-files.js'
 import { shellSplit } from './shell-split.js';
 import { toStringMap } from './string-map.js';
 import { envFileEnvironment } from '../variables/variables.js';
+import { normalizeJob } from '../../jobs/normalize.js';
 
 /** A published port and where it is written, for the cross-app conflict checks. */
 export interface PortSite {
@@ -259,6 +260,13 @@ async function normalizeService(app: string, name: string, spec: ServiceManifest
   if (command !== undefined) service.command = command;
   if (entrypoint !== undefined) service.entrypoint = entrypoint;
   if (spec.placement) service.placement = spec.placement;
+  const job = normalizeJob(spec, path, problems);
+  if (job !== undefined) {
+    // No replica: deploys and drift repair never start a job; agent/jobs runs it at its times.
+    service.job = job;
+    service.replicas = 0;
+    service.restart = 'no';
+  }
   return { service, portIndexes, problems };
 }
 

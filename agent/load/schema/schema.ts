@@ -8,6 +8,7 @@ import { containerFields } from './container.js';
 import { serviceSpecFields } from './spec.js';
 import { AppNetworks, ServiceNetworks } from './networks.js';
 import { Snapshot } from '../../storage/schema.js';
+import { jobFields } from '../../jobs/schema.js';
 import {
   ABSOLUTE_PATH_PATTERN,
   DEFAULT_ENV_FILE,
@@ -211,6 +212,7 @@ export const Service = Type.Object(
     ...containerFields,
     networks: Type.Optional(ServiceNetworks),
     placement: Type.Optional(Placement),
+    ...jobFields,
   },
   { additionalProperties: false, patternProperties: EXTENSIONS, description: 'One service: a set of identical containers.' + EXTENSIONS_NOTE },
 );

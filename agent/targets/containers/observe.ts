@@ -135,6 +135,8 @@ export async function observe(docker: Docker, node: string, options: ObserveOpti
   }
   for (const info of containers) {
     if (!isOwnedBy(info.Labels, node)) continue;
+    // A scheduled job's run is the job runner's (agent/jobs), never a replica to plan for.
+    if (info.Labels[LABEL.jobRun] !== undefined) continue;
     const name = containerNameOf(info);
     const list = info.Labels[LABEL.hook] === undefined ? observed.containers : (observed.hookContainers ??= []);
     list.push({

@@ -1,0 +1,54 @@
+import type { PathProblem } from '../load/problems.js';
+import type { JobSpec } from '../model.js';
+import { isValidSchedule, isValidTimezone, nextRun } from './cron.js';
+
+interface JobManifest {
+  schedule?: string;
+  concurrency?: 'forbid' | 'allow';
+  timezone?: string;
+  restart?: string;
+  replicas?: number;
+}
+
+/**
+ * A service's `schedule`, `concurrency` and `timezone` as the model holds them; undefined when
+ * the service is no scheduled job. A job runs to completion, once per time: its `restart` may
+ * only be `no` (its default) and `replicas` only 1.
+ */
+export function normalizeJob(spec: JobManifest, path: (string | number)[], problems: PathProblem[]): JobSpec | undefined {
+  if (spec.schedule === undefined) {
+    for (const key of ['concurrency', 'timezone'] as const) {
+      if (spec[key] !== undefined) problems.push({ code: 'JOB_INVALID', path: [...path, key], atKey: true, message: `${key} applies to a scheduled job only: add schedule, or remove ${key}` });
+    }
+    return undefined;
+  }
+  const validSchedule = isValidSchedule(spec.schedule);
+  const validZone = spec.timezone === undefined || isValidTimezone(spec.timezone);
+  if (!validSchedule) {
+    problems.push({ code: 'JOB_SCHEDULE_INVALID', path: [...path, 'schedule'], message: 'not a cron expression (minute hour day-of-month month day-of-week, e.g. "0 3 * * *"; a 6th leading field is seconds)' });
+  } else if (validZone && !hasNextTime(spec.schedule, spec.timezone)) {
+    problems.push({ code: 'JOB_SCHEDULE_INVALID', path: [...path, 'schedule'], message: 'this cron expression never comes round: no time matches it' });
+  }
+  if (!validZone) {
+    problems.push({ code: 'JOB_TIMEZONE_INVALID', path: [...path, 'timezone'], message: 'not a time zone this host knows: give an IANA name such as UTC or Europe/Paris' });
+  }
+  if (spec.restart !== undefined && spec.restart !== 'no') {
+    problems.push({ code: 'JOB_INVALID', path: [...path, 'restart'], message: 'a scheduled job runs once per time and is never restarted: leave restart out (or write no)' });
+  }
+  if (spec.replicas !== undefined && spec.replicas !== 1) {
+    problems.push({ code: 'JOB_INVALID', path: [...path, 'replicas'], message: 'a scheduled job runs one container per time: leave replicas out (concurrency: allow lets runs overlap)' });
+  }
+  const job: JobSpec = { schedule: spec.schedule, concurrency: spec.concurrency ?? 'forbid' };
+  if (spec.timezone !== undefined) job.timezone = spec.timezone;
+  return job;
+}
+
+/** Whether the schedule has a time at all (node-cron walks at most a century of days). */
+function hasNextTime(schedule: string, timezone: string | undefined): boolean {
+  try {
+    nextRun(schedule, timezone, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

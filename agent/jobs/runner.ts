@@ -1,0 +1,229 @@
+import type Docker from 'dockerode';
+import type { Clock } from '../clock.js';
+import { LABEL, isOwnedBy } from '../labels.js';
+import type { Logger } from '../log.js';
+import type { DesiredState } from '../model.js';
+import { jobRunContainerName } from '../names.js';
+import { numericUser } from '../load/normalize/spec.js';
+import { replicaOutput } from '../targets/containers/execute-kept-output.js';
+import type { ExecuteResult } from '../targets/containers/execute.js';
+import type { ContainerRef, Plan } from '../targets/containers/types.js';
+import { networkLayout } from '../targets/networks.js';
+import { redactValues } from '../redact.js';
+import { decideRuns, scheduledJobs, type JobDecision } from './decide.js';
+import type { JobRun, JobRunStore } from './store.js';
+
+export interface JobRunnerDeps {
+  docker: Docker;
+  store: JobRunStore;
+  clock: Clock;
+  node: string;
+  logger: Logger;
+  /**
+   * Carries out a run's two operations (create, start) with the containers target's executor,
+   * wired with its checks (network isolation, host paths, repository mount copies, secret files).
+   */
+  execute: (plan: Plan, secrets: readonly string[]) => Promise<ExecuteResult>;
+  /** A run that failed or was interrupted: queued as a `job-failed` notification. */
+  notifyFailure: (run: JobRun) => void;
+  /** Every value decrypted so far: scrubbed from messages and output before they are stored. */
+  secrets: () => readonly string[];
+  /** How long to wait before asking Docker again when it did not answer about a run. */
+  retryMs?: number;
+}
+
+/**
+ * Runs scheduled jobs (a service with `schedule:`): at each of its times one container with the
+ * configuration last applied, watched until it exits, its exit code and last output recorded in
+ * `job_runs`, then removed. Ordering that makes it crash-safe: the run's row is written before
+ * its container is created, and the container carries the row's id (`capstan.job-run`), so after
+ * a kill -9 `recover` finds every run container and every row left running, and closes them.
+ */
+export class JobRunner {
+  private readonly watches = new Map<number, Promise<void>>();
+  private stopping = false;
+  private looked = false;
+
+  constructor(private readonly deps: JobRunnerDeps) {}
+
+  /**
+   * At agent start, before the first look: a run container still running belonged to an agent
+   * that died; it is stopped and its run recorded as interrupted. One that exited meanwhile
+   * records how it ended. Rows left running without a container are interrupted too.
+   */
+  async recover(): Promise<void> {
+    const { docker, store, node, logger } = this.deps;
+    const containers = await docker.listContainers({ all: true, filters: { label: [`${LABEL.jobRun}`, `${LABEL.managed}=true`, `${LABEL.node}=${node}`] } });
+    const seen = new Set<number>();
+    for (const info of containers) {
+      if (!isOwnedBy(info.Labels, node)) continue;
+      const runId = Number(info.Labels[LABEL.jobRun]);
+      const run = Number.isInteger(runId) ? store.get(runId) : undefined;
+      if (run?.state === 'running') {
+        seen.add(run.id);
+        const wasRunning = info.State === 'running' || info.State === 'restarting' || info.State === 'paused' || info.State === 'created';
+        if (wasRunning) await docker.getContainer(info.Id).stop({ t: 10 }).catch(() => undefined);
+        await this.record(run, info.Id, wasRunning ? { interrupted: 'the agent stopped while it ran (stopped at the agent\'s start)' } : { finishedWhileDown: true });
+      } else {
+        // A container whose run is closed already: its removal was interrupted.
+        await removeQuietly(docker, info.Id);
+      }
+    }
+    for (const run of store.running(node)) {
+      if (seen.has(run.id)) continue;
+      this.finish(run, { state: 'interrupted', exitCode: null, message: 'the agent stopped before its container ran', output: null });
+    }
+    if (containers.length > 0) logger.info({ containers: containers.length }, 'job runs left by a previous agent closed');
+  }
+
+  /**
+   * Looks at every job of `desired` (the last applied commit's): starts the runs that are due
+   * since the last look, skips those `concurrency: forbid` holds back. Returns the decisions.
+   */
+  async tick(desired: DesiredState | undefined): Promise<JobDecision[]> {
+    const { store, clock, node, logger } = this.deps;
+    if (this.stopping) return [];
+    const now = clock.now();
+    const checkedAt = store.checkedAt();
+    const startup = !this.looked;
+    this.looked = true;
+    const jobs = desired ? scheduledJobs(desired) : [];
+    const running = new Set(store.running(node).map((run) => `${run.app}/${run.service}`));
+    const decisions = decideRuns({ jobs, checkedAt, now, startup, running });
+    const starts: { decision: JobDecision; runId: number }[] = [];
+    for (const decision of decisions) {
+      const scheduledAt = new Date(decision.scheduledAt).toISOString();
+      if (decision.action === 'skip') {
+        store.skip({ node, app: decision.app, service: decision.service, trigger: decision.trigger, scheduledAt, at: new Date(now).toISOString(), message: decision.message });
+        logger.warn({ app: decision.app, service: decision.service, scheduledAt, reason: decision.message }, 'scheduled job run skipped');
+        continue;
+      }
+      const service = desired!.apps.find((app) => app.name === decision.app)!.services.find((candidate) => candidate.name === decision.service)!;
+      const runId = store.start({ node, app: decision.app, service: decision.service, trigger: decision.trigger, scheduledAt, startedAt: new Date(now).toISOString(), commit: desired!.commit, configHash: service.configHash });
+      starts.push({ decision, runId });
+    }
+    // After the rows: a crash before this line looks at the same window again at the next start.
+    if (checkedAt === undefined || now > checkedAt) store.setCheckedAt(now);
+    if (starts.length === 0) return decisions;
+    const layout = networkLayout(desired!);
+    for (const { decision, runId } of starts) await this.start(desired!, decision, runId, layout);
+    return decisions;
+  }
+
+  /** Runs in flight in this process. */
+  get active(): number {
+    return this.watches.size;
+  }
+
+  /** Waits until every run in flight has been recorded (tests; `stop`). */
+  async settled(): Promise<void> {
+    while (this.watches.size > 0) await Promise.all([...this.watches.values()]);
+  }
+
+  /**
+   * The agent is stopping: its runs are stopped (SIGTERM, then SIGKILL after the job's
+   * stop_grace_period or Docker's 10 s) and recorded as interrupted. No new run starts.
+   */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const { store, docker } = this.deps;
+    for (const runId of this.watches.keys()) {
+      const run = store.get(runId);
+      if (run?.container) await docker.getContainer(run.container).stop({ t: 10 }).catch(() => undefined);
+    }
+    await this.settled();
+  }
+
+  private async start(desired: DesiredState, decision: JobDecision, runId: number, layout: ReturnType<typeof networkLayout>): Promise<void> {
+    const { store, logger, execute, secrets } = this.deps;
+    const app = desired.apps.find((candidate) => candidate.name === decision.app)!;
+    const service = app.services.find((candidate) => candidate.name === decision.service)!;
+    const name = jobRunContainerName(app.name, service.name, runId);
+    const container: ContainerRef = { ref: name, name, app: app.name, service: service.name, replica: 0 };
+    const endpoints = service.networkMode ? [] : layout.endpoints(app.name, service.name);
+    // A run never restarts and carries its row's id, by which it is found after a crash.
+    const runService = { ...service, restart: 'no' as const, labels: { ...service.labels, [LABEL.jobRun]: String(runId) } };
+    const plan: Plan = {
+      commit: desired.commit,
+      node: this.deps.node,
+      problems: [],
+      operations: [
+        { id: 1, after: [], cause: `scheduled run ${runId}`, kind: 'create-container', container, spec: { app, service: runService, endpoints, secretOwner: numericUser(service.user) ?? { uid: 0, gid: 0 } } },
+        { id: 2, after: [1], cause: `scheduled run ${runId}`, kind: 'start-container', container, networks: endpoints.map((endpoint) => endpoint.network) },
+      ],
+    };
+    store.setContainer(runId, name);
+    const log = logger.child({ app: app.name, service: service.name, run: runId });
+    log.info({ scheduledAt: new Date(decision.scheduledAt).toISOString(), trigger: decision.trigger }, 'scheduled job run starting');
+    const result = await execute(plan, [...secrets(), ...(desired.sensitiveValues ?? [])]).catch((error: unknown) => ({ failures: [{ message: String(error) }], done: [] }));
+    if (result.failures.length > 0) {
+      const message = result.failures.map((failure) => failure.message).join('; ');
+      await removeQuietly(this.deps.docker, name);
+      const run = store.get(runId)!;
+      this.finish(run, { state: 'failed', exitCode: null, message: `could not start: ${message}`, output: null });
+      return;
+    }
+    const watch = this.watch(runId, name).finally(() => this.watches.delete(runId));
+    this.watches.set(runId, watch);
+  }
+
+  /** Waits for the run's container to exit, then records it and removes the container. */
+  private async watch(runId: number, name: string): Promise<void> {
+    const { docker, clock, logger } = this.deps;
+    for (;;) {
+      try {
+        await docker.getContainer(name).wait();
+        break;
+      } catch (error) {
+        // The container is gone (removed by hand): nothing more to wait for.
+        if ((error as { statusCode?: number }).statusCode === 404) break;
+        logger.warn({ run: runId, error: String(error) }, 'could not wait for a job run, asking Docker again');
+        await clock.sleep(this.deps.retryMs ?? 5_000);
+      }
+    }
+    const run = this.deps.store.get(runId);
+    if (!run) return;
+    await this.record(run, name, this.stopping ? { interrupted: 'the agent stopped while it ran' } : {});
+  }
+
+  /** Reads how the run's container ended and what it printed, records it, removes the container. */
+  private async record(run: JobRun, ref: string, how: { interrupted?: string; finishedWhileDown?: boolean }): Promise<void> {
+    const { docker } = this.deps;
+    const inspected = await docker.getContainer(ref).inspect().catch(() => undefined);
+    const tty = Boolean((inspected?.Config as { Tty?: boolean } | undefined)?.Tty);
+    const output = inspected ? await replicaOutput(docker, ref, tty) : '';
+    const exitCode = inspected && !inspected.State.Running ? inspected.State.ExitCode : null;
+    await removeQuietly(docker, ref);
+    if (how.interrupted !== undefined) {
+      this.finish(run, { state: 'interrupted', exitCode, message: how.interrupted, output });
+      return;
+    }
+    if (!inspected) {
+      this.finish(run, { state: 'interrupted', exitCode: null, message: 'its container disappeared before it was recorded', output: null });
+      return;
+    }
+    const oom = inspected.State.OOMKilled ? ' (out of memory)' : '';
+    const whileDown = how.finishedWhileDown ? ', while the agent was down' : '';
+    const state = exitCode === 0 ? 'succeeded' : 'failed';
+    this.finish(run, { state, exitCode, message: state === 'succeeded' ? `exited 0${whileDown}` : `exited ${exitCode}${oom}${whileDown}`, output });
+  }
+
+  private finish(run: JobRun, result: { state: 'succeeded' | 'failed' | 'interrupted'; exitCode: number | null; message: string; output: string | null }): void {
+    const { store, clock, logger, secrets } = this.deps;
+    const known = secrets();
+    const message = redactValues(result.message, known);
+    const output = result.output === null || result.output === '' ? null : redactValues(result.output, known);
+    store.finish(run.id, { state: result.state, finishedAt: new Date(clock.now()).toISOString(), exitCode: result.exitCode, message, output });
+    const fields = { app: run.app, service: run.service, run: run.id, exitCode: result.exitCode, result: result.state };
+    if (result.state === 'succeeded') {
+      logger.info(fields, 'scheduled job run finished');
+      return;
+    }
+    logger.error({ ...fields, error: message, output }, 'scheduled job run failed');
+    this.deps.notifyFailure(store.get(run.id) ?? run);
+  }
+}
+
+async function removeQuietly(docker: Docker, ref: string): Promise<void> {
+  await docker.getContainer(ref).remove({ force: true, v: false }).catch(() => undefined);
+}

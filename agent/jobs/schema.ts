@@ -1,0 +1,33 @@
+// A service's `schedule:` and its companions (native manifests; `x-capstan: {schedule: …}` under
+// a Compose service). Defined once here and spread into the service's schema, as the volume's
+// `snapshot:` is (agent/storage/schema.ts).
+import { Type } from '@sinclair/typebox';
+
+export const JOB_CONCURRENCY = ['forbid', 'allow'] as const;
+
+export const jobFields = {
+  schedule: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 200,
+      description:
+        'Makes the service a scheduled job: no replica runs between its times; at each time of this cron expression (node-cron: minute hour day-of-month month day-of-week, a 6th leading field is seconds; e.g. `0 3 * * *`) one container runs to completion with the image and configuration last applied, and is removed once its exit code and output are recorded (`capstan status`, `capstan history --jobs`). A failed run is notified (`job-failed`). A run missed while the agent was down is made up once at start if its time is less than an hour ago. Compose: `x-capstan: {schedule: "0 3 * * *"}`.',
+    }),
+  ),
+  concurrency: Type.Optional(
+    Type.Unsafe<(typeof JOB_CONCURRENCY)[number]>({
+      type: 'string',
+      enum: [...JOB_CONCURRENCY],
+      default: 'forbid',
+      description:
+        'With `schedule`: what happens when a run is due while the previous one still runs. `forbid` (the default, as Kubernetes CronJob) skips the new run and records it as skipped; `allow` starts it beside the running one.',
+    }),
+  ),
+  timezone: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 64,
+      description: 'With `schedule`: the IANA time zone its times are read in (`Europe/Paris`, `UTC`). Default: the host\'s.',
+    }),
+  ),
+};
