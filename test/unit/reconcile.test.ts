@@ -30,6 +30,7 @@ class FakeSource implements GitSource {
     mkdirSync(join(this.dir, id), { recursive: true });
     writeFileSync(join(this.dir, id, 'shop.yaml'), manifest);
     this.head = id;
+    this.history.push(id);
   }
   async fetch(): Promise<string> {
     if (this.fetchError) throw this.fetchError;
@@ -41,6 +42,13 @@ class FakeSource implements GitSource {
   async prune(): Promise<void> {}
   async gitdir(): Promise<string> {
     return this.dir;
+  }
+  /** Commits in the order `commit` made them: the branch's history, linear. */
+  readonly history: string[] = [];
+  async reach(commit: string, head: string): Promise<number> {
+    const at = this.history.indexOf(commit);
+    if (at < 0) throw new CapstanError('PIN_NOT_IN_BRANCH', 'terminal', `pinned commit ${commit} is not in the branch`);
+    return this.history.indexOf(head) - at;
   }
 }
 

@@ -4,7 +4,9 @@ import { resolveConfig } from '../config.js';
 import { configFlags, withConfigOptions } from '../options.js';
 import { outputLines } from '../status-report.js';
 import { renderTable } from '../table.js';
-import { openStore } from '../../state/open.js';
+import { openState } from '../../state/open.js';
+import { ControlStore } from '../../control/store.js';
+import { describeCommand } from '../../control/decide.js';
 
 export function historyCommand(): Command {
   return withConfigOptions(new Command('history'))
@@ -13,6 +15,7 @@ export function historyCommand(): Command {
     .option('--json', 'print JSON')
     .option('--limit <n>', 'how many cycles', '50')
     .option('--quarantined', 'list every quarantined commit (status shows only recent ones)')
+    .option('--commands', 'list the operator commands (sync, suspend, pin, rollback, retry…) with who ran them and when')
     .action((commit: string | undefined, options: Record<string, unknown>) => {
       const config = resolveConfig(configFlags(options), process.env, process.cwd(), { requireRepo: false });
       const limit = Number(options.limit);
@@ -22,8 +25,17 @@ export function historyCommand(): Command {
       if (commit !== undefined && !/^[0-9a-f]{4,40}$/i.test(commit)) {
         throw new CapstanError('UNKNOWN_COMMIT', 'terminal', `'${commit.slice(0, 80)}' is not a commit id: give 4 to 40 hex digits`);
       }
-      const store = openStore(config);
+      const { db, store } = openState(config);
+      const control = new ControlStore(db, config.node);
+      const commandRows = () =>
+        control.commands(limit).map((row) => [String(row.id), row.at, row.user, describeCommand(row.command, row.args).slice(0, 60), row.cycleId === null ? '-' : String(row.cycleId), row.result ?? (row.wantsCycle ? 'waiting' : '-')]);
+      const commandHeader = ['#', 'AT', 'USER', 'COMMAND', 'CYCLE', 'RESULT'];
       try {
+        if (options.commands) {
+          if (options.json) process.stdout.write(JSON.stringify(control.commands(limit), null, 2) + '\n');
+          else process.stdout.write(renderTable(commandHeader, commandRows()));
+          return;
+        }
         if (options.quarantined) {
           const entries = store.quarantined(config.node);
           if (options.json) process.stdout.write(JSON.stringify(entries, null, 2) + '\n');
@@ -71,6 +83,8 @@ export function historyCommand(): Command {
             ]),
           ),
         );
+        const commands = commandRows();
+        if (commands.length > 0) process.stdout.write('\noperator commands:\n' + renderTable(commandHeader, commands));
       } finally {
         store.close();
       }

@@ -7,7 +7,8 @@ import { configFlags, withConfigOptions } from '../options.js';
 import { readyCell, renderStatus, statusReport, type ServiceStatus } from '../status-report.js';
 import { renderTable } from '../table.js';
 import { connectDocker } from '../../docker.js';
-import { openStore } from '../../state/open.js';
+import { openState } from '../../state/open.js';
+import { ControlStore } from '../../control/store.js';
 
 export type { ServiceStatus } from '../status-report.js';
 
@@ -17,7 +18,8 @@ export function statusCommand(): Command {
     .option('--json', 'print JSON')
     .action(async (options: Record<string, unknown>) => {
       const config = resolveConfig(configFlags(options), process.env, process.cwd(), { requireRepo: false });
-      const store = openStore(config);
+      const { db, store } = openState(config);
+      const control = new ControlStore(db, config.node);
       try {
         const observed = await TARGETS[config.target].status(connectDocker(), config.node);
         const applied = store.lastAppliedCommit;
@@ -41,6 +43,8 @@ export function statusCommand(): Command {
           failureOutputs: lastError?.commit ? store.latestFailureOutputs(config.node, lastError.commit) : [],
           deployments: store.deployments(config.node),
           containers: observed.containers,
+          pin: control.pinned(),
+          suspensions: control.suspensions(),
         });
         /** The last offline bundle imported (`capstan bundle import`, `run --inbox`), if any. */
         const lastBundle = parseJson(store.getMeta('bundle_last_imported')) as { commit: string; branch: string; index: string; signer: string; at: string } | null;
