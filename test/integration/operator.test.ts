@@ -8,7 +8,7 @@ import { agentFor, SLEEPER, type Agent } from '../helpers/fixture.js';
 // `capstan run` picks a cycle request up within about a second; without an agent, the next
 // `once` honours what they set.
 
-function manifest(app: string, version: string, command = SLEEPER): string {
+function manifest(app: string, version: string, command = SLEEPER, monitor = '1s'): string {
   return [
     `app: ${app}`,
     'services:',
@@ -16,7 +16,7 @@ function manifest(app: string, version: string, command = SLEEPER): string {
     '    image: local/busybox:1',
     `    command: ${command}`,
     `    environment: { VERSION: "${version}" }`,
-    '    update: { monitor: 1s, progress_deadline: 20s }',
+    `    update: { monitor: ${monitor}, progress_deadline: 60s }`,
     '',
   ].join('\n');
 }
@@ -93,6 +93,33 @@ describe('operator commands', () => {
       await stopProcess(run, { timeoutMs: 60_000 });
     }
     assert.doesNotMatch(outputOf(run).stdout, /cycle crashed/);
+  });
+
+  it('sync during a cycle queues one after it; --no-wait returns at once', async (t) => {
+    const agent = await agentFor(t, { app: 'queue', timeoutMs: 180_000 });
+    const { app } = agent;
+    // The startup cycle watches the new replica 8 s: a cycle in flight to ask during.
+    await agent.push({ [`${app}.yaml`]: manifest(app, 'v1', SLEEPER, '8s') }, 'v1');
+    const run = agent.spawn(['run', '--schedule', '0 0 1 1 *', '--poll-interval', '0']);
+    try {
+      const startup = await waitFor(async () => {
+        const status = JSON.parse((await agent.capstan('status', '--json')).stdout) as { agent: { alive: boolean }; lastCycle: { id: number; result: string } | null };
+        return status.agent.alive && status.lastCycle?.result === 'running' ? status.lastCycle : undefined;
+      }, { timeoutMs: 60_000, what: 'the startup cycle in flight' });
+      const noWait = await agent.capstan('sync', '--no-wait');
+      assert.equal(noWait.code, 0, noWait.stderr);
+      assert.match(noWait.stdout, /cycle requested/);
+      const synced = await agent.capstan('sync', '--force');
+      assert.equal(synced.code, 0, synced.stderr);
+      const cycleId = Number(/^cycle (\d+): in-sync/.exec(synced.stdout)?.[1]);
+      assert.ok(cycleId > startup.id, `a cycle after the startup cycle ${startup.id}: ${synced.stdout}`);
+      const history = JSON.parse((await agent.capstan('history', '--json')).stdout) as { id: number; trigger: string; result: string }[];
+      assert.deepEqual(history.map((cycle) => [cycle.trigger, cycle.result]), [['sync', 'in-sync'], ['startup', 'applied']]);
+      const commands = JSON.parse((await agent.capstan('history', '--commands', '--json')).stdout) as { args: { force?: boolean }; cycleId: number }[];
+      assert.deepEqual(commands.map((row) => [row.cycleId, row.args.force ?? false]), [[cycleId, true], [cycleId, false]]);
+    } finally {
+      await stopProcess(run, { timeoutMs: 60_000 });
+    }
   });
 
   it('suspend leaves a drifted container alone until resume; retry lifts a quarantine', async (t) => {
