@@ -23,6 +23,13 @@ const commands: Array<[name: string, load: () => Promise<Command>]> = [
   ['doctor', async () => (await import('./cli/commands/doctor.js')).doctorCommand()],
   ['bundle', async () => (await import('./cli/commands/bundle.js')).bundleCommand()],
   ['volumes', async () => (await import('./cli/commands/volumes.js')).volumesCommand()],
+  ['sync', async () => (await import('./cli/commands/sync.js')).syncCommand()],
+  ['suspend', async () => (await import('./cli/commands/suspend.js')).suspendCommand()],
+  ['resume', async () => (await import('./cli/commands/resume.js')).resumeCommand()],
+  ['pin', async () => (await import('./cli/commands/pin.js')).pinCommand()],
+  ['unpin', async () => (await import('./cli/commands/unpin.js')).unpinCommand()],
+  ['rollback', async () => (await import('./cli/commands/rollback.js')).rollbackCommand()],
+  ['retry', async () => (await import('./cli/commands/retry.js')).retryCommand()],
   ['secrets', async () => {
     const { secretsCommand, systemSecretsDeps } = await import('../secrets/index.js');
     return secretsCommand(systemSecretsDeps());

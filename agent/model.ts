@@ -451,6 +451,12 @@ export interface DesiredState {
   placedElsewhere?: number;
   /** Sorted by name; service lists sorted by name too, so plans are stable. */
   apps: App[];
+  /**
+   * Apps an operator suspended (`capstan suspend APP`), left out of `apps`: a target leaves
+   * whatever of theirs runs exactly as it is (not observed for planning, so never repaired or
+   * pruned). Absent when none is.
+   */
+  suspendedApps?: string[];
   /** Absent when the repository defines none; the host's Docker config is used then. */
   registries?: RegistryCredential[];
   /** From the host policy (`mirrors:`): where pulls go first. Absent when none is configured. */

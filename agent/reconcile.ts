@@ -13,6 +13,7 @@ import type { SecretRegistry } from './secret-registry.js';
 import { isOneShot, updateOf } from './targets/rollout.js';
 import type { Checkout, GitSource } from './source/index.js';
 import type { StateStore } from './state/store.js';
+import { withoutSuspended } from './control/decide.js';
 import type { Convergence, KeptOutput, ServiceReadiness, Target, TargetPlan } from './targets/target.js';
 
 export type { ServiceReadiness } from './targets/target.js';
@@ -33,7 +34,7 @@ export interface ReconcilerDeps {
    * Signature policy (agent/trust): throws a terminal error for a commit that must not be
    * applied. Absent when no trust file is configured.
    */
-  verify?: (input: { commit: string; gitdir: string; appliedCommit: string | null; appliedCommittedAt?: string }) => Promise<unknown>;
+  verify?: (input: { commit: string; gitdir: string; appliedCommit: string | null; appliedCommittedAt?: string; pinned?: boolean }) => Promise<unknown>;
   /** The keyring for encrypted env files, read at each load; absent when no key file is configured. */
   keyring?: () => Promise<Keyring>;
   /** Age and OpenPGP keys for SOPS files, read at each load; absent when none is configured. */
@@ -54,6 +55,27 @@ export interface ReconcilerDeps {
    * commits that are not loaded (quarantined, refused). Absent: those rows carry none.
    */
   describeCommit?: (commit: string) => Promise<{ author: string; message: string }>;
+  /** What operators set on the host (`capstan suspend`, `capstan pin`; agent/control/), read at each cycle. Absent: neither. */
+  control?: OperatorControl;
+}
+
+/** Operator control as a cycle sees it (agent/control/store.ts). */
+export interface OperatorControl {
+  /** Apps suspended one by one (a suspension of everything is honoured by `run` and `once`, which then run no cycle). */
+  suspendedApps(): string[];
+  /** The commit `capstan pin` (or `rollback`) holds the host on, instead of the branch head. */
+  pinnedCommit(): string | null;
+  /** What the cycle found of the pin: the branch head, how far ahead it is, or why the pin cannot be deployed. */
+  pinChecked(commit: string, view: { head: string; ahead: number | null; problem: string | null }): void;
+}
+
+/** How a cycle was asked for. */
+export interface CycleOptions {
+  /**
+   * `capstan sync --force`: an operator asked for this cycle and for it to override what would
+   * defer a change (deploy windows read it). Recorded with the command in `history`.
+   */
+  force?: boolean;
 }
 
 export interface CycleOutcome {
@@ -75,6 +97,8 @@ export interface CycleOutcome {
   services?: ServiceReadiness[];
   /** What the failed replicas or builds of this cycle printed last (redacted), for the notification. */
   outputs?: (KeptOutput & { app: string; service: string })[];
+  /** The cycle's row in SQLite (`history`), so an operator's `sync` can name it. */
+  cycleId?: number;
 }
 
 export interface Preview {
@@ -100,6 +124,8 @@ export class Reconciler {
   private loaded = new Map<string, Loaded>();
   /** The applied commit that did not load for scheduled jobs (appliedDesired). */
   private appliedLoadFailed: string | undefined;
+  /** Apps suspended at the start of the cycle in progress. */
+  private suspended = new Set<string>();
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
@@ -119,9 +145,13 @@ export class Reconciler {
 
   /** Fetch, load and plan without changing anything on the host (`capstan plan`). */
   async preview(): Promise<Preview> {
-    const commit = await this.deps.source.fetch();
-    const { checkout, desired } = await this.load(commit);
-    const plan = await this.deps.target.plan(desired);
+    const head = await this.deps.source.fetch();
+    // What the next cycle would do: on the pinned commit, without the suspended apps.
+    const pinned = this.deps.control?.pinnedCommit() ?? null;
+    if (pinned !== null) await this.deps.source.reach(pinned, head);
+    this.suspended = new Set(this.deps.control?.suspendedApps() ?? []);
+    const { checkout, desired } = await this.load(pinned ?? head);
+    const plan = await this.deps.target.plan(this.converging(desired));
     return { checkout, desired, plan, text: this.redact(this.deps.target.print(plan)) };
   }
 
@@ -151,11 +181,12 @@ export class Reconciler {
     return this.deps.source.checkout(await this.deps.source.fetch());
   }
 
-  async cycle(trigger: string): Promise<CycleOutcome> {
+  async cycle(trigger: string, options: CycleOptions = {}): Promise<CycleOutcome> {
     const { store, clock, node } = this.deps;
+    this.suspended = new Set(this.deps.control?.suspendedApps() ?? []);
     const startedAt = clock.now();
     const cycleId = store.startCycle(trigger, node);
-    let logger = this.deps.logger.child({ cycle: cycleId });
+    let logger = this.deps.logger.child({ cycle: cycleId, ...(options.force ? { force: true } : {}) });
     const finish = (outcome: CycleOutcome, level?: 'error' | 'info'): CycleOutcome => {
       const { result, commit, reason, code, errorClass, rollouts, rollbacks, services, outputs } = outcome;
       // Messages can quote Docker, which can quote a command built from a secret.
@@ -166,7 +197,7 @@ export class Reconciler {
       store.finishCycle(cycleId, { result, reason: reasonCode(outcome), message, changes, durationMs });
       logger[level ?? (result === 'failed' ? 'error' : 'info')]({ result, reason: reasonCode(outcome), error: message, durationMs, changes: changes.length }, 'cycle finished');
       const known = { ...(code === undefined ? {} : { code }), ...(errorClass === undefined ? {} : { errorClass }) };
-      return { result, commit, reason, ...known, message, changes, rollouts, rollbacks, services, ...(outputs ? { outputs } : {}) };
+      return { result, commit, reason, ...known, message, changes, rollouts, rollbacks, services, ...(outputs ? { outputs } : {}), cycleId };
     };
 
     let commit: string;
@@ -175,7 +206,24 @@ export class Reconciler {
     } catch (error) {
       return finish(failure(null, error, REASON.fetchFailed));
     }
-    logger = logger.child({ commit: commit.slice(0, 12) });
+    // `capstan pin`: the pinned commit takes the head's place, through every check below.
+    const pinned = this.deps.control?.pinnedCommit() ?? null;
+    let pinRefusal: CycleOutcome | undefined;
+    if (pinned !== null) {
+      const head = commit;
+      commit = pinned;
+      try {
+        const ahead = await this.deps.source.reach(pinned, head);
+        this.deps.control?.pinChecked(pinned, { head, ahead, problem: null });
+      } catch (error) {
+        const refused = failure(pinned, error, REASON.verifyFailed);
+        // Git unreachable while fetching deeper: tried again like any fetch.
+        if (refused.errorClass === 'transient') return finish({ ...refused, reason: REASON.fetchFailed });
+        this.deps.control?.pinChecked(pinned, { head, ahead: null, problem: refused.message ?? null });
+        pinRefusal = { ...refused, result: 'blocked' };
+      }
+    }
+    logger = logger.child({ commit: commit.slice(0, 12), ...(pinned !== null ? { pinned: true } : {}) });
     const lastApplied = store.lastAppliedCommit;
 
     // A commit that cannot be applied (it does not load, or its rollout failed before) is not
@@ -186,9 +234,13 @@ export class Reconciler {
     let target: Loaded | undefined;
     const firstSight = !store.commitSeenBefore(commit, cycleId);
     const refusedLevel = firstSight ? 'error' : 'info';
-    const quarantined = store.quarantineOf(node, commit);
-    const untrusted = quarantined ? undefined : await this.refusedBySignature(commit, lastApplied);
-    if (untrusted) {
+    const quarantined = pinRefusal ? null : store.quarantineOf(node, commit);
+    const untrusted = pinRefusal || quarantined ? undefined : await this.refusedBySignature(commit, lastApplied, pinned !== null);
+    if (pinRefusal) {
+      store.setCycleCommit(cycleId, await this.describe(commit));
+      refusal = pinRefusal;
+      logger[refusedLevel]({ reason: reasonCode(refusal), error: refusal.message }, 'pinned commit not deployable, keeping the last applied state');
+    } else if (untrusted) {
       // Checked again each cycle, not quarantined: a key added to the trust file or a signed
       // tag pushed later makes the same commit acceptable.
       store.setCycleCommit(cycleId, await this.describe(commit));
@@ -201,7 +253,7 @@ export class Reconciler {
         commit,
         reason: REASON.commitQuarantined,
         errorClass: 'terminal',
-        message: `commit ${commit.slice(0, 12)} is quarantined since ${quarantined.at} (${quarantined.reason}: ${quarantined.message}); push a new commit`,
+        message: `commit ${commit.slice(0, 12)} is quarantined since ${quarantined.at} (${quarantined.reason}: ${quarantined.message}); ${pinned !== null ? '`capstan retry` to try it again, or unpin' : 'push a new commit, or `capstan retry` to try it again'}`,
         changes: [],
         ...noRollouts,
       };
@@ -220,7 +272,7 @@ export class Reconciler {
       if (!lastApplied || lastApplied === commit) return finish(refusal, refusedLevel);
       const fallback = await this.load(lastApplied).catch(() => undefined);
       if (!fallback) return finish(refusal, refusedLevel);
-      const kept = await this.deps.target.converge(fallback.desired, { logger, cycleId });
+      const kept = await this.deps.target.converge(this.converging(fallback.desired), { logger, cycleId });
       // Keeping the last applied commit running failed on the host: that is a failure.
       if (kept.result === 'failed') {
         const message = `${refusal.message}; converging the last applied commit ${lastApplied.slice(0, 12)} failed: ${reasonCode(kept)}: ${kept.message}`;
@@ -229,7 +281,7 @@ export class Reconciler {
       return finish({ ...refusal, changes: kept.changes, services: kept.services }, refusedLevel);
     }
 
-    const outcome = await this.deps.target.converge(target!.desired, { logger, cycleId });
+    const outcome = await this.deps.target.converge(this.converging(target!.desired), { logger, cycleId });
     if (outcome.rolloutFailures.length > 0) return finish(await this.handleRolloutFailure(target!, outcome, lastApplied, logger, cycleId));
     if (outcome.result === 'failed') return finish({ ...outcome, ...noRollouts });
     const rollouts = await this.recordApplied(target!, outcome, logger);
@@ -258,7 +310,7 @@ export class Reconciler {
     }
     const failed = [...new Set(outcome.rolloutFailures.map(({ app, service }) => `${app}/${service}`))];
     logger.error({ error: what, rollbackTo: lastApplied }, 'rollout failed; commit quarantined, rolling back');
-    const rollback = await this.deps.target.converge(previous.desired, { logger, cycleId });
+    const rollback = await this.deps.target.converge(this.converging(previous.desired), { logger, cycleId });
     const changes = [...outcome.changes, ...rollback.changes.map((change) => `rollback: ${change}`)];
     if (rollback.result === 'failed') {
       const message = `rollout failed: ${what}; rollback failed too: ${rollback.message}`;
@@ -304,8 +356,9 @@ export class Reconciler {
   private async recordApplied(target: Loaded, outcome: Convergence, logger: Logger): Promise<string[]> {
     const { store, node } = this.deps;
     const previous = store.lastAppliedCommit;
-    const recorded = new Map(store.deployments(node).map((row) => [`${row.app}/${row.service}`, row]));
-    const services = target.desired.apps.flatMap((app) => app.services.map((service) => ({ key: `${app.name}/${service.name}`, service })));
+    // A suspended app's record stays as it was: it still runs what it ran.
+    const recorded = new Map(store.deployments(node).filter((row) => !this.suspended.has(row.app)).map((row) => [`${row.app}/${row.service}`, row]));
+    const services = this.converging(target.desired).apps.flatMap((app) => app.services.map((service) => ({ key: `${app.name}/${service.name}`, service })));
     const rollouts = services.filter(({ key, service }) => recorded.get(key)?.configHash !== service.configHash).map(({ key }) => key);
     // The cycle that applied this commit recorded it, pruned and collected; an in-sync cycle on
     // the same commit (every minute, for years) finds all that done and writes nothing.
@@ -336,9 +389,10 @@ export class Reconciler {
   }
 
   private recordDeployments(applied: Loaded): void {
+    const kept = this.deps.store.deployments(this.deps.node).filter((row) => this.suspended.has(row.app));
     this.deps.store.recordDeployments(
       this.deps.node,
-      applied.desired.apps.flatMap((app) =>
+      [...kept, ...this.converging(applied.desired).apps.flatMap((app) =>
         app.services.map((service) => ({
           app: app.name,
           service: service.name,
@@ -348,17 +402,23 @@ export class Reconciler {
           commit: applied.commit,
           oneShot: isOneShot(service),
         })),
-      ),
+      )],
     );
   }
 
+  /** The desired state a target converges: without the apps an operator suspended (`capstan suspend APP`). */
+  private converging(desired: DesiredState): DesiredState {
+    return withoutSuspended(desired, [...this.suspended]);
+  }
+
   /** The refusal when signature policy rejects `commit`; undefined when it may be applied. */
-  private async refusedBySignature(commit: string, lastApplied: string | null): Promise<CycleOutcome | undefined> {
+  private async refusedBySignature(commit: string, lastApplied: string | null, pinned: boolean): Promise<CycleOutcome | undefined> {
     const { verify, source, store } = this.deps;
     if (!verify) return undefined;
     try {
       const appliedCommittedAt = store.getMeta('last_applied_committed_at') ?? undefined;
-      await verify({ commit, gitdir: await source.gitdir(), appliedCommit: lastApplied, appliedCommittedAt });
+      // A pinned commit's signature is checked as the head's; going back to it is the operator's choice, not a rewind.
+      await verify({ commit, gitdir: await source.gitdir(), appliedCommit: lastApplied, appliedCommittedAt, pinned });
       return undefined;
     } catch (error) {
       return failure(commit, error, REASON.verifyFailed);

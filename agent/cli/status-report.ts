@@ -2,6 +2,7 @@
 // clock, which processes exist), so every rule is unit-tested without an engine. The command
 // (commands/status.ts) gathers the facts and prints the report; `--json` prints it as it is.
 import { isReadyReplica, type StatusReplica } from '../targets/status.js';
+import type { Pin, Suspension } from '../control/store.js';
 import type { AgentHeartbeat, CycleRecord, DeploymentRecord, FailureOutput, LastError, QuarantineRecord, RolloutProgress } from '../state/store.js';
 
 /** A quarantine younger than this is shown by `status`; older ones only by `history --quarantined`. */
@@ -30,6 +31,10 @@ export interface StatusFacts {
   failureOutputs: FailureOutput[];
   deployments: DeploymentRecord[];
   containers: ObservedReplica[];
+  /** `capstan pin`/`rollback`: the commit the host is held on, and what the last cycle found of it. */
+  pin?: Pin | null;
+  /** `capstan suspend`: what is left alone, by whom, since when, why. */
+  suspensions?: Suspension[];
 }
 
 export type AgentState = 'running' | 'stopped' | 'not running' | 'never started';
@@ -83,6 +88,8 @@ export interface StatusReport {
   olderQuarantines: number;
   failureOutputs: FailureOutput[];
   services: ServiceStatus[];
+  pin: Pin | null;
+  suspended: Suspension[];
 }
 
 export function statusReport(facts: StatusFacts): StatusReport {
@@ -110,6 +117,8 @@ export function statusReport(facts: StatusFacts): StatusReport {
     olderQuarantines: facts.quarantined.length - recent.length,
     failureOutputs: facts.failureOutputs,
     services: facts.deployments.map((deployment) => serviceStatus(deployment, facts.containers)),
+    pin: facts.pin ?? null,
+    suspended: facts.suspensions ?? [],
   };
 }
 
@@ -201,6 +210,7 @@ export function renderStatus(report: StatusReport, now: number): string[] {
   } else if (!report.agent.alive) {
     lines.push('next cycle: none: no agent is running (`capstan run`)');
   }
+  lines.push(...controlLines(report));
   if (report.rollout) {
     const { inFlight, services } = report.rollout;
     for (const progress of services) {
@@ -215,6 +225,23 @@ export function renderStatus(report: StatusReport, now: number): string[] {
     lines.push(`last error: [${report.lastError.code}] for commit ${report.lastError.commit?.slice(0, 12) ?? '-'} at ${report.lastError.at}:`, indent(report.lastError.message));
   }
   for (const kept of report.failureOutputs) lines.push(...outputLines(kept));
+  return lines;
+}
+
+/** What operators set: the pin (and how far the branch moved on), each suspension. */
+export function controlLines(report: Pick<StatusReport, 'pin' | 'suspended'>): string[] {
+  const lines: string[] = [];
+  const { pin } = report;
+  if (pin) {
+    lines.push(`pinned:     ${pin.commit.slice(0, 12)} by ${pin.user} at ${pin.at}${pin.reason ? `: ${pin.reason}` : ''} (\`capstan unpin\` follows the branch again)`);
+    if (pin.problem) lines.push(`            not deployable: ${pin.problem}`);
+    else if (pin.head !== null && pin.ahead !== null) {
+      lines.push(`            branch head ${pin.head.slice(0, 12)} is ${pin.ahead} commit(s) ahead (checked ${pin.checkedAt})`);
+    } else lines.push('            not checked by a cycle yet');
+  }
+  for (const row of report.suspended) {
+    lines.push(`suspended:  ${row.app === '*' ? 'everything' : row.app} by ${row.user} since ${row.at}${row.reason ? `: ${row.reason}` : ''}`);
+  }
   return lines;
 }
 

@@ -10,7 +10,9 @@ import { createIsolationCheck, engineIsLocal, readHostRules, type IsolationCheck
 import type { Logger } from '../log.js';
 import { DEFAULT_POLICY, readPolicyFile, type HostPolicy } from '../policy/index.js';
 import { shareOf } from '../fleet/placement.js';
-import { Reconciler, type ReconcilerDeps } from '../reconcile.js';
+import { Reconciler, type OperatorControl, type ReconcilerDeps } from '../reconcile.js';
+import { ControlStore } from '../control/store.js';
+import { suspendedApps } from '../control/decide.js';
 import { SecretRegistry } from '../secret-registry.js';
 import { TARGETS } from '../targets/index.js';
 import type { Target } from '../targets/target.js';
@@ -44,7 +46,13 @@ export { openState, openStore } from '../state/open.js';
  * `secrets`: the process's registry of decrypted values, shared with the logger that `logger`
  * came from (`createLogger({ redact })`), so log lines, the journal and outcomes are scrubbed.
  */
-export async function createReconciler(config: AgentConfig, store: StateStore, logger: Logger, secrets: SecretRegistry = new SecretRegistry()): Promise<Reconciler> {
+export async function createReconciler(
+  config: AgentConfig,
+  store: StateStore,
+  logger: Logger,
+  secrets: SecretRegistry = new SecretRegistry(),
+  control?: OperatorControl,
+): Promise<Reconciler> {
   const tagMode = config.trustFile !== undefined && config.verify === 'tag';
   const source = createGitSource(
     { repo: config.repo, branch: config.branch, stateDir: config.stateDir, token: config.gitToken, username: config.gitUsername },
@@ -78,7 +86,18 @@ export async function createReconciler(config: AgentConfig, store: StateStore, l
     describeCommit: async (commit) => readCommitInfo({ fs, gitdir: await source.gitdir(), cache: {} }, commit),
     // Fleet mode: each agent converges its own share; Swarm places services itself.
     share: TARGETS[config.target].fleetShare ? (desired) => shareOf(desired, { name: config.node, labels: config.nodeLabels }) : undefined,
+    control,
   });
+}
+
+/** `capstan suspend`/`pin` as the cycle reads them, from the state database (agent/control/). */
+export function operatorControl(db: Db, node: string): OperatorControl {
+  const control = new ControlStore(db, node);
+  return {
+    suspendedApps: () => suspendedApps(control.suspensions()),
+    pinnedCommit: () => control.pinned()?.commit ?? null,
+    pinChecked: (commit, view) => control.pinChecked(commit, view),
+  };
 }
 
 /** `--target`: one registration per target (agent/targets/index.ts), given the real engine and files. */
@@ -112,13 +131,14 @@ export function hostIsolationCheck(docker: Docker, config: Pick<AgentConfig, 'ne
 
 /** Signature policy from the host's trust file, read again each cycle so edits need no restart. */
 function trustVerifier(config: AgentConfig): NonNullable<ReconcilerDeps['verify']> {
-  return async ({ commit, gitdir, appliedCommit, appliedCommittedAt }) => {
+  return async ({ commit, gitdir, appliedCommit, appliedCommittedAt, pinned }) => {
     const signers = await loadTrustFile(fs, config.trustFile as string);
     return verifyRevision({
       fs,
       gitdir,
       commit,
-      policy: { signers, mode: config.verify, tagPattern: config.tagPattern, allowRewind: config.allowRewind },
+      // An operator's pin (or rollback) goes back on purpose: its signature is checked, not its age.
+      policy: { signers, mode: config.verify, tagPattern: config.tagPattern, allowRewind: config.allowRewind || pinned === true },
       appliedCommit,
       appliedCommittedAt,
       clock: systemClock,

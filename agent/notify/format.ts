@@ -24,6 +24,7 @@ const TITLES: Record<EventKind, string> = {
   'commit-refused': 'refused a commit',
   'volume-failed': 'volume snapshot, restore or hand-off failed',
   'job-failed': 'scheduled job failed',
+  operator: 'was given a command by an operator',
 };
 
 // ntfy shows tags that are emoji short codes as emoji.
@@ -35,6 +36,7 @@ const NTFY_TAGS: Record<EventKind, string> = {
   'commit-refused': 'lock',
   'volume-failed': 'floppy_disk',
   'job-failed': 'alarm_clock',
+  operator: 'wrench',
 };
 
 export function formatRequest(target: NotifyTarget, event: NotificationEvent, deliveryId: string): OutgoingRequest {
@@ -81,7 +83,7 @@ function webhookRequest(event: NotificationEvent, deliveryId: string, secret: st
 }
 
 function ntfyRequest(event: NotificationEvent, priority: number | undefined, token: string | undefined): OutgoingRequest {
-  const urgent = event.kind !== 'deployed';
+  const urgent = event.kind !== 'deployed' && event.kind !== 'operator';
   const headers: Record<string, string> = {
     'Content-Type': 'text/plain; charset=utf-8',
     Title: headerSafe(title(event)),

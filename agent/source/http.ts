@@ -5,6 +5,7 @@ import { createCache, hasCommit, inspectCache, removeCache, trackingRef } from '
 import { readVerifiedCheckout, pruneCheckouts, writeCheckout } from './checkouts.js';
 import { GitErrorCode, branchNotFound, classifyRemoteError, assertCommitId, commitNotFound, readsMissingCommit } from './errors.js';
 import { ObjectReadError } from './objects.js';
+import { distanceFrom, pinNotInBranch, PIN_WALK_LIMIT } from './ancestry.js';
 import { fetchBranch, readRemoteHead, remoteAccess, withRequestTimeout } from './remote.js';
 import { defaultBackoff, withRetry } from './retry.js';
 import type { Checkout, GitSource, SourceDeps } from './types.js';
@@ -178,8 +179,28 @@ export function createHttpSource(config: HttpSourceConfig, deps: SourceDeps): Gi
     }
   }
 
+  /**
+   * The cache is shallow: a pinned commit older than what the last fetches brought is fetched by
+   * deepening the branch from its head (100 commits, then the walk limit), each fetch sending
+   * only what the cache lacks. A commit that is not found then is not in the branch.
+   */
+  async function reach(commit: string, head: string): Promise<number> {
+    assertCommitId(config.url, commit);
+    for (const depth of [0, 100, PIN_WALK_LIMIT]) {
+      if (depth > 0) {
+        logger.info({ ...logContext, commit, depth }, 'fetching deeper for the pinned commit');
+        await remoteOperation('fetch', () => fetchBranch(fs, gitdir, remote, config.branch, trackingRef(config.branch), undefined, depth));
+      }
+      const found = await distanceFrom(fs, gitdir, head, commit);
+      if (found.state === 'found') return found.ahead;
+      if (found.state === 'absent') throw pinNotInBranch(config.url, config.branch, commit, 'not found in its whole history');
+    }
+    throw pinNotInBranch(config.url, config.branch, commit, `not found in its last ${PIN_WALK_LIMIT} commits`);
+  }
+
   return {
     fetch: fetchHead,
+    reach,
     checkout,
     prune: (keep) => pruneCheckouts(fs, config.stateDir, keep, logger),
     gitdir: async () => gitdir,

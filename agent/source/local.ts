@@ -4,6 +4,7 @@ import { CapstanError } from '../errors.js';
 import { readVerifiedCheckout, pruneCheckouts, writeCheckout } from './checkouts.js';
 import { GitErrorCode, branchNotFound, assertCommitId, commitNotFound, readsMissingCommit } from './errors.js';
 import { ObjectReadError } from './objects.js';
+import { distanceFrom, pinNotInBranch } from './ancestry.js';
 import type { GitSource, SourceDeps } from './types.js';
 
 type Fs = typeof import('node:fs');
@@ -48,6 +49,14 @@ export function createLocalSource(config: { path: string; branch: string; stateD
 
     prune: (keep) => pruneCheckouts(fs, config.stateDir, keep, logger),
     gitdir: () => locateGitdir(fs, config.path),
+
+    // The repository holds all of its history: one walk decides.
+    async reach(commit, head) {
+      assertCommitId(config.path, commit);
+      const found = await distanceFrom(fs, await locateGitdir(fs, config.path), head, commit);
+      if (found.state === 'found') return found.ahead;
+      throw pinNotInBranch(config.path, config.branch, commit, found.state === 'absent' ? 'not found in its whole history' : 'not found in the latest commits');
+    },
   };
 }
 

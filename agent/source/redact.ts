@@ -17,7 +17,7 @@ export function guardSecret(source: GitSource, secret: string | undefined): GitS
       throw withoutSecret(error, secret);
     }
   };
-  return { fetch: guard(source.fetch), checkout: guard(source.checkout), prune: guard(source.prune), gitdir: guard(source.gitdir) };
+  return { fetch: guard(source.fetch), checkout: guard(source.checkout), prune: guard(source.prune), gitdir: guard(source.gitdir), reach: guard(source.reach) };
 }
 
 export function withoutSecret(error: unknown, secret: string): unknown {

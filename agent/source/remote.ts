@@ -72,7 +72,7 @@ export async function readRemoteHead(remote: RemoteAccess, branch: string): Prom
  * Returns the commit fetched, which can be newer than an earlier `readRemoteHead`, or undefined
  * when the remote has no refs at all (emptied since).
  */
-export async function fetchBranch(fs: Fs, gitdir: string, remote: RemoteAccess, branch: string, localRef: string, since?: Date): Promise<string | undefined> {
+export async function fetchBranch(fs: Fs, gitdir: string, remote: RemoteAccess, branch: string, localRef: string, since?: Date, depth = 1): Promise<string | undefined> {
   const result = await git.fetch({
     fs,
     http: remote.http,
@@ -85,7 +85,8 @@ export async function fetchBranch(fs: Fs, gitdir: string, remote: RemoteAccess, 
     singleBranch: true,
     // With `since` (deepen-since), the commits from then on, negotiated against the cached head
     // the local ref names: only what changed travels. Without, one commit and its whole tree.
-    ...(since ? { since } : { depth: 1 }),
+    // `depth` above 1 deepens a shallow cache (`capstan pin` of an older commit).
+    ...(since ? { since } : { depth }),
     tags: false,
   });
   return result.fetchHead ?? undefined;

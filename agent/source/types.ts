@@ -41,6 +41,12 @@ export interface GitSource {
   prune(keep: string[]): Promise<void>;
   /** The git directory holding fetched objects, for reading commits and tags (signature checks). */
   gitdir(): Promise<string>;
+  /**
+   * `capstan pin`: how many commits the branch head `head` (just fetched) is ahead of `commit`,
+   * once `commit` is found in its history, fetching deeper first when a shallow cache stops short
+   * of it. Throws PIN_NOT_IN_BRANCH (terminal) when the branch does not hold it.
+   */
+  reach(commit: string, head: string): Promise<number>;
 }
 
 /** What `afterFetch` gets: the cache a remote fetch just updated, and how to reach the remote. */

@@ -183,6 +183,45 @@ const MIGRATIONS: string[] = [
   CREATE INDEX job_runs_job ON job_runs(node, app, service, id);
   CREATE INDEX job_runs_state ON job_runs(node, state);
   `,
+  // Operator control without a port (issue 16a, agent/control/): every command an operator ran
+  // on the host (`sync`, `suspend`, `pin`…), with the local user, which the running agent
+  // polls for cycle requests; what is suspended; the pinned commit and what the last cycle
+  // found of it (the branch head, how many commits it is ahead).
+  `
+  CREATE TABLE operator_commands (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    node         TEXT NOT NULL,
+    command      TEXT NOT NULL,
+    args         TEXT NOT NULL DEFAULT '{}',
+    user         TEXT NOT NULL,
+    at           TEXT NOT NULL,
+    wants_cycle  INTEGER NOT NULL DEFAULT 0,
+    taken_at     TEXT,
+    cycle_id     INTEGER,
+    result       TEXT,
+    message      TEXT
+  );
+  CREATE INDEX operator_commands_pending ON operator_commands(node, wants_cycle, taken_at);
+  CREATE TABLE suspensions (
+    node    TEXT NOT NULL,
+    app     TEXT NOT NULL,
+    user    TEXT NOT NULL,
+    reason  TEXT,
+    at      TEXT NOT NULL,
+    PRIMARY KEY (node, app)
+  );
+  CREATE TABLE pins (
+    node        TEXT PRIMARY KEY,
+    commit_id   TEXT NOT NULL,
+    user        TEXT NOT NULL,
+    reason      TEXT,
+    at          TEXT NOT NULL,
+    head        TEXT,
+    ahead       INTEGER,
+    problem     TEXT,
+    checked_at  TEXT
+  );
+  `,
 ];
 
 /** Opens (creating if needed) the state database in WAL mode and migrates it. */

@@ -123,13 +123,15 @@ export class StorageTarget implements Target {
     };
     const placed = snapshotVolumes(desired);
     const placedKeys = new Set(placed.map((volume) => `${volume.app}/${volume.volume}`));
+    // An app an operator suspended keeps its volumes where they are: no hand-off, no release.
+    const suspended = new Set(desired.suspendedApps ?? []);
 
     // Hand-offs first: the old node's final snapshot is what the new node restores. A commit
     // with no services at all (a path typo) hands nothing off, as the planner prunes nothing;
     // a share emptied by placement (everything moved to other nodes) does.
     if (desired.apps.length > 0 || (desired.placedElsewhere ?? 0) > 0 || this.allowEmpty) {
       for (const row of store.rows(node)) {
-        if (row.state === 'waiting' || placedKeys.has(`${row.app}/${row.volume}`)) continue;
+        if (row.state === 'waiting' || placedKeys.has(`${row.app}/${row.volume}`) || suspended.has(row.app)) continue;
         const stays = desired.apps.find((app) => app.name === row.app)?.volumes.some((volume) => volume.name === row.volume);
         try {
           if (stays) changes.push(await this.storage.release(row));
@@ -140,7 +142,7 @@ export class StorageTarget implements Target {
         }
       }
       // A waiting row for a volume no longer placed here: nothing to wait for.
-      for (const row of store.rows(node)) if (row.state === 'waiting' && !placedKeys.has(`${row.app}/${row.volume}`)) store.remove(node, row.app, row.volume);
+      for (const row of store.rows(node)) if (row.state === 'waiting' && !placedKeys.has(`${row.app}/${row.volume}`) && !suspended.has(row.app)) store.remove(node, row.app, row.volume);
     }
 
     const claims = new Map<string, Claim>();

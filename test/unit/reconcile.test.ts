@@ -30,6 +30,7 @@ class FakeSource implements GitSource {
     mkdirSync(join(this.dir, id), { recursive: true });
     writeFileSync(join(this.dir, id, 'shop.yaml'), manifest);
     this.head = id;
+    this.history.push(id);
   }
   async fetch(): Promise<string> {
     if (this.fetchError) throw this.fetchError;
@@ -41,6 +42,13 @@ class FakeSource implements GitSource {
   async prune(): Promise<void> {}
   async gitdir(): Promise<string> {
     return this.dir;
+  }
+  /** Commits in the order `commit` made them: the branch's history, linear. */
+  readonly history: string[] = [];
+  async reach(commit: string, head: string): Promise<number> {
+    const at = this.history.indexOf(commit);
+    if (at < 0) throw new CapstanError('PIN_NOT_IN_BRANCH', 'terminal', `pinned commit ${commit} is not in the branch`);
+    return this.history.indexOf(head) - at;
   }
 }
 
@@ -214,5 +222,83 @@ describe('what a failed cycle\'s error class decides (cycle-retry.ts)', () => {
       ['not ready backs off too', { result: 'failed', errorClass: 'not-ready' }, 2, 0, 1000],
     ];
     for (const [name, outcome, inARow, random, expected] of table) assert.equal(cycleRetryDelayMs(outcome, inARow, random, policy), expected, name);
+  });
+});
+
+describe('Reconciler with operator control (capstan pin, suspend)', () => {
+  let source: FakeSource;
+  let target: FakeTarget;
+  let store: StateStore;
+  let reconciler: Reconciler;
+  let pinned: string | null;
+  let suspended: string[];
+  let checked: { head: string; ahead: number | null; problem: string | null }[];
+  const converging: DesiredState[] = [];
+  let count = 0;
+
+  beforeEach(() => {
+    const dir = join(root, `control-${++count}`);
+    mkdirSync(dir, { recursive: true });
+    source = new FakeSource(join(dir, 'repo'));
+    target = new FakeTarget();
+    const converge = target.converge.bind(target);
+    target.converge = async (desired) => {
+      converging.push(desired);
+      return converge(desired);
+    };
+    store = new StateStore(openDb(join(dir, 'capstan.db')));
+    pinned = null;
+    suspended = [];
+    checked = [];
+    const control = { suspendedApps: () => suspended, pinnedCommit: () => pinned, pinChecked: (_commit: string, view: (typeof checked)[number]) => void checked.push(view) };
+    reconciler = new Reconciler({ source, target, store, logger, clock: systemClock, node, path: '.', hashKey: new Uint8Array(32).fill(7), control });
+  });
+
+  it('deploys the pinned commit instead of the head and says how far the head is ahead', async () => {
+    source.commit('c1', manifest('1'));
+    await reconciler.cycle('test');
+    source.commit('c2', manifest('2'));
+    source.commit('c3', manifest('3'));
+    pinned = 'c1';
+    const outcome = await reconciler.cycle('sync', { force: true });
+    assert.equal(outcome.commit, 'c1');
+    assert.equal(store.lastAppliedCommit, 'c1');
+    assert.deepEqual(checked.at(-1), { head: 'c3', ahead: 2, problem: null });
+    assert.ok(outcome.cycleId !== undefined && outcome.cycleId > 0);
+  });
+
+  it('a pin the branch does not hold is blocked, and the last applied commit keeps running', async () => {
+    source.commit('c1', manifest('1'));
+    await reconciler.cycle('test');
+    pinned = 'elsewhere';
+    const outcome = await reconciler.cycle('test');
+    assert.equal(outcome.result, 'blocked');
+    assert.equal(outcome.code, 'PIN_NOT_IN_BRANCH');
+    assert.equal(store.lastAppliedCommit, 'c1');
+    assert.match(checked.at(-1)?.problem ?? '', /not in the branch/);
+  });
+
+  it('a pinned commit whose rollout fails is quarantined and rolled back like any other', async () => {
+    source.commit('c1', manifest('1'));
+    source.commit('c2', manifest('2'));
+    await reconciler.cycle('test');
+    pinned = 'c1';
+    target.on('c1', rolloutFailure);
+    const outcome = await reconciler.cycle('test');
+    assert.equal(outcome.reason, 'ROLLED_BACK');
+    assert.equal(store.quarantineOf(node, 'c1')?.reason, 'ROLLOUT_FAILED');
+    assert.equal(store.lastAppliedCommit, 'c2');
+  });
+
+  it('converges without a suspended app, naming it, and keeps its deployment record', async () => {
+    source.commit('c1', manifest('1'));
+    await reconciler.cycle('test');
+    const before = store.deployments(node);
+    suspended = ['shop'];
+    source.commit('c2', manifest('2'));
+    converging.length = 0;
+    await reconciler.cycle('test');
+    assert.deepEqual(converging.map((desired) => [desired.apps.length, desired.suspendedApps]), [[0, ['shop']]]);
+    assert.deepEqual(store.deployments(node).map((row) => [row.app, row.configHash, row.commit]), before.map((row) => [row.app, row.configHash, row.commit]));
   });
 });

@@ -7,6 +7,8 @@ import { renderTable } from '../table.js';
 import { openState } from '../../state/open.js';
 import { JobRunStore } from '../../jobs/store.js';
 import { renderJobHistory } from '../job-report.js';
+import { ControlStore } from '../../control/store.js';
+import { describeCommand } from '../../control/decide.js';
 
 export function historyCommand(): Command {
   return withConfigOptions(new Command('history'))
@@ -16,6 +18,7 @@ export function historyCommand(): Command {
     .option('--limit <n>', 'how many cycles', '50')
     .option('--quarantined', 'list every quarantined commit (status shows only recent ones)')
     .option('--jobs [job]', 'the runs of scheduled jobs (or of one, APP/SERVICE), newest first, with their exit codes and last output')
+    .option('--commands', 'list the operator commands (sync, suspend, pin, rollback, retry…) with who ran them and when')
     .action((commit: string | undefined, options: Record<string, unknown>) => {
       const config = resolveConfig(configFlags(options), process.env, process.cwd(), { requireRepo: false });
       const limit = Number(options.limit);
@@ -26,7 +29,16 @@ export function historyCommand(): Command {
         throw new CapstanError('UNKNOWN_COMMIT', 'terminal', `'${commit.slice(0, 80)}' is not a commit id: give 4 to 40 hex digits`);
       }
       const { db, store } = openState(config);
+      const control = new ControlStore(db, config.node);
+      const commandRows = () =>
+        control.commands(limit).map((row) => [String(row.id), row.at, row.user, describeCommand(row.command, row.args).slice(0, 60), row.cycleId === null ? '-' : String(row.cycleId), row.result ?? (row.wantsCycle ? 'waiting' : '-')]);
+      const commandHeader = ['#', 'AT', 'USER', 'COMMAND', 'CYCLE', 'RESULT'];
       try {
+        if (options.commands) {
+          if (options.json) process.stdout.write(JSON.stringify(control.commands(limit), null, 2) + '\n');
+          else process.stdout.write(renderTable(commandHeader, commandRows()));
+          return;
+        }
         if (options.jobs !== undefined) {
           const job = typeof options.jobs === 'string' ? options.jobs : undefined;
           const [app, service] = job?.split('/') ?? [];
@@ -87,6 +99,8 @@ export function historyCommand(): Command {
             ]),
           ),
         );
+        const commands = commandRows();
+        if (commands.length > 0) process.stdout.write('\noperator commands:\n' + renderTable(commandHeader, commands));
       } finally {
         store.close();
       }

@@ -5,7 +5,9 @@ import { resolveConfig } from '../config.js';
 import { configFlags, withConfigOptions } from '../options.js';
 import { systemClock } from '../../clock.js';
 import { createCycleHooks } from '../hooks.js';
-import { createReconciler, openState } from '../wiring.js';
+import { createReconciler, openState, operatorControl } from '../wiring.js';
+import { everythingSuspended } from '../../control/decide.js';
+import { ControlStore } from '../../control/store.js';
 import { reasonCode } from '../../reasons.js';
 import { acquireCycleLock, lockTimeoutMs } from '../../state/cycle-lock.js';
 
@@ -27,7 +29,13 @@ export function onceCommand(): Command {
       const hooks = createCycleHooks({ config, db, store, logger, clock: systemClock });
       try {
         store.markInterrupted();
-        const outcome = await (await createReconciler(config, store, logger, secrets)).cycle('once');
+        // `capstan suspend` without apps: nothing is done until `capstan resume`.
+        const suspended = everythingSuspended(new ControlStore(db, config.node).suspensions());
+        if (suspended) {
+          process.stdout.write(`everything is suspended since ${suspended.at} by ${suspended.user}${suspended.reason ? ` (${suspended.reason})` : ''}; nothing done (\`capstan resume\`)\n`);
+          return;
+        }
+        const outcome = await (await createReconciler(config, store, logger, secrets, operatorControl(db, config.node))).cycle('once');
         await hooks.afterCycle(outcome);
         await hooks.flush();
         if (outcome.result === 'failed' || outcome.result === 'blocked') {

@@ -5,7 +5,7 @@ import { resolveConfig } from '../config.js';
 import { configFlags, withConfigOptions } from '../options.js';
 import { planJson } from '../../targets/print.js';
 import { renderTable } from '../table.js';
-import { createReconciler, openStore } from '../wiring.js';
+import { createReconciler, openState, operatorControl } from '../wiring.js';
 import { previewJobs, printJobs } from '../../jobs/print.js';
 import { systemClock } from '../../clock.js';
 
@@ -18,9 +18,10 @@ export function planCommand(): Command {
       const config = resolveConfig(configFlags(options));
       const secrets = new SecretRegistry();
       const logger = createLogger({ destination: 2, level: process.env.CAPSTAN_LOG_LEVEL ?? 'warn', redact: (line) => secrets.redact(line) });
-      const store = openStore(config);
+      const { db, store } = openState(config);
       try {
-        const reconciler = await createReconciler(config, store, logger, secrets);
+        // What the next cycle would do: on the pinned commit, without the suspended apps.
+        const reconciler = await createReconciler(config, store, logger, secrets, operatorControl(db, config.node));
         // An image named from a secret (`image: ${REGISTRY}/web`) is printed scrubbed.
         const print = (text: string) => process.stdout.write(reconciler.redact(text));
         if (options.share) {

@@ -6,7 +6,9 @@ import { resolveConfig } from '../config.js';
 import { configFlags, withConfigOptions } from '../options.js';
 import { systemClock } from '../../clock.js';
 import { createCycleHooks } from '../hooks.js';
-import { createJobRunner, createReconciler, openState } from '../wiring.js';
+import { createJobRunner, createReconciler, openState, operatorControl } from '../wiring.js';
+import { ControlStore } from '../../control/store.js';
+import { everythingSuspended } from '../../control/decide.js';
 import { acquireCycleLock, lockTimeoutMs } from '../../state/cycle-lock.js';
 import { resolve } from 'node:path';
 import { connectDocker } from '../../docker.js';
@@ -32,7 +34,10 @@ export function runCommand(): Command {
       const { db, store } = openState(config);
       const hooks = createCycleHooks({ config, db, store, logger, clock: systemClock });
       hooks.start();
-      const reconciler = await createReconciler(config, store, logger, secrets);
+      const reconciler = await createReconciler(config, store, logger, secrets, operatorControl(db, config.node));
+      // Operator commands (`capstan sync`, `pin`, …) write to the state database; a cycle takes
+      // every request pending when it starts (agent/control/).
+      const control = new ControlStore(db, config.node);
       // Scheduled jobs (agent/jobs): runs a killed agent left are closed before anything starts.
       const jobs = createJobRunner(config, db, logger, secrets);
       await jobs.recover().catch((error: unknown) => logger.error({ error: String(error) }, 'could not close the job runs of a previous agent'));
@@ -66,15 +71,30 @@ export function runCommand(): Command {
           poller?.forget();
           return;
         }
+        const requests = control.takePendingCycleRequests();
+        const requestIds = requests.map((request) => request.id);
         try {
           const interrupted = store.markInterrupted();
           if (interrupted > 0) logger.warn({ cycles: interrupted }, 'a previous cycle was interrupted; converging from what Docker shows');
+          // `capstan suspend` without apps: no cycle at all, until `capstan resume`.
+          const suspended = everythingSuspended(control.suspensions());
+          if (suspended) {
+            logger.info({ trigger, since: suspended.at, by: suspended.user, reason: suspended.reason }, 'everything is suspended, no cycle');
+            control.finishCycleRequests(requestIds, { cycleId: null, result: 'suspended', message: `everything is suspended since ${suspended.at} by ${suspended.user}` });
+            return undefined;
+          }
           // Bundles first, through every check, so this very cycle deploys what they bring.
           if (inboxDir) await importInbox(inboxDir);
-          const outcome = await reconciler.cycle(trigger);
+          const force = requests.some((request) => request.args.force === true);
+          if (requests.length > 0) logger.info({ trigger, commands: requestIds, ...(force ? { force } : {}) }, 'cycle for operator commands');
+          const outcome = await reconciler.cycle(trigger, { force });
           poller?.seen(outcome.commit);
+          control.finishCycleRequests(requestIds, { cycleId: outcome.cycleId ?? null, result: outcome.result, message: outcome.message ?? (outcome.commit ? `commit ${outcome.commit.slice(0, 12)}, ${outcome.changes.length} change(s)` : null) });
           await hooks.afterCycle(outcome);
           return outcome;
+        } catch (error) {
+          control.finishCycleRequests(requestIds, { cycleId: null, result: 'failed', message: `cycle crashed: ${String(error)}` });
+          throw error;
         } finally {
           lock.release();
         }
@@ -164,12 +184,22 @@ export function runCommand(): Command {
       if (inboxDir) logger.info({ inbox: inboxDir }, 'importing bundles from the inbox before each cycle');
       void runCycle('startup');
       poller?.start();
+      // Operator requests: one indexed SELECT a second; a request made during a cycle is taken
+      // by the next one, which starts as soon as that cycle ends.
+      const requestPoll = setInterval(() => {
+        try {
+          if (!inFlight && control.hasPendingCycleRequest()) void runCycle('sync');
+        } catch (error) {
+          logger.warn({ error: String(error) }, 'could not read operator requests');
+        }
+      }, 1000);
 
       await new Promise<void>((resolve) => {
         const stop = async (signal: string) => {
           logger.info({ signal }, 'stopping: waiting for the cycle in flight');
           clearInterval(jobTimer);
           await task.stop();
+          clearInterval(requestPoll);
           await poller?.stop();
           await inFlight;
           clearTimeout(retryTimer);

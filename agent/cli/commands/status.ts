@@ -10,6 +10,7 @@ import { connectDocker } from '../../docker.js';
 import { openState } from '../../state/open.js';
 import { JobRunStore } from '../../jobs/store.js';
 import { renderJobStatus } from '../job-report.js';
+import { ControlStore } from '../../control/store.js';
 
 export type { ServiceStatus } from '../status-report.js';
 
@@ -20,6 +21,7 @@ export function statusCommand(): Command {
     .action(async (options: Record<string, unknown>) => {
       const config = resolveConfig(configFlags(options), process.env, process.cwd(), { requireRepo: false });
       const { db, store } = openState(config);
+      const control = new ControlStore(db, config.node);
       try {
         const observed = await TARGETS[config.target].status(connectDocker(), config.node);
         const applied = store.lastAppliedCommit;
@@ -43,6 +45,8 @@ export function statusCommand(): Command {
           failureOutputs: lastError?.commit ? store.latestFailureOutputs(config.node, lastError.commit) : [],
           deployments: store.deployments(config.node),
           containers: observed.containers,
+          pin: control.pinned(),
+          suspensions: control.suspensions(),
         });
         /** The last offline bundle imported (`capstan bundle import`, `run --inbox`), if any. */
         const lastBundle = parseJson(store.getMeta('bundle_last_imported')) as { commit: string; branch: string; index: string; signer: string; at: string } | null;

@@ -14,6 +14,7 @@ import { plan as makePlan } from './plan.js';
 import { changeSummary, describe, printPlan } from './print.js';
 import type { Plan } from './types.js';
 import { createMountCopies, type MountCopies } from '../../source/mount-copies.js';
+import { notSuspended } from '../../control/decide.js';
 import type { StateStore } from '../../state/store.js';
 import { convergeWith, type TargetStages } from '../converge.js';
 import type { Convergence, RolloutFailure, Target, TargetContext, TargetPlan } from '../target.js';
@@ -69,7 +70,16 @@ export class ContainerTarget implements Target {
     const runtimes = desired.apps.some((app) => app.services.some((service) => service.runtime !== undefined));
     const engineNetworks = desired.apps.some((app) => (app.networks ?? []).some((network) => network.external || network.ipam));
     const engineVolumes = desired.apps.some((app) => app.volumes.some((volume) => volume.external));
-    const owned = await observe(docker, node, { runtimes, engineNetworks, engineVolumes, times: restartTimes(desired) });
+    const all = await observe(docker, node, { runtimes, engineNetworks, engineVolumes, times: restartTimes(desired) });
+    // What of a suspended app runs is not planned for (never repaired or pruned); the whole
+    // observation still counts for the checkouts in use.
+    const suspended = new Set(desired.suspendedApps ?? []);
+    const owned: ObservedState = suspended.size === 0 ? all : {
+      ...all,
+      containers: notSuspended(all.containers, suspended),
+      networks: notSuspended(all.networks, suspended),
+      volumes: notSuspended(all.volumes, suspended),
+    };
     if (desired.apps.some((app) => app.hooks !== undefined)) owned.hooksDone = store.hooksPassed(node, desired.commit);
     // What SQLite records as applied is what passed readiness; a container at another hash is
     // watched again before it is promoted (see plan.ts). Right after an execute in which every
@@ -78,9 +88,9 @@ export class ContainerTarget implements Target {
     if (provenNow) for (const app of desired.apps) for (const service of app.services) appliedHashes.set(`${app.name}/${service.name}`, service.configHash);
     const options = { allowEmpty, appliedHashes };
     const plan = makePlan(desired, owned, options);
-    if (!plan.operations.some(takesName)) return { observed: owned, plan };
-    const observed: ObservedState = { ...owned, foreign: await observeForeignNames(docker, node) };
-    return { observed, plan: makePlan(desired, observed, options) };
+    if (!plan.operations.some(takesName)) return { observed: all, plan };
+    const foreign = await observeForeignNames(docker, node);
+    return { observed: { ...all, foreign }, plan: makePlan(desired, { ...owned, foreign }, options) };
   }
 
   print(plan: TargetPlan): string {

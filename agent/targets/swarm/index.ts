@@ -1,6 +1,7 @@
 import type Docker from 'dockerode';
 import type { Clock } from '../../clock.js';
 import { dockerConfigReader, registryAuth } from '../registry-auth.js';
+import { notSuspended } from '../../control/decide.js';
 import type { Logger } from '../../log.js';
 import type { DesiredState } from '../../model.js';
 import type { StateStore } from '../../state/store.js';
@@ -106,7 +107,17 @@ export class SwarmTarget implements Target {
   }
 
   private async observeAndPlan(desired: DesiredState): Promise<{ observed: SwarmObservedState; plan: SwarmPlan }> {
-    const [observed, repoFiles] = await Promise.all([observeSwarm(this.deps.docker, this.deps.node), observeRepoFiles(desired, this.deps.stat)]);
+    const [all, repoFiles] = await Promise.all([observeSwarm(this.deps.docker, this.deps.node), observeRepoFiles(desired, this.deps.stat)]);
+    // What of a suspended app runs is not planned for: never updated, repaired or removed.
+    const suspended = new Set(desired.suspendedApps ?? []);
+    const observed: SwarmObservedState = suspended.size === 0 ? all : {
+      ...all,
+      services: notSuspended(all.services, suspended),
+      networks: notSuspended(all.networks, suspended),
+      secrets: notSuspended(all.secrets, suspended),
+      configs: notSuspended(all.configs, suspended),
+      legacy: { containers: notSuspended(all.legacy.containers, suspended), networks: notSuspended(all.legacy.networks, suspended) },
+    };
     const plan = planSwarm(desired, observed, { hashKey: this.deps.hashKey, repoFiles, allowEmpty: this.deps.allowEmpty });
     return { observed, plan };
   }
