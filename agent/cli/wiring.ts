@@ -28,6 +28,8 @@ import { resticRunner } from '../storage/restic.js';
 import { StorageStore } from '../storage/store.js';
 import { StorageTarget } from '../storage/target.js';
 import { VolumeStorage } from '../storage/volumes.js';
+import { ImageUpdates, ImageUpdateStore } from '../image-updates/index.js';
+import { dockerConfigReader } from '../targets/registry-auth.js';
 
 // The composition root: the only place that wires real Docker, git, the clock and the
 // logger into the stages. Everything else receives them as parameters.
@@ -72,7 +74,24 @@ export async function createReconciler(config: AgentConfig, store: StateStore, l
     describeCommit: async (commit) => readCommitInfo({ fs, gitdir: await source.gitdir(), cache: {} }, commit),
     // Fleet mode: each agent converges its own share; Swarm places services itself.
     share: TARGETS[config.target].fleetShare ? (desired) => shareOf(desired, { name: config.node, labels: config.nodeLabels }) : undefined,
+    imageUpdates: new ImageUpdates({
+      store: new ImageUpdateStore(store.database, config.node),
+      fetch: globalThis.fetch,
+      clock: systemClock,
+      hashKey,
+      defaultIntervalMs: config.imageUpdateIntervalMs,
+      readDockerConfig: dockerConfigReader(),
+      localDigests: localDigests(connectDocker()),
+    }),
   });
+}
+
+/** The digests the engine knows an image by; none when it is not here. */
+function localDigests(docker: Docker): (image: string) => Promise<string[]> {
+  return async (image) => {
+    const info = await docker.getImage(image).inspect().catch(() => undefined);
+    return info?.RepoDigests ?? [];
+  };
 }
 
 /** `--target`: one registration per target (agent/targets/index.ts), given the real engine and files. */

@@ -23,6 +23,7 @@ const TITLES: Record<EventKind, string> = {
   'repeated-failure': 'keeps failing',
   'commit-refused': 'refused a commit',
   'volume-failed': 'volume snapshot, restore or hand-off failed',
+  'image-update-available': 'found an image update for',
 };
 
 // ntfy shows tags that are emoji short codes as emoji.
@@ -33,6 +34,7 @@ const NTFY_TAGS: Record<EventKind, string> = {
   'repeated-failure': 'warning',
   'commit-refused': 'lock',
   'volume-failed': 'floppy_disk',
+  'image-update-available': 'package',
 };
 
 export function formatRequest(target: NotifyTarget, event: NotificationEvent, deliveryId: string): OutgoingRequest {
@@ -79,7 +81,7 @@ function webhookRequest(event: NotificationEvent, deliveryId: string, secret: st
 }
 
 function ntfyRequest(event: NotificationEvent, priority: number | undefined, token: string | undefined): OutgoingRequest {
-  const urgent = event.kind !== 'deployed';
+  const urgent = event.kind !== 'deployed' && event.kind !== 'image-update-available';
   const headers: Record<string, string> = {
     'Content-Type': 'text/plain; charset=utf-8',
     Title: headerSafe(title(event)),

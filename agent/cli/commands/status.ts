@@ -8,6 +8,8 @@ import { readyCell, renderStatus, statusReport, type ServiceStatus } from '../st
 import { renderTable } from '../table.js';
 import { connectDocker } from '../../docker.js';
 import { openStore } from '../../state/open.js';
+import { ImageUpdateStore } from '../../image-updates/store.js';
+import { describeResolution, resolutionOfRow } from '../../image-updates/resolution.js';
 
 export type { ServiceStatus } from '../status-report.js';
 
@@ -44,12 +46,17 @@ export function statusCommand(): Command {
         });
         /** The last offline bundle imported (`capstan bundle import`, `run --inbox`), if any. */
         const lastBundle = parseJson(store.getMeta('bundle_last_imported')) as { commit: string; branch: string; index: string; signer: string; at: string } | null;
+        // Services with `update.image`: what runs, what the registry serves (agent/image-updates).
+        const images = new ImageUpdateStore(store.database, config.node);
+        const quarantinedImages = new Set(images.quarantined().map((row) => `${row.app}/${row.service}@${row.digest}`));
+        const imageUpdates = images.rows().map((row) => resolutionOfRow(row, (digest) => quarantinedImages.has(`${row.app}/${row.service}@${digest}`)));
         if (options.json) {
-          process.stdout.write(JSON.stringify({ ...report, lastBundle }, null, 2) + '\n');
+          process.stdout.write(JSON.stringify({ ...report, lastBundle, imageUpdates, quarantinedImages: images.quarantined() }, null, 2) + '\n');
           return;
         }
         const lines = renderStatus(report, Date.now());
         if (lastBundle) lines.push(`last bundle: ${lastBundle.commit.slice(0, 12)} imported at ${lastBundle.at}, signed by ${lastBundle.signer}`);
+        for (const update of imageUpdates) lines.push(`image ${update.app}/${update.service}: ${describeResolution(update)}`);
         process.stdout.write(lines.join('\n') + '\n\n');
         process.stdout.write(
           renderTable(
