@@ -207,14 +207,16 @@ describe('status report', () => {
 describe('state migrations', () => {
   it('upgrades a state dir of the previous schema, keeping its rows', () => {
     const file = join(dir, 'old.db');
-    // The schema as it was before issue 14's migration: the first three migrations only.
+    // The schema as it was before issue 14's migration: the first three migrations only (named,
+    // so that migrations appended later are run by the upgrade too, not copied in beforehand).
     const fresh = openDb(join(dir, 'fresh.db'));
-    const version = fresh.pragma('user_version', { simple: true }) as number;
     fresh.close();
+    const version = 4;
+    const firstThree = ['meta', 'cycles', 'cycles_started', 'deployments', 'journal', 'journal_cycle', 'notifications', 'notifications_due', 'counters', 'cycles_node_result', 'quarantine', 'pulled_images', 'service_images'];
     const old = new Database(file);
     const source = new Database(join(dir, 'fresh.db'), { readonly: true });
     old.exec(
-      (source.prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' AND name NOT IN ('failure_output', 'rollout_progress', 'failure_output_cycle', 'failure_output_commit')").all() as { sql: string }[])
+      (source.prepare(`SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name IN (${firstThree.map(() => '?').join(', ')})`).all(...firstThree) as { sql: string }[])
         .map((row) => row.sql.replace(/,\s*one_shot INTEGER NOT NULL DEFAULT 0/, ''))
         .join(';\n'),
     );
