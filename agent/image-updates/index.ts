@@ -67,10 +67,11 @@ export class ImageUpdates {
       try {
         const found = await this.ask(service, policy, desired);
         store.recordCheck({ ...base, nextCheckAt: new Date(now + intervalMs).toISOString(), checkError: null, availableTag: found?.tag ?? null, availableDigest: found?.digest ?? null });
-        // First check: the manifest's own tag, pulled here already, is what runs (no update, no replacement).
+        // First check: the manifest's own tag is what runs (no update, no replacement) when the
+        // engine has it as this digest, or lacks it and pulls it in this very cycle.
         if (found && (changed || row.deployedDigest === null) && found.tag === imageName(service.image).tag) {
           const local = await this.deps.localDigests(service.image).catch(() => [] as string[]);
-          if (local.some((reference) => reference.endsWith(`@${found.digest}`))) store.recordBaseline(service.app, service.name, found);
+          if (local.length === 0 || local.some((reference) => reference.endsWith(`@${found.digest}`))) store.recordBaseline(service.app, service.name, found);
         }
         logger.debug({ app: service.app, service: service.name, tag: found?.tag, digest: found?.digest }, 'registry checked');
       } catch (error) {
