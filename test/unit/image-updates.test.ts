@@ -4,11 +4,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { formatProblem } from '../../agent/errors.js';
 import { decide, describeResolution } from '../../agent/image-updates/resolution.js';
-import { imageName, nextLink } from '../../agent/image-updates/registry.js';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { imageName, nextLink, RegistryClient, RegistryError } from '../../agent/image-updates/registry.js';
 import { newestMatching } from '../../agent/image-updates/select.js';
 import type { ImageUpdateRow } from '../../agent/image-updates/store.js';
 import { loadDesiredState, validateDir } from '../../agent/load/index.js';
 import type { ImageUpdatePolicy, Service } from '../../agent/model.js';
+import { eventsForOutcome } from '../../agent/notify/from-outcome.js';
 import { memoryFiles } from '../helpers/memory-files.js';
 
 const ROOT = '/capstan-image-updates';
@@ -140,5 +143,82 @@ describe('update.image in manifests', () => {
     const compose = 'services:\n  web:\n    image: reg.example/app:1\n    x-capstan:\n      update:\n        image: digest\n        interval: 1h\n';
     const state = await loadDesiredState({ root: ROOT, commit: COMMIT, hashKey, files: memoryFiles(ROOT, { 'shop/compose.yaml': compose }) });
     assert.deepEqual(state.apps[0].services[0].imageUpdate, { follow: { kind: 'digest' }, mode: 'deploy', intervalMs: 3_600_000 });
+  });
+});
+
+describe('the registry client against an HTTP server', () => {
+  // A small Distribution API on 127.0.0.1: a Bearer challenge, two pages of tags, a 429.
+  const start = async (handler: (request: IncomingMessage, response: ServerResponse, base: string) => void) => {
+    const server = createServer((request, response) => handler(request, response, `http://127.0.0.1:${(server.address() as AddressInfo).port}`));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    return { host, close: () => new Promise((resolve) => server.close(resolve)) };
+  };
+  const deps = { fetch: globalThis.fetch, now: () => Date.now() };
+  const DIGEST = `sha256:${'a'.repeat(64)}`;
+
+  it('answers a Bearer challenge with the pull credentials, follows Link pages, reads the digest header', async () => {
+    const seen: string[] = [];
+    const server = await start((request, response, base) => {
+      const url = new URL(request.url!, base);
+      seen.push(`${request.method} ${url.pathname}${url.search}`);
+      if (url.pathname === '/token') {
+        const basic = `Basic ${Buffer.from('robot:s3cret-password').toString('base64')}`;
+        response.writeHead(request.headers.authorization === basic ? 200 : 401, { 'content-type': 'application/json' });
+        return response.end(JSON.stringify({ token: 'tok-1' }));
+      }
+      if (request.headers.authorization !== 'Bearer tok-1') {
+        response.writeHead(401, { 'www-authenticate': `Bearer realm="${base}/token",service="test",scope="repository:team/app:pull"` });
+        return response.end();
+      }
+      if (url.pathname === '/v2/team/app/tags/list' && !url.searchParams.has('last')) {
+        response.writeHead(200, { link: '</v2/team/app/tags/list?n=2&last=2.3.1>; rel="next"', 'content-type': 'application/json' });
+        return response.end(JSON.stringify({ name: 'team/app', tags: ['latest', '2.3.1'] }));
+      }
+      if (url.pathname === '/v2/team/app/tags/list') {
+        response.writeHead(200, { 'content-type': 'application/json' });
+        return response.end(JSON.stringify({ name: 'team/app', tags: ['2.4.0', '3.0.0'] }));
+      }
+      response.writeHead(200, { 'docker-content-digest': DIGEST });
+      response.end();
+    });
+    try {
+      const client = new RegistryClient(imageName(`${server.host}/team/app:2.3.1`), { username: 'robot', password: 's3cret-password', serveraddress: server.host }, deps);
+      assert.deepEqual(await client.tags(), ['latest', '2.3.1', '2.4.0', '3.0.0']);
+      assert.equal(await client.digest('2.4.0'), DIGEST);
+      assert.ok(seen.includes('HEAD /v2/team/app/manifests/2.4.0'));
+      assert.ok(!seen.some((line) => line.startsWith('GET /v2/team/app/manifests')), 'nothing is pulled, not even a manifest');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('ends a check on 429 with the Retry-After, and names no credential in its errors', async () => {
+    const server = await start((request, response) => {
+      if (request.url!.includes('/manifests/')) {
+        response.writeHead(429, { 'retry-after': '120' });
+        return response.end();
+      }
+      response.writeHead(401, { 'www-authenticate': 'Basic realm="x"' });
+      response.end();
+    });
+    try {
+      const client = new RegistryClient(imageName(`${server.host}/app:1`), { username: 'robot', password: 's3cret-password', serveraddress: server.host }, deps);
+      await assert.rejects(client.digest('1'), (error: RegistryError) => error.retryAfterMs === 120_000 && /rate limited/.test(error.message));
+      const error = await client.tags().catch((caught: Error) => caught);
+      assert.match(String(error), /access denied/);
+      assert.doesNotMatch(String(error), /s3cret|robot/);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('notifications of image updates', () => {
+  it('says each update found in notify mode once, naming the service', () => {
+    const update = { app: 'shop', service: 'web', image: 'reg/app:2.3.1', policy: 'semver ^2', running: null, available: { tag: '2.4.0', digest: D2 } };
+    const events = eventsForOutcome({ result: 'in-sync', commit: 'c'.repeat(40), rollouts: [], rollbacks: [], imageUpdates: [update] }, { node: 'n1', previous: null, consecutiveFailures: 0 });
+    assert.deepEqual(events.map((event) => [event.kind, event.app, event.service]), [['image-update-available', 'shop', 'web']]);
+    assert.match(events[0].message, /running reg\/app:2\.3\.1, 2\.4\.0 \(sha256:2+\) available/);
   });
 });
