@@ -69,6 +69,13 @@ describe('image updates', () => {
     assert.equal(result.code, 0, result.stderr);
     assert.equal(await runningImage(agent), `${registry.host}/${repository}@${second}`);
     assert.match(await status(agent), new RegExp(`image ${agent.app}/web: running 1@${second.slice(0, 19)}`));
+
+    // Removing the policy returns the service to the manifest's tag, and forgets the record.
+    await agent.push({ [`${agent.app}.yaml`]: manifest(agent, image, '').replace(/update: .*\n/, 'update: { monitor: 1s }\n') });
+    result = await once(agent);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(await runningImage(agent), image);
+    assert.doesNotMatch(await status(agent), /image \S+\/web:/);
   });
 
   it('follows the newest tag in a semver range: 2.4.0 under ^2, not 3.0.0', async (t) => {
