@@ -126,6 +126,16 @@ export const DEFAULT_UPDATE: UpdateSpec = {
   progressDeadlineMs: 120_000,
 };
 
+/** `update: {image, mode, interval}` of a service, normalized. */
+export interface ImageUpdatePolicy {
+  /** `digest`: the tag's newest digest; `semver`: the newest tag satisfying `range`. */
+  follow: { kind: 'digest' } | { kind: 'semver'; range: string; prereleases: boolean };
+  /** `notify` reports an update and changes nothing. */
+  mode: 'deploy' | 'notify';
+  /** Absent: the host's default (`--image-update-interval`). */
+  intervalMs?: number;
+}
+
 /**
  * A file written into the container before it starts (`secrets:` in the manifest), so a value
  * need not be in the environment, where `docker inspect` and child processes see it.
@@ -304,6 +314,11 @@ export interface Service {
   healthcheck?: HealthcheckSpec;
   /** Absent means DEFAULT_UPDATE. Not part of the config hash: changing it replaces nothing. */
   update?: UpdateSpec;
+  /**
+   * `update.image`: the image follows the registry (agent/image-updates). Not part of the config
+   * hash: the image it resolves to is, once the reconciler puts it in `image`.
+   */
+  imageUpdate?: ImageUpdatePolicy;
   // The fields below are left out when the manifest does not set them, so that services which
   // do not use them keep the config hash they had before the fields existed.
   /** Networks of other apps this service joins. Not in the config hash: joined and left live. */

@@ -12,6 +12,7 @@ import { redactValues } from './redact.js';
 import type { SecretRegistry } from './secret-registry.js';
 import { isOneShot, updateOf } from './targets/rollout.js';
 import type { Checkout, GitSource } from './source/index.js';
+import { describeResolution, type ImageResolution, type ImageUpdates } from './image-updates/index.js';
 import type { StateStore } from './state/store.js';
 import { withoutSuspended } from './control/decide.js';
 import type { Convergence, KeptOutput, ServiceReadiness, Target, TargetPlan } from './targets/target.js';
@@ -57,6 +58,11 @@ export interface ReconcilerDeps {
   describeCommit?: (commit: string) => Promise<{ author: string; message: string }>;
   /** What operators set on the host (`capstan suspend`, `capstan pin`; agent/control/), read at each cycle. Absent: neither. */
   control?: OperatorControl;
+  /**
+   * Image update automation (agent/image-updates): services with `update.image` run what the
+   * registry serves. Absent: every service runs the image its manifest names.
+   */
+  imageUpdates?: ImageUpdates;
 }
 
 /** Operator control as a cycle sees it (agent/control/store.ts). */
@@ -99,6 +105,8 @@ export interface CycleOutcome {
   outputs?: (KeptOutput & { app: string; service: string })[];
   /** The cycle's row in SQLite (`history`), so an operator's `sync` can name it. */
   cycleId?: number;
+  /** Image updates this cycle's registry checks found and nobody was told of yet (notify mode), for notifications. */
+  imageUpdates?: ImageResolution[];
 }
 
 export interface Preview {
@@ -150,9 +158,14 @@ export class Reconciler {
     const pinned = this.deps.control?.pinnedCommit() ?? null;
     if (pinned !== null) await this.deps.source.reach(pinned, head);
     this.suspended = new Set(this.deps.control?.suspendedApps() ?? []);
-    const { checkout, desired } = await this.load(pinned ?? head);
+    const commit = pinned ?? head;
+    const loaded = await this.load(commit);
+    // Updates found by the last registry check are in the plan as they would be rolled out.
+    const { checkout, desired } = this.withImages(loaded, commit === this.deps.store.lastAppliedCommit).loaded;
     const plan = await this.deps.target.plan(this.converging(desired));
-    return { checkout, desired, plan, text: this.redact(this.deps.target.print(plan)) };
+    const images = this.deps.imageUpdates?.resolutions(loaded.desired, commit === this.deps.store.lastAppliedCommit) ?? [];
+    const text = this.deps.target.print(plan) + (images.length > 0 ? `\n${imageUpdatesSection(images)}` : '');
+    return { checkout, desired, plan, text: this.redact(text) };
   }
 
   /**
@@ -188,7 +201,7 @@ export class Reconciler {
     const cycleId = store.startCycle(trigger, node);
     let logger = this.deps.logger.child({ cycle: cycleId, ...(options.force ? { force: true } : {}) });
     const finish = (outcome: CycleOutcome, level?: 'error' | 'info'): CycleOutcome => {
-      const { result, commit, reason, code, errorClass, rollouts, rollbacks, services, outputs } = outcome;
+      const { result, commit, reason, code, errorClass, rollouts, rollbacks, services, outputs, imageUpdates } = outcome;
       // Messages can quote Docker, which can quote a command built from a secret.
       const secrets = this.sensitiveValues();
       const message = outcome.message === undefined ? undefined : redactValues(outcome.message, secrets);
@@ -197,7 +210,7 @@ export class Reconciler {
       store.finishCycle(cycleId, { result, reason: reasonCode(outcome), message, changes, durationMs });
       logger[level ?? (result === 'failed' ? 'error' : 'info')]({ result, reason: reasonCode(outcome), error: message, durationMs, changes: changes.length }, 'cycle finished');
       const known = { ...(code === undefined ? {} : { code }), ...(errorClass === undefined ? {} : { errorClass }) };
-      return { result, commit, reason, ...known, message, changes, rollouts, rollbacks, services, ...(outputs ? { outputs } : {}), cycleId };
+      return { result, commit, reason, ...known, message, changes, rollouts, rollbacks, services, ...(outputs ? { outputs } : {}), ...(imageUpdates?.length ? { imageUpdates } : {}), cycleId };
     };
 
     let commit: string;
@@ -270,8 +283,10 @@ export class Reconciler {
     }
     if (refusal) {
       if (!lastApplied || lastApplied === commit) return finish(refusal, refusedLevel);
-      const fallback = await this.load(lastApplied).catch(() => undefined);
-      if (!fallback) return finish(refusal, refusedLevel);
+      const loadedFallback = await this.load(lastApplied).catch(() => undefined);
+      if (!loadedFallback) return finish(refusal, refusedLevel);
+      // The last applied commit keeps the images its services were updated to.
+      const fallback = this.withImages(loadedFallback, false).loaded;
       const kept = await this.deps.target.converge(this.converging(fallback.desired), { logger, cycleId });
       // Keeping the last applied commit running failed on the host: that is a failure.
       if (kept.result === 'failed') {
@@ -281,11 +296,77 @@ export class Reconciler {
       return finish({ ...refusal, changes: kept.changes, services: kept.services }, refusedLevel);
     }
 
-    const outcome = await this.deps.target.converge(this.converging(target!.desired), { logger, cycleId });
-    if (outcome.rolloutFailures.length > 0) return finish(await this.handleRolloutFailure(target!, outcome, lastApplied, logger, cycleId));
-    if (outcome.result === 'failed') return finish({ ...outcome, ...noRollouts });
-    const rollouts = await this.recordApplied(target!, outcome, logger);
-    return finish({ ...outcome, rollouts, rollbacks: [] });
+    // Image updates are rolled out only on a commit already applied: one change at a time, so a
+    // failure is the commit's or the image's, never both (a new commit runs the images already deployed).
+    const announced = (await this.deps.imageUpdates?.check(target!.desired, logger)) ?? [];
+    const imageUpdates = announced.filter((resolution) => resolution.mode === 'notify');
+    const { loaded: resolved, resolutions } = this.withImages(target!, target!.commit === lastApplied);
+    const outcome = await this.deps.target.converge(this.converging(resolved.desired), { logger, cycleId });
+    if (outcome.rolloutFailures.length > 0) {
+      const failed = new Set(outcome.rolloutFailures.map(({ app, service }) => `${app}/${service}`));
+      const updates = resolutions.filter((resolution) => resolution.rollingOut && failed.has(`${resolution.app}/${resolution.service}`));
+      if (updates.length > 0) return finish({ ...(await this.handleImageUpdateFailure(target!, resolved, outcome, updates, logger, cycleId)), imageUpdates });
+      return finish({ ...(await this.handleRolloutFailure(resolved, outcome, lastApplied, logger, cycleId)), imageUpdates });
+    }
+    if (outcome.result === 'failed') return finish({ ...outcome, ...noRollouts, imageUpdates });
+    const rollouts = await this.recordApplied(resolved, outcome, logger);
+    this.deps.imageUpdates?.recordApplied(resolutions);
+    return finish({ ...outcome, rollouts, rollbacks: [], imageUpdates });
+  }
+
+  /**
+   * The commit (cached, shared) with each image update policy's image resolved from the records;
+   * with `candidates`, the updates found and not quarantined are rolled out too.
+   */
+  private withImages(loaded: Loaded, candidates: boolean): { loaded: Loaded; resolutions: ImageResolution[] } {
+    if (!this.deps.imageUpdates) return { loaded, resolutions: [] };
+    const { desired, resolutions } = this.deps.imageUpdates.resolve(loaded.desired, { candidates });
+    return { loaded: desired === loaded.desired ? loaded : { ...loaded, desired }, resolutions };
+  }
+
+  /**
+   * An image update failed on this host: quarantine its digest for the service (not the commit,
+   * which ran before), keep the failed replicas' output, and converge the same commit with the
+   * images deployed before, unless a failed service asks to pause.
+   */
+  private async handleImageUpdateFailure(target: Loaded, resolved: Loaded, outcome: Convergence, updates: ImageResolution[], logger: Logger, cycleId: number): Promise<CycleOutcome> {
+    const images = this.deps.imageUpdates!;
+    const what = outcome.rolloutFailures.map((item) => item.message).join('; ');
+    const names = updates.map((update) => `${update.app}/${update.service} ${update.available!.tag}@${update.available!.digest.slice(0, 19)}`).join(', ');
+    for (const update of updates) images.quarantine(update, what);
+    const outputs = this.keepOutputs(outcome, target.commit, cycleId, logger);
+    const failed = updates.map((update) => `${update.app}/${update.service}`);
+    const pause = updates.some(({ app, service }) => {
+      const spec = resolved.desired.apps.find((candidate) => candidate.name === app)?.services.find((candidate) => candidate.name === service);
+      return spec !== undefined && updateOf(spec).failureAction === 'pause';
+    });
+    if (pause) {
+      logger.error({ error: what, images: names }, 'image update failed; image quarantined, rollout paused');
+      return { ...outcome, ...noRollouts, result: 'failed', commit: target.commit, reason: REASON.rolloutFailed, code: 'IMAGE_UPDATE_FAILED', errorClass: 'terminal', message: `image update ${names} failed, paused: ${what}`, outputs };
+    }
+    logger.error({ error: what, images: names }, 'image update failed; image quarantined, rolling back');
+    const { loaded: previous, resolutions } = this.withImages(target, false);
+    const rollback = await this.deps.target.converge(this.converging(previous.desired), { logger, cycleId });
+    const changes = [...outcome.changes, ...rollback.changes.map((change) => `rollback: ${change}`)];
+    if (rollback.result === 'failed') {
+      const message = `image update ${names} failed: ${what}; rollback failed too: ${rollback.message}`;
+      return { result: 'failed', commit: target.commit, reason: REASON.rollbackFailed, code: 'IMAGE_UPDATE_FAILED', errorClass: 'transient', message, changes, rollouts: [], rollbacks: failed, services: rollback.services, outputs };
+    }
+    this.recordDeployments(previous);
+    images.recordApplied(resolutions);
+    return {
+      result: 'failed',
+      commit: target.commit,
+      reason: REASON.rolledBack,
+      code: 'IMAGE_UPDATE_FAILED',
+      errorClass: 'terminal',
+      message: `image update ${names} failed: ${what}; quarantined for the service, rolled back to the image deployed before`,
+      changes,
+      rollouts: [],
+      rollbacks: failed,
+      services: rollback.services,
+      outputs,
+    };
   }
 
   /**
@@ -303,7 +384,9 @@ export class Reconciler {
       const spec = target.desired.apps.find((candidate) => candidate.name === app)?.services.find((candidate) => candidate.name === service);
       return spec !== undefined && updateOf(spec).failureAction === 'pause';
     });
-    const previous = !pause && lastApplied && lastApplied !== target.commit ? await this.load(lastApplied).catch(() => undefined) : undefined;
+    const loadedPrevious = !pause && lastApplied && lastApplied !== target.commit ? await this.load(lastApplied).catch(() => undefined) : undefined;
+    // Back to the last applied commit with the images its services ran.
+    const previous = loadedPrevious ? this.withImages(loadedPrevious, false).loaded : undefined;
     if (!previous) {
       logger.error({ error: what }, 'rollout failed; commit quarantined, rollout paused');
       return { ...outcome, ...noRollouts, result: 'failed', commit: target.commit, reason: REASON.rolloutFailed, code: undefined, errorClass: 'terminal', message: `rollout failed, paused: ${what}`, outputs };
@@ -456,4 +539,10 @@ function failure(commit: string | null, error: unknown, reason: CycleReason): Cy
   const message = error instanceof Error ? error.message : String(error);
   const known = error instanceof CapstanError ? { code: error.code, errorClass: error.errorClass } : { errorClass: reason === REASON.fetchFailed ? ('transient' as const) : ('terminal' as const) };
   return { result: 'failed', commit, reason, ...known, message, changes: [], ...noRollouts };
+}
+
+/** `capstan plan`'s section on image update policies: what runs, what the registry serves. */
+function imageUpdatesSection(resolutions: ImageResolution[]): string {
+  const lines = resolutions.map((resolution) => `  ${resolution.app}/${resolution.service}: ${describeResolution(resolution)}`);
+  return ['image updates:', ...lines].join('\n') + '\n';
 }

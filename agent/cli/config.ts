@@ -47,6 +47,8 @@ export interface AgentConfig {
    * isolation another way (an engine run with `--iptables=false` behind their own firewall).
    */
   networkIsolation: 'verify' | 'off';
+  /** Services with `update.image` are checked against their registry this often unless they set `update.interval`. */
+  imageUpdateIntervalMs: number;
 }
 
 /** Flag name (commander's camelCase) → environment variable, for the documented settings. */
@@ -75,6 +77,7 @@ const SETTINGS = {
   maxManifestBytes: 'CAPSTAN_MAX_MANIFEST_BYTES',
   maxTreeBytes: 'CAPSTAN_MAX_TREE_BYTES',
   networkIsolation: 'CAPSTAN_NETWORK_ISOLATION',
+  imageUpdateInterval: 'CAPSTAN_IMAGE_UPDATE_INTERVAL',
 } as const;
 
 export type ConfigFlags = Partial<Record<keyof typeof SETTINGS, string | boolean>>;
@@ -153,7 +156,19 @@ export function resolveConfig(
     target,
     networkIsolation,
     readLimits: readLimits(pick('maxManifestBytes'), pick('maxTreeBytes')),
+    imageUpdateIntervalMs: imageUpdateInterval(pick('imageUpdateInterval')),
   };
+}
+
+/** `--image-update-interval`: `6h` (default), `30m`, `1d`; at least a minute, at most a year. */
+function imageUpdateInterval(text: string | undefined): number {
+  if (text === undefined || text === '') return 6 * 3_600_000;
+  const match = /^([0-9]{1,6})(s|m|h|d)$/.exec(text.trim());
+  const ms = match ? Number(match[1]) * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 's' | 'm' | 'h' | 'd'] : Number.NaN;
+  if (!(ms >= 60_000 && ms <= 366 * 86_400_000)) {
+    throw new CapstanError('CONFIG_INVALID', 'terminal', `invalid --image-update-interval / CAPSTAN_IMAGE_UPDATE_INTERVAL '${text}': use a duration from 1m to 366d, such as 30m, 6h or 1d`);
+  }
+  return ms;
 }
 
 /** `--max-manifest-bytes` / `--max-tree-bytes`: bytes, or with a unit (`2m`, `512k`). */

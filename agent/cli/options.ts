@@ -25,12 +25,13 @@ export function withConfigOptions(command: Command): Command {
     .option('--target <where>', `${TARGET_NAMES.map((name) => `\`${name}\`: ${TARGETS[name].description}`).join('; ')} (CAPSTAN_TARGET, default containers)`)
     .option('--max-manifest-bytes <size>', 'largest manifest, Compose or env file the loader reads, e.g. 2m (CAPSTAN_MAX_MANIFEST_BYTES, default 1m)')
     .option('--max-tree-bytes <size>', 'most bytes of such files one commit may hold (CAPSTAN_MAX_TREE_BYTES, default 16m)')
-    .option('--network-isolation <mode>', '`verify` the engine isolates each network before a replica joins it, or `off` where the operator isolates them another way (CAPSTAN_NETWORK_ISOLATION, default verify)');
+    .option('--network-isolation <mode>', '`verify` the engine isolates each network before a replica joins it, or `off` where the operator isolates them another way (CAPSTAN_NETWORK_ISOLATION, default verify)')
+    .option('--image-update-interval <duration>', 'how often the registry is checked for services with `update.image`, unless a service sets `update.interval` (CAPSTAN_IMAGE_UPDATE_INTERVAL, default 6h)');
 }
 
 export function configFlags(options: Record<string, unknown>): ConfigFlags {
   const flags: ConfigFlags = {};
-  for (const key of ['repo', 'branch', 'path', 'schedule', 'stateDir', 'keyFile', 'ageKeyFile', 'sopsPgpKeyFile', 'policyFile', 'node', 'nodeLabels', 'metricsFile', 'notify', 'trustFile', 'verify', 'tagPattern', 'target', 'maxManifestBytes', 'maxTreeBytes', 'networkIsolation'] as const) {
+  for (const key of ['repo', 'branch', 'path', 'schedule', 'stateDir', 'keyFile', 'ageKeyFile', 'sopsPgpKeyFile', 'policyFile', 'node', 'nodeLabels', 'metricsFile', 'notify', 'trustFile', 'verify', 'tagPattern', 'target', 'maxManifestBytes', 'maxTreeBytes', 'networkIsolation', 'imageUpdateInterval'] as const) {
     if (typeof options[key] === 'string') flags[key] = options[key] as string;
   }
   if (options.allowRewind === true) flags.allowRewind = true;

@@ -36,6 +36,8 @@ import { JobRunStore } from '../jobs/store.js';
 import { execute } from '../targets/containers/execute.js';
 import { createHostPathCheck } from '../policy/host-paths.js';
 import { createMountCopies } from '../source/mount-copies.js';
+import { ImageUpdates, ImageUpdateStore } from '../image-updates/index.js';
+import { dockerConfigReader } from '../targets/registry-auth.js';
 
 // The composition root: the only place that wires real Docker, git, the clock and the
 // logger into the stages. Everything else receives them as parameters.
@@ -87,7 +89,24 @@ export async function createReconciler(
     // Fleet mode: each agent converges its own share; Swarm places services itself.
     share: TARGETS[config.target].fleetShare ? (desired) => shareOf(desired, { name: config.node, labels: config.nodeLabels }) : undefined,
     control,
+    imageUpdates: new ImageUpdates({
+      store: new ImageUpdateStore(store.database, config.node),
+      fetch: globalThis.fetch,
+      clock: systemClock,
+      hashKey,
+      defaultIntervalMs: config.imageUpdateIntervalMs,
+      readDockerConfig: dockerConfigReader(),
+      localDigests: localDigests(connectDocker()),
+    }),
   });
+}
+
+/** The digests the engine knows an image by; none when it is not here. */
+function localDigests(docker: Docker): (image: string) => Promise<string[]> {
+  return async (image) => {
+    const info = await docker.getImage(image).inspect().catch(() => undefined);
+    return info?.RepoDigests ?? [];
+  };
 }
 
 /** `capstan suspend`/`pin` as the cycle reads them, from the state database (agent/control/). */

@@ -14,7 +14,7 @@ import { discoverManifests, type Skipped } from './files/discover.js';
 import { formatNote, loadComposeFolder, type Note } from './compose/index.js';
 import { networkNameClashes } from './normalize/networks.js';
 import { openEnvFiles } from './variables/env-files.js';
-import { configHash } from './normalize/hash.js';
+import { hashServices } from './normalize/hash.js';
 import type { Lookup } from './variables/interpolate.js';
 import { loadManifestFile } from './load-file.js';
 import { buildImageTag } from './normalize/build.js';
@@ -165,12 +165,7 @@ export async function validateDir(input: ValidateInput): Promise<Validation> {
 /** Built images get their tag, then every service its config hash: parents before their sidecars. */
 function finishServices(drafts: ServiceDraft[], hashKey: Uint8Array): Service[] {
   const tagged = drafts.map((draft) => (draft.build ? { ...draft, image: buildImageTag(draft.app, draft.name, draft.build, hashKey) } : draft));
-  const hashes = new Map<string, string>();
-  for (const draft of tagged) if (draft.networkMode?.kind !== 'service') hashes.set(draft.name, configHash(draft, hashKey));
-  return tagged.map((draft) => {
-    if (draft.networkMode?.kind !== 'service') return { ...draft, configHash: hashes.get(draft.name)! };
-    return { ...draft, configHash: configHash(draft, hashKey, hashes.get(draft.networkMode.service) ?? '') };
-  });
+  return hashServices(tagged, hashKey);
 }
 
 function scrubProblem(problem: ManifestProblem, values: ReadonlySet<string>): ManifestProblem {

@@ -55,7 +55,20 @@ export function metricsSnapshotFromStore(db: Db, node: string, services: Service
       ...jobCounters(db),
     },
     notificationsPending: pending,
+    ...imageUpdates(db, node),
   };
+}
+
+/** Per service with `update.image`: an update served that is neither running nor quarantined. */
+function imageUpdates(db: Db, node: string): Pick<MetricsSnapshot, 'imageUpdates'> {
+  const rows = db
+    .prepare(
+      `SELECT app, service, available_digest IS NOT NULL AND available_digest IS NOT COALESCE(deployed_digest, '')
+         AND NOT EXISTS (SELECT 1 FROM image_quarantine q WHERE q.node = u.node AND q.app = u.app AND q.service = u.service AND q.digest = u.available_digest) AS available
+       FROM image_updates u WHERE node = ? ORDER BY app, service`,
+    )
+    .all(node) as { app: string; service: string; available: number }[];
+  return rows.length === 0 ? {} : { imageUpdates: rows.map((row) => ({ app: row.app, service: row.service, available: row.available === 1 })) };
 }
 
 function unixSeconds(iso: string): number {

@@ -71,6 +71,11 @@ export function metricFamilies(snapshot: MetricsSnapshot): MetricFamily[] {
     counter('capstan_volume_failures_total', 'Volume snapshots, restores, hand-offs and leases that failed, per app, volume and reason.', counters.volumeFailures ?? []),
     counter('capstan_job_failures_total', 'Scheduled job runs that failed or were interrupted, per app and service.', counters.jobFailures ?? []),
     gauge('capstan_notifications_pending', 'Notifications waiting to be sent or retried.', [{ labels: {}, value: snapshot.notificationsPending }]),
+    gauge(
+      'capstan_image_update_available',
+      'Services with update.image: 1 when the registry serves a newer image than the one running (and it is not quarantined), else 0.',
+      (snapshot.imageUpdates ?? []).map((entry) => ({ labels: { app: entry.app, service: entry.service }, value: entry.available ? 1 : 0 })),
+    ),
   ];
   return families.filter((family) => family.samples.length > 0);
 }

@@ -42,4 +42,6 @@ export interface MetricsSnapshot {
     jobFailures?: CounterSample[];
   };
   notificationsPending: number;
+  /** Services with `update.image` (agent/image-updates): whether the registry serves an update not yet running (quarantined ones excluded). */
+  imageUpdates?: { app: string; service: string; available: boolean }[];
 }

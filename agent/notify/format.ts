@@ -25,6 +25,7 @@ const TITLES: Record<EventKind, string> = {
   'volume-failed': 'volume snapshot, restore or hand-off failed',
   'job-failed': 'scheduled job failed',
   operator: 'was given a command by an operator',
+  'image-update-available': 'found an image update for',
 };
 
 // ntfy shows tags that are emoji short codes as emoji.
@@ -37,6 +38,7 @@ const NTFY_TAGS: Record<EventKind, string> = {
   'volume-failed': 'floppy_disk',
   'job-failed': 'alarm_clock',
   operator: 'wrench',
+  'image-update-available': 'package',
 };
 
 export function formatRequest(target: NotifyTarget, event: NotificationEvent, deliveryId: string): OutgoingRequest {
@@ -83,7 +85,7 @@ function webhookRequest(event: NotificationEvent, deliveryId: string, secret: st
 }
 
 function ntfyRequest(event: NotificationEvent, priority: number | undefined, token: string | undefined): OutgoingRequest {
-  const urgent = event.kind !== 'deployed' && event.kind !== 'operator';
+  const urgent = event.kind !== 'deployed' && event.kind !== 'operator' && event.kind !== 'image-update-available';
   const headers: Record<string, string> = {
     'Content-Type': 'text/plain; charset=utf-8',
     Title: headerSafe(title(event)),

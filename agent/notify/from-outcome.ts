@@ -14,6 +14,8 @@ export interface OutcomeFacts {
   rollbacks: string[];
   /** The last output of each failed replica or build (already redacted). */
   outputs?: { app: string; service: string; subject: string; exitCode: number | null; output: string }[];
+  /** Image updates found and not announced before (`update.mode: notify`), each said once. */
+  imageUpdates?: { app: string; service: string; image: string; policy: string; running: { tag: string } | null; available: { tag: string; digest: string } | null }[];
 }
 
 /** Lines of each kept output a notification quotes: the end of it, where the error is. */
@@ -59,6 +61,12 @@ export function eventsForOutcome(
     case REASON.rollbackFailed:
       events.push({ ...failedWithOutput, kind: 'quarantined' });
       break;
+  }
+  for (const update of outcome.imageUpdates ?? []) {
+    if (!update.available) continue;
+    const running = update.running?.tag ?? update.image;
+    const message = `${update.app}/${update.service}: running ${running}, ${update.available.tag} (${update.available.digest}) available (${update.policy}, notify mode: not deployed)`;
+    events.push({ node: context.node, commit: outcome.commit, kind: 'image-update-available', app: update.app, service: update.service, message });
   }
   // `previous` is a history row, which keeps the code people see.
   const repeated = context.previous?.commit === outcome.commit && context.previous?.reason === code;

@@ -222,6 +222,41 @@ const MIGRATIONS: string[] = [
     checked_at  TEXT
   );
   `,
+  // Image update automation (agent/image-updates, issue 17). Per service with `update.image`:
+  // the manifest image and policy it follows, the last registry check, what the registry serves
+  // (`available_*`) and what the service runs (`deployed_*`; `pinned`: as `repo@digest`, fed to
+  // the plan, else the manifest's image, which was that digest here when first checked).
+  // A digest whose rollout failed is quarantined for that service until a newer one appears.
+  `
+  CREATE TABLE image_updates (
+    node             TEXT NOT NULL,
+    app              TEXT NOT NULL,
+    service          TEXT NOT NULL,
+    image            TEXT NOT NULL,
+    policy           TEXT NOT NULL,
+    mode             TEXT NOT NULL,
+    checked_at       TEXT,
+    next_check_at    TEXT,
+    check_error      TEXT,
+    available_tag    TEXT,
+    available_digest TEXT,
+    deployed_tag     TEXT,
+    deployed_digest  TEXT,
+    pinned           INTEGER NOT NULL DEFAULT 0,
+    notified         TEXT,
+    PRIMARY KEY (node, app, service)
+  );
+  CREATE TABLE image_quarantine (
+    node     TEXT NOT NULL,
+    app      TEXT NOT NULL,
+    service  TEXT NOT NULL,
+    tag      TEXT NOT NULL,
+    digest   TEXT NOT NULL,
+    message  TEXT NOT NULL,
+    at       TEXT NOT NULL,
+    PRIMARY KEY (node, app, service, digest)
+  );
+  `,
 ];
 
 /** Opens (creating if needed) the state database in WAL mode and migrates it. */

@@ -121,6 +121,11 @@ export class StateStore {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
+  /** The connection, for stores of their own tables that share it (agent/image-updates/store.ts). */
+  get database(): Db {
+    return this.db;
+  }
+
   close(): void {
     this.db.close();
   }

@@ -14,8 +14,11 @@ export interface Registry {
   stop(): Promise<void>;
   start(): Promise<void>;
   close(): Promise<void>;
-  /** Builds a distinct small image from the test image, pushes it as `host/name:tag`, removes it locally. */
-  pushImage(name: string, tag: string): Promise<string>;
+  /**
+   * Builds a distinct small image from the test image, pushes it as `host/name:tag`, removes it
+   * locally. `changes` are Dockerfile instructions applied on commit (`ENTRYPOINT ["false"]`).
+   */
+  pushImage(name: string, tag: string, changes?: string[]): Promise<string>;
 }
 
 async function freePort(): Promise<number> {
@@ -70,12 +73,12 @@ export async function startRegistry(options: { user?: string; password?: string 
       await stop();
       await dir.cleanup();
     },
-    pushImage: async (name, tag) => {
+    pushImage: async (name, tag, changes = []) => {
       const reference = `${host}/${name}:${tag}`;
       // A container committed with its own label makes an image with its own id.
       const container = await docker.createContainer({ Image: 'local/busybox:1', Cmd: ['true'], Labels: testLabels() });
       try {
-        await container.commit({ repo: `${host}/${name}`, tag, changes: [`LABEL capstan.test.image=${name}-${tag}`] });
+        await container.commit({ repo: `${host}/${name}`, tag, changes: [`LABEL capstan.test.image=${name}-${tag}-${Date.now()}`, ...changes] });
       } finally {
         await container.remove({ force: true });
       }

@@ -212,9 +212,11 @@ const FIRST_THREE_MIGRATIONS = [
 describe('state migrations', () => {
   it('upgrades a state dir of the previous schema, keeping its rows', () => {
     const file = join(dir, 'old.db');
-    // The schema as it was before issue 14's migration: the first three migrations only.
+    // The schema as it was before issue 14's migration: the first three migrations only (named,
+    // so that migrations appended later are run by the upgrade too, not copied in beforehand).
     const fresh = openDb(join(dir, 'fresh.db'));
     fresh.close();
+    const version = 4;
     const old = new Database(file);
     const source = new Database(join(dir, 'fresh.db'), { readonly: true });
     old.exec(

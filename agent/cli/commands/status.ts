@@ -11,6 +11,8 @@ import { openState } from '../../state/open.js';
 import { JobRunStore } from '../../jobs/store.js';
 import { renderJobStatus } from '../job-report.js';
 import { ControlStore } from '../../control/store.js';
+import { ImageUpdateStore } from '../../image-updates/store.js';
+import { describeResolution, resolutionOfRow } from '../../image-updates/resolution.js';
 
 export type { ServiceStatus } from '../status-report.js';
 
@@ -54,12 +56,17 @@ export function statusCommand(): Command {
         const jobs = new JobRunStore(db).lastRuns(config.node);
         // A job has no replica (replicas 0): its runs are listed below the services, not as READY.
         const jobNames = new Set(jobs.map((run) => `${run.app}/${run.service}`));
+        // Services with `update.image`: what runs, what the registry serves (agent/image-updates).
+        const images = new ImageUpdateStore(store.database, config.node);
+        const quarantinedImages = new Set(images.quarantined().map((row) => `${row.app}/${row.service}@${row.digest}`));
+        const imageUpdates = images.rows().map((row) => resolutionOfRow(row, (digest) => quarantinedImages.has(`${row.app}/${row.service}@${digest}`)));
         if (options.json) {
-          process.stdout.write(JSON.stringify({ ...report, lastBundle, jobs }, null, 2) + '\n');
+          process.stdout.write(JSON.stringify({ ...report, lastBundle, jobs, imageUpdates, quarantinedImages: images.quarantined() }, null, 2) + '\n');
           return;
         }
         const lines = renderStatus(report, Date.now());
         if (lastBundle) lines.push(`last bundle: ${lastBundle.commit.slice(0, 12)} imported at ${lastBundle.at}, signed by ${lastBundle.signer}`);
+        for (const update of imageUpdates) lines.push(`image ${update.app}/${update.service}: ${describeResolution(update)}`);
         process.stdout.write(lines.join('\n') + '\n\n');
         process.stdout.write(
           renderTable(

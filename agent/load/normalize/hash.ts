@@ -1,7 +1,7 @@
 // The config hash decides drift: a container whose `capstan.config-hash` label differs from the
 // desired service's hash is replaced (compose's hash.go). It covers the normalized service except
 // `replicas` (scaling must not recreate containers), `update` (how to roll out is not what runs),
-// `source` (moving a manifest changes nothing that runs), `uses` (grants are joined and left on
+// `imageUpdate` (the image it resolves to is in `image`), `source` (moving a manifest changes nothing that runs), `uses` (grants are joined and left on
 // the running containers), `dependsOn` (order of creation only), `build` (the image tag already
 // covers what is built) and the absolute path of repository bind mounts, which differs per
 // checkout; their repository path and content digest stand in for it. A sidecar's hash also
@@ -37,6 +37,8 @@ export function hashInput(service: ServiceDraft & { configHash?: string }): unkn
   const {
     replicas: _replicas,
     update: _update,
+    // The policy is not what runs; the image it resolves to is, in `image`.
+    imageUpdate: _imageUpdate,
     // Where a service runs is not what runs: moving it between nodes replaces nothing that stays.
     placement: _placement,
     source: _source,
@@ -55,4 +57,14 @@ export function hashInput(service: ServiceDraft & { configHash?: string }): unkn
 export function configHash(service: ServiceDraft, hashKey: Uint8Array, parentHash?: string): string {
   const input = parentHash === undefined ? hashInput(service) : { service: hashInput(service), parent: parentHash };
   return createHmac('sha256', hashKey).update(canonicalJson(input)).digest('hex');
+}
+
+/** Every service's config hash, parents before their sidecars (whose hash covers the parent's). */
+export function hashServices<T extends ServiceDraft>(drafts: T[], hashKey: Uint8Array): (T & { configHash: string })[] {
+  const hashes = new Map<string, string>();
+  for (const draft of drafts) if (draft.networkMode?.kind !== 'service') hashes.set(draft.name, configHash(draft, hashKey));
+  return drafts.map((draft) => {
+    if (draft.networkMode?.kind !== 'service') return { ...draft, configHash: hashes.get(draft.name)! };
+    return { ...draft, configHash: configHash(draft, hashKey, hashes.get(draft.networkMode.service) ?? '') };
+  });
 }

@@ -1,7 +1,7 @@
 // A validated manifest → the app in the model's shape: defaults applied, short syntaxes parsed,
 // names resolved. Everything still missing is the config hash, which needs the whole service.
 import { posix } from 'node:path';
-import { normalizeHealthcheck, normalizeUpdate } from './rollout.js';
+import { normalizeHealthcheck, normalizeImageUpdate, normalizeUpdate } from './rollout.js';
 import type { App, GrantSpec, MountSpec, PortSpec, Service, VolumeSpec } from '../../model.js';
 import type { AppDraft, ServiceDraft } from './draft.js';
 import { policyRefusals, type HostPolicy } from '../../policy/index.js';
@@ -257,6 +257,8 @@ async function normalizeService(app: string, name: string, spec: ServiceManifest
   const update = normalizeUpdate(spec.update);
   if (healthcheck !== undefined) service.healthcheck = healthcheck;
   if (update !== undefined) service.update = update;
+  const imageUpdate = normalizeImageUpdate(spec.update, spec, path, problems);
+  if (imageUpdate !== undefined) service.imageUpdate = imageUpdate;
   if (command !== undefined) service.command = command;
   if (entrypoint !== undefined) service.entrypoint = entrypoint;
   if (spec.placement) service.placement = spec.placement;

@@ -50,6 +50,37 @@ export const Update = Type.Object(
       }),
     ),
     progress_deadline: Type.Optional(Duration('A new replica not ready within this long has failed (default 2m).')),
+    image: Type.Optional(
+      Type.Union(
+        [
+          Type.Literal('digest', { description: 'Follow the tag\'s digest: when the registry serves a new digest for the same tag, roll it out.' }),
+          Type.Object(
+            {
+              semver: Type.String({
+                minLength: 1,
+                maxLength: 256,
+                description: 'A semver range (`^2.3`, `~1.25`, `>=1.2 <2`): follow the newest tag in the registry that satisfies it. Tags that are not semver versions are ignored.',
+              }),
+              prereleases: Type.Optional(Type.Boolean({ default: false, description: 'Also consider pre-release tags (`2.4.0-rc.1`).' })),
+            },
+            { additionalProperties: false },
+          ),
+        ],
+        {
+          description:
+            'Image update automation: check the registry (manifest HEAD requests, tag listings) and roll out a new digest or a newer version through the same health-gated rollout. A failed one is rolled back and quarantined for this service. Removing it returns the service to the image the manifest names.',
+        },
+      ),
+    ),
+    mode: Type.Optional(
+      Type.Unsafe<'deploy' | 'notify'>({
+        type: 'string',
+        enum: ['deploy', 'notify'],
+        default: 'deploy',
+        description: 'With `image`: `deploy` rolls an update out; `notify` only reports it (`status`, `plan`, metrics, notifications) and changes nothing.',
+      }),
+    ),
+    interval: Type.Optional(Duration('With `image`: how often the registry is checked for this service (default: the host\'s `--image-update-interval`, 6h).')),
   },
-  { additionalProperties: false, description: 'How a changed service is rolled out. Changing these settings replaces no container.' },
+  { additionalProperties: false, description: 'How a changed service is rolled out, and whether its image follows the registry (`image`). Changing these settings replaces no container.' },
 );
