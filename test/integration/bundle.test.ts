@@ -318,6 +318,7 @@ describe('bundle: signed offline delivery of commits and images', { timeout: 900
   });
 
   it('verifies a bundle signed with an OpenPGP key from the trust file', async () => {
+    await commitOf('v1');
     const key = await workspace.gpgKey('pgp-release');
     writeFileSync(trustFile, `${readFileSync(trustFile, 'utf8')}${await workspace.exportGpgKey(key)}`);
     const result = await create('pgp.bundle', '--sign-key', `gpg:${key.fingerprint}`);
