@@ -10,6 +10,8 @@
 //   });
 //
 // `sharedAgent()` gives a file (or describe) one fixture, for set-up its tests only read.
+// Every test passes alone (`--test-name-pattern`) and with any other test skipped: see
+// docs/design.md, "Adding an integration test".
 import type { ChildProcess } from 'node:child_process';
 import { after, before } from 'node:test';
 import { runCapstan, spawnCapstan, type CliOptions, type RunOptions, type RunResult } from './cli.js';

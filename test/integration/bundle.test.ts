@@ -15,9 +15,14 @@ import { run, trustedSigners, type SignedRepo, type SigningWorkspace, type SshKe
 // a repository served over HTTP, imported on the second (which has no registry and never sees
 // the git server), and deployed by the normal cycle. Every refusal changes nothing.
 
+const VERSIONS = ['v1', 'v2', 'v3', 'v4', 'v5'] as const;
+type Version = (typeof VERSIONS)[number];
+
 describe('bundle: signed offline delivery of commits and images', { timeout: 900_000 }, () => {
   // The fixture gives the git server, node name and folders; the agent here runs on the second
-  // engine, from the site's own repository. The steps build on each other (the site's state).
+  // engine, from the site's own repository. The commits, bundles and site states the tests need
+  // are made on first use (commitOf, bundleFile, siteAt), so in file order each is made once and
+  // a test run alone makes what comes before it.
   const agent = sharedAgent({ app: 'offline', repoName: 'offline' });
   const { node, app } = agent;
   const imageName = `local/${uniqueName('bundle-img')}`;
@@ -30,7 +35,8 @@ describe('bundle: signed offline delivery of commits and images', { timeout: 900
   let work: TempDir;
   let site: TempDir;
   let trustFile: string;
-  const commits: Record<string, string> = {};
+  const commits: Partial<Record<Version, string>> = {};
+  const made = new Set<string>();
 
   const siteEnv = () => ({
     CAPSTAN_REPO: join(site.path, 'offline.git'),
@@ -46,12 +52,67 @@ describe('bundle: signed offline delivery of commits and images', { timeout: 900
     runCapstan(['bundle', 'create', '--repo', remote.url, '--branch', 'main', '--out', join(work.path, out), ...args],
       { timeoutMs: 300_000, env: { HOME: workspace.root, GNUPGHOME: workspace.env.GNUPGHOME } });
   const bundle = (name: string) => join(work.path, name);
+  const versionFiles = (version: Version): Record<string, string> => {
+    switch (version) {
+      case 'v1': return { [`${app}.yaml`]: manifest(`${imageName}:1`, 'v1') };
+      case 'v2': return { [`${app}.yaml`]: manifest(`${imageName}:2`, 'v2') };
+      case 'v3': return { [`${app}.yaml`]: manifest(`${imageName}:1`, 'v3') };
+      case 'v4': return { [`${app}.yaml`]: manifest(`${imageName}:3`, 'v4') };
+      case 'v5': return {
+        [`${app}.yaml`]: manifest(`${imageName}:1`, 'v5') + `  built:\n    build: { context: built }\n    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]\n`,
+        'built/Dockerfile': `FROM ${TEST_IMAGE}\nCOPY hello.txt /hello.txt\n`,
+        'built/hello.txt': `built for ${app}\n`,
+      };
+    }
+  };
   const manifest = (webImage: string, version: string) =>
     `app: ${app}\nservices:\n  web:\n    image: ${webImage}\n    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]\n    environment: { VERSION: "${version}" }\n    update: { monitor: 1s }\n` +
     `  side:\n    image: ${TEST_IMAGE}\n    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]\n`;
   const siteImage = (ref: string) => engine2.docker.getImage(ref).inspect().then(() => true, () => false);
   const siteHead = () => run('git', ['--git-dir', join(site.path, 'offline.git'), 'rev-parse', '--verify', '--quiet', 'refs/heads/main'], { env: workspace.env })
     .then((result) => result.stdout.trim(), () => '');
+  /** The commit of `version` on the remote, made (signed, pushed) with those before it if missing. */
+  const commitOf = async (version: Version): Promise<string> => {
+    for (const name of VERSIONS.slice(0, VERSIONS.indexOf(version) + 1)) {
+      if (commits[name]) continue;
+      commits[name] = await repo.commit(name === 'v5' ? 'v5: a built service' : name, versionFiles(name), { sign: trusted });
+      await remote.push();
+    }
+    return commits[version]!;
+  };
+  /** A trusted-signed bundle (made on first use), and what each is made of. */
+  const bundles: Record<string, { version: Version; since?: 'full.bundle' | Version }> = {
+    'full.bundle': { version: 'v1' },
+    'delta.bundle': { version: 'v2', since: 'full.bundle' },
+    'v3.bundle': { version: 'v3', since: 'v2' },
+    'v4.bundle': { version: 'v4', since: 'v2' },
+    'v5.bundle': { version: 'v5', since: 'v3' },
+  };
+  const bundleFile = async (name: string): Promise<string> => {
+    if (!made.has(name)) {
+      const { version, since } = bundles[name];
+      const commit = await commitOf(version);
+      const base = since === undefined ? [] : ['--since', since === 'full.bundle' ? await bundleFile(since) : await commitOf(since)];
+      const result = await create(name, '--sign-key', trusted.privateKeyPath, '--commit', commit, ...base);
+      assert.equal(result.code, 0, result.stderr);
+      made.add(name);
+    }
+    return bundle(name);
+  };
+  /** The site holds `version` (imported in order: full, delta, v3) and runs it. */
+  const siteAt = async (version: 'v1' | 'v2' | 'v3') => {
+    const steps = [['v1', 'full.bundle'], ['v2', 'delta.bundle'], ['v3', 'v3.bundle']] as const;
+    for (const [name, file] of steps.slice(0, VERSIONS.indexOf(version) + 1)) {
+      const head = await siteHead();
+      if (VERSIONS.findIndex((candidate) => commits[candidate] === head) >= VERSIONS.indexOf(name)) continue;
+      const imported = await onSite('bundle', 'import', await bundleFile(file));
+      assert.equal(imported.code, 0, imported.stderr);
+    }
+    if (JSON.parse((await onSite('status', '--json')).stdout).appliedCommit !== commits[version]) {
+      const once = await onSite('once');
+      assert.equal(once.code, 0, once.stderr);
+    }
+  };
   const running = async () => {
     const containers = await engine2.docker.listContainers({ filters: { label: [`capstan.node=${node}`] } });
     return Object.fromEntries(containers.map((container) => [container.Labels['capstan.service'], container.Image]));
@@ -90,8 +151,6 @@ describe('bundle: signed offline delivery of commits and images', { timeout: 900
     await buildImage(`${imageName}:1`, 'one\n');
     await buildImage(`${imageName}:2`, 'two\n');
     await buildImage(`${imageName}:3`, 'three\n', `${imageName}:2`);
-    commits.v1 = await repo.commit('v1', { [`${app}.yaml`]: manifest(`${imageName}:1`, 'v1') }, { sign: trusted });
-    await remote.push();
   });
 
   // After the label cleanup, whatever it meets.
@@ -102,9 +161,7 @@ describe('bundle: signed offline delivery of commits and images', { timeout: 900
   });
 
   it('creates a signed bundle that inspect lists and verifies', async () => {
-    const result = await create('full.bundle', '--sign-key', trusted.privateKeyPath);
-    assert.equal(result.code, 0, result.stderr);
-    const inspect = await runCapstan(['bundle', 'inspect', bundle('full.bundle'), '--trust-file', trustFile, '--json']);
+    const inspect = await runCapstan(['bundle', 'inspect', await bundleFile('full.bundle'), '--trust-file', trustFile, '--json']);
     assert.equal(inspect.code, 0, inspect.stderr);
     const report = JSON.parse(inspect.stdout);
     assert.equal(report.signature.status, 'verified');
@@ -117,14 +174,14 @@ describe('bundle: signed offline delivery of commits and images', { timeout: 900
   });
 
   it('refuses a flipped byte in an image layer, in the index, a truncated file, an unsigned bundle and a stranger\'s key, importing nothing', async () => {
-    const full = readFileSync(bundle('full.bundle'));
+    const full = readFileSync(await bundleFile('full.bundle'));
     const flippedLayer = Buffer.from(full);
     flippedLayer[full.length - 40_000] ^= 0x01;
     writeFileSync(bundle('flipped-layer.bundle'), flippedLayer);
     await assertRefused(bundle('flipped-layer.bundle'), /BUNDLE_TAMPERED: .*images\.tar has sha256/, `${imageName}:1`);
 
     const flippedIndex = Buffer.from(full);
-    const at = full.indexOf(Buffer.from(commits.v1));
+    const at = full.indexOf(Buffer.from(await commitOf('v1')));
     flippedIndex[at] = flippedIndex[at] === 0x61 ? 0x62 : 0x61;
     writeFileSync(bundle('flipped-index.bundle'), flippedIndex);
     await assertRefused(bundle('flipped-index.bundle'), /BUNDLE_BAD_SIGNATURE/, `${imageName}:1`);
@@ -152,7 +209,7 @@ describe('bundle: signed offline delivery of commits and images', { timeout: 900
       await new Promise<void>((resolve, reject) => { extract.on('finish', resolve).on('error', reject); extract.end(readFileSync(file)); });
       return found;
     };
-    const good = await entries(bundle('full.bundle'));
+    const good = await entries(await bundleFile('full.bundle'));
     // Other image content of the same size under the trusted, signed index.
     const swapped = Buffer.from(good['images.tar']);
     swapped.write('swapped', 1024);
@@ -167,7 +224,8 @@ describe('bundle: signed offline delivery of commits and images', { timeout: 900
   });
 
   it('imports on the second engine with no registry or git server reachable, and the cycle deploys it', async () => {
-    const result = await onSite('bundle', 'import', bundle('full.bundle'));
+    // The first import: the site holds nothing before it.
+    const result = await onSite('bundle', 'import', await bundleFile('full.bundle'));
     assert.equal(result.code, 0, result.stderr);
     assert.equal(await siteImage(`${imageName}:1`), true);
     assert.equal(await siteHead(), commits.v1);
@@ -181,10 +239,8 @@ describe('bundle: signed offline delivery of commits and images', { timeout: 900
   });
 
   it('a delta after a one-service change carries only the new layer, and imports on top', async () => {
-    commits.v2 = await repo.commit('v2', { [`${app}.yaml`]: manifest(`${imageName}:2`, 'v2') }, { sign: trusted });
-    await remote.push();
-    const result = await create('delta.bundle', '--sign-key', trusted.privateKeyPath, '--since', bundle('full.bundle'));
-    assert.equal(result.code, 0, result.stderr);
+    await siteAt('v1');
+    await bundleFile('delta.bundle');
     const fullSize = statSync(bundle('full.bundle')).size;
     const deltaSize = statSync(bundle('delta.bundle')).size;
     assert.ok(deltaSize * 20 < fullSize, `delta ${deltaSize} bytes, full ${fullSize}`);
@@ -196,17 +252,17 @@ describe('bundle: signed offline delivery of commits and images', { timeout: 900
   });
 
   it('refuses a replayed bundle and an older commit\'s bundle', async () => {
+    await siteAt('v2');
     await assertRefused(bundle('full.bundle'), /BUNDLE_ALREADY_IMPORTED/);
-    const older = await create('older.bundle', '--sign-key', trusted.privateKeyPath, '--commit', commits.v1);
+    const older = await create('older.bundle', '--sign-key', trusted.privateKeyPath, '--commit', await commitOf('v1'));
     assert.equal(older.code, 0, older.stderr);
     await assertRefused(bundle('older.bundle'), /BUNDLE_OLDER/);
     assert.deepEqual(await running(), { web: `${imageName}:2`, side: TEST_IMAGE });
   });
 
   it('capstan run --inbox imports a dropped bundle and deploys it; a tampered one is set aside', async () => {
-    commits.v3 = await repo.commit('v3', { [`${app}.yaml`]: manifest(`${imageName}:1`, 'v3') }, { sign: trusted });
-    await remote.push();
-    assert.equal((await create('v3.bundle', '--sign-key', trusted.privateKeyPath, '--since', commits.v2)).code, 0);
+    await siteAt('v2');
+    await bundleFile('v3.bundle');
     const inbox = join(work.path, 'inbox');
     await run('mkdir', ['-p', inbox], { env: workspace.env });
     copyFileSync(bundle('v3.bundle'), join(inbox, 'v3.bundle'));
@@ -219,12 +275,12 @@ describe('bundle: signed offline delivery of commits and images', { timeout: 900
     // Left alone: a link (a stick's content is not followed anywhere), and a file still being copied.
     symlinkSync(bundle('v3.bundle'), join(inbox, 'link.bundle'));
     writeFileSync(join(inbox, 'copying.bundle'), readFileSync(bundle('v3.bundle')).subarray(0, 1000));
-    const agent = spawnCapstan(['run', '--inbox', inbox, '--schedule', '0 0 1 1 *'], { env: siteEnv() });
+    const watching = spawnCapstan(['run', '--inbox', inbox, '--schedule', '0 0 1 1 *'], { env: siteEnv() });
     try {
-      const finished = await waitForLine(agent, (_line, json) => json?.msg === 'cycle finished', 300_000);
+      const finished = await waitForLine(watching, (_line, json) => json?.msg === 'cycle finished', 300_000);
       assert.equal(finished.json?.result, 'applied', finished.line);
     } finally {
-      await stopProcess(agent);
+      await stopProcess(watching);
     }
     assert.deepEqual(readdirSync(join(inbox, 'imported')), ['v3.bundle']);
     assert.deepEqual(readdirSync(join(inbox, 'rejected')).sort(), ['bad.bundle', 'bad.bundle.reason']);
@@ -237,24 +293,15 @@ describe('bundle: signed offline delivery of commits and images', { timeout: 900
 
   it('refuses a delta that relies on a layer the site no longer holds, loading nothing', async () => {
     // The site pruned image 2 (unused since v3); a delta made since v2 counts on its layer.
+    await siteAt('v3');
     await engine2.docker.getImage(`${imageName}:2`).remove();
-    commits.v4 = await repo.commit('v4', { [`${app}.yaml`]: manifest(`${imageName}:3`, 'v4') }, { sign: trusted });
-    await remote.push();
-    assert.equal((await create('v4.bundle', '--sign-key', trusted.privateKeyPath, '--since', commits.v2)).code, 0);
-    await assertRefused(bundle('v4.bundle'), /BUNDLE_MISSING_LAYER: .*needs layer sha256:/, `${imageName}:3`);
+    await assertRefused(await bundleFile('v4.bundle'), /BUNDLE_MISSING_LAYER: .*needs layer sha256:/, `${imageName}:3`);
     assert.deepEqual(await running(), { web: `${imageName}:1`, side: TEST_IMAGE });
   });
 
   it('carries an image built from the repository, which the site tags as its own hash key names it', async () => {
-    const builtService = `  built:\n    build: { context: built }\n    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]\n`;
-    commits.v5 = await repo.commit('v5: a built service', {
-      [`${app}.yaml`]: manifest(`${imageName}:1`, 'v5') + builtService,
-      'built/Dockerfile': `FROM ${TEST_IMAGE}\nCOPY hello.txt /hello.txt\n`,
-      'built/hello.txt': `built for ${app}\n`,
-    }, { sign: trusted });
-    await remote.push();
-    const made = await create('v5.bundle', '--sign-key', trusted.privateKeyPath, '--since', commits.v3);
-    assert.equal(made.code, 0, made.stderr);
+    await siteAt('v3');
+    await bundleFile('v5.bundle');
     const report = JSON.parse((await runCapstan(['bundle', 'inspect', bundle('v5.bundle'), '--json'])).stdout);
     const builtEntry = report.index.apps[0].services.find((service: { name: string }) => service.name === 'built');
     assert.equal(builtEntry.built, true);
@@ -271,6 +318,7 @@ describe('bundle: signed offline delivery of commits and images', { timeout: 900
   });
 
   it('verifies a bundle signed with an OpenPGP key from the trust file', async () => {
+    await commitOf('v1');
     const key = await workspace.gpgKey('pgp-release');
     writeFileSync(trustFile, `${readFileSync(trustFile, 'utf8')}${await workspace.exportGpgKey(key)}`);
     const result = await create('pgp.bundle', '--sign-key', `gpg:${key.fingerprint}`);

@@ -72,14 +72,15 @@ describe('Compose keys of one Docker host, inside the running container', () => 
   before(async () => {
     policyFile = join(agent.state.path, 'policy.yaml');
     writeFileSync(policyFile, '{}\n');
-  });
-
-  it('hostname, extra_hosts, dns options and sysctls are what the container sees', async () => {
+    // The app as first deployed: the first test reads it, the others change it.
     await agent.repo.write({ [`apps/${app}/compose.yaml`]: compose('web1'), [`apps/${app}/conf/app.ini`]: 'greeting=hi\n' });
     await agent.repo.commit('add the app');
     await agent.repo.push();
     const result = await capstan('once');
     assert.equal(result.code, 0, result.stdout + result.stderr);
+  });
+
+  it('hostname, extra_hosts, dns options and sysctls are what the container sees', async () => {
     const container = await web();
     assert.ok(container, 'the service named Web runs as <app>-web-1');
     assert.equal(container.state, 'running');

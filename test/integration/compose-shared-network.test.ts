@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { runCapstan } from '../helpers/cli.js';
-import { cleanupNode, docker, exec, listManaged, testNodeName, uniqueName } from '../helpers/docker.js';
-import { startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';
-import { tempDir, type TempDir } from '../helpers/paths.js';
+import { before, describe, it } from 'node:test';
+import { docker, exec, uniqueName } from '../helpers/docker.js';
+import { SLEEPER as SLEEP, sharedAgent } from '../helpers/fixture.js';
 
 // Compose fidelity on the real engine (issue 23, held-out rules): a network shared by name
 // between two apps (created once without Capstan's labels, reached across apps, left in place
@@ -11,7 +9,6 @@ import { tempDir, type TempDir } from '../helpers/paths.js';
 // across a rollout, and network_mode: container: naming a container of the app.
 
 const TOKEN = 'test-token-sh4red';
-const SLEEP = `["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]`;
 
 function files(names: { web: string; client: string; network: string }, version: string): Record<string, string> {
   return {
@@ -44,40 +41,22 @@ networks:
 }
 
 describe('Compose shared networks, missing folders and container: on the real engine', () => {
-  const node = testNodeName();
-  const names = { web: uniqueName('cshw'), client: uniqueName('cshc'), keep: uniqueName('cshk'), network: uniqueName('public') };
-  let server: GitServer;
-  let repo: RemoteRepo;
-  let state: TempDir;
-  const capstan = (...args: string[]) =>
-    runCapstan(args, {
-      timeoutMs: 180_000,
-      env: { CAPSTAN_REPO: repo.url, CAPSTAN_GIT_TOKEN: TOKEN, CAPSTAN_STATE_DIR: state.path, CAPSTAN_NODE: node, CAPSTAN_PATH: 'apps' },
-    });
-  const byName = async () => Object.fromEntries((await listManaged(node)).map((container) => [container.name, container]));
+  const agent = sharedAgent({ app: 'cshw', token: TOKEN, repoName: 'shared', timeoutMs: 180_000, env: { CAPSTAN_PATH: 'apps' } });
+  const names = { web: agent.app, client: uniqueName('cshc'), keep: uniqueName('cshk'), network: uniqueName('public') };
+  const byName = async () => Object.fromEntries((await agent.managed()).map((container) => [container.name, container]));
   const network = async () => (await docker.listNetworks()).find((candidate) => candidate.Name === names.network);
+  // Created without Capstan's labels, so no clean-up by label finds them.
+  agent.defer(() => docker.getNetwork(names.network).remove().catch(() => undefined));
+  agent.defer(() => docker.getVolume(`${names.web}_data`).remove().catch(() => undefined));
 
+  // Both apps at version 1, which the first test only reads and the second rolls out and prunes.
   before(async () => {
-    server = await startGitServer({ token: TOKEN });
-    repo = await server.createRepo('shared');
-    state = await tempDir('capstan-shared-state');
-  });
-
-  after(async () => {
-    await cleanupNode(node);
-    // Created without Capstan's labels, so no sweep by label finds it.
-    await docker.getNetwork(names.network).remove().catch(() => undefined);
-    await docker.getVolume(`${names.web}_data`).remove().catch(() => undefined);
-    await server?.close();
-    await state?.cleanup();
+    await agent.push(files(names, '1'), 'two apps sharing a network by name');
+    const result = await agent.capstan('once');
+    assert.equal(result.code, 0, result.stdout + result.stderr);
   });
 
   it('creates the shared network once, unowned; both apps join it and reach each other across it', async () => {
-    await repo.write(files(names, '1'));
-    await repo.commit('two apps sharing a network by name');
-    await repo.push();
-    const result = await capstan('once');
-    assert.equal(result.code, 0, result.stdout + result.stderr);
     const shared = await network();
     assert.ok(shared, 'the shared network exists');
     assert.equal(shared.Labels?.['capstan.managed'], undefined, 'not labelled as Capstan\'s own');
@@ -96,19 +75,18 @@ describe('Compose shared networks, missing folders and container: on the real en
     const before = await byName();
     const marker = (await exec(before[`${names.web}-web-1`].id, ['cat', '/data/marker'])).stdout;
     assert.match(marker, /^[0-9a-f-]{36}\n$/);
-    await repo.write(files(names, '2'));
-    await repo.commit('version 2');
-    await repo.push();
-    const rolled = await capstan('once');
+    await agent.push(files(names, '2'), 'version 2');
+    const rolled = await agent.capstan('once');
     assert.equal(rolled.code, 0, rolled.stdout + rolled.stderr);
     const after = await byName();
     assert.notEqual(after[`${names.web}-web-1`].id, before[`${names.web}-web-1`].id, 'replaced');
     assert.equal((await exec(after[`${names.web}-web-1`].id, ['cat', '/data/marker'])).stdout, marker, 'the replacement mounts the same folder volume');
 
-    await repo.write({ [`apps/${names.web}/compose.yaml`]: null, [`apps/${names.client}/compose.yaml`]: null, [`apps/${names.keep}/compose.yaml`]: `services:\n  keep:\n    image: local/busybox:1\n    command: ${SLEEP}\n` });
-    await repo.commit('both apps removed');
-    await repo.push();
-    const pruned = await capstan('once');
+    await agent.push(
+      { [`apps/${names.web}/compose.yaml`]: null, [`apps/${names.client}/compose.yaml`]: null, [`apps/${names.keep}/compose.yaml`]: `services:\n  keep:\n    image: local/busybox:1\n    command: ${SLEEP}\n` },
+      'both apps removed',
+    );
+    const pruned = await agent.capstan('once');
     assert.equal(pruned.code, 0, pruned.stdout + pruned.stderr);
     assert.equal((await byName())[`${names.client}-client-1`], undefined, 'pruned');
     assert.ok(await network(), 'the shared network is left in place');

@@ -6,8 +6,9 @@ import { docker, exec, listManaged, removeContainer, runUnmanagedContainer, uniq
 import { sharedAgent } from '../helpers/fixture.js';
 
 // The whole cycle of docs/design.md end to end: a real git smart-HTTP server on 127.0.0.1,
-// the real `git` CLI pushing, the built `capstan` CLI, and a real Docker engine. The steps
-// build on each other, so they run in order in one suite.
+// the real `git` CLI pushing, the built `capstan` CLI, and a real Docker engine. The tests share
+// one host; each brings the repository to the state it starts from (`ensure`), which costs a
+// status call when the test before left it there, so each also passes alone.
 
 const TOKEN = 'test-token-5f1d';
 
@@ -31,6 +32,27 @@ describe('core: pull a git repository and converge the Docker host', () => {
   let bystander: { id: string; name: string };
   const capstan = agent.capstan;
   const ids = agent.ids;
+  const v1 = () => manifest(shop, webService() + workerService('v1'));
+  const v2 = () => manifest(shop, webService() + workerService('v2'));
+  const webOnly = (replicas = 2) => manifest(shop, webService().replace('replicas: 2', `replicas: ${replicas}`));
+  const cache = '  cache:\n    image: local/busybox:1\n    command: ["sleep", "3600"]\n    volumes: ["data:/data"]\n';
+  const withCache = () => `${manifest(shop, webService().replace('replicas: 2', 'replicas: 1') + cache)}volumes:\n  data: {}\n`;
+  const appliedCommit = async () => JSON.parse((await capstan('status', '--json')).stdout).appliedCommit as string | null;
+  /**
+   * The host runs shop's `shopManifest` and no blog: nothing to do when the applied commit holds
+   * exactly that (the head may be a later commit that was refused), else a commit and a cycle.
+   */
+  const ensure = async (shopManifest: string) => {
+    await agent.repo.write({ [`apps/${shop}.yaml`]: shopManifest, [`apps/${blog}.yaml`]: null });
+    await agent.repo.git('add', '-A');
+    const applied = await appliedCommit();
+    const same = applied !== null && (await agent.repo.git('diff', '--cached', '--quiet', applied, '--', 'apps').then(() => true, () => false));
+    if (same) return;
+    await agent.repo.commit('the state this test starts from');
+    await agent.repo.push();
+    const result = await capstan('once');
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+  };
 
   before(async () => {
     // A container someone runs by hand beside Capstan, even labelled with an app name.
@@ -38,7 +60,7 @@ describe('core: pull a git repository and converge the Docker host', () => {
   });
 
   it('deploys an app pushed to the branch', async () => {
-    await agent.repo.write({ [`apps/${shop}.yaml`]: manifest(shop, webService() + workerService('v1')), 'README.md': 'manifests\n' });
+    await agent.repo.write({ [`apps/${shop}.yaml`]: v1(), 'README.md': 'manifests\n' });
     await agent.repo.commit('add shop');
     await agent.repo.push();
 
@@ -69,6 +91,7 @@ describe('core: pull a git repository and converge the Docker host', () => {
   });
 
   it('changes nothing when nothing changed', async () => {
+    await ensure(v1());
     const before = await ids();
     const plan = await capstan('plan');
     assert.equal(plan.code, 0, plan.stdout + plan.stderr);
@@ -83,8 +106,9 @@ describe('core: pull a git repository and converge the Docker host', () => {
   });
 
   it('replaces only the service whose config changed', async () => {
+    await ensure(v1());
     const before = await ids();
-    await agent.repo.write({ [`apps/${shop}.yaml`]: manifest(shop, webService() + workerService('v2')) });
+    await agent.repo.write({ [`apps/${shop}.yaml`]: v2() });
     await agent.repo.commit('worker v2');
     await agent.repo.push();
 
@@ -103,6 +127,7 @@ describe('core: pull a git repository and converge the Docker host', () => {
   });
 
   it('restores containers removed or stopped by hand without a new commit', async () => {
+    await ensure(v2());
     const before = await ids();
     await removeContainer(before[`${shop}-web-2`]);
     await docker.getContainer(before[`${shop}-web-1`]).stop({ t: 1 });
@@ -122,6 +147,7 @@ describe('core: pull a git repository and converge the Docker host', () => {
   });
 
   it('prunes a removed service and a removed app, but keeps named volumes', async () => {
+    await ensure(v2());
     await agent.repo.write({
       [`apps/${blog}.yaml`]: `app: ${blog}\nvolumes:\n  data: {}\nservices:\n  db:\n    image: local/busybox:1\n    command: ["sh", "-c", "echo kept > /data/file; trap 'exit 0' TERM; sleep 3600 & wait"]\n    volumes: ["data:/data"]\n`,
     });
@@ -130,7 +156,7 @@ describe('core: pull a git repository and converge the Docker host', () => {
     assert.equal((await capstan('once')).code, 0);
     assert.ok((await ids())[`${blog}-db-1`]);
 
-    await agent.repo.write({ [`apps/${blog}.yaml`]: null, [`apps/${shop}.yaml`]: manifest(shop, webService()) });
+    await agent.repo.write({ [`apps/${blog}.yaml`]: null, [`apps/${shop}.yaml`]: webOnly() });
     await agent.repo.commit('remove blog and the worker');
     await agent.repo.push();
     const result = await capstan('once');
@@ -143,8 +169,9 @@ describe('core: pull a git repository and converge the Docker host', () => {
   });
 
   it('applies nothing of a broken commit, names file, line and key, and shows it in status', async () => {
+    await ensure(webOnly());
     const before = await ids();
-    const applied = (await agent.repo.git('rev-parse', 'HEAD')).trim();
+    const applied = await appliedCommit();
     await agent.repo.write({
       [`apps/${shop}.yaml`]: manifest(shop, webService('    imagePullPolicy: always\n') + workerService('v3')),
     });
@@ -177,6 +204,7 @@ describe('core: pull a git repository and converge the Docker host', () => {
   });
 
   it('prunes nothing when a commit renders no services', async () => {
+    await ensure(webOnly());
     const before = await ids();
     await agent.repo.write({ [`apps/${shop}.yaml`]: null });
     await agent.repo.commit('oops, everything gone');
@@ -188,9 +216,15 @@ describe('core: pull a git repository and converge the Docker host', () => {
   });
 
   it('follows a force-push to rewritten history', async () => {
-    // Back before the typo and the empty commit, to the state with web only.
-    await agent.repo.git('reset', '--hard', 'HEAD~2');
-    await agent.repo.write({ [`apps/${shop}.yaml`]: manifest(shop, webService().replace('replicas: 2', 'replicas: 1')) });
+    await ensure(webOnly());
+    const base = (await appliedCommit())!;
+    // A commit the agent fetches (refused: it renders no services), then a history without it.
+    await agent.repo.write({ [`apps/${shop}.yaml`]: null });
+    await agent.repo.commit('to be rewritten: everything gone');
+    await agent.repo.push();
+    assert.match((await capstan('once')).stderr, /EMPTY_DESIRED_STATE/);
+    await agent.repo.git('reset', '--quiet', '--hard', base);
+    await agent.repo.write({ [`apps/${shop}.yaml`]: webOnly(1) });
     const rewritten = await agent.repo.commit('rewritten: one web replica');
     await agent.repo.push({ force: true });
 
@@ -206,13 +240,13 @@ describe('core: pull a git repository and converge the Docker host', () => {
   it('creates nothing over a container or volume name someone else holds', async () => {
     // An in-sync cycle lists only this node's objects; the names others hold are looked up
     // when the plan is about to create one, and a clash stops the whole plan.
+    await ensure(webOnly(1));
     const before = await ids();
     const squatter = await runUnmanagedContainer(`${shop}-cache-1`);
     const squattedVolume = `${shop}_data`;
     await docker.createVolume({ Name: squattedVolume, Labels: { 'capstan.test': 'true', 'capstan.test-run': process.env.CAPSTAN_TEST_RUN ?? '' } });
     try {
-      const cache = '  cache:\n    image: local/busybox:1\n    command: ["sleep", "3600"]\n    volumes: ["data:/data"]\n';
-      await agent.repo.write({ [`apps/${shop}.yaml`]: `${manifest(shop, webService().replace('replicas: 2', 'replicas: 1') + cache)}volumes:\n  data: {}\n` });
+      await agent.repo.write({ [`apps/${shop}.yaml`]: withCache() });
       await agent.repo.commit('add a cache with a volume');
       await agent.repo.push();
 
@@ -240,18 +274,19 @@ describe('core: pull a git repository and converge the Docker host', () => {
   });
 
   it('`capstan run` converges on its schedule and stops cleanly on SIGTERM', async () => {
+    await ensure(withCache());
     const running = agent.spawn(['run', '--schedule', '*/2 * * * * *']);
     try {
       const first = await waitForLine(running, (_line, json) => json?.msg === 'cycle finished', 60_000);
       assert.equal(first.json?.result, 'in-sync');
       assert.ok(typeof first.json?.commit === 'string', 'each cycle logs with its commit');
 
-      await agent.repo.write({ [`apps/${shop}.yaml`]: manifest(shop, webService()) });
-      const head = await agent.repo.commit('two web replicas again');
+      await agent.repo.write({ [`apps/${shop}.yaml`]: webOnly() });
+      const pushed = await agent.repo.commit('two web replicas again');
       await agent.repo.push();
       await waitForLine(running, (_line, json) => json?.msg === 'cycle finished' && json?.result === 'applied', 60_000);
       await waitFor(async () => (await listManaged(node)).length === 2, { timeoutMs: 10_000, what: 'two web replicas' });
-      assert.equal(JSON.parse((await capstan('status', '--json')).stdout).appliedCommit, head);
+      assert.equal(JSON.parse((await capstan('status', '--json')).stdout).appliedCommit, pushed);
       assert.equal(listeningSockets(running.pid!), 0, 'capstan listens on no port');
     } finally {
       const stopped = await stopProcess(running, { timeoutMs: 60_000 });

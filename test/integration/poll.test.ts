@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { outputOf, spawnCapstan, stopProcess, waitForLine } from '../helpers/cli.js';
-import { cleanupNode, docker, testNodeName, uniqueName } from '../helpers/docker.js';
-import { startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';
-import { tempDir, type TempDir } from '../helpers/paths.js';
+import { describe, it } from 'node:test';
+import { outputOf, stopProcess, waitForLine } from '../helpers/cli.js';
+import { docker } from '../helpers/docker.js';
+import { agentFor } from '../helpers/fixture.js';
 
 // Issue 24: commit to running in seconds with no port. `capstan run` checks the branch head
 // (one GET of info/refs, no pack) every --poll-interval and starts a cycle as soon as it moves,
@@ -23,32 +22,11 @@ function manifest(app: string, version: string): string {
 }
 
 describe('reference check: a push starts a cycle without waiting for the schedule', () => {
-  const node = testNodeName();
-  const app = uniqueName('poll');
-  const token = 'poll-test-token-0123456789';
-  let server: GitServer;
-  let repo: RemoteRepo;
-  let state: TempDir;
-
-  before(async () => {
-    server = await startGitServer({ token });
-    repo = await server.createRepo('poll');
-    state = await tempDir('capstan-poll-state');
-  });
-
-  after(async () => {
-    await cleanupNode(node);
-    await server?.close();
-    await state?.cleanup();
-  });
-
-  it('deploys a pushed commit on the next check; checks between cycles download no pack', async () => {
-    await repo.write({ [`${app}.yaml`]: manifest(app, 'v1') });
-    await repo.commit('v1');
-    await repo.push();
-    const agent = spawnCapstan(['run', '--schedule', '0 0 1 1 *', '--poll-interval', '1s'], {
-      env: { CAPSTAN_REPO: repo.url, CAPSTAN_GIT_TOKEN: token, CAPSTAN_STATE_DIR: state.path, CAPSTAN_NODE: node },
-    });
+  it('deploys a pushed commit on the next check; checks between cycles download no pack', async (t) => {
+    const fixture = await agentFor(t, { app: 'poll', token: 'poll-test-token-0123456789', repoName: 'poll' });
+    const { app, server } = fixture;
+    await fixture.push({ [`${app}.yaml`]: manifest(app, 'v1') }, 'v1');
+    const agent = fixture.spawn(['run', '--schedule', '0 0 1 1 *', '--poll-interval', '1s']);
     try {
       const first = await waitForLine(agent, (_line, json) => json?.msg === 'cycle finished', 180_000);
       assert.equal(first.json?.result, 'applied', first.line);
@@ -63,9 +41,7 @@ describe('reference check: a push starts a cycle without waiting for the schedul
       assert.deepEqual([...new Set(later.map((request) => `${request.method} ${request.kind} ${request.status}`))], ['GET advertise 200'], JSON.stringify(checks));
       assert.ok(later.every((request) => request.authorization), 'the token goes up front once accepted');
 
-      await repo.write({ [`${app}.yaml`]: manifest(app, 'v2') });
-      const v2 = await repo.commit('v2');
-      await repo.push();
+      const v2 = await fixture.push({ [`${app}.yaml`]: manifest(app, 'v2') }, 'v2');
       const moved = await waitForLine(agent, (_line, json) => json?.msg === 'branch moved, starting a cycle', 60_000);
       assert.equal(moved.json?.head, v2.slice(0, 12));
       const second = await waitForLine(agent, (_line, json) => json?.msg === 'cycle finished', 180_000);

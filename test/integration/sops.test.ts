@@ -36,12 +36,14 @@ secrets:
 }
 
 describe('SOPS files from the repository to the containers (age key)', () => {
-  // The steps build on each other (deploy, tamper, restore, then search every output).
+  // The app deployed with good files in before; each test pushes the files it needs (a tampered
+  // .env, or the good files again) and the last searches every output the file's tests made.
   const agent = sharedAgent({ app: 'sops', token: TOKEN, env: { SOPS_AGE_KEY_FILE: undefined } });
   const { app } = agent;
   let hostKey: AgeKeyPair;
   let wrongKey: AgeKeyPair;
-  let goodDotenv: string;
+  let goodFiles: Record<string, string>;
+  const goodDotenv = () => goodFiles[`apps/${app}/.env`];
   const outputs: RunResult[] = [];
 
   const once = async (ageKeyFile: string): Promise<RunResult> => {
@@ -60,21 +62,18 @@ describe('SOPS files from the repository to the containers (age key)', () => {
     const keys = await agent.tempDir('capstan-sops-keys');
     hostKey = ageKeygen(keys.path, 'host.key');
     wrongKey = ageKeygen(keys.path, 'wrong.key');
+    goodFiles = {
+      [`apps/${app}/compose.yaml`]: compose(app),
+      [`apps/${app}/.env`]: await buildSopsFile({ format: 'dotenv', values: { DOTENV_SECRET }, keyGroups: [[hostKey.recipient]] }),
+      [`apps/${app}/db_password.sops`]: await buildSopsFile({ format: 'json', values: { data: FILE_SECRET }, keyGroups: [[hostKey.recipient]] }),
+      [`apps/${app}/secrets.sops.yaml`]: await buildSopsFile({ format: 'yaml', values: { YAML_SECRET, LEVEL_unencrypted: 'info' }, keyGroups: [[hostKey.recipient]] }),
+    };
+    await agent.push(goodFiles, 'a Compose app with SOPS env files');
+    const result = await once(hostKey.file);
+    assert.equal(result.code, 0, result.stderr);
   });
 
   it('deploys a Compose app whose .env is a SOPS dotenv file, whose env_file is SOPS YAML and whose secret is a SOPS binary file', async () => {
-    goodDotenv = await buildSopsFile({ format: 'dotenv', values: { DOTENV_SECRET }, keyGroups: [[hostKey.recipient]] });
-    await agent.repo.write({
-      [`apps/${app}/compose.yaml`]: compose(app),
-      [`apps/${app}/.env`]: goodDotenv,
-      [`apps/${app}/db_password.sops`]: await buildSopsFile({ format: 'json', values: { data: FILE_SECRET }, keyGroups: [[hostKey.recipient]] }),
-      [`apps/${app}/secrets.sops.yaml`]: await buildSopsFile({ format: 'yaml', values: { YAML_SECRET, LEVEL_unencrypted: 'info' }, keyGroups: [[hostKey.recipient]] }),
-    });
-    await agent.repo.commit('a Compose app with SOPS env files');
-    await agent.repo.push();
-
-    const result = await once(hostKey.file);
-    assert.equal(result.code, 0, result.stderr);
     assert.equal(await envOf('FROM_DOTENV'), DOTENV_SECRET);
     assert.equal(await envOf('YAML_SECRET'), YAML_SECRET);
     assert.equal(await envOf('LEVEL_unencrypted'), 'info');
@@ -84,16 +83,14 @@ describe('SOPS files from the repository to the containers (age key)', () => {
 
   it('a tampered .env (values moved between keys) is refused by file, line and key; nothing changes', async () => {
     const before = (await container()).id;
-    const lines = goodDotenv.split('\n');
+    const lines = goodDotenv().split('\n');
     // A second variable, then the two encrypted values swapped: each decrypts only under its own key.
     const other = await buildSopsFile({ format: 'dotenv', values: { DOTENV_SECRET, OTHER: 'x' }, keyGroups: [[hostKey.recipient]] });
     const otherLines = other.split('\n');
     const valueOf = (line: string) => line.slice(line.indexOf('=') + 1);
     const swapped = [`DOTENV_SECRET=${valueOf(otherLines[1])}`, `OTHER=${valueOf(otherLines[0])}`, ...otherLines.slice(2)].join('\n');
     assert.notEqual(lines[0], swapped.split('\n')[0]);
-    await agent.repo.write({ [`apps/${app}/.env`]: swapped });
-    await agent.repo.commit('tampered .env');
-    await agent.repo.push();
+    await agent.push({ [`apps/${app}/.env`]: swapped }, 'tampered .env');
 
     const result = await once(hostKey.file);
     assert.equal(result.code, 1);
@@ -104,9 +101,7 @@ describe('SOPS files from the repository to the containers (age key)', () => {
   });
 
   it('a wrong key is refused with the recipients it needs; nothing changes', async () => {
-    await agent.repo.write({ [`apps/${app}/.env`]: goodDotenv });
-    await agent.repo.commit('restore .env');
-    await agent.repo.push();
+    await agent.push(goodFiles, 'the good files');
     const before = (await container()).id;
     const result = await once(wrongKey.file);
     assert.equal(result.code, 1);
@@ -116,6 +111,7 @@ describe('SOPS files from the repository to the containers (age key)', () => {
   });
 
   it('doctor says which SOPS files this host\'s keys open, and which they do not', async () => {
+    await agent.push(goodFiles, 'the good files');
     const doctor = async (ageKeyFile: string) => {
       const result = await agent.run(['doctor', '--json'], { env: { CAPSTAN_AGE_KEY_FILE: ageKeyFile } });
       outputs.push(result);

@@ -6,12 +6,12 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { open, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import http from 'isomorphic-git/http/node';
 import pino from 'pino';
 import { createGitSource } from '../../agent/source/index.js';
-import { gitEnvironment, runGit, startGitServer, type GitServer } from '../helpers/git-server.js';
-import { tempDir, type TempDir } from '../helpers/paths.js';
+import { agentFor } from '../helpers/fixture.js';
+import { gitEnvironment, runGit } from '../helpers/git-server.js';
 
 const token = `tok-${randomBytes(16).toString('hex')}`;
 const fileCount = 200;
@@ -34,19 +34,8 @@ async function packObjectCounts(gitdir: string): Promise<Map<string, number>> {
 }
 
 describe('incremental fetch', () => {
-  let server: GitServer;
-  let state: TempDir;
-  before(async () => {
-    server = await startGitServer({ token });
-    state = await tempDir('capstan-incremental');
-  });
-  after(async () => {
-    await server?.close();
-    await state?.cleanup();
-  });
-
-  it('a one-file change brings a handful of objects; a force-push to an older commit still arrives', async () => {
-    const repo = await server.createRepo('incremental');
+  it('a one-file change brings a handful of objects; a force-push to an older commit still arrives', async (t) => {
+    const { server, repo, state } = await agentFor(t, { app: 'incremental', token, repoName: 'incremental' });
     const files: Record<string, string> = {};
     for (let index = 0; index < fileCount; index++) files[`dir${index % 10}/file${index}.txt`] = `file ${index}\n`;
     await repo.write(files);

@@ -64,6 +64,23 @@ describe('spec: private registries and builds from the repository', () => {
     await agent.repo.commit(message);
     await agent.repo.push();
   };
+  const siteManifest = () => `app: ${site}\nservices:\n  web:\n    build:\n      context: site\n      args: { TOKEN: "\${BUILD_TOKEN}" }\n    command: ${SLEEPER}\n    update: { monitor: 1s }\n`;
+  const siteV1 = () => ({
+    [`${app}.yaml`]: null,
+    [`${site}.yaml`]: siteManifest(),
+    'site/Dockerfile': 'FROM local/busybox:1\nARG TOKEN\nCOPY . /ctx\nRUN echo "token is $TOKEN" && echo built > /built\n',
+    'site/index.html': 'v1\n',
+    'site/.dockerignore': 'notes.txt\n',
+    'site/notes.txt': 'left out\n',
+  });
+  /** The site app built and running (as the build test leaves it); built here when missing. */
+  const ensureSite = async () => {
+    if ((await listManaged(node)).some((container) => container.app === site)) return;
+    await setSecret('BUILD_TOKEN', BUILD_TOKEN);
+    await push(siteV1(), 'site v1');
+    const result = await run(['once']);
+    assert.equal(result.code, 0, result.stderr);
+  };
 
   before(async () => {
     registry = await startRegistry({ user, password: PASSWORD });
@@ -93,6 +110,8 @@ describe('spec: private registries and builds from the repository', () => {
   it('pulls with the credentials of the encrypted capstan.env', async () => {
     await setSecret(variable('USERNAME'), user);
     await setSecret(variable('PASSWORD'), PASSWORD);
+    // The private app as the first test pushed it (the same file when that test ran).
+    await agent.repo.write({ [`${app}.yaml`]: privateApp(images.v1) });
     await agent.repo.commit('registry credentials');
     await agent.repo.push();
     const plan = await run(['plan']);
@@ -114,18 +133,7 @@ describe('spec: private registries and builds from the repository', () => {
 
   it('builds an image from the checkout, honouring .dockerignore, and tags it by its context', async () => {
     await setSecret('BUILD_TOKEN', BUILD_TOKEN);
-    const manifest = `app: ${site}\nservices:\n  web:\n    build:\n      context: site\n      args: { TOKEN: "\${BUILD_TOKEN}" }\n    command: ${SLEEPER}\n    update: { monitor: 1s }\n`;
-    await push(
-      {
-        [`${app}.yaml`]: null,
-        [`${site}.yaml`]: manifest,
-        'site/Dockerfile': 'FROM local/busybox:1\nARG TOKEN\nCOPY . /ctx\nRUN echo "token is $TOKEN" && echo built > /built\n',
-        'site/index.html': 'v1\n',
-        'site/.dockerignore': 'notes.txt\n',
-        'site/notes.txt': 'left out\n',
-      },
-      'site v1',
-    );
+    await push(siteV1(), 'site v1');
     const plan = await run(['plan']);
     assert.equal(plan.code, 2, plan.stderr);
     const tag = new RegExp(`build image (capstan/${site}-web:[0-9a-f]{24})\\s+image not present \\(built from site\\)`).exec(plan.stdout);
@@ -155,6 +163,7 @@ describe('spec: private registries and builds from the repository', () => {
   });
 
   it('a Dockerfile that does not build fails with its error, changes nothing, quarantines the commit and keeps the build output', async () => {
+    await ensureSite();
     const before = (await listManaged(node)).map((container) => container.id);
     await push({ 'site/Dockerfile': 'FROM local/busybox:1\nARG TOKEN\nRUN echo compiling step 7 of 9 with $TOKEN && exit 3\n' }, 'broken build');
     const broken = (await agent.repo.git('rev-parse', 'HEAD')).trim();
@@ -175,7 +184,9 @@ describe('spec: private registries and builds from the repository', () => {
     const check = (where: string, text: string) => {
       for (const sentinel of [PASSWORD, BUILD_TOKEN]) if (text.includes(sentinel)) leaks.push(`${sentinel.slice(0, 17)}… in ${where}`);
     };
-    assert.ok(outputs.length >= 10);
+    // The build whose output is searched, when this test runs without the build test.
+    await ensureSite();
+    assert.ok(outputs.length >= 3);
     for (const { command, result } of outputs) {
       check(`stdout of capstan ${command}`, result.stdout);
       check(`stderr of capstan ${command}`, result.stderr);

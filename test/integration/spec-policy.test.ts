@@ -93,6 +93,8 @@ describe('spec: host policy', () => {
   });
 
   it('a broken policy file is a clear error, and nothing changes', async () => {
+    // A head commit to read (the repository is empty when this test runs alone): one plain service.
+    await push({ [`${app}.yaml`]: `app: ${app}\nservices:\n` + service('plain', 'environment: { PLAIN: "yes" }') }, 'a plain service');
     const before = (await listManaged(node)).map((container) => container.id);
     const policy = join(host.path, 'broken.yaml');
     await writeFile(policy, 'allow_privileged: yes please\nbind_root: [/srv]\n');

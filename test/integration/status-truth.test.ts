@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { runCapstan, spawnCapstan, stopProcess, waitForLine } from '../helpers/cli.js';
-import { uniqueName, waitFor } from '../helpers/docker.js';
+import { stopProcess, waitForLine } from '../helpers/cli.js';
+import { waitFor } from '../helpers/docker.js';
 import { sharedAgent } from '../helpers/fixture.js';
 
 // Issue 14 on a real engine: a failed one-shot's last output is kept before the rollback
@@ -31,30 +31,34 @@ function manifest(app: string, options: { version: string; migrate?: 'fail' | 's
   return lines.join('\n') + '\n';
 }
 
-describe('status tells the truth; a failed replica\'s output is kept', () => {
-  const agent = sharedAgent({ repoName: 'truth' });
-  const { node } = agent;
-  const app = uniqueName('truth');
-  const env = () => agent.env();
-  const capstan = (...args: string[]) => runCapstan(args, { timeoutMs: 180_000, env: env() });
+/** A fixture of its own per describe, with the helpers its tests share. */
+function truthAgent() {
+  const agent = sharedAgent({ app: 'truth', repoName: 'truth', timeoutMs: 180_000 });
+  const { app } = agent;
+  const capstan = (...args: string[]) => agent.capstan(...args);
   const status = async () => JSON.parse((await capstan('status', '--json')).stdout);
-  const push = async (text: string, message: string) => {
-    await agent.repo.write({ [`${app}.yaml`]: text });
-    const commit = await agent.repo.commit(message);
-    await agent.repo.push();
-    return commit;
-  };
+  const push = (text: string, message: string) => agent.push({ [`${app}.yaml`]: text }, message);
+  return { agent, app, capstan, status, push };
+}
+
+describe('status tells the truth about a failed rollout; a failed replica\'s output is kept', () => {
+  const { agent, app, capstan, status, push } = truthAgent();
+  const { node } = agent;
   let good = '';
   let bad = '';
 
-  it('keeps the output of a migration that exits 3, and shows it in status and history', async () => {
+  // v1 applied, then v2 whose migration exits 3: rolled back and quarantined. The tests read
+  // this; the blocked cycle and the old quarantine row they add change none of what the others read.
+  before(async () => {
     good = await push(manifest(app, { version: 'v1' }), 'v1: web');
     assert.equal((await capstan('once')).code, 0);
     bad = await push(manifest(app, { version: 'v2', migrate: 'fail' }), 'v2: add a migration');
     const failed = await capstan('once');
     assert.equal(failed.code, 1);
     assert.match(failed.stderr, /ROLLED_BACK/);
+  });
 
+  it('keeps the output of a migration that exits 3, and shows it in status and history', async () => {
     const text = (await capstan('status')).stdout;
     assert.match(text, new RegExp(`last output of ${app}-migrate-1\\S* \\(exit code 3\\):`));
     assert.match(text, /migration 0042 failed: column email already exists/);
@@ -113,10 +117,19 @@ describe('status tells the truth; a failed replica\'s output is kept', () => {
     assert.equal(all.length, 2);
   });
 
-  it('shows a finished one-shot as completed with its exit code', async () => {
+});
+
+describe('status tells the truth about one-shots, logs and the agent\'s heartbeat', () => {
+  const { agent, app, capstan, status, push } = truthAgent();
+
+  // v3: web and a migration that succeeds. The heartbeat test, last, rolls out v4 over it.
+  before(async () => {
     await push(manifest(app, { version: 'v3', migrate: 'succeed' }), 'v3: migration fixed');
     const applied = await capstan('once');
     assert.equal(applied.code, 0, applied.stderr);
+  });
+
+  it('shows a finished one-shot as completed with its exit code', async () => {
     const json = await status();
     const migrate = json.services.find((service: { service: string }) => service.service === 'migrate');
     assert.deepEqual(migrate.completion, { state: 'completed', exitCodes: [0] });
@@ -137,7 +150,7 @@ describe('status tells the truth; a failed replica\'s output is kept', () => {
   it('the heartbeat: a running agent, its rollout in progress, then dead after kill -9', async () => {
     // 3 replicas one at a time, each watched 6 s: a rollout long enough to be seen.
     await push(manifest(app, { version: 'v4', migrate: 'succeed', monitor: '6s', replicas: 3 }), 'v4: three web replicas');
-    const agent = spawnCapstan(['run', '--schedule', '0 0 1 1 *'], { env: env() });
+    const running = agent.spawn(['run', '--schedule', '0 0 1 1 *']);
     try {
       const seen = await waitFor(
         async () => {
@@ -151,13 +164,13 @@ describe('status tells the truth; a failed replica\'s output is kept', () => {
       assert.ok(seen.web.done >= 0 && seen.web.done < 3);
       assert.match(seen.web.phase, /creating|starting|waiting for readiness|ready|stopping|removing|renaming|planned/);
       assert.equal(seen.json.lastCycle.result, 'running');
-      await waitForLine(agent, /"msg":"cycle finished"/, 150_000);
+      await waitForLine(running, /"msg":"cycle finished"/, 150_000);
       const idle = await status();
       assert.equal(idle.agent.state, 'running');
       assert.equal(idle.rollout, null);
       assert.ok(Date.parse(idle.nextCycleAt) > Date.now());
     } finally {
-      await stopProcess(agent, { signal: 'SIGKILL' });
+      await stopProcess(running, { signal: 'SIGKILL' });
     }
     const dead = await status();
     assert.equal(dead.agent.state, 'not running');

@@ -2,29 +2,27 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { runCapstan, spawnCapstan, stopProcess } from '../helpers/cli.js';
-import { cleanupNode, exec, listManaged, testNodeName, uniqueName } from '../helpers/docker.js';
-import { startGitServer, type GitServer, type RemoteRepo } from '../helpers/git-server.js';
-import { tempDir, type TempDir } from '../helpers/paths.js';
+import { before, describe, it } from 'node:test';
+import { stopProcess } from '../helpers/cli.js';
+import { exec } from '../helpers/docker.js';
+import { SLEEPER, sharedAgent } from '../helpers/fixture.js';
+import type { TempDir } from '../helpers/paths.js';
 
 // Volume snapshots on one node (agent/storage): a real restic repository on a local path, real
 // Docker, the CLI as users run it. Snapshots on the schedule and by hand, `capstan volumes`,
 // a restore of an older snapshot, and a backup killed with -9 that leaves the earlier ones whole.
 
 describe('storage: volume snapshots with restic on one node', () => {
-  const node = testNodeName();
-  const app = uniqueName('vault');
-  let server: GitServer;
-  let repo: RemoteRepo;
-  let state: TempDir;
+  const agent = sharedAgent({ app: 'vault', repoName: 'storage', timeoutMs: 180_000 });
+  const { app } = agent;
   let scratch: TempDir;
-  let env: Record<string, string>;
+  let policy: string;
+  const capstan = (...args: string[]) => agent.run(args, { env: { CAPSTAN_POLICY_FILE: policy } });
   const resticEnv = () => ({ ...process.env, RESTIC_REPOSITORY: join(scratch.path, 'restic'), RESTIC_PASSWORD_FILE: join(scratch.path, 'password'), RESTIC_CACHE_DIR: join(scratch.path, 'cache') });
   const dataSnapshots = () =>
     (JSON.parse(execFileSync('restic', ['snapshots', '--json', '--tag', `capstan-app=${app},capstan-kind=data`], { env: resticEnv() }).toString()) as { id: string }[]).map((snapshot) => snapshot.id);
   const replica = async () => {
-    const [container] = (await listManaged(node)).filter((candidate) => candidate.service === 'db');
+    const [container] = (await agent.managed()).filter((candidate) => candidate.service === 'db');
     assert.ok(container, 'the db replica runs');
     return container;
   };
@@ -33,52 +31,48 @@ describe('storage: volume snapshots with restic on one node', () => {
     assert.equal(result.exitCode, 0, result.stderr);
   };
   const read = async () => (await exec((await replica()).id, ['cat', '/data/file'])).stdout.trim();
+  const snapshotByHand = async () => {
+    const taken = await capstan('volumes', 'snapshot', `${app}/data`);
+    assert.equal(taken.code, 0, taken.stderr);
+  };
 
+  // The app deployed by its first cycle, which takes the first snapshot. The first test reads
+  // what that cycle did; each later test writes and snapshots what it then checks.
   before(async () => {
-    server = await startGitServer();
-    repo = await server.createRepo('storage');
-    state = await tempDir('capstan-storage-state');
-    scratch = await tempDir('capstan-storage-repo');
+    scratch = await agent.tempDir('capstan-storage-repo');
     writeFileSync(join(scratch.path, 'password'), 'correct horse battery staple\n', { mode: 0o600 });
-    const policy = join(scratch.path, 'policy.yaml');
+    policy = join(scratch.path, 'policy.yaml');
     writeFileSync(policy, `repositories:\n  local:\n    path: ${join(scratch.path, 'restic')}\n    password_file: ${join(scratch.path, 'password')}\n`);
-    env = { CAPSTAN_REPO: repo.url, CAPSTAN_STATE_DIR: state.path, CAPSTAN_NODE: node, CAPSTAN_POLICY_FILE: policy };
     // A yearly schedule: the first snapshot comes with the first cycle, the rest by hand.
-    await repo.write({
-      [`${app}.yaml`]: [
-        `app: ${app}`,
-        'volumes:',
-        '  data:',
-        '    snapshot: { schedule: "0 0 1 1 *", keep: { last: 10 }, repository: local, pre_snapshot: "echo dumped > /data/dump" }',
-        'services:',
-        '  db:',
-        '    image: local/busybox:1',
-        `    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]`,
-        '    update: { monitor: 1s }',
-        '    volumes: ["data:/data"]',
-        '',
-      ].join('\n'),
-    });
-    await repo.commit('a volume with snapshots');
-    await repo.push();
-  });
-
-  after(async () => {
-    await cleanupNode(node);
-    await server?.close();
-    await state?.cleanup();
-    await scratch?.cleanup();
+    await agent.push(
+      {
+        [`${app}.yaml`]: [
+          `app: ${app}`,
+          'volumes:',
+          '  data:',
+          '    snapshot: { schedule: "0 0 1 1 *", keep: { last: 10 }, repository: local, pre_snapshot: "echo dumped > /data/dump" }',
+          'services:',
+          '  db:',
+          '    image: local/busybox:1',
+          `    command: ${SLEEPER}`,
+          '    update: { monitor: 1s }',
+          '    volumes: ["data:/data"]',
+          '',
+        ].join('\n'),
+      },
+      'a volume with snapshots',
+    );
+    const result = await capstan('once');
+    assert.equal(result.code, 0, result.stderr);
   });
 
   it('takes the first snapshot with the first cycle, after pre_snapshot, and lists it', async () => {
-    const result = await runCapstan(['once'], { env, timeoutMs: 180_000 });
-    assert.equal(result.code, 0, result.stderr);
     assert.equal(dataSnapshots().length, 1);
-    const history = await runCapstan(['history', '--json'], { env });
+    const history = await capstan('history', '--json');
     const changes = (JSON.parse(history.stdout) as { changes: string[] }[])[0].changes;
     assert.ok(changes.some((change) => change.startsWith(`volume ${app}/data: snapshot `)), changes.join('\n'));
     assert.equal(await exec((await replica()).id, ['cat', '/data/dump']).then((output) => output.stdout.trim()), 'dumped');
-    const listing = await runCapstan(['volumes', '--json'], { env });
+    const listing = await capstan('volumes', '--json');
     assert.equal(listing.code, 0, listing.stderr);
     const [volume] = JSON.parse(listing.stdout) as { volume: string; repository: string; state: string; snapshots: number; sizeBytes: number; ageSeconds: number }[];
     assert.equal(volume.volume, `${app}/data`);
@@ -88,20 +82,19 @@ describe('storage: volume snapshots with restic on one node', () => {
     assert.ok(volume.sizeBytes > 0);
     assert.ok(volume.ageSeconds >= 0);
     // A second cycle finds nothing due: no new snapshot.
-    assert.equal((await runCapstan(['once'], { env, timeoutMs: 120_000 })).code, 0);
+    assert.equal((await capstan('once')).code, 0);
     assert.equal(dataSnapshots().length, 1);
   });
 
   it('restores an older snapshot, with the service stopped meanwhile and started after', async () => {
     await write('one');
-    const first = await runCapstan(['volumes', 'snapshot', `${app}/data`], { env, timeoutMs: 120_000 });
-    assert.equal(first.code, 0, first.stderr);
+    await snapshotByHand();
     const older = dataSnapshots().at(-1)!;
     await write('two');
-    assert.equal((await runCapstan(['volumes', 'snapshot', `${app}/data`], { env, timeoutMs: 120_000 })).code, 0);
+    await snapshotByHand();
     assert.equal(await read(), 'two');
     const before = (await replica()).id;
-    const restored = await runCapstan(['volumes', 'restore', `${app}/data`, '--snapshot', older.slice(0, 8)], { env, timeoutMs: 120_000 });
+    const restored = await capstan('volumes', 'restore', `${app}/data`, '--snapshot', older.slice(0, 8));
     assert.equal(restored.code, 0, restored.stderr);
     assert.match(restored.stdout, /restarted/);
     assert.equal((await replica()).id, before, 'the same container, stopped and started again');
@@ -109,6 +102,9 @@ describe('storage: volume snapshots with restic on one node', () => {
   });
 
   it('a snapshot killed with -9 leaves the earlier snapshots whole, and the next one works', async () => {
+    // The snapshot the repository must still restore after the kill.
+    await write('kept');
+    await snapshotByHand();
     // 64 MiB of random data takes restic a few seconds: long enough to be killed half-way.
     const big = await exec((await replica()).id, ['sh', '-c', 'head -c 67108864 /dev/urandom > /data/big && sync']);
     assert.equal(big.exitCode, 0, big.stderr);
@@ -117,7 +113,7 @@ describe('storage: volume snapshots with restic on one node', () => {
     const wrapper = join(scratch.path, 'restic-wrapper');
     writeFileSync(wrapper, `#!/bin/sh\necho "$$ $1 $2" >> ${pids}\nexec restic "$@"\n`);
     chmodSync(wrapper, 0o755);
-    const child = spawnCapstan(['volumes', 'snapshot', `${app}/data`], { env: { ...env, CAPSTAN_RESTIC: wrapper } });
+    const child = agent.spawn(['volumes', 'snapshot', `${app}/data`], { env: { CAPSTAN_POLICY_FILE: policy, CAPSTAN_RESTIC: wrapper } });
     let backupPid: number | undefined;
     for (let attempt = 0; attempt < 600 && backupPid === undefined; attempt++) {
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -131,16 +127,16 @@ describe('storage: volume snapshots with restic on one node', () => {
     await stopProcess(child).catch(() => undefined);
     assert.deepEqual(dataSnapshots(), before, 'no partial snapshot, none lost');
     execFileSync('restic', ['check'], { env: resticEnv() });
-    const restored = await runCapstan(['volumes', 'restore', `${app}/data`, '--snapshot', before.at(-1)!.slice(0, 8)], { env, timeoutMs: 120_000 });
+    await write('overwritten');
+    const restored = await capstan('volumes', 'restore', `${app}/data`, '--snapshot', before.at(-1)!.slice(0, 8));
     assert.equal(restored.code, 0, restored.stderr);
-    assert.equal(await read(), 'two');
-    const again = await runCapstan(['volumes', 'snapshot', `${app}/data`], { env, timeoutMs: 180_000 });
-    assert.equal(again.code, 0, again.stderr);
+    assert.equal(await read(), 'kept');
+    await snapshotByHand();
     assert.equal(dataSnapshots().length, before.length + 1);
   });
 
   it('a volume whose repository the host does not configure: its service never starts, the failure is counted', async () => {
-    await repo.write({
+    await agent.push({
       [`${app}-lost.yaml`]: [
         `app: ${app}-lost`,
         'volumes:',
@@ -149,20 +145,18 @@ describe('storage: volume snapshots with restic on one node', () => {
         'services:',
         '  web:',
         '    image: local/busybox:1',
-        `    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]`,
+        `    command: ${SLEEPER}`,
         '    volumes: ["data:/data"]',
         '',
       ].join('\n'),
-    });
-    await repo.commit('a volume with an unknown repository');
-    await repo.push();
-    const result = await runCapstan(['once'], { env, timeoutMs: 180_000 });
+    }, 'a volume with an unknown repository');
+    const result = await capstan('once');
     assert.equal(result.code, 1);
     assert.match(result.stderr, /VOLUME_REPOSITORY_FAILED/);
     assert.match(result.stderr, /repository 'nowhere' is not in this host's configuration/);
-    assert.deepEqual((await listManaged(node)).filter((container) => container.app === `${app}-lost`), []);
-    assert.ok((await listManaged(node)).some((container) => container.service === 'db'), 'the other app runs on');
-    const metrics = readFileSync(join(state.path, 'metrics.prom'), 'utf8');
+    assert.deepEqual((await agent.managed()).filter((container) => container.app === `${app}-lost`), []);
+    assert.ok((await agent.managed()).some((container) => container.service === 'db'), 'the other app runs on');
+    const metrics = readFileSync(join(agent.state.path, 'metrics.prom'), 'utf8');
     assert.match(metrics, new RegExp(`capstan_volume_failures_total\\{[^}]*app="${app}-lost"[^}]*reason="VOLUME_REPOSITORY_FAILED"[^}]*\\} 1`));
     assert.match(metrics, new RegExp(`capstan_volume_snapshots_total\\{[^}]*app="${app}"`));
   });

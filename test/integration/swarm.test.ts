@@ -122,6 +122,17 @@ describe('swarm target: the same manifests as Swarm services', () => {
     await agent.repo.push();
     return commit;
   };
+  const appliedCommit = async () => JSON.parse((await capstan('status', '--json')).stdout).appliedCommit as string | null;
+  /** The applied commit holds `files` (a status call when so), else they are pushed and applied. */
+  const ensure = async (files: Record<string, string | null>) => {
+    await agent.repo.write(files);
+    await agent.repo.git('add', '-A');
+    const applied = await appliedCommit();
+    if (applied && (await agent.repo.git('diff', '--cached', '--quiet', applied, '--', ...Object.keys(files)).then(() => true, () => false))) return;
+    await push(files, 'the state this test starts from');
+    const result = await capstan('once');
+    assert.equal(result.code, 0, result.stderr);
+  };
 
   before(async () => {
     const info = (await docker.info()) as { Swarm: { LocalNodeState: string; ControlAvailable: boolean } };
@@ -140,12 +151,14 @@ describe('swarm target: the same manifests as Swarm services', () => {
       Mode: { Replicated: { Replicas: 1 } },
     });
     bystanderId = (bystander as unknown as { id: string }).id;
-  });
-
-  it('deploys an app as Swarm services: replicas, health check, labels, a secret by keyed name', async () => {
+    // Both apps at v1: the first test reads them; each later test changes them from whatever
+    // state the tests before it left (or brings them to the one it needs with ensure).
     await push({ [`${app}.yaml`]: webManifest(app, 'v1'), [`${other}.yaml`]: otherManifest(other) }, 'v1');
     const result = await capstan('once');
     assert.equal(result.code, 0, result.stderr);
+  });
+
+  it('deploys an app as Swarm services: replicas, health check, labels, a secret by keyed name', async () => {
     const services = await servicesOf(node);
     assert.deepEqual(
       services.map((service) => service.Spec?.Name),
@@ -211,7 +224,10 @@ describe('swarm target: the same manifests as Swarm services', () => {
   });
 
   it('reports ROLLED_BACK when Swarm rolls back a commit whose health check fails, and quarantines it', async () => {
-    const good = (await agent.repo.git('rev-parse', 'HEAD')).trim();
+    // v2 with the second secret running (as the rotation test leaves it), so the broken commit
+    // changes only the health check.
+    await ensure({ [`${app}.yaml`]: webManifest(app, 'v2', { secret: SECRET_V2 }) });
+    const good = await appliedCommit();
     const before = await serviceNamed(`${app}_web`);
     const bad = await push({ [`${app}.yaml`]: webManifest(app, 'v3-broken', { healthy: false, secret: SECRET_V2 }) }, 'v3: broken health check');
     const result = await capstan('once');
@@ -274,11 +290,14 @@ describe('swarm target: the same manifests as Swarm services', () => {
   });
 
   it('never wrote a secret value to logs, plans, status, history or SQLite', async () => {
+    // Run here too, so the reading commands are searched when this test runs alone.
     outputs.push((await capstan('plan', '--json')).stdout);
+    await capstan('status', '--json');
+    await capstan('history', '--json');
     const database = ['capstan.db', 'capstan.db-wal'].map((file) => join(agent.state.path, file)).filter(existsSync).map((file) => readFileSync(file).toString('latin1'));
     for (const text of [...outputs, ...database]) {
       for (const value of [SECRET_V1, SECRET_V2]) assert.ok(!text.includes(value), `found a secret value in: ${text.slice(0, 200)}`);
     }
-    assert.ok(outputs.length > 20 && database.length > 0, 'checked every output and the database');
+    assert.ok(outputs.length > 6 && database.length > 0, 'checked every output and the database');
   });
 });
