@@ -278,6 +278,8 @@ export interface Service {
   healthcheck?: HealthcheckSpec;
   /** Absent means DEFAULT_UPDATE. Not part of the config hash: changing it replaces nothing. */
   update?: UpdateSpec;
+  /** `update_lock: true`: the app's lock folder is mounted at /capstan/lock (agent/deferral/locks.ts). */
+  updateLock?: true;
   // The fields below are left out when the manifest does not set them, so that services which
   // do not use them keep the config hash they had before the fields existed.
   /** Networks of other apps this service joins. Not in the config hash: joined and left live. */
@@ -417,4 +419,9 @@ export interface DesiredState {
    * Never holds a value.
    */
   notes?: string[];
+  /**
+   * Images pulled though no replica of this state runs them yet: the new images of an app whose
+   * rollout waits for its update lock (agent/deferral/gate.ts), so it is quick once it may go.
+   */
+  prefetchImages?: string[];
 }

@@ -28,6 +28,7 @@ import { resticRunner } from '../storage/restic.js';
 import { StorageStore } from '../storage/store.js';
 import { StorageTarget } from '../storage/target.js';
 import { VolumeStorage } from '../storage/volumes.js';
+import { createUpdateLocks } from '../deferral/locks.js';
 
 // The composition root: the only place that wires real Docker, git, the clock and the
 // logger into the stages. Everything else receives them as parameters.
@@ -70,6 +71,7 @@ export async function createReconciler(config: AgentConfig, store: StateStore, l
     verify: config.trustFile ? trustVerifier(config) : undefined,
     secrets,
     describeCommit: async (commit) => readCommitInfo({ fs, gitdir: await source.gitdir(), cache: {} }, commit),
+    updateLocks: createUpdateLocks(config.stateDir),
     // Fleet mode: each agent converges its own share; Swarm places services itself.
     share: TARGETS[config.target].fleetShare ? (desired) => shareOf(desired, { name: config.node, labels: config.nodeLabels }) : undefined,
   });

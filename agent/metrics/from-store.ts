@@ -1,9 +1,10 @@
 import type { Db } from '../state/db.js';
 import { StateStore } from '../state/store.js';
+import { readDeferrals } from '../deferral/store.js';
 import { readCounter, type CounterSample } from './counters.js';
 import type { MetricsSnapshot, ServiceReplicas } from './snapshot.js';
 
-const SUCCESS_RESULTS = "('applied', 'in-sync')";
+const SUCCESS_RESULTS = "('applied', 'in-sync', 'deferred')";
 
 /**
  * Builds the snapshot from SQLite, so counters survive restarts: cycle counts come from the
@@ -54,7 +55,15 @@ export function metricsSnapshotFromStore(db: Db, node: string, services: Service
       ...volumeCounters(db),
     },
     notificationsPending: pending,
+    ...deferralsOf(db, node),
   };
+}
+
+/** Changes waiting for a deploy window or an update lock, present while any waits. */
+function deferralsOf(db: Db, node: string): Pick<MetricsSnapshot, 'deferrals'> {
+  const waiting = [...readDeferrals(new StateStore(db), node).values()];
+  if (waiting.length === 0) return {};
+  return { deferrals: waiting.map((item) => ({ app: item.app, cause: item.cause, ...(item.until ? { until: unixSeconds(item.until) } : {}) })) };
 }
 
 function unixSeconds(iso: string): number {

@@ -40,4 +40,6 @@ export interface MetricsSnapshot {
     volumeFailures?: CounterSample[];
   };
   notificationsPending: number;
+  /** Apps whose change waits for a deploy window or an update lock (agent/deferral/); `until` in Unix seconds. */
+  deferrals?: { app: string; cause: string; until?: number }[];
 }

@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.js';
 
-export const EVENT_KINDS = ['deployed', 'rollback', 'quarantined', 'repeated-failure', 'commit-refused', 'volume-failed'] as const;
+export const EVENT_KINDS = ['deployed', 'rollback', 'quarantined', 'repeated-failure', 'commit-refused', 'volume-failed', 'deferred', 'deferral-lifted'] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 
 /**

@@ -23,6 +23,8 @@ const TITLES: Record<EventKind, string> = {
   'repeated-failure': 'keeps failing',
   'commit-refused': 'refused a commit',
   'volume-failed': 'volume snapshot, restore or hand-off failed',
+  deferred: 'deferred a change',
+  'deferral-lifted': 'deployed a change that waited',
 };
 
 // ntfy shows tags that are emoji short codes as emoji.
@@ -33,6 +35,8 @@ const NTFY_TAGS: Record<EventKind, string> = {
   'repeated-failure': 'warning',
   'commit-refused': 'lock',
   'volume-failed': 'floppy_disk',
+  deferred: 'hourglass',
+  'deferral-lifted': 'fast_forward',
 };
 
 export function formatRequest(target: NotifyTarget, event: NotificationEvent, deliveryId: string): OutgoingRequest {

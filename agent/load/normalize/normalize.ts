@@ -244,6 +244,7 @@ async function normalizeService(app: string, name: string, spec: ServiceManifest
   const update = normalizeUpdate(spec.update);
   if (healthcheck !== undefined) service.healthcheck = healthcheck;
   if (update !== undefined) service.update = update;
+  if (spec.update_lock === true) service.updateLock = true;
   if (command !== undefined) service.command = command;
   if (entrypoint !== undefined) service.entrypoint = entrypoint;
   if (spec.placement) service.placement = spec.placement;

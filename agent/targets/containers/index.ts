@@ -18,6 +18,7 @@ import type { StateStore } from '../../state/store.js';
 import { convergeWith, type TargetStages } from '../converge.js';
 import type { Convergence, RolloutFailure, Target, TargetContext, TargetPlan } from '../target.js';
 import { journalOf } from '../target.js';
+import { createUpdateLocks, type UpdateLocks } from '../../deferral/locks.js';
 
 /** `--target containers` (the default): this engine's containers, given the real engine and files. */
 export function createContainerTarget(context: TargetContext): Target {
@@ -31,6 +32,7 @@ export function createContainerTarget(context: TargetContext): Target {
     mountCopies: createMountCopies({ fs: context.fs, stateDir: context.stateDir }),
     isolation: context.isolation(),
     hostPaths: createHostPathCheck(context.policy),
+    updateLocks: createUpdateLocks(context.stateDir),
   });
 }
 
@@ -48,6 +50,8 @@ export interface ContainerTargetDeps {
   redact?: (text: string) => string;
   /** Checks host bind mounts against the host policy right before a container is created. */
   hostPaths?: HostPathCheck;
+  /** The update lock folders of the apps whose services ask for one (deferral/locks.ts). */
+  updateLocks?: UpdateLocks;
 }
 
 /** Containers on the local Docker engine, converged by observe → plan → execute. */
@@ -121,6 +125,7 @@ export class ContainerTarget implements Target {
             mountCopies: this.deps.mountCopies,
             isolation: this.deps.isolation,
             hostPaths: this.deps.hostPaths,
+            updateLocks: this.deps.updateLocks,
           });
         } finally {
           store.finishRollout(node);
