@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import http from 'isomorphic-git/http/node';
 import { loadKeyring } from '../../secrets/keyring.js';
 import { loadSopsKeys } from '../../secrets/sops/index.js';
-import { systemClock } from '../clock.js';
+import { systemClock, type Clock } from '../clock.js';
 import type Docker from 'dockerode';
 import { connectDocker } from '../docker.js';
 import { createIsolationCheck, engineIsLocal, readHostRules, type IsolationCheck } from '../targets/containers/execute-isolation.js';
@@ -39,7 +39,11 @@ export { openState, openStore } from '../state/open.js';
  * `secrets`: the process's registry of decrypted values, shared with the logger that `logger`
  * came from (`createLogger({ redact })`), so log lines, the journal and outcomes are scrubbed.
  */
-export async function createReconciler(config: AgentConfig, store: StateStore, logger: Logger, secrets: SecretRegistry = new SecretRegistry()): Promise<Reconciler> {
+/**
+ * `clock`: the cycle's own (deploy windows and update locks are decided against it, cycle times
+ * are measured with it); the targets and git keep the system clock. Tests inject one.
+ */
+export async function createReconciler(config: AgentConfig, store: StateStore, logger: Logger, secrets: SecretRegistry = new SecretRegistry(), clock: Clock = systemClock): Promise<Reconciler> {
   const tagMode = config.trustFile !== undefined && config.verify === 'tag';
   const source = createGitSource(
     { repo: config.repo, branch: config.branch, stateDir: config.stateDir, token: config.gitToken, username: config.gitUsername },
@@ -58,7 +62,7 @@ export async function createReconciler(config: AgentConfig, store: StateStore, l
     target: await createTarget(config, store, hashKey, secrets, logger),
     store,
     logger,
-    clock: systemClock,
+    clock,
     node: config.node,
     path: config.path,
     hashKey,

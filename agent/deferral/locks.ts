@@ -3,7 +3,7 @@
 // While a file `updates.lock` exists there (the service creates it before a critical section and
 // removes it after), a rollout of that app waits, up to the maximum the host's policy sets
 // (`update_locks.max_wait`), after which it proceeds and says so.
-import { chmod, lstat, mkdir } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** Where the folder is mounted in each service that asks for it. */
@@ -40,4 +40,15 @@ export function createUpdateLocks(stateDir: string): UpdateLocks {
       () => false,
     ),
   };
+}
+
+/** Each app with a lock folder on this host, and whether (and since when) its lock is held: for `status`. */
+export async function listLocks(stateDir: string): Promise<{ app: string; held: boolean; since?: string }[]> {
+  const apps = await readdir(locksRoot(stateDir)).catch(() => [] as string[]);
+  const locks = [];
+  for (const app of apps.sort()) {
+    const stat = await lstat(join(locksRoot(stateDir), app, LOCK_FILE)).catch(() => undefined);
+    locks.push(stat ? { app, held: true, since: stat.mtime.toISOString() } : { app, held: false });
+  }
+  return locks;
 }

@@ -128,7 +128,7 @@ export function coveringEnd(window: DeployWindow, at: number): number | undefine
 }
 
 /** The next opening strictly after `at`, or undefined when there is none. */
-function nextOpening(window: DeployWindow, at: number): number | undefined {
+export function nextOpening(window: DeployWindow, at: number): number | undefined {
   try {
     return ticks(window, at).next().getTime();
   } catch {
