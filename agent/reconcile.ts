@@ -281,9 +281,9 @@ export class Reconciler {
     const locksHeld = new Set<string>();
     for (const app of changedApps(target.desired, deployed)) if (commitOf.has(app) && (await this.deps.updateLocks?.held(app))) locksHeld.add(app);
     let decision = decide(locksHeld);
-    // Only the apps that wait are read at their running version (usually the last applied commit, loaded already).
+    // Only the apps that wait or hold a lock are read at their running version (usually the last applied commit, loaded already).
     const running = new Map<string, App>();
-    for (const { app } of decision.deferred) {
+    for (const app of new Set([...decision.deferred.map((item) => item.app), ...locksHeld])) {
       const commit = commitOf.get(app);
       if (commit === undefined) continue;
       const loaded = commit === target.commit ? target : await this.load(commit).catch((error: unknown) => {
