@@ -9,6 +9,7 @@ import { resolveConfig } from '../../agent/cli/config.js';
 import { createReconciler, openState } from '../../agent/cli/wiring.js';
 import { createLogger } from '../../agent/log.js';
 import { agentFor, type Agent } from '../helpers/fixture.js';
+import { outputOf, stopProcess, waitForLine } from '../helpers/cli.js';
 
 // Deploy windows and update locks (agent/deferral/) on the real engine, git and SQLite. The
 // cycle's clock is injected (createReconciler's `clock`), so a window opens without waiting;
@@ -165,5 +166,24 @@ describe('update locks', () => {
     assert.match(expired.changes[0], /past update_locks\.max_wait: deployed anyway/);
     assert.deepEqual(expired.overrides?.map((item) => item.cause), ['lock']);
     assert.equal(await versionOf(agent), 'v3');
+  });
+});
+
+describe('status --watch', () => {
+  it('prints a frame per interval without escape codes when stdout is not a terminal, with the lock, and ends cleanly on Ctrl-C', async (t) => {
+    const agent = await agentFor(t, { app: 'watch' });
+    await agent.push({ [`${agent.app}.yaml`]: manifest(agent.app, 'v1', { lock: true }) }, 'v1');
+    assert.equal((await agent.capstan('once')).code, 0);
+    await exec('docker', ['exec', (await agent.container('web')).id, 'touch', '/capstan/lock/updates.lock']);
+    assert.match((await agent.run(['status', '--watch', '--interval', '0s'])).stderr, /--interval must be a duration from 1s to 1h/);
+
+    const watcher = agent.spawn(['status', '--watch', '--interval', '1s']);
+    await waitForLine(watcher, new RegExp(`^${agent.app}/web\\s+1/1`), 60_000);
+    await waitForLine(watcher, new RegExp(`^lock: +${agent.app} holds its update lock since `), 60_000);
+    // A second frame follows after the interval.
+    await waitForLine(watcher, /^capstan .* agent never started/, 60_000);
+    const stopped = await stopProcess(watcher, { signal: 'SIGINT' });
+    assert.deepEqual([stopped.code, stopped.killed], [0, false]);
+    assert.doesNotMatch(outputOf(watcher).stdout, /\x1b/);
   });
 });
