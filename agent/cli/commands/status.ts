@@ -116,7 +116,7 @@ async function watch(config: Config, intervalMs: number): Promise<void> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  if (tty) process.stdout.write('\x1b[?25l');
+  if (tty) process.stdout.write('\x1b[?25l\x1b[2J');
   try {
     while (!stopped) {
       let lines: string[];
