@@ -14,7 +14,6 @@ import { listLocks } from '../../deferral/locks.js';
 import { readDeferrals } from '../../deferral/store.js';
 import type { Deferral } from '../../deferral/gate.js';
 import { coveringEnd, describeWindow, nextOpening, parseWindowDuration } from '../../deferral/windows.js';
-import { readPolicyFile } from '../../policy/index.js';
 
 export type { ServiceStatus } from '../status-report.js';
 
@@ -169,6 +168,8 @@ function watchFrame(report: StatusReport, waits: Waits, at: string): string[] {
 async function windowStates(policyFile: string | undefined, now: number): Promise<{ window: string; apps?: string[]; inForce: boolean; until?: string; next?: string }[] | { error: string }> {
   if (!policyFile) return [];
   try {
+    // Only with a policy file: its reader (YAML, the schema validator) is the loader's start-up cost.
+    const { readPolicyFile } = await import('../../policy/index.js');
     const policy = await readPolicyFile(policyFile);
     return (policy.deployWindows?.windows ?? []).map((window) => {
       const end = coveringEnd(window, now);
