@@ -12,7 +12,9 @@ export function readDeferrals(store: Pick<StateStore, 'getMeta'>, node: string):
   return new Map(list.map((item) => [item.app, item]));
 }
 
-export function writeDeferrals(store: Pick<StateStore, 'setMeta'>, node: string, deferrals: readonly (Deferral & { started?: boolean })[]): void {
+/** Written only when it changed: an in-sync cycle with nothing waiting (every minute, for years) writes nothing. */
+export function writeDeferrals(store: Pick<StateStore, 'getMeta' | 'setMeta'>, node: string, deferrals: readonly (Deferral & { started?: boolean })[]): void {
   const list: Deferral[] = deferrals.map(({ started: _started, ...item }) => item);
-  store.setMeta(key(node), list.length === 0 ? null : JSON.stringify(list));
+  const value = list.length === 0 ? null : JSON.stringify(list);
+  if (store.getMeta(key(node)) !== value) store.setMeta(key(node), value);
 }
