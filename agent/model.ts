@@ -319,6 +319,8 @@ export interface Service {
    * hash: the image it resolves to is, once the reconciler puts it in `image`.
    */
   imageUpdate?: ImageUpdatePolicy;
+  /** `update_lock: true`: the app's lock folder is mounted at /capstan/lock (agent/deferral/locks.ts). */
+  updateLock?: true;
   // The fields below are left out when the manifest does not set them, so that services which
   // do not use them keep the config hash they had before the fields existed.
   /** Networks of other apps this service joins. Not in the config hash: joined and left live. */
@@ -482,4 +484,9 @@ export interface DesiredState {
    * Never holds a value.
    */
   notes?: string[];
+  /**
+   * Images pulled though no replica of this state runs them yet: the new images of an app whose
+   * rollout waits for its update lock (agent/deferral/gate.ts), so it is quick once it may go.
+   */
+  prefetchImages?: string[];
 }

@@ -6,7 +6,7 @@ import type { Clock } from './clock.js';
 import { CapstanError, type ErrorClass } from './errors.js';
 import { loadDesiredState } from './load/index.js';
 import type { Logger } from './log.js';
-import type { DesiredState } from './model.js';
+import type { App, DesiredState } from './model.js';
 import { REASON, reasonCode, type CycleReason } from './reasons.js';
 import { redactValues } from './redact.js';
 import type { SecretRegistry } from './secret-registry.js';
@@ -16,6 +16,9 @@ import { describeResolution, type ImageResolution, type ImageUpdates } from './i
 import type { StateStore } from './state/store.js';
 import { withoutSuspended } from './control/decide.js';
 import type { Convergence, KeptOutput, ServiceReadiness, Target, TargetPlan } from './targets/target.js';
+import { changedApps, decideDeferrals, withDeferrals, type Deferral, type Override } from './deferral/gate.js';
+import { DEFAULT_LOCK_MAX_WAIT_MS, type UpdateLocks } from './deferral/locks.js';
+import { readDeferrals, writeDeferrals } from './deferral/store.js';
 
 export type { ServiceReadiness } from './targets/target.js';
 
@@ -63,6 +66,8 @@ export interface ReconcilerDeps {
    * registry serves. Absent: every service runs the image its manifest names.
    */
   imageUpdates?: ImageUpdates;
+  /** Update lock folders (agent/deferral/locks.ts); absent, no lock is ever held. */
+  updateLocks?: UpdateLocks;
 }
 
 /** Operator control as a cycle sees it (agent/control/store.ts). */
@@ -75,18 +80,21 @@ export interface OperatorControl {
   pinChecked(commit: string, view: { head: string; ahead: number | null; problem: string | null }): void;
 }
 
-/** How a cycle was asked for. */
+/** How one cycle runs. */
 export interface CycleOptions {
   /**
-   * `capstan sync --force`: an operator asked for this cycle and for it to override what would
-   * defer a change (deploy windows read it). Recorded with the command in `history`.
+   * Lift every deploy window and update lock for this cycle only (`capstan once --force`,
+   * `capstan sync --force`); what was lifted is said in history and notified.
    */
   force?: boolean;
 }
 
 export interface CycleOutcome {
-  /** `blocked`: the head is quarantined, invalid or refused; nothing failed on the host (state/store.ts). */
-  result: 'applied' | 'in-sync' | 'failed' | 'blocked';
+  /**
+   * `blocked`: the head is quarantined, invalid or refused; nothing failed on the host (state/store.ts).
+   * `deferred`: converged, except changed apps that wait for a deploy window or an update lock.
+   */
+  result: 'applied' | 'in-sync' | 'failed' | 'blocked' | 'deferred';
   commit: string | null;
   /** Why the cycle ended so, when it did not converge (reasons.ts). */
   reason?: CycleReason;
@@ -107,6 +115,10 @@ export interface CycleOutcome {
   cycleId?: number;
   /** Image updates this cycle's registry checks found and nobody was told of yet (notify mode), for notifications. */
   imageUpdates?: ImageResolution[];
+  /** Apps whose change waits (deploy window, update lock); `started`: they began waiting this cycle. */
+  deferrals?: (Deferral & { started: boolean })[];
+  /** Waits lifted this cycle, by `--force` or by the update lock's maximum. */
+  overrides?: Override[];
 }
 
 export interface Preview {
@@ -201,7 +213,7 @@ export class Reconciler {
     const cycleId = store.startCycle(trigger, node);
     let logger = this.deps.logger.child({ cycle: cycleId, ...(options.force ? { force: true } : {}) });
     const finish = (outcome: CycleOutcome, level?: 'error' | 'info'): CycleOutcome => {
-      const { result, commit, reason, code, errorClass, rollouts, rollbacks, services, outputs, imageUpdates } = outcome;
+      const { result, commit, reason, code, errorClass, rollouts, rollbacks, services, outputs, imageUpdates, deferrals, overrides } = outcome;
       // Messages can quote Docker, which can quote a command built from a secret.
       const secrets = this.sensitiveValues();
       const message = outcome.message === undefined ? undefined : redactValues(outcome.message, secrets);
@@ -210,7 +222,8 @@ export class Reconciler {
       store.finishCycle(cycleId, { result, reason: reasonCode(outcome), message, changes, durationMs });
       logger[level ?? (result === 'failed' ? 'error' : 'info')]({ result, reason: reasonCode(outcome), error: message, durationMs, changes: changes.length }, 'cycle finished');
       const known = { ...(code === undefined ? {} : { code }), ...(errorClass === undefined ? {} : { errorClass }) };
-      return { result, commit, reason, ...known, message, changes, rollouts, rollbacks, services, ...(outputs ? { outputs } : {}), ...(imageUpdates?.length ? { imageUpdates } : {}), cycleId };
+      const waits = { ...(deferrals ? { deferrals } : {}), ...(overrides && overrides.length > 0 ? { overrides } : {}) };
+      return { result, commit, reason, ...known, message, changes, rollouts, rollbacks, services, ...(outputs ? { outputs } : {}), ...(imageUpdates?.length ? { imageUpdates } : {}), ...waits, cycleId };
     };
 
     let commit: string;
@@ -301,17 +314,38 @@ export class Reconciler {
     const announced = (await this.deps.imageUpdates?.check(target!.desired, logger)) ?? [];
     const imageUpdates = announced.filter((resolution) => resolution.mode === 'notify');
     const { loaded: resolved, resolutions } = this.withImages(target!, target!.commit === lastApplied);
-    const outcome = await this.deps.target.converge(this.converging(resolved.desired), { logger, cycleId });
+    // Changed apps wait for their deploy window or update lock; the rest converges (deferral/gate.ts).
+    // Suspended apps are out of both (converging); a waiting app keeps the images it runs.
+    let gated: Gated;
+    try {
+      gated = await this.gate({ ...resolved, desired: this.converging(resolved.desired) }, target!, options, logger);
+    } catch (error) {
+      return finish(failure(commit, error, REASON.loadFailed));
+    }
+    const { deferrals, overrides } = gated;
+    const forced = overrides.map((item) => item.message);
+    if (gated.freeze) {
+      const message = `change freeze (deploy_windows.drift_repair: false): ${describeWaits(deferrals)}`;
+      logger.info({ deferred: deferrals.map((item) => item.app) }, 'change freeze: nothing changed on the host');
+      return finish({ result: 'deferred', commit, message, changes: [], ...noRollouts, deferrals, overrides, imageUpdates });
+    }
+    const outcome = await this.deps.target.converge(gated.desired, { logger, cycleId });
     if (outcome.rolloutFailures.length > 0) {
       const failed = new Set(outcome.rolloutFailures.map(({ app, service }) => `${app}/${service}`));
       const updates = resolutions.filter((resolution) => resolution.rollingOut && failed.has(`${resolution.app}/${resolution.service}`));
-      if (updates.length > 0) return finish({ ...(await this.handleImageUpdateFailure(target!, resolved, outcome, updates, logger, cycleId)), imageUpdates });
-      return finish({ ...(await this.handleRolloutFailure(resolved, outcome, lastApplied, logger, cycleId)), imageUpdates });
+      if (updates.length > 0) return finish({ ...(await this.handleImageUpdateFailure(target!, resolved, outcome, updates, logger, cycleId)), imageUpdates, overrides });
+      return finish({ ...(await this.handleRolloutFailure(resolved, outcome, lastApplied, logger, cycleId)), imageUpdates, overrides });
     }
-    if (outcome.result === 'failed') return finish({ ...outcome, ...noRollouts, imageUpdates });
+    if (outcome.result === 'failed') return finish({ ...outcome, ...noRollouts, deferrals, overrides, imageUpdates });
+    if (deferrals.length > 0) {
+      // Not the last applied commit yet: what runs is recorded app by app, with the commit each came from.
+      const rollouts = this.recordPartial(gated.desired, gated.commitOf);
+      logger.info({ deferred: deferrals.map((item) => `${item.app} (${item.cause})`) }, 'changes deferred');
+      return finish({ ...outcome, result: 'deferred', message: describeWaits(deferrals), changes: [...forced, ...outcome.changes], rollouts, rollbacks: [], deferrals, overrides, imageUpdates });
+    }
     const rollouts = await this.recordApplied(resolved, outcome, logger);
     this.deps.imageUpdates?.recordApplied(resolutions);
-    return finish({ ...outcome, rollouts, rollbacks: [], imageUpdates });
+    return finish({ ...outcome, changes: [...forced, ...outcome.changes], rollouts, rollbacks: [], deferrals, overrides, imageUpdates });
   }
 
   /**
@@ -367,6 +401,80 @@ export class Reconciler {
       services: rollback.services,
       outputs,
     };
+  }
+
+  /**
+   * Decides which changed apps wait, records the waits, and returns the desired state to
+   * converge: waiting apps at the version they run (loaded from the commit each was deployed
+   * from, with the images it was updated to), the others at `target`. `raw`: the same commit
+   * without image updates rolled out, for the apps of that commit that wait.
+   */
+  private async gate(target: Loaded, raw: Loaded, options: CycleOptions, logger: Logger): Promise<Gated> {
+    const { store, node, clock } = this.deps;
+    const policy = await this.deps.policy?.();
+    const deployed = store.deployments(node);
+    const commitOf = new Map(deployed.map((row) => [row.app, row.commit]));
+    const previous = readDeferrals(store, node);
+    const now = clock.now();
+    const decide = (locksHeld: ReadonlySet<string>) =>
+      decideDeferrals({
+        desired: target.desired,
+        deployed,
+        windows: policy?.deployWindows,
+        locksHeld,
+        lockMaxWaitMs: policy?.updateLockMaxWaitMs ?? DEFAULT_LOCK_MAX_WAIT_MS,
+        previous,
+        force: options.force === true,
+        now,
+      });
+    const locksHeld = new Set<string>();
+    for (const app of changedApps(target.desired, deployed)) if (commitOf.has(app) && (await this.deps.updateLocks?.held(app))) locksHeld.add(app);
+    let decision = decide(locksHeld);
+    // Only the apps that wait or hold a lock are read at their running version (usually the last applied commit, loaded already).
+    const running = new Map<string, App>();
+    for (const app of new Set([...decision.deferred.map((item) => item.app), ...locksHeld])) {
+      const commit = commitOf.get(app);
+      if (commit === undefined) continue;
+      const read = commit === raw.commit ? raw : await this.load(commit).catch((error: unknown) => {
+        throw new CapstanError('DEFERRAL_FAILED', 'transient', `cannot read the running version of ${app} (commit ${commit.slice(0, 12)}) to keep it while its change waits: ${(error as Error).message}`, { app, commit }, { cause: error });
+      });
+      const loaded = this.withImages(read, false).loaded;
+      const current = loaded.desired.apps.find((candidate) => candidate.name === app);
+      if (current) running.set(app, current);
+    }
+    // A lock file left in the folder of an app whose running version asks for no lock holds nothing.
+    const stale = [...locksHeld].filter((app) => !running.get(app)?.services.some((service) => service.updateLock));
+    if (stale.length > 0) decision = decide(new Set([...locksHeld].filter((app) => !stale.includes(app))));
+    for (const override of decision.overridden) logger.warn({ app: override.app, cause: override.cause }, override.message);
+    // A waiting app is kept at its running version; one never deployed is left out; one missing from its own commit (impossible unless edited by hand) proceeds.
+    const deferrals = decision.deferred
+      .filter((item) => running.has(item.app) || !commitOf.has(item.app))
+      .map((item) => ({ ...item, started: !previous.has(item.app) }));
+    writeDeferrals(store, node, deferrals);
+    const waiting = new Set(deferrals.map((item) => item.app));
+    const prefetch = new Set(deferrals.filter((item) => item.cause === 'lock').map((item) => item.app));
+    const desired = withDeferrals(target.desired, waiting, running, prefetch);
+    const commits = new Map(desired.apps.map((app) => [app.name, waiting.has(app.name) ? commitOf.get(app.name)! : target.commit]));
+    return { desired, deferrals, overrides: decision.overridden, freeze: decision.freeze, commitOf: commits };
+  }
+
+  /** Records what runs after a cycle in which some changes wait; returns the services it deployed. */
+  private recordPartial(desired: DesiredState, commitOf: ReadonlyMap<string, string>): string[] {
+    const { store, node } = this.deps;
+    const recorded = new Map(store.deployments(node).map((row) => [`${row.app}/${row.service}`, row.configHash]));
+    const rows = desired.apps.flatMap((app) =>
+      app.services.map((service) => ({
+        app: app.name,
+        service: service.name,
+        configHash: service.configHash,
+        image: service.image,
+        replicas: service.replicas,
+        commit: commitOf.get(app.name) ?? desired.commit,
+        oneShot: isOneShot(service),
+      })),
+    );
+    store.recordDeployments(node, rows);
+    return rows.filter((row) => recorded.get(`${row.app}/${row.service}`) !== row.configHash).map((row) => `${row.app}/${row.service}`);
   }
 
   /**
@@ -530,6 +638,20 @@ export class Reconciler {
 }
 
 const noRollouts = { rollouts: [] as string[], rollbacks: [] as string[] };
+
+interface Gated {
+  desired: DesiredState;
+  deferrals: (Deferral & { started: boolean })[];
+  overrides: Override[];
+  freeze: boolean;
+  /** The commit each app of `desired` comes from. */
+  commitOf: ReadonlyMap<string, string>;
+}
+
+/** `shop waits for deny window "0 9 * * 1-5" for 8h until 2026-12-07T17:00:00.000Z; …` */
+function describeWaits(deferrals: readonly Deferral[]): string {
+  return deferrals.map((item) => `${item.app} waits: ${item.message}${item.until ? ` until ${item.until}` : ''}`).join('; ');
+}
 
 /**
  * A stage that threw. Its error's class decides what follows; an error that is not a

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import http from 'isomorphic-git/http/node';
 import { loadKeyring } from '../../secrets/keyring.js';
 import { loadSopsKeys } from '../../secrets/sops/index.js';
-import { systemClock } from '../clock.js';
+import { systemClock, type Clock } from '../clock.js';
 import type Docker from 'dockerode';
 import { connectDocker } from '../docker.js';
 import { createIsolationCheck, engineIsLocal, readHostRules, type IsolationCheck } from '../targets/containers/execute-isolation.js';
@@ -30,7 +30,6 @@ import { resticRunner } from '../storage/restic.js';
 import { StorageStore } from '../storage/store.js';
 import { StorageTarget } from '../storage/target.js';
 import { VolumeStorage } from '../storage/volumes.js';
-import type { Clock } from '../clock.js';
 import { JobRunner } from '../jobs/runner.js';
 import { JobRunStore } from '../jobs/store.js';
 import { execute } from '../targets/containers/execute.js';
@@ -38,6 +37,7 @@ import { createHostPathCheck } from '../policy/host-paths.js';
 import { createMountCopies } from '../source/mount-copies.js';
 import { ImageUpdates, ImageUpdateStore } from '../image-updates/index.js';
 import { dockerConfigReader } from '../targets/registry-auth.js';
+import { createUpdateLocks } from '../deferral/locks.js';
 
 // The composition root: the only place that wires real Docker, git, the clock and the
 // logger into the stages. Everything else receives them as parameters.
@@ -48,12 +48,18 @@ export { openState, openStore } from '../state/open.js';
  * `secrets`: the process's registry of decrypted values, shared with the logger that `logger`
  * came from (`createLogger({ redact })`), so log lines, the journal and outcomes are scrubbed.
  */
+/**
+ * `control`: what operators set on the host (agent/control/). `clock`: the cycle's own (deploy
+ * windows and update locks are decided against it, cycle times are measured with it); the targets
+ * and git keep the system clock. Tests inject one.
+ */
 export async function createReconciler(
   config: AgentConfig,
   store: StateStore,
   logger: Logger,
   secrets: SecretRegistry = new SecretRegistry(),
   control?: OperatorControl,
+  clock: Clock = systemClock,
 ): Promise<Reconciler> {
   const tagMode = config.trustFile !== undefined && config.verify === 'tag';
   const source = createGitSource(
@@ -73,7 +79,7 @@ export async function createReconciler(
     target: await createTarget(config, store, hashKey, secrets, logger),
     store,
     logger,
-    clock: systemClock,
+    clock,
     node: config.node,
     path: config.path,
     hashKey,
@@ -86,6 +92,7 @@ export async function createReconciler(
     verify: config.trustFile ? trustVerifier(config) : undefined,
     secrets,
     describeCommit: async (commit) => readCommitInfo({ fs, gitdir: await source.gitdir(), cache: {} }, commit),
+    updateLocks: createUpdateLocks(config.stateDir),
     // Fleet mode: each agent converges its own share; Swarm places services itself.
     share: TARGETS[config.target].fleetShare ? (desired) => shareOf(desired, { name: config.node, labels: config.nodeLabels }) : undefined,
     control,

@@ -1,9 +1,10 @@
 import type { Db } from '../state/db.js';
 import { StateStore } from '../state/store.js';
+import { readDeferrals } from '../deferral/store.js';
 import { readCounter, type CounterSample } from './counters.js';
 import type { MetricsSnapshot, ServiceReplicas } from './snapshot.js';
 
-const SUCCESS_RESULTS = "('applied', 'in-sync')";
+const SUCCESS_RESULTS = "('applied', 'in-sync', 'deferred')";
 
 /**
  * Builds the snapshot from SQLite, so counters survive restarts: cycle counts come from the
@@ -56,6 +57,7 @@ export function metricsSnapshotFromStore(db: Db, node: string, services: Service
     },
     notificationsPending: pending,
     ...imageUpdates(db, node),
+    ...deferralsOf(db, node),
   };
 }
 
@@ -71,16 +73,24 @@ function imageUpdates(db: Db, node: string): Pick<MetricsSnapshot, 'imageUpdates
   return rows.length === 0 ? {} : { imageUpdates: rows.map((row) => ({ app: row.app, service: row.service, available: row.available === 1 })) };
 }
 
+/** Changes waiting for a deploy window or an update lock, present while any waits. */
+function deferralsOf(db: Db, node: string): Pick<MetricsSnapshot, 'deferrals'> {
+  const waiting = [...readDeferrals(new StateStore(db), node).values()];
+  if (waiting.length === 0) return {};
+  return { deferrals: waiting.map((item) => ({ app: item.app, cause: item.cause, ...(item.until ? { until: unixSeconds(item.until) } : {}) })) };
+}
+
 function unixSeconds(iso: string): number {
   return Date.parse(iso) / 1000;
 }
 
-/** Volume snapshot counters (agent/storage), present once a snapshot volume has run here. */
+/** Scheduled job failures (agent/jobs), present once a job run has failed here. */
 function jobCounters(db: Db): { jobFailures?: CounterSample[] } {
   const jobFailures = readCounter(db, 'job_failures');
   return jobFailures.length === 0 ? {} : { jobFailures };
 }
 
+/** Volume snapshot counters (agent/storage), present once a snapshot volume has run here. */
 function volumeCounters(db: Db): { volumeSnapshots?: CounterSample[]; volumeFailures?: CounterSample[] } {
   const volumeSnapshots = readCounter(db, 'volume_snapshots');
   const volumeFailures = readCounter(db, 'volume_failures');

@@ -14,7 +14,7 @@ export interface MetricFamily {
 }
 
 // Every cycle result gets a series from the first write, so `increase()` sees the first failure.
-const CYCLE_RESULTS = ['applied', 'in-sync', 'failed', 'blocked', 'interrupted'];
+const CYCLE_RESULTS = ['applied', 'in-sync', 'failed', 'blocked', 'interrupted', 'deferred'];
 
 /** The Prometheus text exposition format (0.0.4), as node_exporter's textfile collector reads it. */
 export function renderMetrics(snapshot: MetricsSnapshot): string {
@@ -70,6 +70,16 @@ export function metricFamilies(snapshot: MetricsSnapshot): MetricFamily[] {
     counter('capstan_volume_snapshots_total', 'Volume snapshots taken, per app and volume.', counters.volumeSnapshots ?? []),
     counter('capstan_volume_failures_total', 'Volume snapshots, restores, hand-offs and leases that failed, per app, volume and reason.', counters.volumeFailures ?? []),
     counter('capstan_job_failures_total', 'Scheduled job runs that failed or were interrupted, per app and service.', counters.jobFailures ?? []),
+    gauge(
+      'capstan_deferred_apps',
+      'Apps whose change waits, by cause (window: a deploy window, lock: an update lock); 1 while it waits.',
+      (snapshot.deferrals ?? []).map((item) => ({ labels: { app: item.app, cause: item.cause }, value: 1 })),
+    ),
+    gauge(
+      'capstan_deferred_until_timestamp_seconds',
+      'Unix time a waiting change may go out: its deploy window opens, or its update lock reaches update_locks.max_wait.',
+      (snapshot.deferrals ?? []).flatMap((item) => (item.until === undefined ? [] : [{ labels: { app: item.app, cause: item.cause }, value: item.until }])),
+    ),
     gauge('capstan_notifications_pending', 'Notifications waiting to be sent or retried.', [{ labels: {}, value: snapshot.notificationsPending }]),
     gauge(
       'capstan_image_update_available',

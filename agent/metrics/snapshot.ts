@@ -44,4 +44,6 @@ export interface MetricsSnapshot {
   notificationsPending: number;
   /** Services with `update.image` (agent/image-updates): whether the registry serves an update not yet running (quarantined ones excluded). */
   imageUpdates?: { app: string; service: string; available: boolean }[];
+  /** Apps whose change waits for a deploy window or an update lock (agent/deferral/); `until` in Unix seconds. */
+  deferrals?: { app: string; cause: string; until?: number }[];
 }

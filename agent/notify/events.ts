@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.js';
 
-export const EVENT_KINDS = ['deployed', 'rollback', 'quarantined', 'repeated-failure', 'commit-refused', 'volume-failed', 'job-failed', 'operator', 'image-update-available'] as const;
+export const EVENT_KINDS = ['deployed', 'rollback', 'quarantined', 'repeated-failure', 'commit-refused', 'volume-failed', 'job-failed', 'operator', 'image-update-available', 'deferred', 'deferral-lifted'] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 
 /**

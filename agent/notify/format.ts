@@ -26,6 +26,8 @@ const TITLES: Record<EventKind, string> = {
   'job-failed': 'scheduled job failed',
   operator: 'was given a command by an operator',
   'image-update-available': 'found an image update for',
+  deferred: 'deferred a change',
+  'deferral-lifted': 'deployed a change that waited',
 };
 
 // ntfy shows tags that are emoji short codes as emoji.
@@ -39,6 +41,8 @@ const NTFY_TAGS: Record<EventKind, string> = {
   'job-failed': 'alarm_clock',
   operator: 'wrench',
   'image-update-available': 'package',
+  deferred: 'hourglass',
+  'deferral-lifted': 'fast_forward',
 };
 
 export function formatRequest(target: NotifyTarget, event: NotificationEvent, deliveryId: string): OutgoingRequest {

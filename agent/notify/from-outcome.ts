@@ -3,7 +3,7 @@ import type { NotificationEvent } from './events.js';
 
 /** The parts of a cycle's outcome that decide what operators are told. */
 export interface OutcomeFacts {
-  result: 'applied' | 'in-sync' | 'failed' | 'blocked';
+  result: 'applied' | 'in-sync' | 'failed' | 'blocked' | 'deferred';
   commit: string | null;
   reason?: CycleReason;
   /** The error's own code, said instead of the reason when set (`MANIFEST_INVALID`). */
@@ -16,6 +16,10 @@ export interface OutcomeFacts {
   outputs?: { app: string; service: string; subject: string; exitCode: number | null; output: string }[];
   /** Image updates found and not announced before (`update.mode: notify`), each said once. */
   imageUpdates?: { app: string; service: string; image: string; policy: string; running: { tag: string } | null; available: { tag: string; digest: string } | null }[];
+  /** Apps whose change waits (agent/deferral/); `started`: this cycle is the first to hold it back. */
+  deferrals?: { app: string; message: string; until?: string; started: boolean }[];
+  /** Waits lifted this cycle (`--force`, or an update lock past its maximum). */
+  overrides?: { app: string; message: string }[];
 }
 
 /** Lines of each kept output a notification quotes: the end of it, where the error is. */
@@ -48,9 +52,16 @@ export function eventsForOutcome(
   const code = reasonCode(outcome);
   const base = { node: context.node, commit: outcome.commit, reason: code, message: outcome.message ?? '' };
   const events: Omit<NotificationEvent, 'at'>[] = [];
-  if ((outcome.result === 'applied' || outcome.result === 'in-sync') && outcome.rollouts.length > 0) {
+  if ((outcome.result === 'applied' || outcome.result === 'in-sync' || outcome.result === 'deferred') && outcome.rollouts.length > 0) {
     events.push({ ...base, kind: 'deployed', message: `deployed ${outcome.commit?.slice(0, 12)}: ${outcome.rollouts.join(', ')}` });
   }
+  // Said once, when an app starts waiting, and when a wait is lifted; not on every cycle between.
+  for (const wait of outcome.deferrals ?? []) {
+    if (!wait.started) continue;
+    const until = wait.until ? ` until ${wait.until}` : '';
+    events.push({ ...base, kind: 'deferred', app: wait.app, reason: undefined, message: `${wait.app}: change of ${outcome.commit?.slice(0, 12)} waits: ${wait.message}${until}` });
+  }
+  for (const lifted of outcome.overrides ?? []) events.push({ ...base, kind: 'deferral-lifted', app: lifted.app, reason: undefined, message: lifted.message });
   const failedWithOutput = { ...base, message: withOutputs(base.message, outcome.outputs) };
   switch (outcome.reason) {
     case REASON.rolledBack:

@@ -3,6 +3,19 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { RepositoriesFile } from '../storage/repositories-schema.js';
 
+/** Go-style durations: `8h`, `1h30m`, `90s`. */
+const WINDOW_DURATION = '^([0-9]+(\\.[0-9]+)?(h|m|s|ms))+$';
+
+const DeployWindowFile = Type.Object(
+  {
+    schedule: Type.String({ minLength: 1, maxLength: 200, description: 'When the window opens: a cron expression (`0 22 * * 1-5`), in `timezone`.' }),
+    duration: Type.String({ pattern: WINDOW_DURATION, maxLength: 32, description: 'How long it stays open: `8h`, `1h30m`.' }),
+    timezone: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'IANA time zone of the schedule (`Europe/Berlin`); default the host\'s own, as cron.' })),
+    apps: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 1000, description: 'The apps it governs; default every app of this host.' })),
+  },
+  { additionalProperties: false },
+);
+
 export const PolicyFile = Type.Object(
   {
     allow_privileged: Type.Optional(Type.Boolean({ description: 'Allow `privileged: true`.' })),
@@ -56,6 +69,31 @@ export const PolicyFile = Type.Object(
     )),
     mirrors_fail_closed: Type.Optional(Type.Boolean({ description: 'When a mirror does not have an image, fail rather than pull from the original registry.' })),
     repositories: Type.Optional(RepositoriesFile),
+    deploy_windows: Type.Optional(
+      Type.Object(
+        {
+          deny: Type.Optional(Type.Array(DeployWindowFile, { maxItems: 100, description: 'While one of these is open, changed apps wait.' })),
+          allow: Type.Optional(Type.Array(DeployWindowFile, { maxItems: 100, description: 'When any govern an app, its changes wait until one of them is open.' })),
+          drift_repair: Type.Optional(
+            Type.Boolean({
+              description:
+                'While a change waits, repair drift of what runs (default true). false: while a window for every app (one without `apps`) keeps a change waiting, the cycle changes nothing on the host (a change freeze).',
+            }),
+          ),
+        },
+        {
+          additionalProperties: false,
+          description:
+            'When changed apps may be rolled out (as Argo CD\'s sync windows). Outside, a changed app keeps running its current version; apps without a change are still converged. `capstan once --force` / `capstan sync --force` overrides once.',
+        },
+      ),
+    ),
+    update_locks: Type.Optional(
+      Type.Object(
+        { max_wait: Type.Optional(Type.String({ pattern: WINDOW_DURATION, maxLength: 32, description: 'Longest a held update lock delays a rollout (default 1h); then it proceeds, and says so.' })) },
+        { additionalProperties: false, description: 'Update locks of services with `update_lock: true`.' },
+      ),
+    ),
   },
   { additionalProperties: false, description: 'Capstan host policy.' },
 );

@@ -13,6 +13,7 @@ import { sysctlName } from './sysctls.js';
 import { DEFAULT_POLICY, type HostPolicy } from './schema.js';
 import { byteSize } from '../spelling.js';
 import { parseRepositories } from '../storage/repositories.js';
+import { parseWindowDuration, windowProblem, type DeployWindow, type DeployWindows } from '../deferral/windows.js';
 
 let compiled: ValidateFunction | undefined;
 
@@ -30,8 +31,12 @@ export function parsePolicy(text: string, file: string): HostPolicy {
   const policy = data as PolicyFile;
   const { repositories, problem } = parseRepositories(policy.repositories);
   if (problem) throw invalid(file, problem);
+  const deployWindows = parseDeployWindows(policy.deploy_windows, file);
+  const maxWait = policy.update_locks?.max_wait;
   return {
     ...(Object.keys(repositories).length > 0 ? { repositories } : {}),
+    ...(deployWindows ? { deployWindows } : {}),
+    updateLockMaxWaitMs: maxWait === undefined ? DEFAULT_POLICY.updateLockMaxWaitMs : parseWindowDuration(maxWait)!,
     allowPrivileged: policy.allow_privileged ?? DEFAULT_POLICY.allowPrivileged,
     allowHostNetwork: policy.allow_host_network ?? DEFAULT_POLICY.allowHostNetwork,
     allowHostPid: policy.allow_host_pid ?? DEFAULT_POLICY.allowHostPid,
@@ -63,6 +68,22 @@ export async function readPolicyFile(file: string): Promise<HostPolicy> {
     throw new CapstanError('POLICY_INVALID', 'terminal', `cannot read the policy file ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, { file }, { cause: error });
   }
   return parsePolicy(text, file);
+}
+
+/** `deploy_windows:`, each schedule and zone checked now, so a typo is an error at its key and not a window that never opens. */
+function parseDeployWindows(section: PolicyFile['deploy_windows'], file: string): DeployWindows | undefined {
+  if (!section) return undefined;
+  const windows: DeployWindow[] = [];
+  for (const kind of ['deny', 'allow'] as const) {
+    for (const [index, entry] of (section[kind] ?? []).entries()) {
+      const problem = windowProblem(entry.schedule, entry.timezone);
+      if (problem) throw invalid(file, `deploy_windows.${kind}.${index}: ${problem}`);
+      const durationMs = parseWindowDuration(entry.duration)!;
+      if (durationMs <= 0) throw invalid(file, `deploy_windows.${kind}.${index}.duration: must be longer than 0s`);
+      windows.push({ kind, schedule: entry.schedule, durationMs, ...(entry.timezone ? { timezone: entry.timezone } : {}), ...(entry.apps ? { apps: entry.apps } : {}) });
+    }
+  }
+  return { windows, driftRepair: section.drift_repair ?? true };
 }
 
 function invalid(file: string, detail: string): CapstanError {

@@ -6,6 +6,8 @@
 // below is refused.
 
 import type { RepositoryConfig } from '../storage/repositories.js';
+import { DEFAULT_LOCK_MAX_WAIT_MS } from '../deferral/locks.js';
+import type { DeployWindows } from '../deferral/windows.js';
 
 export interface HostPolicy {
   allowPrivileged: boolean;
@@ -40,6 +42,10 @@ export interface HostPolicy {
   mirrorsFailClosed: boolean;
   /** Restic repositories volume snapshots may name (agent/storage/repositories.ts); absent, none. */
   repositories?: Record<string, RepositoryConfig>;
+  /** When changed apps may be rolled out (agent/deferral/windows.ts); absent, at any time. */
+  deployWindows?: DeployWindows;
+  /** Longest a held update lock delays a rollout, ms (`update_locks.max_wait`). */
+  updateLockMaxWaitMs: number;
 }
 
 /** Default largest tmpfs: 1 GiB. */
@@ -78,6 +84,7 @@ export const DEFAULT_POLICY: HostPolicy = {
   allowedSecurityOpts: [],
   mirrors: {},
   mirrorsFailClosed: false,
+  updateLockMaxWaitMs: DEFAULT_LOCK_MAX_WAIT_MS,
 };
 
 /**

@@ -4,8 +4,10 @@ import type { Db } from './db.js';
  * `blocked`: the head commit was not applied because it is quarantined, invalid or refused by
  * signature policy, and nothing failed on the host (the last applied commit keeps running). It
  * waits for a new commit; it is not a failure of the host, so it is not counted as one.
+ * `deferred`: converged, but changed apps wait for a deploy window or an update lock
+ * (agent/deferral/); the commit is not the last applied one until they have gone out.
  */
-export type CycleResult = 'running' | 'applied' | 'in-sync' | 'failed' | 'blocked' | 'interrupted';
+export type CycleResult = 'running' | 'applied' | 'in-sync' | 'failed' | 'blocked' | 'interrupted' | 'deferred';
 
 export interface CycleRecord {
   id: number;
@@ -193,7 +195,7 @@ export class StateStore {
         this.setMeta('last_error', JSON.stringify(lastError));
       } else {
         this.setMeta('last_error', null);
-        if (commit) this.setMeta('last_applied_commit', commit);
+        if (commit && outcome.result !== 'deferred') this.setMeta('last_applied_commit', commit);
       }
     })();
   }

@@ -43,6 +43,7 @@ describe('host policy: parsing the file', () => {
       allowedSecurityOpts: [],
       mirrors: {},
       mirrorsFailClosed: false,
+      updateLockMaxWaitMs: 3_600_000,
     });
     assert.deepEqual(parsePolicy('', 'empty.yaml'), DEFAULT_POLICY, 'an empty file is the default policy');
   });

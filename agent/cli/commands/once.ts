@@ -14,6 +14,7 @@ import { acquireCycleLock, lockTimeoutMs } from '../../state/cycle-lock.js';
 export function onceCommand(): Command {
   return withConfigOptions(new Command('once'))
     .description('run one cycle now; exit 0 when converged, 1 with the reason otherwise')
+    .option('--force', 'deploy changes a deploy window or an update lock holds back, this cycle only (recorded in history)')
     .option('--lock-timeout <duration>', 'how long to wait for a cycle in flight on the same state dir, e.g. 30s, 10m, 0 to refuse at once (CAPSTAN_LOCK_TIMEOUT, default 10m)')
     .action(async (options: Record<string, unknown>) => {
       const config = resolveConfig(configFlags(options));
@@ -35,7 +36,7 @@ export function onceCommand(): Command {
           process.stdout.write(`everything is suspended since ${suspended.at} by ${suspended.user}${suspended.reason ? ` (${suspended.reason})` : ''}; nothing done (\`capstan resume\`)\n`);
           return;
         }
-        const outcome = await (await createReconciler(config, store, logger, secrets, operatorControl(db, config.node))).cycle('once');
+        const outcome = await (await createReconciler(config, store, logger, secrets, operatorControl(db, config.node))).cycle(options.force ? 'once --force' : 'once', { force: options.force === true });
         await hooks.afterCycle(outcome);
         await hooks.flush();
         if (outcome.result === 'failed' || outcome.result === 'blocked') {
@@ -43,7 +44,9 @@ export function onceCommand(): Command {
           process.stderr.write(`capstan: cycle ${outcome.result}: ${reasonCode(outcome)}: ${outcome.message}\n`);
           process.exitCode = 1;
         } else {
-          process.stdout.write(`${outcome.result} at ${outcome.commit?.slice(0, 12)} (${outcome.changes.length} change(s))\n`);
+          // Deferred: converged, but changed apps wait for a deploy window or an update lock.
+          const waits = outcome.result === 'deferred' ? `: ${outcome.message}` : '';
+          process.stdout.write(`${outcome.result} at ${outcome.commit?.slice(0, 12)} (${outcome.changes.length} change(s))${waits}\n`);
         }
       } finally {
         store.close();

@@ -259,6 +259,7 @@ async function normalizeService(app: string, name: string, spec: ServiceManifest
   if (update !== undefined) service.update = update;
   const imageUpdate = normalizeImageUpdate(spec.update, spec, path, problems);
   if (imageUpdate !== undefined) service.imageUpdate = imageUpdate;
+  if (spec.update_lock === true) service.updateLock = true;
   if (command !== undefined) service.command = command;
   if (entrypoint !== undefined) service.entrypoint = entrypoint;
   if (spec.placement) service.placement = spec.placement;

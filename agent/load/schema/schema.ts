@@ -205,6 +205,12 @@ export const Service = Type.Object(
     labels: Type.Optional(Labels),
     healthcheck: Type.Optional(Healthcheck),
     update: Type.Optional(Update),
+    update_lock: Type.Optional(
+      Type.Boolean({
+        description:
+          'Mount the app\'s update lock folder at `/capstan/lock` (as balena\'s update lock): while a file `/capstan/lock/updates.lock` exists, a rollout of this app waits (its images are pulled meanwhile), up to the host\'s `update_locks.max_wait` (default 1h). Create the file before a critical section, remove it after.',
+      }),
+    ),
     replicas: Type.Optional(
       Type.Integer({ minimum: 0, maximum: LIMITS.replicas, default: 1, description: `Number of containers to run, at most ${LIMITS.replicas}; 0 keeps the service defined but stopped. A service with more than one replica cannot publish a fixed host port.` }),
     ),

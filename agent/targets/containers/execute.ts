@@ -11,6 +11,8 @@ import { readiness, recheckDelayMs, type ContainerStateView } from './execute-re
 import type { AuthConfig } from '../registry-auth.js';
 import { writeSecretFiles } from './execute-secret-files.js';
 import { containerCreateOptions } from './execute-spec.js';
+import { LOCK_MOUNT_TARGET, type UpdateLocks } from '../../deferral/locks.js';
+import type { MountSpec } from '../../model.js';
 import type { IsolationCheck } from './execute-isolation.js';
 import type { HostPathCheck } from '../../policy/host-paths.js';
 import type { MountCopies } from '../../source/mount-copies.js';
@@ -52,6 +54,8 @@ export interface ExecuteDeps {
   hostPaths?: HostPathCheck;
   /** Records each hook job's run (SQLite's hook_runs); absent in planner-only tests. */
   hookRuns?: HookRunLog;
+  /** The app folders services with `update_lock: true` mount at /capstan/lock (deferral/locks.ts). */
+  updateLocks?: UpdateLocks;
 }
 
 export interface OperationFailure {
@@ -229,7 +233,10 @@ const EXECUTORS: { [Kind in Operation['kind']]: Executor<OperationOf<Kind>> } = 
     for (const endpoint of endpoints) await deps.isolation?.assertIsolated(endpoint.network, log);
     // The host may have changed since the load (a link planted under a bind root): checked again.
     const hostMounts = deps.hostPaths ? await deps.hostPaths.resolveMounts(service.mounts, `${container.app}/${container.service}`) : service.mounts;
-    const mounts = deps.mountCopies ? await deps.mountCopies.prepare({ commit: plan.commit, container: container.name, mounts: hostMounts }) : hostMounts;
+    const copied = deps.mountCopies ? await deps.mountCopies.prepare({ commit: plan.commit, container: container.name, mounts: hostMounts }) : hostMounts;
+    // Capstan's own folder, outside the host policy's bind roots and the config hash (`updateLock` is in it).
+    const lock: MountSpec[] = service.updateLock && deps.updateLocks ? [{ type: 'bind', source: await deps.updateLocks.prepare(container.app), target: LOCK_MOUNT_TARGET, readOnly: false }] : [];
+    const mounts = [...copied, ...lock];
     const created = await deps.docker.createContainer(
       containerCreateOptions(spec.app, { ...service, mounts }, container.replica, { name: container.name, node: plan.node, commit: plan.commit, endpoints }),
     );

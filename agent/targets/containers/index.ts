@@ -19,6 +19,7 @@ import type { StateStore } from '../../state/store.js';
 import { convergeWith, type TargetStages } from '../converge.js';
 import type { Convergence, RolloutFailure, Target, TargetContext, TargetPlan } from '../target.js';
 import { journalOf } from '../target.js';
+import { createUpdateLocks, type UpdateLocks } from '../../deferral/locks.js';
 
 /** `--target containers` (the default): this engine's containers, given the real engine and files. */
 export function createContainerTarget(context: TargetContext): Target {
@@ -32,6 +33,7 @@ export function createContainerTarget(context: TargetContext): Target {
     mountCopies: createMountCopies({ fs: context.fs, stateDir: context.stateDir }),
     isolation: context.isolation(),
     hostPaths: createHostPathCheck(context.policy),
+    updateLocks: createUpdateLocks(context.stateDir),
   });
 }
 
@@ -49,6 +51,8 @@ export interface ContainerTargetDeps {
   redact?: (text: string) => string;
   /** Checks host bind mounts against the host policy right before a container is created. */
   hostPaths?: HostPathCheck;
+  /** The update lock folders of the apps whose services ask for one (deferral/locks.ts). */
+  updateLocks?: UpdateLocks;
 }
 
 /** Containers on the local Docker engine, converged by observe → plan → execute. */
@@ -137,6 +141,7 @@ export class ContainerTarget implements Target {
               started: (run) => store.hookRunStarted(node, { ...run, cycleId }),
               finished: (id, result, exitCode) => store.hookRunFinished(id, result, exitCode),
             },
+            updateLocks: this.deps.updateLocks,
           });
         } finally {
           store.finishRollout(node);

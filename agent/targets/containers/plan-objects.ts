@@ -18,7 +18,8 @@ export function planImages(builder: PlanBuilder, desired: DesiredState, observed
   const present = new Set(observed.images);
   const operations = new Map<string, number>();
   const services = desired.apps.flatMap((app) => app.services);
-  for (const image of unique(services.filter((service) => !service.build).map((service) => service.image)).sort()) {
+  const wanted = [...services.filter((service) => !service.build).map((service) => service.image), ...(desired.prefetchImages ?? [])];
+  for (const image of unique(wanted).sort()) {
     if (present.has(normalizeImageRef(image))) continue;
     // `platform:` pulls that platform's image, as `docker compose pull` does.
     const platform = services.find((service) => service.image === image && service.platform !== undefined)?.platform;

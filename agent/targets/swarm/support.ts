@@ -32,6 +32,7 @@ export function unsupportedFields(app: App, service: Service, repoFiles: Readonl
   else if (service.networkMode) problems.push(refuse(`network_mode: ${service.networkMode.kind}`, 'Swarm services join overlay networks only'));
   if (service.dependsOn?.length) problems.push(refuse('depends_on', 'Swarm starts services in no order; make the service wait for its dependency itself (retry on start)'));
   if (service.job) problems.push(refuse('schedule', 'scheduled jobs run on the containers target, whose agent starts each run; on Swarm, schedule a replicated-job service from outside (swarm-cronjob) or run this job with --target containers'));
+  if (service.updateLock) problems.push(refuse('update_lock', 'the lock folder is on one host and Swarm moves tasks between nodes; use the containers target'));
   if (service.runtime !== undefined) problems.push(refuse('runtime', 'Swarm services cannot choose an OCI runtime'));
   if (service.privileged) problems.push(refuse('privileged', 'Swarm services cannot run privileged; use cap_add for what it needs'));
   if (service.pid === 'host') problems.push(refuse('pid: host', 'Swarm services cannot share the host\'s PID namespace'));
