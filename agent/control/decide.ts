@@ -45,6 +45,7 @@ export function describeCommand(command: OperatorCommandName, args: CommandArgs)
   if (args.commit) parts.push(args.commit.slice(0, 12));
   if (args.apps) parts.push(args.apps.length > 0 ? args.apps.join(', ') : 'everything');
   if (args.force) parts.push('--force');
+  if (args.image) parts.push(`--image ${args.image}`);
   return parts.join(' ') + (args.reason ? `: ${args.reason}` : '');
 }
 

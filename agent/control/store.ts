@@ -14,6 +14,8 @@ export interface CommandArgs {
   reason?: string;
   /** `sync --force`: passed to the cycle as `force: true` (deploy windows yield to it). */
   force?: boolean;
+  /** `retry --image APP/SERVICE`: the service whose quarantined image updates were lifted. */
+  image?: string;
 }
 
 export interface OperatorCommand {

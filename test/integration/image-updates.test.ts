@@ -120,6 +120,18 @@ describe('image updates', () => {
     assert.equal(result.code, 0, result.stderr);
     assert.deepEqual(await agent.ids(), before);
     assert.match(await status(agent), /quarantined \(its rollout failed\)/);
+
+    // `capstan retry --image` lifts it: the next cycle tries the same digest again (and fails again).
+    const retried = await agent.capstan('retry', '--image', `${agent.app}/web`, '--no-wait');
+    assert.equal(retried.code, 0, retried.stderr);
+    const lifted = JSON.parse((await agent.capstan('status', '--json')).stdout) as { quarantinedImages: unknown[] };
+    assert.deepEqual(lifted.quarantinedImages, []);
+    result = await once(agent);
+    assert.equal(result.code, 1, 'the lifted digest is rolled out again');
+    assert.equal(await runningImage(agent), image);
+    const refused = await agent.capstan('retry', '--image', `${agent.app}/nope`, '--no-wait');
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /NOT_QUARANTINED/);
   });
 
   it('notify mode changes nothing and reports the update (status, metrics)', async (t) => {
