@@ -3,8 +3,18 @@
 // a cron expression (when it opens) and a duration (how long it stays open). Pure arithmetic over
 // an injected `now`, table-tested in test/unit/deploy-windows.test.ts; cron-parser computes the
 // ticks (previous and next, in the window's time zone, daylight saving included).
-import { CronExpressionParser } from 'cron-parser';
+import { createRequire } from 'node:module';
+import type { CronExpressionParser } from 'cron-parser';
 import { validate as validateCron } from 'node-cron';
+
+// cron-parser brings Luxon (~1 MB of JavaScript, ~20 ms to load): required on first use, so that
+// `capstan status` and a `capstan run` whose policy has no window never load it (BENCHMARKS.md,
+// figures 4 and 7). It is CommonJS, so this is the same instance an import would give.
+let parser: typeof CronExpressionParser | undefined;
+function cronParser(): typeof CronExpressionParser {
+  parser ??= (createRequire(import.meta.url)('cron-parser') as typeof import('cron-parser')).CronExpressionParser;
+  return parser;
+}
 
 export interface DeployWindow {
   kind: 'allow' | 'deny';
@@ -67,7 +77,7 @@ export function windowProblem(schedule: string, timezone: string | undefined): s
   // The syntax `--schedule` accepts (node-cron's: five fields, or six with seconds first).
   if (!validateCron(schedule)) return `invalid cron expression '${schedule}': five fields (minute hour day month weekday), or six with seconds first`;
   try {
-    CronExpressionParser.parse(schedule, { tz: timezone, currentDate: new Date(0) }).next();
+    cronParser().parse(schedule, { tz: timezone, currentDate: new Date(0) }).next();
   } catch (error) {
     return `invalid cron expression '${schedule}': ${(error as Error).message}`;
   }
@@ -92,7 +102,7 @@ function formatDuration(ms: number): string {
 }
 
 function ticks(window: DeployWindow, from: number) {
-  return CronExpressionParser.parse(window.schedule, { tz: window.timezone, currentDate: new Date(from) });
+  return cronParser().parse(window.schedule, { tz: window.timezone, currentDate: new Date(from) });
 }
 
 /**

@@ -18,6 +18,7 @@ import type { CycleOutcome } from '../../reconcile.js';
 import * as fs from 'node:fs';
 import http from 'isomorphic-git/http/node';
 import { createHeadCheck, pollIntervalMs, RefPoller } from '../../source/poll.js';
+import { collectGarbage } from '../collect-garbage.js';
 
 export function runCommand(): Command {
   return withConfigOptions(new Command('run'))
@@ -161,6 +162,8 @@ export function runCommand(): Command {
             beat();
             const next = task.getNextRun();
             store.setMeta('next_cycle_at', next ? next.toISOString() : null);
+            // What the cycle allocated is garbage now: collect it before idling (collect-garbage.ts).
+            collectGarbage();
           });
         return inFlight;
       };
