@@ -170,15 +170,20 @@ describe('update locks', () => {
 });
 
 describe('status --watch', () => {
-  it('prints a frame per interval without escape codes when stdout is not a terminal, with the lock, and ends cleanly on Ctrl-C', async (t) => {
+  it('prints a frame per interval without escape codes when stdout is not a terminal, with the lock, pin and suspension, and ends cleanly on Ctrl-C', async (t) => {
     const agent = await agentFor(t, { app: 'watch' });
-    await agent.push({ [`${agent.app}.yaml`]: manifest(agent.app, 'v1', { lock: true }) }, 'v1');
+    const v1 = await agent.push({ [`${agent.app}.yaml`]: manifest(agent.app, 'v1', { lock: true }) }, 'v1');
     assert.equal((await agent.capstan('once')).code, 0);
     await exec('docker', ['exec', (await agent.container('web')).id, 'touch', '/capstan/lock/updates.lock']);
+    // What operators set: no agent runs, so each is applied by the next cycle; the view shows it now.
+    assert.equal((await agent.capstan('pin', v1, '--reason', 'hold v1')).code, 0);
+    assert.equal((await agent.capstan('suspend', agent.app, '--reason', 'maintenance')).code, 0);
     assert.match((await agent.run(['status', '--watch', '--interval', '0s'])).stderr, /--interval must be a duration from 1s to 1h/);
 
     const watcher = agent.spawn(['status', '--watch', '--interval', '1s']);
     await waitForLine(watcher, new RegExp(`^${agent.app}/web\\s+1/1`), 60_000);
+    await waitForLine(watcher, new RegExp(`^pinned: +${v1.slice(0, 12)} by .*: hold v1`), 60_000);
+    await waitForLine(watcher, new RegExp(`^suspended: +${agent.app} by .*: maintenance$`), 60_000);
     await waitForLine(watcher, new RegExp(`^lock: +${agent.app} holds its update lock since `), 60_000);
     // A second frame follows after the interval.
     await waitForLine(watcher, /^capstan .* agent never started/, 60_000);
