@@ -169,6 +169,49 @@ describe('update locks', () => {
   });
 });
 
+describe('capstan run looks again when a wait ends', () => {
+  it('starts a cycle as soon as a holding update lock is released, and when a deny window ends, not at the next scheduled cycle', async (t) => {
+    const agent = await agentFor(t, { app: 'wake' });
+    const dir = await agent.tempDir('policy');
+    const policyFile = join(dir.path, 'policy.yaml');
+    const env = { CAPSTAN_POLICY_FILE: policyFile };
+    await writeFile(policyFile, 'update_locks: { max_wait: 1h }\n');
+    await agent.push({ [`${agent.app}.yaml`]: manifest(agent.app, 'v1', { lock: true }) }, 'v1');
+    assert.equal((await agent.run(['once'], { env })).code, 0);
+    await exec('docker', ['exec', (await agent.container('web')).id, 'touch', '/capstan/lock/updates.lock']);
+    await agent.push({ [`${agent.app}.yaml`]: manifest(agent.app, 'v2', { lock: true }) }, 'v2');
+
+    // The schedule is once a year: only the wake (deferral/wake.ts) can start the cycles below.
+    const runner = agent.spawn(['run', '--schedule', '0 0 1 1 *', '--poll-interval', '1s'], { env });
+    try {
+      const held = await waitForLine(runner, (_line, json) => json?.msg === 'cycle finished', 180_000);
+      assert.equal(held.json?.result, 'deferred', held.line);
+      await exec('docker', ['exec', (await agent.container('web')).id, 'rm', '/capstan/lock/updates.lock']);
+      const released = await waitForLine(runner, (_line, json) => json?.msg === 'cycle finished', 120_000);
+      assert.equal(released.json?.result, 'applied', released.line);
+      assert.equal(await versionOf(agent), 'v2');
+
+      // A deny window in force now, for 45 s (six fields: seconds first), in real time.
+      const opened = new Date(Math.floor(Date.now() / 1000) * 1000);
+      const schedule = `${opened.getUTCSeconds()} ${opened.getUTCMinutes()} ${opened.getUTCHours()} ${opened.getUTCDate()} ${opened.getUTCMonth() + 1} *`;
+      await writeFile(policyFile, `deploy_windows:\n  deny:\n    - { schedule: "${schedule}", duration: 45s, timezone: UTC }\n`);
+      await agent.push({ [`${agent.app}.yaml`]: manifest(agent.app, 'v3', { lock: true }) }, 'v3');
+      const waiting = await waitForLine(runner, (_line, json) => json?.msg === 'cycle finished', 120_000);
+      assert.equal(waiting.json?.result, 'deferred', `the window was over before the push's cycle (a very slow host?): ${waiting.line}`);
+      const due = await waitForLine(runner, (_line, json) => json?.msg === 'a cycle is due when the wait ends', 10_000);
+      assert.equal(due.json?.at, new Date(opened.getTime() + 45_000 + 1_000).toISOString());
+      const ended = await waitForLine(runner, (_line, json) => json?.msg === 'cycle finished', 180_000);
+      assert.equal(ended.json?.result, 'applied', ended.line);
+      assert.equal(await versionOf(agent), 'v3');
+      const cycles = JSON.parse((await agent.capstan('history', '--json')).stdout) as { trigger: string; result: string }[];
+      assert.deepEqual(cycles.map((cycle) => `${cycle.trigger} ${cycle.result}`), ['wait-over applied', 'push deferred', 'lock-released applied', 'startup deferred', 'once applied']);
+    } finally {
+      const stopped = await stopProcess(runner, { signal: 'SIGTERM', timeoutMs: 60_000 });
+      assert.equal(stopped.killed, false, outputOf(runner).stderr);
+    }
+  });
+});
+
 describe('status --watch', () => {
   it('prints a frame per interval without escape codes when stdout is not a terminal, with the lock, pin and suspension, and ends cleanly on Ctrl-C', async (t) => {
     const agent = await agentFor(t, { app: 'watch' });
