@@ -92,6 +92,44 @@ describe('deploy windows', () => {
     assert.equal(JSON.parse((await agent.capstan('status', '--json')).stdout).deferrals.length, 0);
   });
 
+  it('with drift_repair: false, a window of one app leaves that app as it is while the others converge', async (t) => {
+    const agent = await agentFor(t, { app: 'freeze' });
+    const other = `${agent.app}-other`;
+    const dir = await agent.tempDir('policy');
+    const policyFile = join(dir.path, 'policy.yaml');
+    await writeFile(policyFile, `deploy_windows:\n  deny:\n    - { schedule: "0 9 * * 1-5", duration: 8h, timezone: UTC, apps: [${agent.app}] }\n  drift_repair: false\n`);
+    const clock = manualClock('2026-12-04T08:00:00Z');
+    const { reconciler, store } = await reconcilerFor(agent, policyFile, clock);
+    const v1 = await agent.push({ [`${agent.app}.yaml`]: manifest(agent.app, 'v1'), [`${other}.yaml`]: manifest(other, 'v1') }, 'v1');
+    assert.equal((await reconciler.cycle('test')).result, 'applied');
+
+    // Both change in the window; only the app it governs waits, and is left as it is.
+    clock.set('2026-12-04T12:00:00Z');
+    const v2 = await agent.push({ [`${agent.app}.yaml`]: manifest(agent.app, 'v2'), [`${other}.yaml`]: manifest(other, 'v2') }, 'v2');
+    const waiting = await reconciler.cycle('test');
+    assert.equal(waiting.result, 'deferred', waiting.message);
+    assert.deepEqual(waiting.deferrals?.map((item) => [item.app, item.frozen]), [[agent.app, true]]);
+    assert.equal(await versionOf(agent), 'v1');
+    const otherVersion = async () => /^VERSION=(.*)$/m.exec((await exec('docker', ['inspect', '--format', '{{range .Config.Env}}{{println .}}{{end}}', (await agent.container('web', 1, other)).id])).stdout)?.[1];
+    assert.equal(await otherVersion(), 'v2', 'the other app converges');
+
+    // Drift: the frozen app's replica is not recreated; the other app's is.
+    await exec('docker', ['rm', '-f', (await agent.container('web')).id, (await agent.container('web', 1, other)).id]);
+    const next = await reconciler.cycle('test');
+    assert.equal(next.result, 'deferred', next.message);
+    assert.equal((await agent.managed()).some((container) => container.name === `${agent.app}-web-1`), false, 'left as it is');
+    assert.equal(await otherVersion(), 'v2', 'repaired');
+    // Its record stays: it runs v1, the other app v2.
+    assert.deepEqual(store.deployments(agent.node).map((row) => [row.app, row.commit]).sort(), [[agent.app, v1], [other, v2]]);
+    assert.match((await agent.run(['status'], { env: { CAPSTAN_POLICY_FILE: policyFile } })).stdout, new RegExp(`waiting: +${agent.app} .* until 2026-12-04T17:00:00.000Z, left as it is \\(drift_repair: false\\)`));
+
+    // The window ends: the change goes out, the replica with it.
+    clock.set('2026-12-04T17:00:00Z');
+    const applied = await reconciler.cycle('test');
+    assert.equal(applied.result, 'applied', applied.message);
+    assert.equal(await versionOf(agent), 'v2');
+  });
+
   it('`capstan once --force` deploys through a deny window once, and history says so', async (t) => {
     const agent = await agentFor(t, { app: 'force' });
     const dir = await agent.tempDir('policy');

@@ -118,6 +118,21 @@ describe('the deferral gate', () => {
     assert.deepEqual(forced.overridden.map((item) => item.app), ['old', 'shop']);
   });
 
+  it('drift_repair: false freezes the host for a host-wide window, only the waiting app for a window of some apps', () => {
+    const hostWide = decideDeferrals({ ...base, windows: { windows: [deny('0 9 * * 1-5', 8)], driftRepair: false } });
+    assert.equal(hostWide.freeze, true);
+    const perApp = decideDeferrals({ ...base, windows: { windows: [deny('0 9 * * 1-5', 8, { apps: ['shop'] })], driftRepair: false } });
+    assert.equal(perApp.freeze, false, 'blog and old converge');
+    assert.deepEqual(perApp.deferred.map((item) => [item.app, item.frozen]), [['shop', true]]);
+    const repaired = decideDeferrals({ ...base, windows: { windows: [deny('0 9 * * 1-5', 8, { apps: ['shop'] })], driftRepair: true } });
+    assert.deepEqual(repaired.deferred.map((item) => [item.app, item.frozen]), [['shop', undefined]]);
+    // The frozen app is out of what converges and listed with the apps a target never touches.
+    const running = new Map([['shop', app('shop', [service('shop', 'web', 's1')])]]);
+    const converged = withDeferrals({ ...desired, suspendedApps: ['forum'] }, new Set(['shop']), running, new Set(), new Set(['shop']));
+    assert.deepEqual(converged.apps.map((item) => item.name), ['blog']);
+    assert.deepEqual(converged.suspendedApps, ['forum', 'shop']);
+  });
+
   it('defers an app whose lock is held, until update_locks.max_wait after it first held it back', () => {
     const first = decideDeferrals({ ...base, locksHeld: new Set(['shop']) });
     assert.deepEqual(first.deferred.map((item) => [item.app, item.cause, item.until]), [['shop', 'lock', '2026-12-04T13:00:00.000Z']]);

@@ -213,7 +213,10 @@ interface Waits {
 
 function waitLines(waits: Waits): string[] {
   const lines: string[] = [];
-  for (const wait of waits.deferrals) lines.push(`waiting:    ${wait.app} (commit ${wait.commit.slice(0, 12)}): ${wait.message}${wait.until ? ` until ${wait.until}` : ''}, since ${wait.since}`);
+  for (const wait of waits.deferrals) {
+    const frozen = wait.frozen ? ', left as it is (drift_repair: false)' : '';
+    lines.push(`waiting:    ${wait.app} (commit ${wait.commit.slice(0, 12)}): ${wait.message}${wait.until ? ` until ${wait.until}` : ''}${frozen}, since ${wait.since}`);
+  }
   for (const lock of waits.locks.filter((item) => item.held)) lines.push(`lock:       ${lock.app} holds its update lock since ${lock.since}`);
   if ('error' in waits.windows) lines.push(`windows:    cannot read: ${waits.windows.error}`);
   else {
