@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
+import { cleanupCheckouts, convertCompose } from './compose-helpers.js';
 import { changedApps, decideDeferrals, withDeferrals, type Deferral } from '../../agent/deferral/gate.js';
 import { coveringEnd, parseWindowDuration, windowProblem, windowVerdict, type DeployWindow } from '../../agent/deferral/windows.js';
 import { parsePolicy } from '../../agent/policy/index.js';
@@ -150,5 +151,17 @@ describe('the deferral gate', () => {
     assert.deepEqual(mixed.apps.map((item) => `${item.name}:${item.services[0].configHash}`), ['blog:b1', 'old:o1', 'shop:s1']);
     assert.deepEqual(mixed.prefetchImages, ['local/web:1']);
     assert.equal(withDeferrals(desired, new Set(), running, new Set()), desired);
+  });
+});
+
+describe('update_lock in a Compose file', () => {
+  after(cleanupCheckouts);
+  const compose = (value: string) => `services:\n  web:\n    image: local/busybox:1\n    x-capstan:\n      update_lock: ${value}\n`;
+
+  it('comes from x-capstan, and a bad value names the Compose line and key', async () => {
+    const converted = await convertCompose(compose('true'));
+    assert.deepEqual(converted.problems, []);
+    assert.equal(converted.app?.services[0].updateLock, true);
+    assert.match((await convertCompose(compose('"maybe"'))).problems.join('\n'), /^app\/compose\.yaml:5:20: services\.web\.x-capstan\.update_lock: must be a boolean, not a string \[SCHEMA\]$/);
   });
 });
