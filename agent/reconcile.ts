@@ -440,7 +440,8 @@ export class Reconciler {
       });
       const loaded = this.withImages(read, false).loaded;
       const current = loaded.desired.apps.find((candidate) => candidate.name === app);
-      if (current) running.set(app, current);
+      // From another commit: its repository files are that commit's (App.commit).
+      if (current) running.set(app, commit === target.commit ? current : { ...current, commit });
     }
     // A lock file left in the folder of an app whose running version asks for no lock holds nothing.
     const stale = [...locksHeld].filter((app) => !running.get(app)?.services.some((service) => service.updateLock));

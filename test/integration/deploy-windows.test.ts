@@ -130,6 +130,36 @@ describe('deploy windows', () => {
     assert.equal(await versionOf(agent), 'v2');
   });
 
+  it('recreates a removed replica of a waiting app with the repository files of the commit it runs', async (t) => {
+    const agent = await agentFor(t, { app: 'files' });
+    const dir = await agent.tempDir('policy');
+    const policyFile = join(dir.path, 'policy.yaml');
+    await writeFile(policyFile, `deploy_windows:\n  deny:\n    - { schedule: "0 9 * * 1-5", duration: 8h, timezone: UTC, apps: [${agent.app}] }\n`);
+    const clock = manualClock('2026-12-04T08:00:00Z');
+    const { reconciler } = await reconcilerFor(agent, policyFile, clock);
+    const withFile = (version: string) => manifest(agent.app, version).replace('    update:', `    volumes: ["./${agent.app}-files/settings.txt:/settings.txt:ro"]\n    update:`);
+    const settings = async () => (await exec('docker', ['exec', (await agent.container('web')).id, 'cat', '/settings.txt'])).stdout.trim();
+    const v1 = await agent.push({ [`${agent.app}.yaml`]: withFile('v1'), [`${agent.app}-files/settings.txt`]: 'one\n' }, 'v1');
+    assert.equal((await reconciler.cycle('test')).result, 'applied');
+    assert.equal(await settings(), 'one');
+
+    clock.set('2026-12-04T12:00:00Z');
+    const v2 = await agent.push({ [`${agent.app}.yaml`]: withFile('v2'), [`${agent.app}-files/settings.txt`]: 'two\n' }, 'v2');
+    assert.equal((await reconciler.cycle('test')).result, 'deferred');
+    await exec('docker', ['rm', '-f', (await agent.container('web')).id]);
+    const repaired = await reconciler.cycle('test');
+    assert.equal(repaired.result, 'deferred', repaired.message);
+    assert.deepEqual([await versionOf(agent), await settings()], ['v1', 'one'], 'recreated as it ran: v1 with v1\'s file');
+    // Labelled with the commit whose files it mounts, so that commit's checkout is kept while it runs.
+    assert.equal((await agent.container('web')).labels['capstan.commit'], v1);
+
+    clock.set('2026-12-04T17:00:00Z');
+    const applied = await reconciler.cycle('test');
+    assert.equal(applied.result, 'applied', applied.message);
+    assert.deepEqual([await versionOf(agent), await settings()], ['v2', 'two']);
+    assert.equal((await agent.container('web')).labels['capstan.commit'], v2);
+  });
+
   it('`capstan once --force` deploys through a deny window once, and history says so', async (t) => {
     const agent = await agentFor(t, { app: 'force' });
     const dir = await agent.tempDir('policy');
