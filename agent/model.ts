@@ -437,6 +437,12 @@ export interface App {
   removeAnonymousVolumes?: true;
   /** Jobs run before and after the app's rollouts, in order; absent when the manifest has none. */
   hooks?: { preDeploy: HookJob[]; postDeploy: HookJob[] };
+  /**
+   * The commit this app was loaded from, when it is not the desired state's: an app whose change
+   * waits (deploy window, update lock) keeps the version it runs, and a replica recreated
+   * meanwhile mounts that commit's repository files and carries its commit label.
+   */
+  commit?: string;
 }
 
 /** Credentials for one registry host, from the repository's encrypted `capstan.env`. */

@@ -440,7 +440,8 @@ export class Reconciler {
       });
       const loaded = this.withImages(read, false).loaded;
       const current = loaded.desired.apps.find((candidate) => candidate.name === app);
-      if (current) running.set(app, current);
+      // From another commit: its repository files are that commit's (App.commit).
+      if (current) running.set(app, commit === target.commit ? current : { ...current, commit });
     }
     // A lock file left in the folder of an app whose running version asks for no lock holds nothing.
     const stale = [...locksHeld].filter((app) => !running.get(app)?.services.some((service) => service.updateLock));
@@ -453,15 +454,23 @@ export class Reconciler {
     writeDeferrals(store, node, deferrals);
     const waiting = new Set(deferrals.map((item) => item.app));
     const prefetch = new Set(deferrals.filter((item) => item.cause === 'lock').map((item) => item.app));
-    const desired = withDeferrals(target.desired, waiting, running, prefetch);
+    // `drift_repair: false` and a window of some apps: those it keeps waiting are left as they are.
+    const frozen = new Set(deferrals.filter((item) => item.frozen).map((item) => item.app));
+    const desired = withDeferrals(target.desired, waiting, running, prefetch, frozen);
     const commits = new Map(desired.apps.map((app) => [app.name, waiting.has(app.name) ? commitOf.get(app.name)! : target.commit]));
     return { desired, deferrals, overrides: decision.overridden, freeze: decision.freeze, commitOf: commits };
   }
 
-  /** Records what runs after a cycle in which some changes wait; returns the services it deployed. */
+  /**
+   * Records what runs after a cycle in which some changes wait; returns the services it deployed.
+   * Apps left alone (suspended, or frozen while they wait) keep their records: they run what they ran.
+   */
   private recordPartial(desired: DesiredState, commitOf: ReadonlyMap<string, string>): string[] {
     const { store, node } = this.deps;
-    const recorded = new Map(store.deployments(node).map((row) => [`${row.app}/${row.service}`, row.configHash]));
+    const untouched = new Set(desired.suspendedApps ?? []);
+    const before = store.deployments(node);
+    const recorded = new Map(before.map((row) => [`${row.app}/${row.service}`, row.configHash]));
+    const kept = before.filter((row) => untouched.has(row.app));
     const rows = desired.apps.flatMap((app) =>
       app.services.map((service) => ({
         app: app.name,
@@ -473,7 +482,7 @@ export class Reconciler {
         oneShot: isOneShot(service),
       })),
     );
-    store.recordDeployments(node, rows);
+    store.recordDeployments(node, [...kept, ...rows]);
     return rows.filter((row) => recorded.get(`${row.app}/${row.service}`) !== row.configHash).map((row) => `${row.app}/${row.service}`);
   }
 

@@ -19,6 +19,11 @@ export interface Deferral {
   since: string;
   /** ISO time its update lock started holding it back (for `update_locks.max_wait`). */
   lockSince?: string;
+  /**
+   * `deploy_windows.drift_repair: false`: what runs of this app is left exactly as it is while
+   * it waits (no drift repair, as a suspended app); a host-wide window freezes the whole host.
+   */
+  frozen?: boolean;
 }
 
 /** A wait lifted this cycle by `--force` or by the lock's maximum: said in history and notified. */
@@ -46,7 +51,10 @@ export interface GateInput {
 export interface GateDecision {
   deferred: Deferral[];
   overridden: Override[];
-  /** `drift_repair: false` and a host-wide window keeps a change waiting: change nothing at all. */
+  /**
+   * `drift_repair: false` and a host-wide window keeps a change waiting: change nothing at all.
+   * A window of some apps (`apps:`) freezes only the apps it keeps waiting (`Deferral.frozen`).
+   */
   freeze: boolean;
 }
 
@@ -90,9 +98,10 @@ export function decideDeferrals(input: GateInput): GateDecision {
         overridden.push({ app, cause: 'window', message: `forced: ${app} deployed though ${message}` });
         continue;
       }
-      if (windows && !windows.driftRepair && verdict.hostWide) freeze = true;
+      const frozen = windows !== undefined && !windows.driftRepair;
+      if (frozen && verdict.hostWide) freeze = true;
       const until = verdict.until === undefined ? {} : { until: new Date(verdict.until).toISOString() };
-      deferred.push({ app, cause: 'window', commit: desired.commit, message, ...until, since });
+      deferred.push({ app, cause: 'window', commit: desired.commit, message, ...until, since, ...(frozen ? { frozen } : {}) });
       continue;
     }
     if (!input.locksHeld.has(app)) continue;
@@ -116,18 +125,21 @@ export function decideDeferrals(input: GateInput): GateDecision {
  * the running version (`running`, loaded from the commit it was deployed from) of every app that
  * waits. A waiting new app is left out (nothing of it runs yet); a waiting removal keeps the app.
  * `prefetch`: images of the waiting new versions pulled now all the same (update locks), so the
- * rollout is quick once it may go.
+ * rollout is quick once it may go. `frozen`: waiting apps left exactly as they are (drift repair
+ * off), out of `apps` and listed with the suspended apps, which a target never touches.
  */
-export function withDeferrals(desired: DesiredState, waiting: ReadonlySet<string>, running: ReadonlyMap<string, App>, prefetch: ReadonlySet<string>): DesiredState {
+export function withDeferrals(desired: DesiredState, waiting: ReadonlySet<string>, running: ReadonlyMap<string, App>, prefetch: ReadonlySet<string>, frozen: ReadonlySet<string> = new Set()): DesiredState {
   if (waiting.size === 0) return desired;
   const names = new Set([...desired.apps.map((app) => app.name), ...running.keys()]);
   const apps: App[] = [];
   for (const name of [...names].sort()) {
+    if (frozen.has(name)) continue;
     const chosen = waiting.has(name) ? running.get(name) : desired.apps.find((app) => app.name === name);
     if (chosen) apps.push(chosen);
   }
   const images = desired.apps
     .filter((app) => prefetch.has(app.name))
     .flatMap((app) => app.services.filter((service) => !service.build).map((service) => service.image));
-  return { ...desired, apps, ...(images.length > 0 ? { prefetchImages: [...new Set(images)].sort() } : {}) };
+  const untouched = frozen.size === 0 ? {} : { suspendedApps: [...new Set([...(desired.suspendedApps ?? []), ...frozen])].sort() };
+  return { ...desired, apps, ...untouched, ...(images.length > 0 ? { prefetchImages: [...new Set(images)].sort() } : {}) };
 }

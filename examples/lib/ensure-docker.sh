@@ -109,8 +109,10 @@ capstan_wait_for_docker() {
 capstan_start_dockerd() {
   local log="${CAPSTAN_DOCKERD_LOG:-/var/log/capstan-dockerd.log}"
   # setsid detaches dockerd from this script's session, so it outlives the script and CI step.
+  # The background job's own streams go to /dev/null too: the shell that waits on dockerd would
+  # otherwise hold the caller's stdout open, and `bash test/run.sh | grep …` would never end.
   # shellcheck disable=SC2016 # expanded by the inner sh
-  capstan_as_root sh -c 'exec setsid nohup dockerd "$@" >>"$0" 2>&1 </dev/null' "$log" "$@" &
+  capstan_as_root sh -c 'exec setsid nohup dockerd "$@" >>"$0" 2>&1 </dev/null' "$log" "$@" </dev/null >/dev/null 2>&1 &
   echo "ensure-docker: starting dockerd${*:+ $*} (log $log)" >&2
   if capstan_wait_for_docker watch; then
     return 0

@@ -83,12 +83,13 @@ export interface CleanupReport {
  */
 export async function cleanupNode(node: string): Promise<CleanupReport> {
   // A pass can race an agent process that is still dying (a container it created after the
-  // listing keeps a network or volume busy): up to 3 passes, 1 s apart, before giving up.
+  // listing keeps a network or volume busy, or the engine is still releasing an endpoint): up to
+  // 5 passes, 1 s apart, before giving up.
   for (let pass = 1; ; pass++) {
     try {
       return await cleanupPass(node);
     } catch (error) {
-      if (pass >= 3) throw error;
+      if (pass >= 5) throw error;
       await new Promise((resolve) => setTimeout(resolve, 1000));
     }
   }
@@ -99,17 +100,23 @@ async function cleanupPass(node: string): Promise<CleanupReport> {
   const failures: unknown[] = [];
   const report: CleanupReport = { containers: 0, networks: 0, volumes: 0 };
 
+  // Containers that joined another's network namespace (sidecars, `network_mode: service:`) go
+  // first: force-removing the namespace's owner while they are still in it can leave a stale
+  // endpoint behind, and the network then refuses removal ("has active endpoints").
   const containers = await docker.listContainers({ all: true, filters });
-  await Promise.all(
-    containers.map(async (container) => {
-      try {
-        await removeTolerantly(() => docker.getContainer(container.Id).remove({ force: true, v: true }));
-        report.containers++;
-      } catch (error) {
-        failures.push(error);
-      }
-    }),
-  );
+  const joined = (container: Docker.ContainerInfo) => (container.HostConfig?.NetworkMode ?? '').startsWith('container:');
+  for (const group of [containers.filter(joined), containers.filter((container) => !joined(container))]) {
+    await Promise.all(
+      group.map(async (container) => {
+        try {
+          await removeTolerantly(() => docker.getContainer(container.Id).remove({ force: true, v: true }));
+          report.containers++;
+        } catch (error) {
+          failures.push(error);
+        }
+      }),
+    );
+  }
 
   const networks = await docker.listNetworks({ filters });
   for (const network of networks) {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
+import { cleanupCheckouts, convertCompose } from './compose-helpers.js';
 import { changedApps, decideDeferrals, withDeferrals, type Deferral } from '../../agent/deferral/gate.js';
 import { coveringEnd, parseWindowDuration, windowProblem, windowVerdict, type DeployWindow } from '../../agent/deferral/windows.js';
 import { parsePolicy } from '../../agent/policy/index.js';
@@ -118,6 +119,21 @@ describe('the deferral gate', () => {
     assert.deepEqual(forced.overridden.map((item) => item.app), ['old', 'shop']);
   });
 
+  it('drift_repair: false freezes the host for a host-wide window, only the waiting app for a window of some apps', () => {
+    const hostWide = decideDeferrals({ ...base, windows: { windows: [deny('0 9 * * 1-5', 8)], driftRepair: false } });
+    assert.equal(hostWide.freeze, true);
+    const perApp = decideDeferrals({ ...base, windows: { windows: [deny('0 9 * * 1-5', 8, { apps: ['shop'] })], driftRepair: false } });
+    assert.equal(perApp.freeze, false, 'blog and old converge');
+    assert.deepEqual(perApp.deferred.map((item) => [item.app, item.frozen]), [['shop', true]]);
+    const repaired = decideDeferrals({ ...base, windows: { windows: [deny('0 9 * * 1-5', 8, { apps: ['shop'] })], driftRepair: true } });
+    assert.deepEqual(repaired.deferred.map((item) => [item.app, item.frozen]), [['shop', undefined]]);
+    // The frozen app is out of what converges and listed with the apps a target never touches.
+    const running = new Map([['shop', app('shop', [service('shop', 'web', 's1')])]]);
+    const converged = withDeferrals({ ...desired, suspendedApps: ['forum'] }, new Set(['shop']), running, new Set(), new Set(['shop']));
+    assert.deepEqual(converged.apps.map((item) => item.name), ['blog']);
+    assert.deepEqual(converged.suspendedApps, ['forum', 'shop']);
+  });
+
   it('defers an app whose lock is held, until update_locks.max_wait after it first held it back', () => {
     const first = decideDeferrals({ ...base, locksHeld: new Set(['shop']) });
     assert.deepEqual(first.deferred.map((item) => [item.app, item.cause, item.until]), [['shop', 'lock', '2026-12-04T13:00:00.000Z']]);
@@ -135,5 +151,17 @@ describe('the deferral gate', () => {
     assert.deepEqual(mixed.apps.map((item) => `${item.name}:${item.services[0].configHash}`), ['blog:b1', 'old:o1', 'shop:s1']);
     assert.deepEqual(mixed.prefetchImages, ['local/web:1']);
     assert.equal(withDeferrals(desired, new Set(), running, new Set()), desired);
+  });
+});
+
+describe('update_lock in a Compose file', () => {
+  after(cleanupCheckouts);
+  const compose = (value: string) => `services:\n  web:\n    image: local/busybox:1\n    x-capstan:\n      update_lock: ${value}\n`;
+
+  it('comes from x-capstan, and a bad value names the Compose line and key', async () => {
+    const converted = await convertCompose(compose('true'));
+    assert.deepEqual(converted.problems, []);
+    assert.equal(converted.app?.services[0].updateLock, true);
+    assert.match((await convertCompose(compose('"maybe"'))).problems.join('\n'), /^app\/compose\.yaml:5:20: services\.web\.x-capstan\.update_lock: must be a boolean, not a string \[SCHEMA\]$/);
   });
 });

@@ -11,6 +11,7 @@ import { systemClock } from '../../agent/clock.js';
 import { CapstanError } from '../../agent/errors.js';
 import type { DesiredState } from '../../agent/model.js';
 import { Reconciler } from '../../agent/reconcile.js';
+import { DEFAULT_POLICY } from '../../agent/policy/schema.js';
 import type { Checkout, GitSource } from '../../agent/source/index.js';
 import { openDb } from '../../agent/state/db.js';
 import { StateStore } from '../../agent/state/store.js';
@@ -26,9 +27,11 @@ class FakeSource implements GitSource {
   head = '';
   fetchError: unknown;
   constructor(private readonly dir: string) {}
-  commit(id: string, manifest: string): void {
+  /** `others`: more manifest files of the commit, by file name. */
+  commit(id: string, manifest: string, others: Record<string, string> = {}): void {
     mkdirSync(join(this.dir, id), { recursive: true });
     writeFileSync(join(this.dir, id, 'shop.yaml'), manifest);
+    for (const [file, text] of Object.entries(others)) writeFileSync(join(this.dir, id, file), text);
     this.head = id;
     this.history.push(id);
   }
@@ -288,6 +291,21 @@ describe('Reconciler with operator control (capstan pin, suspend)', () => {
     assert.equal(outcome.reason, 'ROLLED_BACK');
     assert.equal(store.quarantineOf(node, 'c1')?.reason, 'ROLLOUT_FAILED');
     assert.equal(store.lastAppliedCommit, 'c2');
+  });
+
+  it('keeps a suspended app\'s deployment record through a cycle in which another app waits for its window', async () => {
+    // A deny window of shop always in force (every minute, for a minute: the chain never ends).
+    const deployWindows = { windows: [{ kind: 'deny' as const, schedule: '* * * * *', durationMs: 60_000, apps: ['shop'] }], driftRepair: true };
+    const control = { suspendedApps: () => suspended, pinnedCommit: () => pinned, pinChecked: () => undefined };
+    const gated = new Reconciler({ source, target, store, logger, clock: systemClock, node, path: '.', hashKey: new Uint8Array(32).fill(7), control, policy: async () => ({ ...DEFAULT_POLICY, deployWindows }) });
+    const blog = (version: string) => manifest(version).replace('app: shop', 'app: blog');
+    source.commit('c1', manifest('1'), { 'blog.yaml': blog('1') });
+    assert.equal((await reconciler.cycle('test')).result, 'applied', 'deployed before the window');
+    suspended = ['blog'];
+    source.commit('c2', manifest('2'), { 'blog.yaml': blog('2') });
+    const waiting = await gated.cycle('test');
+    assert.equal(waiting.result, 'deferred', waiting.message);
+    assert.deepEqual(store.deployments(node).map((row) => [row.app, row.commit]).sort(), [['blog', 'c1'], ['shop', 'c1']], 'blog runs what it ran');
   });
 
   it('converges without a suspended app, naming it, and keeps its deployment record', async () => {

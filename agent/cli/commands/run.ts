@@ -18,6 +18,8 @@ import type { CycleOutcome } from '../../reconcile.js';
 import * as fs from 'node:fs';
 import http from 'isomorphic-git/http/node';
 import { createHeadCheck, pollIntervalMs, RefPoller } from '../../source/poll.js';
+import { createUpdateLocks } from '../../deferral/locks.js';
+import { DeferralWake } from '../../deferral/wake.js';
 import { collectGarbage } from '../collect-garbage.js';
 
 export function runCommand(): Command {
@@ -146,6 +148,21 @@ export function runCommand(): Command {
       };
       const jobTimer = setInterval(lookAtJobs, JOB_LOOK_INTERVAL_MS);
 
+      // Changes that wait (deploy window, update lock) go out when they may: a cycle at the
+      // earliest `until` of the waits, and one as soon as a holding lock file is gone
+      // (deferral/wake.ts), not only at the next scheduled cycle.
+      const locks = createUpdateLocks(config.stateDir);
+      const wake = new DeferralWake({ clock: systemClock, held: (app) => locks.held(app), wake: (trigger) => void runCycle(trigger) });
+      let wakeAt: number | undefined;
+      let wakeSaid: number | undefined;
+      const armWake = (outcome: CycleOutcome | undefined) => {
+        wakeAt = wake.arm(outcome?.deferrals ?? []);
+        // Said once per end, not at each cycle of a long wait.
+        if (wakeAt !== undefined && wakeAt !== wakeSaid) logger.info({ at: new Date(wakeAt).toISOString() }, 'a cycle is due when the wait ends');
+        wakeSaid = wakeAt;
+        return outcome;
+      };
+
       let inFlight: Promise<unknown> | undefined;
       const runCycle = (trigger: string) => {
         if (inFlight) {
@@ -153,15 +170,19 @@ export function runCommand(): Command {
           return inFlight;
         }
         clearTimeout(retryTimer);
+        wake.disarm();
+        wakeAt = undefined;
         inFlight = (jobLook ?? Promise.resolve())
           .then(() => lockedCycle(trigger))
+          .then(armWake)
           .then(scheduleRetry)
           .catch((error: unknown) => logger.error({ error: String(error) }, 'cycle crashed'))
           .finally(() => {
             inFlight = undefined;
             beat();
-            const next = task.getNextRun();
-            store.setMeta('next_cycle_at', next ? next.toISOString() : null);
+            const scheduled = task.getNextRun()?.getTime();
+            const next = wakeAt !== undefined && (scheduled === undefined || wakeAt < scheduled) ? wakeAt : scheduled;
+            store.setMeta('next_cycle_at', next !== undefined ? new Date(next).toISOString() : null);
             // What the cycle allocated is garbage now: collect it before idling (collect-garbage.ts).
             collectGarbage();
           });
@@ -206,6 +227,7 @@ export function runCommand(): Command {
           await poller?.stop();
           await inFlight;
           clearTimeout(retryTimer);
+          wake.disarm();
           await jobLook;
           await jobs.stop();
           await hooks.stop();

@@ -4,7 +4,7 @@ import { LOCK_FILE, processExists, readHolder } from '../../state/cycle-lock.js'
 import { TARGETS } from '../../targets/index.js';
 import { resolveConfig } from '../config.js';
 import { configFlags, withConfigOptions } from '../options.js';
-import { readyCell, renderStatus, statusReport, type ServiceStatus, type StatusReport } from '../status-report.js';
+import { controlLines, readyCell, renderStatus, statusReport, type ServiceStatus, type StatusReport } from '../status-report.js';
 import { CapstanError } from '../../errors.js';
 import type { StateStore } from '../../state/store.js';
 import type { Db } from '../../state/db.js';
@@ -166,7 +166,7 @@ async function watch(config: Config, intervalMs: number): Promise<void> {
   }
 }
 
-/** The compact view: one line of agent and commits, one per service (ready, rollout), then what waits. */
+/** The compact view: one line of agent and commits, one per service (ready, rollout), then pins, suspensions and what waits. */
 function watchFrame(report: StatusReport, waits: Waits, at: string): string[] {
   const last = report.lastCycle;
   const lines = [
@@ -178,6 +178,8 @@ function watchFrame(report: StatusReport, waits: Waits, at: string): string[] {
     return [`${service.app}/${service.service}`, readyCell(service), service.health, rollout ? `${rollout.done}/${rollout.total} ${rollout.phase}` : '-'];
   });
   lines.push(...renderTable(['SERVICE', 'READY', 'HEALTH', 'ROLLOUT'], rows).trimEnd().split('\n'));
+  // What operators set (`capstan pin`, `suspend`), as plain `status` says it.
+  lines.push(...controlLines(report));
   for (const entry of report.quarantined) lines.push(`quarantined ${entry.commit.slice(0, 12)}: ${entry.reason}`);
   lines.push(...waitLines(waits));
   if (report.lastError) lines.push(`last error [${report.lastError.code}]: ${report.lastError.message.split('\n')[0]}`);
@@ -211,7 +213,10 @@ interface Waits {
 
 function waitLines(waits: Waits): string[] {
   const lines: string[] = [];
-  for (const wait of waits.deferrals) lines.push(`waiting:    ${wait.app} (commit ${wait.commit.slice(0, 12)}): ${wait.message}${wait.until ? ` until ${wait.until}` : ''}, since ${wait.since}`);
+  for (const wait of waits.deferrals) {
+    const frozen = wait.frozen ? ', left as it is (drift_repair: false)' : '';
+    lines.push(`waiting:    ${wait.app} (commit ${wait.commit.slice(0, 12)}): ${wait.message}${wait.until ? ` until ${wait.until}` : ''}${frozen}, since ${wait.since}`);
+  }
   for (const lock of waits.locks.filter((item) => item.held)) lines.push(`lock:       ${lock.app} holds its update lock since ${lock.since}`);
   if ('error' in waits.windows) lines.push(`windows:    cannot read: ${waits.windows.error}`);
   else {

@@ -208,7 +208,7 @@ export const Service = Type.Object(
     update_lock: Type.Optional(
       Type.Boolean({
         description:
-          'Mount the app\'s update lock folder at `/capstan/lock` (as balena\'s update lock): while a file `/capstan/lock/updates.lock` exists, a rollout of this app waits (its images are pulled meanwhile), up to the host\'s `update_locks.max_wait` (default 1h). Create the file before a critical section, remove it after.',
+          'Mount the app\'s update lock folder at `/capstan/lock` (as balena\'s update lock): while a file `/capstan/lock/updates.lock` exists, a rollout of this app waits (its images are pulled meanwhile), up to the host\'s `update_locks.max_wait` (default 1h). Create the file before a critical section, remove it after. Compose: `x-capstan: {update_lock: true}`.',
       }),
     ),
     replicas: Type.Optional(

@@ -233,12 +233,14 @@ const EXECUTORS: { [Kind in Operation['kind']]: Executor<OperationOf<Kind>> } = 
     for (const endpoint of endpoints) await deps.isolation?.assertIsolated(endpoint.network, log);
     // The host may have changed since the load (a link planted under a bind root): checked again.
     const hostMounts = deps.hostPaths ? await deps.hostPaths.resolveMounts(service.mounts, `${container.app}/${container.service}`) : service.mounts;
-    const copied = deps.mountCopies ? await deps.mountCopies.prepare({ commit: plan.commit, container: container.name, mounts: hostMounts }) : hostMounts;
+    // A waiting app keeps the version it runs: its files and label are its own commit's (App.commit).
+    const commit = spec.app.commit ?? plan.commit;
+    const copied = deps.mountCopies ? await deps.mountCopies.prepare({ commit, container: container.name, mounts: hostMounts }) : hostMounts;
     // Capstan's own folder, outside the host policy's bind roots and the config hash (`updateLock` is in it).
     const lock: MountSpec[] = service.updateLock && deps.updateLocks ? [{ type: 'bind', source: await deps.updateLocks.prepare(container.app), target: LOCK_MOUNT_TARGET, readOnly: false }] : [];
     const mounts = [...copied, ...lock];
     const created = await deps.docker.createContainer(
-      containerCreateOptions(spec.app, { ...service, mounts }, container.replica, { name: container.name, node: plan.node, commit: plan.commit, endpoints }),
+      containerCreateOptions(spec.app, { ...service, mounts }, container.replica, { name: container.name, node: plan.node, commit, endpoints }),
     );
     await writeSecretFiles(created, service.secretFiles, spec.secretOwner);
     // Joined before the first start; a crash in between leaves a created container whose
