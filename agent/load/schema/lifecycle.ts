@@ -9,10 +9,14 @@ export const MAX_LIFECYCLE_HOOKS = 100;
 
 const HookEnvironment = Type.Union(
   [
-    Type.Record(Type.String({ pattern: VARIABLE_NAME_PATTERN }), Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Null()]), {
-      additionalProperties: false,
-      maxProperties: LIMITS.map,
-    }),
+    Type.Record(
+      Type.String({ pattern: VARIABLE_NAME_PATTERN }),
+      Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Null()], { description: 'A string; numbers and booleans are converted to strings, and an empty value (null) to the empty string.' }),
+      {
+        additionalProperties: false,
+        maxProperties: LIMITS.map,
+      },
+    ),
     Type.Array(Type.String(), { maxItems: LIMITS.map, description: '`KEY=VALUE` items; `KEY` alone means an empty value.' }),
   ],
   {
