@@ -19,6 +19,8 @@ export function normalizeLifecycle(spec: ServiceManifest, path: KeyPath, problem
 function hooks(list: HookManifest[], path: KeyPath, problems: PathProblem[]): LifecycleHook[] {
   return list.flatMap((spec, index) => {
     const at: KeyPath = [...path, index];
+    const environment = spec.environment === undefined ? undefined : toStringMap(spec.environment, [...at, 'environment'], { what: 'variable' });
+    problems.push(...(environment?.problems ?? []));
     const split = typeof spec.command === 'string' ? shellSplit(spec.command) : { words: spec.command };
     if ('error' in split) {
       problems.push({ code: 'COMMAND_INVALID', path: [...at, 'command'], message: split.error });
@@ -32,11 +34,7 @@ function hooks(list: HookManifest[], path: KeyPath, problems: PathProblem[]): Li
     if (spec.user !== undefined) hook.user = spec.user;
     if (spec.privileged !== undefined) hook.privileged = spec.privileged;
     if (spec.working_dir !== undefined) hook.workingDir = spec.working_dir;
-    if (spec.environment !== undefined) {
-      const environment = toStringMap(spec.environment, [...at, 'environment'], { what: 'variable' });
-      problems.push(...environment.problems);
-      hook.environment = environment.map;
-    }
+    if (environment !== undefined) hook.environment = environment.map;
     return [hook];
   });
 }
