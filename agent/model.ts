@@ -186,6 +186,22 @@ export interface HookJob {
   environment: Record<string, string>;
 }
 
+/**
+ * A lifecycle hook of a service (Compose's `post_start` / `pre_stop`): a command run with the
+ * Docker exec API in each replica, after Capstan starts it or before Capstan stops it.
+ */
+export interface LifecycleHook {
+  command: string[];
+  /** Absent: the container's own user. */
+  user?: string;
+  /** Decided by the host policy, like the service's `privileged`. */
+  privileged?: boolean;
+  /** Absent: the container's own working directory. */
+  workingDir?: string;
+  /** Over the container's environment; values may be secrets: never log, print or label them. */
+  environment?: Record<string, string>;
+}
+
 /** Limits in Docker's units: nano-CPUs and bytes. */
 export interface ResourcesSpec {
   nanoCpus?: number;
@@ -375,6 +391,12 @@ export interface Service {
   /** Docker's Blkio* settings; rates in bytes or operations per second. */
   blkio?: BlkioSpec;
   deviceCgroupRules?: string[];
+  /** Docker's CgroupParent: the host cgroup the container is placed under; allowed by the host policy. */
+  cgroupParent?: string;
+  /** Run in each replica after every start Capstan makes, in order; a failure fails the start. In the config hash. */
+  postStart?: LifecycleHook[];
+  /** Run in each replica before Capstan stops it, in order, bounded by the stop grace period; a failure is logged only. In the config hash. */
+  preStop?: LifecycleHook[];
   /** Microseconds. */
   cpuRtRuntime?: number;
   cpuRtPeriod?: number;

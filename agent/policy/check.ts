@@ -26,7 +26,7 @@ export interface PolicyRefusal {
 
 type PolicyService = Pick<
   Service,
-  'privileged' | 'networkMode' | 'pid' | 'devices' | 'cdiDevices' | 'gpus' | 'deviceCgroupRules' | 'capAdd' | 'runtime' | 'mounts' | 'sysctls' | 'securityOpt' | 'ipc' | 'uts' | 'usernsMode' | 'cgroup' | 'tmpfs'
+  'privileged' | 'postStart' | 'preStop' | 'cgroupParent' | 'networkMode' | 'pid' | 'devices' | 'cdiDevices' | 'gpus' | 'deviceCgroupRules' | 'capAdd' | 'runtime' | 'mounts' | 'sysctls' | 'securityOpt' | 'ipc' | 'uts' | 'usernsMode' | 'cgroup' | 'tmpfs'
 >;
 
 const SETTING_HINT = 'in the policy file (--policy-file, CAPSTAN_POLICY_FILE) to allow it';
@@ -57,6 +57,20 @@ export async function policyRefusals(service: PolicyService, policy: HostPolicy,
 export function fieldRefusals(service: Omit<PolicyService, 'mounts'>, policy: HostPolicy): PolicyRefusal[] {
   const refusals: PolicyRefusal[] = [];
   if (service.privileged && !policy.allowPrivileged) refusals.push({ key: ['privileged'], message: refused('privileged mode', 'allow_privileged: true'), grant: { allow_privileged: true } });
+  for (const kind of ['post_start', 'pre_stop'] as const) {
+    (kind === 'post_start' ? service.postStart : service.preStop)?.forEach((hook, index) => {
+      if (!hook.privileged || policy.allowPrivileged) return;
+      refusals.push({ key: [kind, index, 'privileged'], message: refused(`a privileged ${kind} hook`, 'allow_privileged: true'), grant: { allow_privileged: true } });
+    });
+  }
+  if (service.cgroupParent !== undefined && !policy.allowedCgroupParents.includes(cgroupParentName(service.cgroupParent))) {
+    const parent = cgroupParentName(service.cgroupParent);
+    refusals.push({
+      key: ['cgroup_parent'],
+      message: refused(`cgroup parent ${parent} (the container is placed in a host cgroup of its choosing, outside the limits Docker gives it)`, `allowed_cgroup_parents: [${parent}]`),
+      grant: { allowed_cgroup_parents: [parent] },
+    });
+  }
   if (service.networkMode?.kind === 'host' && !policy.allowHostNetwork) {
     refusals.push({ key: ['network_mode'], message: refused("the host's network (network_mode: host)", 'allow_host_network: true'), grant: { allow_host_network: true } });
   }
@@ -112,6 +126,11 @@ export function fieldRefusals(service: Omit<PolicyService, 'mounts'>, policy: Ho
     if (refusal) refusals.push({ key: ['tmpfs'], ...refusal });
   }
   return refusals;
+}
+
+/** A cgroup parent as the policy lists it: without a trailing slash (`/capstan/` is `/capstan`). */
+export function cgroupParentName(parent: string): string {
+  return parent.length > 1 ? parent.replace(/\/+$/, '') : parent;
 }
 
 /** The setting a host-path refusal names (`set allow_docker_socket: true`, `set bind_roots: [/srv]`), as a grant. */

@@ -62,6 +62,12 @@ export const PolicyFile = Type.Object(
         description: '`security_opt` values allowed beyond `no-new-privileges`: `seccomp=unconfined`, `apparmor=unconfined`, `label=disable`, `seccomp=./profile.json`…',
       }),
     ),
+    allowed_cgroup_parents: Type.Optional(
+      Type.Array(Type.String({ pattern: '^[A-Za-z0-9_./@:-]+$', maxLength: 4096 }), {
+        description:
+          'Host cgroups `cgroup_parent` may place containers under, each exactly as written (`/capstan-apps`, or `apps.slice` with the systemd cgroup driver): outside the limits Docker gives a container, inside those of the cgroup chosen.',
+      }),
+    ),
     mirrors: Type.Optional(Type.Record(
       Type.String({ pattern: '^[A-Za-z0-9.-]+(:[0-9]{1,5})?$' }),
       Type.String({ pattern: '^[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[a-z0-9._/-]*)?$' }),

@@ -10,6 +10,7 @@ import { POLICY_SCHEMA_FILE, readSchemaFile } from '../schema-file.js';
 import type { PolicyFile } from './file-schema.js';
 import { securityOption } from '../spelling.js';
 import { sysctlName } from './sysctls.js';
+import { cgroupParentName } from './check.js';
 import { DEFAULT_POLICY, type HostPolicy } from './schema.js';
 import { byteSize } from '../spelling.js';
 import { parseRepositories } from '../storage/repositories.js';
@@ -55,6 +56,7 @@ export function parsePolicy(text: string, file: string): HostPolicy {
     maxTmpfsBytes: policy.max_tmpfs_size === undefined ? DEFAULT_POLICY.maxTmpfsBytes : byteSize(policy.max_tmpfs_size),
     allowedSysctls: (policy.allowed_sysctls ?? []).map(sysctlName),
     allowedSecurityOpts: (policy.allowed_security_opts ?? []).map(securityOption),
+    allowedCgroupParents: (policy.allowed_cgroup_parents ?? []).map(cgroupParentName),
     mirrors: Object.fromEntries(Object.entries(policy.mirrors ?? {}).map(([host, mirror]) => [host === 'index.docker.io' ? 'docker.io' : host, mirror.replace(/\/+$/, '')])),
     mirrorsFailClosed: policy.mirrors_fail_closed ?? false,
   };

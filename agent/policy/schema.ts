@@ -34,6 +34,8 @@ export interface HostPolicy {
   maxTmpfsBytes: number;
   /** Sysctl names (dotted) or `prefix.*` beyond the `net.*` ones Docker namespaces per container. */
   allowedSysctls: string[];
+  /** Host cgroups (`cgroup_parent`) containers may be placed under, as written (no trailing slash). */
+  allowedCgroupParents: string[];
   /** security_opt values beyond `no-new-privileges`, spelled `name=value` (agent/spelling.ts). */
   allowedSecurityOpts: string[];
   /** Registry host (`docker.io`, `ghcr.io`, `host:port`) → mirror (`host[:port][/prefix]`). */
@@ -82,6 +84,7 @@ export const DEFAULT_POLICY: HostPolicy = {
   maxTmpfsBytes: DEFAULT_MAX_TMPFS_BYTES,
   allowedSysctls: [],
   allowedSecurityOpts: [],
+  allowedCgroupParents: [],
   mirrors: {},
   mirrorsFailClosed: false,
   updateLockMaxWaitMs: DEFAULT_LOCK_MAX_WAIT_MS,

@@ -10,11 +10,11 @@ import { DEFAULT_RUNTIMES, type HostPolicy } from './schema.js';
 
 const ORDER: (keyof PolicyGrant)[] = [
   'allow_privileged', 'allow_host_network', 'allow_host_pid', 'allow_host_ipc', 'allow_host_uts', 'allow_host_userns', 'allow_host_cgroup', 'allow_docker_socket', 'allow_devices',
-  'allowed_capabilities', 'bind_roots', 'allowed_runtimes', 'allowed_sysctls', 'allowed_security_opts',
+  'allowed_capabilities', 'bind_roots', 'allowed_runtimes', 'allowed_sysctls', 'allowed_security_opts', 'allowed_cgroup_parents',
   'allowed_volume_names', 'allowed_tmpfs_options', 'max_tmpfs_size',
 ];
 
-type ListKey = 'allowed_capabilities' | 'bind_roots' | 'allowed_runtimes' | 'allowed_sysctls' | 'allowed_security_opts' | 'allowed_volume_names' | 'allowed_tmpfs_options';
+type ListKey = 'allowed_capabilities' | 'bind_roots' | 'allowed_runtimes' | 'allowed_sysctls' | 'allowed_security_opts' | 'allowed_cgroup_parents' | 'allowed_volume_names' | 'allowed_tmpfs_options';
 
 function current(policy: HostPolicy): Record<ListKey, string[]> {
   return {
@@ -24,6 +24,7 @@ function current(policy: HostPolicy): Record<ListKey, string[]> {
     allowed_runtimes: policy.allowedRuntimes.length > 0 ? policy.allowedRuntimes : DEFAULT_RUNTIMES,
     allowed_sysctls: policy.allowedSysctls,
     allowed_security_opts: policy.allowedSecurityOpts,
+    allowed_cgroup_parents: policy.allowedCgroupParents,
     allowed_volume_names: policy.allowedVolumeNames,
     allowed_tmpfs_options: policy.allowedTmpfsOptions,
   };

@@ -129,13 +129,13 @@ describe('Compose folders deployed end to end', () => {
     assert.equal(deployed.code, 0, deployed.stderr);
     const before = await agent.ids();
     await agent.push({
-      [`apps/${shop}/compose.yaml`]: shopCompose(shop, '    cgroup_parent: legacy\n'),
+      [`apps/${shop}/compose.yaml`]: shopCompose(shop, '    isolation: process\n'),
       ...notesFiles(notes, 'changed'),
     }, 'harden web');
 
     const result = await agent.capstan('once');
     assert.equal(result.code, 1);
-    assert.match(result.stderr, new RegExp(`apps/${shop}/compose\\.yaml:26:5: services\\.web\\.cgroup_parent: not supported by Capstan`));
+    assert.match(result.stderr, new RegExp(`apps/${shop}/compose\\.yaml:26:5: services\\.web\\.isolation: not supported by Capstan`));
     assert.deepEqual(await agent.ids(), before, 'nothing of the commit is applied, not even the notes app change');
     const status = JSON.parse((await agent.capstan('status', '--json')).stdout);
     assert.equal(status.lastError.code, 'MANIFEST_INVALID');

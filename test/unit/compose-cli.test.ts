@@ -30,7 +30,7 @@ describe('capstan convert', () => {
     const result = await runCapstan(['convert', corpus('refused'), '--root', repoRoot()]);
     assert.equal(result.code, 1);
     assert.equal(result.stdout, '');
-    assert.match(result.stderr, /^test\/fixtures\/compose\/refused\/compose\.yaml:6:5: services\.app\.cgroup_parent: not supported by Capstan/m);
+    assert.match(result.stderr, /^test\/fixtures\/compose\/refused\/compose\.yaml:6:5: services\.app\.isolation: not supported by Capstan/m);
   });
 
   it('refuses a path that is no Compose folder or file', async () => {

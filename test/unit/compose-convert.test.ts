@@ -162,10 +162,10 @@ describe('Compose service keys → native fields', () => {
 
   it('refused and unknown keys name file, line and key; x- keys are ignored; x-capstan fields win', async () => {
     const converted = await convertCompose(
-      service('    cgroup_parent: x\n    imgae: x\n    x-notes: anything\n    x-capstan:\n      egress: false\n      update: {progress_deadline: 1m}\n    deploy:\n      update_config: {monitor: 2s}\n'),
+      service('    isolation: x\n    imgae: x\n    x-notes: anything\n    x-capstan:\n      egress: false\n      update: {progress_deadline: 1m}\n    deploy:\n      update_config: {monitor: 2s}\n'),
     );
     assert.deepEqual(converted.problems, [
-      'app/compose.yaml:4:5: services.web.cgroup_parent: not supported by Capstan: it places the container in a cgroup of the host\'s choosing, outside the limits Docker gives it, and no host policy setting admits it; it changes what the container may do, so it is not dropped silently; remove it, or run this service by hand beside Capstan [COMPOSE_UNSUPPORTED]',
+      'app/compose.yaml:4:5: services.web.isolation: not supported by Capstan: Windows containers only [COMPOSE_UNSUPPORTED]',
       "app/compose.yaml:5:5: services.web.imgae: 'imgae' is not a Compose key here; did you mean 'image'? [COMPOSE_UNKNOWN_KEY]",
     ]);
     const web = (converted.manifest.services as any).web;

@@ -19,7 +19,7 @@ const settingsOf = async (request: Request, policy: HostPolicy = DEFAULT_POLICY)
 describe('host policy: parsing the file', () => {
   it('reads every setting, normalizing capabilities and roots', () => {
     const policy = parsePolicy(
-      'allow_privileged: true\nallow_host_network: true\nallow_host_pid: true\nallow_docker_socket: true\nallow_devices: true\nallowed_capabilities: [cap_net_admin, SYS_TIME]\nbind_roots: [/srv/, /data//apps]\nallowed_runtimes: [runc, nvidia]\nallowed_volume_names: [shared]\nallowed_tmpfs_options: [exec]\nmax_tmpfs_size: 2g\n',
+      'allow_privileged: true\nallow_host_network: true\nallow_host_pid: true\nallow_docker_socket: true\nallow_devices: true\nallowed_capabilities: [cap_net_admin, SYS_TIME]\nbind_roots: [/srv/, /data//apps]\nallowed_runtimes: [runc, nvidia]\nallowed_volume_names: [shared]\nallowed_tmpfs_options: [exec]\nmax_tmpfs_size: 2g\nallowed_cgroup_parents: [/capstan/, apps.slice]\n',
       'policy.yaml',
     );
     assert.deepEqual(policy, {
@@ -41,6 +41,7 @@ describe('host policy: parsing the file', () => {
       maxTmpfsBytes: 2 * 1024 ** 3,
       allowedSysctls: [],
       allowedSecurityOpts: [],
+      allowedCgroupParents: ['/capstan', 'apps.slice'],
       mirrors: {},
       mirrorsFailClosed: false,
       updateLockMaxWaitMs: 3_600_000,
@@ -77,6 +78,9 @@ describe('host policy: what a service may ask for', () => {
       [{ mounts: [bind('/')] }, 'volumes.0', 'allow_docker_socket: true'],
       [{ mounts: [bind('/srv/app/data')] }, 'volumes.0', 'bind_roots: [/srv/app] (folders under which host paths may be mounted)'],
       [{ mounts: [bind('/etc')] }, 'volumes.0', 'bind_roots: [/etc] (folders under which host paths may be mounted)'],
+      [{ ...none, cgroupParent: '/capstan/' }, 'cgroup_parent', 'allowed_cgroup_parents: [/capstan]'],
+      [{ ...none, postStart: [{ command: ['true'] }, { command: ['chown', '1000', '/data'], privileged: true }] }, 'post_start.1.privileged', 'allow_privileged: true'],
+      [{ ...none, preStop: [{ command: ['true'], privileged: true }] }, 'pre_stop.0.privileged', 'allow_privileged: true'],
     ];
     for (const [request, key, setting] of table) assert.deepEqual(await settingsOf(request), [[key, setting]], JSON.stringify(request));
   });
@@ -102,6 +106,28 @@ describe('host policy: what a service may ask for', () => {
     assert.deepEqual(await settingsOf({ mounts: [bind('/srvx/a')] }, policy), [['volumes.0', 'bind_roots: [/srvx] (folders under which host paths may be mounted)']], 'a root is a folder, not a prefix');
     assert.deepEqual(await settingsOf({ mounts: [bind('/var/run')] }, policy), [['volumes.0', 'bind_roots: [/var] (folders under which host paths may be mounted)']], 'the socket setting allows the socket, not its folder');
     assert.deepEqual(await settingsOf({ ...none, runtime: 'runsc' }, policy), [['runtime', 'allowed_runtimes: [runsc] (the list replaces the default one)']]);
+    assert.deepEqual(await settingsOf({ ...none, postStart: [{ command: ['true'], privileged: true }], preStop: [{ command: ['true'], privileged: true }] }, policy), []);
+    const parents = { ...DEFAULT_POLICY, allowedCgroupParents: ['/capstan', 'apps.slice'] };
+    assert.deepEqual(await settingsOf({ ...none, cgroupParent: 'apps.slice' }, parents), []);
+    assert.deepEqual(await settingsOf({ ...none, cgroupParent: '/capstan/' }, parents), [], 'a trailing slash names the same cgroup');
+    assert.deepEqual(await settingsOf({ ...none, cgroupParent: '/capstan/app' }, parents), [['cgroup_parent', 'allowed_cgroup_parents: [/capstan/app]']], 'each parent exactly, not a prefix');
+  });
+
+  it('a Compose file: the refusals of cgroup_parent and a privileged hook end with the policy snippet that admits them', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'capstan-policy-'));
+    try {
+      await writeFile(join(root, 'compose.yaml'), 'services:\n  web:\n    image: x\n    cgroup_parent: /capstan\n    post_start:\n      - command: chown -R 1000 /data\n        privileged: true\n');
+      const refused = await validateDir({ root, commit: '', hashKey: new Uint8Array(), policy: { ...DEFAULT_POLICY, allowedCgroupParents: ['other.slice'] } });
+      assert.deepEqual(refused.problems.map(formatProblem).map((line) => line.replace(/^[^:]*compose\.yaml/, 'compose.yaml')), [
+        'compose.yaml:4:20: services.web.cgroup_parent: cgroup parent /capstan (the container is placed in a host cgroup of its choosing, outside the limits Docker gives it) is refused by host policy; set allowed_cgroup_parents: [/capstan] in the policy file (--policy-file, CAPSTAN_POLICY_FILE) to allow it [POLICY_REFUSED]',
+        'compose.yaml:7:21: services.web.post_start[0].privileged: a privileged post_start hook is refused by host policy; set allow_privileged: true in the policy file (--policy-file, CAPSTAN_POLICY_FILE) to allow it [POLICY_REFUSED]',
+        'compose.yaml: to admit what the host policy refused, set these lines in the policy file (--policy-file, CAPSTAN_POLICY_FILE), if you trust the repository with them: [POLICY_SNIPPET]\n    allow_privileged: true\n    allowed_cgroup_parents: [other.slice, /capstan]',
+      ]);
+      const allowed = await validateDir({ root, commit: '', hashKey: new Uint8Array(), policy: { ...DEFAULT_POLICY, allowPrivileged: true, allowedCgroupParents: ['/capstan'] } });
+      assert.deepEqual(allowed.problems, []);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 
   it('the loader reports refusals at the key that asks, with the mount index as written', async () => {

@@ -54,6 +54,9 @@ const SAME_AS_NATIVE = new Set([
   'logging',
   'sysctls',
   'security_opt',
+  'cgroup_parent',
+  'post_start',
+  'pre_stop',
 ]);
 
 /** The order of the native fields in `capstan convert`'s output. */
@@ -61,8 +64,8 @@ const FIELD_ORDER = [
   'image', 'build', 'command', 'entrypoint', 'user', 'working_dir', 'environment', 'env_files', 'secrets', 'ports', 'volumes', 'tmpfs', 'networks', 'network_mode',
   'depends_on', 'healthcheck', 'restart', 'replicas', 'update', 'resources', 'ulimits', 'labels', 'cap_add', 'cap_drop', 'read_only', 'init', 'stop_signal',
   'stop_grace_period', 'runtime', 'privileged', 'pid', 'devices', 'group_add', 'hostname', 'domainname', 'extra_hosts', 'dns', 'dns_search', 'dns_opt', 'stdin_open', 'tty',
-  'platform', 'oom_score_adj', 'mac_address', 'logging', 'sysctls', 'security_opt', 'ipc', 'uts', 'userns_mode', 'cgroup', 'oom_kill_disable', 'storage_opt',
-  'gpus', 'blkio_config', 'device_cgroup_rules', 'cpu_rt_runtime', 'cpu_rt_period', 'uses', 'egress',
+  'platform', 'oom_score_adj', 'mac_address', 'logging', 'sysctls', 'security_opt', 'ipc', 'uts', 'userns_mode', 'cgroup', 'cgroup_parent', 'oom_kill_disable', 'storage_opt',
+  'gpus', 'blkio_config', 'device_cgroup_rules', 'cpu_rt_runtime', 'cpu_rt_period', 'post_start', 'pre_stop', 'uses', 'egress',
 ];
 
 const VARIABLE_NAME = /^[_A-Za-z][_A-Za-z0-9]*$/;

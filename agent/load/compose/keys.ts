@@ -23,7 +23,6 @@ const noted = (capstan: string): KeyRule => ({ status: 'noted', capstan });
 const refused = (capstan: string): KeyRule => ({ status: 'refused', capstan });
 
 const EXTERNAL_HINT = 'Capstan only uses Docker objects it created itself';
-const SECURITY_HINT = 'it changes what the container may do, so it is not dropped silently; remove it, or run this service by hand beside Capstan';
 
 export const TOP_LEVEL: KeyScope = {
   title: 'top level',
@@ -115,6 +114,9 @@ export const SERVICE: KeyScope = {
     mac_address: supported('`mac_address`'),
     logging: supported('`logging` (driver and options)'),
     sysctls: supported('`sysctls`: `net.*` as Docker allows them per container (not with `network_mode: host`); any other only when the host policy lists it in `allowed_sysctls`'),
+    cgroup_parent: supported('`cgroup_parent` when the host policy lists it in `allowed_cgroup_parents`'),
+    post_start: supported('`post_start` (`command`, `user`, `privileged`, `working_dir`, `environment`): run with `docker exec` in each replica after every start Capstan makes, before it counts as ready; a failure fails the start, so a rollout rolls back. `privileged: true` needs the host policy\'s `allow_privileged`'),
+    pre_stop: supported('`pre_stop`: run with `docker exec` in each replica before Capstan stops it (replacement, scale-down, restart), bounded by the stop grace period; a failure is logged and the stop goes on. Not run for a removed service, as Compose runs none for orphans'),
     security_opt: supported('`security_opt`: `no-new-privileges` always; any other (`seccomp=unconfined`, `apparmor=unconfined`, `label=disable`, a seccomp profile file of the repository) only when the host policy lists it in `allowed_security_opts`'),
 
     expose: noted('no effect: services reach every port of the services they share a network with'),
@@ -124,14 +126,11 @@ export const SERVICE: KeyScope = {
     develop: noted('no effect: `docker compose watch` only'),
     external_links: refused(`${EXTERNAL_HINT}; grant access to another app with \`x-capstan: {uses: [app]}\``),
     volumes_from: supported('another service of the app (`SERVICE`, `container:NAME` of its `container_name` or `<app>-<service>-1`, with `:ro` or `:rw`): its mounts (named volumes and binds, at the same targets) are mounted here too, so each replica keeps them when either service is replaced; a mount of the service\'s own at the same target wins, as in Docker. Its anonymous volumes (one per replica) and its image\'s own `VOLUME` folders are not shared (refused and noted: name the volume); a container that is not the app\'s is refused'),
-    cgroup_parent: refused(`it places the container in a cgroup of the host's choosing, outside the limits Docker gives it, and no host policy setting admits it; ${SECURITY_HINT}`),
     isolation: refused('Windows containers only'),
     credential_spec: refused('Windows containers only'),
     cpu_count: refused('use `cpus`'),
     cpu_percent: refused('use `cpus`'),
     annotations: refused('container annotations need Docker Engine 24 (API 1.43) and are not set by Capstan; use `labels`'),
-    post_start: refused('Compose runs these commands with `docker exec` after each start; the Docker engine has no hook of its own and Capstan runs none, so the container would start without them: run the command in the entrypoint (or a one-shot service with `depends_on`)'),
-    pre_stop: refused('Compose runs these commands with `docker exec` before each stop; the Docker engine has no hook of its own and Capstan runs none, so the container would stop without them: handle the stop signal in the container (`stop_signal`, `stop_grace_period`)'),
     provider: refused('a provider service runs a Compose plugin, not a container'),
     models: refused('AI models are not run by Capstan'),
     use_api_socket: refused('the Docker socket is not given to containers this way; bind-mount it if the host policy allows'),

@@ -28,6 +28,7 @@ export type ContainerFields = Pick<
   | 'uts'
   | 'usernsMode'
   | 'cgroup'
+  | 'cgroupParent'
   | 'oomKillDisable'
   | 'storageOpt'
   | 'gpus'
@@ -152,6 +153,7 @@ export function normalizeContainerFields(spec: ServiceManifest, path: KeyPath, p
   if (spec.uts !== undefined) fields.uts = spec.uts;
   if (spec.userns_mode !== undefined) fields.usernsMode = spec.userns_mode;
   if (spec.cgroup !== undefined) fields.cgroup = spec.cgroup;
+  if (spec.cgroup_parent !== undefined) fields.cgroupParent = spec.cgroup_parent;
   if (spec.oom_kill_disable !== undefined) fields.oomKillDisable = spec.oom_kill_disable;
   if (spec.storage_opt !== undefined) fields.storageOpt = Object.fromEntries(Object.entries(spec.storage_opt).sort(([left], [right]) => (left < right ? -1 : 1)));
   if (spec.gpus !== undefined) fields.gpus = gpus(spec.gpus);

@@ -11,6 +11,7 @@ import { normalizeBuild } from './build.js';
 import { normalizeHooks } from './hooks.js';
 import { securityOption } from '../../spelling.js';
 import { normalizeContainerFields } from './container.js';
+import { normalizeLifecycle } from './lifecycle.js';
 import { grantText, normalizeSpecFields, parseGrant } from './spec.js';
 import type { EnvFiles, EnvFileVariables } from '../variables/env-files.js';
 import { parseMount } from './mounts.js';
@@ -243,6 +244,7 @@ async function normalizeService(app: string, name: string, spec: ServiceManifest
     source: { file: context.file, line: context.lineOf(path) },
     ...normalizeSpecFields(spec, path, problems),
     ...normalizeContainerFields(spec, path, problems),
+    ...normalizeLifecycle(spec, path, problems),
   };
   if (build !== undefined) service.build = build;
   const seccomp = await seccompProfile(spec, path, context, problems);

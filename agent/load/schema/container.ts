@@ -119,6 +119,13 @@ export const containerFields = {
   uts: Type.Optional(Enum(['host'] as const, '`host` shares the host\'s host name and domain (UTS namespace); refused unless the host policy sets `allow_host_uts`.')),
   userns_mode: Type.Optional(Enum(['host'] as const, '`host` runs outside the engine\'s user-namespace remapping; refused unless the host policy sets `allow_host_userns`.')),
   cgroup: Type.Optional(Enum(['host', 'private'] as const, 'Cgroup namespace: `private`, or `host` (refused unless the host policy sets `allow_host_cgroup`).')),
+  cgroup_parent: Type.Optional(
+    Type.String({
+      pattern: '^[A-Za-z0-9_./@:-]+$',
+      maxLength: 4096,
+      description: 'The host cgroup the container is placed under (Docker\'s `--cgroup-parent`), as in Compose; refused unless the host policy lists it in `allowed_cgroup_parents`.',
+    }),
+  ),
   oom_kill_disable: Type.Optional(Type.Boolean({ description: 'Keep the kernel from killing the container when memory runs out (set `resources.memory` with it).' })),
   storage_opt: Type.Optional(
     Type.Record(Type.String({ minLength: 1 }), Type.String({ description: 'An option of the storage driver.' }), {

@@ -5,6 +5,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { Placement } from './placement.js';
 import { Healthcheck, Update } from './rollout.js';
 import { containerFields } from './container.js';
+import { lifecycleFields } from './lifecycle.js';
 import { serviceSpecFields } from './spec.js';
 import { AppNetworks, ServiceNetworks } from './networks.js';
 import { Snapshot } from '../../storage/schema.js';
@@ -216,6 +217,7 @@ export const Service = Type.Object(
     ),
     ...serviceSpecFields,
     ...containerFields,
+    ...lifecycleFields,
     networks: Type.Optional(ServiceNetworks),
     placement: Type.Optional(Placement),
     ...jobFields,

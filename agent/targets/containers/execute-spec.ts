@@ -157,6 +157,7 @@ function hostConfigExtras(service: Service): Docker.HostConfig {
   if (service.uts !== undefined) extras.UTSMode = service.uts;
   if (service.usernsMode !== undefined) extras.UsernsMode = service.usernsMode;
   if (service.cgroup !== undefined) (extras as { CgroupnsMode?: string }).CgroupnsMode = service.cgroup;
+  if (service.cgroupParent !== undefined) extras.CgroupParent = service.cgroupParent;
   if (service.oomKillDisable !== undefined) extras.OomKillDisable = service.oomKillDisable;
   if (service.storageOpt) extras.StorageOpt = service.storageOpt;
   if (service.deviceCgroupRules) extras.DeviceCgroupRules = service.deviceCgroupRules;

@@ -19,6 +19,7 @@ import type { MountCopies } from '../../source/mount-copies.js';
 import type { KeptOutput } from '../target.js';
 import { keptOutputOf, OutputKeptError, replicaOutput } from './execute-kept-output.js';
 import { runHook, type HookRunLog } from './execute-hook.js';
+import { runLifecycleHooks } from './execute-lifecycle.js';
 
 /** Written before and after each Docker call; see `state/store.ts`. */
 export interface Journal {
@@ -153,6 +154,8 @@ function isRolloutFailure(operation: Operation, error: unknown, createdSlots: Se
   if (operation.kind === 'build-image') return error instanceof CapstanError;
   // A job that failed or timed out, or that Docker refused to create: the commit's.
   if (operation.kind === 'run-hook') return error instanceof OutputKeptError || typeof (error as { statusCode?: unknown }).statusCode === 'number';
+  // A post_start hook of a replica this plan created failed: the new config's, as a failed readiness.
+  if (operation.kind === 'start-container' && error instanceof OutputKeptError) return createdSlots.has(slotKey(operation.container));
   // Docker answered with a status: it refused the new container (bad command, port taken…).
   // Restarting a drifted container of the current config is not a rollout.
   const dockerAnswered = typeof (error as { statusCode?: unknown }).statusCode === 'number';
@@ -257,7 +260,11 @@ const EXECUTORS: { [Kind in Operation['kind']]: Executor<OperationOf<Kind>> } = 
   },
   'start-container': async (operation, { deps, log }) => {
     for (const network of operation.networks) await deps.isolation?.assertIsolated(network, log);
-    await ignoreStatus(deps.docker.getContainer(operation.container.ref).start(), 304);
+    const started = await answered(deps.docker.getContainer(operation.container.ref).start(), 304);
+    // As Compose, after a start this agent made; not for one already running (an earlier attempt's).
+    if (started && operation.spec && operation.spec.postStart.length > 0) {
+      await runLifecycleHooks('post_start', operation.container, operation.spec.postStart, operation.spec.timeoutMs, { ...deps, log });
+    }
   },
   'stop-container': (operation, { deps, log }) => stopContainer(operation, deps, log),
   'remove-container': (operation, { deps }) => ignoreStatus(deps.docker.getContainer(operation.container.ref).remove({ force: true, v: false }), 404),
@@ -317,6 +324,12 @@ async function waitReady(operation: OperationOf<'wait-ready'>, deps: ExecuteDeps
  */
 async function stopContainer(operation: OperationOf<'stop-container'>, deps: ExecuteDeps, log: Logger): Promise<void> {
   const container = deps.docker.getContainer(operation.container.ref);
+  if (operation.spec && operation.spec.preStop.length > 0) {
+    // As Compose: a failed pre_stop hook is reported, and the container is stopped all the same.
+    await runLifecycleHooks('pre_stop', operation.container, operation.spec.preStop, operation.spec.timeoutMs, { ...deps, log }).catch((error: unknown) =>
+      log.warn({ container: operation.container.name, error: redactValues(errorMessage(error), deps.secrets) }, 'pre_stop hook failed; stopping the container anyway'),
+    );
+  }
   const timeout = operation.timeoutSeconds ?? deps.stopTimeoutSeconds;
   const startedAt = deps.clock.now();
   try {
@@ -385,10 +398,17 @@ async function pullImage(docker: Docker, image: string, auth: AuthConfig | undef
 
 /** Docker answers 304 for "already started/stopped" and 404 for "already gone": both mean done. */
 async function ignoreStatus(promise: Promise<unknown>, statusCode: number): Promise<void> {
+  await answered(promise, statusCode);
+}
+
+/** As ignoreStatus; false when Docker answered `statusCode` (nothing was done). */
+async function answered(promise: Promise<unknown>, statusCode: number): Promise<boolean> {
   try {
     await promise;
+    return true;
   } catch (error) {
     if ((error as { statusCode?: number }).statusCode !== statusCode) throw error;
+    return false;
   }
 }
 

@@ -297,8 +297,8 @@ function planDependencyRestarts(
     const ref = refOf(keeper);
     const cause = `dependency ${replaced.join(', ')} replaced (depends_on restart: true)`;
     const after = unique([...gates, ...(slot.end === undefined ? [] : [slot.end])]).sort((left, right) => left - right);
-    const stopped = builder.add({ kind: 'stop-container', container: ref, after, cause, ...timeoutField(stopTimeout(service)) });
-    const started = builder.add({ kind: 'start-container', container: ref, networks: endpoints.map((endpoint) => endpoint.network), after: [stopped], cause });
+    const stopped = builder.add({ kind: 'stop-container', container: ref, after, cause, ...stopFields(service) });
+    const started = builder.add({ kind: 'start-container', container: ref, networks: endpoints.map((endpoint) => endpoint.network), after: [stopped], cause, ...postStartField(service) });
     // Its sidecars follow it into its new network namespace, as after any start.
     slot.restarted = started;
     slot.end = started;
@@ -399,7 +399,7 @@ function planService(builder: PlanBuilder, app: App, service: Service, container
   for (const container of containers) {
     if (!(container.replica >= 1 && container.replica <= service.replicas)) {
       const cause = Number.isNaN(container.replica) ? 'replica label missing' : `scaled down to ${service.replicas}`;
-      removeContainer(builder, container, cause, [], stopTimeout(service));
+      removeContainer(builder, container, cause, [], service);
     }
   }
   return results;
@@ -434,7 +434,6 @@ function planSlot(builder: PlanBuilder, service: Service, replica: number, slot:
   const { after, keeper: keep } = context;
   const name = containerName(service.app, service.name, replica);
   const outdated = slot.filter((container) => container !== keep);
-  const timeoutSeconds = stopTimeout(service);
 
   const waitReady = (container: ContainerRef, afterIds: number[], resumed: WatchAgain = false) => {
     const why = resumed === 'serving' ? 'started again, health check starting: ' : resumed ? 'interrupted rollout, not proven ready: ' : '';
@@ -466,7 +465,7 @@ function planSlot(builder: PlanBuilder, service: Service, replica: number, slot:
   const createAfter = unique([...after, ...(replacing ? context.gate : [])]);
   // A leftover `--next` container with an old hash would block the create: remove it first.
   const blockers = slot.filter((container) => container.name === createName);
-  const cleared = blockers.map((container) => removeContainer(builder, container, 'leftover from an interrupted replacement', createAfter, timeoutSeconds));
+  const cleared = blockers.map((container) => removeContainer(builder, container, 'leftover from an interrupted replacement', createAfter, service));
   const oldOnes = outdated.filter((container) => !blockers.includes(container));
   let createCause = replacing ? describeOutdated(slot[0], service) : 'container missing';
   if (replacing && order.reason) createCause += `; ${order.reason}`;
@@ -478,15 +477,15 @@ function planSlot(builder: PlanBuilder, service: Service, replica: number, slot:
     builder.add({ kind: 'rename-container', container: created, to: name, after: afterIds, cause: 'replacement takes the replica name' });
 
   if (!replacing || order.order === 'stop-first') {
-    const removals = oldOnes.map((container) => removeContainer(builder, container, describeOutdated(container, service), [createId], timeoutSeconds));
+    const removals = oldOnes.map((container) => removeContainer(builder, container, describeOutdated(container, service), [createId], service));
     const startAfter = createName !== name ? [rename([createId, ...removals])] : [createId, ...removals];
-    const started = builder.add({ kind: 'start-container', container: final, networks, after: startAfter, cause: replacing ? 'replacement' : 'new container' });
+    const started = builder.add({ kind: 'start-container', container: final, networks, after: startAfter, cause: replacing ? 'replacement' : 'new container', ...postStartField(service) });
     const ready = waitReady(final, [started]);
     return { started, ready, end: ready };
   }
-  const started = builder.add({ kind: 'start-container', container: created, networks, after: [createId], cause: 'replacement starts beside the old one' });
+  const started = builder.add({ kind: 'start-container', container: created, networks, after: [createId], cause: 'replacement starts beside the old one', ...postStartField(service) });
   const ready = waitReady(created, [started]);
-  const removals = oldOnes.map((container) => removeContainer(builder, container, describeOutdated(container, service), [ready], timeoutSeconds));
+  const removals = oldOnes.map((container) => removeContainer(builder, container, describeOutdated(container, service), [ready], service));
   return { started, ready, end: createName !== name ? rename([ready, ...removals]) : (removals.at(-1) ?? ready) };
 }
 
@@ -517,17 +516,16 @@ function planKeeper(
   waitReady: (container: ContainerRef, afterIds: number[], resumed?: WatchAgain) => number,
 ): SlotResult {
   const { after } = context;
-  const timeoutSeconds = stopTimeout(service);
   // A container never started is never proven, whatever its hash: the rollback the agent did
   // not live to finish leaves one at the applied hash.
   const proven = context.keeperProven && keep.state !== 'created';
   const removeOutdated = (afterIds: number[]) =>
-    outdated.map((container) => removeContainer(builder, container, describeOutdated(container, service), afterIds, timeoutSeconds));
+    outdated.map((container) => removeContainer(builder, container, describeOutdated(container, service), afterIds, service));
 
   if (!proven && needsStart(keep, service) && keep.name !== name && outdated.some((container) => container.state === 'running') && context.order.order === 'start-first') {
     const current = refOf(keep);
     const connects = planMembership(builder, keep, current, context, after);
-    const started = builder.add({ kind: 'start-container', container: current, networks: networksOf(context), after: [...after, ...connects], cause: 'interrupted replacement starts beside the old one' });
+    const started = builder.add({ kind: 'start-container', container: current, networks: networksOf(context), after: [...after, ...connects], cause: 'interrupted replacement starts beside the old one', ...postStartField(service) });
     const ready = waitReady(current, [started], true);
     const removals = removeOutdated([ready]);
     const renamed = builder.add({ kind: 'rename-container', container: current, to: name, after: [ready, ...removals], cause: 'finish interrupted replacement' });
@@ -550,14 +548,14 @@ function planKeeper(
   let ready = watched.at(-1);
   if (needsStart(keep, service)) {
     const cause = keep.state === 'created' ? 'container created but not started' : `container ${keep.state} (drift)`;
-    restarted = builder.add({ kind: 'start-container', container: ref, networks: networksOf(context), after: [...after, ...removals, ...renamed, ...connects], cause });
+    restarted = builder.add({ kind: 'start-container', container: ref, networks: networksOf(context), after: [...after, ...removals, ...renamed, ...connects], cause, ...postStartField(service) });
     end = restarted;
     if (!proven) end = ready = waitReady(ref, [restarted], true);
   } else if (context.parentRestarted !== undefined) {
     // A sidecar stays in the network namespace of its parent's previous start, now gone.
     const cause = 'parent container started again: follow it into its network namespace';
-    const stopped = builder.add({ kind: 'stop-container', container: ref, after: unique([...after, ...renamed, context.parentRestarted]), cause, ...timeoutField(timeoutSeconds) });
-    restarted = builder.add({ kind: 'start-container', container: ref, networks: networksOf(context), after: [stopped, ...connects], cause });
+    const stopped = builder.add({ kind: 'stop-container', container: ref, after: unique([...after, ...renamed, context.parentRestarted]), cause, ...stopFields(service) });
+    restarted = builder.add({ kind: 'start-container', container: ref, networks: networksOf(context), after: [stopped, ...connects], cause, ...postStartField(service) });
     end = restarted;
   }
   return { keeperId: keep.id, restarted, ready, end };
@@ -644,14 +642,29 @@ function stopTimeout(service: Service): number | undefined {
   return service.stopGracePeriodMs === undefined ? undefined : Math.ceil(service.stopGracePeriodMs / 1000);
 }
 
-function timeoutField(timeoutSeconds: number | undefined): { timeoutSeconds?: number } {
-  return timeoutSeconds === undefined ? {} : { timeoutSeconds };
+/** Docker's default stop grace period, which also bounds `pre_stop` hooks when the service sets none. */
+const DEFAULT_STOP_GRACE_MS = 10_000;
+
+/** A stop's grace period and `pre_stop` hooks (bounded by the grace period), from its service. */
+function stopFields(service: Service | undefined): { timeoutSeconds?: number; spec?: { preStop: Service['preStop'] & {}; timeoutMs: number } } {
+  if (service === undefined) return {};
+  const timeoutSeconds = stopTimeout(service);
+  const fields: ReturnType<typeof stopFields> = timeoutSeconds === undefined ? {} : { timeoutSeconds };
+  if (service.preStop && service.preStop.length > 0) fields.spec = { preStop: service.preStop, timeoutMs: service.stopGracePeriodMs ?? DEFAULT_STOP_GRACE_MS };
+  return fields;
 }
 
-function removeContainer(builder: PlanBuilder, container: ObservedContainer, cause: string, after: number[], timeoutSeconds?: number): number {
+/** A start's `post_start` hooks, bounded by the progress deadline (a replica must be ready within it anyway). */
+function postStartField(service: Service): { spec?: { postStart: Service['postStart'] & {}; timeoutMs: number } } {
+  if (!service.postStart || service.postStart.length === 0) return {};
+  return { spec: { postStart: service.postStart, timeoutMs: updateOf(service).progressDeadlineMs } };
+}
+
+/** `service`: the desired service of the container, whose stop grace period and `pre_stop` hooks its stop takes. */
+function removeContainer(builder: PlanBuilder, container: ObservedContainer, cause: string, after: number[], service?: Service): number {
   const ref = refOf(container);
   let removeAfter = after;
-  if (isUp(container)) removeAfter = [builder.add({ kind: 'stop-container', container: ref, after, cause, ...timeoutField(timeoutSeconds) })];
+  if (isUp(container)) removeAfter = [builder.add({ kind: 'stop-container', container: ref, after, cause, ...stopFields(service) })];
   const removed = builder.add({ kind: 'remove-container', container: ref, after: removeAfter, cause });
   for (const network of container.networks) builder.record(builder.detached, network, removed);
   for (const volume of container.volumes) builder.record(builder.unmounted, volume, removed);

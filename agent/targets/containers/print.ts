@@ -37,9 +37,11 @@ export function describe(operation: Operation): string {
       return `wait until ${operation.container.name} is ready`;
     case 'run-hook':
       return `run ${operation.phase} job ${operation.job} (${operation.container.service}: ${operation.spec.service.image}) in ${operation.container.name}, timeout ${Math.round(operation.timeoutMs / 1000)} s`;
-    case 'create-container':
     case 'start-container':
+      return `start container ${operation.container.name}${operation.spec ? `, then run its post_start hooks (${operation.spec.postStart.length})` : ''}`;
     case 'stop-container':
+      return `${operation.spec ? `run the pre_stop hooks (${operation.spec.preStop.length}) of ${operation.container.name}, then ` : ''}stop container ${operation.container.name}`;
+    case 'create-container':
     case 'remove-container':
       return `${operation.kind.split('-')[0]} container ${operation.container.name}`;
   }

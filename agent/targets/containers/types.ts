@@ -1,4 +1,4 @@
-import type { App, BuildSpec, HookPhase, IpamSpec, Service } from '../../model.js';
+import type { App, BuildSpec, HookPhase, IpamSpec, LifecycleHook, Service } from '../../model.js';
 import type { EndpointSpec } from '../networks.js';
 
 // A plan is data: each operation is one Docker call, with the object it touches, the cause
@@ -77,12 +77,22 @@ export type Operation = OperationBase &
         container: ContainerRef;
         /** The networks it is on, each verified isolated before the start. */
         networks: string[];
+        /**
+         * The service's `post_start` hooks, run in it after the start (execute-lifecycle.ts), all
+         * within `timeoutMs`; a failure fails the start. Their environment may hold secrets: never printed.
+         */
+        spec?: { postStart: LifecycleHook[]; timeoutMs: number };
       }
     | {
         kind: 'stop-container';
         container: ContainerRef;
         /** The service's `stop_grace_period`; absent, the container's own stop timeout. */
         timeoutSeconds?: number;
+        /**
+         * The service's `pre_stop` hooks, run in it before the stop, all within `timeoutMs`; a
+         * failure is logged and the stop goes on. Their environment may hold secrets: never printed.
+         */
+        spec?: { preStop: LifecycleHook[]; timeoutMs: number };
       }
     | { kind: 'connect-network'; container: ContainerRef; network: string; aliases: string[]; ipv4Address?: string }
     | { kind: 'disconnect-network'; container: ContainerRef; network: string }
