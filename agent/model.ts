@@ -425,7 +425,7 @@ export interface Service {
   job?: JobSpec;
 }
 
-/** A service's `schedule`, `concurrency` and `timezone` (agent/jobs). */
+/** A service's `schedule`, `concurrency`, `timezone` and `timeout` (agent/jobs). */
 export interface JobSpec {
   /** node-cron expression, validated at load. */
   schedule: string;
@@ -433,6 +433,8 @@ export interface JobSpec {
   concurrency: 'forbid' | 'allow';
   /** IANA zone the schedule is read in; absent, the host's. */
   timezone?: string;
+  /** `timeout`: a run still going after this is stopped and recorded `timed-out`; absent, no limit. */
+  timeoutMs?: number;
 }
 
 /** Fleet mode: the nodes that run an app or service (agent/fleet/placement.ts). */
@@ -465,6 +467,11 @@ export interface App {
    * meanwhile mounts that commit's repository files and carries its commit label.
    */
   commit?: string;
+  /**
+   * HMAC of `hooks` (load/normalize/hash.ts), recorded with the deployments: a commit that
+   * changes only a hook job rolls the app's hooks out. Absent when there are no hooks.
+   */
+  hooksHash?: string;
 }
 
 /** Credentials for one registry host, from the repository's encrypted `capstan.env`. */

@@ -25,6 +25,8 @@ export const REASON = {
   rolloutFailed: 'ROLLOUT_FAILED',
   /** The new config failed; the commit is quarantined and the last applied commit converged again. */
   rolledBack: 'ROLLED_BACK',
+  /** A pre_deploy hook job failed before anything was replaced: the commit is quarantined, the last applied commit keeps running. */
+  preDeployFailed: 'PRE_DEPLOY_FAILED',
   /** The new config failed and converging the last applied commit failed too. */
   rollbackFailed: 'ROLLBACK_FAILED',
 } as const;

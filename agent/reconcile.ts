@@ -480,6 +480,7 @@ export class Reconciler {
         replicas: service.replicas,
         commit: commitOf.get(app.name) ?? desired.commit,
         oneShot: isOneShot(service),
+        hooksHash: app.hooksHash ?? '',
       })),
     );
     store.recordDeployments(node, [...kept, ...rows]);
@@ -518,6 +519,23 @@ export class Reconciler {
       return { result: 'failed', commit: target.commit, reason: REASON.rollbackFailed, errorClass: 'transient', message, changes, rollouts: [], rollbacks: failed, services: rollback.services, outputs };
     }
     this.recordDeployments(previous);
+    // A pre_deploy job failed before any replica was replaced, and converging the last applied
+    // commit changed nothing: say so, not "rolled back" (nothing was).
+    const preDeployOnly = outcome.rolloutFailures.every((failure) => failure.hook === 'pre_deploy') && rollback.changes.length === 0;
+    if (preDeployOnly) {
+      return {
+        result: 'failed',
+        commit: target.commit,
+        reason: REASON.preDeployFailed,
+        errorClass: 'terminal',
+        message: `pre_deploy failed, nothing replaced: ${what}; commit quarantined, ${previous.commit.slice(0, 12)} keeps running`,
+        changes,
+        rollouts: [],
+        rollbacks: [],
+        services: rollback.services,
+        outputs,
+      };
+    }
     return {
       result: 'failed',
       commit: target.commit,
@@ -601,6 +619,7 @@ export class Reconciler {
           replicas: service.replicas,
           commit: applied.commit,
           oneShot: isOneShot(service),
+          hooksHash: app.hooksHash ?? '',
         })),
       )],
     );

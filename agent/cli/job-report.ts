@@ -9,7 +9,7 @@ export function renderJobStatus(lastRuns: JobRun[]): string {
     ['JOB', 'LAST RUN (SCHEDULED)', 'RESULT', 'EXIT', 'FINISHED', 'MESSAGE'],
     lastRuns.map((run) => [`${run.app}/${run.service}`, run.scheduledAt, resultCell(run), run.exitCode === null ? '-' : String(run.exitCode), run.finishedAt ?? '-', (run.message ?? '').slice(0, 80)]),
   );
-  const outputs = lastRuns.filter((run) => run.state === 'failed' || run.state === 'interrupted').flatMap((run) => runOutputLines(run));
+  const outputs = lastRuns.filter((run) => run.state === 'failed' || run.state === 'timed-out' || run.state === 'interrupted').flatMap((run) => runOutputLines(run));
   return `\nscheduled jobs:\n${table}${outputs.length > 0 ? outputs.join('\n') + '\n' : ''}`;
 }
 

@@ -256,7 +256,7 @@ export function createJobRunner(config: AgentConfig, db: Db, logger: Logger, sec
       }),
     notifyFailure: (run) => {
       incrementCounter(db, 'job_failures', { app: run.app, service: run.service });
-      notifier.notify(newEvent(clock, { kind: 'job-failed', node: config.node, commit: run.commit, app: run.app, service: run.service, reason: run.state === 'interrupted' ? 'JOB_INTERRUPTED' : 'JOB_FAILED', message: `run ${run.id} (${run.scheduledAt}): ${run.message ?? run.state}` }));
+      notifier.notify(newEvent(clock, { kind: 'job-failed', node: config.node, commit: run.commit, app: run.app, service: run.service, reason: run.state === 'interrupted' ? 'JOB_INTERRUPTED' : run.state === 'timed-out' ? 'JOB_TIMED_OUT' : 'JOB_FAILED', message: `run ${run.id} (${run.scheduledAt}): ${run.message ?? run.state}` }));
     },
   });
 }

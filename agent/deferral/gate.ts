@@ -36,7 +36,7 @@ export interface Override {
 export interface GateInput {
   desired: DesiredState;
   /** What runs now, per service (the deployments table). */
-  deployed: { app: string; service: string; configHash: string; replicas: number }[];
+  deployed: { app: string; service: string; configHash: string; replicas: number; hooksHash?: string | null }[];
   windows?: DeployWindows;
   /** Apps whose running version asks for an update lock and whose lock file exists now. */
   locksHeld: ReadonlySet<string>;
@@ -63,7 +63,7 @@ export interface GateDecision {
  * config hash or replica count, or the whole app added or removed.
  */
 export function changedApps(desired: DesiredState, deployed: GateInput['deployed']): string[] {
-  const running = new Map<string, Map<string, { configHash: string; replicas: number }>>();
+  const running = new Map<string, Map<string, { configHash: string; replicas: number; hooksHash?: string | null }>>();
   for (const row of deployed) {
     const services = running.get(row.app) ?? new Map();
     services.set(row.service, row);
@@ -75,7 +75,9 @@ export function changedApps(desired: DesiredState, deployed: GateInput['deployed
     const same =
       services !== undefined &&
       services.size === app.services.length &&
-      app.services.every((service) => services.get(service.name)?.configHash === service.configHash && services.get(service.name)?.replicas === service.replicas);
+      app.services.every((service) => services.get(service.name)?.configHash === service.configHash && services.get(service.name)?.replicas === service.replicas) &&
+      // A changed hook job is a change too (it runs the app's hooks); null: recorded before hooks were kept.
+      [...services.values()].every((row) => row.hooksHash === undefined || row.hooksHash === null || row.hooksHash === (app.hooksHash ?? ''));
     if (!same) changed.add(app.name);
   }
   for (const app of running.keys()) if (!desired.apps.some((candidate) => candidate.name === app)) changed.add(app);

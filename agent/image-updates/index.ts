@@ -103,9 +103,10 @@ export class ImageUpdates {
   }
 
   /**
-   * The desired state with each policy's image: what runs already (an update rolled out before),
-   * and with `candidates`, the available update too (deploy mode, not quarantined). Config
-   * hashes are recomputed, so a changed image is an ordinary change to the planner.
+   * The desired state with each policy's image: what runs already (an update rolled out before,
+   * or the manifest's tag as the digest it was found to be), and with `candidates`, the available
+   * update too (deploy mode, not quarantined). Config hashes are recomputed for an update, so a
+   * changed image is an ordinary change to the planner.
    */
   resolve(desired: DesiredState, options: { candidates: boolean }): { desired: DesiredState; resolutions: ImageResolution[] } {
     const resolutions = this.resolutions(desired, options.candidates);
@@ -113,14 +114,23 @@ export class ImageUpdates {
     const byService = new Map(resolutions.map((resolution) => [`${resolution.app}/${resolution.service}`, resolution]));
     const apps = desired.apps.map((app) => {
       let changed = false;
+      // The manifest's tag found to be a digest here (not pinned): created from that digest, so
+      // a rollback or a recreated replica never runs what the tag means later, under the tag's
+      // own config hash, so the replicas created from the tag are not replaced for it.
+      const exact = new Map<string, string>();
       const services = app.services.map((service) => {
         const resolution = byService.get(`${app.name}/${service.name}`);
         const ref = resolution?.rollingOut ? resolution.available : resolution?.running?.pinned ? resolution.running : undefined;
-        if (!ref) return service;
+        if (!ref) {
+          if (resolution?.running) exact.set(service.name, `${repositoryOf(service.image)}@${resolution.running.digest}`);
+          return service;
+        }
         changed = true;
         return { ...service, image: `${repositoryOf(service.image)}@${ref.digest}` };
       });
-      return changed ? { ...app, services: hashServices(services, this.deps.hashKey) } : app;
+      if (!changed && exact.size === 0) return app;
+      const hashed = changed ? hashServices(services, this.deps.hashKey) : services;
+      return { ...app, services: hashed.map((service) => (exact.has(service.name) ? { ...service, image: exact.get(service.name)! } : service)) };
     });
     return { desired: { ...desired, apps }, resolutions };
   }

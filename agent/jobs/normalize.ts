@@ -1,23 +1,28 @@
 import type { PathProblem } from '../load/problems.js';
 import type { JobSpec } from '../model.js';
+import { durationMs } from '../load/normalize/rollout.js';
 import { isValidSchedule, isValidTimezone, nextRun } from './cron.js';
+
+/** A day, as a hook job's: a run longer than that has no limit at all (leave `timeout` out). */
+const MAX_TIMEOUT_MS = 86_400_000;
 
 interface JobManifest {
   schedule?: string;
   concurrency?: 'forbid' | 'allow';
   timezone?: string;
+  timeout?: string;
   restart?: string;
   replicas?: number;
 }
 
 /**
- * A service's `schedule`, `concurrency` and `timezone` as the model holds them; undefined when
+ * A service's `schedule`, `concurrency`, `timezone` and `timeout` as the model holds them; undefined when
  * the service is no scheduled job. A job runs to completion, once per time: its `restart` may
  * only be `no` (its default) and `replicas` only 1.
  */
 export function normalizeJob(spec: JobManifest, path: (string | number)[], problems: PathProblem[]): JobSpec | undefined {
   if (spec.schedule === undefined) {
-    for (const key of ['concurrency', 'timezone'] as const) {
+    for (const key of ['concurrency', 'timezone', 'timeout'] as const) {
       if (spec[key] !== undefined) problems.push({ code: 'JOB_INVALID', path: [...path, key], atKey: true, message: `${key} applies to a scheduled job only: add schedule, or remove ${key}` });
     }
     return undefined;
@@ -38,8 +43,13 @@ export function normalizeJob(spec: JobManifest, path: (string | number)[], probl
   if (spec.replicas !== undefined && spec.replicas !== 1) {
     problems.push({ code: 'JOB_INVALID', path: [...path, 'replicas'], message: 'a scheduled job runs one container per time: leave replicas out (concurrency: allow lets runs overlap)' });
   }
+  const timeoutMs = spec.timeout === undefined ? undefined : durationMs(spec.timeout);
+  if (timeoutMs !== undefined && !(timeoutMs >= 1_000 && timeoutMs <= MAX_TIMEOUT_MS)) {
+    problems.push({ code: 'JOB_INVALID', path: [...path, 'timeout'], message: `${spec.timeout} is not between 1s and 24h (leave timeout out for no limit)` });
+  }
   const job: JobSpec = { schedule: spec.schedule, concurrency: spec.concurrency ?? 'forbid' };
   if (spec.timezone !== undefined) job.timezone = spec.timezone;
+  if (timeoutMs !== undefined) job.timeoutMs = timeoutMs;
   return job;
 }
 

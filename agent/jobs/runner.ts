@@ -30,6 +30,8 @@ export interface JobRunnerDeps {
   secrets: () => readonly string[];
   /** How long to wait before asking Docker again when it did not answer about a run. */
   retryMs?: number;
+  /** How often a run with a `timeout` compares the clock with its deadline (default 1 s). */
+  deadlinePollMs?: number;
 }
 
 /**
@@ -163,12 +165,44 @@ export class JobRunner {
       this.finish(run, { state: 'failed', exitCode: null, message: `could not start: ${message}`, output: null });
       return;
     }
-    const watch = this.watch(runId, name).finally(() => this.watches.delete(runId));
+    const limit = service.job?.timeoutMs === undefined ? undefined : { timeoutMs: service.job.timeoutMs, graceSeconds: Math.ceil((service.stopGracePeriodMs ?? 10_000) / 1000) };
+    const watch = this.watch(runId, name, limit).finally(() => this.watches.delete(runId));
     this.watches.set(runId, watch);
   }
 
-  /** Waits for the run's container to exit, then records it and removes the container. */
-  private async watch(runId: number, name: string): Promise<void> {
+  /**
+   * Waits for the run's container to exit, then records it and removes the container. With a
+   * `timeout`, a run still going at its deadline (from the run's start, on the agent's clock) is
+   * stopped (SIGTERM, then SIGKILL after the grace period) and recorded `timed-out`.
+   */
+  private async watch(runId: number, name: string, limit?: { timeoutMs: number; graceSeconds: number }): Promise<void> {
+    const { clock, logger } = this.deps;
+    let exited = false;
+    const waiting = this.waitForExit(runId, name).finally(() => {
+      exited = true;
+    });
+    let timedOut = false;
+    const started = this.deps.store.get(runId)?.startedAt;
+    if (limit !== undefined && started !== undefined) {
+      const deadline = Date.parse(started) + limit.timeoutMs;
+      while (!exited && !this.stopping) {
+        if (clock.now() >= deadline) {
+          timedOut = true;
+          logger.warn({ run: runId, timeoutMs: limit.timeoutMs }, 'scheduled job run past its timeout, stopping it');
+          await this.deps.docker.getContainer(name).stop({ t: limit.graceSeconds }).catch(() => undefined);
+          break;
+        }
+        await Promise.race([waiting, clock.sleep(Math.min(this.deps.deadlinePollMs ?? 1_000, Math.max(1, deadline - clock.now())))]);
+      }
+    }
+    await waiting;
+    const run = this.deps.store.get(runId);
+    if (!run) return;
+    const how = this.stopping && !timedOut ? { interrupted: 'the agent stopped while it ran' } : timedOut ? { timedOutMs: limit!.timeoutMs } : {};
+    await this.record(run, name, how);
+  }
+
+  private async waitForExit(runId: number, name: string): Promise<void> {
     const { docker, clock, logger } = this.deps;
     for (;;) {
       try {
@@ -181,13 +215,10 @@ export class JobRunner {
         await clock.sleep(this.deps.retryMs ?? 5_000);
       }
     }
-    const run = this.deps.store.get(runId);
-    if (!run) return;
-    await this.record(run, name, this.stopping ? { interrupted: 'the agent stopped while it ran' } : {});
   }
 
   /** Reads how the run's container ended and what it printed, records it, removes the container. */
-  private async record(run: JobRun, ref: string, how: { interrupted?: string; finishedWhileDown?: boolean }): Promise<void> {
+  private async record(run: JobRun, ref: string, how: { interrupted?: string; finishedWhileDown?: boolean; timedOutMs?: number }): Promise<void> {
     const { docker } = this.deps;
     const inspected = await docker.getContainer(ref).inspect().catch(() => undefined);
     const tty = Boolean((inspected?.Config as { Tty?: boolean } | undefined)?.Tty);
@@ -202,13 +233,17 @@ export class JobRunner {
       this.finish(run, { state: 'interrupted', exitCode: null, message: 'its container disappeared before it was recorded', output: null });
       return;
     }
+    if (how.timedOutMs !== undefined) {
+      this.finish(run, { state: 'timed-out', exitCode, message: `did not finish within ${formatDuration(how.timedOutMs)} (timeout): stopped`, output });
+      return;
+    }
     const oom = inspected.State.OOMKilled ? ' (out of memory)' : '';
     const whileDown = how.finishedWhileDown ? ', while the agent was down' : '';
     const state = exitCode === 0 ? 'succeeded' : 'failed';
     this.finish(run, { state, exitCode, message: state === 'succeeded' ? `exited 0${whileDown}` : `exited ${exitCode}${oom}${whileDown}`, output });
   }
 
-  private finish(run: JobRun, result: { state: 'succeeded' | 'failed' | 'interrupted'; exitCode: number | null; message: string; output: string | null }): void {
+  private finish(run: JobRun, result: { state: 'succeeded' | 'failed' | 'timed-out' | 'interrupted'; exitCode: number | null; message: string; output: string | null }): void {
     const { store, clock, logger, secrets } = this.deps;
     const known = secrets();
     const message = redactValues(result.message, known);
@@ -222,6 +257,13 @@ export class JobRunner {
     logger.error({ ...fields, error: message, output }, 'scheduled job run failed');
     this.deps.notifyFailure(store.get(run.id) ?? run);
   }
+}
+
+/** `90 s`, `30 min`, `2 h`: a timeout as people wrote it, roughly. */
+function formatDuration(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000} min`;
+  return `${Math.round(ms / 1000)} s`;
 }
 
 async function removeQuietly(docker: Docker, ref: string): Promise<void> {

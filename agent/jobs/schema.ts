@@ -2,6 +2,7 @@
 // a Compose service). Defined once here and spread into the service's schema, as the volume's
 // `snapshot:` is (agent/storage/schema.ts).
 import { Type } from '@sinclair/typebox';
+import { DURATION_PATTERN } from '../load/schema/patterns.js';
 
 export const JOB_CONCURRENCY = ['forbid', 'allow'] as const;
 
@@ -21,6 +22,13 @@ export const jobFields = {
       default: 'forbid',
       description:
         'With `schedule`: what happens when a run is due while the previous one still runs. `forbid` (the default, as Kubernetes CronJob) skips the new run and records it as skipped; `allow` starts it beside the running one.',
+    }),
+  ),
+  timeout: Type.Optional(
+    Type.String({
+      pattern: DURATION_PATTERN,
+      description:
+        'With `schedule`: how long one run may take (`30m`, `2h`; at most 24h). A run still going then is stopped (SIGTERM, then SIGKILL after `stop_grace_period`), recorded as `timed-out` with its output, and notified (`job-failed`), as Kubernetes CronJob\'s `activeDeadlineSeconds`. Default: no limit.',
     }),
   ),
   timezone: Type.Optional(

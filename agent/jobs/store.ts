@@ -3,7 +3,7 @@ import type { Db } from '../state/db.js';
 // The `job_runs` table (migration 6 in state/db.ts). Messages and output stored here are
 // redacted by the runner before they arrive.
 
-export type JobRunState = 'running' | 'succeeded' | 'failed' | 'interrupted' | 'skipped';
+export type JobRunState = 'running' | 'succeeded' | 'failed' | 'timed-out' | 'interrupted' | 'skipped';
 
 export interface JobRun {
   id: number;

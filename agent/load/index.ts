@@ -14,7 +14,7 @@ import { discoverManifests, type Skipped } from './files/discover.js';
 import { formatNote, loadComposeFolder, type Note } from './compose/index.js';
 import { networkNameClashes } from './normalize/networks.js';
 import { openEnvFiles } from './variables/env-files.js';
-import { hashServices } from './normalize/hash.js';
+import { hashServices, hooksHash } from './normalize/hash.js';
 import type { Lookup } from './variables/interpolate.js';
 import { loadManifestFile } from './load-file.js';
 import { buildImageTag } from './normalize/build.js';
@@ -151,7 +151,7 @@ export async function validateDir(input: ValidateInput): Promise<Validation> {
 
   const hashKey = input.hashKey ?? new Uint8Array();
   const apps: App[] = drafts
-    .map((draft) => ({ ...draft, services: finishServices(draft.services, hashKey) }))
+    .map((draft) => ({ ...draft, services: finishServices(draft.services, hashKey), ...(draft.hooks ? { hooksHash: hooksHash(draft.hooks, hashKey) } : {}) }))
     .sort((left, right) => (left.name < right.name ? -1 : left.name > right.name ? 1 : 0));
   const state: DesiredState = { commit: input.commit ?? '', apps };
   if (registries && registries.registries.length > 0) state.registries = registries.registries satisfies RegistryCredential[];

@@ -69,6 +69,7 @@ export function eventsForOutcome(
       events.push({ ...failedWithOutput, kind: 'quarantined' });
       break;
     case REASON.rolloutFailed:
+    case REASON.preDeployFailed:
     case REASON.rollbackFailed:
       events.push({ ...failedWithOutput, kind: 'quarantined' });
       break;

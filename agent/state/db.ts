@@ -225,7 +225,8 @@ const MIGRATIONS: string[] = [
   // Image update automation (agent/image-updates, issue 17). Per service with `update.image`:
   // the manifest image and policy it follows, the last registry check, what the registry serves
   // (`available_*`) and what the service runs (`deployed_*`; `pinned`: as `repo@digest`, fed to
-  // the plan, else the manifest's image, which was that digest here when first checked).
+  // the plan, else the manifest's tag, found to be that digest here when first checked; it is
+  // created as `repo@digest` too, under the tag's config hash: agent/image-updates/index.ts).
   // A digest whose rollout failed is quarantined for that service until a newer one appears.
   `
   CREATE TABLE image_updates (
@@ -256,6 +257,12 @@ const MIGRATIONS: string[] = [
     at       TEXT NOT NULL,
     PRIMARY KEY (node, app, service, digest)
   );
+  `,
+  // Hook jobs as applied (issue 22): per deployment row, the HMAC of its app's `hooks:` ('' for
+  // none), so a commit that changes only a hook job runs the app's hooks. NULL: recorded before
+  // this column, taken as unchanged (no hook runs again on an upgrade).
+  `
+  ALTER TABLE deployments ADD COLUMN hooks_hash TEXT;
   `,
 ];
 

@@ -35,6 +35,8 @@ export interface DeploymentRecord {
   updatedAt: string;
   /** Runs to completion (`restart: no` or `on-failure`): a migration, a backup. */
   oneShot: boolean;
+  /** The app's `hooks:` as applied (App.hooksHash, '' for none); null: recorded before it was kept. */
+  hooksHash?: string | null;
 }
 
 /** A failed replica's or build's last output, kept before the replica is removed. */
@@ -352,7 +354,7 @@ export class StateStore {
       );
       this.db.prepare('DELETE FROM deployments WHERE node = ?').run(node);
       const insert = this.db.prepare(
-        'INSERT INTO deployments (node, app, service, config_hash, image, replicas, commit_id, updated_at, one_shot) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO deployments (node, app, service, config_hash, image, replicas, commit_id, updated_at, one_shot, hooks_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       );
       for (const deployment of deployments) {
         const before = existing.get(`${deployment.app}/${deployment.service}`);
@@ -368,6 +370,7 @@ export class StateStore {
           deployment.commit,
           updatedAt,
           deployment.oneShot ? 1 : 0,
+          deployment.hooksHash ?? null,
         );
       }
     })();
@@ -376,7 +379,7 @@ export class StateStore {
   deployments(node: string): DeploymentRecord[] {
     const rows = this.db
       .prepare('SELECT * FROM deployments WHERE node = ? ORDER BY app, service')
-      .all(node) as { app: string; service: string; config_hash: string; image: string; replicas: number; commit_id: string; updated_at: string; one_shot: number }[];
+      .all(node) as { app: string; service: string; config_hash: string; image: string; replicas: number; commit_id: string; updated_at: string; one_shot: number; hooks_hash: string | null }[];
     return rows.map((row) => ({
       app: row.app,
       service: row.service,
@@ -386,6 +389,7 @@ export class StateStore {
       commit: row.commit_id,
       updatedAt: row.updated_at,
       oneShot: row.one_shot === 1,
+      hooksHash: row.hooks_hash,
     }));
   }
 

@@ -40,6 +40,8 @@ export interface RolloutFailure {
   service: string;
   message: string;
   output?: KeptOutput;
+  /** A hook job failed (issue 22), not a replica: which phase. */
+  hook?: 'pre_deploy' | 'post_deploy';
 }
 
 export interface Convergence {

@@ -113,6 +113,10 @@ describe('ordering and hooks', () => {
     const result = await agent.capstan('once');
     assert.notEqual(result.code, 0);
     assert.match(result.stderr, /pre_deploy job migrate of .+ exited with code 3/);
+    // Said as it is: nothing was replaced, so nothing was rolled back.
+    assert.match(result.stderr, /PRE_DEPLOY_FAILED/);
+    assert.match(result.stderr, /pre_deploy failed, nothing replaced: .+; commit quarantined, [0-9a-f]{12} keeps running/);
+    assert.doesNotMatch(result.stderr, /rolled back|ROLLED_BACK/);
     assert.deepEqual((await agent.managed()).map((container) => container.id), before, 'the old version keeps serving: nothing was replaced');
     assert.equal((await inspect(agent, `${agent.app}-web-1`)).State.Running, true);
     assert.deepEqual(hookContainers(await agent.managed()), []);
@@ -124,12 +128,44 @@ describe('ordering and hooks', () => {
     assert.match(text.stdout, /relation users does not exist/);
     const history = await agent.capstan('history', bad.slice(0, 12));
     assert.match(history.stdout, /relation users does not exist/);
+    assert.match(history.stdout, /PRE_DEPLOY_FAILED/);
     assert.match(history.stdout, /hook .+ pre_deploy migrate: failed \(exit code 3\)/);
     assert.deepEqual(hookRuns(agent).filter((run) => run.commit_id === bad).map((run) => [run.result, run.exit_code]), [['failed', 3]]);
 
     const next = await agent.capstan('once');
     assert.match(next.stdout + next.stderr, /quarantined/);
     assert.equal(hookRuns(agent).filter((run) => run.commit_id === bad).length, 1, 'a quarantined commit runs no job again');
+  });
+
+  it('a commit that changes only a hook job runs the app\'s hooks once, replacing nothing', async (t) => {
+    const agent = await agentFor(t, { app: 'hookonly' });
+    const smoke = '["sh", "-c", "test -f /data/migrated"]';
+    await agent.push({ [`${agent.app}.yaml`]: stack(agent.app, { version: '1', pre: MIGRATE, post: smoke }) });
+    assert.equal((await agent.capstan('once')).code, 0);
+    const before = (await agent.managed()).map((container) => container.id).sort();
+
+    const changed = await agent.push({ [`${agent.app}.yaml`]: stack(agent.app, { version: '1', pre: MIGRATE.replace('echo migrating', 'echo migrating to 2'), post: smoke }) });
+    const plan = await agent.capstan('plan');
+    assert.match(plan.stdout, /run pre_deploy job migrate/);
+    const result = await agent.capstan('once');
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(hookRuns(agent).filter((run) => run.commit_id === changed).map((run) => [run.phase, run.job, run.result]), [
+      ['pre_deploy', 'migrate', 'passed'],
+      ['post_deploy', 'smoke', 'passed'],
+    ]);
+    assert.deepEqual((await agent.managed()).map((container) => container.id).sort(), before, 'no replica is replaced for a hook job');
+    assert.equal((await agent.capstan('once')).code, 0);
+    assert.equal(hookRuns(agent).filter((run) => run.commit_id === changed).length, 2, 'once per commit');
+
+    // A failing changed job: the commit is quarantined, nothing was replaced, and it says so.
+    const bad = await agent.push({ [`${agent.app}.yaml`]: stack(agent.app, { version: '1', pre: '["sh", "-c", "echo no such table; exit 4"]', post: smoke }) });
+    const failed = await agent.capstan('once');
+    assert.notEqual(failed.code, 0);
+    assert.match(failed.stderr, /PRE_DEPLOY_FAILED/);
+    assert.deepEqual((await agent.managed()).map((container) => container.id).sort(), before);
+    assert.ok((await status(agent)).quarantined.some((entry: { commit: string }) => entry.commit === bad));
+    // Converging the last applied commit again runs none of its jobs: they are what was applied.
+    assert.deepEqual(hookRuns(agent).filter((run) => run.commit_id !== bad).length, 4);
   });
 
   it('a pre_deploy job past its timeout is killed and fails the first deploy: web is never created', async (t) => {

@@ -57,10 +57,13 @@ describe('image updates', () => {
     await agent.push({ [`${agent.app}.yaml`]: manifest(agent, image, 'image: digest') });
     let result = await once(agent);
     assert.equal(result.code, 0, result.stderr);
-    assert.equal(await runningImage(agent), image, 'the manifest\'s tag runs first');
+    // The manifest's tag runs first, as the digest it was checked to be (so a rollback or a
+    // recreated replica never runs what the tag means later).
+    assert.equal(await runningImage(agent), `${registry.host}/${repository}@${first}`);
+    const ids = await agent.ids();
     result = await once(agent);
     assert.equal(result.code, 0, result.stderr);
-    assert.equal(await runningImage(agent), image, 'the digest the tag has here already is no update');
+    assert.deepEqual(await agent.ids(), ids, 'the digest the tag has here already is no update');
 
     await registry.pushImage(repository, '1');
     const second = await digestOf(repository, '1');
@@ -99,6 +102,7 @@ describe('image updates', () => {
     const agent = await agentFor(t, { app: 'bad' });
     const repository = repositoryFor('bad');
     const image = await registry.pushImage(repository, '1');
+    const good = `${registry.host}/${repository}@${await digestOf(repository, '1')}`;
     await agent.push({ [`${agent.app}.yaml`]: manifest(agent, image, 'image: digest') });
     let result = await once(agent);
     assert.equal(result.code, 0, result.stderr);
@@ -109,7 +113,7 @@ describe('image updates', () => {
     const bad = await digestOf(repository, '1');
     result = await once(agent);
     assert.equal(result.code, 1, result.stdout);
-    assert.equal(await runningImage(agent), image, 'rolled back to the image that ran');
+    assert.equal(await runningImage(agent), good, 'rolled back to the image that ran');
     assert.deepEqual(await agent.ids(), before, 'the old replica kept running (start-first)');
     const report = JSON.parse((await agent.capstan('status', '--json')).stdout) as { quarantined: unknown[]; quarantinedImages: { digest: string; service: string }[] };
     assert.deepEqual(report.quarantined, [], 'the commit is not quarantined');
@@ -128,16 +132,49 @@ describe('image updates', () => {
     assert.deepEqual(lifted.quarantinedImages, []);
     result = await once(agent);
     assert.equal(result.code, 1, 'the lifted digest is rolled out again');
-    assert.equal(await runningImage(agent), image);
+    assert.equal(await runningImage(agent), good);
     const refused = await agent.capstan('retry', '--image', `${agent.app}/nope`, '--no-wait');
     assert.notEqual(refused.code, 0);
     assert.match(refused.stderr, /NOT_QUARANTINED/);
+  });
+
+  it('rolls back to the digest that ran, not the tag, when the old replica must be recreated', async (t) => {
+    const agent = await agentFor(t, { app: 'exact' });
+    const repository = repositoryFor('exact');
+    const image = await registry.pushImage(repository, '1');
+    const good = await digestOf(repository, '1');
+    const imageIdOf = async () => ((await docker.getContainer((await agent.container('web')).id).inspect()) as { Image: string }).Image;
+    // stop-first: the old replica is removed before the new one starts, so a rollback recreates it.
+    await agent.push({ [`${agent.app}.yaml`]: manifest(agent, image, 'order: stop-first, image: digest') });
+    let result = await once(agent);
+    assert.equal(result.code, 0, result.stderr);
+    const goodId = await imageIdOf();
+    assert.equal(await runningImage(agent), `${registry.host}/${repository}@${good}`, 'created from the digest the tag was checked to be');
+
+    // The bad image takes the tag, in the registry and on this engine (it was built here).
+    await registry.pushImage(repository, '1', ['ENTRYPOINT ["false"]']);
+    const bad = await digestOf(repository, '1');
+    assert.notEqual(bad, good);
+    result = await once(agent);
+    assert.equal(result.code, 1, result.stdout);
+    assert.match(result.stdout + result.stderr, /rolled back to the image deployed before/);
+    assert.equal(await imageIdOf(), goodId, 'the recreated replica runs the image that ran, not what the tag means now');
+    assert.equal(await runningImage(agent), `${registry.host}/${repository}@${good}`);
+    const report = JSON.parse((await agent.capstan('status', '--json')).stdout) as { quarantinedImages: { digest: string }[] };
+    assert.deepEqual(report.quarantinedImages.map((row) => row.digest), [bad]);
+
+    // Drift repair recreates a removed replica from the same digest too.
+    await docker.getContainer((await agent.container('web')).id).remove({ force: true });
+    result = await once(agent);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(await imageIdOf(), goodId);
   });
 
   it('notify mode changes nothing and reports the update (status, metrics)', async (t) => {
     const agent = await agentFor(t, { app: 'notify' });
     const repository = repositoryFor('notify');
     const image = await registry.pushImage(repository, '2.3.1');
+    const running = `${registry.host}/${repository}@${await digestOf(repository, '2.3.1')}`;
     await agent.push({ [`${agent.app}.yaml`]: manifest(agent, image, 'image: {semver: "^2"}, mode: notify') });
     let result = await once(agent);
     assert.equal(result.code, 0, result.stderr);
@@ -146,7 +183,7 @@ describe('image updates', () => {
     result = await once(agent);
     assert.equal(result.code, 0, result.stderr);
     assert.deepEqual(await agent.ids(), before);
-    assert.equal(await runningImage(agent), image);
+    assert.equal(await runningImage(agent), running, 'the manifest\'s tag, as the digest it was found to be');
     assert.match(await status(agent), new RegExp(`image ${agent.app}/web: running 2\\.3\\.1, 2\\.4\\.0 available \\(semver \\^2, notify\\)`));
     const metrics = await readFile(join(agent.state.path, 'metrics.prom'), 'utf8');
     assert.match(metrics, new RegExp(`capstan_image_update_available\\{node="[^"]+",app="${agent.app}",service="web"\\} 1`));
@@ -156,6 +193,7 @@ describe('image updates', () => {
     const agent = await agentFor(t, { app: 'down' });
     const repository = repositoryFor('down');
     const image = await registry.pushImage(repository, '1');
+    const good = `${registry.host}/${repository}@${await digestOf(repository, '1')}`;
     await agent.push({ [`${agent.app}.yaml`]: manifest(agent, image, 'image: digest') });
     let result = await once(agent);
     assert.equal(result.code, 0, result.stderr);

@@ -153,6 +153,64 @@ describe('scheduled jobs on the real engine', () => {
     }
   });
 
+  it('a run past its timeout is stopped, recorded timed-out with its output, and notified', async (t) => {
+    const agent = await agentFor(t, { app: 'jobtimeout' });
+    await agent.push({
+      [`${agent.app}.yaml`]: [
+        `app: ${agent.app}`,
+        'services:',
+        '  slow:',
+        `    image: ${TEST_IMAGE}`,
+        '    command: [sh, -c, "echo slow started; sleep 3600"]',
+        '    schedule: "* * * * *"',
+        '    timezone: UTC',
+        '    timeout: 30s',
+        '    stop_grace_period: 1s',
+        '',
+      ].join('\n'),
+    });
+    const deployed = await agent.capstan('once');
+    assert.equal(deployed.code, 0, deployed.stderr);
+    const clock = handClock('2026-12-05T10:00:30Z');
+    const { db, runner, reconciler, runs } = await inProcess(agent, clock);
+    try {
+      const desired = await reconciler.appliedDesired();
+      assert.equal(desired?.apps[0].services[0].job?.timeoutMs, 30_000);
+      await runner.tick(desired);
+      clock.set('2026-12-05T10:01:02Z');
+      assert.deepEqual((await runner.tick(desired)).map((decision) => decision.action), ['start']);
+      const [run] = runs.running(agent.node);
+      await waitFor(async () => (await listManaged(agent.node)).find((container) => container.name === `${agent.app}-slow-run-${run.id}` && container.state === 'running'), {
+        timeoutMs: 60_000,
+        what: 'the slow run to be running',
+      });
+      // Within its timeout on the agent's clock: still running.
+      clock.set('2026-12-05T10:01:20Z');
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      assert.equal(runs.get(run.id)?.state, 'running');
+      // Past it: stopped and recorded.
+      clock.set('2026-12-05T10:01:33Z');
+      await waitFor(() => (runs.get(run.id)?.state === 'running' ? undefined : true), { timeoutMs: 60_000, what: 'the run to be recorded' });
+      await runner.settled();
+      const recorded = runs.get(run.id)!;
+      assert.equal(recorded.state, 'timed-out');
+      assert.equal(recorded.message, 'did not finish within 30 s (timeout): stopped');
+      assert.match(recorded.output ?? '', /slow started/);
+      assert.deepEqual((await listManaged(agent.node)).filter((container) => container.service === 'slow'), [], 'its container is removed');
+      const events = (db.prepare('SELECT event FROM notifications').all() as { event: string }[]).map((row) => JSON.parse(row.event) as { kind: string; reason?: string; message: string });
+      const failed = events.filter((event) => event.kind === 'job-failed');
+      assert.equal(failed.length, 1, JSON.stringify(events));
+      assert.equal(failed[0].reason, 'JOB_TIMED_OUT');
+      assert.match(failed[0].message, /did not finish within 30 s/);
+      const status = await agent.capstan('status');
+      assert.match(status.stdout, new RegExp(`${agent.app}/slow\\s+2026-12-05T10:01:00.000Z\\s+timed-out`));
+      assert.match(status.stdout, /slow started/);
+    } finally {
+      await runner.stop();
+      db.close();
+    }
+  });
+
   it('kill -9 while a job runs: the next start stops its container and records the run interrupted', async (t) => {
     const agent = await agentFor(t, { app: 'jobkill' });
     await agent.push({

@@ -8,7 +8,10 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { imageName, nextLink, RegistryClient, RegistryError } from '../../agent/image-updates/registry.js';
 import { newestMatching } from '../../agent/image-updates/select.js';
-import type { ImageUpdateRow } from '../../agent/image-updates/store.js';
+import { ImageUpdates } from '../../agent/image-updates/index.js';
+import { ImageUpdateStore, type ImageUpdateRow } from '../../agent/image-updates/store.js';
+import { systemClock } from '../../agent/clock.js';
+import { openDb } from '../../agent/state/db.js';
 import { loadDesiredState, validateDir } from '../../agent/load/index.js';
 import type { ImageUpdatePolicy, Service } from '../../agent/model.js';
 import { eventsForOutcome } from '../../agent/notify/from-outcome.js';
@@ -107,6 +110,32 @@ describe('the registry client', () => {
     assert.equal(nextLink('</v2/app/tags/list?last=b&n=2>; rel="next"', 'http://127.0.0.1:5000/v2/app/tags/list?n=2'), 'http://127.0.0.1:5000/v2/app/tags/list?last=b&n=2');
     assert.equal(nextLink(null, 'http://h/v2/app/tags/list'), undefined);
     assert.equal(nextLink('<https://h/other>; rel="prev"', 'http://h/v2/app/tags/list'), undefined);
+  });
+});
+
+describe('the desired state a record resolves to', () => {
+  it('creates the manifest\'s tag from the digest it was found to be, under the tag\'s own config hash', async () => {
+    const manifest = 'app: shop\nservices:\n  web:\n    image: reg.example/app:1\n    update: { image: digest }\n';
+    const desired = await loadDesiredState({ root: ROOT, commit: COMMIT, hashKey, files: memoryFiles(ROOT, { 'shop.yaml': manifest }) });
+    const db = openDb(':memory:');
+    try {
+      const store = new ImageUpdateStore(db, 'node-a');
+      const updates = new ImageUpdates({ store, fetch, clock: systemClock, hashKey, defaultIntervalMs: 3_600_000, readDockerConfig: async () => undefined, localDigests: async () => [] });
+      const web = () => updates.resolve(desired, { candidates: true }).desired.apps[0].services[0];
+      const base = { app: 'shop', service: 'web', image: 'reg.example/app:1', policy: 'digest', mode: 'deploy' as const, checkedAt: '2026-12-05T10:00:00.000Z', nextCheckAt: null, checkError: null };
+      store.recordCheck({ ...base, availableTag: '1', availableDigest: D1 });
+      store.recordBaseline('shop', 'web', { tag: '1', digest: D1 });
+      // A rollback or a recreated replica runs the digest that ran, whatever the tag means later.
+      assert.equal(web().image, `reg.example/app@${D1}`);
+      assert.equal(web().configHash, desired.apps[0].services[0].configHash, 'replicas created from the tag are not replaced for it');
+      // An update rolled out is a change: its own image and hash.
+      store.recordCheck({ ...base, availableTag: '1', availableDigest: D2 });
+      assert.equal(web().image, `reg.example/app@${D2}`);
+      assert.notEqual(web().configHash, desired.apps[0].services[0].configHash);
+      assert.equal(updates.resolve(desired, { candidates: false }).desired.apps[0].services[0].image, `reg.example/app@${D1}`);
+    } finally {
+      db.close();
+    }
   });
 });
 

@@ -129,6 +129,11 @@ describe('loading a scheduled job', () => {
         '    image: local/busybox:1',
         '    concurrency: allow',
         '    depends_on: [backup]',
+        '    timeout: 5m',
+        '  sweep:',
+        '    image: local/busybox:1',
+        '    schedule: "0 * * * *"',
+        '    timeout: 25h',
         '',
       ].join('\n'),
     });
@@ -138,6 +143,15 @@ describe('loading a scheduled job', () => {
     assert.match(text, /shop\.yaml:8:\d+: services\.backup\.replicas: /);
     assert.match(text, /shop\.yaml:11:\d+: services\.web\.concurrency: .*scheduled job only/);
     assert.match(text, /services\.web\.depends_on: .*'backup' is a scheduled job/);
+    assert.match(text, /shop\.yaml:13:\d+: services\.web\.timeout: .*scheduled job only/);
+    assert.match(text, /shop\.yaml:17:\d+: services\.sweep\.timeout: 25h is not between 1s and 24h/);
+  });
+
+  it('reads timeout into the job, outside the config hash', async () => {
+    const manifest = (timeout: string) => `app: shop\nservices:\n  backup:\n    image: local/busybox:1\n    schedule: "0 3 * * *"\n${timeout}`;
+    const limited = (await load({ 'shop.yaml': manifest('    timeout: 90m\n') })).apps[0].services[0];
+    assert.deepEqual(limited.job, { schedule: '0 3 * * *', concurrency: 'forbid', timeoutMs: 5_400_000 });
+    assert.equal((await load({ 'shop.yaml': manifest('') })).apps[0].services[0].configHash, limited.configHash);
   });
 });
 

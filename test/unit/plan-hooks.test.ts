@@ -50,6 +50,18 @@ plan for commit c0ffee000000 on node n1: 14 operation(s)
     assert.deepEqual(passed.operations.filter((operation) => operation.kind === 'run-hook').map((operation) => operation.kind === 'run-hook' && operation.job), ['smoke']);
   });
 
+  it('runs the hooks of an app whose only change is a hook job, replacing nothing; an unknown (null) record is unchanged', () => {
+    const applied = new Map([['shop/db', HASH_B], ['shop/web', HASH_B]]);
+    const host = observed([container('shop', 'db', 1), container('shop', 'web', 1)]);
+    const app = { ...stack(), hooksHash: 'hooks-2' };
+    const jobsOf = (appliedHooks: Map<string, string | null>) =>
+      plan(desired(app), host, { appliedHashes: applied, appliedHooks }).operations.map((operation) => (operation.kind === 'run-hook' ? operation.job : operation.kind));
+    assert.deepEqual(jobsOf(new Map([['shop', 'hooks-1']])), ['migrate', 'smoke']);
+    assert.deepEqual(jobsOf(new Map([['shop', 'hooks-2']])), []);
+    assert.deepEqual(jobsOf(new Map([['shop', null]])), [], 'a state recorded before hooks hashes were kept runs no hook again');
+    assert.deepEqual(jobsOf(new Map([['shop', '']])), ['migrate', 'smoke'], 'hooks added to a running app run');
+  });
+
   it('removes a hook container left by a killed agent before the job runs again', () => {
     const leftover = container('shop', 'web', Number.NaN, { id: 'hook1', name: 'shop.pre_deploy.migrate', state: 'running' });
     const result = plan(desired(app('shop', [service('web')], [], { hooks: { preDeploy: [job('pre_deploy', 'migrate')], postDeploy: [] } })), {

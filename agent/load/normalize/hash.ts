@@ -59,6 +59,11 @@ export function configHash(service: ServiceDraft, hashKey: Uint8Array, parentHas
   return createHmac('sha256', hashKey).update(canonicalJson(input)).digest('hex');
 }
 
+/** The app's hook jobs as one HMAC (their environment may hold secrets): a changed job is a change to roll out. */
+export function hooksHash(hooks: unknown, hashKey: Uint8Array): string {
+  return createHmac('sha256', hashKey).update(canonicalJson(hooks)).digest('hex');
+}
+
 /** Every service's config hash, parents before their sidecars (whose hash covers the parent's). */
 export function hashServices<T extends ServiceDraft>(drafts: T[], hashKey: Uint8Array): (T & { configHash: string })[] {
   const hashes = new Map<string, string>();

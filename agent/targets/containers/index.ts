@@ -88,9 +88,12 @@ export class ContainerTarget implements Target {
     // What SQLite records as applied is what passed readiness; a container at another hash is
     // watched again before it is promoted (see plan.ts). Right after an execute in which every
     // wait succeeded, the desired hashes are proven too (`provenNow`), though not yet recorded.
-    const appliedHashes = new Map(store.deployments(node).map((row) => [`${row.app}/${row.service}`, row.configHash]));
+    const deployed = store.deployments(node);
+    const appliedHashes = new Map(deployed.map((row) => [`${row.app}/${row.service}`, row.configHash]));
+    const appliedHooks = new Map(deployed.map((row) => [row.app, row.hooksHash ?? null]));
     if (provenNow) for (const app of desired.apps) for (const service of app.services) appliedHashes.set(`${app.name}/${service.name}`, service.configHash);
-    const options = { allowEmpty, appliedHashes };
+    if (provenNow) for (const app of desired.apps) appliedHooks.set(app.name, app.hooksHash ?? '');
+    const options = { allowEmpty, appliedHashes, appliedHooks };
     const plan = makePlan(desired, owned, options);
     if (!plan.operations.some(takesName)) return { observed: all, plan };
     const foreign = await observeForeignNames(docker, node);
@@ -192,7 +195,8 @@ function toRolloutFailure(failure: OperationFailure): RolloutFailure[] {
   const output = failure.output ? { output: failure.output } : {};
   if (failure.operation.kind === 'build-image') return [{ app: failure.operation.app, service: failure.operation.service, message: failure.message, ...output }];
   if (!('container' in failure.operation)) return [];
-  return [{ app: failure.operation.container.app, service: failure.operation.container.service, message: failure.message, ...output }];
+  const hook = failure.operation.kind === 'run-hook' ? { hook: failure.operation.phase } : {};
+  return [{ app: failure.operation.container.app, service: failure.operation.container.service, message: failure.message, ...output, ...hook }];
 }
 
 /** Replicas each service must prove ready in this plan (one wait-ready each): the rollout's total. */

@@ -11,11 +11,16 @@ import { numericUser } from '../../load/normalize/spec.js';
 
 /**
  * Whether the app rolls out in this plan: a service whose config hash is not the one recorded as
- * applied (its first deploy included). Drift repair and a rollback to the applied commit are not
- * rollouts, so they run no hook. Absent `appliedHashes` (planner unit tests): every service is new.
+ * applied (its first deploy included), or hook jobs that are not the ones recorded as applied (a
+ * commit that changes only a migration runs it, as Argo's hooks run on any sync of the app).
+ * Drift repair and a rollback to the applied commit are not rollouts, so they run no hook.
+ * Absent `appliedHashes` (planner unit tests): every service is new. A hooks hash recorded as
+ * null (a state from before it was kept) is taken as unchanged: an upgrade runs no hook again.
  */
-export function rollsOut(app: App, appliedHashes: ReadonlyMap<string, string> | undefined): boolean {
-  return app.services.some((service) => appliedHashes?.get(`${app.name}/${service.name}`) !== service.configHash);
+export function rollsOut(app: App, appliedHashes: ReadonlyMap<string, string> | undefined, appliedHooks?: ReadonlyMap<string, string | null>): boolean {
+  if (app.services.some((service) => appliedHashes?.get(`${app.name}/${service.name}`) !== service.configHash)) return true;
+  const recorded = appliedHooks?.get(app.name);
+  return recorded !== undefined && recorded !== null && recorded !== (app.hooksHash ?? '');
 }
 
 /** The jobs still to run for this commit: those not recorded as passed. */

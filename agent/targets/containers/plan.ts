@@ -21,6 +21,8 @@ export interface PlanOptions {
    * that are not about recovery).
    */
   appliedHashes?: ReadonlyMap<string, string>;
+  /** Per app, its `hooks:` hash as recorded applied (null: recorded before it was kept). */
+  appliedHooks?: ReadonlyMap<string, string | null>;
 }
 
 /**
@@ -66,6 +68,7 @@ export function plan(desired: DesiredState, observed: ObservedState, options: Pl
     ownedNetworks: new Set(observed.networks.map((network) => network.name)),
     ownedVolumes: new Set(observed.volumes.map((volume) => volume.name)),
     appliedHashes: options.appliedHashes,
+    appliedHooks: options.appliedHooks,
     hookRemovals: new Map(),
   };
   // A job's container left by an agent killed during the job: removed, and the job run again
@@ -94,6 +97,7 @@ interface PlanContext {
   ownedNetworks: Set<string>;
   ownedVolumes: Set<string>;
   appliedHashes?: ReadonlyMap<string, string>;
+  appliedHooks?: ReadonlyMap<string, string | null>;
   /** Removals of hook job containers left by an interrupted run, by app: the app's jobs run after them. */
   hookRemovals: Map<string, number[]>;
 }
@@ -138,8 +142,9 @@ function planApp(builder: PlanBuilder, app: App, context: PlanContext): void {
     app.services.flatMap((service) => (service.dependsOn ?? []).filter((dependency) => dependency.condition === 'service_completed_successfully').map((dependency) => dependency.service)),
   );
   const results = new Map<string, SlotResult[]>();
-  // Hook jobs run when the app rolls out, once per commit (those recorded as passed are done).
-  const rollout = app.hooks !== undefined && rollsOut(app, context.appliedHashes);
+  // Hook jobs run when the app rolls out (a service or a hook job changed), once per commit
+  // (those recorded as passed are done).
+  const rollout = app.hooks !== undefined && rollsOut(app, context.appliedHashes, context.appliedHooks);
   const preJobs = rollout ? pendingJobs(app, app.hooks!.preDeploy, observed.hooksDone) : [];
   const postJobs = rollout ? pendingJobs(app, app.hooks!.postDeploy, observed.hooksDone) : [];
   const leftovers = context.hookRemovals.get(app.name) ?? [];
