@@ -5,9 +5,12 @@
 //
 //   const state = desired(app('shop', [service('web', { replicas: 2 })]));
 //   const host = observed([container('shop', 'web', 1, { configHash: HASH_A })]);
+import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { formatProblem } from '../../agent/errors.js';
+import { loadDesiredState, validateDir } from '../../agent/load/index.js';
 import type { App, DesiredState, Service } from '../../agent/model.js';
 import type { ObservedContainer, ObservedState } from '../../agent/targets/containers/observe.js';
 
@@ -103,4 +106,26 @@ export async function writeFiles(root: string, files: Record<string, string>): P
     await mkdir(dirname(join(root, path)), { recursive: true });
     await writeFile(join(root, path), content);
   }
+}
+
+type LoadOptions = Omit<Parameters<typeof loadDesiredState>[0], 'root'>;
+
+/** Loads `files` as a checkout of `options.commit`: the desired state, or the load's error. */
+export async function loadFiles(files: Record<string, string>, options: LoadOptions): Promise<DesiredState> {
+  let state: DesiredState | undefined;
+  await withCheckout(files, async (root) => {
+    state = await loadDesiredState({ ...options, root });
+  });
+  return state!;
+}
+
+/** Validates `files` and returns each problem as `formatProblem` prints it; a load with problems returns no state. */
+export async function loadProblems(files: Record<string, string>, options: LoadOptions): Promise<string[]> {
+  let found: string[] = [];
+  await withCheckout(files, async (root) => {
+    const result = await validateDir({ ...options, root });
+    assert.equal(result.state, undefined, 'a load with problems returns no state');
+    found = result.problems.map(formatProblem);
+  });
+  return found;
 }

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatProblem } from '../../agent/errors.js';
-import { loadDesiredState, validateDir } from '../../agent/load/index.js';
+import { loadDesiredState } from '../../agent/load/index.js';
 import type { DesiredState, Service } from '../../agent/model.js';
 import { DEFAULT_POLICY } from '../../agent/policy/index.js';
 import { containerCreateOptions } from '../../agent/targets/containers/execute-spec.js';
@@ -9,7 +8,7 @@ import { plan } from '../../agent/targets/containers/plan.js';
 import { printPlan } from '../../agent/targets/containers/print.js';
 import { planJson } from '../../agent/targets/print.js';
 import { encryptEnv, newKeyringKey, type Keyring } from '../../secrets/index.js';
-import { app, container, desired, HASH_A, observed, service, withCheckout } from '../helpers/model.js';
+import { app, container, desired, HASH_A, loadFiles, loadProblems, observed, service, withCheckout } from '../helpers/model.js';
 
 // Issue 23: Compose's lifecycle hooks (`post_start`, `pre_stop`) and `cgroup_parent`, in the
 // loader (native and Compose spellings, problems at file, line and key, the config hash), and in
@@ -23,23 +22,8 @@ const keyring: Keyring = { source: 'test.keys', keys: [key], primary: key };
 /** A value of an encrypted env file: never in a plan or a problem. */
 const SENTINEL = 'S3NT1NEL-hook-5e1b';
 
-async function load(files: Record<string, string>): Promise<DesiredState> {
-  let state: DesiredState | undefined;
-  await withCheckout(files, async (root) => {
-    state = await loadDesiredState({ root, commit: COMMIT, hashKey, keyring });
-  });
-  return state!;
-}
-
-async function problems(files: Record<string, string>): Promise<string[]> {
-  let found: string[] = [];
-  await withCheckout(files, async (root) => {
-    const result = await validateDir({ root, commit: COMMIT, hashKey, keyring });
-    assert.equal(result.state, undefined, 'a load with problems returns no state');
-    found = result.problems.map(formatProblem);
-  });
-  return found;
-}
+const load = (files: Record<string, string>) => loadFiles(files, { commit: COMMIT, hashKey, keyring });
+const problems = (files: Record<string, string>) => loadProblems(files, { commit: COMMIT, hashKey, keyring });
 
 const web = (state: DesiredState): Service => state.apps[0].services.find((candidate) => candidate.name === 'web')!;
 

@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatProblem } from '../../agent/errors.js';
-import { loadDesiredState, validateDir } from '../../agent/load/index.js';
 import type { DesiredState } from '../../agent/model.js';
-import { withCheckout } from '../helpers/model.js';
+import { loadFiles, loadProblems } from '../helpers/model.js';
 import { convertCompose } from './compose-helpers.js';
 
 // Issue 22: the app's `hooks:` and depends_on `restart: true`, as loaded (native and Compose).
@@ -11,21 +9,8 @@ import { convertCompose } from './compose-helpers.js';
 const COMMIT = 'c0ffee0000000000000000000000000000000000';
 const hashKey = new Uint8Array(32).fill(7);
 
-async function load(files: Record<string, string>): Promise<DesiredState> {
-  let state: DesiredState | undefined;
-  await withCheckout(files, async (root) => {
-    state = await loadDesiredState({ root, commit: COMMIT, hashKey });
-  });
-  return state!;
-}
-
-async function problems(files: Record<string, string>): Promise<string[]> {
-  let found: string[] = [];
-  await withCheckout(files, async (root) => {
-    found = (await validateDir({ root, commit: COMMIT, hashKey })).problems.map(formatProblem);
-  });
-  return found;
-}
+const load = (files: Record<string, string>) => loadFiles(files, { commit: COMMIT, hashKey });
+const problems = (files: Record<string, string>) => loadProblems(files, { commit: COMMIT, hashKey });
 
 const SERVICES = 'services:\n  db:\n    image: local/busybox:1\n  web:\n    image: local/busybox:1\n    depends_on:\n      db: { condition: service_started, restart: true }\n';
 

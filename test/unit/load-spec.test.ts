@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatProblem } from '../../agent/errors.js';
 import { isIgnored, parseDockerignore } from '../../agent/load/files/build-context.js';
-import { loadDesiredState, validateDir } from '../../agent/load/index.js';
 import { byteSize } from '../../agent/spelling.js';
 import type { DesiredState, Service } from '../../agent/model.js';
 import { encryptEnv, newKeyringKey, type Keyring } from '../../secrets/index.js';
-import { withCheckout } from '../helpers/model.js';
+import { loadFiles, loadProblems } from '../helpers/model.js';
 
 // Issue 5 in the loader: the service fields for networks, storage, resources, order, sidecars and
 // builds, as tables of manifests that load (and what they load to) and of those that do not
@@ -17,23 +15,8 @@ const hashKey = new TextEncoder().encode('load-spec-test-key');
 const key = newKeyringKey(Date.now());
 const keyring: Keyring = { source: 'test.keys', keys: [key], primary: key };
 
-async function load(files: Record<string, string>): Promise<DesiredState> {
-  let state: DesiredState | undefined;
-  await withCheckout(files, async (root) => {
-    state = await loadDesiredState({ root, commit: COMMIT, hashKey, keyring });
-  });
-  return state!;
-}
-
-async function problems(files: Record<string, string>): Promise<string[]> {
-  let found: string[] = [];
-  await withCheckout(files, async (root) => {
-    const result = await validateDir({ root, commit: COMMIT, hashKey, keyring });
-    assert.equal(result.state, undefined, 'a load with problems returns no state');
-    found = result.problems.map(formatProblem);
-  });
-  return found;
-}
+const load = (files: Record<string, string>) => loadFiles(files, { commit: COMMIT, hashKey, keyring });
+const problems = (files: Record<string, string>) => loadProblems(files, { commit: COMMIT, hashKey, keyring });
 
 function serviceOf(state: DesiredState, app: string, name: string): Service {
   const service = state.apps.find((candidate) => candidate.name === app)?.services.find((candidate) => candidate.name === name);
