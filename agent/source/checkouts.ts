@@ -4,7 +4,7 @@ import { forEachBounded } from './bounded.js';
 import { fingerprintOf, readFolderFingerprints, readInventory, writeInventory, type FolderFingerprint, type PreviousCheckout } from './inventory.js';
 import { writeTree } from './materialize.js';
 import { mountsRoot } from './mount-copies.js';
-import { readCommitInfo } from './objects.js';
+import { objectReadingFs, readCommitInfo } from './objects.js';
 import type { Checkout } from './types.js';
 
 type Fs = typeof import('node:fs');
@@ -116,7 +116,7 @@ export async function writeCheckout(
   let info;
   let written;
   try {
-    const store = { fs, gitdir, cache: {} };
+    const store = { fs: objectReadingFs(fs, gitdir), gitdir, cache: {} };
     info = await readCommitInfo(store, commit);
     const previous = await findPreviousCheckout(fs, stateDir, commit);
     written = await writeTree(store, info.tree, temporary, logger, previous);

@@ -98,26 +98,31 @@ export async function readInventory(fs: Fs, file: string, commit: string): Promi
  * instead (changed, modified in place, gone, or the copy failed). Never a hard link: a checkout's
  * files are bind-mounted into containers, and two checkouts must not share what one container writes.
  */
-export async function copyFromPrevious(
+export function copyFromPrevious(
   fs: Fs, previous: PreviousCheckout, relativePath: string, wanted: { mode: string; oid: string }, targetPath: string,
-): Promise<boolean> {
+): boolean {
   const recorded = previous.files.get(relativePath);
   if (recorded === undefined || recorded.oid !== wanted.oid || recorded.mode !== wanted.mode) return false;
   const sourcePath = path.join(previous.dir, relativePath);
-  const untouched = async () => {
-    const stat = await fs.promises.lstat(sourcePath, { bigint: true }).catch(() => undefined);
+  // Synchronous: a few small system calls per file, in the batches writeTree yields between.
+  const untouched = () => {
+    const stat = fs.lstatSync(sourcePath, { bigint: true, throwIfNoEntry: false });
     return stat !== undefined && stat.isFile() && fingerprintOf(stat) === recorded.fingerprint;
   };
-  if (!(await untouched())) return false;
+  if (!untouched()) return false;
   try {
     // A clone on file systems that share extents (btrfs, XFS), a plain copy elsewhere.
-    await fs.promises.copyFile(sourcePath, targetPath, fs.constants.COPYFILE_FICLONE);
+    fs.copyFileSync(sourcePath, targetPath, fs.constants.COPYFILE_FICLONE);
     // Checked again: a container writing the file during the copy leaves a torn copy.
-    if (await untouched()) return true;
+    if (untouched()) return true;
   } catch {
     // Falls through to the write from git.
   }
   // The write from git must create the file, or it would keep the mode the copy gave it.
-  await fs.promises.rm(targetPath, { force: true }).catch(() => undefined);
+  try {
+    fs.rmSync(targetPath, { force: true });
+  } catch {
+    // The write from git reports what is wrong with the folder.
+  }
   return false;
 }

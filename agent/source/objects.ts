@@ -1,4 +1,6 @@
+import path from 'node:path';
 import git from 'isomorphic-git';
+import './native-inflate.js';
 
 type Fs = typeof import('node:fs');
 
@@ -59,4 +61,50 @@ export async function readTreeEntries(store: ObjectStore, oid: string): Promise<
 export async function readBlobContent(store: ObjectStore, oid: string): Promise<Uint8Array> {
   const { blob } = await readObject(oid, () => git.readBlob({ ...store, oid }));
   return blob;
+}
+
+/**
+ * The `fs` a checkout reads objects through: isomorphic-git looks for every object as a loose
+ * file first (a failed open and an error object each) and lists `objects/pack` again for each
+ * one. A checkout only reads, after its fetch, so the listing of `objects/pack` is taken once,
+ * and a loose object whose two-letter folder did not exist at the start is answered "not found"
+ * without a system call. The fetch writes packs only; a loose object (written by a git client in a
+ * local cache) is still read. isomorphic-git also stats the gitdir on every read (to tell a
+ * `.git` file from a folder): that answer is kept too. And it probes each `fs` it is handed by
+ * calling `readFile()` with no path, once per read: that gets a ready-made rejection instead of
+ * a new error with a stack trace. Everything else goes to `fs` unchanged.
+ */
+export function objectReadingFs(fs: Fs, gitdir: string): Fs {
+  const objectsDir = path.join(gitdir, 'objects');
+  const packDir = path.join(objectsDir, 'pack');
+  let packListing: Promise<string[]> | undefined;
+  let looseFolders: Promise<Set<string>> | undefined;
+  let gitdirStat: ReturnType<Fs['promises']['stat']> | undefined;
+  const noPath = Object.assign(new TypeError('readFile needs a path'), { code: 'ERR_INVALID_ARG_TYPE' });
+  const notFound = Object.assign(new Error('ENOENT: no such loose object'), { code: 'ENOENT' });
+  const loosePattern = /^([0-9a-f]{2})[/\\][0-9a-f]{38}$/;
+  const promises = {
+    ...fs.promises,
+    readdir: ((target: string, options?: unknown) => {
+      if (options !== undefined || path.normalize(target) !== packDir) return fs.promises.readdir(target, options as undefined);
+      packListing ??= fs.promises.readdir(packDir);
+      return packListing.then((names) => [...names]);
+    }) as Fs['promises']['readdir'],
+    stat: ((target: string, options?: unknown) => {
+      if (options !== undefined || path.normalize(target) !== path.normalize(gitdir)) return fs.promises.stat(target, options as undefined);
+      gitdirStat ??= fs.promises.stat(gitdir);
+      return gitdirStat;
+    }) as Fs['promises']['stat'],
+    readFile: (async (target: string, options?: unknown) => {
+      if (target === undefined) throw noPath;
+      const relative = path.relative(objectsDir, path.normalize(String(target)));
+      const loose = loosePattern.exec(relative);
+      if (loose) {
+        looseFolders ??= fs.promises.readdir(objectsDir).then((names) => new Set(names), () => new Set<string>());
+        if (!(await looseFolders).has(loose[1])) throw notFound;
+      }
+      return fs.promises.readFile(target, options as undefined);
+    }) as Fs['promises']['readFile'],
+  };
+  return { ...fs, promises } as Fs;
 }
