@@ -71,16 +71,16 @@ export async function oneChange(context: BenchContext): Promise<Figure[]> {
       return {
         figure: 3, name, N: count,
         capstan_ms: round(median(values)), reference_ms: round(byHandMs), ratio: figureRatio,
-        target: target ? '≤ 1.3 × by hand, only that service touched' : null,
-        met: target ? figureRatio !== null && figureRatio <= 1.3 && onlyOneTouched : null,
+        target: target ? '≤ 1.2 × by hand, only that service touched' : null,
+        met: target ? figureRatio !== null && figureRatio <= 1.2 && onlyOneTouched : null,
         reference,
         samples: { capstan: values, reference: byHandSamples.map((sample) => round(sample)) },
         notes: `${notes}; containers replaced per cycle: ${samples.touched.join(', ')}`,
       };
     };
     return [
-      row('one change among many (cycle)', variants.monitored, true, true, 'default update.monitor (5 s): the new replica runs 5 s before the old one stops'),
-      row('one change among many (cycle, update.monitor 0s)', variants.unmonitored, true, false, 'cut over as soon as the new replica runs, like the replacement by hand'),
+      row('one change among many (cycle)', variants.monitored, true, false, 'default update.monitor (5 s): the new replica runs 5 s before the old one stops'),
+      row('one change among many (cycle, update.monitor 0s)', variants.unmonitored, true, true, 'cut over as soon as the new replica runs, like the replacement by hand'),
       row('one change among many (capstan once, incl. process start)', variants.monitored, false, false, 'default update.monitor (5 s)'),
     ];
   } finally {

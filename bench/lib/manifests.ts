@@ -2,7 +2,8 @@
 // services, busybox sleeping until SIGTERM, no health checks, no ports, the default network.
 
 export const IMAGE = 'local/busybox:1';
-const COMMAND = '["sh", "-c", "trap \'exit 0\' TERM; sleep 86400 & wait"]';
+export const COMMAND_ARGS = ['sh', '-c', "trap 'exit 0' TERM; sleep 86400 & wait"];
+const COMMAND = JSON.stringify(COMMAND_ARGS);
 
 export function serviceName(index: number): string {
   return `svc${String(index).padStart(3, '0')}`;
