@@ -87,6 +87,8 @@ export interface CycleOptions {
    * `capstan sync --force`); what was lifted is said in history and notified.
    */
   force?: boolean;
+  /** The branch head `capstan run`'s reference check just read, when it started this cycle (GitSource.fetch). */
+  head?: string;
 }
 
 export interface CycleOutcome {
@@ -228,7 +230,7 @@ export class Reconciler {
 
     let commit: string;
     try {
-      commit = await this.deps.source.fetch();
+      commit = await this.deps.source.fetch(options.head);
     } catch (error) {
       return finish(failure(null, error, REASON.fetchFailed));
     }

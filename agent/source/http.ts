@@ -140,8 +140,10 @@ export function createHttpSource(config: HttpSourceConfig, deps: SourceDeps): Gi
     }
   }
 
-  async function fetchHead(): Promise<string> {
-    const remoteHead = await remoteOperation('ls-refs', () => readRemoteHead(remote, config.branch));
+  async function fetchHead(knownHead?: string): Promise<string> {
+    const remoteHead = knownHead !== undefined && /^[0-9a-f]{40}$/.test(knownHead)
+      ? knownHead
+      : await remoteOperation('ls-refs', () => readRemoteHead(remote, config.branch));
     if (remoteHead === undefined) throw branchNotFound(config.url, config.branch);
     const commit = await repairing('fetch', () => fetchIntoCache(remoteHead));
     const { afterFetch } = deps;
@@ -166,7 +168,7 @@ export function createHttpSource(config: HttpSourceConfig, deps: SourceDeps): Gi
         logger.warn({ ...logContext, commit, oid: error.oid, problem: describe(error.cause) }, 'git cache unreadable, fetching afresh');
         await removeCache(fs, gitdir);
       }
-      await fetchHead();
+      await fetchHead(undefined);
       try {
         return await write();
       } catch (second) {
@@ -199,7 +201,7 @@ export function createHttpSource(config: HttpSourceConfig, deps: SourceDeps): Gi
   }
 
   return {
-    fetch: fetchHead,
+    fetch: (head) => fetchHead(head),
     reach,
     checkout,
     prune: (keep) => pruneCheckouts(fs, config.stateDir, keep, logger),

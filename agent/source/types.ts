@@ -30,8 +30,13 @@ export interface Checkout {
 }
 
 export interface GitSource {
-  /** Fetch the branch and return its head commit (cheap when nothing changed). */
-  fetch(): Promise<string>;
+  /**
+   * Fetch the branch and return its head commit (cheap when nothing changed). `head`: the branch
+   * head a reference check read moments ago (`capstan run`'s poll); a remote source then fetches
+   * it without asking the server for the head again (one ls-refs, two requests, less). The fetch
+   * still brings the newest commit when the branch moved on meanwhile.
+   */
+  fetch(head?: string): Promise<string>;
   /**
    * Materialize a fetched commit into `<stateDir>/checkouts/<commit>/` (idempotent; written to a
    * temp dir then renamed, so a crash never leaves a half-written checkout that looks complete).

@@ -42,11 +42,15 @@ describe('reference check: a push starts a cycle without waiting for the schedul
       assert.deepEqual([...new Set(later.map((request) => `${request.method} ${request.kind} ${request.status}`))], ['GET advertise 200'], JSON.stringify(checks));
       assert.ok(later.every((request) => request.authorization), 'the token goes up front once accepted');
 
+      const beforePush = server.log.length;
       const v2 = await fixture.push({ [`${app}.yaml`]: manifest(app, 'v2') }, 'v2');
       const moved = await waitForLine(agent, (_line, json) => json?.msg === 'branch moved, starting a cycle', 60_000);
       assert.equal(moved.json?.head, v2.slice(0, 12));
       const second = await waitForLine(agent, (_line, json) => json?.msg === 'cycle finished', 180_000);
       assert.equal(second.json?.result, 'applied', second.line);
+      // The cycle fetches the head the check read: no ls-refs to ask for it again.
+      const cycleRequests = server.log.slice(beforePush).map((request) => request.kind);
+      assert.ok(cycleRequests.includes('fetch') && !cycleRequests.includes('ls-refs'), cycleRequests.join(', '));
       const inspected = await docker.getContainer(`${app}-web-1`).inspect();
       assert.ok(inspected.Config.Env.includes('VERSION=v2'), inspected.Config.Env.join(' '));
     } finally {

@@ -124,6 +124,37 @@ describe('git source over HTTP', () => {
     }
   });
 
+  it('fetches a head the reference check just read without asking for the head again', async () => {
+    const repo = await fixture.server.createRepo('known-head');
+    await repo.write({ 'app.yaml': 'app: v1\n' });
+    const first = await repo.commit('v1');
+    await repo.push();
+    const { source } = makeSource(repo.url, await newStateDir());
+    assert.equal(await source.fetch(), first);
+
+    await repo.write({ 'app.yaml': 'app: v2\n' });
+    const second = await repo.commit('v2');
+    await repo.push();
+    let before = fixture.server.log.length;
+    assert.equal(await source.fetch(second), second);
+    let requests = kinds(fixture.server.log.slice(before));
+    assert.ok(!requests.includes('ls-refs'), `no ls-refs expected, got ${requests.join(', ')}`);
+    assert.ok(requests.includes('fetch'), `the pack is fetched, got ${requests.join(', ')}`);
+
+    // The branch moved on after the check: the fetch still brings the newest commit.
+    await repo.write({ 'app.yaml': 'app: v3\n' });
+    await repo.commit('v3');
+    await repo.write({ 'app.yaml': 'app: v4\n' });
+    const fourth = await repo.commit('v4');
+    await repo.push();
+    assert.equal(await source.fetch(second), second, 'a head already in the cache is not fetched again');
+    before = fixture.server.log.length;
+    assert.equal(await source.fetch(), fourth);
+    requests = kinds(fixture.server.log.slice(before));
+    assert.ok(requests.includes('ls-refs'), `without a head the server is asked, got ${requests.join(', ')}`);
+    assert.equal(await source.fetch('not-a-commit'), fourth, 'anything but a commit id is ignored');
+  });
+
   it('follows new commits and force-pushes to a rewritten history', async () => {
     const repo = await fixture.server.createRepo('moving');
     await repo.write({ 'app.yaml': 'app: v1\n', 'old.yaml': 'app: old\n' });

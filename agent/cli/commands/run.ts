@@ -63,7 +63,7 @@ export function runCommand(): Command {
       // Each cycle holds the state dir's lock (state/cycle-lock.ts), so a `capstan once` waits
       // for it, and this cycle waits for a `once` in flight. Cycles the lock found interrupted
       // (their process was killed) are marked so under the lock, never a live one.
-      const lockedCycle = async (trigger: string) => {
+      const lockedCycle = async (trigger: string, head?: string) => {
         beat();
         let lock;
         try {
@@ -90,7 +90,7 @@ export function runCommand(): Command {
           if (inboxDir) await importInbox(inboxDir);
           const force = requests.some((request) => request.args.force === true);
           if (requests.length > 0) logger.info({ trigger, commands: requestIds, ...(force ? { force } : {}) }, 'cycle for operator commands');
-          const outcome = await reconciler.cycle(trigger, { force });
+          const outcome = await reconciler.cycle(trigger, { force, ...(head !== undefined ? { head } : {}) });
           poller?.seen(outcome.commit);
           control.finishCycleRequests(requestIds, { cycleId: outcome.cycleId ?? null, result: outcome.result, message: outcome.message ?? (outcome.commit ? `commit ${outcome.commit.slice(0, 12)}, ${outcome.changes.length} change(s)` : null) });
           await hooks.afterCycle(outcome);
@@ -164,7 +164,8 @@ export function runCommand(): Command {
       };
 
       let inFlight: Promise<unknown> | undefined;
-      const runCycle = (trigger: string) => {
+      /** `head`: the branch head the reference check just read, when it starts the cycle. */
+      const runCycle = (trigger: string, head?: string) => {
         if (inFlight) {
           logger.warn({ trigger }, 'previous cycle still running, skipping this one');
           return inFlight;
@@ -173,7 +174,7 @@ export function runCommand(): Command {
         wake.disarm();
         wakeAt = undefined;
         inFlight = (jobLook ?? Promise.resolve())
-          .then(() => lockedCycle(trigger))
+          .then(() => lockedCycle(trigger, head))
           .then(armWake)
           .then(scheduleRetry)
           .catch((error: unknown) => logger.error({ error: String(error) }, 'cycle crashed'))
@@ -200,7 +201,7 @@ export function runCommand(): Command {
           clock: systemClock,
           logger: logger.child({ stage: 'poll' }),
           busy: () => inFlight !== undefined,
-          onMove: () => void runCycle('push'),
+          onMove: (head) => void runCycle('push', head),
         })
         : undefined;
       const task = cron.schedule(config.schedule, () => void runCycle('schedule'), { name: 'capstan-cycle', noOverlap: true });
