@@ -3,10 +3,10 @@
 // to the defaults.
 import { readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
-import { Ajv, type ValidateFunction } from 'ajv';
+import type { ValidateFunction } from 'ajv';
 import { parseDocument } from 'yaml';
 import { CapstanError } from '../errors.js';
-import { POLICY_SCHEMA_FILE, readSchemaFile } from '../schema-file.js';
+import { POLICY_SCHEMA_FILE, schemaValidator } from '../schema-file.js';
 import type { PolicyFile } from './file-schema.js';
 import { securityOption } from '../spelling.js';
 import { sysctlName } from './sysctls.js';
@@ -22,7 +22,7 @@ export function parsePolicy(text: string, file: string): HostPolicy {
   const doc = parseDocument(text);
   if (doc.errors.length > 0) throw invalid(file, doc.errors[0].message);
   const data: unknown = doc.toJS() ?? {};
-  compiled ??= new Ajv({ allErrors: true, strict: false }).compile(readSchemaFile(POLICY_SCHEMA_FILE));
+  compiled ??= schemaValidator(POLICY_SCHEMA_FILE);
   if (!compiled(data)) {
     const error = compiled.errors![0];
     const where = error.instancePath ? error.instancePath.slice(1).replace(/\//g, '.') : 'the file';

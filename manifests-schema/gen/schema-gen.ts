@@ -1,9 +1,10 @@
-// `npm run schema`: regenerates manifests-schema/ from the TypeBox definitions. A unit test fails
+// `npm run schema`: regenerates manifests-schema/ (the schemas and their validators) from the TypeBox definitions. A unit test fails
 // when a checked-in file differs, so run this after changing a schema.
 import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderSchemaFiles } from './schema-json.js';
+import { renderValidatorFiles } from './validator-code.js';
 
 function repositoryRoot(start: string): string {
   for (let dir = start, depth = 0; depth < 10; dir = dirname(dir), depth++) {
@@ -13,7 +14,8 @@ function repositoryRoot(start: string): string {
 }
 
 const root = repositoryRoot(dirname(fileURLToPath(import.meta.url)));
-for (const { file, text } of renderSchemaFiles()) {
+const schemas = renderSchemaFiles();
+for (const { file, text } of [...schemas, ...renderValidatorFiles(schemas)]) {
   const target = join(root, file);
   writeFileSync(target, text);
   process.stdout.write(`wrote ${target}\n`);

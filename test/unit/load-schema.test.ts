@@ -3,7 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { readSchemaFile } from '../../agent/schema-file.js';
+import { POLICY_SCHEMA_FILE, readSchemaFile, schemaValidator, SCHEMA_FILE, SETTINGS_SCHEMA_FILE, validatorStamp } from '../../agent/schema-file.js';
+import { renderValidatorFiles } from '../../manifests-schema/gen/validator-code.js';
 import { manifestJsonSchema, renderSchemaFiles, renderSchemaJson } from '../../manifests-schema/gen/schema-json.js';
 import { closest } from '../../agent/load/suggest.js';
 import { validateManifest } from '../../agent/load/schema/validate.js';
@@ -23,6 +24,23 @@ describe('manifest JSON Schema', () => {
       assert.equal(readFileSync(join(repositoryRoot(), file), 'utf8'), text, file);
       // What the agent compiles at run time: the same file, found from the compiled module.
       assert.deepEqual(readSchemaFile(file), JSON.parse(text), file);
+    }
+  });
+
+  it('each checked-in validator is the standalone code of its schema, and the agent uses it', () => {
+    const schemas = renderSchemaFiles();
+    const validators = renderValidatorFiles(schemas);
+    assert.deepEqual(validators.map(({ file }) => file), ['manifests-schema/capstan.validate.cjs', 'manifests-schema/capstan-settings.validate.cjs', 'manifests-schema/host-policy.validate.cjs']);
+    for (const { file, text } of validators) {
+      assert.equal(readFileSync(join(repositoryRoot(), file), 'utf8'), text, `${file} (run \`npm run build && npm run schema\`)`);
+    }
+    const files = [SCHEMA_FILE, SETTINGS_SCHEMA_FILE, POLICY_SCHEMA_FILE] as const;
+    for (const [index, file] of files.entries()) {
+      const { text } = schemas[index];
+      const validator = schemaValidator(file) as ReturnType<typeof schemaValidator> & { stamp?: string };
+      assert.equal(validator.stamp, validatorStamp(file, text), `${file}: the generated validator, not one compiled at start`);
+      // Any change to the schema text makes a generated validator stale.
+      assert.notEqual(validatorStamp(file, text.replace(/\n$/, ' \n')), validator.stamp);
     }
   });
 

@@ -1,6 +1,6 @@
 // `capstan.yaml` at the root of the manifests path: repository-wide settings (today, fleet
 // placement's default). Optional; a broken one stops the commit like a broken manifest.
-import { Ajv, type ValidateFunction } from 'ajv';
+import type { ValidateFunction } from 'ajv';
 import type { Checkout } from './repo-files.js';
 import { join } from 'node:path';
 import type { Static } from '@sinclair/typebox';
@@ -8,7 +8,7 @@ import type { ManifestProblem } from '../../errors.js';
 import { locate } from './locate.js';
 import { parseManifest } from './parse.js';
 import type { RepositorySettings } from '../schema/placement.js';
-import { readSchemaFile, SETTINGS_SCHEMA_FILE } from '../../schema-file.js';
+import { schemaValidator, SETTINGS_SCHEMA_FILE } from '../../schema-file.js';
 
 export const SETTINGS_FILE = 'capstan.yaml';
 
@@ -30,7 +30,7 @@ export async function readRepositorySettings(
   }
   const { parsed, problems } = parseManifest(text, repoPath);
   if (!parsed) return { problems };
-  compiled ??= new Ajv({ allErrors: true, strict: false }).compile(readSchemaFile(SETTINGS_SCHEMA_FILE));
+  compiled ??= schemaValidator(SETTINGS_SCHEMA_FILE);
   if (parsed.data === null || parsed.data === undefined) return { settings: {}, problems: [] };
   if (compiled(parsed.data)) return { settings: parsed.data as Static<typeof RepositorySettings>, problems: [] };
   return {

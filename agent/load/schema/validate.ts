@@ -1,8 +1,8 @@
 // Validates interpolated manifest data against the generated JSON Schema (compiled once) and turns
 // ajv's errors into problems a person can act on: one per mistake, pointing at the key path.
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { KeyPath, PathProblem } from '../problems.js';
-import { readSchemaFile, SCHEMA_FILE } from '../../schema-file.js';
+import { schemaValidator, SCHEMA_FILE } from '../../schema-file.js';
 import {
   ABSOLUTE_PATH_PATTERN,
   BYTE_SIZE_PATTERN,
@@ -52,8 +52,8 @@ const KEY_RULES: Record<string, (key: string) => string> = {
 let compiled: ValidateFunction | undefined;
 
 function validator(): ValidateFunction {
-  // verbose: errors carry the failing data and schema, needed to pick the anyOf branch that was meant.
-  compiled ??= new Ajv({ allErrors: true, verbose: true, strict: true, strictTypes: false }).compile(readSchemaFile(SCHEMA_FILE));
+  // Verbose errors (VALIDATOR_OPTIONS): they carry the failing data and schema, to pick the anyOf branch that was meant.
+  compiled ??= schemaValidator(SCHEMA_FILE);
   return compiled;
 }
 
