@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import git from 'isomorphic-git';
+import git from '../git.js';
 import { expandPrefix, isCommitPrefix } from '../control/decide.js';
 import { CapstanError } from '../errors.js';
 import { locateGitdir } from '../source/local.js';

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import git from 'isomorphic-git';
+import git from '../git.js';
 
 type Fs = typeof import('node:fs');
 

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import git from 'isomorphic-git';
+import git from '../git.js';
 import { CapstanError } from '../errors.js';
 import { readVerifiedCheckout, pruneCheckouts, writeCheckout } from './checkouts.js';
 import { GitErrorCode, branchNotFound, assertCommitId, commitNotFound, readsMissingCommit } from './errors.js';

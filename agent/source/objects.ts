@@ -1,5 +1,6 @@
 import path from 'node:path';
-import git from 'isomorphic-git';
+import git from '../git.js';
+import type { TreeEntry } from 'isomorphic-git';
 import './native-inflate.js';
 
 type Fs = typeof import('node:fs');
@@ -53,7 +54,7 @@ export async function readCommitInfo(store: ObjectStore, commit: string): Promis
   };
 }
 
-export async function readTreeEntries(store: ObjectStore, oid: string): Promise<git.TreeEntry[]> {
+export async function readTreeEntries(store: ObjectStore, oid: string): Promise<TreeEntry[]> {
   const { tree } = await readObject(oid, () => git.readTree({ ...store, oid }));
   return tree;
 }

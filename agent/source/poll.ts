@@ -1,4 +1,4 @@
-import git from 'isomorphic-git';
+import git from '../git.js';
 import type { Clock } from '../clock.js';
 import { CapstanError } from '../errors.js';
 import type { Logger } from '../log.js';

@@ -1,4 +1,5 @@
-import git, { type AuthCallback, type AuthSuccessCallback, type HttpClient } from 'isomorphic-git';
+import git from '../git.js';
+import type { AuthCallback, AuthSuccessCallback, HttpClient } from 'isomorphic-git';
 
 type Fs = typeof import('node:fs');
 

@@ -1,4 +1,5 @@
-import git, { type AuthCallback, type HttpClient } from 'isomorphic-git';
+import git from '../git.js';
+import type { AuthCallback, HttpClient } from 'isomorphic-git';
 import { trackingRef } from '../source/cache.js';
 import { globMatches } from './glob.js';
 

@@ -1,4 +1,4 @@
-import git from 'isomorphic-git';
+import git from '../git.js';
 
 type Fs = typeof import('node:fs');
 

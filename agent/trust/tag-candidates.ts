@@ -1,4 +1,4 @@
-import git from 'isomorphic-git';
+import git from '../git.js';
 import { globMatches } from './glob.js';
 import { readRawObject, splitSignedTag, type SignedTag } from './signed-object.js';
 

@@ -1,5 +1,5 @@
 import type { Static } from '@sinclair/typebox';
-import semver from 'semver';
+import validRange from 'semver/ranges/valid.js';
 import { DEFAULT_UPDATE, type HealthcheckSpec, type ImageUpdatePolicy, type UpdateSpec } from '../../model.js';
 import type { KeyPath, PathProblem } from '../problems.js';
 import type { Healthcheck, Update } from '../schema/rollout.js';
@@ -68,7 +68,7 @@ export function normalizeImageUpdate(
   }
   let follow: ImageUpdatePolicy['follow'] = { kind: 'digest' };
   if (typeof spec.image === 'object') {
-    const range = semver.validRange(spec.image.semver, { loose: false });
+    const range = validRange(spec.image.semver, { loose: false });
     if (range === null) {
       problems.push({ code: 'IMAGE_UPDATE_INVALID', path: [...updatePath, 'image', 'semver'], message: `'${spec.image.semver}' is not a semver range; write one such as ^2.3, ~1.25 or >=1.2 <2` });
       return undefined;
