@@ -3,6 +3,7 @@
 //   node dist/bench/profile-cycle.js [N]                  timelines (N default 200)
 //   TL_PROF=DIR node dist/bench/profile-cycle.js N         also a CPU profile of `capstan run`
 //   TL_PROF=DIR node dist/bench/profile-cycle.js N noop    CPU profiles of `capstan once` on the unchanged app
+//   TL_NODE_ARGS="--import=hooks.mjs" ...                  more node flags for those `once` runs
 import { spawn } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -31,7 +32,7 @@ try {
   console.log(`initial: ${first.cycle.durationMs} ms`);
   if (process.argv[3] === 'noop') {
     for (let rep = 0; rep < 3; rep++) {
-      const once = await capstanOnce({ ...setup, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${process.env.TL_PROF ?? 'profiles'}`] });
+      const once = await capstanOnce({ ...setup, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${process.env.TL_PROF ?? 'profiles'}`, ...(process.env.TL_NODE_ARGS?.split(' ') ?? [])] });
       console.log(`noop once: wall ${Math.round(once.wallMs)} ms, cycle ${once.cycle.durationMs} ms`);
     }
   } else {
