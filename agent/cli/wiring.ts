@@ -21,7 +21,6 @@ import { readCommitInfo } from '../source/objects.js';
 import { openDb, type Db } from '../state/db.js';
 import { loadHashKey } from '../state/hash-key.js';
 import { StateStore } from '../state/store.js';
-import { fetchTagsAt, loadTrustFile, verifyRevision } from '../trust/index.js';
 import type { AgentConfig } from './config.js';
 import { incrementCounter } from '../metrics/counters.js';
 import { newEvent, Notifier, parseNotifyTargets } from '../notify/index.js';
@@ -70,7 +69,12 @@ export async function createReconciler(
       logger: logger.child({ stage: 'source' }),
       clock: systemClock,
       // The cache is single-branch; signed-tag deploys need the tags that name the head.
-      afterFetch: tagMode ? (context) => fetchTagsAt({ ...context, tagPattern: config.tagPattern }).then(() => undefined) : undefined,
+      afterFetch: tagMode
+        ? async (context) => {
+          const { fetchTagsAt } = await import('../trust/index.js');
+          await fetchTagsAt({ ...context, tagPattern: config.tagPattern });
+        }
+        : undefined,
     },
   );
   const hashKey = loadHashKey(config.stateDir);
@@ -155,9 +159,13 @@ export function hostIsolationCheck(docker: Docker, config: Pick<AgentConfig, 'ne
   return config.networkIsolation !== 'off' && engineIsLocal(process.env) ? createIsolationCheck({ docker, readRules: readHostRules, clock: systemClock }) : undefined;
 }
 
-/** Signature policy from the host's trust file, read again each cycle so edits need no restart. */
+/**
+ * Signature policy from the host's trust file, read again each cycle so edits need no restart.
+ * agent/trust/ (16 modules) loads only on a host with a trust file.
+ */
 function trustVerifier(config: AgentConfig): NonNullable<ReconcilerDeps['verify']> {
   return async ({ commit, gitdir, appliedCommit, appliedCommittedAt, pinned }) => {
+    const { loadTrustFile, verifyRevision } = await import('../trust/index.js');
     const signers = await loadTrustFile(fs, config.trustFile as string);
     return verifyRevision({
       fs,

@@ -11,7 +11,7 @@ import { redactValues } from '../redact.js';
 import type { SecretRegistry } from '../secret-registry.js';
 import { duplicateApps, grantProblems, portProblems, type AppSite, type GrantBinding, type PortBinding } from './checks.js';
 import { discoverManifests, type Skipped } from './files/discover.js';
-import { formatNote, loadComposeFolder, type Note } from './compose/index.js';
+import type { Note } from './compose/index.js';
 import { networkNameClashes } from './normalize/networks.js';
 import { openEnvFiles } from './variables/env-files.js';
 import { hashServices, hooksHash } from './normalize/hash.js';
@@ -121,8 +121,10 @@ export async function validateDir(input: ValidateInput): Promise<Validation> {
     if (result.app) drafts.push(result.app);
   }
   const notes: Note[] = [];
+  // The Compose loader (21 modules) loads only for a repository that holds Compose files.
+  const compose = discovery.composeFolders.length > 0 ? await import('./compose/index.js') : undefined;
   for (const composeFolder of discovery.composeFolders) {
-    const { result, notes: composeNotes } = await loadComposeFolder(composeFolder, checkout, variableContext, input.policy ?? DEFAULT_POLICY);
+    const { result, notes: composeNotes } = await compose!.loadComposeFolder(composeFolder, checkout, variableContext, input.policy ?? DEFAULT_POLICY);
     problems.push(...result.problems);
     notes.push(...composeNotes);
     if (result.appSite) appSites.push(result.appSite);
@@ -131,7 +133,7 @@ export async function validateDir(input: ValidateInput): Promise<Validation> {
     if (result.app) drafts.push(result.app);
   }
   problems.push(...networkNameClashes(drafts), ...containerCount(drafts));
-  const noteLines = notes.sort(byPosition).map(formatNote);
+  const noteLines = compose ? notes.sort(byPosition).map(compose.formatNote) : [];
   problems.push(...envFiles.problems, ...duplicateApps(appSites), ...portProblems(bindings), ...grantProblems(grants, drafts));
   const defaults = variableContext.defaults;
   const registries = defaults && 'variables' in defaults ? registryCredentials(defaults.variables.values, toRepoPath(root, resolve(folder, DEFAULT_ENV_FILE))) : undefined;
