@@ -64,16 +64,18 @@ export async function fetchFigures(context: BenchContext): Promise<Figure[]> {
     context.log(`fetch new commit rep ${rep + 1}/${context.reps}: capstan ${round(result.fetchMs)} + ${round(result.checkoutMs)} ms, git ${round(fetch.wallMs)} + ${round(reset.wallMs)} ms`);
   }
 
-  const row = (name: string, capstan: number[], reference: number[], referenceName: string, notes: string): Figure => ({
+  const row = (name: string, capstan: number[], reference: number[], referenceName: string, notes: string, maxRatio?: number): Figure => ({
     figure: 5, name, N: shape.files,
     capstan_ms: round(median(capstan)), reference_ms: round(median(reference)), ratio: ratio(median(capstan), median(reference)),
-    target: null, met: null,
+    // Issue 24: a first clone within 3 × `git clone --depth 1`.
+    target: maxRatio === undefined ? null : `≤ ${maxRatio} × ${referenceName}`,
+    met: maxRatio === undefined ? null : median(capstan) <= maxRatio * median(reference),
     reference: referenceName,
     samples: { capstan: capstan.map((sample) => round(sample)), reference: reference.map((sample) => round(sample)) },
     notes: `${shape.commits} commits, ${shape.files} files (N = files); ${notes}`,
   });
   return [
-    row('fetch on first start (fetch + checkout)', first.capstan, first.git, 'git clone --depth 1 --single-branch', 'empty state dir; capstan timed inside the process (no Node start-up)'),
+    row('fetch on first start (fetch + checkout)', first.capstan, first.git, 'git clone --depth 1 --single-branch', 'empty state dir; capstan timed inside the process (no Node start-up)', 3),
     row('fetch a new commit (fetch only)', next.capstanFetch, next.gitFetch, 'git fetch --depth 1 origin main', 'one commit changing one file'),
     row('fetch a new commit (fetch + checkout)', next.capstanTotal, next.gitTotal, 'git fetch --depth 1 + git reset --hard FETCH_HEAD', 'capstan writes a whole new checkout folder per commit'),
   ];
