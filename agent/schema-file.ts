@@ -34,7 +34,7 @@ export function readSchemaFile(file: string): Record<string, unknown> {
   return JSON.parse(readFileSync(new URL(file, packageRoot), 'utf8')) as Record<string, unknown>;
 }
 
-type SchemaFile = typeof SCHEMA_FILE | typeof SETTINGS_SCHEMA_FILE | typeof POLICY_SCHEMA_FILE;
+export type SchemaFile = typeof SCHEMA_FILE | typeof SETTINGS_SCHEMA_FILE | typeof POLICY_SCHEMA_FILE;
 
 /** ajv's options per schema, for the generated validators and the run-time fallback alike. */
 export const VALIDATOR_OPTIONS: Readonly<Record<SchemaFile, Options>> = {

@@ -168,7 +168,7 @@ export function createHttpSource(config: HttpSourceConfig, deps: SourceDeps): Gi
         logger.warn({ ...logContext, commit, oid: error.oid, problem: describe(error.cause) }, 'git cache unreadable, fetching afresh');
         await removeCache(fs, gitdir);
       }
-      await fetchHead(undefined);
+      await fetchHead();
       try {
         return await write();
       } catch (second) {
@@ -201,7 +201,7 @@ export function createHttpSource(config: HttpSourceConfig, deps: SourceDeps): Gi
   }
 
   return {
-    fetch: (head) => fetchHead(head),
+    fetch: fetchHead,
     reach,
     checkout,
     prune: (keep) => pruneCheckouts(fs, config.stateDir, keep, logger),

@@ -2,11 +2,9 @@
 // the agent loads instead of compiling the schema at every start (agent/schema-file.ts). Written
 // by `npm run schema` with the schemas; the drift test checks the checked-in files are these.
 import { createRequire } from 'node:module';
-import { validatorFile, validatorStamp, VALIDATOR_OPTIONS } from '../../agent/schema-file.js';
+import { validatorFile, validatorStamp, VALIDATOR_OPTIONS, type SchemaFile } from '../../agent/schema-file.js';
 
 const require = createRequire(import.meta.url);
-
-type SchemaFile = keyof typeof VALIDATOR_OPTIONS;
 
 /** The validator file of each schema file, given the schema's text as `npm run schema` writes it. */
 export function renderValidatorFiles(schemas: Array<{ file: string; text: string }>): Array<{ file: string; text: string }> {

@@ -90,7 +90,7 @@ export function runCommand(): Command {
           if (inboxDir) await importInbox(inboxDir);
           const force = requests.some((request) => request.args.force === true);
           if (requests.length > 0) logger.info({ trigger, commands: requestIds, ...(force ? { force } : {}) }, 'cycle for operator commands');
-          const outcome = await reconciler.cycle(trigger, { force, ...(head !== undefined ? { head } : {}) });
+          const outcome = await reconciler.cycle(trigger, { force, head });
           poller?.seen(outcome.commit);
           control.finishCycleRequests(requestIds, { cycleId: outcome.cycleId ?? null, result: outcome.result, message: outcome.message ?? (outcome.commit ? `commit ${outcome.commit.slice(0, 12)}, ${outcome.changes.length} change(s)` : null) });
           await hooks.afterCycle(outcome);
