@@ -75,13 +75,15 @@ export async function capstanOnce(setup: CapstanSetup, options: { sampleRss?: bo
 /** `capstan run` in the background, its cycle lines collected and its memory sampled. */
 export class RunningAgent {
   readonly cycles: CycleLine[] = [];
+  /** Every line of its stdout, when asked for (`keepLines`): a debug timeline. */
+  readonly lines: string[] = [];
   readonly rss: RssSampler;
   private readonly child: ChildProcess;
   private readonly exited: Promise<number | null>;
   private readonly waiters = new Set<() => void>();
   private stderrTail = '';
 
-  constructor(setup: CapstanSetup) {
+  constructor(setup: CapstanSetup, options: { keepLines?: boolean } = {}) {
     this.child = spawn(process.execPath, [...(setup.nodeArgs ?? []), capstanEntry(), 'run'], {
       env: capstanEnv(setup),
       cwd: setup.cwd,
@@ -94,6 +96,7 @@ export class RunningAgent {
     this.child.once('close', () => process.off('exit', killOnExit));
     this.rss = new RssSampler(this.child.pid);
     createInterface({ input: this.child.stdout! }).on('line', (line) => {
+      if (options.keepLines) this.lines.push(line);
       const cycle = parseCycleLine(line);
       if (!cycle) return;
       this.cycles.push(cycle);
