@@ -163,8 +163,14 @@ suite_timeout="${CAPSTAN_TEST_SUITE_TIMEOUT:-3600}"
 say "node --test (${#test_files[@]} files, run $CAPSTAN_TEST_RUN, at most $suite_timeout s)"
 # timeout runs the suite in its own process group (so it can kill the test files' processes too),
 # which Ctrl-C no longer reaches: forward INT/TERM to it ourselves.
+# The report also goes to a file, so the failures can be printed again at the end: a CI log that
+# keeps only its tail still names what failed.
+tap_copy="$(mktemp -t capstan-tap.XXXXXX)"
 timeout --kill-after=30 "$suite_timeout" \
-  node --test --test-concurrency=2 --test-timeout=300000 --test-force-exit "${node_flags[@]}" "${test_files[@]}" &
+  node --test --test-concurrency=2 --test-timeout=300000 --test-force-exit \
+    --test-reporter=tap --test-reporter-destination=stdout \
+    --test-reporter=tap --test-reporter-destination="$tap_copy" \
+    "${node_flags[@]}" "${test_files[@]}" &
 suite_pid=$!
 trap 'kill -TERM "$suite_pid" 2>/dev/null || true' INT TERM
 status=0
@@ -174,6 +180,16 @@ while kill -0 "$suite_pid" 2>/dev/null; do
   status=0
   wait "$suite_pid" || status=$?
 done
+if [ "$status" -ne 0 ]; then
+  # Each failed test (and each suite holding one) with its YAML block, cut at 40 lines.
+  printf '\n# failures of this run (repeated from above)\n'
+  awk '
+    /^ *not ok / { depth = match($0, /[^ ]/); printing = 1; shown = 0 }
+    printing { if (shown++ < 40) print "# " $0 }
+    printing && /^ *\.\.\.$/ && match($0, /[^ ]/) == depth + 2 { printing = 0 }
+  ' "$tap_copy"
+fi
+rm -f "$tap_copy"
 if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
   echo "run.sh: the suite was still running after $suite_timeout s and was stopped" >&2
 fi
