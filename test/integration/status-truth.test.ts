@@ -165,7 +165,11 @@ describe('status tells the truth about one-shots, logs and the agent\'s heartbea
       assert.match(seen.web.phase, /creating|starting|waiting for readiness|ready|stopping|removing|renaming|planned/);
       assert.equal(seen.json.lastCycle.result, 'running');
       await waitForLine(running, /"msg":"cycle finished"/, 150_000);
-      const idle = await status();
+      // The next cycle's time is written once the cycle has let go of the lock, after its line.
+      const idle = await waitFor(async () => {
+        const json = await status();
+        return json.nextCycleAt !== null ? json : undefined;
+      }, { timeoutMs: 30_000, intervalMs: 250, what: 'status to show the next cycle' });
       assert.equal(idle.agent.state, 'running');
       assert.equal(idle.rollout, null);
       assert.ok(Date.parse(idle.nextCycleAt) > Date.now());

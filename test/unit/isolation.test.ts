@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { createIsolationCheck, isolationOf, type BridgeNetwork } from '../../agent/targets/containers/execute-isolation.js';
 import { createLogger } from '../../agent/log.js';
+import { networkIsolationCheck } from '../../agent/cli/doctor/checks.js';
 
 // The engine's isolation rules as `iptables-save -t filter` prints them on Docker 20.10 (taken
 // from this project's test engine), and the ways they go missing.
@@ -50,7 +51,7 @@ it('reads whether the engine isolates a network, and what is missing when it doe
   }
 });
 
-it('re-reads a network found exposed before refusing it, and refuses one that stays exposed', async () => {
+it('re-reads a network found exposed before refusing it (and before doctor fails it), and refuses one that stays exposed', async () => {
   const jumpless = without('-A FORWARD -j DOCKER-ISOLATION-STAGE-1');
   const docker = {
     info: async () => ({}),
@@ -79,4 +80,14 @@ it('re-reads a network found exposed before refusing it, and refuses one that st
     error.code === 'NETWORK_NOT_ISOLATED' && /does not jump to DOCKER-ISOLATION-STAGE-1/.test(error.message));
   assert.ok(flushed.reads() >= 3 && flushed.reads() <= 6, `read ${flushed.reads()} times`);
   assert.ok(flushed.slept.reduce((a, b) => a + b, 0) <= 2000);
+
+  // doctor reads the same verdict: the window does not fail it, flushed rules do.
+  const doctorBusy = check([jumpless, jumpless, RULES]);
+  const listed = { ...docker, listNetworks: async () => [{ Name: 'shop_default' }] };
+  const busyResult = await networkIsolationCheck(listed as never, 'n1', doctorBusy.isolation);
+  assert.equal(busyResult.status, 'ok', busyResult.detail);
+  assert.equal(doctorBusy.reads(), 3);
+  const flushedResult = await networkIsolationCheck(listed as never, 'n1', check([jumpless]).isolation);
+  assert.equal(flushedResult.status, 'fail');
+  assert.match(flushedResult.detail, /shop_default .*does not jump to DOCKER-ISOLATION-STAGE-1/);
 });

@@ -72,7 +72,10 @@ export function isolationOf(rules: string, network: BridgeNetwork): IsolationVer
 export type IsolationVerdict = { state: 'isolated' } | { state: 'exposed'; reason: string } | { state: 'unknown'; reason: string };
 
 export interface IsolationCheck {
-  /** Reads the engine's rules for `network` now. */
+  /**
+   * Reads the engine's rules for `network`; one found exposed is read again (the engine's own
+   * window, below) before the verdict says so.
+   */
   verdict(network: string): Promise<IsolationVerdict>;
   /** Throws NETWORK_NOT_ISOLATED unless `network`'s isolation is in place (or cannot be read here, which is logged once). */
   assertIsolated(network: string, logger: Logger): Promise<void>;
@@ -107,7 +110,7 @@ async function readEngineFacts(docker: Docker): Promise<string | undefined> {
 export function createIsolationCheck(deps: IsolationDeps): IsolationCheck {
   let warnedUnknown = false;
   let engineFacts: Promise<string | undefined> | undefined;
-  const verdict = async (name: string): Promise<IsolationVerdict> => {
+  const readVerdict = async (name: string): Promise<IsolationVerdict> => {
     const info = await deps.docker.getNetwork(name).inspect() as {
       Id: string; Driver?: string; Internal?: boolean; Options?: Record<string, string>; IPAM?: { Config?: Array<{ Subnet?: string }> };
     };
@@ -128,14 +131,18 @@ export function createIsolationCheck(deps: IsolationDeps): IsolationCheck {
     }
     return isolationOf(rules, network);
   };
+  const verdict = async (name: string): Promise<IsolationVerdict> => {
+    let found = await readVerdict(name);
+    for (let recheck = 0; found.state === 'exposed' && recheck < RECHECKS; recheck++) {
+      await deps.clock.sleep(RECHECK_MS);
+      found = await readVerdict(name);
+    }
+    return found;
+  };
   return {
     verdict,
     async assertIsolated(name, logger) {
-      let found = await verdict(name);
-      for (let recheck = 0; found.state === 'exposed' && recheck < RECHECKS; recheck++) {
-        await deps.clock.sleep(RECHECK_MS);
-        found = await verdict(name);
-      }
+      const found = await verdict(name);
       if (found.state === 'unknown') {
         if (!warnedUnknown) logger.warn({ network: name, reason: found.reason }, 'network isolation not verified');
         warnedUnknown = true;
