@@ -161,11 +161,11 @@ done
 # but whose process a forgotten handle keeps alive; the outer timeout bounds the whole suite.
 suite_timeout="${CAPSTAN_TEST_SUITE_TIMEOUT:-3600}"
 say "node --test (${#test_files[@]} files, run $CAPSTAN_TEST_RUN, at most $suite_timeout s)"
-# timeout runs the suite in its own process group (so it can kill the test files' processes too),
-# which Ctrl-C no longer reaches: forward INT/TERM to it ourselves.
 # The report also goes to a file, so the failures can be printed again at the end: a CI log that
 # keeps only its tail still names what failed.
 tap_copy="$(mktemp -t capstan-tap.XXXXXX)"
+# timeout runs the suite in its own process group (so it can kill the test files' processes too),
+# which Ctrl-C no longer reaches: forward INT/TERM to it ourselves.
 timeout --kill-after=30 "$suite_timeout" \
   node --test --test-concurrency=2 --test-timeout=300000 --test-force-exit \
     --test-reporter=tap --test-reporter-destination=stdout \
