@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { demuxLogs } from '../../agent/output/frames.js';
+import { stopProcess } from '../helpers/cli.js';
 import { docker } from '../helpers/docker.js';
 import { agentFor, SLEEPER } from '../helpers/fixture.js';
 
@@ -67,6 +68,34 @@ describe('lifecycle hooks (post_start, pre_stop)', () => {
     const after = (await agent.managed()).filter((container) => container.service === 'web');
     assert.deepEqual(after.map((container) => container.id), [before.id], 'only the old replica is left');
     assert.equal((await docker.getContainer(before.id).inspect()).State.Running, true);
+  });
+
+  it('kill -9 during a post_start hook: after the restart the hooks run again before the replica is proven (at least once)', async (t) => {
+    const agent = await agentFor(t, { app: 'postkill' });
+    // Each run adds a line; the first one then takes 60 s, so the agent is killed while it runs.
+    const postStart = '      - command: ["sh", "-c", "echo run >> /tmp/runs; [ $$(wc -l < /tmp/runs) -gt 1 ] || sleep 60"]\n';
+    await agent.push({ [`${agent.app}.yaml`]: manifest(agent.app, { version: '1', postStart }) });
+    const first = agent.spawn(['once']);
+    let runs = '';
+    try {
+      for (let attempt = 0; attempt < 60 && runs === ''; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        const web = (await agent.managed()).find((container) => container.service === 'web' && container.state === 'running');
+        if (web) runs = await readInside(web.id, '/tmp/runs').catch(() => '');
+      }
+    } finally {
+      await stopProcess(first, { signal: 'SIGKILL', timeoutMs: 10_000 });
+    }
+    assert.equal(runs, 'run', 'the agent was killed while the first run of the hook was going on');
+
+    const plan = await agent.capstan('plan');
+    assert.match(plan.stdout, /run the post_start hooks \(1\) of .+-web-1 again, then wait until .+-web-1 is ready/);
+    const result = await agent.capstan('once');
+    assert.equal(result.code, 0, result.stderr);
+    const web = await agent.container('web');
+    assert.equal(await readInside(web.id, '/tmp/runs'), 'run\nrun', 'the restarted agent ran the hook again in the same replica');
+    const status = JSON.parse((await agent.capstan('status', '--json')).stdout) as { services: Array<{ readyReplicas: number }> };
+    assert.equal(status.services[0].readyReplicas, 1);
   });
 
   it('a pre_stop hook runs in the old replica, while it still runs, before a replacement stops it', async (t) => {

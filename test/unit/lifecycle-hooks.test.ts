@@ -178,6 +178,30 @@ describe('lifecycle hooks: the plan', () => {
     assert.ok(orphan?.kind === 'stop-container' && orphan.spec === undefined, printPlan(removed));
   });
 
+  it('a replica an interrupted rollout started runs its post_start hooks again before it is watched (at least once); one never started runs them once, after its start', () => {
+    const appliedOld = { appliedHashes: new Map([['shop/web', HASH_A]]) };
+    const state = desired(app('shop', [hooked()]));
+    const running = plan(state, observed([container('shop', 'web', 1, { id: 'old', configHash: HASH_A }), container('shop', 'web', 1, { id: 'new', name: 'shop-web-1--next' })]), appliedOld);
+    const wait = running.operations[0];
+    assert.ok(wait.kind === 'wait-ready' && wait.resumed === true, printPlan(running));
+    assert.deepEqual(wait.spec, { postStart: hooked().postStart, timeoutMs: 120_000 });
+    assert.match(printPlan(running), /run the post_start hooks \(1\) of shop-web-1--next again, then wait until shop-web-1--next is ready/);
+    assert.ok(!printPlan(running).includes(SENTINEL) && !planJson(running).includes(SENTINEL));
+    assert.ok(!running.operations.some((operation) => operation.kind === 'start-container'), 'nothing is started: it runs');
+
+    const created = plan(state, observed([container('shop', 'web', 1, { id: 'old', configHash: HASH_A }), container('shop', 'web', 1, { id: 'new', name: 'shop-web-1--next', state: 'created' })]), appliedOld);
+    const start = created.operations.find((operation) => operation.kind === 'start-container');
+    const watched = created.operations.find((operation) => operation.kind === 'wait-ready');
+    assert.ok(start?.kind === 'start-container' && start.spec?.postStart.length === 1, printPlan(created));
+    assert.ok(watched?.kind === 'wait-ready' && watched.spec === undefined, 'the start runs them; the watch does not run them twice');
+
+    const proven = plan(state, observed([container('shop', 'web', 1, { id: 'new' })]), { appliedHashes: new Map([['shop/web', state.apps[0].services[0].configHash]]) });
+    assert.deepEqual(proven.operations, [], 'a proven replica runs nothing again');
+    const serving = plan(state, observed([container('shop', 'web', 1, { id: 'new', health: 'starting' })]), { appliedHashes: new Map([['shop/web', state.apps[0].services[0].configHash]]) });
+    const watchedServing = serving.operations.find((operation) => operation.kind === 'wait-ready');
+    assert.ok(watchedServing?.kind === 'wait-ready' && watchedServing.serving === true && watchedServing.spec === undefined, printPlan(serving));
+  });
+
   it('services without hooks plan as before', () => {
     const result = plan(desired(app('shop', [service('web')])), observed([container('shop', 'web', 1, { configHash: HASH_A })]));
     for (const operation of result.operations) assert.equal('spec' in operation && operation.kind !== 'create-container' ? operation.spec : undefined, undefined, operation.kind);

@@ -43,7 +43,7 @@ export const lifecycleFields = {
     Type.Array(LifecycleHook, {
       maxItems: MAX_LIFECYCLE_HOOKS,
       description:
-        'Commands run in each replica, one after the other, after every start Capstan makes (first deploy, replacement, drift repair, restart), as Compose\'s `post_start`; not after restarts Docker makes by the restart policy. The replica counts as ready only once they all exited 0: one that fails or outlasts `update.progress_deadline` fails the start, so a rollout rolls back as for a replica that never gets ready. Its output is logged, redacted.',
+        'Commands run in each replica, one after the other, after every start Capstan makes (first deploy, replacement, drift repair, restart), as Compose\'s `post_start`; not after restarts Docker makes by the restart policy. The replica counts as ready only once they all exited 0: one that fails or outlasts `update.progress_deadline` fails the start, so a rollout rolls back as for a replica that never gets ready. Its output is logged, redacted. Delivered at least once: when the agent was killed before a new replica\'s hooks finished, the next cycle runs them again in that replica before watching it.',
     }),
   ),
   pre_stop: Type.Optional(

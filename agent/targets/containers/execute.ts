@@ -272,7 +272,13 @@ const EXECUTORS: { [Kind in Operation['kind']]: Executor<OperationOf<Kind>> } = 
     await deps.docker.getContainer(operation.container.ref).rename({ name: operation.to });
   },
   'remove-network': (operation, { deps }) => ignoreStatus(deps.docker.getNetwork(operation.networkId).remove(), 404),
-  'wait-ready': (operation, { deps }) => waitReady(operation, deps),
+  'wait-ready': async (operation, { deps, log }) => {
+    // A replica an interrupted rollout started: its post_start hooks may not have finished.
+    if (operation.spec && operation.spec.postStart.length > 0) {
+      await runLifecycleHooks('post_start', operation.container, operation.spec.postStart, operation.spec.timeoutMs, { ...deps, log });
+    }
+    await waitReady(operation, deps);
+  },
   'run-hook': (operation, { plan, deps, log }) =>
     runHook(operation, { ...deps, log, node: plan.node, commit: plan.commit }),
 };

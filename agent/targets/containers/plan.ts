@@ -440,7 +440,7 @@ function planSlot(builder: PlanBuilder, service: Service, replica: number, slot:
   const name = containerName(service.app, service.name, replica);
   const outdated = slot.filter((container) => container !== keep);
 
-  const waitReady = (container: ContainerRef, afterIds: number[], resumed: WatchAgain = false) => {
+  const waitReady = (container: ContainerRef, afterIds: number[], resumed: WatchAgain = false, hooksAgain = false) => {
     const why = resumed === 'serving' ? 'started again, health check starting: ' : resumed ? 'interrupted rollout, not proven ready: ' : '';
     const cause = why + readinessCause(service, context.completion);
     const operation: NewOperation = {
@@ -456,6 +456,7 @@ function planSlot(builder: PlanBuilder, service: Service, replica: number, slot:
     if (context.completion) operation.completion = true;
     if (resumed === true) operation.resumed = true;
     if (resumed === 'serving') operation.serving = true;
+    if (hooksAgain) Object.assign(operation, postStartField(service));
     return builder.add(operation);
   };
 
@@ -518,7 +519,7 @@ function planKeeper(
   outdated: ObservedContainer[],
   name: string,
   context: SlotContext,
-  waitReady: (container: ContainerRef, afterIds: number[], resumed?: WatchAgain) => number,
+  waitReady: (container: ContainerRef, afterIds: number[], resumed?: WatchAgain, hooksAgain?: boolean) => number,
 ): SlotResult {
   const { after } = context;
   // A container never started is never proven, whatever its hash: the rollback the agent did
@@ -539,7 +540,9 @@ function planKeeper(
 
   const watchAgain: WatchAgain = !proven ? true : keep.state === 'running' && keep.health === 'starting' ? 'serving' : false;
   const watchFirst = watchAgain !== false && !needsStart(keep, service);
-  const watched = watchFirst ? [waitReady(refOf(keep), after, watchAgain)] : [];
+  // An unproven keeper already running was started by the interrupted rollout, which may have
+  // died during its post_start hooks: they run again before the watch (at least once).
+  const watched = watchFirst ? [waitReady(refOf(keep), after, watchAgain, watchAgain === true)] : [];
   const removalAfter = [...after, ...watched];
   const removals = removeOutdated(removalAfter);
   let renamed: number[] = [];

@@ -34,7 +34,7 @@ export function describe(operation: Operation): string {
     case 'rename-container':
       return `rename container ${operation.container.name} → ${operation.to}`;
     case 'wait-ready':
-      return `wait until ${operation.container.name} is ready`;
+      return `${operation.spec ? `run the post_start hooks (${operation.spec.postStart.length}) of ${operation.container.name} again, then ` : ''}wait until ${operation.container.name} is ready`;
     case 'run-hook':
       return `run ${operation.phase} job ${operation.job} (${operation.container.service}: ${operation.spec.service.image}) in ${operation.container.name}, timeout ${Math.round(operation.timeoutMs / 1000)} s`;
     case 'start-container':

@@ -120,6 +120,12 @@ export type Operation = OperationBase &
          * failure), not the commit's (no quarantine, no rollback).
          */
         serving?: boolean;
+        /**
+         * The service's `post_start` hooks, run again before the watch: the replica was started
+         * by a rollout the agent did not live to finish, so its hooks may not have finished. At
+         * least once, as Kubernetes delivers its lifecycle hooks.
+         */
+        spec?: { postStart: LifecycleHook[]; timeoutMs: number };
       }
     | { kind: 'remove-network'; app: string; network: string; networkId: string }
     | {
