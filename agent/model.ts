@@ -325,6 +325,8 @@ export interface Service {
   ports: PortSpec[];
   mounts: MountSpec[];
   restart: RestartPolicy;
+  /** With `on-failure`: Docker's MaximumRetryCount (`on-failure:N`); absent, no limit. */
+  restartMaxRetries?: number;
   labels: Record<string, string>;
   replicas: number;
   healthcheck?: HealthcheckSpec;
@@ -435,6 +437,8 @@ export interface JobSpec {
   timezone?: string;
   /** `timeout`: a run still going after this is stopped and recorded `timed-out`; absent, no limit. */
   timeoutMs?: number;
+  /** `starting_deadline`: how late a missed time is still made up; absent, an hour (STARTING_DEADLINE_MS). */
+  startingDeadlineMs?: number;
 }
 
 /** Fleet mode: the nodes that run an app or service (agent/fleet/placement.ts). */

@@ -4,10 +4,11 @@ import type { JobSpec } from '../model.js';
 import { lastRunIn, nextRun } from './cron.js';
 
 /**
- * How late a run may start. A time that passed while the agent was down (or busy) is made up
- * once, at the next look, if it is at most this old; older ones are recorded as skipped. An
- * hour: a nightly backup still runs after a quick reboot, not at noon after a night-long outage.
- * (Kubernetes CronJob's startingDeadlineSeconds, which it leaves unset by default.)
+ * How late a run may start, unless the job sets `starting_deadline`. A time that passed while the
+ * agent was down (or busy) is made up once, at the next look, if it is at most this old; older
+ * ones are recorded as skipped. An hour: a nightly backup still runs after a quick reboot, not at
+ * noon after a night-long outage. (Kubernetes CronJob's startingDeadlineSeconds, which it leaves
+ * unset by default.)
  */
 export const STARTING_DEADLINE_MS = 60 * 60_000;
 
@@ -35,8 +36,9 @@ export function decideRuns(input: { jobs: ScheduledJob[]; checkedAt: number | un
   const { jobs, checkedAt, now, startup, running } = input;
   if (checkedAt === undefined || now <= checkedAt) return [];
   const decisions: JobDecision[] = [];
-  const deadline = now - STARTING_DEADLINE_MS;
   for (const { app, service, job } of jobs) {
+    const allowedMs = job.startingDeadlineMs ?? STARTING_DEADLINE_MS;
+    const deadline = now - allowedMs;
     const from = Math.max(checkedAt, deadline);
     const due = safely(() => lastRunIn(job.schedule, job.timezone, from, now));
     const trigger = startup ? 'missed' : 'schedule';
@@ -44,7 +46,7 @@ export function decideRuns(input: { jobs: ScheduledJob[]; checkedAt: number | un
       // Times between the last look and the deadline: missed for good.
       if (checkedAt < deadline) {
         const first = safely(() => nextRun(job.schedule, job.timezone, checkedAt));
-        if (first !== undefined && first <= deadline) decisions.push({ action: 'skip', app, service, scheduledAt: first, trigger: 'missed', message: 'missed while the agent was down, more than an hour ago: not made up' });
+        if (first !== undefined && first <= deadline) decisions.push({ action: 'skip', app, service, scheduledAt: first, trigger: 'missed', message: `missed while the agent was down, more than ${formatAge(allowedMs)} ago (starting deadline): not made up` });
       }
       continue;
     }
@@ -60,6 +62,14 @@ export function decideRuns(input: { jobs: ScheduledJob[]; checkedAt: number | un
 /** Every scheduled job of a desired state, by app and service name. */
 export function scheduledJobs(desired: { apps: { name: string; services: { name: string; job?: JobSpec }[] }[] }): ScheduledJob[] {
   return desired.apps.flatMap((app) => app.services.flatMap((service) => (service.job ? [{ app: app.name, service: service.name, job: service.job }] : [])));
+}
+
+/** `an hour`, `10 min`, `90 s`: a starting deadline as people wrote it, roughly. */
+function formatAge(ms: number): string {
+  if (ms === 3_600_000) return 'an hour';
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000} min`;
+  return `${Math.round(ms / 1000)} s`;
 }
 
 /** The loader refuses a schedule with no time; should one come through, it never blocks the other jobs. */

@@ -143,8 +143,8 @@ export class JobRunner {
     const name = jobRunContainerName(app.name, service.name, runId);
     const container: ContainerRef = { ref: name, name, app: app.name, service: service.name, replica: 0 };
     const endpoints = service.networkMode ? [] : layout.endpoints(app.name, service.name);
-    // A run never restarts and carries its row's id, by which it is found after a crash.
-    const runService = { ...service, restart: 'no' as const, labels: { ...service.labels, [LABEL.jobRun]: String(runId) } };
+    // A run is restarted only to retry a failure (on-failure:N), and carries its row's id, by which it is found after a crash.
+    const runService = { ...service, restart: service.restartMaxRetries === undefined ? ('no' as const) : ('on-failure' as const), labels: { ...service.labels, [LABEL.jobRun]: String(runId) } };
     const plan: Plan = {
       commit: desired.commit,
       node: this.deps.node,
@@ -207,6 +207,10 @@ export class JobRunner {
     for (;;) {
       try {
         await docker.getContainer(name).wait();
+        // A failed attempt Docker restarts (on-failure:N) wakes the wait too: wait for the next
+        // exit, until one that Docker leaves stopped (at most N + 1 exits).
+        const state = (await docker.getContainer(name).inspect()).State;
+        if (state.Restarting || state.Running) continue;
         break;
       } catch (error) {
         // The container is gone (removed by hand): nothing more to wait for.
@@ -239,8 +243,9 @@ export class JobRunner {
     }
     const oom = inspected.State.OOMKilled ? ' (out of memory)' : '';
     const whileDown = how.finishedWhileDown ? ', while the agent was down' : '';
+    const retries = inspected.RestartCount > 0 ? ` after ${inspected.RestartCount} ${inspected.RestartCount === 1 ? 'retry' : 'retries'}` : '';
     const state = exitCode === 0 ? 'succeeded' : 'failed';
-    this.finish(run, { state, exitCode, message: state === 'succeeded' ? `exited 0${whileDown}` : `exited ${exitCode}${oom}${whileDown}`, output });
+    this.finish(run, { state, exitCode, message: state === 'succeeded' ? `exited 0${retries}${whileDown}` : `exited ${exitCode}${oom}${retries}${whileDown}`, output });
   }
 
   private finish(run: JobRun, result: { state: 'succeeded' | 'failed' | 'timed-out' | 'interrupted'; exitCode: number | null; message: string; output: string | null }): void {

@@ -31,6 +31,13 @@ export const jobFields = {
         'With `schedule`: how long one run may take (`30m`, `2h`; at most 24h). A run still going then is stopped (SIGTERM, then SIGKILL after `stop_grace_period`), recorded as `timed-out` with its output, and notified (`job-failed`), as Kubernetes CronJob\'s `activeDeadlineSeconds`. Default: no limit.',
     }),
   ),
+  starting_deadline: Type.Optional(
+    Type.String({
+      pattern: DURATION_PATTERN,
+      description:
+        'With `schedule`: how late a time missed while the agent was down (or busy) is still made up, once, at the next look (`10m`, `6h`; 1s to 168h, a week); an older one is recorded as skipped. Kubernetes CronJob\'s `startingDeadlineSeconds`. Default: an hour.',
+    }),
+  ),
   timezone: Type.Optional(
     Type.String({
       minLength: 1,

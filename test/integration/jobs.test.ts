@@ -211,6 +211,49 @@ describe('scheduled jobs on the real engine', () => {
     }
   });
 
+  it('a failed run with restart: on-failure and restart_max_retries is retried by Docker that many times, then recorded with every attempt\'s output', async (t) => {
+    const agent = await agentFor(t, { app: 'jobretry' });
+    await agent.push({
+      [`${agent.app}.yaml`]: [
+        `app: ${agent.app}`,
+        'services:',
+        '  flaky:',
+        `    image: ${TEST_IMAGE}`,
+        '    command: [sh, -c, "echo attempt at $$(date +%s%N); exit 3"]',
+        '    schedule: "* * * * *"',
+        '    timezone: UTC',
+        '    restart: on-failure',
+        '    restart_max_retries: 2',
+        '',
+      ].join('\n'),
+    });
+    const deployed = await agent.capstan('once');
+    assert.equal(deployed.code, 0, deployed.stderr);
+    const clock = handClock('2026-12-05T10:00:30Z');
+    const { db, runner, reconciler, runs } = await inProcess(agent, clock);
+    try {
+      const desired = await reconciler.appliedDesired();
+      const flaky = desired?.apps[0].services[0];
+      assert.equal(flaky?.restart, 'on-failure');
+      assert.equal(flaky?.restartMaxRetries, 2);
+      await runner.tick(desired);
+      clock.set('2026-12-05T10:01:02Z');
+      assert.deepEqual((await runner.tick(desired)).map((decision) => decision.action), ['start']);
+      const [run] = runs.running(agent.node);
+      await waitFor(() => (runs.get(run.id)?.state === 'running' ? undefined : true), { timeoutMs: 60_000, what: 'the run to be recorded' });
+      await runner.settled();
+      const recorded = runs.get(run.id)!;
+      assert.equal(recorded.state, 'failed');
+      assert.equal(recorded.exitCode, 3);
+      assert.equal(recorded.message, 'exited 3 after 2 retries');
+      assert.equal((recorded.output ?? '').match(/attempt at/g)?.length, 3, `one first attempt and two retries: ${recorded.output}`);
+      assert.deepEqual((await listManaged(agent.node)).filter((container) => container.service === 'flaky'), [], 'its container is removed');
+    } finally {
+      await runner.stop();
+      db.close();
+    }
+  });
+
   it('kill -9 while a job runs: the next start stops its container and records the run interrupted', async (t) => {
     const agent = await agentFor(t, { app: 'jobkill' });
     await agent.push({

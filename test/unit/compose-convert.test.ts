@@ -65,18 +65,24 @@ describe('Compose service keys → native fields', () => {
 
   it('healthcheck, restart and its Compose default, deploy.restart_policy', async () => {
     const converted = await convertCompose(
-      'services:\n  job:\n    image: local/busybox:1\n  web:\n    image: local/busybox:1\n    restart: on-failure:3\n    healthcheck:\n      test: wget -q -O- localhost\n      interval: 10s\n      start_interval: 1s\n  worker:\n    image: local/busybox:1\n    deploy:\n      restart_policy:\n        condition: any\n        delay: 5s\n',
+      'services:\n  job:\n    image: local/busybox:1\n  web:\n    image: local/busybox:1\n    restart: on-failure:3\n    healthcheck:\n      test: wget -q -O- localhost\n      interval: 10s\n      start_interval: 1s\n  worker:\n    image: local/busybox:1\n    deploy:\n      restart_policy:\n        condition: any\n        delay: 5s\n        max_attempts: 4\n  retried:\n    image: local/busybox:1\n    deploy:\n      restart_policy: {condition: on-failure, max_attempts: 5}\n  unlimited:\n    image: local/busybox:1\n    restart: on-failure:0\n',
     );
     assert.deepEqual(converted.problems, []);
     const services = converted.manifest.services as any;
     assert.equal(services.job.restart, 'no', "Compose's default, not Capstan's unless-stopped");
     assert.equal(services.web.restart, 'on-failure');
+    assert.equal(services.web.restart_max_retries, 3, "on-failure:3 is Docker's MaximumRetryCount 3");
     assert.equal(services.worker.restart, 'always');
+    assert.equal(services.worker.restart_max_retries, undefined);
+    assert.equal(services.retried.restart, 'on-failure');
+    assert.equal(services.retried.restart_max_retries, 5);
+    assert.equal(services.unlimited.restart, 'on-failure');
+    assert.equal(services.unlimited.restart_max_retries, undefined, 'on-failure:0 is no limit, as in Docker');
     assert.deepEqual(services.web.healthcheck, { test: 'wget -q -O- localhost', interval: '10s' });
     assert.deepEqual(converted.notes, [
-      'app/compose.yaml:6:14: services.web.restart: Docker restarts without a limit: on-failure:3 becomes on-failure',
       'app/compose.yaml:10:7: services.web.healthcheck.start_interval: checks run every `interval`, in the start period too',
       "app/compose.yaml:16:9: services.worker.deploy.restart_policy.delay: Docker restarts with its own back-off",
+      'app/compose.yaml:17:9: services.worker.deploy.restart_policy.max_attempts: Docker limits restarts only with condition: on-failure; max_attempts has no effect here',
     ]);
   });
 

@@ -83,7 +83,18 @@ describe('decideRuns: which runs start at a look', () => {
   it('records a run missed longer ago than the deadline as skipped, and does not run it', () => {
     assert.equal(STARTING_DEADLINE_MS, 3_600_000);
     const decisions = decideRuns({ jobs: [nightly], checkedAt: at('2026-12-05T02:50:00Z'), now: at('2026-12-05T05:00:00Z'), startup: true, running: none });
-    assert.deepEqual(summary(decisions), ['skip backup 2026-12-05T03:00:00.000Z missed (missed while the agent was down, more than an hour ago: not made up)']);
+    assert.deepEqual(summary(decisions), ['skip backup 2026-12-05T03:00:00.000Z missed (missed while the agent was down, more than an hour ago (starting deadline): not made up)']);
+  });
+  it('a job\'s own starting_deadline replaces the hour, either way', () => {
+    const patient: ScheduledJob = { ...nightly, job: { ...nightly.job, startingDeadlineMs: 6 * 3_600_000 } };
+    const strict: ScheduledJob = { ...nightly, service: 'strict', job: { ...nightly.job, startingDeadlineMs: 10 * 60_000 } };
+    const decisions = decideRuns({ jobs: [patient, strict], checkedAt: at('2026-12-05T02:50:00Z'), now: at('2026-12-05T05:00:00Z'), startup: true, running: none });
+    assert.deepEqual(summary(decisions), [
+      'start backup 2026-12-05T03:00:00.000Z missed',
+      'skip strict 2026-12-05T03:00:00.000Z missed (missed while the agent was down, more than 10 min ago (starting deadline): not made up)',
+    ]);
+    const soon = decideRuns({ jobs: [strict], checkedAt: at('2026-12-05T02:50:00Z'), now: at('2026-12-05T03:05:00Z'), startup: true, running: none });
+    assert.deepEqual(summary(soon), ['start strict 2026-12-05T03:00:00.000Z missed']);
   });
   it('does nothing when the clock went back', () => {
     assert.deepEqual(decideRuns({ jobs: [nightly], checkedAt: at('2026-12-05T04:00:00Z'), now: at('2026-12-05T03:30:00Z'), startup: false, running: none }), []);
@@ -107,6 +118,30 @@ describe('loading a scheduled job', () => {
     assert.equal(backup.restart, 'no');
     const second = await load({ 'shop.yaml': manifest('0 4 * * *') });
     assert.equal(second.apps[0].services[0].configHash, backup.configHash);
+  });
+
+  it('starting_deadline: a duration between 1s and 168h, on a job only', async () => {
+    const job = (deadline: string, schedule = '    schedule: "0 3 * * *"\n') => `app: app\nservices:\n  backup:\n    image: local/busybox:1\n${schedule}    starting_deadline: ${deadline}\n`;
+    assert.equal((await load({ 'app.yaml': job('6h') })).apps[0].services[0].job?.startingDeadlineMs, 6 * 3_600_000);
+    assert.match(await problems({ 'app.yaml': job('200h') }), /^app\.yaml:6:24: services\.backup\.starting_deadline: 200h is not between 1s and 168h \(a week\) \[JOB_INVALID\]$/);
+    assert.match(await problems({ 'app.yaml': job('soon') }), /^app\.yaml:6:24: services\.backup\.starting_deadline: /);
+    assert.match(await problems({ 'app.yaml': job('1h', '') }), /^app\.yaml:5:5: services\.backup\.starting_deadline: starting_deadline applies to a scheduled job only/);
+  });
+
+  it('restart_max_retries: only with on-failure; a job retries a failed run only a bounded number of times', async () => {
+    const native = (fields: string) => problems({ 'app.yaml': `app: app\nservices:\n  web:\n    image: local/busybox:1\n${fields}` });
+    assert.equal(await native('    restart: on-failure\n    restart_max_retries: 3\n'), '');
+    assert.match(await native('    restart: always\n    restart_max_retries: 3\n'), /^app\.yaml:6:5: services\.web\.restart_max_retries: Docker limits restarts only with restart: on-failure \(this service has always\).*\[RESTART_INVALID\]$/);
+    assert.match(await native('    restart_max_retries: 3\n'), /this service has unless-stopped/);
+    assert.match(await native('    restart: on-failure\n    restart_max_retries: 0\n'), /^app\.yaml:6:26: services\.web\.restart_max_retries: /);
+    const job = '    schedule: "0 3 * * *"\n';
+    assert.equal(await native(`    restart: on-failure\n    restart_max_retries: 2\n${job}`), '');
+    assert.match(await native(`    restart: on-failure\n${job}`), /^app\.yaml:5:14: services\.web\.restart: a scheduled job retries a failed run a bounded number of times: add restart_max_retries .*\[JOB_INVALID\]$/);
+    assert.match(await native(`    restart: always\n${job}`), /never restarted.*\[JOB_INVALID\]$/);
+    const web = (await load({ 'app.yaml': `app: app\nservices:\n  web:\n    image: local/busybox:1\n    restart: on-failure\n    restart_max_retries: 2\n${job}` })).apps[0].services[0];
+    assert.deepEqual([web.restart, web.restartMaxRetries, web.replicas], ['on-failure', 2, 0]);
+    const compose = (await load({ 'shop/compose.yaml': 'services:\n  sweep:\n    image: local/busybox:1\n    restart: on-failure:2\n    x-capstan: {schedule: "0 3 * * *"}\n' })).apps[0].services[0];
+    assert.deepEqual([compose.restart, compose.restartMaxRetries], ['on-failure', 2], 'Compose on-failure:N is a job\'s retries');
   });
 
   it('Compose: x-capstan: {schedule, concurrency} under a service', async () => {

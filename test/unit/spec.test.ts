@@ -47,6 +47,9 @@ it('container spec carries the label contract, which user labels cannot override
   assert.deepEqual(options.HostConfig?.PortBindings, { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '8080' }] });
   assert.deepEqual(options.HostConfig?.Mounts?.[0], { Type: 'volume', Source: 'shop_data', Target: '/data', ReadOnly: false });
   assert.equal(options.HostConfig?.RestartPolicy?.Name, '');
+  assert.equal('MaximumRetryCount' in options.HostConfig!.RestartPolicy!, false);
+  const retried = containerCreateOptions(app, { ...service, restart: 'on-failure', restartMaxRetries: 3 }, 2, { name: 'shop-web-2', node: 'n1', commit: 'abc', endpoints });
+  assert.deepEqual(retried.HostConfig?.RestartPolicy, { Name: 'on-failure', MaximumRetryCount: 3 });
   assert.equal(options.HostConfig?.NetworkMode, 'shop_default');
   assert.deepEqual(options.NetworkingConfig?.EndpointsConfig?.shop_default.Aliases, ['web', 'web.shop']);
   // Nothing the manifest did not set: Docker's defaults stay Docker's.

@@ -125,6 +125,8 @@ describe('swarm spec: model service → ServiceSpec', () => {
       (restart) => (build(service({ restart })).spec.TaskTemplate as { RestartPolicy: { Condition: string } }).RestartPolicy.Condition,
     );
     assert.deepEqual(conditions, ['none', 'on-failure', 'any', 'any']);
+    const limited = build(service({ restart: 'on-failure', restartMaxRetries: 4 })).spec.TaskTemplate as { RestartPolicy: unknown };
+    assert.deepEqual(limited.RestartPolicy, { Condition: 'on-failure', MaxAttempts: 4 });
   });
 });
 

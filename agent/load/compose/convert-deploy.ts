@@ -83,26 +83,40 @@ function convertUpdate(context: ConvertContext, path: KeyPath, updateEntry: MapE
 function convertRestartPolicy(context: ConvertContext, path: KeyPath, policyEntry: MapEntry, hasRestart: boolean): void {
   const policy = expectMap(context, policyEntry.value, 'deploy.restart_policy');
   if (!policy) return;
+  let restart: string | undefined;
   for (const key of checkKeys(context, policy, RESTART_POLICY)) {
     const field = policy.entries.get(key)!;
-    const condition = text(field.value);
     if (hasRestart) {
       note(context, field.keyAt, 'the service\'s `restart` wins over deploy.restart_policy');
       continue;
     }
-    const restart = condition === undefined ? undefined : RESTART_CONDITIONS[condition];
+    if (key === 'max_attempts') continue;
+    const condition = text(field.value);
+    restart = condition === undefined ? undefined : RESTART_CONDITIONS[condition];
     if (restart === undefined) refuse(context, field.value.at, 'restart condition; use none, on-failure, any or unless-stopped');
     else context.doc.set([...path, 'restart'], restart, { at: field.value.at, keyAt: field.keyAt });
   }
+  // Swarm counts attempts under any condition; Docker's restart policy limits only on-failure.
+  const attempts = policy.entries.get('max_attempts');
+  if (attempts && !hasRestart) {
+    if (restart !== 'on-failure') note(context, attempts.keyAt, 'Docker limits restarts only with condition: on-failure; max_attempts has no effect here');
+    // 0 is Swarm's "no limit", as Docker's; anything else is checked as restart_max_retries.
+    else if (peek(context, attempts.value) !== '0') context.doc.copy([...path, 'restart_max_retries'], attempts.value, attempts.keyAt);
+  }
 }
 
-/** `restart:` as Compose writes it; `on-failure:3` has no retry limit here. */
+/**
+ * `restart:` as Compose writes it: `on-failure:3` is `restart: on-failure` with
+ * `restart_max_retries: 3` (Docker's MaximumRetryCount; 0 is Docker's "no limit").
+ */
 export function convertRestart(context: ConvertContext, path: KeyPath, restartEntry: MapEntry): void {
   const value = peek(context, restartEntry.value);
   const match = value === undefined ? null : /^on-failure:(\d+)$/.exec(value);
   if (match && !text(restartEntry.value)!.includes('$')) {
-    note(context, restartEntry.value.at, `Docker restarts without a limit: on-failure:${match[1]} becomes on-failure`);
-    context.doc.set([...path, 'restart'], 'on-failure', { at: restartEntry.value.at, keyAt: restartEntry.keyAt });
+    const at = { at: restartEntry.value.at, keyAt: restartEntry.keyAt };
+    context.doc.set([...path, 'restart'], 'on-failure', at);
+    const retries = Number(match[1]);
+    if (retries > 0) context.doc.set([...path, 'restart_max_retries'], retries, at);
     return;
   }
   context.doc.copy([...path, 'restart'], restartEntry.value, restartEntry.keyAt);

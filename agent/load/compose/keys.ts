@@ -53,7 +53,7 @@ export const SERVICE: KeyScope = {
     networks: supported('`networks`, with `aliases`'),
     depends_on: supported('`depends_on`, with conditions'),
     healthcheck: supported('`healthcheck`'),
-    restart: supported('`restart`; left out it is `no`, as in Compose (Capstan\'s own default is `unless-stopped`); `on-failure:N` → `on-failure` (noted)'),
+    restart: supported('`restart`; left out it is `no`, as in Compose (Capstan\'s own default is `unless-stopped`); `on-failure:N` → `on-failure` with `restart_max_retries: N`'),
     deploy: supported('see `deploy` below'),
     labels: supported('`labels`'),
     label_file: supported('files of the repository, read into `labels` (which wins over them)'),
@@ -182,7 +182,7 @@ export const RESTART_POLICY: KeyScope = {
   rules: {
     condition: supported('`restart`'),
     delay: noted('Docker restarts with its own back-off'),
-    max_attempts: noted('Docker restarts without a limit'),
+    max_attempts: supported('`restart_max_retries` with condition `on-failure` (Docker limits no other policy: noted)'),
     window: noted('no effect'),
   },
 };

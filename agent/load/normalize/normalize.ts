@@ -247,6 +247,10 @@ async function normalizeService(app: string, name: string, spec: ServiceManifest
     ...normalizeLifecycle(spec, path, problems),
   };
   if (build !== undefined) service.build = build;
+  if (spec.restart_max_retries !== undefined) {
+    if (service.restart === 'on-failure') service.restartMaxRetries = spec.restart_max_retries;
+    else problems.push({ code: 'RESTART_INVALID', path: [...path, 'restart_max_retries'], atKey: true, message: `Docker limits restarts only with restart: on-failure (this service has ${service.restart}): set restart: on-failure, or remove restart_max_retries` });
+  }
   const seccomp = await seccompProfile(spec, path, context, problems);
   if (seccomp !== undefined) service.seccompProfile = seccomp;
   for (const refusal of await policyRefusals(service, context.policy, mountIndexes)) {
@@ -270,7 +274,7 @@ async function normalizeService(app: string, name: string, spec: ServiceManifest
     // No replica: deploys and drift repair never start a job; agent/jobs runs it at its times.
     service.job = job;
     service.replicas = 0;
-    service.restart = 'no';
+    service.restart = service.restartMaxRetries !== undefined ? 'on-failure' : 'no';
   }
   return { service, portIndexes, problems };
 }

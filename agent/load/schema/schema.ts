@@ -203,6 +203,14 @@ export const Service = Type.Object(
           'Docker restart policy. Defaults to `unless-stopped` (unlike Compose\'s `no`): a deploy agent wants services back after a reboot or crash.',
       }),
     ),
+    restart_max_retries: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 100,
+        description:
+          'With `restart: on-failure`: how many times Docker restarts a container that exits non-zero before it leaves it stopped (Docker\'s `on-failure:N`; Compose\'s `restart: on-failure:N` and `deploy.restart_policy.max_attempts` load as this). Left out: no limit. For a scheduled job, the retries of a failed run (as Kubernetes CronJob\'s `backoffLimit`).',
+      }),
+    ),
     labels: Type.Optional(Labels),
     healthcheck: Type.Optional(Healthcheck),
     update: Type.Optional(Update),

@@ -72,7 +72,7 @@ export function containerCreateOptions(
         }),
       // Docker relabels for SELinux only binds given as `Binds` (`SRC:DST:ro,Z`), never `Mounts`.
       ...selinuxBinds(service, volumeNames),
-      RestartPolicy: { Name: service.restart === 'no' ? '' : service.restart },
+      RestartPolicy: { Name: service.restart === 'no' ? '' : service.restart, ...(service.restartMaxRetries === undefined ? {} : { MaximumRetryCount: service.restartMaxRetries }) },
       NetworkMode: networkMode(app, service, replica, primary),
       ...hostConfigExtras(service),
     },

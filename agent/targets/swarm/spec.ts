@@ -103,7 +103,7 @@ export function desiredSwarmService(app: App, service: Service, context: SwarmSp
 
   const taskTemplate: Docker.ContainerTaskSpec = {
     ContainerSpec: containerSpec,
-    RestartPolicy: { Condition: restartCondition(service) },
+    RestartPolicy: { Condition: restartCondition(service), ...(service.restartMaxRetries === undefined ? {} : { MaxAttempts: service.restartMaxRetries }) },
     Networks: networks.map((endpoint) => ({ Target: endpoint.network, Aliases: endpoint.aliases })),
   };
   const resources = resourceRequirements(service);
