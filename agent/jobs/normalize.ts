@@ -44,7 +44,7 @@ export function normalizeJob(spec: JobManifest, path: (string | number)[], probl
   }
   // A failed run may be retried by Docker (on-failure:N), a bounded number of times only.
   if (spec.restart === 'on-failure' && spec.restart_max_retries === undefined) {
-    problems.push({ code: 'JOB_INVALID', path: [...path, 'restart'], message: 'a scheduled job retries a failed run a bounded number of times: add restart_max_retries (1 to 100), or leave restart out' });
+    problems.push({ code: 'JOB_INVALID', path: [...path, 'restart'], message: 'a scheduled job retries a failed run a bounded number of times: add restart_max_retries (1 to 1000), or leave restart out' });
   } else if (spec.restart !== undefined && spec.restart !== 'no' && spec.restart !== 'on-failure') {
     problems.push({ code: 'JOB_INVALID', path: [...path, 'restart'], message: 'a scheduled job runs once per time and is never restarted: leave restart out (or write no); restart: on-failure with restart_max_retries retries a failed run' });
   }

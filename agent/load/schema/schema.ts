@@ -206,7 +206,7 @@ export const Service = Type.Object(
     restart_max_retries: Type.Optional(
       Type.Integer({
         minimum: 1,
-        maximum: 100,
+        maximum: 1000,
         description:
           'With `restart: on-failure`: how many times Docker restarts a container that exits non-zero before it leaves it stopped (Docker\'s `on-failure:N`; Compose\'s `restart: on-failure:N` and `deploy.restart_policy.max_attempts` load as this). Left out: no limit. For a scheduled job, the retries of a failed run (as Kubernetes CronJob\'s `backoffLimit`).',
       }),
