@@ -41,7 +41,10 @@ export function localUser(username: string, env: Record<string, string | undefin
 
 /** One line for history and notifications: `suspend shop, web: maintenance`. */
 export function describeCommand(command: OperatorCommandName, args: CommandArgs): string {
-  const parts: string[] = [command];
+  // `volume-restore` is typed `capstan volumes restore`.
+  const parts: string[] = [command.startsWith('volume-') ? `volumes ${command.slice('volume-'.length)}` : command];
+  if (args.volume) parts.push(args.volume);
+  if (args.snapshot) parts.push(`--snapshot ${args.snapshot.slice(0, 12)}`);
   if (args.commit) parts.push(args.commit.slice(0, 12));
   if (args.apps) parts.push(args.apps.length > 0 ? args.apps.join(', ') : 'everything');
   if (args.force) parts.push('--force');

@@ -4,7 +4,7 @@ import type { Db } from '../state/db.js';
 // SQLite), and the running agent reads it. `operator_commands` is both the record `history`
 // shows and the queue of cycle requests the agent polls once a second (one indexed SELECT).
 
-export const OPERATOR_COMMANDS = ['sync', 'suspend', 'resume', 'pin', 'unpin', 'rollback', 'retry'] as const;
+export const OPERATOR_COMMANDS = ['sync', 'suspend', 'resume', 'pin', 'unpin', 'rollback', 'retry', 'volume-snapshot', 'volume-restore', 'volume-takeover'] as const;
 export type OperatorCommandName = (typeof OPERATOR_COMMANDS)[number];
 
 /** What a command was given; never holds a secret (apps, a commit id, a reason typed by a person). */
@@ -16,6 +16,10 @@ export interface CommandArgs {
   force?: boolean;
   /** `retry --image APP/SERVICE`: the service whose quarantined image updates were lifted. */
   image?: string;
+  /** `volumes snapshot|restore|takeover APP/VOLUME`. */
+  volume?: string;
+  /** `volumes restore --snapshot ID`: the snapshot asked for (the latest when absent). */
+  snapshot?: string;
 }
 
 export interface OperatorCommand {

@@ -138,6 +138,8 @@ describe('storage: a volume follows its service to another node', () => {
     const takeover = await capstan(nodeA, 'volumes', 'takeover', `${app}/data`);
     assert.equal(takeover.code, 0, takeover.stderr);
     assert.match(takeover.stdout, new RegExp(`from ${nodeB}`));
+    const commands = JSON.parse((await capstan(nodeA, 'history', '--commands', '--json')).stdout) as { command: string; args: { volume?: string }; result: string }[];
+    assert.ok(commands.some((row) => row.command === 'volume-takeover' && row.args.volume === `${app}/data` && row.result === 'done'), JSON.stringify(commands));
     // B is "back" before A's next cycle: it no longer holds the lease, so it stops its
     // replica without a final snapshot over A's data.
     await once(nodeB);

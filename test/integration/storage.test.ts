@@ -99,6 +99,15 @@ describe('storage: volume snapshots with restic on one node', () => {
     assert.match(restored.stdout, /restarted/);
     assert.equal((await replica()).id, before, 'the same container, stopped and started again');
     assert.equal(await read(), 'one');
+    // An operator command: who restored what, and how it ended, in `history --commands`.
+    const commands = JSON.parse((await capstan('history', '--commands', '--json')).stdout) as { command: string; args: { volume?: string; snapshot?: string }; user: string; result: string; message: string }[];
+    const restore = commands.find((row) => row.command === 'volume-restore');
+    assert.deepEqual(restore && { ...restore.args, result: restore.result }, { volume: `${app}/data`, snapshot: older.slice(0, 8), result: 'done' });
+    assert.match(restore!.message, /^restored .+ from snapshot /);
+    assert.ok(restore!.user.length > 0);
+    assert.ok(commands.some((row) => row.command === 'volume-snapshot' && row.result === 'done'), 'the snapshots by hand are recorded too');
+    const table = (await capstan('history', '--commands')).stdout;
+    assert.match(table, new RegExp(`volumes restore ${app}/data .*\\sdone\\n`));
   });
 
   it('a snapshot killed with -9 leaves the earlier snapshots whole, and the next one works', async () => {

@@ -13,10 +13,13 @@ import { resolveConfig, type AgentConfig } from '../config.js';
 import { configFlags, withConfigOptions } from '../options.js';
 import { renderTable } from '../table.js';
 import { createVolumeStorage } from '../wiring.js';
+import { recordCommand, withOperator } from '../operator.js';
+import type { CommandArgs, OperatorCommandName } from '../../control/store.js';
 
 // `capstan volumes`: the snapshot volumes this node holds or waits for (agent/storage), their
 // last snapshot read from the repository; `restore` and `takeover` change them, under the
-// state dir's cycle lock so no cycle runs meanwhile.
+// state dir's cycle lock so no cycle runs meanwhile. `snapshot`, `restore` and `takeover` are
+// operator commands: recorded with who ran them and how they ended (`history --commands`).
 
 interface VolumeListing {
   volume: string;
@@ -37,6 +40,18 @@ export function volumesCommand(): Command {
     const logger = createLogger({ destination: 2, redact: (line) => secrets.redact(line) });
     return { config, storage: createVolumeStorage(config, connectDocker(), secrets, logger), secrets };
   };
+  /** Runs `work` as an operator command: its row says who, when, and `done` or `failed` with why (redacted). */
+  const recorded = (options: Record<string, unknown>, secrets: SecretRegistry, name: OperatorCommandName, args: CommandArgs, work: () => Promise<string>) =>
+    withOperator(options, async (operator) => {
+      const row = await recordCommand(operator, name, args, false);
+      try {
+        const message = await work();
+        operator.control.finishCycleRequests([row.id], { cycleId: null, result: 'done', message });
+      } catch (error) {
+        operator.control.finishCycleRequests([row.id], { cycleId: null, result: 'failed', message: secrets.redact((error as Error).message).slice(0, 2000) });
+        throw error;
+      }
+    });
   const command = withConfigOptions(new Command('volumes'))
     .description('snapshot volumes on this node: last snapshot, its size and age, repository, lease state')
     .option('--json', 'print JSON')
@@ -76,13 +91,17 @@ export function volumesCommand(): Command {
       .description('take a snapshot now (as its schedule would), with its retention')
       .option('--lock-timeout <duration>', 'how long to wait for a cycle in flight (default 10m)')
       .action(async (target: string, options: Record<string, unknown>) => {
-        const { storage, config } = setup(options);
+        const { storage, config, secrets } = setup(options);
         const row = heldRow(storage, config, target);
-        await underLock(config, options, async () => {
-          const spec = await snapshotSpecOf(config, row);
-          const taken = await storage.snapshot({ app: row.app, volume: row.volume, dockerName: row.dockerName, snapshot: spec });
-          process.stdout.write(`snapshot ${taken.id.slice(0, 8)} of ${target}: ${taken.bytes} bytes, ${taken.added} new, ${taken.seconds.toFixed(1)} s\n`);
-        });
+        await recorded(options, secrets, 'volume-snapshot', { volume: target }, () =>
+          underLock(config, options, async () => {
+            const spec = await snapshotSpecOf(config, row);
+            const taken = await storage.snapshot({ app: row.app, volume: row.volume, dockerName: row.dockerName, snapshot: spec });
+            const said = `snapshot ${taken.id.slice(0, 8)} of ${target}: ${taken.bytes} bytes, ${taken.added} new, ${taken.seconds.toFixed(1)} s`;
+            process.stdout.write(`${said}\n`);
+            return said;
+          }),
+        );
       }),
   );
 
@@ -93,9 +112,10 @@ export function volumesCommand(): Command {
       .option('--snapshot <id>', 'the snapshot to restore (an id or its prefix, as `capstan volumes --json` or `restic snapshots` show)')
       .option('--lock-timeout <duration>', 'how long to wait for a cycle in flight (default 10m)')
       .action(async (target: string, options: Record<string, unknown>) => {
-        const { storage, config } = setup(options);
+        const { storage, config, secrets } = setup(options);
         const row = heldRow(storage, config, target);
-        await underLock(config, options, async () => {
+        const asked = options.snapshot as string | undefined;
+        await recorded(options, secrets, 'volume-restore', { volume: target, ...(asked ? { snapshot: asked } : {}) }, () => underLock(config, options, async () => {
           const restic = await storage.resticFor(row.repository);
           const history = await volumeHistory(restic, row);
           const wanted = (options.snapshot as string | undefined) ?? history.data.at(-1)?.id;
@@ -109,8 +129,10 @@ export function volumesCommand(): Command {
             throw error;
           }
           await startContainers(storage.deps.docker, stopped);
-          process.stdout.write(`restored ${target} from snapshot ${wanted.slice(0, 8)}${stopped.length ? `; restarted ${stopped.join(', ')}` : ''}\n`);
-        });
+          const said = `restored ${target} from snapshot ${wanted.slice(0, 8)}${stopped.length ? `; restarted ${stopped.join(', ')}` : ''}`;
+          process.stdout.write(`${said}\n`);
+          return said;
+        }));
       }),
   );
 
@@ -122,7 +144,7 @@ export function volumesCommand(): Command {
       .option('--force', 'take over before this node\'s hand-off timeout has passed')
       .option('--lock-timeout <duration>', 'how long to wait for a cycle in flight (default 10m)')
       .action(async (target: string, options: Record<string, unknown>) => {
-        const { storage, config } = setup(options);
+        const { storage, config, secrets } = setup(options);
         const [app, volume] = split(target);
         const row = storage.deps.store.row(config.node, app, volume);
         const repository = (options.repository as string | undefined) ?? row?.repository;
@@ -131,10 +153,14 @@ export function volumesCommand(): Command {
         if (!timedOut && !options.force) {
           throw new CapstanError('TAKEOVER_REFUSED', 'terminal', `${target}: this node's hand-off timeout has not passed (the old node may still hand it off); wait for VOLUME_HANDOFF_TIMEOUT in \`capstan status\`, or give --force if the old node is gone for good`);
         }
-        await underLock(config, options, async () => {
-          const holders = await storage.takeover({ app, volume }, repository);
-          process.stdout.write(`took over ${target} from ${holders.length ? holders.join(', ') : 'no holder'}; the next cycle restores the latest snapshot and starts the service here\n`);
-        });
+        await recorded(options, secrets, 'volume-takeover', { volume: target, ...(options.force ? { force: true } : {}) }, () =>
+          underLock(config, options, async () => {
+            const holders = await storage.takeover({ app, volume }, repository);
+            const said = `took over ${target} from ${holders.length ? holders.join(', ') : 'no holder'}; the next cycle restores the latest snapshot and starts the service here`;
+            process.stdout.write(`${said}\n`);
+            return said;
+          }),
+        );
       }),
   );
   return command;
@@ -198,10 +224,10 @@ async function snapshotSpecOf(config: AgentConfig, row: VolumeRow) {
   }
 }
 
-async function underLock(config: AgentConfig, options: Record<string, unknown>, work: () => Promise<void>): Promise<void> {
+async function underLock<T>(config: AgentConfig, options: Record<string, unknown>, work: () => Promise<T>): Promise<T> {
   const lock = await acquireCycleLock(config.stateDir, 'volumes', lockTimeoutMs(options.lockTimeout as string | undefined, process.env), { clock: systemClock });
   try {
-    await work();
+    return await work();
   } finally {
     lock.release();
   }
