@@ -40,7 +40,8 @@ export interface PlanOptions {
  * one recorded as applied (`appliedHashes`) may never have passed readiness (the agent was
  * killed while it was being watched), so it is watched again, with the service's rules and a
  * fresh deadline, before anything it replaces is removed or it takes the replica name; if it
- * fails, the cycle fails as the interrupted rollout would have.
+ * fails, the cycle fails as the interrupted rollout would have. Its `post_start` hooks, which the
+ * killed agent may not have finished, run again before that watch (at least once).
  *
  * The same holds for what this plan adds around the slots. Network membership is observed
  * (each container's networks are listed), so a crash between connects is finished by the next
