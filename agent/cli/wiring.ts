@@ -68,11 +68,14 @@ export async function createReconciler(
       http,
       logger: logger.child({ stage: 'source' }),
       clock: systemClock,
-      // The cache is single-branch; signed-tag deploys need the tags that name the head.
+      // The cache is single-branch; signed-tag deploys need the tags that name the head, and
+      // those of a commit `capstan pin` holds the host on (an older release in an emergency).
       afterFetch: tagMode
         ? async (context) => {
           const { fetchTagsAt } = await import('../trust/index.js');
-          await fetchTagsAt({ ...context, tagPattern: config.tagPattern });
+          const pinned = control?.pinnedCommit() ?? null;
+          const commits = pinned !== null && pinned !== context.commit ? [context.commit, pinned] : [context.commit];
+          await fetchTagsAt({ ...context, commits, tagPattern: config.tagPattern });
         }
         : undefined,
     },

@@ -80,4 +80,30 @@ describe('trust: the agent deploys only signed commits', () => {
     assert.equal(result.code, 0, result.stderr);
     assert.notDeepEqual(await ids(), before);
   });
+
+  it('in tag mode, a pin to an older release deploys it: the signed tags naming the pinned commit are fetched too', async (t) => {
+    const { agent, app, repo, remote, capstan, trusted } = await start(t, { deployed: false });
+    const tagMode = (...args: string[]) => capstan(...args, '--verify', 'tag', '--tag-pattern', 'v*');
+    const release = async (version: string) => {
+      const commit = await repo.commit(version, { [`${app}.yaml`]: manifest(app, version) });
+      await repo.tag(version, { sign: trusted });
+      await remote.push();
+      await remote.git('push', 'origin', `refs/tags/${version}`);
+      const deployed = await tagMode('once');
+      assert.equal(deployed.code, 0, deployed.stderr);
+      return commit;
+    };
+    const v1 = await release('v1');
+    await release('v2');
+    const running = async () => (await agent.managed()).map((container) => container.labels['capstan.commit']);
+    assert.notDeepEqual(await running(), [v1]);
+
+    const pinned = await capstan('pin', v1, '--reason', 'v2 misbehaves');
+    assert.equal(pinned.code, 0, pinned.stderr);
+    const result = await tagMode('once');
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(await running(), [v1], 'the pinned release runs, verified by its own signed tag');
+    const status = JSON.parse((await capstan('status', '--json')).stdout) as { appliedCommit: string };
+    assert.equal(status.appliedCommit, v1);
+  });
 });

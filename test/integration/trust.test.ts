@@ -357,7 +357,7 @@ describe('trust: over HTTP, on the source\'s shallow cache', () => {
     // The source fetches one branch only: without its tags, tag mode refuses.
     await refusal(verifyRevision({ fs, gitdir: cache.gitdir, commit: head, policy: tagPolicy, appliedCommit: null, clock }), 'NO_SIGNED_TAG');
 
-    const fetched = await fetchTagsAt({ fs, http, gitdir: cache.gitdir, url, branch: 'main', commit: head, tagPattern: 'v*' });
+    const fetched = await fetchTagsAt({ fs, http, gitdir: cache.gitdir, url, branch: 'main', commits: [head], tagPattern: 'v*' });
     assert.deepEqual(fetched, ['v1.0.0']);
     const verified = await verifyRevision({ fs, gitdir: cache.gitdir, commit: head, policy: tagPolicy, appliedCommit: old, clock });
     assert.equal(verified.tag, 'v1.0.0');
@@ -365,7 +365,7 @@ describe('trust: over HTTP, on the source\'s shallow cache', () => {
 
     // Deleted on the server: gone from the cache at the next fetch, and the head is refused again.
     await repo.git('push', '--quiet', 'origin', ':refs/tags/v1.0.0');
-    assert.deepEqual(await fetchTagsAt({ fs, http, gitdir: cache.gitdir, url, branch: 'main', commit: head, tagPattern: 'v*' }), []);
+    assert.deepEqual(await fetchTagsAt({ fs, http, gitdir: cache.gitdir, url, branch: 'main', commits: [head], tagPattern: 'v*' }), []);
     await refusal(verifyRevision({ fs, gitdir: cache.gitdir, commit: head, policy: tagPolicy, appliedCommit: old, clock }), 'NO_SIGNED_TAG');
   });
 });
