@@ -12,7 +12,7 @@ export const jobFields = {
       minLength: 1,
       maxLength: 200,
       description:
-        'Makes the service a scheduled job: no replica runs between its times; at each time of this cron expression (node-cron: minute hour day-of-month month day-of-week, a 6th leading field is seconds; e.g. `0 3 * * *`) one container runs to completion with the image and configuration last applied, and is removed once its exit code and output are recorded (`capstan status`, `capstan history --jobs`). A failed run is notified (`job-failed`). A run missed while the agent was down is made up once at start if its time is less than an hour ago. Compose: `x-capstan: {schedule: "0 3 * * *"}`.',
+        'Makes the service a scheduled job: no replica runs between its times; at each time of this cron expression (node-cron: minute hour day-of-month month day-of-week, a 6th leading field is seconds; e.g. `0 3 * * *`) one container runs to completion with the image and configuration last applied, and is removed once its exit code and output are recorded (`capstan status`, `capstan history --jobs`). A failed run is notified (`job-failed`). A run missed while the agent was down is made up once at start if its time is at most `starting_deadline` (default an hour) ago. Compose: `x-capstan: {schedule: "0 3 * * *"}`.',
     }),
   ),
   concurrency: Type.Optional(

@@ -264,6 +264,16 @@ const MIGRATIONS: string[] = [
   `
   ALTER TABLE deployments ADD COLUMN hooks_hash TEXT;
   `,
+  // Containers whose post_start hooks finished (the executor writes a row after they exit 0):
+  // a replica an interrupted rollout started without one runs them again, at least once.
+  `
+  CREATE TABLE post_start_done (
+    node         TEXT NOT NULL,
+    container_id TEXT NOT NULL,
+    at           TEXT NOT NULL,
+    PRIMARY KEY (node, container_id)
+  );
+  `,
 ];
 
 /** Opens (creating if needed) the state database in WAL mode and migrates it. */

@@ -105,6 +105,8 @@ interface HookRunRow {
 
 /** Failure outputs kept in all, oldest dropped first: 200 × 8 KB at most. */
 const FAILURE_OUTPUTS_KEPT = 200;
+/** Far more than the replicas with hooks one node runs: older rows name containers long gone. */
+const POST_START_KEPT = 2000;
 
 export interface LastError {
   code: string;
@@ -271,6 +273,21 @@ export class StateStore {
   }
 
   /** The hook jobs that passed for `commit` on this node, as `app/phase/job`: they are not run again. */
+  /** A container's post_start hooks all exited 0; the newest rows per node are kept (POST_START_KEPT). */
+  recordPostStartDone(node: string, containerId: string): void {
+    this.db.transaction(() => {
+      this.db.prepare('INSERT OR REPLACE INTO post_start_done (node, container_id, at) VALUES (?, ?, ?)').run(node, containerId, new Date().toISOString());
+      this.db
+        .prepare('DELETE FROM post_start_done WHERE node = ? AND container_id NOT IN (SELECT container_id FROM post_start_done WHERE node = ? ORDER BY rowid DESC LIMIT ?)')
+        .run(node, node, POST_START_KEPT);
+    })();
+  }
+
+  /** Ids of the containers whose post_start hooks finished. */
+  postStartDone(node: string): string[] {
+    return (this.db.prepare('SELECT container_id AS id FROM post_start_done WHERE node = ?').all(node) as { id: string }[]).map((row) => row.id);
+  }
+
   hooksPassed(node: string, commit: string): string[] {
     const rows = this.db.prepare("SELECT DISTINCT app, phase, job FROM hook_runs WHERE node = ? AND commit_id = ? AND result = 'passed'").all(node, commit) as { app: string; phase: string; job: string }[];
     return rows.map((row) => `${row.app}/${row.phase}/${row.job}`).sort();

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { demuxLogs } from '../../agent/output/frames.js';
+import { join } from 'node:path';
+import { openDb } from '../../agent/state/db.js';
+import { StateStore } from '../../agent/state/store.js';
 import { stopProcess } from '../helpers/cli.js';
 import { docker } from '../helpers/docker.js';
 import { agentFor, SLEEPER } from '../helpers/fixture.js';
@@ -94,6 +97,12 @@ describe('lifecycle hooks (post_start, pre_stop)', () => {
     assert.equal(result.code, 0, result.stderr);
     const web = await agent.container('web');
     assert.equal(await readInside(web.id, '/tmp/runs'), 'run\nrun', 'the restarted agent ran the hook again in the same replica');
+    const db = openDb(join(agent.state.path, 'capstan.db'));
+    try {
+      assert.ok(new StateStore(db).postStartDone(agent.node).includes(web.id), 'its finished hooks are recorded by container id, so a later failed cycle does not run them again');
+    } finally {
+      db.close();
+    }
     const status = JSON.parse((await agent.capstan('status', '--json')).stdout) as { services: Array<{ readyReplicas: number }> };
     assert.equal(status.services[0].readyReplicas, 1);
   });

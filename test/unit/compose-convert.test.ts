@@ -65,7 +65,7 @@ describe('Compose service keys → native fields', () => {
 
   it('healthcheck, restart and its Compose default, deploy.restart_policy', async () => {
     const converted = await convertCompose(
-      'services:\n  job:\n    image: local/busybox:1\n  web:\n    image: local/busybox:1\n    restart: on-failure:3\n    healthcheck:\n      test: wget -q -O- localhost\n      interval: 10s\n      start_interval: 1s\n  worker:\n    image: local/busybox:1\n    deploy:\n      restart_policy:\n        condition: any\n        delay: 5s\n        max_attempts: 4\n  retried:\n    image: local/busybox:1\n    deploy:\n      restart_policy: {condition: on-failure, max_attempts: 5}\n  unlimited:\n    image: local/busybox:1\n    restart: on-failure:0\n',
+      'services:\n  job:\n    image: local/busybox:1\n  web:\n    image: local/busybox:1\n    restart: on-failure:3\n    healthcheck:\n      test: wget -q -O- localhost\n      interval: 10s\n      start_interval: 1s\n  worker:\n    image: local/busybox:1\n    deploy:\n      restart_policy:\n        condition: any\n        delay: 5s\n        max_attempts: 4\n  retried:\n    image: local/busybox:1\n    deploy:\n      restart_policy: {condition: on-failure, max_attempts: 5}\n  unlimited:\n    image: local/busybox:1\n    restart: on-failure:0\n  many:\n    image: local/busybox:1\n    restart: on-failure:5000\n  odd:\n    image: local/busybox:1\n    deploy:\n      restart_policy: {condition: on-failure, max_attempts: -1}\n',
     );
     assert.deepEqual(converted.problems, []);
     const services = converted.manifest.services as any;
@@ -78,11 +78,15 @@ describe('Compose service keys → native fields', () => {
     assert.equal(services.retried.restart_max_retries, 5);
     assert.equal(services.unlimited.restart, 'on-failure');
     assert.equal(services.unlimited.restart_max_retries, undefined, 'on-failure:0 is no limit, as in Docker');
+    assert.deepEqual([services.many.restart, services.many.restart_max_retries], ['on-failure', undefined], 'beyond 1000: loads as before, without a limit (noted)');
+    assert.deepEqual([services.odd.restart, services.odd.restart_max_retries], ['on-failure', undefined]);
     assert.deepEqual(services.web.healthcheck, { test: 'wget -q -O- localhost', interval: '10s' });
     assert.deepEqual(converted.notes, [
       'app/compose.yaml:10:7: services.web.healthcheck.start_interval: checks run every `interval`, in the start period too',
       "app/compose.yaml:16:9: services.worker.deploy.restart_policy.delay: Docker restarts with its own back-off",
       'app/compose.yaml:17:9: services.worker.deploy.restart_policy.max_attempts: Docker limits restarts only with condition: on-failure; max_attempts has no effect here',
+      'app/compose.yaml:27:14: services.many.restart: on-failure:5000 is kept only up to on-failure:1000: Docker restarts without a limit here',
+      'app/compose.yaml:31:61: services.odd.deploy.restart_policy.max_attempts: max_attempts -1 is kept only from 1 to 1000: Docker restarts without a limit here',
     ]);
   });
 

@@ -195,6 +195,19 @@ describe('lifecycle hooks: the plan', () => {
     assert.ok(start?.kind === 'start-container' && start.spec?.postStart.length === 1, printPlan(created));
     assert.ok(watched?.kind === 'wait-ready' && watched.spec === undefined, 'the start runs them; the watch does not run them twice');
 
+    // SQLite records this container's hooks as finished: a cycle that failed for another reason
+    // (not a kill) left the rollout unrecorded, and the watch does not run them a second time.
+    const slot = [container('shop', 'web', 1, { id: 'old', configHash: HASH_A }), container('shop', 'web', 1, { id: 'new', name: 'shop-web-1--next' })];
+    const finished = plan(state, observed(slot, { postStartDone: ['new'] }), appliedOld);
+    const rewatched = finished.operations[0];
+    assert.ok(rewatched.kind === 'wait-ready' && rewatched.resumed === true && rewatched.spec === undefined, printPlan(finished));
+    assert.ok(plan(state, observed(slot, { postStartDone: ['another'] }), appliedOld).operations.some((operation) => operation.kind === 'wait-ready' && operation.spec !== undefined));
+    // A keeper no longer running cannot exec them: the watch alone judges it (a crash loop fails it).
+    for (const notRunning of ['restarting', 'paused'] as const) {
+      const stuck = plan(state, observed([container('shop', 'web', 1, { id: 'old', configHash: HASH_A }), container('shop', 'web', 1, { id: 'new', name: 'shop-web-1--next', state: notRunning })]), appliedOld);
+      assert.ok(!stuck.operations.some((operation) => operation.kind === 'wait-ready' && operation.spec !== undefined), `${notRunning}: ${printPlan(stuck)}`);
+    }
+
     const proven = plan(state, observed([container('shop', 'web', 1, { id: 'new' })]), { appliedHashes: new Map([['shop/web', state.apps[0].services[0].configHash]]) });
     assert.deepEqual(proven.operations, [], 'a proven replica runs nothing again');
     const serving = plan(state, observed([container('shop', 'web', 1, { id: 'new', health: 'starting' })]), { appliedHashes: new Map([['shop/web', state.apps[0].services[0].configHash]]) });

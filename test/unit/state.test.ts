@@ -66,3 +66,17 @@ it('keeps the time of the last real change of a deployment', () => {
   assert.deepEqual(store.deployments('n1'), []);
   store.close();
 });
+
+it('records the containers whose post_start hooks finished, per node, keeping the newest', () => {
+  const store = new StateStore(openDb(join(dir, 'post-start.db')));
+  assert.deepEqual(store.postStartDone('n1'), []);
+  store.recordPostStartDone('n1', 'c1');
+  store.recordPostStartDone('n1', 'c1');
+  store.recordPostStartDone('n2', 'c2');
+  assert.deepEqual(store.postStartDone('n1'), ['c1']);
+  assert.deepEqual(store.postStartDone('n2'), ['c2']);
+  for (let index = 0; index < 2_050; index++) store.recordPostStartDone('n1', `bulk-${index}`);
+  const kept = store.postStartDone('n1');
+  assert.ok(kept.length <= 2_000 && kept.includes('bulk-2049'), `${kept.length} rows kept`);
+  store.close();
+});

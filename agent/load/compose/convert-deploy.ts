@@ -99,11 +99,17 @@ function convertRestartPolicy(context: ConvertContext, path: KeyPath, policyEntr
   // Swarm counts attempts under any condition; Docker's restart policy limits only on-failure.
   const attempts = policy.entries.get('max_attempts');
   if (attempts && !hasRestart) {
+    const count = peek(context, attempts.value);
     if (restart !== 'on-failure') note(context, attempts.keyAt, 'Docker limits restarts only with condition: on-failure; max_attempts has no effect here');
-    // 0 is Swarm's "no limit", as Docker's; anything else is checked as restart_max_retries.
-    else if (peek(context, attempts.value) !== '0') context.doc.copy([...path, 'restart_max_retries'], attempts.value, attempts.keyAt);
+    // 0 is Swarm's "no limit", as Docker's.
+    else if (count !== undefined && /^[0-9]+$/.test(count) && Number(count) <= MAX_RETRIES) {
+      if (Number(count) > 0) context.doc.set([...path, 'restart_max_retries'], Number(count), { at: attempts.value.at, keyAt: attempts.keyAt });
+    } else note(context, attempts.value.at, `max_attempts ${String(count).slice(0, 20)} is kept only from 1 to ${MAX_RETRIES}: Docker restarts without a limit here`);
   }
 }
+
+/** The most `restart_max_retries` allows (manifests-schema): a larger count loads as no limit, noted. */
+const MAX_RETRIES = 1000;
 
 /**
  * `restart:` as Compose writes it: `on-failure:3` is `restart: on-failure` with
@@ -116,7 +122,8 @@ export function convertRestart(context: ConvertContext, path: KeyPath, restartEn
     const at = { at: restartEntry.value.at, keyAt: restartEntry.keyAt };
     context.doc.set([...path, 'restart'], 'on-failure', at);
     const retries = Number(match[1]);
-    if (retries > 0) context.doc.set([...path, 'restart_max_retries'], retries, at);
+    if (retries > MAX_RETRIES) note(context, restartEntry.value.at, `on-failure:${match[1]} is kept only up to on-failure:${MAX_RETRIES}: Docker restarts without a limit here`);
+    else if (retries > 0) context.doc.set([...path, 'restart_max_retries'], retries, at);
     return;
   }
   context.doc.copy([...path, 'restart'], restartEntry.value, restartEntry.keyAt);

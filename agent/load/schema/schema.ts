@@ -208,7 +208,7 @@ export const Service = Type.Object(
         minimum: 1,
         maximum: 1000,
         description:
-          'With `restart: on-failure`: how many times Docker restarts a container that exits non-zero before it leaves it stopped (Docker\'s `on-failure:N`; Compose\'s `restart: on-failure:N` and `deploy.restart_policy.max_attempts` load as this). Left out: no limit. For a scheduled job, the retries of a failed run (as Kubernetes CronJob\'s `backoffLimit`).',
+          'With `restart: on-failure`: how many times Docker restarts a container that exits non-zero before it leaves it stopped (Docker\'s `on-failure:N`; Compose\'s `restart: on-failure:N` and `deploy.restart_policy.max_attempts` load as this). Left out: no limit. A replica Docker left stopped this way is drift: the next cycle starts it again, and Docker counts anew. For a scheduled job, the retries of a failed run (as Kubernetes CronJob\'s `backoffLimit`). Changing it replaces the service (it is part of its configuration).',
       }),
     ),
     labels: Type.Optional(Labels),

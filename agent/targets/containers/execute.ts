@@ -4,7 +4,7 @@ import { CapstanError, type ErrorClass } from '../../errors.js';
 import { LABEL, ownerLabels } from '../../labels.js';
 import type { Logger } from '../../log.js';
 import { describe } from './print.js';
-import type { Operation, Plan } from './types.js';
+import type { ContainerRef, Operation, Plan } from './types.js';
 import type { Clock } from '../../clock.js';
 import { buildImage, type ContextLister } from './execute-build.js';
 import { readiness, recheckDelayMs, type ContainerStateView } from './execute-readiness.js';
@@ -12,7 +12,7 @@ import type { AuthConfig } from '../registry-auth.js';
 import { writeSecretFiles } from './execute-secret-files.js';
 import { containerCreateOptions } from './execute-spec.js';
 import { LOCK_MOUNT_TARGET, type UpdateLocks } from '../../deferral/locks.js';
-import type { MountSpec } from '../../model.js';
+import type { LifecycleHook, MountSpec } from '../../model.js';
 import type { IsolationCheck } from './execute-isolation.js';
 import type { HostPathCheck } from '../../policy/host-paths.js';
 import type { MountCopies } from '../../source/mount-copies.js';
@@ -57,6 +57,8 @@ export interface ExecuteDeps {
   hookRuns?: HookRunLog;
   /** The app folders services with `update_lock: true` mount at /capstan/lock (deferral/locks.ts). */
   updateLocks?: UpdateLocks;
+  /** Records that a container's post_start hooks all exited 0 (SQLite's post_start_done). */
+  postStartDone?: (containerId: string) => void;
 }
 
 export interface OperationFailure {
@@ -262,9 +264,7 @@ const EXECUTORS: { [Kind in Operation['kind']]: Executor<OperationOf<Kind>> } = 
     for (const network of operation.networks) await deps.isolation?.assertIsolated(network, log);
     const started = await answered(deps.docker.getContainer(operation.container.ref).start(), 304);
     // As Compose, after a start this agent made; not for one already running (an earlier attempt's).
-    if (started && operation.spec && operation.spec.postStart.length > 0) {
-      await runLifecycleHooks('post_start', operation.container, operation.spec.postStart, operation.spec.timeoutMs, { ...deps, log });
-    }
+    if (started && operation.spec && operation.spec.postStart.length > 0) await postStart(operation.container, operation.spec, deps, log);
   },
   'stop-container': (operation, { deps, log }) => stopContainer(operation, deps, log),
   'remove-container': (operation, { deps }) => ignoreStatus(deps.docker.getContainer(operation.container.ref).remove({ force: true, v: false }), 404),
@@ -273,15 +273,23 @@ const EXECUTORS: { [Kind in Operation['kind']]: Executor<OperationOf<Kind>> } = 
   },
   'remove-network': (operation, { deps }) => ignoreStatus(deps.docker.getNetwork(operation.networkId).remove(), 404),
   'wait-ready': async (operation, { deps, log }) => {
-    // A replica an interrupted rollout started: its post_start hooks may not have finished.
+    // A replica an interrupted rollout started: its post_start hooks may not have finished. One
+    // no longer running (exited, crash-looping, paused) cannot exec them: the watch judges it.
     if (operation.spec && operation.spec.postStart.length > 0) {
-      await runLifecycleHooks('post_start', operation.container, operation.spec.postStart, operation.spec.timeoutMs, { ...deps, log });
+      const state = (await deps.docker.getContainer(operation.container.ref).inspect()).State;
+      if (state.Running && !state.Restarting && !state.Paused) await postStart(operation.container, operation.spec, deps, log);
     }
     await waitReady(operation, deps);
   },
   'run-hook': (operation, { plan, deps, log }) =>
     runHook(operation, { ...deps, log, node: plan.node, commit: plan.commit }),
 };
+
+/** Runs a replica's post_start hooks; once they all exited 0, says so by the container's id (post_start_done). */
+async function postStart(container: ContainerRef, spec: { postStart: LifecycleHook[]; timeoutMs: number }, deps: ExecuteDeps, log: Logger): Promise<void> {
+  await runLifecycleHooks('post_start', container, spec.postStart, spec.timeoutMs, { ...deps, log });
+  if (deps.postStartDone) deps.postStartDone((await deps.docker.getContainer(container.ref).inspect()).Id);
+}
 
 /** Docker 20.10 answers 403 "endpoint … already exists" for a container already on the network: done. */
 async function connect(docker: Docker, network: string, containerId: string, aliases: string[], ipv4Address?: string): Promise<void> {

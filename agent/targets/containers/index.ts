@@ -85,6 +85,7 @@ export class ContainerTarget implements Target {
       volumes: notSuspended(all.volumes, suspended),
     };
     if (desired.apps.some((app) => app.hooks !== undefined)) owned.hooksDone = store.hooksPassed(node, desired.commit);
+    if (desired.apps.some((app) => app.services.some((service) => (service.postStart?.length ?? 0) > 0))) owned.postStartDone = store.postStartDone(node);
     // What SQLite records as applied is what passed readiness; a container at another hash is
     // watched again before it is promoted (see plan.ts). Right after an execute in which every
     // wait succeeded, the desired hashes are proven too (`provenNow`), though not yet recorded.
@@ -145,6 +146,7 @@ export class ContainerTarget implements Target {
               finished: (id, result, exitCode) => store.hookRunFinished(id, result, exitCode),
             },
             updateLocks: this.deps.updateLocks,
+            postStartDone: (containerId) => store.recordPostStartDone(node, containerId),
           });
         } finally {
           store.finishRollout(node);

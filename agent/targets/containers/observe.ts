@@ -82,6 +82,11 @@ export interface ObservedState {
   hookContainers?: ObservedContainer[];
   /** Hook jobs SQLite records as passed for the planned commit, as `app/phase/job`. */
   hooksDone?: string[];
+  /**
+   * Ids of the containers whose post_start hooks finished (SQLite's post_start_done). Absent:
+   * unknown, so an unproven keeper runs its hooks again.
+   */
+  postStartDone?: string[];
 }
 
 export interface EngineNetwork {

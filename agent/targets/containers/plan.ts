@@ -203,6 +203,7 @@ function planApp(builder: PlanBuilder, app: App, context: PlanContext): void {
       completion: completionTargets.has(service.name),
       ownedNetworks: context.ownedNetworks,
       keepersProven: context.appliedHashes === undefined || context.appliedHashes.get(`${app.name}/${service.name}`) === service.configHash,
+      postStartDone: context.observed.postStartDone,
       volumeNames: context.ownedVolumes,
     });
     planDependencyRestarts(builder, service, slots, containers, results, appContainers, endpoints);
@@ -345,6 +346,7 @@ interface ServiceContext {
   ownedNetworks: Set<string>;
   /** Containers already at the desired hash passed readiness (the hash is the applied one). */
   keepersProven: boolean;
+  postStartDone?: readonly string[];
   /** Names of the volumes this node owns. */
   volumeNames: Set<string>;
 }
@@ -398,6 +400,7 @@ function planService(builder: PlanBuilder, app: App, service: Service, container
       completion: context.completion,
       parentRestarted: parentSlot?.restarted,
       keeperProven: context.keepersProven,
+      postStartDone: context.postStartDone,
     });
     if (batch !== undefined && result.end !== undefined) batchEnds[batch].push(result.end);
     results.push(result);
@@ -426,6 +429,8 @@ interface SlotContext {
   parentRestarted?: number;
   /** The keeper, if any, passed readiness; otherwise it is watched again before it is promoted. */
   keeperProven: boolean;
+  /** Ids of the containers whose post_start hooks finished; undefined: not known. */
+  postStartDone?: readonly string[];
 }
 
 /**
@@ -542,8 +547,10 @@ function planKeeper(
   const watchAgain: WatchAgain = !proven ? true : keep.state === 'running' && keep.health === 'starting' ? 'serving' : false;
   const watchFirst = watchAgain !== false && !needsStart(keep, service);
   // An unproven keeper already running was started by the interrupted rollout, which may have
-  // died during its post_start hooks: they run again before the watch (at least once).
-  const watched = watchFirst ? [waitReady(refOf(keep), after, watchAgain, watchAgain === true)] : [];
+  // died during its post_start hooks: unless SQLite records them finished for this container,
+  // they run again before the watch (at least once).
+  const hooksAgain = watchAgain === true && keep.state === 'running' && !(context.postStartDone?.includes(keep.id) ?? false);
+  const watched = watchFirst ? [waitReady(refOf(keep), after, watchAgain, hooksAgain)] : [];
   const removalAfter = [...after, ...watched];
   const removals = removeOutdated(removalAfter);
   let renamed: number[] = [];
