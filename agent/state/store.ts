@@ -272,7 +272,6 @@ export class StateStore {
     this.db.prepare('UPDATE hook_runs SET result = ?, exit_code = ?, finished_at = ? WHERE id = ?').run(result, exitCode, this.now().toISOString(), id);
   }
 
-  /** The hook jobs that passed for `commit` on this node, as `app/phase/job`: they are not run again. */
   /** A container's post_start hooks all exited 0; the newest rows per node are kept (POST_START_KEPT). */
   recordPostStartDone(node: string, containerId: string): void {
     this.db.transaction(() => {
@@ -288,6 +287,7 @@ export class StateStore {
     return (this.db.prepare('SELECT container_id AS id FROM post_start_done WHERE node = ?').all(node) as { id: string }[]).map((row) => row.id);
   }
 
+  /** The hook jobs that passed for `commit` on this node, as `app/phase/job`: they are not run again. */
   hooksPassed(node: string, commit: string): string[] {
     const rows = this.db.prepare("SELECT DISTINCT app, phase, job FROM hook_runs WHERE node = ? AND commit_id = ? AND result = 'passed'").all(node, commit) as { app: string; phase: string; job: string }[];
     return rows.map((row) => `${row.app}/${row.phase}/${row.job}`).sort();

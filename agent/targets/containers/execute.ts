@@ -288,7 +288,13 @@ const EXECUTORS: { [Kind in Operation['kind']]: Executor<OperationOf<Kind>> } = 
 /** Runs a replica's post_start hooks; once they all exited 0, says so by the container's id (post_start_done). */
 async function postStart(container: ContainerRef, spec: { postStart: LifecycleHook[]; timeoutMs: number }, deps: ExecuteDeps, log: Logger): Promise<void> {
   await runLifecycleHooks('post_start', container, spec.postStart, spec.timeoutMs, { ...deps, log });
-  if (deps.postStartDone) deps.postStartDone((await deps.docker.getContainer(container.ref).inspect()).Id);
+  if (!deps.postStartDone) return;
+  try {
+    deps.postStartDone((await deps.docker.getContainer(container.ref).inspect()).Id);
+  } catch (error) {
+    // The hooks did finish: not recording it only means they run again after a crash.
+    log.warn({ container: container.name, error: redactValues(errorMessage(error), deps.secrets) }, 'could not record that the post_start hooks finished');
+  }
 }
 
 /** Docker 20.10 answers 403 "endpoint … already exists" for a container already on the network: done. */
