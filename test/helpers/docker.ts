@@ -84,18 +84,20 @@ export interface CleanupReport {
 export async function cleanupNode(node: string): Promise<CleanupReport> {
   // A pass can race an agent process that is still dying (a container it created after the
   // listing keeps a network or volume busy, or the engine is still releasing an endpoint): up to
-  // 5 passes, 1 s apart, before giving up.
+  // 8 passes, 1.5 s apart, before giving up. The names of the containers removed are kept across
+  // passes: a stale endpoint they left is force-disconnected by name.
+  const removed = new Set<string>();
   for (let pass = 1; ; pass++) {
     try {
-      return await cleanupPass(node);
+      return await cleanupPass(node, removed);
     } catch (error) {
-      if (pass >= 5) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+      if (pass >= 8) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 1500));
     }
   }
 }
 
-async function cleanupPass(node: string): Promise<CleanupReport> {
+async function cleanupPass(node: string, removed: Set<string>): Promise<CleanupReport> {
   const filters = { label: [`capstan.node=${node}`] };
   const failures: unknown[] = [];
   const report: CleanupReport = { containers: 0, networks: 0, volumes: 0 };
@@ -110,6 +112,7 @@ async function cleanupPass(node: string): Promise<CleanupReport> {
       group.map(async (container) => {
         try {
           await removeTolerantly(() => docker.getContainer(container.Id).remove({ force: true, v: true }));
+          for (const name of container.Names ?? []) removed.add(name.replace(/^\//, ''));
           report.containers++;
         } catch (error) {
           failures.push(error);
@@ -128,7 +131,26 @@ async function cleanupPass(node: string): Promise<CleanupReport> {
       for (const containerId of Object.keys(details.Containers ?? {})) {
         await removeTolerantly(() => handle.disconnect({ Container: containerId, Force: true }));
       }
-      await removeTolerantly(() => handle.remove());
+      await removeTolerantly(() => handle.remove()).catch(async (error: unknown) => {
+        // Engine 20.10 can keep the endpoint of a force-removed container ("has active
+        // endpoints", listing no container): `network disconnect -f` by its name clears it.
+        if (!/active endpoints/i.test(error instanceof Error ? error.message : String(error))) throw error;
+        // Endpoints are named after the container when it joined: a replacement's `--next` name,
+        // or the name of the replica it replaced.
+        const names = [...removed].flatMap((name) => [name, name.endsWith('--next') ? name.slice(0, -'--next'.length) : `${name}--next`]);
+        for (const name of new Set(names)) await handle.disconnect({ Container: name, Force: true }).catch(() => undefined);
+        await removeTolerantly(() => handle.remove()).catch(async (again: unknown) => {
+          // Seen on engine 20.10 under load: the network lists no container and no endpoint is
+          // found by any name, yet the engine's endpoint count stays above 0 until dockerd
+          // restarts. That is the engine's state, not the test's: say so and leave it.
+          const left = (await handle.inspect().catch(() => undefined)) as Docker.NetworkInspectInfo | undefined;
+          if (left && Object.keys(left.Containers ?? {}).length === 0 && /active endpoints/i.test(again instanceof Error ? again.message : String(again))) {
+            process.stderr.write(`cleanupNode(${node}): network ${network.Name} kept by a stale endpoint count in the engine (no container on it); left in place\n`);
+            return;
+          }
+          throw again;
+        });
+      });
       report.networks++;
     } catch (error) {
       if (statusCodeOf(error) !== 404) failures.push(error);
