@@ -64,12 +64,16 @@ export function scheduledJobs(desired: { apps: { name: string; services: { name:
   return desired.apps.flatMap((app) => app.services.flatMap((service) => (service.job ? [{ app: app.name, service: service.name, job: service.job }] : [])));
 }
 
-/** `an hour`, `10 min`, `90 s`: a starting deadline as people wrote it, roughly. */
-function formatAge(ms: number): string {
-  if (ms === 3_600_000) return 'an hour';
+/** `90 s`, `30 min`, `2 h`: a timeout or a deadline as people wrote it, roughly. */
+export function formatDuration(ms: number): string {
   if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
   if (ms % 60_000 === 0) return `${ms / 60_000} min`;
   return `${Math.round(ms / 1000)} s`;
+}
+
+/** The default deadline reads as prose: `an hour`. */
+function formatAge(ms: number): string {
+  return ms === STARTING_DEADLINE_MS ? 'an hour' : formatDuration(ms);
 }
 
 /** The loader refuses a schedule with no time; should one come through, it never blocks the other jobs. */

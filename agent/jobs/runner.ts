@@ -10,7 +10,7 @@ import type { ExecuteResult } from '../targets/containers/execute.js';
 import type { ContainerRef, Plan } from '../targets/containers/types.js';
 import { networkLayout } from '../targets/networks.js';
 import { redactValues } from '../redact.js';
-import { decideRuns, scheduledJobs, type JobDecision } from './decide.js';
+import { decideRuns, formatDuration, scheduledJobs, type JobDecision } from './decide.js';
 import type { JobRun, JobRunStore } from './store.js';
 
 export interface JobRunnerDeps {
@@ -262,13 +262,6 @@ export class JobRunner {
     logger.error({ ...fields, error: message, output }, 'scheduled job run failed');
     this.deps.notifyFailure(store.get(run.id) ?? run);
   }
-}
-
-/** `90 s`, `30 min`, `2 h`: a timeout as people wrote it, roughly. */
-function formatDuration(ms: number): string {
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
-  if (ms % 60_000 === 0) return `${ms / 60_000} min`;
-  return `${Math.round(ms / 1000)} s`;
 }
 
 async function removeQuietly(docker: Docker, ref: string): Promise<void> {

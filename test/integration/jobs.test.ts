@@ -11,6 +11,9 @@ import { resolveConfig } from '../../agent/cli/config.js';
 import { createJobRunner, createReconciler } from '../../agent/cli/wiring.js';
 import type { Clock } from '../../agent/clock.js';
 import { JobRunStore, type JobRun } from '../../agent/jobs/store.js';
+import type { JobRunner } from '../../agent/jobs/runner.js';
+import type { JobDecision } from '../../agent/jobs/decide.js';
+import type { DesiredState } from '../../agent/model.js';
 import { createLogger } from '../../agent/log.js';
 import { SecretRegistry } from '../../agent/secret-registry.js';
 import { openDb } from '../../agent/state/db.js';
@@ -47,6 +50,23 @@ function manifest(app: string): string {
     '    timezone: UTC',
     '',
   ].join('\n');
+}
+
+/**
+ * An every-minute job's first run: the look at the clock's 10:00:30 marks where the schedule is
+ * read from, the one at 10:01:02 finds 10:01 due. Returns that look's decisions.
+ */
+async function firstMinuteRun(runner: JobRunner, clock: Clock & { set(text: string): void }, desired: DesiredState | undefined): Promise<JobDecision[]> {
+  await runner.tick(desired);
+  clock.set('2026-12-05T10:01:02Z');
+  return runner.tick(desired);
+}
+
+/** The run once its row is closed and the runner holds nothing more of it (bounded: 60 s). */
+async function recordedRun(runner: JobRunner, runs: JobRunStore, id: number): Promise<JobRun> {
+  await waitFor(() => (runs.get(id)?.state === 'running' ? undefined : true), { timeoutMs: 60_000, what: 'the run to be recorded' });
+  await runner.settled();
+  return runs.get(id)!;
 }
 
 async function inProcess(agent: Agent, clock: Clock, env: Record<string, string> = {}) {
@@ -176,9 +196,7 @@ describe('scheduled jobs on the real engine', () => {
     try {
       const desired = await reconciler.appliedDesired();
       assert.equal(desired?.apps[0].services[0].job?.timeoutMs, 30_000);
-      await runner.tick(desired);
-      clock.set('2026-12-05T10:01:02Z');
-      assert.deepEqual((await runner.tick(desired)).map((decision) => decision.action), ['start']);
+      assert.deepEqual((await firstMinuteRun(runner, clock, desired)).map((decision) => decision.action), ['start']);
       const [run] = runs.running(agent.node);
       await waitFor(async () => (await listManaged(agent.node)).find((container) => container.name === `${agent.app}-slow-run-${run.id}` && container.state === 'running'), {
         timeoutMs: 60_000,
@@ -190,9 +208,7 @@ describe('scheduled jobs on the real engine', () => {
       assert.equal(runs.get(run.id)?.state, 'running');
       // Past it: stopped and recorded.
       clock.set('2026-12-05T10:01:33Z');
-      await waitFor(() => (runs.get(run.id)?.state === 'running' ? undefined : true), { timeoutMs: 60_000, what: 'the run to be recorded' });
-      await runner.settled();
-      const recorded = runs.get(run.id)!;
+      const recorded = await recordedRun(runner, runs, run.id);
       assert.equal(recorded.state, 'timed-out');
       assert.equal(recorded.message, 'did not finish within 30 s (timeout): stopped');
       assert.match(recorded.output ?? '', /slow started/);
@@ -236,13 +252,9 @@ describe('scheduled jobs on the real engine', () => {
       const flaky = desired?.apps[0].services[0];
       assert.equal(flaky?.restart, 'on-failure');
       assert.equal(flaky?.restartMaxRetries, 2);
-      await runner.tick(desired);
-      clock.set('2026-12-05T10:01:02Z');
-      assert.deepEqual((await runner.tick(desired)).map((decision) => decision.action), ['start']);
+      assert.deepEqual((await firstMinuteRun(runner, clock, desired)).map((decision) => decision.action), ['start']);
       const [run] = runs.running(agent.node);
-      await waitFor(() => (runs.get(run.id)?.state === 'running' ? undefined : true), { timeoutMs: 60_000, what: 'the run to be recorded' });
-      await runner.settled();
-      const recorded = runs.get(run.id)!;
+      const recorded = await recordedRun(runner, runs, run.id);
       assert.equal(recorded.state, 'failed');
       assert.equal(recorded.exitCode, 3);
       assert.equal(recorded.message, 'exited 3 after 2 retries');
@@ -345,9 +357,7 @@ describe('scheduled jobs on the real engine', () => {
     const { db, runner, reconciler, runs } = await inProcess(agent, clock, env);
     try {
       const desired = await reconciler.appliedDesired();
-      await runner.tick(desired);
-      clock.set('2026-12-05T10:01:02Z');
-      await runner.tick(desired);
+      await firstMinuteRun(runner, clock, desired);
       await runner.settled();
       const [run] = runs.recent(agent.node, 5);
       assert.equal(run.state, 'failed');

@@ -276,8 +276,8 @@ const EXECUTORS: { [Kind in Operation['kind']]: Executor<OperationOf<Kind>> } = 
     // A replica an interrupted rollout started: its post_start hooks may not have finished. One
     // no longer running (exited, crash-looping, paused) cannot exec them: the watch judges it.
     if (operation.spec && operation.spec.postStart.length > 0) {
-      const state = (await deps.docker.getContainer(operation.container.ref).inspect()).State;
-      if (state.Running && !state.Restarting && !state.Paused) await postStart(operation.container, operation.spec, deps, log);
+      const { Id, State: state } = await deps.docker.getContainer(operation.container.ref).inspect();
+      if (state.Running && !state.Restarting && !state.Paused) await postStart(operation.container, operation.spec, deps, log, Id);
     }
     await waitReady(operation, deps);
   },
@@ -285,12 +285,15 @@ const EXECUTORS: { [Kind in Operation['kind']]: Executor<OperationOf<Kind>> } = 
     runHook(operation, { ...deps, log, node: plan.node, commit: plan.commit }),
 };
 
-/** Runs a replica's post_start hooks; once they all exited 0, says so by the container's id (post_start_done). */
-async function postStart(container: ContainerRef, spec: { postStart: LifecycleHook[]; timeoutMs: number }, deps: ExecuteDeps, log: Logger): Promise<void> {
+/**
+ * Runs a replica's post_start hooks; once they all exited 0, says so by the container's id
+ * (post_start_done), inspected for it unless the caller already knows it.
+ */
+async function postStart(container: ContainerRef, spec: { postStart: LifecycleHook[]; timeoutMs: number }, deps: ExecuteDeps, log: Logger, id?: string): Promise<void> {
   await runLifecycleHooks('post_start', container, spec.postStart, spec.timeoutMs, { ...deps, log });
   if (!deps.postStartDone) return;
   try {
-    deps.postStartDone((await deps.docker.getContainer(container.ref).inspect()).Id);
+    deps.postStartDone(id ?? (await deps.docker.getContainer(container.ref).inspect()).Id);
   } catch (error) {
     // The hooks did finish: not recording it only means they run again after a crash.
     log.warn({ container: container.name, error: redactValues(errorMessage(error), deps.secrets) }, 'could not record that the post_start hooks finished');
